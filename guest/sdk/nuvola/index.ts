@@ -1,0 +1,3 @@
+// The nuvola guest SDK, imported as "nuvola" by functions built with `nuvola build`.
+export { input, inputString, output, outputString, log, sleep } from "./io";
+export { ABI_VERSION } from "./abi";

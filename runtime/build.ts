@@ -1,0 +1,85 @@
+/**
+ * Main thread (or the CLI). Compiles an AssemblyScript guest with the flags nuvola needs and
+ * the "nuvola" SDK on the package path, wherever the source file lives:
+ * no bindings (they would instantiate with empty imports), the freeing `incremental`
+ * runtime, and top-level code exported as `_initialize` so the host decides when it runs.
+ */
+import asc from 'assemblyscript/asc';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as abi from '../guest/sdk/nuvola/abi.js';
+import { ErrorCode, ModuleError } from './errors.js';
+
+export interface BuildOptions {
+  /** Where to write the `.wasm`; when omitted the bytes are only returned. */
+  outFile?: string;
+  /** Optimisation level 0–3. Default 3. */
+  optimizeLevel?: number;
+  /** Keep function names in the binary so traps show readable frames. Default false. */
+  debug?: boolean;
+}
+
+/** The directory holding the guest SDK package `nuvola`. */
+export function sdkPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'guest', 'sdk');
+    if (existsSync(join(candidate, 'nuvola', 'index.ts'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('nuvola guest SDK not found next to the runtime; reinstall the package');
+    dir = parent;
+  }
+}
+
+/** Compiles `source` (an AssemblyScript file) and returns the Wasm bytes. */
+export async function buildGuest(source: string, options: BuildOptions = {}): Promise<Uint8Array> {
+  const input = resolve(source);
+  if (!existsSync(input)) {
+    throw new ModuleError(ErrorCode.BUILD_FAILED, `cannot build ${source}: no such file`, { source: input });
+  }
+  const level = options.optimizeLevel ?? 3;
+  const args = [
+    input,
+    '--outFile',
+    'module.wasm',
+    '--path',
+    sdkPath(),
+    '--runtime',
+    'incremental',
+    '--exportStart',
+    abi.EXPORT_START,
+    '--optimizeLevel',
+    String(level),
+    '--shrinkLevel',
+    '0',
+    '--noColors',
+  ];
+  if (options.debug) args.push('--debug');
+  let binary: Uint8Array | undefined;
+  const errors: string[] = [];
+  const result = await asc.main(args, {
+    writeFile(name: string, contents: Uint8Array | string) {
+      if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
+    },
+    stderr: {
+      write(chunk: string | Uint8Array) {
+        errors.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+        return true;
+      },
+    },
+  } as unknown as asc.APIOptions);
+  if (result.error || binary === undefined) {
+    const diagnostics = errors.join('').trim();
+    throw new ModuleError(ErrorCode.BUILD_FAILED, `cannot build ${source}:\n${diagnostics || (result.error?.message ?? 'no output')}`, {
+      source: input,
+      diagnostics,
+    });
+  }
+  if (options.outFile !== undefined) {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(dirname(resolve(options.outFile)), { recursive: true });
+    await writeFile(options.outFile, binary);
+  }
+  return binary;
+}

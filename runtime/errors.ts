@@ -1,0 +1,129 @@
+/**
+ * Every failure the runtime reports is a {@link NuvolaError} with a stable `code`. Match on
+ * `err.code` (or `instanceof` the class), never on the message text, which may improve.
+ * Errors that cross a thread travel as {@link WireError} and are rebuilt by {@link fromWire}.
+ */
+
+/** The closed set of error codes. A code, once published, keeps its meaning. */
+export const ErrorCode = {
+  /** An option is missing, mistyped or out of range; `details.path` names it. */
+  INVALID_OPTION: 'E_INVALID_OPTION',
+  /** The bytes are not a WebAssembly module, or it does not compile. */
+  INVALID_MODULE: 'E_INVALID_MODULE',
+  /** The module imports names the ABI does not provide; `details.imports` lists them. */
+  UNKNOWN_IMPORT: 'E_UNKNOWN_IMPORT',
+  /** The module lacks a required export (`main`, `memory`) or it has the wrong kind. */
+  MISSING_EXPORT: 'E_MISSING_EXPORT',
+  /** The module is larger than `maxModuleBytes`. */
+  MODULE_TOO_LARGE: 'E_MODULE_TOO_LARGE',
+  /** An AssemblyScript guest failed to compile; `details.diagnostics` has the compiler's output. */
+  BUILD_FAILED: 'E_BUILD_FAILED',
+  /** The module compiled, but instantiating it (or running its start code) failed. */
+  INSTANTIATE_FAILED: 'E_INSTANTIATE_FAILED',
+  /** A function with this name is already registered. */
+  ALREADY_REGISTERED: 'E_ALREADY_REGISTERED',
+  /** No function is registered under this name. */
+  UNKNOWN_FUNCTION: 'E_UNKNOWN_FUNCTION',
+  /** The input is larger than `maxInputBytes`. */
+  INPUT_TOO_LARGE: 'E_INPUT_TOO_LARGE',
+  /** The guest produced more output than `maxOutputBytes`. */
+  OUTPUT_TOO_LARGE: 'E_OUTPUT_TOO_LARGE',
+  /** The guest trapped (`unreachable`, out-of-bounds access, stack overflow, ...). */
+  GUEST_TRAP: 'E_GUEST_TRAP',
+  /** The guest called AssemblyScript's `abort` (a failed assertion, a thrown error). */
+  GUEST_ABORT: 'E_GUEST_ABORT',
+  /** The guest passed a host import a pointer or length outside its own memory. */
+  GUEST_POINTER: 'E_GUEST_POINTER',
+  /** The guest needed more memory than `memoryLimitPages` allows. */
+  MEMORY_LIMIT: 'E_MEMORY_LIMIT',
+  /** The invocation ran longer than its `timeoutMs`. */
+  TIMEOUT: 'E_TIMEOUT',
+  /** The worker running the invocation died or was stopped because another call on it hung. */
+  WORKER_LOST: 'E_WORKER_LOST',
+  /** The runtime was closed. */
+  CLOSED: 'E_CLOSED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Structured, JSON- and clone-safe extra facts about an error. */
+export type ErrorDetails = Record<string, unknown>;
+
+/** The form in which an error crosses a thread boundary. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details: ErrorDetails;
+}
+
+/** Base class of every error nuvola throws or rejects with. */
+export class NuvolaError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+
+  toWire(): WireError {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** An option failed validation. Nothing was started or changed. */
+export class InvalidOptionError extends NuvolaError {}
+/** A module was rejected at `register`: malformed, wrong imports or exports, too large. */
+export class ModuleError extends NuvolaError {}
+/** A function name was unknown or already taken. */
+export class RegistryError extends NuvolaError {}
+/** An input, output or memory limit was exceeded. */
+export class LimitError extends NuvolaError {}
+/** The guest trapped, aborted or misused a host import; its instance was discarded. */
+export class GuestError extends NuvolaError {}
+/** The invocation exceeded its `timeoutMs`. */
+export class TimeoutError extends NuvolaError {}
+/** The worker running the invocation was lost; the call may or may not have taken effect. */
+export class WorkerLostError extends NuvolaError {}
+/** The runtime is closed. */
+export class RuntimeClosedError extends NuvolaError {}
+
+const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
+  E_INVALID_OPTION: InvalidOptionError,
+  E_INVALID_MODULE: ModuleError,
+  E_UNKNOWN_IMPORT: ModuleError,
+  E_MISSING_EXPORT: ModuleError,
+  E_MODULE_TOO_LARGE: ModuleError,
+  E_INSTANTIATE_FAILED: ModuleError,
+  E_BUILD_FAILED: ModuleError,
+  E_ALREADY_REGISTERED: RegistryError,
+  E_UNKNOWN_FUNCTION: RegistryError,
+  E_INPUT_TOO_LARGE: LimitError,
+  E_OUTPUT_TOO_LARGE: LimitError,
+  E_MEMORY_LIMIT: LimitError,
+  E_GUEST_TRAP: GuestError,
+  E_GUEST_ABORT: GuestError,
+  E_GUEST_POINTER: GuestError,
+  E_TIMEOUT: TimeoutError,
+  E_WORKER_LOST: WorkerLostError,
+  E_CLOSED: RuntimeClosedError,
+};
+
+/** Builds the error class that matches `code`. */
+export function makeError(code: ErrorCode, message: string, details: ErrorDetails = {}): NuvolaError {
+  return new classOf[code](code, message, details);
+}
+
+/** Rebuilds an error that crossed a thread. */
+export function fromWire(wire: WireError): NuvolaError {
+  return makeError(wire.code, wire.message, wire.details);
+}
+
+/** Converts anything thrown into the wire form, keeping nuvola errors as they are. */
+export function toWire(err: unknown, fallback: ErrorCode = ErrorCode.GUEST_TRAP): WireError {
+  if (err instanceof NuvolaError) return err.toWire();
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: fallback, message, details: {} };
+}

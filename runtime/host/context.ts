@@ -1,0 +1,38 @@
+/**
+ * Worker thread. The per-instance context that host imports read and write, and the one
+ * bounds-checked way to touch guest memory: a pointer or length outside the instance's own
+ * memory traps that guest with `E_GUEST_POINTER` and never reads or writes anything else.
+ */
+import { ErrorCode, GuestError } from '../errors.js';
+
+export interface GuestContext {
+  readonly fn: string;
+  /** Set right after instantiation; imports are never called before that. */
+  memory: WebAssembly.Memory | undefined;
+  /** The current invocation's input (empty between invocations). */
+  input: Uint8Array;
+  /** The current invocation's output, copied out of guest memory. */
+  output: Uint8Array | undefined;
+  readonly maxOutputBytes: number;
+  readonly log: (message: string) => void;
+  /** Id of the invocation the instance is running, 0 between invocations. */
+  invocationId: number;
+}
+
+/** A view of `len` bytes at `ptr` in the guest's memory, or a trap when they are not all inside it. */
+export function guestBytes(ctx: GuestContext, ptr: number, len: number, what: string): Uint8Array {
+  const memory = ctx.memory;
+  if (memory === undefined) throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' called ${what} before its memory existed`);
+  const buffer = memory.buffer;
+  // Wasm passes i32 arguments as signed numbers; reinterpret them as the unsigned addresses they are.
+  const start = ptr >>> 0;
+  const length = len >>> 0;
+  if (len < 0 || start + length > buffer.byteLength) {
+    throw new GuestError(
+      ErrorCode.GUEST_POINTER,
+      `function '${ctx.fn}' passed ${what} a range outside its memory (pointer ${start}, length ${len}, memory ${buffer.byteLength} bytes)`,
+      { function: ctx.fn, import: what, pointer: start, length: len, memoryBytes: buffer.byteLength },
+    );
+  }
+  return new Uint8Array(buffer, start, length);
+}

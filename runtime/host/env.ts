@@ -1,0 +1,39 @@
+/**
+ * Worker thread. AssemblyScript's own runtime imports (module `env`): `abort` (a failed
+ * assertion or an uncaught `throw`), `trace` and `seed`. nuvola's capabilities never use `env`.
+ */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError } from '../errors.js';
+import { guestBytes, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+
+/** Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it. */
+function readString(ctx: GuestContext, ptr: number): string {
+  if (ptr === 0) return '';
+  const header = guestBytes(ctx, (ptr >>> 0) - 4, 4, abi.ENV_ABORT);
+  const byteLength = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
+  const body = guestBytes(ctx, ptr, byteLength & ~1, abi.ENV_ABORT);
+  return new TextDecoder('utf-16le').decode(body);
+}
+
+export const env: Capability = {
+  module: abi.MODULE_ENV,
+  functions: { [abi.ENV_ABORT]: false, [abi.ENV_TRACE]: false, [abi.ENV_SEED]: false },
+  bind(ctx: GuestContext) {
+    return {
+      [abi.ENV_ABORT]: (msgPtr: number, filePtr: number, line: number, column: number): never => {
+        const message = readString(ctx, msgPtr);
+        const file = readString(ctx, filePtr);
+        throw new GuestError(
+          ErrorCode.GUEST_ABORT,
+          `function '${ctx.fn}' aborted: ${message || '(no message)'} at ${file}:${line}:${column}`,
+          { function: ctx.fn, message, file, line, column },
+        );
+      },
+      [abi.ENV_TRACE]: (msgPtr: number, n: number, ...args: number[]): void => {
+        ctx.log(`trace: ${readString(ctx, msgPtr)} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
+      },
+      [abi.ENV_SEED]: (): number => Date.now() * Math.random(),
+    };
+  },
+};

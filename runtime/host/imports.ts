@@ -1,0 +1,57 @@
+/**
+ * Worker and main thread. The registry of host capabilities: what the ABI provides (checked
+ * at `register`), which imports may suspend (those make `main` run through JSPI), and the
+ * import object of one instance.
+ */
+import type { GuestContext } from './context.js';
+import type { SuspendHooks } from '../worker/instance.js';
+import { env } from './env.js';
+import { io } from './io.js';
+
+/** One import module: its function names (true where the import may suspend) and their binding. */
+export interface Capability {
+  module: string;
+  functions: Record<string, boolean>;
+  bind(ctx: GuestContext): Record<string, (...args: never[]) => unknown>;
+}
+
+const CAPABILITIES: readonly Capability[] = [io, env];
+
+/** module → import name → the only kind the ABI provides for it. */
+export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(
+  CAPABILITIES.map((c) => [c.module, Object.fromEntries(Object.keys(c.functions).map((n) => [n, 'function']))]),
+);
+
+/** `module.name` of every import that may suspend the guest. */
+export const SUSPENDING_IMPORTS: ReadonlySet<string> = new Set(
+  CAPABILITIES.flatMap((c) =>
+    Object.entries(c.functions)
+      .filter(([, suspends]) => suspends)
+      .map(([n]) => `${c.module}.${n}`),
+  ),
+);
+
+/** The import object for one instance; suspending imports are wrapped for JSPI. */
+export function buildImports(ctx: GuestContext, hooks: SuspendHooks): WebAssembly.Imports {
+  const imports: WebAssembly.Imports = {};
+  for (const capability of CAPABILITIES) {
+    const bound = capability.bind(ctx);
+    const moduleImports: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(bound)) {
+      moduleImports[name] = capability.functions[name] ? suspending(ctx, hooks, fn as (...args: unknown[]) => Promise<unknown>) : fn;
+    }
+    imports[capability.module] = moduleImports as WebAssembly.ModuleImports;
+  }
+  return imports;
+}
+
+function suspending(ctx: GuestContext, hooks: SuspendHooks, fn: (...args: unknown[]) => Promise<unknown>): WebAssembly.Suspending {
+  return new WebAssembly.Suspending(async (...args: unknown[]) => {
+    hooks.suspended(ctx);
+    try {
+      return await fn(...args);
+    } finally {
+      hooks.resumed(ctx);
+    }
+  });
+}

@@ -1,0 +1,43 @@
+/** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, LimitError } from '../errors.js';
+import { guestBytes, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+
+const decoder = new TextDecoder();
+
+export const io: Capability = {
+  module: abi.MODULE_IO,
+  functions: {
+    [abi.IO_INPUT_SIZE]: false,
+    [abi.IO_INPUT_READ]: false,
+    [abi.IO_OUTPUT_WRITE]: false,
+    [abi.IO_LOG]: false,
+    [abi.IO_SLEEP]: true,
+  },
+  bind(ctx: GuestContext) {
+    return {
+      [abi.IO_INPUT_SIZE]: (): number => ctx.input.length,
+      [abi.IO_INPUT_READ]: (ptr: number, len: number): number => {
+        const n = Math.min(len >>> 0, ctx.input.length);
+        guestBytes(ctx, ptr, n, abi.IO_INPUT_READ).set(ctx.input.subarray(0, n));
+        return n;
+      },
+      [abi.IO_OUTPUT_WRITE]: (ptr: number, len: number): void => {
+        if (len >>> 0 > ctx.maxOutputBytes) {
+          throw new LimitError(
+            ErrorCode.OUTPUT_TOO_LARGE,
+            `function '${ctx.fn}' wrote ${len >>> 0} bytes of output, above maxOutputBytes=${ctx.maxOutputBytes}; raise it in createRuntime()`,
+            { function: ctx.fn, bytes: len >>> 0, maxOutputBytes: ctx.maxOutputBytes },
+          );
+        }
+        ctx.output = guestBytes(ctx, ptr, len, abi.IO_OUTPUT_WRITE).slice();
+      },
+      [abi.IO_LOG]: (ptr: number, len: number): void => {
+        ctx.log(decoder.decode(guestBytes(ctx, ptr, len, abi.IO_LOG)));
+      },
+      [abi.IO_SLEEP]: (ms: number): Promise<void> =>
+        new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+    };
+  },
+};

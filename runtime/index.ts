@@ -1,0 +1,23 @@
+/**
+ * nuvola — a stateful serverless runtime for Node.js. The package entry: everything a user
+ * imports comes from here.
+ */
+export { createRuntime, Runtime } from './runtime.js';
+export type { InvokeResult, InvokeInput, RuntimeStats } from './runtime.js';
+export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
+export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
+export {
+  ErrorCode,
+  NuvolaError,
+  InvalidOptionError,
+  ModuleError,
+  RegistryError,
+  LimitError,
+  GuestError,
+  TimeoutError,
+  WorkerLostError,
+  RuntimeClosedError,
+} from './errors.js';
+export type { ErrorDetails, WireError } from './errors.js';
+export { buildGuest } from './build.js';
+export type { BuildOptions } from './build.js';

@@ -1,0 +1,96 @@
+/**
+ * Main thread. Turns bytes from `register` into a compiled, checked `WebAssembly.Module`:
+ * the bytes must be Wasm, every import must be one the ABI provides, `main` and `memory` must
+ * be exported, and the memory is capped at `memoryLimitPages`.
+ */
+import * as abi from '../guest/sdk/nuvola/abi.js';
+import { ErrorCode, ModuleError, LimitError } from './errors.js';
+import { capMemory } from './wasm-binary.js';
+import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/imports.js';
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+export interface CheckedModule {
+  module: WebAssembly.Module;
+  /** Whether the module imports a host function that may suspend (then `main` runs through JSPI). */
+  suspends: boolean;
+  hasInit: boolean;
+  hasStart: boolean;
+  declaredPages: number;
+}
+
+export function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): CheckedModule {
+  const original = input as Uint8Array<ArrayBuffer>;
+  const looksLikeWasm = WASM_MAGIC.every((b, i) => original[i] === b);
+  if (!looksLikeWasm) {
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}': the bytes are not a WebAssembly module (no \\0asm header); build guests with \`npx nuvola build f.ts -o f.wasm\``,
+      { function: name },
+    );
+  }
+  if (!WebAssembly.validate(original)) {
+    let reason = 'validation failed';
+    try {
+      new WebAssembly.Module(original);
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': malformed WebAssembly module: ${reason}`, {
+      function: name,
+      reason,
+    });
+  }
+  const { bytes, declared } = capMemory(original, memoryLimitPages);
+  const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+
+  const unknown = WebAssembly.Module.imports(module)
+    .filter((i) => PROVIDED_IMPORTS[i.module]?.[i.name] !== i.kind)
+    .map((i) => `${i.module}.${i.name} (${i.kind})`);
+  if (unknown.length > 0) {
+    throw new ModuleError(
+      ErrorCode.UNKNOWN_IMPORT,
+      `function '${name}' imports what the nuvola ABI v${abi.ABI_VERSION} does not provide: ${unknown.join(', ')}. ` +
+        'Import host capabilities only through the "nuvola" guest SDK.',
+      { function: name, imports: unknown },
+    );
+  }
+
+  const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
+  for (const [exportName, kind] of [
+    [abi.EXPORT_MAIN, 'function'],
+    [abi.EXPORT_MEMORY, 'memory'],
+  ] as const) {
+    if (exports.get(exportName) !== kind) {
+      throw new ModuleError(
+        ErrorCode.MISSING_EXPORT,
+        `function '${name}' must export a ${kind} named '${exportName}'` +
+          (exportName === abi.EXPORT_MAIN ? " (write `export function main(): i32` in the guest's entry file)" : ''),
+        { function: name, export: exportName },
+      );
+    }
+  }
+  if (declared === undefined || declared.memory64 || declared.shared) {
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}' must define exactly one unshared 32-bit memory`,
+      { function: name },
+    );
+  }
+  if (declared.initialPages > memoryLimitPages) {
+    throw new LimitError(
+      ErrorCode.MEMORY_LIMIT,
+      `function '${name}' starts with ${declared.initialPages} pages of memory, above memoryLimitPages=${memoryLimitPages}; raise memoryLimitPages in register()`,
+      { function: name, initialPages: declared.initialPages, memoryLimitPages },
+    );
+  }
+
+  const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
+  return {
+    module,
+    suspends,
+    hasInit: exports.get(abi.EXPORT_INIT) === 'function',
+    hasStart: exports.get(abi.EXPORT_START) === 'function',
+    declaredPages: declared.initialPages,
+  };
+}

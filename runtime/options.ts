@@ -1,0 +1,144 @@
+/**
+ * Options of every public entry point, their defaults (in one place) and their validation.
+ * Everything is checked before any thread starts or any byte is read; a bad value throws an
+ * {@link InvalidOptionError} whose `details.path` names the option.
+ */
+import { availableParallelism } from 'node:os';
+import { ErrorCode, InvalidOptionError } from './errors.js';
+
+/** One line a guest logged, or one the runtime itself reports. */
+export interface LogEntry {
+  /** The function that logged, or `"nuvola"` for the runtime's own messages. */
+  function: string;
+  message: string;
+  level: 'info' | 'warn';
+}
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  /** Worker threads in the pool. Default: the machine's available parallelism, at most 8. */
+  workers?: number;
+  /** Largest input accepted by `invoke`, in bytes. Default 16 MiB. */
+  maxInputBytes?: number;
+  /** Largest output a guest may produce, in bytes; more traps the guest. Default 16 MiB. */
+  maxOutputBytes?: number;
+  /** Largest module accepted by `register`, in bytes. Default 64 MiB. */
+  maxModuleBytes?: number;
+  /** Idle instances kept warm per function per worker. Default 8. */
+  maxIdleInstances?: number;
+  /** Receives guest `log` lines and runtime warnings. Default: written to stderr. */
+  logger?: (entry: LogEntry) => void;
+}
+
+/** Options of `rt.register`. */
+export interface FunctionOptions {
+  /** Longest an invocation may run, in milliseconds, before it fails with `E_TIMEOUT`. Default 30000. */
+  timeoutMs?: number;
+  /** Most linear memory an instance may have, in 64 KiB pages. Default 1024 (64 MiB). */
+  memoryLimitPages?: number;
+}
+
+/** Options of `rt.invoke`. */
+export interface InvokeOptions {
+  /** Overrides the function's `timeoutMs` for this call. */
+  timeoutMs?: number;
+}
+
+export const RUNTIME_DEFAULTS = {
+  workers: Math.max(1, Math.min(8, availableParallelism())),
+  maxInputBytes: 16 * 1024 * 1024,
+  maxOutputBytes: 16 * 1024 * 1024,
+  maxModuleBytes: 64 * 1024 * 1024,
+  maxIdleInstances: 8,
+  logger: (entry: LogEntry): void => {
+    process.stderr.write(`[${entry.function}] ${entry.message}\n`);
+  },
+} as const;
+
+export const FUNCTION_DEFAULTS = {
+  timeoutMs: 30_000,
+  memoryLimitPages: 1024,
+} as const;
+
+/** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
+export const MAX_PAGES = 65536;
+/** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export type ResolvedRuntimeOptions = Required<RuntimeOptions>;
+export type ResolvedFunctionOptions = Required<FunctionOptions>;
+
+function fail(path: string, expected: string, got: unknown): never {
+  throw new InvalidOptionError(
+    ErrorCode.INVALID_OPTION,
+    `option ${path} must be ${expected}, got ${describe(got)}`,
+    { path },
+  );
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}
+
+function checkObject(value: unknown, path: string, known: readonly string[]): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(path, 'an object', value);
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!known.includes(key)) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `unknown option ${path}.${key}; known options are ${known.join(', ')}`,
+        { path: `${path}.${key}` },
+      );
+    }
+  }
+  return record;
+}
+
+function integer(value: unknown, path: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(path, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions {
+  const o = checkObject(options, 'options', [
+    'workers',
+    'maxInputBytes',
+    'maxOutputBytes',
+    'maxModuleBytes',
+    'maxIdleInstances',
+    'logger',
+  ]);
+  const logger = o['logger'];
+  if (logger !== undefined && typeof logger !== 'function') fail('options.logger', 'a function', logger);
+  const GiB = 1024 * 1024 * 1024;
+  return {
+    workers: integer(o['workers'], 'options.workers', 1, 256, RUNTIME_DEFAULTS.workers),
+    maxInputBytes: integer(o['maxInputBytes'], 'options.maxInputBytes', 0, GiB, RUNTIME_DEFAULTS.maxInputBytes),
+    maxOutputBytes: integer(o['maxOutputBytes'], 'options.maxOutputBytes', 0, GiB, RUNTIME_DEFAULTS.maxOutputBytes),
+    maxModuleBytes: integer(o['maxModuleBytes'], 'options.maxModuleBytes', 8, GiB, RUNTIME_DEFAULTS.maxModuleBytes),
+    maxIdleInstances: integer(o['maxIdleInstances'], 'options.maxIdleInstances', 0, 4096, RUNTIME_DEFAULTS.maxIdleInstances),
+    logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
+  };
+}
+
+export function resolveFunctionOptions(options: unknown): ResolvedFunctionOptions {
+  const o = checkObject(options, 'options', ['timeoutMs', 'memoryLimitPages']);
+  return {
+    timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
+    memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
+  };
+}
+
+export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number } {
+  const o = checkObject(options, 'options', ['timeoutMs']);
+  return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs) };
+}

@@ -1,0 +1,351 @@
+/**
+ * Main thread. The worker pool: starts workers, ships compiled modules to them, dispatches
+ * invocations in batches to the least-loaded worker, enforces timeouts, and replaces a worker
+ * that dies or has to be stopped — failing only the invocations that had started on it and
+ * re-dispatching those that had not.
+ */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { ErrorCode, fromWire, makeError, NuvolaError, type WireError } from './errors.js';
+import {
+  Control,
+  type FromWorker,
+  type FunctionSpec,
+  type InvokeOutcome,
+  type InvokeRequest,
+  type ToWorker,
+  type WorkerData,
+} from './protocol.js';
+import type { LogEntry } from './options.js';
+
+const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
+/** How often deadlines are checked, in milliseconds. */
+const SWEEP_INTERVAL_MS = 5;
+/** How long a worker may take to acknowledge a cancelled invocation before it is presumed hung. */
+const CANCEL_GRACE_MS = 1000;
+
+export interface RawResult {
+  output: Uint8Array;
+  returnCode: number;
+  cold: boolean;
+  worker: number;
+}
+
+interface Pending {
+  readonly request: InvokeRequest;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly resolve: (result: RawResult) => void;
+  readonly reject: (error: NuvolaError) => void;
+  /** Position in its worker's stream of invocations; compared against Control.STARTED. */
+  position: number;
+  settled: boolean;
+  /** Set once a cancel was sent: the worker must acknowledge by then or be replaced. */
+  killAt: number | undefined;
+}
+
+interface Slot {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly control: Int32Array;
+  /** Invocations sent or about to be sent to this worker, in the order sent. */
+  readonly inflight: Map<number, Pending>;
+  outbox: InvokeRequest[];
+  sent: number;
+  /** Why the pool stopped this worker, when it did. */
+  stopReason: WireError | undefined;
+  culprit: number | undefined;
+}
+
+export interface PoolStats {
+  workers: number;
+  workerRestarts: number;
+  inflight: number;
+  completed: number;
+  failed: number;
+}
+
+export class Pool {
+  private readonly slots: Slot[] = [];
+  private readonly functions = new Map<string, FunctionSpec>();
+  private readonly registering = new Map<number, { remaining: number; error: WireError | undefined; done: () => void }>();
+  private nextId = 1;
+  private nextSeq = 1;
+  private outstanding = 0;
+  private flushQueued = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+  private restarts = 0;
+  private completed = 0;
+  private failed = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly workerOptions: Omit<WorkerData, 'index' | 'control'>,
+    private readonly logger: (entry: LogEntry) => void,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
+  }
+
+  private spawn(index: number): Slot {
+    const control = new SharedArrayBuffer(Control.LENGTH * 4);
+    const data: WorkerData = { ...this.workerOptions, index, control };
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
+    const slot: Slot = {
+      index,
+      worker,
+      control: new Int32Array(control),
+      inflight: new Map(),
+      outbox: [],
+      sent: 0,
+      stopReason: undefined,
+      culprit: undefined,
+    };
+    worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
+    worker.on('error', (err) => {
+      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
+    });
+    worker.on('exit', () => this.onExit(slot));
+    if (this.outstanding === 0) worker.unref();
+    for (const spec of this.functions.values()) this.post(slot, { type: 'register', spec, seq: 0 });
+    return slot;
+  }
+
+  private post(slot: Slot, message: ToWorker): void {
+    slot.worker.postMessage(message);
+  }
+
+  private hold(): void {
+    if (this.outstanding++ === 0) {
+      for (const slot of this.slots) slot.worker.ref();
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    }
+  }
+
+  private release(): void {
+    if (--this.outstanding === 0) {
+      for (const slot of this.slots) slot.worker.unref();
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** Ships a compiled module to every worker and waits until each has a warm instance of it. */
+  async register(spec: FunctionSpec): Promise<void> {
+    const seq = this.nextSeq++;
+    this.hold();
+    try {
+      const error = await new Promise<WireError | undefined>((resolve) => {
+        const state = { remaining: this.slots.length, error: undefined as WireError | undefined, done: () => resolve(state.error) };
+        this.registering.set(seq, state);
+        for (const slot of this.slots) this.post(slot, { type: 'register', spec, seq });
+      });
+      this.registering.delete(seq);
+      if (error !== undefined) {
+        for (const slot of this.slots) this.post(slot, { type: 'unregister', name: spec.name });
+        throw fromWire(error);
+      }
+      this.functions.set(spec.name, spec);
+    } finally {
+      this.release();
+    }
+  }
+
+  unregister(name: string): void {
+    this.functions.delete(name);
+    for (const slot of this.slots) this.post(slot, { type: 'unregister', name });
+  }
+
+  invoke(fn: string, input: Uint8Array, timeoutMs: number): Promise<RawResult> {
+    return new Promise<RawResult>((resolve, reject) => {
+      this.hold();
+      const pending: Pending = {
+        request: { id: this.nextId++, fn, input },
+        deadline: performance.now() + timeoutMs,
+        timeoutMs,
+        resolve: (result) => {
+          this.completed++;
+          this.release();
+          resolve(result);
+        },
+        reject: (error) => {
+          this.failed++;
+          this.release();
+          reject(error);
+        },
+        position: 0,
+        settled: false,
+        killAt: undefined,
+      };
+      this.dispatch(pending);
+    });
+  }
+
+  private dispatch(pending: Pending): void {
+    let best = this.slots[0]!;
+    for (const slot of this.slots) if (slot.inflight.size < best.inflight.size) best = slot;
+    pending.position = best.sent++;
+    best.inflight.set(pending.request.id, pending);
+    best.outbox.push(pending.request);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    for (const slot of this.slots) {
+      if (slot.outbox.length === 0) continue;
+      const batch = slot.outbox;
+      slot.outbox = [];
+      this.post(slot, { type: 'invoke', batch });
+    }
+  }
+
+  private onMessage(slot: Slot, message: FromWorker): void {
+    if (message.type === 'results') {
+      for (const outcome of message.batch) this.settle(slot, outcome);
+      for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
+      return;
+    }
+    const state = this.registering.get(message.seq);
+    if (state === undefined) {
+      if (message.error) this.logger({ function: 'nuvola', level: 'warn', message: `re-registering on a new worker failed: ${message.error.message}` });
+      return;
+    }
+    state.error ??= message.error;
+    if (--state.remaining === 0) state.done();
+  }
+
+  private settle(slot: Slot, outcome: InvokeOutcome): void {
+    const pending = slot.inflight.get(outcome.id);
+    if (pending === undefined) return;
+    slot.inflight.delete(outcome.id);
+    if (pending.settled) return;
+    pending.settled = true;
+    if ('error' in outcome) pending.reject(fromWire(outcome.error));
+    else pending.resolve({ output: outcome.output, returnCode: outcome.returnCode, cold: outcome.cold, worker: slot.index });
+  }
+
+  private fail(pending: Pending, error: NuvolaError): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    pending.reject(error);
+  }
+
+  private timeoutError(pending: Pending, where: string): NuvolaError {
+    const fn = pending.request.fn;
+    return makeError(
+      ErrorCode.TIMEOUT,
+      `function '${fn}' did not finish within timeoutMs=${pending.timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
+      { function: fn, timeoutMs: pending.timeoutMs },
+    );
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const slot of this.slots) {
+      if (slot.stopReason !== undefined) continue;
+      const started = Atomics.load(slot.control, Control.STARTED);
+      const running = Atomics.load(slot.control, Control.RUNNING);
+      for (const pending of slot.inflight.values()) {
+        if (pending.killAt !== undefined && now >= pending.killAt) {
+          this.stop(slot, pending.request.id, 'it did not respond to a cancel');
+          break;
+        }
+        if (pending.settled || now < pending.deadline) continue;
+        if (pending.position >= started) {
+          this.fail(pending, this.timeoutError(pending, 'still queued behind other calls'));
+        } else if (running === pending.request.id) {
+          // The guest is on the worker's CPU and will not yield: stopping the thread is the
+          // only way to interrupt a Wasm loop.
+          this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
+          this.stop(slot, pending.request.id, `function '${pending.request.fn}' exceeded timeoutMs=${pending.timeoutMs}`);
+          break;
+        } else {
+          this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
+          pending.killAt = now + CANCEL_GRACE_MS;
+          this.post(slot, { type: 'cancel', id: pending.request.id, error: this.timeoutError(pending, 'suspended in a host call').toWire() });
+        }
+      }
+    }
+  }
+
+  /** Stops a worker; its replacement is started from the exit handler. */
+  private stop(slot: Slot, culprit: number | undefined, reason: string): void {
+    if (slot.stopReason !== undefined) return;
+    slot.culprit = culprit;
+    slot.stopReason = { code: ErrorCode.WORKER_LOST, message: reason, details: {} };
+    void slot.worker.terminate();
+  }
+
+  private onExit(slot: Slot): void {
+    if (this.closed) return;
+    const reason = slot.stopReason?.message ?? 'the worker thread exited unexpectedly';
+    const started = Atomics.load(slot.control, Control.STARTED);
+    this.restarts++;
+    const replacement = this.spawn(slot.index);
+    this.slots[slot.index] = replacement;
+    for (const pending of slot.inflight.values()) {
+      if (pending.settled) continue;
+      if (pending.position >= started) {
+        this.dispatch(pending);
+      } else {
+        this.fail(
+          pending,
+          makeError(
+            ErrorCode.WORKER_LOST,
+            `function '${pending.request.fn}' was running on worker ${slot.index}, which was lost (${reason}); the call may have partly run — retry it if it is idempotent`,
+            { function: pending.request.fn, worker: slot.index },
+          ),
+        );
+      }
+    }
+    slot.inflight.clear();
+  }
+
+  /** Resolves once every worker thread is up; rejects if one fails to start. */
+  async ready(): Promise<void> {
+    this.hold();
+    try {
+      await Promise.all(
+        this.slots.map(async (slot) => {
+          const [event] = await Promise.race([once(slot.worker, 'online').then(() => ['online']), once(slot.worker, 'error')]);
+          if (event !== 'online') throw event as Error;
+        }),
+      );
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Test hook: stops a worker as if it had crashed. */
+  crashWorker(index: number): void {
+    const slot = this.slots[index];
+    if (slot) void slot.worker.terminate();
+  }
+
+  stats(): PoolStats {
+    let inflight = 0;
+    for (const slot of this.slots) inflight += slot.inflight.size;
+    return { workers: this.slots.length, workerRestarts: this.restarts, inflight, completed: this.completed, failed: this.failed };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const closedError = (fn: string): NuvolaError =>
+      makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn });
+    for (const slot of this.slots) {
+      for (const pending of slot.inflight.values()) this.fail(pending, closedError(pending.request.fn));
+      slot.inflight.clear();
+    }
+    for (const state of this.registering.values()) {
+      state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };
+      state.done();
+    }
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
+ */
+import { readFile } from 'node:fs/promises';
+import { ErrorCode, InvalidOptionError, LimitError, ModuleError, RegistryError, RuntimeClosedError } from './errors.js';
+import { checkModule } from './module-check.js';
+import {
+  resolveFunctionOptions,
+  resolveInvokeOptions,
+  resolveRuntimeOptions,
+  type FunctionOptions,
+  type InvokeOptions,
+  type ResolvedFunctionOptions,
+  type ResolvedRuntimeOptions,
+  type RuntimeOptions,
+} from './options.js';
+import { Pool, type PoolStats } from './pool.js';
+
+/** What `invoke` resolves to. */
+export interface InvokeResult {
+  /** The bytes the guest passed to `output`/`outputString` (empty when it set none). */
+  output: Uint8Array;
+  /** The value `main` returned. */
+  returnCode: number;
+  /** Whether the call had to instantiate a fresh instance (no warm one was idle). */
+  cold: boolean;
+  /** Index of the worker that ran it. */
+  worker: number;
+  /** Wall time from `invoke` to the result, in milliseconds. */
+  durationMs: number;
+}
+
+/** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
+export type InvokeInput = Uint8Array | ArrayBuffer | string | undefined;
+
+/** What `stats()` reports. */
+export interface RuntimeStats extends PoolStats {
+  functions: number;
+}
+
+const encoder = new TextEncoder();
+const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+export class Runtime {
+  private readonly registry = new Map<string, ResolvedFunctionOptions>();
+  private readonly reserved = new Set<string>();
+  private closed = false;
+
+  /** @internal Use {@link createRuntime}. */
+  constructor(
+    readonly options: ResolvedRuntimeOptions,
+    private readonly pool: Pool,
+  ) {}
+
+  /**
+   * Compiles `wasm` (bytes, or a path to a `.wasm` file) once, checks it against the ABI, and
+   * makes it callable as `name` on every worker. Rejects with a {@link ModuleError} or
+   * {@link RegistryError} and leaves nothing registered when anything is wrong.
+   */
+  async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
+    this.checkOpen();
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `function name must be 1 to 128 characters of letters, digits and _ . : / -, got ${JSON.stringify(name)}`,
+        { path: 'name' },
+      );
+    }
+    const fnOptions = resolveFunctionOptions(options);
+    if (this.registry.has(name) || this.reserved.has(name)) {
+      throw new RegistryError(ErrorCode.ALREADY_REGISTERED, `a function named '${name}' is already registered; unregister() it first or pick another name`, {
+        function: name,
+      });
+    }
+    this.reserved.add(name);
+    try {
+      const bytes = await this.loadBytes(name, wasm);
+      const checked = checkModule(name, bytes, fnOptions.memoryLimitPages);
+      this.checkOpen();
+      await this.pool.register({
+        name,
+        module: checked.module,
+        suspends: checked.suspends,
+        hasInit: checked.hasInit,
+        hasStart: checked.hasStart,
+        memoryLimitPages: fnOptions.memoryLimitPages,
+      });
+      this.registry.set(name, fnOptions);
+    } finally {
+      this.reserved.delete(name);
+    }
+  }
+
+  private async loadBytes(name: string, wasm: Uint8Array | ArrayBuffer | string): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    if (typeof wasm === 'string') {
+      try {
+        bytes = await readFile(wasm);
+      } catch (err) {
+        throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': cannot read ${wasm}: ${(err as Error).message}`, {
+          function: name,
+          path: wasm,
+        });
+      }
+    } else if (wasm instanceof Uint8Array) {
+      bytes = wasm;
+    } else if (wasm instanceof ArrayBuffer) {
+      bytes = new Uint8Array(wasm);
+    } else {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `register('${name}', wasm): wasm must be a Uint8Array, an ArrayBuffer or a file path`, {
+        path: 'wasm',
+      });
+    }
+    if (bytes.byteLength > this.options.maxModuleBytes) {
+      throw new ModuleError(
+        ErrorCode.MODULE_TOO_LARGE,
+        `function '${name}' is ${bytes.byteLength} bytes, above maxModuleBytes=${this.options.maxModuleBytes}; raise it in createRuntime()`,
+        { function: name, bytes: bytes.byteLength, maxModuleBytes: this.options.maxModuleBytes },
+      );
+    }
+    return bytes;
+  }
+
+  /** Removes a function; calls already running finish, later calls get `E_UNKNOWN_FUNCTION`. */
+  unregister(name: string): void {
+    this.checkOpen();
+    if (!this.registry.delete(name)) throw unknownFunction(name);
+    this.pool.unregister(name);
+  }
+
+  /** Names of the registered functions. */
+  functions(): string[] {
+    return [...this.registry.keys()];
+  }
+
+  /**
+   * Runs `name` once with `input` on some worker. Resolves with its output and return code
+   * (a non-zero return code is a result, not an error); rejects with a coded
+   * {@link NuvolaError} when the call could not complete.
+   */
+  async invoke(name: string, input?: InvokeInput, options?: InvokeOptions): Promise<InvokeResult> {
+    this.checkOpen();
+    const fnOptions = this.registry.get(name);
+    if (fnOptions === undefined) throw unknownFunction(name);
+    const { timeoutMs } = options === undefined ? fnOptions : resolveInvokeOptions(options, fnOptions);
+    const bytes = toBytes(input);
+    if (bytes.byteLength > this.options.maxInputBytes) {
+      throw new LimitError(
+        ErrorCode.INPUT_TOO_LARGE,
+        `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}; raise it in createRuntime() or pass a smaller input`,
+        { function: name, bytes: bytes.byteLength, maxInputBytes: this.options.maxInputBytes },
+      );
+    }
+    const start = performance.now();
+    const raw = await this.pool.invoke(name, bytes, timeoutMs);
+    return { ...raw, durationMs: performance.now() - start };
+  }
+
+  stats(): RuntimeStats {
+    return { ...this.pool.stats(), functions: this.registry.size };
+  }
+
+  /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close();
+  }
+
+  /** @internal Test hook, reached through `nuvola/testing`. */
+  crashWorkerForTesting(index: number): void {
+    this.pool.crashWorker(index);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RuntimeClosedError(ErrorCode.CLOSED, 'the runtime is closed; create a new one with createRuntime()');
+  }
+}
+
+function unknownFunction(name: string): RegistryError {
+  return new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${name}' is registered; register() it first`, { function: name });
+}
+
+function toBytes(input: InvokeInput): Uint8Array {
+  if (input === undefined) return new Uint8Array(0);
+  if (typeof input === 'string') return encoder.encode(input);
+  if (input instanceof Uint8Array) return input;
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', { path: 'input' });
+}
+
+/** Starts a runtime with a pool of worker threads. */
+export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
+  const resolved = resolveRuntimeOptions(options);
+  const pool = new Pool(resolved.workers, { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances }, resolved.logger);
+  const runtime = new Runtime(resolved, pool);
+  await pool.ready();
+  return runtime;
+}

@@ -1,0 +1,169 @@
+/**
+ * Worker thread entry (its own build entry: dist/runtime/worker/entry.js). Keeps the
+ * registered functions and their warm instances, runs the invocations the main thread sends,
+ * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ErrorCode, NuvolaError, RegistryError, type WireError } from '../errors.js';
+import type { GuestContext } from '../host/context.js';
+import {
+  Control,
+  type FromWorker,
+  type FunctionSpec,
+  type InvokeOutcome,
+  type InvokeRequest,
+  type ToWorker,
+  type WorkerData,
+  type WorkerLog,
+} from '../protocol.js';
+import { GuestInstance, type SuspendHooks } from './instance.js';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const control = new Int32Array(data.control);
+
+interface FunctionEntry {
+  spec: FunctionSpec;
+  idle: GuestInstance[];
+}
+
+/** An invocation suspended inside a host import, waiting to resume. */
+interface Suspended {
+  settled: boolean;
+}
+
+const functions = new Map<string, FunctionEntry>();
+const suspended = new Map<number, Suspended>();
+let results: InvokeOutcome[] = [];
+let logs: WorkerLog[] = [];
+let flushScheduled = false;
+
+const hooks: SuspendHooks = {
+  suspended() {
+    Atomics.store(control, Control.RUNNING, 0);
+  },
+  resumed(ctx: GuestContext) {
+    Atomics.store(control, Control.RUNNING, ctx.invocationId);
+  },
+};
+
+function flush(): void {
+  flushScheduled = false;
+  if (results.length === 0 && logs.length === 0) return;
+  const batch = results;
+  const message: FromWorker = { type: 'results', batch, logs };
+  results = [];
+  logs = [];
+  const transfer = batch.flatMap((r) => ('output' in r && r.output.byteLength > 0 ? [r.output.buffer as ArrayBuffer] : []));
+  port.postMessage(message, transfer);
+}
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flush);
+}
+
+function fail(id: number, error: WireError): void {
+  results.push({ id, error });
+}
+
+function newInstance(entry: FunctionEntry): GuestInstance {
+  const fn = entry.spec.name;
+  return new GuestInstance(entry.spec, data.maxOutputBytes, (message) => {
+    logs.push({ fn, message });
+    scheduleFlush();
+  }, hooks);
+}
+
+function release(entry: FunctionEntry, instance: GuestInstance): void {
+  if (functions.get(entry.spec.name) === entry && entry.idle.length < data.maxIdleInstances) entry.idle.push(instance);
+}
+
+function run(request: InvokeRequest): void {
+  Atomics.add(control, Control.STARTED, 1);
+  const entry = functions.get(request.fn);
+  if (entry === undefined) {
+    fail(request.id, new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn }).toWire());
+    return;
+  }
+  let instance = entry.idle.pop();
+  const cold = instance === undefined;
+  try {
+    instance ??= newInstance(entry);
+  } catch (err) {
+    fail(request.id, (err as NuvolaError).toWire());
+    return;
+  }
+  const inst = instance;
+  Atomics.store(control, Control.RUNNING, request.id);
+  try {
+    const returned = inst.call(request.input, request.id);
+    if (typeof returned === 'number') {
+      results.push({ id: request.id, output: inst.finish(), returnCode: returned, cold });
+      release(entry, inst);
+      return;
+    }
+    const record: Suspended = { settled: false };
+    suspended.set(request.id, record);
+    returned.then(
+      (returnCode) => {
+        if (record.settled) return;
+        results.push({ id: request.id, output: inst.finish(), returnCode, cold });
+        release(entry, inst);
+      },
+      (err: unknown) => {
+        if (record.settled) return;
+        fail(request.id, inst.classify(err).toWire());
+      },
+    ).finally(() => {
+      record.settled = true;
+      suspended.delete(request.id);
+      scheduleFlush();
+    });
+  } catch (err) {
+    fail(request.id, inst.classify(err).toWire());
+  } finally {
+    Atomics.store(control, Control.RUNNING, 0);
+  }
+}
+
+function register(spec: FunctionSpec, seq: number): void {
+  const entry: FunctionEntry = { spec, idle: [] };
+  let reply: FromWorker = { type: 'registered', seq };
+  try {
+    // One instance up front proves the module instantiates here and leaves it warm.
+    entry.idle.push(newInstance(entry));
+    functions.set(spec.name, entry);
+  } catch (err) {
+    reply = { type: 'registered', seq, error: (err as NuvolaError).toWire() };
+  }
+  port.postMessage(reply);
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'invoke':
+      for (const request of message.batch) run(request);
+      flush();
+      break;
+    case 'register':
+      register(message.spec, message.seq);
+      break;
+    case 'unregister':
+      functions.delete(message.name);
+      break;
+    case 'cancel': {
+      const record = suspended.get(message.id);
+      if (record && !record.settled) {
+        // The guest is parked in a host import; it is never resumed into a reply, and its
+        // instance is not returned to the pool.
+        record.settled = true;
+        suspended.delete(message.id);
+        fail(message.id, message.error);
+        scheduleFlush();
+      }
+      break;
+    }
+  }
+});
