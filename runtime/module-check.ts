@@ -71,11 +71,9 @@ export function checkModule(name: string, input: Uint8Array, memoryLimitPages: n
     }
   }
   if (declared === undefined || declared.memory64 || declared.shared) {
-    throw new ModuleError(
-      ErrorCode.INVALID_MODULE,
-      `function '${name}' must define exactly one unshared 32-bit memory`,
-      { function: name },
-    );
+    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}' must define exactly one unshared 32-bit memory`, {
+      function: name,
+    });
   }
   if (declared.initialPages > memoryLimitPages) {
     throw new LimitError(

@@ -69,11 +69,7 @@ export type ResolvedRuntimeOptions = Required<RuntimeOptions>;
 export type ResolvedFunctionOptions = Required<FunctionOptions>;
 
 function fail(path: string, expected: string, got: unknown): never {
-  throw new InvalidOptionError(
-    ErrorCode.INVALID_OPTION,
-    `option ${path} must be ${expected}, got ${describe(got)}`,
-    { path },
-  );
+  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${path} must be ${expected}, got ${describe(got)}`, { path });
 }
 
 function describe(value: unknown): string {
@@ -90,11 +86,9 @@ function checkObject(value: unknown, path: string, known: readonly string[]): Re
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     if (!known.includes(key)) {
-      throw new InvalidOptionError(
-        ErrorCode.INVALID_OPTION,
-        `unknown option ${path}.${key}; known options are ${known.join(', ')}`,
-        { path: `${path}.${key}` },
-      );
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `unknown option ${path}.${key}; known options are ${known.join(', ')}`, {
+        path: `${path}.${key}`,
+      });
     }
   }
   return record;
@@ -109,14 +103,7 @@ function integer(value: unknown, path: string, min: number, max: number, fallbac
 }
 
 export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions {
-  const o = checkObject(options, 'options', [
-    'workers',
-    'maxInputBytes',
-    'maxOutputBytes',
-    'maxModuleBytes',
-    'maxIdleInstances',
-    'logger',
-  ]);
+  const o = checkObject(options, 'options', ['workers', 'maxInputBytes', 'maxOutputBytes', 'maxModuleBytes', 'maxIdleInstances', 'logger']);
   const logger = o['logger'];
   if (logger !== undefined && typeof logger !== 'function') fail('options.logger', 'a function', logger);
   const GiB = 1024 * 1024 * 1024;

@@ -211,7 +211,8 @@ export class Pool {
     }
     const state = this.registering.get(message.seq);
     if (state === undefined) {
-      if (message.error) this.logger({ function: 'nuvola', level: 'warn', message: `re-registering on a new worker failed: ${message.error.message}` });
+      if (message.error)
+        this.logger({ function: 'nuvola', level: 'warn', message: `re-registering on a new worker failed: ${message.error.message}` });
       return;
     }
     state.error ??= message.error;
@@ -266,7 +267,11 @@ export class Pool {
         } else {
           this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
           pending.killAt = now + CANCEL_GRACE_MS;
-          this.post(slot, { type: 'cancel', id: pending.request.id, error: this.timeoutError(pending, 'suspended in a host call').toWire() });
+          this.post(slot, {
+            type: 'cancel',
+            id: pending.request.id,
+            error: this.timeoutError(pending, 'suspended in a host call').toWire(),
+          });
         }
       }
     }

@@ -66,5 +66,4 @@ export interface WorkerLog {
 }
 
 export type FromWorker =
-  | { type: 'registered'; seq: number; error?: WireError }
-  | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] };
+  { type: 'registered'; seq: number; error?: WireError } | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] };

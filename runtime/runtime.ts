@@ -68,9 +68,13 @@ export class Runtime {
     }
     const fnOptions = resolveFunctionOptions(options);
     if (this.registry.has(name) || this.reserved.has(name)) {
-      throw new RegistryError(ErrorCode.ALREADY_REGISTERED, `a function named '${name}' is already registered; unregister() it first or pick another name`, {
-        function: name,
-      });
+      throw new RegistryError(
+        ErrorCode.ALREADY_REGISTERED,
+        `a function named '${name}' is already registered; unregister() it first or pick another name`,
+        {
+          function: name,
+        },
+      );
     }
     this.reserved.add(name);
     try {
@@ -107,9 +111,13 @@ export class Runtime {
     } else if (wasm instanceof ArrayBuffer) {
       bytes = new Uint8Array(wasm);
     } else {
-      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `register('${name}', wasm): wasm must be a Uint8Array, an ArrayBuffer or a file path`, {
-        path: 'wasm',
-      });
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `register('${name}', wasm): wasm must be a Uint8Array, an ArrayBuffer or a file path`,
+        {
+          path: 'wasm',
+        },
+      );
     }
     if (bytes.byteLength > this.options.maxModuleBytes) {
       throw new ModuleError(
@@ -178,7 +186,9 @@ export class Runtime {
 }
 
 function unknownFunction(name: string): RegistryError {
-  return new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${name}' is registered; register() it first`, { function: name });
+  return new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${name}' is registered; register() it first`, {
+    function: name,
+  });
 }
 
 function toBytes(input: InvokeInput): Uint8Array {
@@ -186,13 +196,19 @@ function toBytes(input: InvokeInput): Uint8Array {
   if (typeof input === 'string') return encoder.encode(input);
   if (input instanceof Uint8Array) return input;
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', { path: 'input' });
+  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
+    path: 'input',
+  });
 }
 
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
-  const pool = new Pool(resolved.workers, { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances }, resolved.logger);
+  const pool = new Pool(
+    resolved.workers,
+    { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances },
+    resolved.logger,
+  );
   const runtime = new Runtime(resolved, pool);
   await pool.ready();
   return runtime;

@@ -36,8 +36,7 @@ export const io: Capability = {
       [abi.IO_LOG]: (ptr: number, len: number): void => {
         ctx.log(decoder.decode(guestBytes(ctx, ptr, len, abi.IO_LOG)));
       },
-      [abi.IO_SLEEP]: (ms: number): Promise<void> =>
-        new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+      [abi.IO_SLEEP]: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
     };
   },
 };

@@ -70,10 +70,15 @@ function fail(id: number, error: WireError): void {
 
 function newInstance(entry: FunctionEntry): GuestInstance {
   const fn = entry.spec.name;
-  return new GuestInstance(entry.spec, data.maxOutputBytes, (message) => {
-    logs.push({ fn, message });
-    scheduleFlush();
-  }, hooks);
+  return new GuestInstance(
+    entry.spec,
+    data.maxOutputBytes,
+    (message) => {
+      logs.push({ fn, message });
+      scheduleFlush();
+    },
+    hooks,
+  );
 }
 
 function release(entry: FunctionEntry, instance: GuestInstance): void {
@@ -84,7 +89,10 @@ function run(request: InvokeRequest): void {
   Atomics.add(control, Control.STARTED, 1);
   const entry = functions.get(request.fn);
   if (entry === undefined) {
-    fail(request.id, new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn }).toWire());
+    fail(
+      request.id,
+      new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn }).toWire(),
+    );
     return;
   }
   let instance = entry.idle.pop();
@@ -106,21 +114,23 @@ function run(request: InvokeRequest): void {
     }
     const record: Suspended = { settled: false };
     suspended.set(request.id, record);
-    returned.then(
-      (returnCode) => {
-        if (record.settled) return;
-        results.push({ id: request.id, output: inst.finish(), returnCode, cold });
-        release(entry, inst);
-      },
-      (err: unknown) => {
-        if (record.settled) return;
-        fail(request.id, inst.classify(err).toWire());
-      },
-    ).finally(() => {
-      record.settled = true;
-      suspended.delete(request.id);
-      scheduleFlush();
-    });
+    returned
+      .then(
+        (returnCode) => {
+          if (record.settled) return;
+          results.push({ id: request.id, output: inst.finish(), returnCode, cold });
+          release(entry, inst);
+        },
+        (err: unknown) => {
+          if (record.settled) return;
+          fail(request.id, inst.classify(err).toWire());
+        },
+      )
+      .finally(() => {
+        record.settled = true;
+        suspended.delete(request.id);
+        scheduleFlush();
+      });
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
   } finally {

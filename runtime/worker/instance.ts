@@ -102,4 +102,3 @@ function instantiateError(fn: string, err: unknown, instance?: GuestInstance): N
     cause: cause?.toWire(),
   });
 }
-

@@ -1,0 +1,14 @@
+/** The benchmarks `nuvola bench <name>` knows, each returning a report with its baseline. */
+import { formatTable, type BenchReport } from '../../bench/harness.js';
+import { benchInvoke, INVOKE_DEFAULTS } from '../../bench/invoke.js';
+
+export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
+  invoke: (runs) => benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs }),
+};
+
+export async function runBench(name: string, runs: number | undefined): Promise<{ json: BenchReport; table: string }> {
+  const bench = BENCHES[name];
+  if (bench === undefined) throw new Error(`unknown benchmark '${name}'; known: ${Object.keys(BENCHES).join(', ')}`);
+  const json = await bench(runs);
+  return { json, table: formatTable(json) };
+}

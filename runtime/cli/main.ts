@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * The `nuvola` command line: `build`, `run` and `bench`. Main thread only; uses the public
+ * runtime API like any embedding service would.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFile, writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { buildGuest, createRuntime, NuvolaError } from '../index.js';
+import { BENCHES, runBench } from './bench.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function fail(err: unknown): never {
+  if (err instanceof NuvolaError) {
+    process.stderr.write(`nuvola: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`nuvola: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(2);
+}
+
+const program = new Command()
+  .name('nuvola')
+  .description('A stateful serverless runtime for Node.js: AssemblyScript functions on a pool of worker threads.')
+  .showHelpAfterError();
+
+program
+  .command('build')
+  .description('compile an AssemblyScript guest (importing "nuvola") to a .wasm module')
+  .argument('<source>', 'the guest source file, e.g. hello.ts')
+  .requiredOption('-o, --out <file>', 'where to write the .wasm module')
+  .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
+  .option('--debug', 'keep function names for readable trap frames', false)
+  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean }) => {
+    try {
+      const bytes = await buildGuest(source, { outFile: opts.out, optimizeLevel: opts.optimizeLevel, debug: opts.debug });
+      process.stderr.write(`built ${opts.out} (${bytes.byteLength} bytes)\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('run')
+  .description('run a guest once and print its output; exits with its return code')
+  .argument('<module>', 'a .wasm module, or a .ts guest source to build first')
+  .option('-i, --input <text>', 'input passed to the guest as UTF-8')
+  .option('--input-file <file>', 'file whose bytes are the input')
+  .option('--timeout-ms <ms>', 'timeoutMs of the call', positiveInt)
+  .option('--memory-limit-pages <pages>', 'memoryLimitPages of the function', positiveInt)
+  .action(async (module: string, opts: { input?: string; inputFile?: string; timeoutMs?: number; memoryLimitPages?: number }) => {
+    let code = 0;
+    try {
+      if (opts.input !== undefined && opts.inputFile !== undefined) throw new Error('pass --input or --input-file, not both');
+      const wasm = extname(module) === '.ts' ? await buildGuest(module) : module;
+      const input = opts.inputFile !== undefined ? await readFile(opts.inputFile) : opts.input;
+      const rt = await createRuntime({ workers: 1 });
+      try {
+        const fnOptions: { timeoutMs?: number; memoryLimitPages?: number } = {};
+        if (opts.timeoutMs !== undefined) fnOptions.timeoutMs = opts.timeoutMs;
+        if (opts.memoryLimitPages !== undefined) fnOptions.memoryLimitPages = opts.memoryLimitPages;
+        await rt.register('main', wasm, fnOptions);
+        const result = await rt.invoke('main', input);
+        process.stdout.write(result.output);
+        code = result.returnCode;
+      } finally {
+        await rt.close();
+      }
+    } catch (err) {
+      fail(err);
+    }
+    process.exitCode = code & 0xff;
+  });
+
+program
+  .command('bench')
+  .description(`run a microbenchmark against its baseline: ${Object.keys(BENCHES).join(', ')}`)
+  .addArgument(program.createArgument('<name>', 'which benchmark').choices(Object.keys(BENCHES)))
+  .option('--json', 'print one JSON document instead of a table', false)
+  .option('--out <file>', 'also write the JSON document to this file')
+  .addOption(new Option('--runs <n>', 'measured runs after the warm-up').argParser(positiveInt))
+  .action(async (name: string, opts: { json: boolean; out?: string; runs?: number }) => {
+    try {
+      const { json, table } = await runBench(name, opts.runs);
+      if (opts.out !== undefined) await writeFile(opts.out, `${JSON.stringify(json, null, 2)}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${table}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+await program.parseAsync();

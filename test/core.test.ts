@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime, LogEntry } from 'nuvola';
+import { guestBytes, guestPath, runtimeWithLogs, text } from './helpers.js';
+
+describe('runtime core', () => {
+  let rt: Runtime;
+  let logs: LogEntry[];
+
+  beforeAll(async () => {
+    ({ rt, logs } = await runtimeWithLogs({ workers: 2 }));
+    await rt.register('hello', guestPath('core_hello'));
+    await rt.register('echo', guestBytes('core_echo'));
+    await rt.register('log', guestBytes('core_log'));
+    await rt.register('init', guestBytes('core_init'));
+    await rt.register('counter', guestBytes('core_counter'));
+  });
+  afterAll(() => rt.close());
+
+  it('runs a guest with a string input and returns its output', async () => {
+    const result = await rt.invoke('hello', 'nuvola');
+    expect(text(result.output)).toBe('Hello nuvola');
+    expect(result.returnCode).toBe(0);
+  });
+
+  it('passes bytes both ways and reports the return code of main', async () => {
+    const result = await rt.invoke('echo', new Uint8Array([1, 2, 3, 250]));
+    expect([...result.output]).toEqual([250, 3, 2, 1]);
+    expect(result.returnCode).toBe(4);
+  });
+
+  it('treats a missing input as empty', async () => {
+    const result = await rt.invoke('echo');
+    expect(result.output.byteLength).toBe(0);
+    expect(result.returnCode).toBe(0);
+  });
+
+  it('accepts an ArrayBuffer input', async () => {
+    const result = await rt.invoke('echo', new Uint8Array([9, 8]).buffer);
+    expect([...result.output]).toEqual([8, 9]);
+  });
+
+  it("delivers the guest's log lines to the logger, tagged with the function", async () => {
+    await rt.invoke('log', 'abc');
+    const lines = logs.filter((l) => l.function === 'log').map((l) => l.message);
+    expect(lines).toEqual(['first line', 'second: abc']);
+  });
+
+  it('runs init() once per instance before main', async () => {
+    const result = await rt.invoke('init');
+    expect(text(result.output)).toBe('5,102');
+  });
+
+  it('spreads many concurrent calls over both workers and answers each correctly', async () => {
+    const inputs = Array.from({ length: 500 }, (_, i) => `caller-${i}`);
+    const results = await Promise.all(inputs.map((input) => rt.invoke('hello', input)));
+    results.forEach((r, i) => expect(text(r.output)).toBe(`Hello caller-${i}`));
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+  });
+
+  it('keeps instances warm: a second call reuses an instance instead of instantiating', async () => {
+    const first = await rt.invoke('counter');
+    const again = await rt.invoke('counter');
+    expect(first.cold || again.cold).toBe(false);
+    expect(Number(text(again.output))).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lists registered functions and reports stats', () => {
+    expect(rt.functions().sort()).toEqual(['counter', 'echo', 'hello', 'init', 'log']);
+    const stats = rt.stats();
+    expect(stats.workers).toBe(2);
+    expect(stats.functions).toBe(5);
+    expect(stats.completed).toBeGreaterThan(500);
+  });
+
+  it('unregisters a function', async () => {
+    await rt.register('temp', guestBytes('core_hello'));
+    rt.unregister('temp');
+    await expect(rt.invoke('temp')).rejects.toMatchObject({ code: 'E_UNKNOWN_FUNCTION' });
+  });
+});

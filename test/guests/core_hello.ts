@@ -1,0 +1,5 @@
+import { inputString, outputString } from "nuvola";
+export function main(): i32 {
+  outputString("Hello " + inputString());
+  return 0;
+}

@@ -1,0 +1,3 @@
+export function start(): i32 {
+  return 0;
+}

@@ -1,0 +1,4 @@
+export function main(): i32 {
+  unreachable();
+  return 0;
+}

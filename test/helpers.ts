@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRuntime, type LogEntry, type Runtime, type RuntimeOptions } from 'nuvola';
+
+const built = new URL('./.build/', import.meta.url).pathname;
+
+/** Path of a test guest built by the global setup. */
+export function guestPath(name: string): string {
+  return join(built, `${name}.wasm`);
+}
+
+/** Bytes of a test guest built by the global setup. */
+export function guestBytes(name: string): Uint8Array {
+  return readFileSync(guestPath(name));
+}
+
+export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+/** A runtime whose log lines are collected instead of printed. */
+export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ rt: Runtime; logs: LogEntry[] }> {
+  const logs: LogEntry[] = [];
+  const rt = await createRuntime({ workers: 2, ...options, logger: (entry) => logs.push(entry) });
+  return { rt, logs };
+}
