@@ -24,14 +24,15 @@ export const io: Capability = {
         return n;
       },
       [abi.IO_OUTPUT_WRITE]: (ptr: number, len: number): void => {
-        if (len >>> 0 > ctx.maxOutputBytes) {
+        const bytes = guestBytes(ctx, ptr, len, abi.IO_OUTPUT_WRITE);
+        if (bytes.byteLength > ctx.maxOutputBytes) {
           throw new LimitError(
             ErrorCode.OUTPUT_TOO_LARGE,
-            `function '${ctx.fn}' wrote ${len >>> 0} bytes of output, above maxOutputBytes=${ctx.maxOutputBytes}; raise it in createRuntime()`,
-            { function: ctx.fn, bytes: len >>> 0, maxOutputBytes: ctx.maxOutputBytes },
+            `function '${ctx.fn}' wrote ${bytes.byteLength} bytes of output, above maxOutputBytes=${ctx.maxOutputBytes}; raise it in createRuntime()`,
+            { function: ctx.fn, bytes: bytes.byteLength, maxOutputBytes: ctx.maxOutputBytes },
           );
         }
-        ctx.output = guestBytes(ctx, ptr, len, abi.IO_OUTPUT_WRITE).slice();
+        ctx.output = bytes.slice();
       },
       [abi.IO_LOG]: (ptr: number, len: number): void => {
         ctx.log(decoder.decode(guestBytes(ctx, ptr, len, abi.IO_LOG)));

@@ -68,7 +68,12 @@ export class GuestInstance {
     const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
     const message = err instanceof Error ? err.message : String(err);
     const frames = wasmFrames(err);
-    if (err instanceof WebAssembly.RuntimeError && pages >= this.spec.memoryLimitPages) {
+    // AssemblyScript's allocator first tries to double the memory, then to grow by what it
+    // needs, and executes `unreachable` when both fail; the engine refuses any growth past the
+    // cap set at register. So an `unreachable` with over half the cap in use is, in practice,
+    // the allocator running out of room. (A guest's own `unreachable` at that size is
+    // reported the same way; the trap text stays in the details.)
+    if (err instanceof WebAssembly.RuntimeError && /unreachable/.test(message) && pages * 2 > this.spec.memoryLimitPages) {
       return new LimitError(
         ErrorCode.MEMORY_LIMIT,
         `function '${fn}' trapped (${message}) with its memory at memoryLimitPages=${this.spec.memoryLimitPages}; raise memoryLimitPages in register() if it needs more`,
@@ -77,7 +82,7 @@ export class GuestInstance {
     }
     if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
       const trap = err instanceof RangeError ? 'call stack exhausted' : message;
-      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}`, { function: fn, trap, frames });
+      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}`, { function: fn, trap, pages, frames });
     }
     return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}`, { function: fn, trap: message, frames });
   }

@@ -1,0 +1,168 @@
+// Every bad input of the runtime core gets a typed error with a stable code, and the runtime
+// keeps serving: after each case, a healthy function still answers.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GuestError, LimitError, ModuleError, NuvolaError, RegistryError, type Runtime } from 'nuvola';
+import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+
+describe('bad input', () => {
+  let rt: Runtime;
+
+  beforeAll(async () => {
+    ({ rt } = await runtimeWithLogs({ workers: 2, maxInputBytes: 1024, maxOutputBytes: 1024 }));
+    await rt.register('hello', guestBytes('core_hello'));
+  });
+  afterAll(() => rt.close());
+
+  async function stillServes(): Promise<void> {
+    const results = await Promise.all([0, 1, 2, 3].map((i) => rt.invoke('hello', `ok ${i}`)));
+    results.forEach((r, i) => expect(text(r.output)).toBe(`Hello ok ${i}`));
+  }
+
+  async function rejection(promise: Promise<unknown>): Promise<NuvolaError> {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(NuvolaError);
+    return err as NuvolaError;
+  }
+
+  describe('at register', () => {
+    it('rejects bytes that are not Wasm', async () => {
+      const err = await rejection(rt.register('text', new TextEncoder().encode('this is not wasm')));
+      expect(err).toBeInstanceOf(ModuleError);
+      expect(err.code).toBe('E_INVALID_MODULE');
+      expect(err.message).toMatch(/not a WebAssembly module/);
+      expect(rt.functions()).not.toContain('text');
+      await stillServes();
+    });
+
+    it('rejects a malformed module with the engine reason', async () => {
+      const valid = guestBytes('core_hello');
+      const truncated = valid.slice(0, Math.floor(valid.length / 2));
+      const err = await rejection(rt.register('truncated', truncated));
+      expect(err.code).toBe('E_INVALID_MODULE');
+      expect(err.message).toMatch(/malformed/);
+      expect(typeof err.details['reason']).toBe('string');
+      await stillServes();
+    });
+
+    it('rejects a module importing what the ABI lacks and lists the names', async () => {
+      const err = await rejection(rt.register('importer', guestBytes('core_unknown_import')));
+      expect(err.code).toBe('E_UNKNOWN_IMPORT');
+      expect(err.details['imports']).toEqual(['nuvola:io.teleport (function)', 'nuvola:secrets.read_key (function)']);
+      expect(err.message).toContain('nuvola:secrets.read_key');
+      await stillServes();
+    });
+
+    it('rejects a module without main', async () => {
+      const err = await rejection(rt.register('nomain', guestBytes('core_no_main')));
+      expect(err.code).toBe('E_MISSING_EXPORT');
+      expect(err.details['export']).toBe('main');
+      await stillServes();
+    });
+
+    it('rejects a second registration under the same name, keeping the first', async () => {
+      const err = await rejection(rt.register('hello', guestBytes('core_echo')));
+      expect(err).toBeInstanceOf(RegistryError);
+      expect(err.code).toBe('E_ALREADY_REGISTERED');
+      await stillServes();
+    });
+
+    it('rejects a module whose start-up code traps', async () => {
+      const err = await rejection(rt.register('starttrap', guestBytes('core_start_trap')));
+      expect(err.code).toBe('E_INSTANTIATE_FAILED');
+      expect(rt.functions()).not.toContain('starttrap');
+      await stillServes();
+    });
+
+    it('rejects a path that does not exist', async () => {
+      const err = await rejection(rt.register('missing', '/nonexistent/guest.wasm'));
+      expect(err.code).toBe('E_INVALID_MODULE');
+      expect(err.message).toContain('/nonexistent/guest.wasm');
+    });
+  });
+
+  describe('at invoke', () => {
+    it('rejects an unknown function name', async () => {
+      const err = await rejection(rt.invoke('nope', 'x'));
+      expect(err).toBeInstanceOf(RegistryError);
+      expect(err.code).toBe('E_UNKNOWN_FUNCTION');
+      await stillServes();
+    });
+
+    it('rejects an input over maxInputBytes before sending it anywhere', async () => {
+      const err = await rejection(rt.invoke('hello', new Uint8Array(1025)));
+      expect(err).toBeInstanceOf(LimitError);
+      expect(err.code).toBe('E_INPUT_TOO_LARGE');
+      expect(err.details).toMatchObject({ bytes: 1025, maxInputBytes: 1024 });
+      await stillServes();
+    });
+
+    it('fails a guest producing more than maxOutputBytes', async () => {
+      await rt.register('bigout', guestBytes('core_big_output'));
+      const err = await rejection(rt.invoke('bigout'));
+      expect(err.code).toBe('E_OUTPUT_TOO_LARGE');
+      await stillServes();
+    });
+  });
+
+  describe('guest traps', () => {
+    beforeAll(async () => {
+      await rt.register('unreachable', guestBytes('core_unreachable'));
+      await rt.register('oob', guestBytes('core_oob'));
+      await rt.register('abort', guestBytes('core_abort'));
+      await rt.register('overflow', guestBytes('core_stack_overflow'));
+      await rt.register('badptr', guestBytes('core_bad_pointer'));
+    });
+
+    it('reports unreachable as a guest trap', async () => {
+      const err = await rejection(rt.invoke('unreachable'));
+      expect(err).toBeInstanceOf(GuestError);
+      expect(err.code).toBe('E_GUEST_TRAP');
+      expect(err.details['trap']).toMatch(/unreachable/);
+      await stillServes();
+    });
+
+    it('reports an out-of-bounds memory access as a guest trap', async () => {
+      const err = await rejection(rt.invoke('oob'));
+      expect(err.code).toBe('E_GUEST_TRAP');
+      expect(err.details['trap']).toMatch(/out of bounds/);
+      await stillServes();
+    });
+
+    it("reports AssemblyScript's abort with its message, file and line", async () => {
+      const err = await rejection(rt.invoke('abort', 'wrong'));
+      expect(err.code).toBe('E_GUEST_ABORT');
+      expect(err.details).toMatchObject({ message: "expected input 'fine'", line: 4 });
+      expect(err.details['file']).toMatch(/core_abort\.ts$/);
+      expect(err.message).toContain("expected input 'fine'");
+      const ok = await rt.invoke('abort', 'fine');
+      expect(ok.returnCode).toBe(0);
+    });
+
+    it('reports runaway recursion as a guest trap', async () => {
+      const err = await rejection(rt.invoke('overflow'));
+      expect(err.code).toBe('E_GUEST_TRAP');
+      expect(err.details['trap']).toBe('call stack exhausted');
+      await stillServes();
+    });
+
+    it.each(['past-end', 'huge-pointer', 'negative-length', 'write-past-end'])(
+      'traps a guest that hands a host import an out-of-bounds range (%s)',
+      async (mode) => {
+        const err = await rejection(rt.invoke('badptr', mode));
+        expect(err.code).toBe('E_GUEST_POINTER');
+        expect(err.message).toMatch(/outside its memory/);
+        await stillServes();
+      },
+    );
+
+    it('discards a trapped instance: the next call of the same function succeeds', async () => {
+      await rejection(rt.invoke('abort', 'wrong'));
+      const results = await Promise.all([rt.invoke('abort', 'fine'), rt.invoke('abort', 'fine')]);
+      expect(results.map((r) => r.returnCode)).toEqual([0, 0]);
+      expect(rt.stats().workerRestarts).toBe(0);
+    });
+  });
+});
