@@ -1,0 +1,34 @@
+// `npm run demo`: builds the example guests and runs them on the embedded runtime, printing
+// what happens. Needs nothing but Node 24 (no Redis, no GPU).
+import { fileURLToPath } from 'node:url';
+import { buildGuest, createRuntime } from 'nuvola';
+import { helloExample } from './01-hello/main.js';
+import { errorsExample } from './02-errors/main.js';
+
+const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
+
+console.log('nuvola demo\n');
+console.log('1. hello — build, register, invoke');
+await helloExample();
+
+console.log('\n2. errors — bad input gets a coded error, the runtime keeps serving');
+await errorsExample();
+
+console.log('\n3. many calls at once — word counts of 10 000 lines on 2 workers');
+const rt = await createRuntime({ workers: 2 });
+try {
+  await rt.register('wordcount', await buildGuest(wordcount));
+  const lines = Array.from({ length: 10_000 }, (_, i) => 'the quick brown fox '.repeat((i % 5) + 1).trim());
+  const start = performance.now();
+  const results = await Promise.all(lines.map((line) => rt.invoke('wordcount', line)));
+  const ms = performance.now() - start;
+  const words = results.reduce((sum, r) => sum + (JSON.parse(new TextDecoder().decode(r.output)) as { words: number }).words, 0);
+  const perWorker = [0, 1].map((w) => results.filter((r) => r.worker === w).length);
+  console.log(
+    `  ${results.length} calls in ${ms.toFixed(0)} ms (${Math.round(results.length / (ms / 1000))} calls/s), ${words} words counted`,
+  );
+  console.log(`  calls per worker: ${perWorker.join(' / ')}; stats: ${JSON.stringify(rt.stats())}`);
+} finally {
+  await rt.close();
+}
+console.log('\ndone.');

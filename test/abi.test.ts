@@ -1,0 +1,33 @@
+// The ABI file is the single source of names; the SDK must repeat its import names exactly
+// (AssemblyScript's @external needs literals), and the host must provide every one of them.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as abi from '../guest/sdk/nuvola/abi.js';
+import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
+
+const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
+
+function externals(source: string): string[] {
+  return [...source.matchAll(/@external\("([^"]+)", "([^"]+)"\)/g)].map((m) => `${m[1]}.${m[2]}`);
+}
+
+describe('ABI', () => {
+  it('the SDK imports exactly the io names the ABI declares', () => {
+    const declared = [abi.IO_INPUT_SIZE, abi.IO_INPUT_READ, abi.IO_OUTPUT_WRITE, abi.IO_LOG, abi.IO_SLEEP].map(
+      (n) => `${abi.MODULE_IO}.${n}`,
+    );
+    expect(externals(sdkIo).sort()).toEqual(declared.sort());
+  });
+
+  it('the host provides every import the SDK uses', () => {
+    for (const name of externals(sdkIo)) {
+      const [module, fn] = name.split('.') as [string, string];
+      expect(PROVIDED_IMPORTS[module]?.[fn], name).toBe('function');
+    }
+  });
+
+  it('AssemblyScript runtime imports live in env, and nuvola capabilities never do', () => {
+    expect(Object.keys(PROVIDED_IMPORTS[abi.MODULE_ENV] ?? {}).sort()).toEqual([abi.ENV_ABORT, abi.ENV_SEED, abi.ENV_TRACE].sort());
+    for (const module of Object.keys(PROVIDED_IMPORTS)) if (module !== abi.MODULE_ENV) expect(module.startsWith('nuvola:')).toBe(true);
+  });
+});

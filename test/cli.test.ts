@@ -1,0 +1,65 @@
+// The CLI as a user runs it: a guest file outside the project, built and run by `nuvola`.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const cli = new URL('../dist/runtime/cli/main.js', import.meta.url).pathname;
+
+async function nuvola(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('nuvola CLI', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nuvola-cli-'));
+    await writeFile(
+      join(dir, 'greet.ts'),
+      `import { inputString, outputString } from "nuvola";
+export function main(): i32 { outputString("hi " + inputString()); return inputString().length; }`,
+    );
+    await writeFile(join(dir, 'broken.ts'), `export function main(): i32 { return undefinedThing; }`);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('builds a guest that lives outside the project', async () => {
+    const r = await nuvola(['build', 'greet.ts', '-o', 'out/greet.wasm'], dir);
+    expect(r.code).toBe(0);
+    expect((await stat(join(dir, 'out', 'greet.wasm'))).size).toBeGreaterThan(100);
+  });
+
+  it('runs a module, prints its output and exits with its return code', async () => {
+    const r = await nuvola(['run', 'out/greet.wasm', '--input', 'abc'], dir);
+    expect(r.stdout).toBe('hi abc');
+    expect(r.code).toBe(3);
+  });
+
+  it('runs a .ts guest directly by building it first', async () => {
+    const r = await nuvola(['run', 'greet.ts', '-i', 'xy'], dir);
+    expect(r.stdout).toBe('hi xy');
+    expect(r.code).toBe(2);
+  });
+
+  it('reports compile errors with the compiler diagnostics and a coded message', async () => {
+    const r = await nuvola(['build', 'broken.ts', '-o', 'broken.wasm'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('E_BUILD_FAILED');
+    expect(r.stderr).toContain('undefinedThing');
+  });
+
+  it('reports a missing module with its code', async () => {
+    const r = await nuvola(['run', 'nope.wasm'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('E_INVALID_MODULE');
+  });
+});
