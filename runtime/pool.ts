@@ -53,8 +53,14 @@ interface Slot {
   outbox: InvokeRequest[];
   sent: number;
   /** Why the pool stopped this worker, when it did. */
-  stopReason: WireError | undefined;
-  culprit: number | undefined;
+  stopReason: string | undefined;
+}
+
+interface Registering {
+  /** Workers that have not answered yet. */
+  waiting: Set<Slot>;
+  error: WireError | undefined;
+  done: () => void;
 }
 
 export interface PoolStats {
@@ -68,7 +74,7 @@ export interface PoolStats {
 export class Pool {
   private readonly slots: Slot[] = [];
   private readonly functions = new Map<string, FunctionSpec>();
-  private readonly registering = new Map<number, { remaining: number; error: WireError | undefined; done: () => void }>();
+  private readonly registering = new Map<number, Registering>();
   private nextId = 1;
   private nextSeq = 1;
   private outstanding = 0;
@@ -99,7 +105,6 @@ export class Pool {
       outbox: [],
       sent: 0,
       stopReason: undefined,
-      culprit: undefined,
     };
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => {
@@ -130,15 +135,28 @@ export class Pool {
     }
   }
 
-  /** Ships a compiled module to every worker and waits until each has a warm instance of it. */
-  async register(spec: FunctionSpec): Promise<void> {
+  /**
+   * Ships a compiled module to every worker and waits until each has a warm instance of it.
+   * A worker that takes longer than `timeoutMs` (start-up code in a loop) is replaced.
+   */
+  async register(spec: FunctionSpec, timeoutMs: number): Promise<void> {
     const seq = this.nextSeq++;
     this.hold();
+    let timer: NodeJS.Timeout | undefined;
     try {
       const error = await new Promise<WireError | undefined>((resolve) => {
-        const state = { remaining: this.slots.length, error: undefined as WireError | undefined, done: () => resolve(state.error) };
+        const state: Registering = { waiting: new Set(this.slots), error: undefined, done: () => resolve(state.error) };
         this.registering.set(seq, state);
         for (const slot of this.slots) this.post(slot, { type: 'register', spec, seq });
+        timer = setTimeout(() => {
+          state.error ??= {
+            code: ErrorCode.TIMEOUT,
+            message: `function '${spec.name}' did not finish starting up within timeoutMs=${timeoutMs}; its start-up code or init() may loop`,
+            details: { function: spec.name, timeoutMs },
+          };
+          // Replace the stuck workers before answering, so the caller sees a healthy pool.
+          void Promise.all([...state.waiting].map((slot) => this.stop(slot, `registering '${spec.name}' timed out`))).then(state.done);
+        }, timeoutMs);
       });
       this.registering.delete(seq);
       if (error !== undefined) {
@@ -147,6 +165,8 @@ export class Pool {
       }
       this.functions.set(spec.name, spec);
     } finally {
+      clearTimeout(timer);
+      this.registering.delete(seq);
       this.release();
     }
   }
@@ -216,7 +236,8 @@ export class Pool {
       return;
     }
     state.error ??= message.error;
-    if (--state.remaining === 0) state.done();
+    state.waiting.delete(slot);
+    if (state.waiting.size === 0) state.done();
   }
 
   private settle(slot: Slot, outcome: InvokeOutcome): void {
@@ -252,7 +273,7 @@ export class Pool {
       const running = Atomics.load(slot.control, Control.RUNNING);
       for (const pending of slot.inflight.values()) {
         if (pending.killAt !== undefined && now >= pending.killAt) {
-          this.stop(slot, pending.request.id, 'it did not respond to a cancel');
+          void this.stop(slot, 'it did not respond to a cancel');
           break;
         }
         if (pending.settled || now < pending.deadline) continue;
@@ -262,7 +283,7 @@ export class Pool {
           // The guest is on the worker's CPU and will not yield: stopping the thread is the
           // only way to interrupt a Wasm loop.
           this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
-          this.stop(slot, pending.request.id, `function '${pending.request.fn}' exceeded timeoutMs=${pending.timeoutMs}`);
+          void this.stop(slot, `function '${pending.request.fn}' exceeded timeoutMs=${pending.timeoutMs}`);
           break;
         } else {
           this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
@@ -278,16 +299,15 @@ export class Pool {
   }
 
   /** Stops a worker; its replacement is started from the exit handler. */
-  private stop(slot: Slot, culprit: number | undefined, reason: string): void {
+  private async stop(slot: Slot, reason: string): Promise<void> {
     if (slot.stopReason !== undefined) return;
-    slot.culprit = culprit;
-    slot.stopReason = { code: ErrorCode.WORKER_LOST, message: reason, details: {} };
-    void slot.worker.terminate();
+    slot.stopReason = reason;
+    await slot.worker.terminate();
   }
 
   private onExit(slot: Slot): void {
     if (this.closed) return;
-    const reason = slot.stopReason?.message ?? 'the worker thread exited unexpectedly';
+    const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     this.restarts++;
     const replacement = this.spawn(slot.index);

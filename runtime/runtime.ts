@@ -81,14 +81,17 @@ export class Runtime {
       const bytes = await this.loadBytes(name, wasm);
       const checked = checkModule(name, bytes, fnOptions.memoryLimitPages);
       this.checkOpen();
-      await this.pool.register({
-        name,
-        module: checked.module,
-        suspends: checked.suspends,
-        hasInit: checked.hasInit,
-        hasStart: checked.hasStart,
-        memoryLimitPages: fnOptions.memoryLimitPages,
-      });
+      await this.pool.register(
+        {
+          name,
+          module: checked.module,
+          suspends: checked.suspends,
+          hasInit: checked.hasInit,
+          hasStart: checked.hasStart,
+          memoryLimitPages: fnOptions.memoryLimitPages,
+        },
+        fnOptions.timeoutMs,
+      );
       this.registry.set(name, fnOptions);
     } finally {
       this.reserved.delete(name);

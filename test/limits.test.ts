@@ -47,6 +47,18 @@ describe('timeouts', () => {
     expect(new Set(after.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
 
+  it('fails register when init() never returns, replaces the stuck workers and serves on', async () => {
+    const rt = await start(2);
+    await rt.register('hello', guestBytes('core_hello'));
+    const err = await rt.register('spin', guestBytes('core_init_loop'), { timeoutMs: 300 }).catch((e: NuvolaError) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as NuvolaError).message).toMatch(/init\(\) may loop/);
+    expect(rt.functions()).toEqual(['hello']);
+    expect(rt.stats().workerRestarts).toBe(2);
+    const results = await Promise.all([0, 1, 2, 3].map((i) => rt.invoke('hello', String(i))));
+    expect(results.map((r) => text(r.output))).toEqual(['Hello 0', 'Hello 1', 'Hello 2', 'Hello 3']);
+  });
+
   it('times out a suspended guest without stopping its worker', async () => {
     const rt = await start(1);
     await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 100 });

@@ -95,16 +95,19 @@ function run(request: InvokeRequest): void {
     );
     return;
   }
+  // From here on guest code may run (a cold start runs start-up code and init()), so the
+  // pool must be able to see which invocation holds the CPU.
+  Atomics.store(control, Control.RUNNING, request.id);
   let instance = entry.idle.pop();
   const cold = instance === undefined;
   try {
     instance ??= newInstance(entry);
   } catch (err) {
+    Atomics.store(control, Control.RUNNING, 0);
     fail(request.id, (err as NuvolaError).toWire());
     return;
   }
   const inst = instance;
-  Atomics.store(control, Control.RUNNING, request.id);
   try {
     const returned = inst.call(request.input, request.id);
     if (typeof returned === 'number') {
