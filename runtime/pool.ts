@@ -118,11 +118,16 @@ export class Pool {
 
   private post(slot: Slot, message: ToWorker): void {
     slot.worker.postMessage(message);
+    Atomics.add(slot.control, Control.SIGNAL, 1);
+    if (Atomics.load(slot.control, Control.IDLE) === 1) Atomics.notify(slot.control, Control.SIGNAL, 1);
   }
 
+  /** Keeps the process alive and deadlines checked while anything is outstanding. */
   private hold(): void {
     if (this.outstanding++ === 0) {
       for (const slot of this.slots) slot.worker.ref();
+      // The sweeper stops itself once a sweep finds nothing outstanding, so a run of
+      // one-at-a-time calls does not create and clear a timer per call.
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     }
   }
@@ -130,8 +135,6 @@ export class Pool {
   private release(): void {
     if (--this.outstanding === 0) {
       for (const slot of this.slots) slot.worker.unref();
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
     }
   }
 
@@ -266,6 +269,11 @@ export class Pool {
   }
 
   private sweep(): void {
+    if (this.outstanding === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
     const now = performance.now();
     for (const slot of this.slots) {
       if (slot.stopReason !== undefined) continue;

@@ -5,6 +5,11 @@
  * Invocations travel in batches: every `invoke` made in one turn of the event loop is sent to
  * a worker as one message, and every result a worker produces in one turn comes back as one.
  * That amortises the cost of `postMessage` (tens of microseconds) over many calls.
+ *
+ * A worker with nothing suspended does not idle in its event loop: it blocks in
+ * `Atomics.wait` on Control.SIGNAL and takes messages with `receiveMessageOnPort`, which
+ * wakes it faster than the event loop would. The main thread bumps SIGNAL after each post
+ * and notifies when IDLE is set.
  */
 import type { WireError } from './errors.js';
 
@@ -14,7 +19,11 @@ export const Control = {
   STARTED: 0,
   /** Id of the invocation whose guest code is on the worker's CPU right now, 0 when none. */
   RUNNING: 1,
-  LENGTH: 2,
+  /** Bumped by the main thread after each message it posts; an idle worker waits on it. */
+  SIGNAL: 2,
+  /** 1 while the worker is (about to be) blocked waiting on SIGNAL, so the main thread must notify. */
+  IDLE: 3,
+  LENGTH: 4,
 } as const;
 
 export interface WorkerData {

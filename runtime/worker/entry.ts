@@ -3,7 +3,7 @@
  * registered functions and their warm instances, runs the invocations the main thread sends,
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ErrorCode, NuvolaError, RegistryError, type WireError } from '../errors.js';
 import type { GuestContext } from '../host/context.js';
 import {
@@ -133,6 +133,7 @@ function run(request: InvokeRequest): void {
         record.settled = true;
         suspended.delete(request.id);
         scheduleFlush();
+        scheduleIdle();
       });
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
@@ -154,7 +155,7 @@ function register(spec: FunctionSpec, seq: number): void {
   port.postMessage(reply);
 }
 
-port.on('message', (message: ToWorker) => {
+function handle(message: ToWorker): void {
   switch (message.type) {
     case 'invoke':
       for (const request of message.batch) run(request);
@@ -179,4 +180,54 @@ port.on('message', (message: ToWorker) => {
       break;
     }
   }
+}
+
+/** How long an idle worker blocks before giving its event loop a turn, in milliseconds. */
+const IDLE_WAIT_MS = 50;
+let idleScheduled = false;
+
+function drain(): boolean {
+  let any = false;
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    handle(m.message as ToWorker);
+    any = true;
+  }
+  return any;
+}
+
+/**
+ * While nothing is suspended, block on Control.SIGNAL instead of idling in the event loop;
+ * return to the event loop as soon as an invocation suspends (its host call needs it) and
+ * every IDLE_WAIT_MS anyway.
+ */
+function idle(): void {
+  idleScheduled = false;
+  for (;;) {
+    drain();
+    flush();
+    if (suspended.size > 0) return;
+    const seen = Atomics.load(control, Control.SIGNAL);
+    Atomics.store(control, Control.IDLE, 1);
+    // A message posted before IDLE was visible is already in the port: take it now.
+    if (drain()) {
+      Atomics.store(control, Control.IDLE, 0);
+      continue;
+    }
+    const woke = Atomics.wait(control, Control.SIGNAL, seen, IDLE_WAIT_MS);
+    Atomics.store(control, Control.IDLE, 0);
+    if (woke === 'timed-out') break;
+  }
+  scheduleIdle();
+}
+
+function scheduleIdle(): void {
+  if (idleScheduled || suspended.size > 0) return;
+  idleScheduled = true;
+  setImmediate(idle);
+}
+
+port.on('message', (message: ToWorker) => {
+  handle(message);
+  scheduleIdle();
 });
+scheduleIdle();
