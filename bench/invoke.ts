@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { buildGuest, createRuntime } from '../runtime/index.js';
+import { buildGuest, createRuntime } from 'nuvola';
 import { figure, latencyRun, median, report, throughputRun, type BenchReport } from './harness.js';
 
 export interface InvokeBenchOptions {

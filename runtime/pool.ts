@@ -54,9 +54,14 @@ interface Slot {
   sent: number;
   /** Why the pool stopped this worker, when it did. */
   stopReason: string | undefined;
+  /** Whether the thread ever came up; one that dies before is not restarted (a crash loop). */
+  online: boolean;
+  /** Set when the thread died before coming online; the slot takes no more work. */
+  dead: boolean;
 }
 
 interface Registering {
+  spec: FunctionSpec;
   /** Workers that have not answered yet. */
   waiting: Set<Slot>;
   error: WireError | undefined;
@@ -86,7 +91,7 @@ export class Pool {
   private failed = 0;
 
   constructor(
-    private readonly size: number,
+    size: number,
     private readonly workerOptions: Omit<WorkerData, 'index' | 'control'>,
     private readonly logger: (entry: LogEntry) => void,
   ) {
@@ -105,7 +110,12 @@ export class Pool {
       outbox: [],
       sent: 0,
       stopReason: undefined,
+      online: false,
+      dead: false,
     };
+    worker.once('online', () => {
+      slot.online = true;
+    });
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => {
       this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
@@ -148,9 +158,14 @@ export class Pool {
     let timer: NodeJS.Timeout | undefined;
     try {
       const error = await new Promise<WireError | undefined>((resolve) => {
-        const state: Registering = { waiting: new Set(this.slots), error: undefined, done: () => resolve(state.error) };
+        const state: Registering = { spec, waiting: new Set(this.live()), error: undefined, done: () => resolve(state.error) };
+        if (state.waiting.size === 0) {
+          state.error = this.noWorkers().toWire();
+          state.done();
+          return;
+        }
         this.registering.set(seq, state);
-        for (const slot of this.slots) this.post(slot, { type: 'register', spec, seq });
+        for (const slot of state.waiting) this.post(slot, { type: 'register', spec, seq });
         timer = setTimeout(() => {
           state.error ??= {
             code: ErrorCode.TIMEOUT,
@@ -204,9 +219,29 @@ export class Pool {
     });
   }
 
+  /** Workers that can take work: not dead, and not being stopped unless all are. */
+  private live(): Slot[] {
+    const alive = this.slots.filter((slot) => !slot.dead);
+    const healthy = alive.filter((slot) => slot.stopReason === undefined);
+    return healthy.length > 0 ? healthy : alive;
+  }
+
+  private noWorkers(): NuvolaError {
+    return makeError(
+      ErrorCode.WORKER_LOST,
+      'no worker thread could start (each died before coming online); check the warnings in the log — the build in dist/ may be missing or broken',
+      {},
+    );
+  }
+
   private dispatch(pending: Pending): void {
-    let best = this.slots[0]!;
-    for (const slot of this.slots) if (slot.inflight.size < best.inflight.size) best = slot;
+    const candidates = this.live();
+    let best = candidates[0];
+    if (best === undefined) {
+      this.fail(pending, this.noWorkers());
+      return;
+    }
+    for (const slot of candidates) if (slot.inflight.size < best.inflight.size) best = slot;
     pending.position = best.sent++;
     best.inflight.set(pending.request.id, pending);
     best.outbox.push(pending.request);
@@ -317,9 +352,26 @@ export class Pool {
     if (this.closed) return;
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
-    this.restarts++;
-    const replacement = this.spawn(slot.index);
-    this.slots[slot.index] = replacement;
+    let replacement: Slot | undefined;
+    if (slot.online) {
+      this.restarts++;
+      replacement = this.spawn(slot.index);
+      this.slots[slot.index] = replacement;
+    } else {
+      slot.dead = true;
+      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died before starting; it is not restarted` });
+    }
+    // Registrations in progress: the lost worker will never answer (or answered for a thread
+    // that is gone); the replacement gets the module too.
+    for (const [seq, state] of this.registering) {
+      state.waiting.delete(slot);
+      if (replacement !== undefined && state.error === undefined) {
+        state.waiting.add(replacement);
+        this.post(replacement, { type: 'register', spec: state.spec, seq });
+      } else if (state.waiting.size === 0) {
+        state.done();
+      }
+    }
     for (const pending of slot.inflight.values()) {
       if (pending.settled) continue;
       if (pending.position >= started) {

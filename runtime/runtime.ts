@@ -212,7 +212,11 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances },
     resolved.logger,
   );
-  const runtime = new Runtime(resolved, pool);
-  await pool.ready();
-  return runtime;
+  try {
+    await pool.ready();
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  return new Runtime(resolved, pool);
 }

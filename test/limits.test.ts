@@ -125,6 +125,17 @@ describe('lost workers', () => {
     const again = await Promise.all([0, 1].map(() => rt.invoke('sleep', '1')));
     expect(new Set(again.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
+
+  it('completes a register during which a worker is lost, with the function on the replacement', async () => {
+    const rt = await start(2);
+    const registering = rt.register('hello', guestBytes('core_hello'));
+    crashWorker(rt, 0);
+    await registering;
+    expect(rt.stats().workerRestarts).toBe(1);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => rt.invoke('hello', String(i))));
+    expect(results.map((r) => text(r.output))).toEqual(Array.from({ length: 20 }, (_, i) => `Hello ${i}`));
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+  });
 });
 
 describe('close', () => {
