@@ -14,6 +14,7 @@ import { figure, latencyRun, median, report, throughputRun, type BenchReport } f
 
 export interface InvokeBenchOptions {
   workers: number;
+  idleSpinMicros?: number;
   runs: number;
   latencyCalls: number;
   throughputCalls: number;
@@ -48,7 +49,7 @@ export async function benchInvoke(options: InvokeBenchOptions = INVOKE_DEFAULTS)
   const empty = await buildGuest(join(guestDir, 'empty.ts'));
   const padded = await paddedGuest();
 
-  const rt = await createRuntime({ workers });
+  const rt = await createRuntime({ workers, ...(options.idleSpinMicros === undefined ? {} : { idleSpinMicros: options.idleSpinMicros }) });
   await rt.register('empty', empty);
   const piscina = new Piscina({
     filename: fileURLToPath(new URL('./piscina-task.js', import.meta.url)),

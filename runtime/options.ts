@@ -26,6 +26,12 @@ export interface RuntimeOptions {
   maxModuleBytes?: number;
   /** Idle instances kept warm per function per worker. Default 8. */
   maxIdleInstances?: number;
+  /**
+   * How long an idle worker spins, in microseconds, watching for the next call before it
+   * blocks. Spinning trades a little CPU for lower one-at-a-time latency; 0 turns it off.
+   * Default 100.
+   */
+  idleSpinMicros?: number;
   /** Receives guest `log` lines and runtime warnings. Default: written to stderr. */
   logger?: (entry: LogEntry) => void;
 }
@@ -50,6 +56,7 @@ export const RUNTIME_DEFAULTS = {
   maxOutputBytes: 16 * 1024 * 1024,
   maxModuleBytes: 64 * 1024 * 1024,
   maxIdleInstances: 8,
+  idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
   },
@@ -103,7 +110,7 @@ function integer(value: unknown, path: string, min: number, max: number, fallbac
 }
 
 export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions {
-  const o = checkObject(options, 'options', ['workers', 'maxInputBytes', 'maxOutputBytes', 'maxModuleBytes', 'maxIdleInstances', 'logger']);
+  const o = checkObject(options, 'options', Object.keys(RUNTIME_DEFAULTS));
   const logger = o['logger'];
   if (logger !== undefined && typeof logger !== 'function') fail('options.logger', 'a function', logger);
   const GiB = 1024 * 1024 * 1024;
@@ -113,12 +120,13 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxOutputBytes: integer(o['maxOutputBytes'], 'options.maxOutputBytes', 0, GiB, RUNTIME_DEFAULTS.maxOutputBytes),
     maxModuleBytes: integer(o['maxModuleBytes'], 'options.maxModuleBytes', 8, GiB, RUNTIME_DEFAULTS.maxModuleBytes),
     maxIdleInstances: integer(o['maxIdleInstances'], 'options.maxIdleInstances', 0, 4096, RUNTIME_DEFAULTS.maxIdleInstances),
+    idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
   };
 }
 
 export function resolveFunctionOptions(options: unknown): ResolvedFunctionOptions {
-  const o = checkObject(options, 'options', ['timeoutMs', 'memoryLimitPages']);
+  const o = checkObject(options, 'options', Object.keys(FUNCTION_DEFAULTS));
   return {
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),

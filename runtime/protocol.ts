@@ -31,6 +31,7 @@ export interface WorkerData {
   control: SharedArrayBuffer;
   maxOutputBytes: number;
   maxIdleInstances: number;
+  spinMicros: number;
 }
 
 export interface FunctionSpec {

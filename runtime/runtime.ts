@@ -209,7 +209,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   const resolved = resolveRuntimeOptions(options);
   const pool = new Pool(
     resolved.workers,
-    { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances },
+    { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances, spinMicros: resolved.idleSpinMicros },
     resolved.logger,
   );
   try {
