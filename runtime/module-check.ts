@@ -19,7 +19,7 @@ export interface CheckedModule {
   declaredPages: number;
 }
 
-export function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): CheckedModule {
+export async function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): Promise<CheckedModule> {
   const original = input as Uint8Array<ArrayBuffer>;
   const looksLikeWasm = WASM_MAGIC.every((b, i) => original[i] === b);
   if (!looksLikeWasm) {
@@ -29,20 +29,26 @@ export function checkModule(name: string, input: Uint8Array, memoryLimitPages: n
       { function: name },
     );
   }
-  if (!WebAssembly.validate(original)) {
-    let reason = 'validation failed';
-    try {
-      new WebAssembly.Module(original);
-    } catch (err) {
-      reason = (err as Error).message;
-    }
-    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': malformed WebAssembly module: ${reason}`, {
+  const malformed = (reason: string): ModuleError =>
+    new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': malformed WebAssembly module: ${reason}`, {
       function: name,
       reason,
     });
+  let capped: ReturnType<typeof capMemory>;
+  try {
+    capped = capMemory(original, memoryLimitPages);
+  } catch (err) {
+    throw malformed((err as Error).message);
   }
-  const { bytes, declared } = capMemory(original, memoryLimitPages);
-  const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+  const { bytes, declared } = capped;
+  let module: WebAssembly.Module;
+  try {
+    // Asynchronous compilation keeps a large module from stalling the embedding service's
+    // event loop; it also validates (the rewrite above only touched the memory limits).
+    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    throw malformed((err as Error).message);
+  }
 
   const unknown = WebAssembly.Module.imports(module)
     .filter((i) => PROVIDED_IMPORTS[i.module]?.[i.name] !== i.kind)

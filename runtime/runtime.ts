@@ -79,7 +79,7 @@ export class Runtime {
     this.reserved.add(name);
     try {
       const bytes = await this.loadBytes(name, wasm);
-      const checked = checkModule(name, bytes, fnOptions.memoryLimitPages);
+      const checked = await checkModule(name, bytes, fnOptions.memoryLimitPages);
       this.checkOpen();
       await this.pool.register(
         {

@@ -1,7 +1,8 @@
 /**
  * Just enough of the WebAssembly binary format to cap a module's memory: walk the sections
  * and rewrite the memory section's limits so the engine itself refuses to grow past them.
- * The module has already passed `WebAssembly.validate`, so the walk may trust its framing.
+ * The walk runs before validation: it throws a RangeError on framing it cannot follow, and the
+ * engine validates whatever it returns.
  */
 
 const MEMORY_SECTION = 5;
@@ -55,6 +56,7 @@ export function capMemory(bytes: Uint8Array, limitPages: number): { bytes: Uint8
     const size = readLeb(bytes, pos + 1);
     const start = size.next;
     const end = start + size.value;
+    if (end > bytes.length) throw new RangeError(`section ${id} runs past the end of the module`);
     if (id === MEMORY_SECTION) {
       const count = readLeb(bytes, start);
       if (count.value !== 1) return { bytes, declared: undefined };
