@@ -5,7 +5,7 @@
  */
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError, LimitError } from './errors.js';
-import { capMemory } from './wasm-binary.js';
+import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
 import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/imports.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
@@ -16,7 +16,6 @@ export interface CheckedModule {
   suspends: boolean;
   hasInit: boolean;
   hasStart: boolean;
-  declaredPages: number;
 }
 
 export async function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): Promise<CheckedModule> {
@@ -41,6 +40,14 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
     throw malformed((err as Error).message);
   }
   const { bytes, declared } = capped;
+  // Before compiling: the engine itself rejects a cap below the initial size, less helpfully.
+  if (declared !== undefined && declared.initialPages > memoryLimitPages) {
+    throw new LimitError(
+      ErrorCode.MEMORY_LIMIT,
+      `function '${name}' starts with ${declared.initialPages} pages of memory, above memoryLimitPages=${memoryLimitPages}; raise memoryLimitPages in register()`,
+      { function: name, initialPages: declared.initialPages, memoryLimitPages },
+    );
+  }
   let module: WebAssembly.Module;
   try {
     // Asynchronous compilation keeps a large module from stalling the embedding service's
@@ -48,6 +55,11 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
     module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (err) {
     throw malformed((err as Error).message);
+  }
+  if (declared === undefined || declared.memory64 || declared.shared) {
+    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}' must define exactly one unshared 32-bit memory`, {
+      function: name,
+    });
   }
 
   const unknown = WebAssembly.Module.imports(module)
@@ -76,17 +88,22 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
       );
     }
   }
-  if (declared === undefined || declared.memory64 || declared.shared) {
-    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}' must define exactly one unshared 32-bit memory`, {
-      function: name,
-    });
-  }
-  if (declared.initialPages > memoryLimitPages) {
-    throw new LimitError(
-      ErrorCode.MEMORY_LIMIT,
-      `function '${name}' starts with ${declared.initialPages} pages of memory, above memoryLimitPages=${memoryLimitPages}; raise memoryLimitPages in register()`,
-      { function: name, initialPages: declared.initialPages, memoryLimitPages },
-    );
+
+  // The engine would accept any `main` and fail at the first call; say so at register instead.
+  const signatures = exportSignatures(bytes);
+  for (const [exportName, expected] of [
+    [abi.EXPORT_MAIN, '() -> (i32)'],
+    [abi.EXPORT_INIT, '() -> ()'],
+  ] as const) {
+    const sig = signatures?.get(exportName);
+    if (sig !== undefined && formatSignature(sig) !== expected) {
+      throw new ModuleError(
+        ErrorCode.MISSING_EXPORT,
+        `function '${name}' exports '${exportName}' as ${formatSignature(sig)}; it must be ${expected}` +
+          (exportName === abi.EXPORT_MAIN ? ' (write `export function main(): i32`)' : ' (write `export function init(): void`)'),
+        { function: name, export: exportName, signature: formatSignature(sig), expected },
+      );
+    }
   }
 
   const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
@@ -95,6 +112,5 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
     suspends,
     hasInit: exports.get(abi.EXPORT_INIT) === 'function',
     hasStart: exports.get(abi.EXPORT_START) === 'function',
-    declaredPages: declared.initialPages,
   };
 }

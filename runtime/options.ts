@@ -26,6 +26,8 @@ export interface RuntimeOptions {
   maxModuleBytes?: number;
   /** Idle instances kept warm per function per worker. Default 8. */
   maxIdleInstances?: number;
+  /** Log bytes one invocation may write; the rest is dropped with a marker. Default 64 KiB. */
+  maxLogBytes?: number;
   /**
    * How long an idle worker spins, in microseconds, watching for the next call before it
    * blocks. Spinning trades a little CPU for lower one-at-a-time latency; 0 turns it off.
@@ -56,6 +58,7 @@ export const RUNTIME_DEFAULTS = {
   maxOutputBytes: 16 * 1024 * 1024,
   maxModuleBytes: 64 * 1024 * 1024,
   maxIdleInstances: 8,
+  maxLogBytes: 64 * 1024,
   idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
@@ -120,6 +123,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxOutputBytes: integer(o['maxOutputBytes'], 'options.maxOutputBytes', 0, GiB, RUNTIME_DEFAULTS.maxOutputBytes),
     maxModuleBytes: integer(o['maxModuleBytes'], 'options.maxModuleBytes', 8, GiB, RUNTIME_DEFAULTS.maxModuleBytes),
     maxIdleInstances: integer(o['maxIdleInstances'], 'options.maxIdleInstances', 0, 4096, RUNTIME_DEFAULTS.maxIdleInstances),
+    maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
   };

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, type WireError } from './errors.js';
 import {
   Control,
+  wallClock,
   type FromWorker,
   type FunctionSpec,
   type InvokeOutcome,
@@ -21,8 +22,11 @@ import type { LogEntry } from './options.js';
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
 /** How often deadlines are checked, in milliseconds. */
 const SWEEP_INTERVAL_MS = 5;
-/** How long a worker may take to acknowledge a cancelled invocation before it is presumed hung. */
-const CANCEL_GRACE_MS = 1000;
+/**
+ * How long guest code may keep the CPU on behalf of a call that has already failed (so that
+ * no deadline of its own can stop it) before its worker is replaced, in milliseconds.
+ */
+const ZOMBIE_GRACE_MS = 1000;
 
 export interface RawResult {
   output: Uint8Array;
@@ -33,15 +37,12 @@ export interface RawResult {
 
 interface Pending {
   readonly request: InvokeRequest;
-  readonly deadline: number;
-  readonly timeoutMs: number;
   readonly resolve: (result: RawResult) => void;
   readonly reject: (error: NuvolaError) => void;
   /** Position in its worker's stream of invocations; compared against Control.STARTED. */
   position: number;
+  /** Whether the caller has been answered. A settled call stays in `inflight` until its worker replies. */
   settled: boolean;
-  /** Set once a cancel was sent: the worker must acknowledge by then or be replaced. */
-  killAt: number | undefined;
 }
 
 interface Slot {
@@ -54,16 +55,22 @@ interface Slot {
   sent: number;
   /** Why the pool stopped this worker, when it did. */
   stopReason: string | undefined;
-  /** Whether the thread ever came up; one that dies before is not restarted (a crash loop). */
+  /** Whether the thread ever came up; one that dies on its own before is not restarted (a crash loop). */
   online: boolean;
   /** Set when the thread died before coming online; the slot takes no more work. */
   dead: boolean;
+  /** A call id seen in RUNNING that no caller waits for any more, and since when. */
+  zombie: { id: number; since: number } | undefined;
 }
 
 interface Registering {
+  seq: number;
   spec: FunctionSpec;
+  timeoutMs: number;
   /** Workers that have not answered yet. */
   waiting: Set<Slot>;
+  /** When each worker was first seen creating the instance (Control.REGISTERING). */
+  began: Map<Slot, number>;
   error: WireError | undefined;
   done: () => void;
 }
@@ -112,6 +119,7 @@ export class Pool {
       stopReason: undefined,
       online: false,
       dead: false,
+      zombie: undefined,
     };
     worker.once('online', () => {
       slot.online = true;
@@ -143,22 +151,32 @@ export class Pool {
   }
 
   private release(): void {
-    if (--this.outstanding === 0) {
+    // Once closed, the workers stay referenced until they have exited, so that an awaited
+    // close() cannot be cut short by an empty event loop.
+    if (--this.outstanding === 0 && !this.closed) {
       for (const slot of this.slots) slot.worker.unref();
     }
   }
 
   /**
    * Ships a compiled module to every worker and waits until each has a warm instance of it.
-   * A worker that takes longer than `timeoutMs` (start-up code in a loop) is replaced.
+   * A worker that spends longer than `timeoutMs` creating the instance (start-up code or
+   * `init()` in a loop) is replaced and the registration fails.
    */
   async register(spec: FunctionSpec, timeoutMs: number): Promise<void> {
     const seq = this.nextSeq++;
     this.hold();
-    let timer: NodeJS.Timeout | undefined;
     try {
       const error = await new Promise<WireError | undefined>((resolve) => {
-        const state: Registering = { spec, waiting: new Set(this.live()), error: undefined, done: () => resolve(state.error) };
+        const state: Registering = {
+          seq,
+          spec,
+          timeoutMs,
+          waiting: new Set(this.live()),
+          began: new Map(),
+          error: undefined,
+          done: () => resolve(state.error),
+        };
         if (state.waiting.size === 0) {
           state.error = this.noWorkers().toWire();
           state.done();
@@ -166,30 +184,21 @@ export class Pool {
         }
         this.registering.set(seq, state);
         for (const slot of state.waiting) this.post(slot, { type: 'register', spec, seq });
-        timer = setTimeout(() => {
-          state.error ??= {
-            code: ErrorCode.TIMEOUT,
-            message: `function '${spec.name}' did not finish starting up within timeoutMs=${timeoutMs}; its start-up code or init() may loop`,
-            details: { function: spec.name, timeoutMs },
-          };
-          // Replace the stuck workers before answering, so the caller sees a healthy pool.
-          void Promise.all([...state.waiting].map((slot) => this.stop(slot, `registering '${spec.name}' timed out`))).then(state.done);
-        }, timeoutMs);
       });
-      this.registering.delete(seq);
       if (error !== undefined) {
         for (const slot of this.slots) this.post(slot, { type: 'unregister', name: spec.name });
         throw fromWire(error);
       }
       this.functions.set(spec.name, spec);
     } finally {
-      clearTimeout(timer);
       this.registering.delete(seq);
       this.release();
     }
   }
 
   unregister(name: string): void {
+    // Calls accepted before the unregister must reach the workers before it does.
+    this.flush();
     this.functions.delete(name);
     for (const slot of this.slots) this.post(slot, { type: 'unregister', name });
   }
@@ -198,9 +207,7 @@ export class Pool {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
       const pending: Pending = {
-        request: { id: this.nextId++, fn, input },
-        deadline: performance.now() + timeoutMs,
-        timeoutMs,
+        request: { id: this.nextId++, fn, input, deadline: wallClock() + timeoutMs, timeoutMs },
         resolve: (result) => {
           this.completed++;
           this.release();
@@ -213,7 +220,6 @@ export class Pool {
         },
         position: 0,
         settled: false,
-        killAt: undefined,
       };
       this.dispatch(pending);
     });
@@ -230,7 +236,6 @@ export class Pool {
     return makeError(
       ErrorCode.WORKER_LOST,
       'no worker thread could start (each died before coming online); check the warnings in the log — the build in dist/ may be missing or broken',
-      {},
     );
   }
 
@@ -268,13 +273,8 @@ export class Pool {
       return;
     }
     const state = this.registering.get(message.seq);
-    if (state === undefined) {
-      if (message.error)
-        this.logger({ function: 'nuvola', level: 'warn', message: `re-registering on a new worker failed: ${message.error.message}` });
-      return;
-    }
+    if (state === undefined || !state.waiting.delete(slot)) return;
     state.error ??= message.error;
-    state.waiting.delete(slot);
     if (state.waiting.size === 0) state.done();
   }
 
@@ -295,11 +295,11 @@ export class Pool {
   }
 
   private timeoutError(pending: Pending, where: string): NuvolaError {
-    const fn = pending.request.fn;
+    const { fn, timeoutMs } = pending.request;
     return makeError(
       ErrorCode.TIMEOUT,
-      `function '${fn}' did not finish within timeoutMs=${pending.timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
-      { function: fn, timeoutMs: pending.timeoutMs },
+      `function '${fn}' did not finish within timeoutMs=${timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
+      { function: fn, timeoutMs },
     );
   }
 
@@ -309,36 +309,68 @@ export class Pool {
       this.sweeper = undefined;
       return;
     }
-    const now = performance.now();
+    const now = wallClock();
     for (const slot of this.slots) {
-      if (slot.stopReason !== undefined) continue;
-      const started = Atomics.load(slot.control, Control.STARTED);
-      const running = Atomics.load(slot.control, Control.RUNNING);
-      for (const pending of slot.inflight.values()) {
-        if (pending.killAt !== undefined && now >= pending.killAt) {
-          void this.stop(slot, 'it did not respond to a cancel');
-          break;
-        }
-        if (pending.settled || now < pending.deadline) continue;
-        if (pending.position >= started) {
-          this.fail(pending, this.timeoutError(pending, 'still queued behind other calls'));
-        } else if (running === pending.request.id) {
-          // The guest is on the worker's CPU and will not yield: stopping the thread is the
-          // only way to interrupt a Wasm loop.
-          this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
-          void this.stop(slot, `function '${pending.request.fn}' exceeded timeoutMs=${pending.timeoutMs}`);
-          break;
-        } else {
-          this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
-          pending.killAt = now + CANCEL_GRACE_MS;
-          this.post(slot, {
-            type: 'cancel',
-            id: pending.request.id,
-            error: this.timeoutError(pending, 'suspended in a host call').toWire(),
-          });
-        }
-      }
+      if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
     }
+    for (const state of this.registering.values()) this.sweepRegistration(state, now);
+  }
+
+  private sweepCalls(slot: Slot, now: number): void {
+    // Read RUNNING first: the worker sets it before bumping STARTED.
+    const running = Atomics.load(slot.control, Control.RUNNING);
+    const started = Atomics.load(slot.control, Control.STARTED);
+    if (running !== 0 && slot.inflight.get(running)?.settled !== false) {
+      // Guest code runs for a call nobody waits for (it failed or timed out meanwhile).
+      if (slot.zombie?.id !== running) slot.zombie = { id: running, since: now };
+      else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
+        void this.stop(slot, `call ${running} kept running after it had failed`);
+        return;
+      }
+    } else {
+      slot.zombie = undefined;
+    }
+    for (const pending of slot.inflight.values()) {
+      if (pending.settled || now < pending.request.deadline) continue;
+      const { id, fn, timeoutMs } = pending.request;
+      if (running === id) {
+        // The guest is on the worker's CPU and will not yield: stopping the thread is the
+        // only way to interrupt a Wasm loop.
+        this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
+        void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
+        return;
+      }
+      if (pending.position >= started) {
+        // The worker drops it unstarted: the deadline travels with the request.
+        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue"));
+      } else if (this.functions.get(fn)?.suspends) {
+        // Started and off the CPU: suspended in a host call, or finished with its result on
+        // the way. The worker cancels it if it is still suspended and ignores it otherwise.
+        this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
+        this.post(slot, { type: 'cancel', id, error: this.timeoutError(pending, 'suspended in a host call').toWire() });
+      }
+      // A started call of a module that cannot suspend has finished; its result is on the way.
+    }
+  }
+
+  private sweepRegistration(state: Registering, now: number): void {
+    if (state.error !== undefined) return;
+    const stuck: Slot[] = [];
+    for (const slot of state.waiting) {
+      if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
+      const began = state.began.get(slot) ?? now;
+      state.began.set(slot, began);
+      if (now - began > state.timeoutMs) stuck.push(slot);
+    }
+    if (stuck.length === 0) return;
+    const { name } = state.spec;
+    state.error = {
+      code: ErrorCode.TIMEOUT,
+      message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
+      details: { function: name, timeoutMs: state.timeoutMs },
+    };
+    // Replace the stuck workers before answering, so the caller sees a healthy pool.
+    void Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`))).then(state.done);
   }
 
   /** Stops a worker; its replacement is started from the exit handler. */
@@ -353,7 +385,7 @@ export class Pool {
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;
-    if (slot.online) {
+    if (slot.online || slot.stopReason !== undefined) {
       this.restarts++;
       replacement = this.spawn(slot.index);
       this.slots[slot.index] = replacement;
@@ -411,9 +443,15 @@ export class Pool {
     if (slot) void slot.worker.terminate();
   }
 
+  /** Test hook: whether worker `index` is creating an instance for a registration right now. */
+  isRegistering(index: number): boolean {
+    const slot = this.slots[index];
+    return slot !== undefined && Atomics.load(slot.control, Control.REGISTERING) !== 0;
+  }
+
   stats(): PoolStats {
     let inflight = 0;
-    for (const slot of this.slots) inflight += slot.inflight.size;
+    for (const slot of this.slots) for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
     return { workers: this.slots.length, workerRestarts: this.restarts, inflight, completed: this.completed, failed: this.failed };
   }
 
@@ -421,10 +459,12 @@ export class Pool {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    const closedError = (fn: string): NuvolaError =>
-      makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn });
+    for (const slot of this.slots) slot.worker.ref();
     for (const slot of this.slots) {
-      for (const pending of slot.inflight.values()) this.fail(pending, closedError(pending.request.fn));
+      for (const pending of slot.inflight.values()) {
+        const fn = pending.request.fn;
+        this.fail(pending, makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn }));
+      }
       slot.inflight.clear();
     }
     for (const state of this.registering.values()) {

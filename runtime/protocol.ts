@@ -23,14 +23,25 @@ export const Control = {
   SIGNAL: 2,
   /** 1 while the worker is (about to be) blocked waiting on SIGNAL, so the main thread must notify. */
   IDLE: 3,
-  LENGTH: 4,
+  /** `seq` of the registration whose instance the worker is creating right now, 0 when none. */
+  REGISTERING: 4,
+  LENGTH: 5,
 } as const;
+
+/**
+ * Milliseconds since the Unix epoch with sub-millisecond precision, comparable between
+ * threads (each thread's `performance.now()` has its own origin).
+ */
+export function wallClock(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 export interface WorkerData {
   index: number;
   control: SharedArrayBuffer;
   maxOutputBytes: number;
   maxIdleInstances: number;
+  maxLogBytes: number;
   spinMicros: number;
 }
 
@@ -47,9 +58,13 @@ export interface InvokeRequest {
   id: number;
   fn: string;
   input: Uint8Array;
+  /** {@link wallClock} time after which the call must not start; the caller has already been told it timed out. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 export type ToWorker =
+  /** `seq` 0: a replacement worker learning an already registered function (no warm instance yet). */
   | { type: 'register'; spec: FunctionSpec; seq: number }
   | { type: 'unregister'; name: string }
   | { type: 'invoke'; batch: InvokeRequest[] }

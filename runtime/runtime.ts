@@ -39,6 +39,8 @@ export interface RuntimeStats extends PoolStats {
 }
 
 const encoder = new TextEncoder();
+/** @internal Key of the pool accessor used by `nuvola/testing`. */
+export const POOL = Symbol('nuvola.pool');
 const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
@@ -178,9 +180,9 @@ export class Runtime {
     await this.pool.close();
   }
 
-  /** @internal Test hook, reached through `nuvola/testing`. */
-  crashWorkerForTesting(index: number): void {
-    this.pool.crashWorker(index);
+  /** @internal The pool, for the hooks in `nuvola/testing`. */
+  get [POOL](): Pool {
+    return this.pool;
   }
 
   private checkOpen(): void {
@@ -197,7 +199,12 @@ function unknownFunction(name: string): RegistryError {
 function toBytes(input: InvokeInput): Uint8Array {
   if (input === undefined) return new Uint8Array(0);
   if (typeof input === 'string') return encoder.encode(input);
-  if (input instanceof Uint8Array) return input;
+  if (input instanceof Uint8Array) {
+    // postMessage clones a view's whole backing buffer (a pooled Buffer, a slice of a large
+    // ArrayBuffer) and shares a SharedArrayBuffer; send exactly the bytes, as a private copy.
+    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
+    return whole && input.buffer instanceof ArrayBuffer ? input : new Uint8Array(input);
+  }
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
   throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
     path: 'input',
@@ -209,7 +216,12 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   const resolved = resolveRuntimeOptions(options);
   const pool = new Pool(
     resolved.workers,
-    { maxOutputBytes: resolved.maxOutputBytes, maxIdleInstances: resolved.maxIdleInstances, spinMicros: resolved.idleSpinMicros },
+    {
+      maxOutputBytes: resolved.maxOutputBytes,
+      maxIdleInstances: resolved.maxIdleInstances,
+      maxLogBytes: resolved.maxLogBytes,
+      spinMicros: resolved.idleSpinMicros,
+    },
     resolved.logger,
   );
   try {

@@ -84,3 +84,132 @@ export function capMemory(bytes: Uint8Array, limitPages: number): { bytes: Uint8
   }
   return { bytes, declared: undefined };
 }
+
+const TYPE_SECTION = 1;
+const IMPORT_SECTION = 2;
+const FUNCTION_SECTION = 3;
+const EXPORT_SECTION = 7;
+
+const VALTYPES: Record<number, string> = {
+  0x7f: 'i32',
+  0x7e: 'i64',
+  0x7d: 'f32',
+  0x7c: 'f64',
+  0x7b: 'v128',
+  0x70: 'funcref',
+  0x6f: 'externref',
+};
+
+/** A function type as `(params) -> (results)`, e.g. `() -> (i32)`. */
+export interface Signature {
+  params: string[];
+  results: string[];
+}
+
+export function formatSignature(sig: Signature): string {
+  return `(${sig.params.join(', ')}) -> (${sig.results.join(', ')})`;
+}
+
+class Reader {
+  pos: number;
+  constructor(
+    private readonly bytes: Uint8Array,
+    start: number,
+  ) {
+    this.pos = start;
+  }
+  byte(): number {
+    const b = this.bytes[this.pos++];
+    if (b === undefined) throw new RangeError('truncated section');
+    return b;
+  }
+  leb(): number {
+    const { value, next } = readLeb(this.bytes, this.pos);
+    this.pos = next;
+    return value;
+  }
+  name(): string {
+    const length = this.leb();
+    const text = new TextDecoder().decode(this.bytes.subarray(this.pos, this.pos + length));
+    this.pos += length;
+    return text;
+  }
+  limits(): void {
+    const flags = this.byte();
+    this.leb();
+    if (flags & 1) this.leb();
+  }
+}
+
+/**
+ * The signatures of a module's exported functions, or `undefined` when the module uses type
+ * forms this reader does not know (GC types, for instance); callers then skip the check.
+ */
+export function exportSignatures(bytes: Uint8Array): Map<string, Signature> | undefined {
+  const types: Signature[] = [];
+  const functionTypes: number[] = [];
+  const exports = new Map<string, number>();
+  try {
+    let pos = 8;
+    while (pos < bytes.length) {
+      const id = bytes[pos] as number;
+      const size = readLeb(bytes, pos + 1);
+      const r = new Reader(bytes, size.next);
+      const end = size.next + size.value;
+      if (id === TYPE_SECTION) {
+        for (let n = r.leb(); n > 0; n--) {
+          if (r.byte() !== 0x60) return undefined;
+          const valtypes = (): string[] => {
+            const out: string[] = [];
+            for (let k = r.leb(); k > 0; k--) {
+              const name = VALTYPES[r.byte()];
+              if (name === undefined) throw new RangeError('unknown value type');
+              out.push(name);
+            }
+            return out;
+          };
+          const params = valtypes();
+          types.push({ params, results: valtypes() });
+        }
+      } else if (id === IMPORT_SECTION) {
+        for (let n = r.leb(); n > 0; n--) {
+          r.name();
+          r.name();
+          const kind = r.byte();
+          if (kind === 0) functionTypes.push(r.leb());
+          else if (kind === 1) {
+            r.byte();
+            r.limits();
+          } else if (kind === 2) r.limits();
+          else if (kind === 3) {
+            r.byte();
+            r.byte();
+          } else if (kind === 4) {
+            r.byte();
+            r.leb();
+          } else return undefined;
+        }
+      } else if (id === FUNCTION_SECTION) {
+        for (let n = r.leb(); n > 0; n--) functionTypes.push(r.leb());
+      } else if (id === EXPORT_SECTION) {
+        for (let n = r.leb(); n > 0; n--) {
+          const name = r.name();
+          const kind = r.byte();
+          const index = r.leb();
+          if (kind === 0) exports.set(name, index);
+        }
+      }
+      pos = end;
+    }
+  } catch {
+    return undefined;
+  }
+  const out = new Map<string, Signature>();
+  for (const [name, index] of exports) {
+    const typeIndex = functionTypes[index];
+    const type = typeIndex === undefined ? undefined : types[typeIndex];
+    if (type === undefined) return undefined;
+    out.set(name, type);
+  }
+  return out;
+}

@@ -62,6 +62,26 @@ describe('bad input', () => {
       await stillServes();
     });
 
+    it.each([
+      ['core_main_void', 'main', '() -> ()'],
+      ['core_main_i64', 'main', '() -> (i64)'],
+      ['core_init_i32', 'init', '() -> (i32)'],
+    ])('rejects %s: an entry point with the wrong signature', async (guest, exportName, signature) => {
+      const err = await rejection(rt.register(guest, guestBytes(guest)));
+      expect(err.code).toBe('E_MISSING_EXPORT');
+      expect(err.details).toMatchObject({ export: exportName, signature });
+      await stillServes();
+    });
+
+    it('rejects a module whose initial memory is above memoryLimitPages', async () => {
+      const err = await rejection(rt.register('bigdata', guestBytes('core_big_data'), { memoryLimitPages: 2 }));
+      expect(err).toBeInstanceOf(LimitError);
+      expect(err.code).toBe('E_MEMORY_LIMIT');
+      expect(err.details['initialPages']).toBeGreaterThan(2);
+      await rt.register('bigdata', guestBytes('core_big_data'), { memoryLimitPages: 16 });
+      expect((await rt.invoke('bigdata')).returnCode).toBe(0);
+    });
+
     it('rejects a second registration under the same name, keeping the first', async () => {
       const err = await rejection(rt.register('hello', guestBytes('core_echo')));
       expect(err).toBeInstanceOf(RegistryError);
@@ -97,6 +117,14 @@ describe('bad input', () => {
       expect(err.code).toBe('E_INPUT_TOO_LARGE');
       expect(err.details).toMatchObject({ bytes: 1025, maxInputBytes: 1024 });
       await stillServes();
+    });
+
+    it('sends exactly the bytes of an input that is a view into a larger buffer', async () => {
+      await rt.register('echo', guestBytes('core_echo'));
+      const big = new Uint8Array(1 << 20).map((_, i) => i & 0xff);
+      const result = await rt.invoke('echo', big.subarray(10, 14));
+      expect([...result.output]).toEqual([13, 12, 11, 10]);
+      expect(result.returnCode).toBe(4);
     });
 
     it('fails a guest producing more than maxOutputBytes', async () => {
@@ -158,11 +186,37 @@ describe('bad input', () => {
       },
     );
 
-    it('discards a trapped instance: the next call of the same function succeeds', async () => {
-      await rejection(rt.invoke('abort', 'wrong'));
-      const results = await Promise.all([rt.invoke('abort', 'fine'), rt.invoke('abort', 'fine')]);
-      expect(results.map((r) => r.returnCode)).toEqual([0, 0]);
-      expect(rt.stats().workerRestarts).toBe(0);
+    it('discards a trapped instance: the next call on that worker starts a fresh one', async () => {
+      const { rt: one } = await runtimeWithLogs({ workers: 1 });
+      try {
+        await one.register('abort', guestBytes('core_abort'));
+        expect((await one.invoke('abort', 'fine')).cold).toBe(false);
+        await rejection(one.invoke('abort', 'wrong'));
+        const next = await one.invoke('abort', 'fine');
+        expect(next.returnCode).toBe(0);
+        expect(next.cold).toBe(true);
+        expect(one.stats().workerRestarts).toBe(0);
+      } finally {
+        await one.close();
+      }
+    });
+  });
+
+  describe('logs', () => {
+    it('caps what one invocation may log at maxLogBytes and says so', async () => {
+      const { rt: small, logs } = await runtimeWithLogs({ workers: 1, maxLogBytes: 4096 });
+      try {
+        await small.register('flood', guestBytes('core_log_flood'));
+        await small.invoke('flood');
+        await small.invoke('flood');
+        const lines = logs.filter((l) => l.function === 'flood');
+        // Per invocation: four full lines, then one truncated line with the marker.
+        expect(lines).toHaveLength(10);
+        expect(lines.filter((l) => l.message.includes('[log truncated: maxLogBytes reached]'))).toHaveLength(2);
+        expect(lines.reduce((n, l) => n + l.message.length, 0)).toBeLessThan(2 * 4096 + 200);
+      } finally {
+        await small.close();
+      }
     });
   });
 });

@@ -57,11 +57,29 @@ describe('runtime core', () => {
     expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
 
-  it('keeps instances warm: a second call reuses an instance instead of instantiating', async () => {
-    const first = await rt.invoke('counter');
-    const again = await rt.invoke('counter');
-    expect(first.cold || again.cold).toBe(false);
-    expect(Number(text(again.output))).toBeGreaterThanOrEqual(1);
+  it('keeps instances warm: calls one at a time reuse the same instance, globals and all', async () => {
+    const { rt: one } = await runtimeWithLogs({ workers: 1 });
+    try {
+      await one.register('counter', guestBytes('core_counter'));
+      const first = await one.invoke('counter');
+      const again = await one.invoke('counter');
+      expect([first.cold, again.cold]).toEqual([false, false]);
+      expect(Number(text(again.output))).toBe(Number(text(first.output)) + 1);
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('with maxIdleInstances 0, keeps no instance warm', async () => {
+    const { rt: none } = await runtimeWithLogs({ workers: 1, maxIdleInstances: 0 });
+    try {
+      await none.register('counter', guestBytes('core_counter'));
+      const results = [await none.invoke('counter'), await none.invoke('counter')];
+      expect(results.map((r) => r.cold)).toEqual([true, true]);
+      expect(results.map((r) => text(r.output))).toEqual(['1', '1']);
+    } finally {
+      await none.close();
+    }
   });
 
   it('lists registered functions and reports stats', () => {
@@ -72,9 +90,11 @@ describe('runtime core', () => {
     expect(stats.completed).toBeGreaterThan(500);
   });
 
-  it('unregisters a function', async () => {
+  it('unregisters a function, after the calls already accepted', async () => {
     await rt.register('temp', guestBytes('core_hello'));
+    const accepted = rt.invoke('temp', 'before');
     rt.unregister('temp');
+    expect(text((await accepted).output)).toBe('Hello before');
     await expect(rt.invoke('temp')).rejects.toMatchObject({ code: 'E_UNKNOWN_FUNCTION' });
   });
 });

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, type LogEntry, type Runtime, type RuntimeOptions } from 'nuvola';
@@ -21,4 +22,14 @@ export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ r
   const logs: LogEntry[] = [];
   const rt = await createRuntime({ workers: 2, ...options, logger: (entry) => logs.push(entry) });
   return { rt, logs };
+}
+
+/** Runs an ES module script (importing 'nuvola') in a fresh Node process from the project root. */
+export function runScript(source: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  const root = new URL('../', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--input-type=module', '-e', source], { cwd: root }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+    });
+  });
 }

@@ -1,8 +1,8 @@
 // Timeouts, memory limits, JSPI interleaving, lost workers and close().
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, NuvolaError, TimeoutError, WorkerLostError, type Runtime, type LogEntry } from 'nuvola';
-import { crashWorker } from 'nuvola/testing';
-import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+import { crashWorker, until, whenRegistering } from 'nuvola/testing';
+import { guestBytes, guestPath, runScript, runtimeWithLogs, text } from './helpers.js';
 
 let rt: Runtime | undefined;
 let logs: LogEntry[] = [];
@@ -59,13 +59,48 @@ describe('timeouts', () => {
     expect(results.map((r) => text(r.output))).toEqual(['Hello 0', 'Hello 1', 'Hello 2', 'Hello 3']);
   });
 
-  it('times out a suspended guest without stopping its worker', async () => {
+  it('times out a suspended guest without stopping its worker, and never resumes it', async () => {
     const rt = await start(1);
-    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 100 });
-    const result = await settle(rt.invoke('sleep', '5000'));
+    await rt.register('sleeploop', guestBytes('core_sleep_loop'), { timeoutMs: 100 });
+    await rt.register('sleep', guestBytes('core_sleep'));
+    const result = await settle(rt.invoke('sleeploop', '300'));
     expect(result.ok ? 'ok' : result.error.code).toBe('E_TIMEOUT');
-    const quick = await rt.invoke('sleep', '1');
-    expect(text(quick.output)).toBe('slept 1');
+    // This call outlives the cancelled one's sleep: had that guest resumed, it would spin
+    // forever on this worker and this call could not finish.
+    const later = await rt.invoke('sleep', '500');
+    expect(text(later.output)).toBe('slept 500');
+    expect(logs.some((l) => l.function === 'sleeploop' && l.message === 'resumed')).toBe(false);
+    expect(rt.stats().workerRestarts).toBe(0);
+  });
+
+  it('does not time out a quick call whose batch-mate is slow, nor kill the busy worker', async () => {
+    const rt = await start(1);
+    await rt.register('hello', guestBytes('core_hello'), { timeoutMs: 200 });
+    await rt.register('busy', guestBytes('core_busy'));
+    const [hello, busy] = await Promise.all([settle(rt.invoke('hello', 'quick')), settle(rt.invoke('busy', '400'))]);
+    expect(hello.ok ? text(hello.value.output) : hello.error.code).toBe('Hello quick');
+    expect(busy.ok ? busy.value.returnCode : busy.error.code).toBe(0);
+    expect(rt.stats().workerRestarts).toBe(0);
+  });
+
+  it('drops a call that timed out while queued: it never runs', async () => {
+    const rt = await start(1);
+    await rt.register('busy', guestBytes('core_busy'));
+    await rt.register('log', guestBytes('core_log'), { timeoutMs: 50 });
+    const [busy, queued] = await Promise.all([settle(rt.invoke('busy', '400')), settle(rt.invoke('log', 'late'))]);
+    expect(busy.ok).toBe(true);
+    expect(queued.ok ? 'ran' : queued.error.code).toBe('E_TIMEOUT');
+    await rt.invoke('busy', '0');
+    expect(logs.filter((l) => l.function === 'log')).toEqual([]);
+  });
+
+  it("starts register's clock only when the worker gets to it, not while it is busy", async () => {
+    const rt = await start(1);
+    await rt.register('busy', guestBytes('core_busy'));
+    const busy = settle(rt.invoke('busy', '400'));
+    await rt.register('hello', guestBytes('core_hello'), { timeoutMs: 100 });
+    expect((await busy).ok).toBe(true);
+    expect(text((await rt.invoke('hello', 'x')).output)).toBe('Hello x');
     expect(rt.stats().workerRestarts).toBe(0);
   });
 
@@ -109,10 +144,10 @@ describe('lost workers', () => {
   it('fails the calls that were running on a crashed worker, replaces it and serves on', async () => {
     const rt = await start(2);
     await rt.register('sleep', guestBytes('core_sleep'));
-    const calls = [0, 1, 2, 3].map(() => rt.invoke('sleep', '400'));
+    const calls = [0, 1, 2, 3].map(() => rt.invoke('sleep', '1500'));
     const settled = calls.map(settle);
-    // Let every call begin (each suspends in sleep) before the crash.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Every call has begun (each suspends in sleep) before the crash.
+    await until(() => logs.filter((l) => l.message === 'before 1500').length === 4);
     crashWorker(rt, 0);
     const outcomes = await Promise.all(settled);
     const lost = outcomes.filter((o) => !o.ok);
@@ -128,17 +163,50 @@ describe('lost workers', () => {
 
   it('completes a register during which a worker is lost, with the function on the replacement', async () => {
     const rt = await start(2);
-    const registering = rt.register('hello', guestBytes('core_hello'));
+    const registering = rt.register('slow', guestBytes('core_init_slow'));
+    await whenRegistering(rt, 0);
     crashWorker(rt, 0);
     await registering;
     expect(rt.stats().workerRestarts).toBe(1);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => rt.invoke('hello', String(i))));
-    expect(results.map((r) => text(r.output))).toEqual(Array.from({ length: 20 }, (_, i) => `Hello ${i}`));
+    const results = await Promise.all(Array.from({ length: 8 }, () => rt.invoke('slow')));
     expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+  });
+
+  it('instantiates lazily on a replacement worker, so functions survive the crash', async () => {
+    const rt = await start(1);
+    await rt.register('hello', guestBytes('core_hello'));
+    crashWorker(rt, 0);
+    await until(() => rt.stats().workerRestarts === 1);
+    const first = await rt.invoke('hello', 'again');
+    expect(text(first.output)).toBe('Hello again');
+    expect(first.cold).toBe(true);
+  });
+
+  it('keeps the pool whole when a register times out on a worker that is still starting', async () => {
+    const rt = await start(1);
+    await rt.register('hello', guestBytes('core_hello'));
+    crashWorker(rt, 0);
+    await rt.register('spin', guestBytes('core_init_loop'), { timeoutMs: 1 }).catch(() => undefined);
+    await expect(rt.invoke('hello', 'still here')).resolves.toMatchObject({ returnCode: 0 });
   });
 });
 
 describe('close', () => {
+  it('lets an awaited close() during register() finish the process normally', async () => {
+    const script = `
+      import { createRuntime } from 'nuvola';
+      import { readFileSync } from 'node:fs';
+      const rt = await createRuntime({ workers: 1 });
+      const registering = rt.register('slow', readFileSync(${JSON.stringify(guestPath('core_init_slow'))})).catch((e) => e.code);
+      await new Promise((r) => setTimeout(r, 1));
+      await rt.close();
+      console.log('closed', await registering);
+    `;
+    const { stdout, code } = await runScript(script);
+    expect(stdout.trim()).toBe('closed E_CLOSED');
+    expect(code).toBe(0);
+  });
+
   it('rejects calls still running and every later call with E_CLOSED', async () => {
     const rt = await createRuntime({ workers: 1, logger: () => {} });
     await rt.register('sleep', guestBytes('core_sleep'));

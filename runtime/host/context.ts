@@ -15,8 +15,14 @@ export interface GuestContext {
   output: Uint8Array | undefined;
   readonly maxOutputBytes: number;
   readonly log: (message: string) => void;
+  /** Log bytes the current invocation may still write (`maxLogBytes` per invocation). */
+  logBudget: number;
   /** Id of the invocation the instance is running, 0 between invocations. */
   invocationId: number;
+  /** Set when the invocation timed out while suspended: the guest must never run again. */
+  cancelled: boolean;
+  /** Called on cancellation by host calls that are waiting, so they stop waiting at once. */
+  readonly cancelWaiters: Set<() => void>;
 }
 
 /** A view of `len` bytes at `ptr` in the guest's memory, or a trap when they are not all inside it. */

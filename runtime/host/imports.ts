@@ -51,6 +51,7 @@ function suspending(ctx: GuestContext, hooks: SuspendHooks, fn: (...args: unknow
     try {
       return await fn(...args);
     } finally {
+      // Throws when the invocation was cancelled meanwhile, so the guest never re-enters Wasm.
       hooks.resumed(ctx);
     }
   });

@@ -35,9 +35,22 @@ export const io: Capability = {
         ctx.output = bytes.slice();
       },
       [abi.IO_LOG]: (ptr: number, len: number): void => {
-        ctx.log(decoder.decode(guestBytes(ctx, ptr, len, abi.IO_LOG)));
+        const bytes = guestBytes(ctx, ptr, len, abi.IO_LOG);
+        if (ctx.logBudget <= 0) return;
+        ctx.logBudget -= bytes.byteLength;
+        if (ctx.logBudget >= 0) ctx.log(decoder.decode(bytes));
+        else ctx.log(`${decoder.decode(bytes.subarray(0, bytes.byteLength + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
       },
-      [abi.IO_SLEEP]: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+      [abi.IO_SLEEP]: (ms: number): Promise<void> =>
+        new Promise((resolve) => {
+          const wake = (): void => {
+            clearTimeout(timer);
+            ctx.cancelWaiters.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, Math.max(0, ms));
+          ctx.cancelWaiters.add(wake);
+        }),
     };
   },
 };

@@ -4,10 +4,11 @@
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ErrorCode, NuvolaError, RegistryError, type WireError } from '../errors.js';
+import { ErrorCode, GuestError, makeError, NuvolaError, type WireError } from '../errors.js';
 import type { GuestContext } from '../host/context.js';
 import {
   Control,
+  wallClock,
   type FromWorker,
   type FunctionSpec,
   type InvokeOutcome,
@@ -22,13 +23,21 @@ const data = workerData as WorkerData;
 const port = parentPort!;
 const control = new Int32Array(data.control);
 
+/** A batch that has run this long sends the results it has so far before running more. */
+const RESULT_FLUSH_MS = 1;
+/** How long an idle worker blocks before giving its event loop a turn, in milliseconds. */
+const IDLE_WAIT_MS = 50;
+/** A CPU hint that this thread is spinning (`Atomics.pause`, V8 13.3+). */
+const pause = (Atomics as unknown as { pause: () => void }).pause;
+
 interface FunctionEntry {
   spec: FunctionSpec;
   idle: GuestInstance[];
 }
 
-/** An invocation suspended inside a host import, waiting to resume. */
+/** An invocation whose `main` returned a promise: suspended in a host import, or about to settle. */
 interface Suspended {
+  instance: GuestInstance;
   settled: boolean;
 }
 
@@ -37,18 +46,24 @@ const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
 let logs: WorkerLog[] = [];
 let flushScheduled = false;
+let lastFlush = performance.now();
+let idleScheduled = false;
 
 const hooks: SuspendHooks = {
   suspended() {
     Atomics.store(control, Control.RUNNING, 0);
   },
   resumed(ctx: GuestContext) {
+    if (ctx.cancelled) {
+      throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
+    }
     Atomics.store(control, Control.RUNNING, ctx.invocationId);
   },
 };
 
 function flush(): void {
   flushScheduled = false;
+  lastFlush = performance.now();
   if (results.length === 0 && logs.length === 0) return;
   const batch = results;
   const message: FromWorker = { type: 'results', batch, logs };
@@ -70,34 +85,46 @@ function fail(id: number, error: WireError): void {
 
 function newInstance(entry: FunctionEntry): GuestInstance {
   const fn = entry.spec.name;
-  return new GuestInstance(
-    entry.spec,
-    data.maxOutputBytes,
-    (message) => {
-      logs.push({ fn, message });
-      scheduleFlush();
-    },
-    hooks,
-  );
+  const log = (message: string): void => {
+    logs.push({ fn, message });
+    scheduleFlush();
+  };
+  return new GuestInstance(entry.spec, { maxOutputBytes: data.maxOutputBytes, maxLogBytes: data.maxLogBytes }, log, hooks);
 }
 
 function release(entry: FunctionEntry, instance: GuestInstance): void {
   if (functions.get(entry.spec.name) === entry && entry.idle.length < data.maxIdleInstances) entry.idle.push(instance);
 }
 
-function run(request: InvokeRequest): void {
-  Atomics.add(control, Control.STARTED, 1);
-  const entry = functions.get(request.fn);
-  if (entry === undefined) {
-    fail(
-      request.id,
-      new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn }).toWire(),
-    );
+function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestInstance, returned: unknown, cold: boolean): void {
+  if (typeof returned !== 'number') {
+    // module-check rejects a `main` that is not `() -> i32`; this guards modules it could not parse.
+    fail(request.id, makeError(ErrorCode.GUEST_TRAP, `function '${request.fn}': main returned ${typeof returned}, not an i32`).toWire());
     return;
   }
-  // From here on guest code may run (a cold start runs start-up code and init()), so the
-  // pool must be able to see which invocation holds the CPU.
+  results.push({ id: request.id, output: instance.finish(), returnCode: returned, cold });
+  release(entry, instance);
+}
+
+function run(request: InvokeRequest): void {
+  const entry = functions.get(request.fn);
+  if (entry === undefined || wallClock() > request.deadline) {
+    Atomics.add(control, Control.STARTED, 1);
+    const error =
+      entry === undefined
+        ? makeError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn })
+        : makeError(ErrorCode.TIMEOUT, `function '${request.fn}' waited longer than timeoutMs=${request.timeoutMs} in its worker's queue`, {
+            function: request.fn,
+            timeoutMs: request.timeoutMs,
+          });
+    fail(request.id, error.toWire());
+    return;
+  }
+  // RUNNING before STARTED: the pool treats a call named in RUNNING as started, so it never
+  // sees this call as both begun and off the CPU while guest code (a cold start's start-up
+  // code and init(), then main) runs.
   Atomics.store(control, Control.RUNNING, request.id);
+  Atomics.add(control, Control.STARTED, 1);
   let instance = entry.idle.pop();
   const cold = instance === undefined;
   try {
@@ -108,57 +135,69 @@ function run(request: InvokeRequest): void {
     return;
   }
   const inst = instance;
+  let returned: number | Promise<number>;
   try {
-    const returned = inst.call(request.input, request.id);
-    if (typeof returned === 'number') {
-      results.push({ id: request.id, output: inst.finish(), returnCode: returned, cold });
-      release(entry, inst);
-      return;
-    }
-    const record: Suspended = { settled: false };
-    suspended.set(request.id, record);
-    returned
-      .then(
-        (returnCode) => {
-          if (record.settled) return;
-          results.push({ id: request.id, output: inst.finish(), returnCode, cold });
-          release(entry, inst);
-        },
-        (err: unknown) => {
-          if (record.settled) return;
-          fail(request.id, inst.classify(err).toWire());
-        },
-      )
-      .finally(() => {
-        record.settled = true;
-        suspended.delete(request.id);
-        scheduleFlush();
-        scheduleIdle();
-      });
+    returned = inst.call(request.input, request.id);
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
+    return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
   }
+  if (!(returned instanceof Promise)) {
+    complete(request, entry, inst, returned, cold);
+    return;
+  }
+  const record: Suspended = { instance: inst, settled: false };
+  suspended.set(request.id, record);
+  returned
+    .then(
+      (code) => {
+        if (!record.settled) complete(request, entry, inst, code, cold);
+      },
+      (err: unknown) => {
+        if (!record.settled) fail(request.id, inst.classify(err).toWire());
+      },
+    )
+    .finally(() => {
+      // The guest has left Wasm for good, whatever way it settled.
+      if (Atomics.load(control, Control.RUNNING) === request.id) Atomics.store(control, Control.RUNNING, 0);
+      record.settled = true;
+      suspended.delete(request.id);
+      scheduleFlush();
+      scheduleIdle();
+    });
 }
 
 function register(spec: FunctionSpec, seq: number): void {
   const entry: FunctionEntry = { spec, idle: [] };
+  functions.set(spec.name, entry);
+  // A replacement worker learns already registered functions lazily: its first call
+  // instantiates under that call's own timeout.
+  if (seq === 0) return;
   let reply: FromWorker = { type: 'registered', seq };
+  Atomics.store(control, Control.REGISTERING, seq);
   try {
     // One instance up front proves the module instantiates here and leaves it warm.
-    entry.idle.push(newInstance(entry));
-    functions.set(spec.name, entry);
+    const instance = newInstance(entry);
+    if (data.maxIdleInstances > 0) entry.idle.push(instance);
   } catch (err) {
     reply = { type: 'registered', seq, error: (err as NuvolaError).toWire() };
+  } finally {
+    Atomics.store(control, Control.REGISTERING, 0);
   }
+  flush();
   port.postMessage(reply);
 }
 
 function handle(message: ToWorker): void {
   switch (message.type) {
     case 'invoke':
-      for (const request of message.batch) run(request);
+      for (const request of message.batch) {
+        run(request);
+        // Keep batching cheap calls, but do not hold finished results behind slow ones.
+        if (results.length > 0 && performance.now() - lastFlush >= RESULT_FLUSH_MS) flush();
+      }
       flush();
       break;
     case 'register':
@@ -170,10 +209,9 @@ function handle(message: ToWorker): void {
     case 'cancel': {
       const record = suspended.get(message.id);
       if (record && !record.settled) {
-        // The guest is parked in a host import; it is never resumed into a reply, and its
-        // instance is not returned to the pool.
         record.settled = true;
         suspended.delete(message.id);
+        record.instance.cancel();
         fail(message.id, message.error);
         scheduleFlush();
       }
@@ -181,13 +219,6 @@ function handle(message: ToWorker): void {
     }
   }
 }
-
-/** A CPU hint that this thread is spinning (`Atomics.pause`, V8 13.3+). */
-const pause = (Atomics as unknown as { pause: () => void }).pause;
-
-/** How long an idle worker blocks before giving its event loop a turn, in milliseconds. */
-const IDLE_WAIT_MS = 50;
-let idleScheduled = false;
 
 function drain(): boolean {
   let any = false;
@@ -199,9 +230,9 @@ function drain(): boolean {
 }
 
 /**
- * While nothing is suspended, block on Control.SIGNAL instead of idling in the event loop;
- * return to the event loop as soon as an invocation suspends (its host call needs it) and
- * every IDLE_WAIT_MS anyway.
+ * While nothing is suspended, wait for work on Control.SIGNAL instead of in the event loop:
+ * spin up to `spinMicros`, then block in `Atomics.wait`. Return to the event loop as soon as
+ * an invocation suspends (its host call needs it), and every IDLE_WAIT_MS anyway.
  */
 function idle(): void {
   idleScheduled = false;
@@ -220,11 +251,7 @@ function idle(): void {
     // main-thread round trip, and catching it here saves the futex wake-up.
     const spinUntil = performance.now() + data.spinMicros / 1000;
     while (Atomics.load(control, Control.SIGNAL) === seen && performance.now() < spinUntil) pause();
-    if (Atomics.load(control, Control.SIGNAL) !== seen) {
-      Atomics.store(control, Control.IDLE, 0);
-      continue;
-    }
-    const woke = Atomics.wait(control, Control.SIGNAL, seen, IDLE_WAIT_MS);
+    const woke = Atomics.load(control, Control.SIGNAL) !== seen ? 'ok' : Atomics.wait(control, Control.SIGNAL, seen, IDLE_WAIT_MS);
     Atomics.store(control, Control.IDLE, 0);
     if (woke === 'timed-out') break;
   }

@@ -17,14 +17,33 @@ export interface SuspendHooks {
   resumed(ctx: GuestContext): void;
 }
 
+export interface InstanceLimits {
+  maxOutputBytes: number;
+  /** Log bytes allowed per invocation (and for start-up together). */
+  maxLogBytes: number;
+}
+
 export class GuestInstance {
   readonly ctx: GuestContext;
   readonly spec: FunctionSpec;
+  private readonly maxLogBytes: number;
   private readonly entry: () => number | Promise<number>;
 
-  constructor(spec: FunctionSpec, maxOutputBytes: number, log: (message: string) => void, hooks: SuspendHooks) {
+  constructor(spec: FunctionSpec, limits: InstanceLimits, log: (message: string) => void, hooks: SuspendHooks) {
     this.spec = spec;
-    this.ctx = { fn: spec.name, memory: undefined, input: EMPTY, output: undefined, maxOutputBytes, log, invocationId: 0 };
+    this.maxLogBytes = limits.maxLogBytes;
+    this.ctx = {
+      fn: spec.name,
+      memory: undefined,
+      input: EMPTY,
+      output: undefined,
+      maxOutputBytes: limits.maxOutputBytes,
+      log,
+      logBudget: limits.maxLogBytes,
+      invocationId: 0,
+      cancelled: false,
+      cancelWaiters: new Set(),
+    };
     const imports = buildImports(this.ctx, hooks);
     let instance: WebAssembly.Instance;
     try {
@@ -49,7 +68,14 @@ export class GuestInstance {
     this.ctx.input = input;
     this.ctx.output = undefined;
     this.ctx.invocationId = invocationId;
+    this.ctx.logBudget = this.maxLogBytes;
     return this.entry();
+  }
+
+  /** Stops a suspended invocation for good: waiting host calls return, and the guest traps before it could run again. */
+  cancel(): void {
+    this.ctx.cancelled = true;
+    for (const wake of [...this.ctx.cancelWaiters]) wake();
   }
 
   /** Takes the output of the finished call and clears the per-call context. */

@@ -1,0 +1,3 @@
+export function main(): i64 {
+  return 1;
+}
