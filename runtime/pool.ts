@@ -72,6 +72,7 @@ interface Registering {
   /** When each worker was first seen creating the instance (Control.REGISTERING). */
   began: Map<Slot, number>;
   error: WireError | undefined;
+  /** Answers the caller; may run before every worker is through (the state lingers until then). */
   done: () => void;
 }
 
@@ -191,8 +192,20 @@ export class Pool {
       }
       this.functions.set(spec.name, spec);
     } finally {
-      this.registering.delete(seq);
       this.release();
+    }
+  }
+
+  /**
+   * A worker is through with a registration (answered, or was lost). The caller is answered
+   * when the last worker is through or, on a timeout, earlier; the state is kept until then so
+   * that a worker that reaches a failed registration late is still timed out if it hangs.
+   */
+  private through(state: Registering, slot: Slot): void {
+    state.waiting.delete(slot);
+    if (state.waiting.size === 0) {
+      this.registering.delete(state.seq);
+      state.done();
     }
   }
 
@@ -273,9 +286,9 @@ export class Pool {
       return;
     }
     const state = this.registering.get(message.seq);
-    if (state === undefined || !state.waiting.delete(slot)) return;
+    if (state === undefined || !state.waiting.has(slot)) return;
     state.error ??= message.error;
-    if (state.waiting.size === 0) state.done();
+    this.through(state, slot);
   }
 
   private settle(slot: Slot, outcome: InvokeOutcome): void {
@@ -304,7 +317,7 @@ export class Pool {
   }
 
   private sweep(): void {
-    if (this.outstanding === 0) {
+    if (this.outstanding === 0 && this.registering.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
       return;
@@ -354,7 +367,6 @@ export class Pool {
   }
 
   private sweepRegistration(state: Registering, now: number): void {
-    if (state.error !== undefined) return;
     const stuck: Slot[] = [];
     for (const slot of state.waiting) {
       if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
@@ -364,13 +376,15 @@ export class Pool {
     }
     if (stuck.length === 0) return;
     const { name } = state.spec;
-    state.error = {
+    const first = state.error === undefined;
+    state.error ??= {
       code: ErrorCode.TIMEOUT,
       message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
       details: { function: name, timeoutMs: state.timeoutMs },
     };
-    // Replace the stuck workers before answering, so the caller sees a healthy pool.
-    void Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`))).then(state.done);
+    // Replace the stuck workers before answering, so the caller sees a pool that serves.
+    const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
+    if (first) void stopped.then(state.done);
   }
 
   /** Stops a worker; its replacement is started from the exit handler. */
@@ -395,14 +409,12 @@ export class Pool {
     }
     // Registrations in progress: the lost worker will never answer (or answered for a thread
     // that is gone); the replacement gets the module too.
-    for (const [seq, state] of this.registering) {
-      state.waiting.delete(slot);
+    for (const state of this.registering.values()) {
       if (replacement !== undefined && state.error === undefined) {
         state.waiting.add(replacement);
-        this.post(replacement, { type: 'register', spec: state.spec, seq });
-      } else if (state.waiting.size === 0) {
-        state.done();
+        this.post(replacement, { type: 'register', spec: state.spec, seq: state.seq });
       }
+      if (state.waiting.has(slot)) this.through(state, slot);
     }
     for (const pending of slot.inflight.values()) {
       if (pending.settled) continue;
@@ -471,6 +483,7 @@ export class Pool {
       state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };
       state.done();
     }
+    this.registering.clear();
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 }

@@ -19,6 +19,8 @@ export interface GuestContext {
   logBudget: number;
   /** Id of the invocation the instance is running, 0 between invocations. */
   invocationId: number;
+  /** How many times the instance has suspended in a host call, ever. */
+  suspensions: number;
   /** Set when the invocation timed out while suspended: the guest must never run again. */
   cancelled: boolean;
   /** Called on cancellation by host calls that are waiting, so they stop waiting at once. */

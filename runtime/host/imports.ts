@@ -38,21 +38,33 @@ export function buildImports(ctx: GuestContext, hooks: SuspendHooks): WebAssembl
     const bound = capability.bind(ctx);
     const moduleImports: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(bound)) {
-      moduleImports[name] = capability.functions[name] ? suspending(ctx, hooks, fn as (...args: unknown[]) => Promise<unknown>) : fn;
+      moduleImports[name] = capability.functions[name] ? suspending(ctx, hooks, fn as (...args: unknown[]) => unknown) : fn;
     }
     imports[capability.module] = moduleImports as WebAssembly.ModuleImports;
   }
   return imports;
 }
 
-function suspending(ctx: GuestContext, hooks: SuspendHooks, fn: (...args: unknown[]) => Promise<unknown>): WebAssembly.Suspending {
-  return new WebAssembly.Suspending(async (...args: unknown[]) => {
+/**
+ * Wraps a host call that may wait. When it answers synchronously the guest goes on without
+ * suspending (JSPI only suspends on a promise); when it returns a promise the guest suspends
+ * and, on resumption, traps instead if its invocation was cancelled meanwhile.
+ */
+function suspending(ctx: GuestContext, hooks: SuspendHooks, fn: (...args: unknown[]) => unknown): WebAssembly.Suspending {
+  return new WebAssembly.Suspending((...args: unknown[]) => {
+    const result = fn(...args);
+    if (!(result instanceof Promise)) return result;
+    ctx.suspensions++;
     hooks.suspended(ctx);
-    try {
-      return await fn(...args);
-    } finally {
-      // Throws when the invocation was cancelled meanwhile, so the guest never re-enters Wasm.
-      hooks.resumed(ctx);
-    }
+    return result.then(
+      (value: unknown) => {
+        hooks.resumed(ctx);
+        return value;
+      },
+      (err: unknown) => {
+        hooks.resumed(ctx);
+        throw err;
+      },
+    );
   });
 }

@@ -106,7 +106,11 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
   release(entry, instance);
 }
 
-function run(request: InvokeRequest): void {
+/**
+ * Starts one invocation. Returns, for a call that went through JSPI, a promise that settles
+ * when its outcome is recorded, and whether the guest is suspended right now.
+ */
+function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: boolean } | undefined {
   const entry = functions.get(request.fn);
   if (entry === undefined || wallClock() > request.deadline) {
     Atomics.add(control, Control.STARTED, 1);
@@ -136,6 +140,7 @@ function run(request: InvokeRequest): void {
   }
   const inst = instance;
   let returned: number | Promise<number>;
+  const suspensionsBefore = inst.ctx.suspensions;
   try {
     returned = inst.call(request.input, request.id);
   } catch (err) {
@@ -150,7 +155,7 @@ function run(request: InvokeRequest): void {
   }
   const record: Suspended = { instance: inst, settled: false };
   suspended.set(request.id, record);
-  returned
+  const settled = returned
     .then(
       (code) => {
         if (!record.settled) complete(request, entry, inst, code, cold);
@@ -167,6 +172,36 @@ function run(request: InvokeRequest): void {
       scheduleFlush();
       scheduleIdle();
     });
+  return { settled, suspendedNow: inst.ctx.suspensions !== suspensionsBefore };
+}
+
+const queue: InvokeRequest[] = [];
+let queueHead = 0;
+let processing = false;
+
+/**
+ * Runs queued invocations in the order they arrived. A JSPI call that returned without
+ * suspending still settles only in a microtask; waiting that one microtask before the next
+ * call lets the next call reuse the same warm instance instead of instantiating another.
+ */
+async function processQueue(): Promise<void> {
+  if (processing) return;
+  processing = true;
+  try {
+    while (queueHead < queue.length) {
+      const request = queue[queueHead++]!;
+      const pending = run(request);
+      if (pending !== undefined && !pending.suspendedNow) await pending.settled;
+      // Keep batching cheap calls, but do not hold finished results behind slow ones.
+      if (results.length > 0 && performance.now() - lastFlush >= RESULT_FLUSH_MS) flush();
+    }
+    queue.length = 0;
+    queueHead = 0;
+  } finally {
+    processing = false;
+  }
+  flush();
+  scheduleIdle();
 }
 
 function register(spec: FunctionSpec, seq: number): void {
@@ -193,12 +228,8 @@ function register(spec: FunctionSpec, seq: number): void {
 function handle(message: ToWorker): void {
   switch (message.type) {
     case 'invoke':
-      for (const request of message.batch) {
-        run(request);
-        // Keep batching cheap calls, but do not hold finished results behind slow ones.
-        if (results.length > 0 && performance.now() - lastFlush >= RESULT_FLUSH_MS) flush();
-      }
-      flush();
+      for (const request of message.batch) queue.push(request);
+      void processQueue();
       break;
     case 'register':
       register(message.spec, message.seq);
@@ -239,7 +270,7 @@ function idle(): void {
   for (;;) {
     drain();
     flush();
-    if (suspended.size > 0) return;
+    if (suspended.size > 0 || processing) return;
     const seen = Atomics.load(control, Control.SIGNAL);
     Atomics.store(control, Control.IDLE, 1);
     // A message posted before IDLE was visible is already in the port: take it now.
@@ -259,7 +290,7 @@ function idle(): void {
 }
 
 function scheduleIdle(): void {
-  if (idleScheduled || suspended.size > 0) return;
+  if (idleScheduled || suspended.size > 0 || processing) return;
   idleScheduled = true;
   setImmediate(idle);
 }

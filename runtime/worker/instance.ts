@@ -41,6 +41,7 @@ export class GuestInstance {
       log,
       logBudget: limits.maxLogBytes,
       invocationId: 0,
+      suspensions: 0,
       cancelled: false,
       cancelWaiters: new Set(),
     };
