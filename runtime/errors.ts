@@ -42,6 +42,18 @@ export const ErrorCode = {
   WORKER_LOST: 'E_WORKER_LOST',
   /** The runtime was closed. */
   CLOSED: 'E_CLOSED',
+  /** The global state tier (Redis) is unreachable; local state is kept, dirty data stays dirty. */
+  STATE_UNAVAILABLE: 'E_STATE_UNAVAILABLE',
+  /** A state read or write past the end of the value. */
+  STATE_BOUNDS: 'E_STATE_BOUNDS',
+  /** A state lock misused (unlocking one not held, writing under a read lock) or not obtained in time. */
+  STATE_LOCK: 'E_STATE_LOCK',
+  /** A write under a global lock whose lease expired or was superseded (fencing). */
+  STATE_LEASE: 'E_STATE_LEASE',
+  /** The function may not touch this state key (see `stateKeys` in register()). */
+  STATE_DENIED: 'E_STATE_DENIED',
+  /** A state key that is empty or longer than 1024 bytes. */
+  STATE_BAD_KEY: 'E_STATE_BAD_KEY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -89,6 +101,8 @@ export class TimeoutError extends NuvolaError {}
 export class WorkerLostError extends NuvolaError {}
 /** The runtime is closed. */
 export class RuntimeClosedError extends NuvolaError {}
+/** A state operation failed: tier unavailable, bounds, locks, leases, access control. */
+export class StateError extends NuvolaError {}
 
 const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
   E_INVALID_OPTION: InvalidOptionError,
@@ -109,6 +123,12 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_TIMEOUT: TimeoutError,
   E_WORKER_LOST: WorkerLostError,
   E_CLOSED: RuntimeClosedError,
+  E_STATE_UNAVAILABLE: StateError,
+  E_STATE_BOUNDS: StateError,
+  E_STATE_LOCK: StateError,
+  E_STATE_LEASE: StateError,
+  E_STATE_DENIED: StateError,
+  E_STATE_BAD_KEY: StateError,
 };
 
 /** Builds the error class that matches `code`. */
@@ -121,9 +141,18 @@ export function fromWire(wire: WireError): NuvolaError {
   return makeError(wire.code, wire.message, wire.details);
 }
 
-/** Converts anything thrown into the wire form, keeping nuvola errors as they are. */
+/** Converts anything thrown into the wire form, keeping nuvola errors (and state-store errors) as they are. */
 export function toWire(err: unknown, fallback: ErrorCode = ErrorCode.GUEST_TRAP): WireError {
   if (err instanceof NuvolaError) return err.toWire();
+  const coded = err as { code?: unknown; message?: unknown; details?: unknown };
+  if (typeof coded?.code === 'string' && coded.code in classOf && typeof coded.message === 'string') {
+    return { code: coded.code as ErrorCode, message: coded.message, details: (coded.details as ErrorDetails) ?? {} };
+  }
   const message = err instanceof Error ? err.message : String(err);
   return { code: fallback, message, details: {} };
+}
+
+/** Rebuilds anything thrown as a NuvolaError (state-store errors keep their codes). */
+export function asNuvolaError(err: unknown, fallback: ErrorCode = ErrorCode.GUEST_TRAP): NuvolaError {
+  return err instanceof NuvolaError ? err : fromWire(toWire(err, fallback));
 }

@@ -17,7 +17,10 @@ export {
   TimeoutError,
   WorkerLostError,
   RuntimeClosedError,
+  StateError,
 } from './errors.js';
+export type { HostState } from './host-state.js';
+export type { RedisTarget } from '../state/redis-tier.js';
 export type { ErrorDetails, WireError } from './errors.js';
 export { buildGuest } from './build.js';
 export type { BuildOptions } from './build.js';

@@ -4,6 +4,7 @@
  * {@link InvalidOptionError} whose `details.path` names the option.
  */
 import { availableParallelism } from 'node:os';
+import type { RedisTarget } from '../state/redis-tier.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 
 /** One line a guest logged, or one the runtime itself reports. */
@@ -36,6 +37,14 @@ export interface RuntimeOptions {
   idleSpinMicros?: number;
   /** Receives guest `log` lines and runtime warnings. Default: written to stderr. */
   logger?: (entry: LogEntry) => void;
+  /**
+   * The global state tier: a Redis URL (`redis://user:password@host:port/db`, `rediss://` for
+   * TLS) or `{ url, tls, username, password }`. Default: none — an in-process tier that
+   * serves this process only.
+   */
+  redis?: RedisTarget;
+  /** How long a global state lock lasts unless released, in milliseconds. Default 30000. */
+  stateLeaseMs?: number;
 }
 
 /** Options of `rt.register`. */
@@ -44,6 +53,11 @@ export interface FunctionOptions {
   timeoutMs?: number;
   /** Most linear memory an instance may have, in 64 KiB pages. Default 1024 (64 MiB). */
   memoryLimitPages?: number;
+  /**
+   * State keys the function may touch: exact names, or prefixes ending in `*`. Any other key
+   * fails with `E_STATE_DENIED`. Default: no restriction.
+   */
+  stateKeys?: string[];
 }
 
 /** Options of `rt.invoke`. */
@@ -63,11 +77,14 @@ export const RUNTIME_DEFAULTS = {
   logger: (entry: LogEntry): void => {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
   },
+  redis: undefined as RedisTarget | undefined,
+  stateLeaseMs: 30_000,
 } as const;
 
 export const FUNCTION_DEFAULTS = {
   timeoutMs: 30_000,
   memoryLimitPages: 1024,
+  stateKeys: undefined as string[] | undefined,
 } as const;
 
 /** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
@@ -75,8 +92,8 @@ export const MAX_PAGES = 65536;
 /** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-export type ResolvedRuntimeOptions = Required<RuntimeOptions>;
-export type ResolvedFunctionOptions = Required<FunctionOptions>;
+export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis'>> & { redis: RedisTarget | undefined };
+export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys'>> & { stateKeys: string[] | undefined };
 
 function fail(path: string, expected: string, got: unknown): never {
   throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${path} must be ${expected}, got ${describe(got)}`, { path });
@@ -126,6 +143,8 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
+    redis: redisTarget(o['redis']),
+    stateLeaseMs: integer(o['stateLeaseMs'], 'options.stateLeaseMs', 10, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.stateLeaseMs),
   };
 }
 
@@ -134,10 +153,36 @@ export function resolveFunctionOptions(options: unknown): ResolvedFunctionOption
   return {
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
+    stateKeys: stateKeys(o['stateKeys']),
   };
 }
 
 export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number } {
   const o = checkObject(options, 'options', ['timeoutMs']);
   return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs) };
+}
+
+function redisTarget(value: unknown): RedisTarget | undefined {
+  if (value === undefined) return undefined;
+  const isUrl = (v: unknown): v is string => typeof v === 'string' && /^rediss?:\/\//.test(v);
+  if (isUrl(value)) return value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const o = checkObject(value, 'options.redis', ['url', 'tls', 'username', 'password']);
+    if (!isUrl(o['url'])) fail('options.redis.url', 'a redis:// or rediss:// URL', o['url']);
+    for (const field of ['username', 'password'] as const) {
+      if (o[field] !== undefined && typeof o[field] !== 'string') fail(`options.redis.${field}`, 'a string', o[field]);
+    }
+    if (o['tls'] !== undefined && (o['tls'] === null || typeof o['tls'] !== 'object'))
+      fail('options.redis.tls', 'an object of TLS options', o['tls']);
+    return value as RedisTarget;
+  }
+  return fail('options.redis', 'a redis:// or rediss:// URL, or { url, tls?, username?, password? }', value);
+}
+
+function stateKeys(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string' || k.length === 0)) {
+    fail('options.stateKeys', 'an array of non-empty key names or prefixes ending in *', value);
+  }
+  return [...(value as string[])];
 }

@@ -6,7 +6,8 @@
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError, type WireError } from './errors.js';
+import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
+import type { StateService } from './state-service.js';
 import {
   Control,
   wallClock,
@@ -102,6 +103,7 @@ export class Pool {
     size: number,
     private readonly workerOptions: Omit<WorkerData, 'index' | 'control'>,
     private readonly logger: (entry: LogEntry) => void,
+    private readonly state: StateService,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
   }
@@ -283,6 +285,14 @@ export class Pool {
     if (message.type === 'results') {
       for (const outcome of message.batch) this.settle(slot, outcome);
       for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
+      return;
+    }
+    if (message.type === 'state') {
+      const { id } = message;
+      this.state(message.op, message.args).then(
+        (value) => this.post(slot, { type: 'stateReply', id, value }),
+        (err: unknown) => this.post(slot, { type: 'stateReply', id, error: toWire(err, ErrorCode.STATE_UNAVAILABLE) }),
+      );
       return;
     }
     const state = this.registering.get(message.seq);

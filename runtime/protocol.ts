@@ -52,6 +52,10 @@ export interface FunctionSpec {
   hasInit: boolean;
   hasStart: boolean;
   memoryLimitPages: number;
+  /** State keys (exact, or prefixes ending in `*`) the function may touch; undefined: any. */
+  stateKeys: string[] | undefined;
+  /** Longest a guest waits for a global lock, in ms (its timeout). */
+  timeoutMs: number;
 }
 
 export interface InvokeRequest {
@@ -68,7 +72,8 @@ export type ToWorker =
   | { type: 'register'; spec: FunctionSpec; seq: number }
   | { type: 'unregister'; name: string }
   | { type: 'invoke'; batch: InvokeRequest[] }
-  | { type: 'cancel'; id: number; error: WireError };
+  | { type: 'cancel'; id: number; error: WireError }
+  | { type: 'stateReply'; id: number; value?: unknown; error?: WireError };
 
 export interface InvokeSuccess {
   id: number;
@@ -90,5 +95,21 @@ export interface WorkerLog {
   message: string;
 }
 
+/** State operations a worker asks the main thread's store to do (see runtime/state-service.ts). */
+export type StateOp =
+  | 'lookup'
+  | 'ensure'
+  | 'pullRanges'
+  | 'pull'
+  | 'push'
+  | 'delete'
+  | 'append'
+  | 'readAppended'
+  | 'clearAppended'
+  | 'lockGlobal'
+  | 'unlockGlobal';
+
 export type FromWorker =
-  { type: 'registered'; seq: number; error?: WireError } | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] };
+  | { type: 'registered'; seq: number; error?: WireError }
+  | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
+  | { type: 'state'; id: number; op: StateOp; args: unknown[] };

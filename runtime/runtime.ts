@@ -15,6 +15,12 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { Pool, type PoolStats } from './pool.js';
+import type { GlobalTier } from '../state/global-tier.js';
+import { MemoryTier } from '../state/memory-tier.js';
+import { RedisTier } from '../state/redis-tier.js';
+import { StateStore } from '../state/store.js';
+import { HostState } from './host-state.js';
+import { stateService } from './state-service.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -48,11 +54,17 @@ export class Runtime {
   private readonly reserved = new Set<string>();
   private closed = false;
 
+  /** The state store, for the embedding service: same operations as the guest's `state`. */
+  readonly state: HostState;
+
   /** @internal Use {@link createRuntime}. */
   constructor(
     readonly options: ResolvedRuntimeOptions,
     private readonly pool: Pool,
-  ) {}
+    private readonly store: StateStore,
+  ) {
+    this.state = new HostState(store);
+  }
 
   /**
    * Compiles `wasm` (bytes, or a path to a `.wasm` file) once, checks it against the ABI, and
@@ -91,6 +103,8 @@ export class Runtime {
           hasInit: checked.hasInit,
           hasStart: checked.hasStart,
           memoryLimitPages: fnOptions.memoryLimitPages,
+          stateKeys: fnOptions.stateKeys,
+          timeoutMs: fnOptions.timeoutMs,
         },
         fnOptions.timeoutMs,
       );
@@ -178,6 +192,7 @@ export class Runtime {
     if (this.closed) return;
     this.closed = true;
     await this.pool.close();
+    await this.store.close();
   }
 
   /** @internal The pool, for the hooks in `nuvola/testing`. */
@@ -211,9 +226,29 @@ function toBytes(input: InvokeInput): Uint8Array {
   });
 }
 
+/** How long createRuntime waits for Redis before going on without it (it reconnects by itself), in ms. */
+const REDIS_CONNECT_WAIT_MS = 2000;
+
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
+  const warn = (message: string): void => resolved.logger({ function: 'nuvola', level: 'warn', message });
+  let global: GlobalTier;
+  if (resolved.redis === undefined) {
+    global = new MemoryTier();
+    resolved.logger({
+      function: 'nuvola',
+      level: 'info',
+      message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
+    });
+  } else {
+    const redis = new RedisTier(resolved.redis, warn);
+    if (!(await redis.connected(REDIS_CONNECT_WAIT_MS))) {
+      warn('state: Redis is not reachable yet; global state operations fail with E_STATE_UNAVAILABLE until it is (reconnecting)');
+    }
+    global = redis;
+  }
+  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs });
   const pool = new Pool(
     resolved.workers,
     {
@@ -223,12 +258,14 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       spinMicros: resolved.idleSpinMicros,
     },
     resolved.logger,
+    stateService(store),
   );
   try {
     await pool.ready();
   } catch (err) {
     await pool.close();
+    await store.close();
     throw err;
   }
-  return new Runtime(resolved, pool);
+  return new Runtime(resolved, pool, store);
 }

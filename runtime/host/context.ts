@@ -4,6 +4,7 @@
  * memory traps that guest with `E_GUEST_POINTER` and never reads or writes anything else.
  */
 import { ErrorCode, GuestError } from '../errors.js';
+import type { GuestState } from './state.js';
 
 export interface GuestContext {
   readonly fn: string;
@@ -25,6 +26,12 @@ export interface GuestContext {
   cancelled: boolean;
   /** Called on cancellation by host calls that are waiting, so they stop waiting at once. */
   readonly cancelWaiters: Set<() => void>;
+  /** State keys the function may touch (exact, or prefixes ending in `*`); undefined: any. */
+  readonly stateKeys: readonly string[] | undefined;
+  /** Wall-clock deadline of the current invocation (global lock waits end there). */
+  deadline: number;
+  /** Locks and leases the current invocation holds. */
+  readonly state: GuestState;
 }
 
 /** A view of `len` bytes at `ptr` in the guest's memory, or a trap when they are not all inside it. */

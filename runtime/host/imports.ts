@@ -7,6 +7,7 @@ import type { GuestContext } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
 import { env } from './env.js';
 import { io } from './io.js';
+import { stateImports } from './state.js';
 
 /** One import module: its function names (true where the import may suspend) and their binding. */
 export interface Capability {
@@ -15,7 +16,7 @@ export interface Capability {
   bind(ctx: GuestContext): Record<string, (...args: never[]) => unknown>;
 }
 
-const CAPABILITIES: readonly Capability[] = [io, env];
+const CAPABILITIES: readonly Capability[] = [io, stateImports, env];
 
 /** module → import name → the only kind the ABI provides for it. */
 export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(

@@ -4,7 +4,8 @@
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ErrorCode, GuestError, makeError, NuvolaError, type WireError } from '../errors.js';
+import { ErrorCode, fromWire, GuestError, makeError, NuvolaError, type WireError } from '../errors.js';
+import { configureState } from '../host/state.js';
 import type { GuestContext } from '../host/context.js';
 import {
   Control,
@@ -42,6 +43,16 @@ interface Suspended {
 }
 
 const functions = new Map<string, FunctionEntry>();
+const stateCalls = new Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>();
+let nextStateCall = 1;
+
+configureState((op, args) => {
+  const id = nextStateCall++;
+  return new Promise((resolve, reject) => {
+    stateCalls.set(id, { resolve, reject });
+    port.postMessage({ type: 'state', id, op, args } satisfies FromWorker);
+  });
+});
 const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
 let logs: WorkerLog[] = [];
@@ -98,6 +109,7 @@ function release(entry: FunctionEntry, instance: GuestInstance): void {
 
 function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestInstance, returned: unknown, cold: boolean): void {
   if (typeof returned !== 'number') {
+    instance.discard();
     // module-check rejects a `main` that is not `() -> i32`; this guards modules it could not parse.
     fail(request.id, makeError(ErrorCode.GUEST_TRAP, `function '${request.fn}': main returned ${typeof returned}, not an i32`).toWire());
     return;
@@ -142,8 +154,9 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   let returned: number | Promise<number>;
   const suspensionsBefore = inst.ctx.suspensions;
   try {
-    returned = inst.call(request.input, request.id);
+    returned = inst.call(request.input, request.id, request.deadline);
   } catch (err) {
+    inst.discard();
     fail(request.id, inst.classify(err).toWire());
     return;
   } finally {
@@ -161,7 +174,9 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
         if (!record.settled) complete(request, entry, inst, code, cold);
       },
       (err: unknown) => {
-        if (!record.settled) fail(request.id, inst.classify(err).toWire());
+        if (record.settled) return;
+        inst.discard();
+        fail(request.id, inst.classify(err).toWire());
       },
     )
     .finally(() => {
@@ -237,6 +252,13 @@ function handle(message: ToWorker): void {
     case 'unregister':
       functions.delete(message.name);
       break;
+    case 'stateReply': {
+      const waiter = stateCalls.get(message.id);
+      stateCalls.delete(message.id);
+      if (message.error !== undefined) waiter?.reject(fromWire(message.error));
+      else waiter?.resolve(message.value);
+      break;
+    }
     case 'cancel': {
       const record = suspended.get(message.id);
       if (record && !record.settled) {

@@ -8,6 +8,7 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
 import type { GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
+import { newGuestState, releaseState } from '../host/state.js';
 import type { FunctionSpec } from '../protocol.js';
 
 export interface SuspendHooks {
@@ -44,6 +45,9 @@ export class GuestInstance {
       suspensions: 0,
       cancelled: false,
       cancelWaiters: new Set(),
+      stateKeys: spec.stateKeys,
+      deadline: 0,
+      state: newGuestState(),
     };
     const imports = buildImports(this.ctx, hooks);
     let instance: WebAssembly.Instance;
@@ -65,7 +69,8 @@ export class GuestInstance {
   }
 
   /** Runs `main` once; returns its code, or a promise of it when the module can suspend. */
-  call(input: Uint8Array, invocationId: number): number | Promise<number> {
+  call(input: Uint8Array, invocationId: number, deadline: number): number | Promise<number> {
+    this.ctx.deadline = deadline;
     this.ctx.input = input;
     this.ctx.output = undefined;
     this.ctx.invocationId = invocationId;
@@ -73,14 +78,21 @@ export class GuestInstance {
     return this.entry();
   }
 
+  /** Releases what a failed invocation held; the instance is not used again. */
+  discard(): void {
+    releaseState(this.ctx, false);
+  }
+
   /** Stops a suspended invocation for good: waiting host calls return, and the guest traps before it could run again. */
   cancel(): void {
+    this.discard();
     this.ctx.cancelled = true;
     for (const wake of [...this.ctx.cancelWaiters]) wake();
   }
 
   /** Takes the output of the finished call and clears the per-call context. */
   finish(): Uint8Array {
+    releaseState(this.ctx, true);
     const output = this.ctx.output ?? new Uint8Array(0);
     this.ctx.input = EMPTY;
     this.ctx.output = undefined;

@@ -22,6 +22,40 @@ export const IO_LOG = 'log';
 export const IO_SLEEP = 'sleep';
 
 /**
+ * Import module for state. Every function takes the key as (ptr, len) of UTF-8 first. Any of
+ * them may suspend the guest (a pull, a contended lock). Errors trap the invocation with an
+ * E_STATE_* code.
+ */
+export const MODULE_STATE = 'nuvola:state';
+/** `size(k): i32` — bytes in the value, 0 for an unknown key. */
+export const STATE_SIZE = 'size';
+/** `read(k, offset, ptr, len): i32` — copies `len` bytes from `offset`; past the end traps. */
+export const STATE_READ = 'read';
+/** `write(k, ptr, len)` — replaces the whole value. */
+export const STATE_WRITE = 'write';
+/** `write_at(k, offset, ptr, len)` — writes inside the current value; past the end traps. */
+export const STATE_WRITE_AT = 'write_at';
+/** `append(k, ptr, len)` — adds an entry to the key's appended list (global tier). */
+export const STATE_APPEND = 'append';
+/** `appended_load(k): i32` — fetches the appended list; returns the bytes of its encoding (u32 count, then u32 length + bytes each). */
+export const STATE_APPENDED_LOAD = 'appended_load';
+/** `appended_take(ptr, len)` — copies the encoding fetched by the last `appended_load`. */
+export const STATE_APPENDED_TAKE = 'appended_take';
+export const STATE_CLEAR_APPENDED = 'clear_appended';
+export const STATE_PUSH = 'push';
+export const STATE_PUSH_PARTIAL = 'push_partial';
+export const STATE_PULL = 'pull';
+export const STATE_DELETE = 'delete';
+export const STATE_LOCK_READ = 'lock_read';
+export const STATE_UNLOCK_READ = 'unlock_read';
+export const STATE_LOCK_WRITE = 'lock_write';
+export const STATE_UNLOCK_WRITE = 'unlock_write';
+export const STATE_LOCK_GLOBAL_READ = 'lock_global_read';
+export const STATE_UNLOCK_GLOBAL_READ = 'unlock_global_read';
+export const STATE_LOCK_GLOBAL_WRITE = 'lock_global_write';
+export const STATE_UNLOCK_GLOBAL_WRITE = 'unlock_global_write';
+
+/**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".
  */

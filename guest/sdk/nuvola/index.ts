@@ -1,3 +1,4 @@
 // The nuvola guest SDK, imported as "nuvola" by functions built with `nuvola build`.
 export { input, inputString, output, outputString, log, sleep } from "./io";
 export { ABI_VERSION } from "./abi";
+export { state } from "./state";

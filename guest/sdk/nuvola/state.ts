@@ -1,0 +1,161 @@
+// State (import module "nuvola:state", see abi.ts). Keys are strings; values are bytes.
+// Every call may suspend this instance (never its worker); an error traps the invocation
+// with an E_STATE_* code that the caller of invoke() receives.
+
+@external("nuvola:state", "size")
+declare function st_size(k: usize, kl: i32): i32;
+@external("nuvola:state", "read")
+declare function st_read(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): i32;
+@external("nuvola:state", "write")
+declare function st_write(k: usize, kl: i32, ptr: usize, len: i32): void;
+@external("nuvola:state", "write_at")
+declare function st_write_at(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): void;
+@external("nuvola:state", "append")
+declare function st_append(k: usize, kl: i32, ptr: usize, len: i32): void;
+@external("nuvola:state", "appended_load")
+declare function st_appended_load(k: usize, kl: i32): i32;
+@external("nuvola:state", "appended_take")
+declare function st_appended_take(ptr: usize, len: i32): void;
+@external("nuvola:state", "clear_appended")
+declare function st_clear_appended(k: usize, kl: i32): void;
+@external("nuvola:state", "push")
+declare function st_push(k: usize, kl: i32): void;
+@external("nuvola:state", "push_partial")
+declare function st_push_partial(k: usize, kl: i32): void;
+@external("nuvola:state", "pull")
+declare function st_pull(k: usize, kl: i32): void;
+@external("nuvola:state", "delete")
+declare function st_delete(k: usize, kl: i32): void;
+@external("nuvola:state", "lock_read")
+declare function st_lock_read(k: usize, kl: i32): void;
+@external("nuvola:state", "unlock_read")
+declare function st_unlock_read(k: usize, kl: i32): void;
+@external("nuvola:state", "lock_write")
+declare function st_lock_write(k: usize, kl: i32): void;
+@external("nuvola:state", "unlock_write")
+declare function st_unlock_write(k: usize, kl: i32): void;
+@external("nuvola:state", "lock_global_read")
+declare function st_lock_global_read(k: usize, kl: i32): void;
+@external("nuvola:state", "unlock_global_read")
+declare function st_unlock_global_read(k: usize, kl: i32): void;
+@external("nuvola:state", "lock_global_write")
+declare function st_lock_global_write(k: usize, kl: i32): void;
+@external("nuvola:state", "unlock_global_write")
+declare function st_unlock_global_write(k: usize, kl: i32): void;
+
+function utf8(key: string): ArrayBuffer {
+  return String.UTF8.encode(key);
+}
+
+/** The state API: static methods only (a class, so that `state.delete` can have its contract name). */
+export abstract class state {
+  /** Bytes in the value; 0 for a key unknown locally and globally. */
+  static size(key: string): i32 {
+    const k = utf8(key);
+    return st_size(changetype<usize>(k), k.byteLength);
+  }
+  /** The whole value (empty for an unknown key). */
+  static read(key: string): Uint8Array {
+    const k = utf8(key);
+    const n = st_size(changetype<usize>(k), k.byteLength);
+    const out = new Uint8Array(n);
+    if (n > 0) st_read(changetype<usize>(k), k.byteLength, 0, out.dataStart, n);
+    return out;
+  }
+  /** `length` bytes from `offset`; reading past the end traps with E_STATE_BOUNDS. */
+  static readAt(key: string, offset: i32, length: i32): Uint8Array {
+    const k = utf8(key);
+    const out = new Uint8Array(length);
+    st_read(changetype<usize>(k), k.byteLength, offset, out.dataStart, length);
+    return out;
+  }
+  /** Replaces the value (locally; `push` makes it global). */
+  static write(key: string, data: Uint8Array): void {
+    const k = utf8(key);
+    st_write(changetype<usize>(k), k.byteLength, data.dataStart, data.length);
+  }
+  /** Writes inside the current value; past the end traps with E_STATE_BOUNDS. */
+  static writeAt(key: string, offset: i32, data: Uint8Array): void {
+    const k = utf8(key);
+    st_write_at(changetype<usize>(k), k.byteLength, offset, data.dataStart, data.length);
+  }
+  /** Adds an entry to the key's appended list, in the global tier. */
+  static append(key: string, data: Uint8Array): void {
+    const k = utf8(key);
+    st_append(changetype<usize>(k), k.byteLength, data.dataStart, data.length);
+  }
+  /** Every entry appended to the key, oldest first. */
+  static readAppended(key: string): Array<Uint8Array> {
+    const k = utf8(key);
+    const n = st_appended_load(changetype<usize>(k), k.byteLength);
+    const encoded = new Uint8Array(n);
+    st_appended_take(encoded.dataStart, n);
+    const view = new DataView(encoded.buffer);
+    const count = view.getUint32(0, true);
+    const out = new Array<Uint8Array>();
+    let pos = 4;
+    for (let i: u32 = 0; i < count; i++) {
+      const len = <i32>view.getUint32(pos, true);
+      pos += 4;
+      out.push(encoded.slice(pos, pos + len));
+      pos += len;
+    }
+    return out;
+  }
+  static clearAppended(key: string): void {
+    const k = utf8(key);
+    st_clear_appended(changetype<usize>(k), k.byteLength);
+  }
+  /** Sends the whole value to the global tier. */
+  static push(key: string): void {
+    const k = utf8(key);
+    st_push(changetype<usize>(k), k.byteLength);
+  }
+  /** Sends only the chunks written since the last push. */
+  static pushPartial(key: string): void {
+    const k = utf8(key);
+    st_push_partial(changetype<usize>(k), k.byteLength);
+  }
+  /** Replaces the local value with the global one. */
+  static pull(key: string): void {
+    const k = utf8(key);
+    st_pull(changetype<usize>(k), k.byteLength);
+  }
+  /** Removes the key locally and globally. */
+  static delete(key: string): void {
+    const k = utf8(key);
+    st_delete(changetype<usize>(k), k.byteLength);
+  }
+  static lockRead(key: string): void {
+    const k = utf8(key);
+    st_lock_read(changetype<usize>(k), k.byteLength);
+  }
+  static unlockRead(key: string): void {
+    const k = utf8(key);
+    st_unlock_read(changetype<usize>(k), k.byteLength);
+  }
+  static lockWrite(key: string): void {
+    const k = utf8(key);
+    st_lock_write(changetype<usize>(k), k.byteLength);
+  }
+  static unlockWrite(key: string): void {
+    const k = utf8(key);
+    st_unlock_write(changetype<usize>(k), k.byteLength);
+  }
+  static lockGlobalRead(key: string): void {
+    const k = utf8(key);
+    st_lock_global_read(changetype<usize>(k), k.byteLength);
+  }
+  static unlockGlobalRead(key: string): void {
+    const k = utf8(key);
+    st_unlock_global_read(changetype<usize>(k), k.byteLength);
+  }
+  static lockGlobalWrite(key: string): void {
+    const k = utf8(key);
+    st_lock_global_write(changetype<usize>(k), k.byteLength);
+  }
+  static unlockGlobalWrite(key: string): void {
+    const k = utf8(key);
+    st_unlock_global_write(changetype<usize>(k), k.byteLength);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Main thread. `rt.state`: the state API for the embedding service, with the same operations
+ * and semantics as the guest's. Locks taken here are held by the host (this runtime object)
+ * until it unlocks them.
+ */
+import { StateClient } from '../state/client.js';
+import type { Lease } from '../state/global-tier.js';
+import type { StateStore } from '../state/store.js';
+import { asNuvolaError, ErrorCode, makeError } from './errors.js';
+
+/** Default wait for a contended global lock from the host, in milliseconds. */
+const GLOBAL_LOCK_WAIT_MS = 30_000;
+
+export class HostState {
+  private readonly client: StateClient;
+  private readonly locks = new Map<string, 'read' | 'write'>();
+  private readonly leases = new Map<string, Lease>();
+
+  /** @internal */
+  constructor(private readonly store: StateStore) {
+    this.client = new StateClient({
+      lookup: (key) => store.lookup(key),
+      ensure: (key, size, held) => store.ensure(key, size, held),
+      pullRanges: (key, ranges, held) => store.pullRanges(key, ranges, held),
+    });
+  }
+
+  /** `"redis"` or `"memory"` (in-process, this host only). */
+  get globalTier(): string {
+    return this.store.global.kind;
+  }
+
+  private async run<T>(op: () => T | Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw asNuvolaError(err);
+    }
+  }
+
+  size(key: string): Promise<number> {
+    return this.run(() => this.client.size(key));
+  }
+
+  /** The whole value (empty for an unknown key). */
+  read(key: string): Promise<Uint8Array> {
+    return this.run(async () => {
+      const size = await this.client.size(key);
+      const out = new Uint8Array(size);
+      if (size > 0) await this.client.read(key, 0, size, () => out, this.locks.get(key));
+      return out;
+    });
+  }
+
+  readAt(key: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.run(async () => {
+      const out = new Uint8Array(length);
+      await this.client.read(key, offset, length, () => out, this.locks.get(key));
+      return out;
+    });
+  }
+
+  write(key: string, data: Uint8Array | string): Promise<void> {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    return this.run(() => this.client.write(key, () => bytes, bytes.byteLength, this.locks.get(key)));
+  }
+
+  writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
+    return this.run(() => this.client.writeAt(key, offset, () => data, data.byteLength, this.locks.get(key)));
+  }
+
+  append(key: string, data: Uint8Array): Promise<void> {
+    return this.run(() => this.store.global.append(key, data));
+  }
+
+  readAppended(key: string): Promise<Uint8Array[]> {
+    return this.run(() => this.store.global.readAppended(key));
+  }
+
+  clearAppended(key: string): Promise<void> {
+    return this.run(() => this.store.global.clearAppended(key));
+  }
+
+  push(key: string): Promise<void> {
+    return this.run(() => this.store.push(key, false, this.locks.get(key), this.writeLease(key)));
+  }
+
+  pushPartial(key: string): Promise<void> {
+    return this.run(() => this.store.push(key, true, this.locks.get(key), this.writeLease(key)));
+  }
+
+  pull(key: string): Promise<void> {
+    return this.run(() => this.store.pull(key, this.locks.get(key)));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.run(async () => {
+      await this.store.delete(key);
+      this.client.forget(key);
+    });
+  }
+
+  private writeLease(key: string): Lease | undefined {
+    const lease = this.leases.get(key);
+    return lease?.mode === 'write' ? lease : undefined;
+  }
+
+  private lockError(key: string, message: string): Error {
+    return makeError(ErrorCode.STATE_LOCK, `host: ${message} on state key '${key}'`, { key });
+  }
+
+  lockRead(key: string): Promise<void> {
+    return this.lock(key, 'read');
+  }
+
+  lockWrite(key: string): Promise<void> {
+    return this.lock(key, 'write');
+  }
+
+  private lock(key: string, mode: 'read' | 'write'): Promise<void> {
+    return this.run(async () => {
+      if (this.locks.has(key)) throw this.lockError(key, `lock_${mode} while already holding the ${this.locks.get(key)} lock`);
+      this.locks.set(key, mode);
+      try {
+        await this.client.lock(key, mode);
+      } catch (err) {
+        this.locks.delete(key);
+        throw err;
+      }
+    });
+  }
+
+  unlockRead(key: string): Promise<void> {
+    return this.unlock(key, 'read');
+  }
+
+  unlockWrite(key: string): Promise<void> {
+    return this.unlock(key, 'write');
+  }
+
+  private unlock(key: string, mode: 'read' | 'write'): Promise<void> {
+    return this.run(() => {
+      if (this.locks.get(key) !== mode) throw this.lockError(key, `unlock_${mode} without holding the ${mode} lock`);
+      this.locks.delete(key);
+      this.client.unlock(key, mode);
+    });
+  }
+
+  lockGlobalRead(key: string, waitMs = GLOBAL_LOCK_WAIT_MS): Promise<void> {
+    return this.lockGlobal(key, 'read', waitMs);
+  }
+
+  lockGlobalWrite(key: string, waitMs = GLOBAL_LOCK_WAIT_MS): Promise<void> {
+    return this.lockGlobal(key, 'write', waitMs);
+  }
+
+  private lockGlobal(key: string, mode: 'read' | 'write', waitMs: number): Promise<void> {
+    return this.run(async () => {
+      if (this.leases.has(key)) throw this.lockError(key, `lock_global_${mode} while already holding a global lock`);
+      this.leases.set(key, await this.store.lockGlobal(key, mode, Date.now() + waitMs));
+    });
+  }
+
+  unlockGlobalRead(key: string): Promise<boolean> {
+    return this.unlockGlobal(key, 'read');
+  }
+
+  unlockGlobalWrite(key: string): Promise<boolean> {
+    return this.unlockGlobal(key, 'write');
+  }
+
+  /** Resolves false when the lease had already expired. */
+  private unlockGlobal(key: string, mode: 'read' | 'write'): Promise<boolean> {
+    return this.run(async () => {
+      const lease = this.leases.get(key);
+      if (lease?.mode !== mode) throw this.lockError(key, `unlock_global_${mode} without holding the global ${mode} lock`);
+      this.leases.delete(key);
+      return this.store.unlockGlobal(lease);
+    });
+  }
+}

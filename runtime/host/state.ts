@@ -1,0 +1,234 @@
+/**
+ * Worker thread. Host imports of module `nuvola:state`. Local reads and writes go straight to
+ * the shared memory of the key through this worker's {@link StateClient}; everything else
+ * (global tier, growing values, missing chunks) is asked of the main thread's store. Each
+ * import answers synchronously when it can and suspends the guest when it must wait.
+ *
+ * Errors trap the invocation with their E_STATE_* code. Locks an invocation still holds when
+ * it ends — normally, by a trap or by a timeout — are released.
+ */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { StateClient, type Directory } from '../../state/client.js';
+import type { Lease } from '../../state/global-tier.js';
+import type { KeyHandle } from '../../state/key-state.js';
+import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
+import type { StateOp } from '../protocol.js';
+import { guestBytes, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+
+/** Per-instance state bookkeeping: what the current invocation holds. */
+export interface GuestState {
+  locks: Map<string, 'read' | 'write'>;
+  leases: Map<string, Lease>;
+  /** The encoded appended list of the last `appended_load`. */
+  appended: Uint8Array;
+}
+
+export function newGuestState(): GuestState {
+  return { locks: new Map(), leases: new Map(), appended: new Uint8Array(0) };
+}
+
+type Rpc = (op: StateOp, args: unknown[]) => Promise<unknown>;
+
+let rpc: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
+let client: StateClient | undefined;
+
+/** Called once by the worker entry with its channel to the main thread's store. */
+export function configureState(channel: Rpc): void {
+  rpc = channel;
+  const directory: Directory = {
+    lookup: (key) => rpc('lookup', [key]) as Promise<KeyHandle | undefined>,
+    ensure: (key, size, held) => rpc('ensure', [key, size, held]) as Promise<KeyHandle>,
+    pullRanges: (key, ranges, held) => rpc('pullRanges', [key, ranges, held]) as Promise<void>,
+  };
+  client = new StateClient(directory);
+}
+
+function state(): StateClient {
+  if (client === undefined) throw new Error('state is not configured in this thread');
+  return client;
+}
+
+const decoder = new TextDecoder();
+
+/** Whether `patterns` (exact keys, or prefixes ending in `*`) allow `key`; no patterns allow all. */
+export function keyAllowed(patterns: readonly string[] | undefined, key: string): boolean {
+  if (patterns === undefined) return true;
+  return patterns.some((p) => (p.endsWith('*') ? key.startsWith(p.slice(0, -1)) : key === p));
+}
+
+/** Maps errors from the store (and async rejections) onto coded runtime errors. */
+function coded<T>(value: T | Promise<T>): T | Promise<T> {
+  return value instanceof Promise ? value.catch((err: unknown) => Promise.reject(asNuvolaError(err))) : value;
+}
+
+function guarded<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>): (...args: A) => R | Promise<R> {
+  return (...args: A) => {
+    try {
+      return coded(fn(...args));
+    } catch (err) {
+      throw asNuvolaError(err);
+    }
+  };
+}
+
+function lockError(ctx: GuestContext, key: string, message: string): Error {
+  return makeError(ErrorCode.STATE_LOCK, `function '${ctx.fn}': ${message} on state key '${key}'`, { function: ctx.fn, key });
+}
+
+/** Releases whatever the invocation still holds. `normal`: it returned (then each release is logged). */
+export function releaseState(ctx: GuestContext, normal: boolean): void {
+  const held = ctx.state;
+  for (const [key, mode] of held.locks) {
+    state().unlock(key, mode);
+    if (normal) ctx.log(`nuvola: released the ${mode} lock on '${key}' that the call still held when it returned`);
+  }
+  held.locks.clear();
+  for (const lease of held.leases.values()) void rpc('unlockGlobal', [lease]).catch(() => undefined);
+  held.leases.clear();
+  held.appended = new Uint8Array(0);
+}
+
+export const stateImports: Capability = {
+  module: abi.MODULE_STATE,
+  functions: Object.fromEntries(
+    [
+      abi.STATE_SIZE,
+      abi.STATE_READ,
+      abi.STATE_WRITE,
+      abi.STATE_WRITE_AT,
+      abi.STATE_APPEND,
+      abi.STATE_APPENDED_LOAD,
+      abi.STATE_APPENDED_TAKE,
+      abi.STATE_CLEAR_APPENDED,
+      abi.STATE_PUSH,
+      abi.STATE_PUSH_PARTIAL,
+      abi.STATE_PULL,
+      abi.STATE_DELETE,
+      abi.STATE_LOCK_READ,
+      abi.STATE_UNLOCK_READ,
+      abi.STATE_LOCK_WRITE,
+      abi.STATE_UNLOCK_WRITE,
+      abi.STATE_LOCK_GLOBAL_READ,
+      abi.STATE_UNLOCK_GLOBAL_READ,
+      abi.STATE_LOCK_GLOBAL_WRITE,
+      abi.STATE_UNLOCK_GLOBAL_WRITE,
+    ].map((name) => [name, true]),
+  ),
+  bind(ctx: GuestContext) {
+    const key = (ptr: number, len: number, what: string): string => {
+      const k = decoder.decode(guestBytes(ctx, ptr, len, what));
+      if (!keyAllowed(ctx.stateKeys, k)) {
+        throw makeError(
+          ErrorCode.STATE_DENIED,
+          `function '${ctx.fn}' may not touch state key '${k}'; register it with stateKeys including it`,
+          { function: ctx.fn, key: k },
+        );
+      }
+      return k;
+    };
+    const held = (k: string) => ctx.state.locks.get(k);
+    const lockLocal = (mode: 'read' | 'write') =>
+      guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, `lock_${mode}`);
+        if (held(k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(k)} lock`);
+        await state().lock(k, mode);
+        ctx.state.locks.set(k, mode);
+      });
+    const unlockLocal = (mode: 'read' | 'write') =>
+      guarded((kp: number, kl: number) => {
+        const k = key(kp, kl, `unlock_${mode}`);
+        if (held(k) !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
+        state().unlock(k, mode);
+        ctx.state.locks.delete(k);
+      });
+    const lockGlobal = (mode: 'read' | 'write') =>
+      guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, `lock_global_${mode}`);
+        if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
+        const lease = (await rpc('lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        ctx.state.leases.set(k, lease);
+      });
+    const unlockGlobal = (mode: 'read' | 'write') =>
+      guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, `unlock_global_${mode}`);
+        const lease = ctx.state.leases.get(k);
+        if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
+        ctx.state.leases.delete(k);
+        if (!((await rpc('unlockGlobal', [lease])) as boolean)) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
+      });
+    const push = (partial: boolean) =>
+      guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, partial ? 'push_partial' : 'push');
+        const lease = ctx.state.leases.get(k);
+        await rpc('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
+      });
+    return {
+      [abi.STATE_SIZE]: guarded((kp: number, kl: number) => state().size(key(kp, kl, 'size'))),
+      [abi.STATE_READ]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
+        const k = key(kp, kl, 'read');
+        guestBytes(ctx, ptr, len, 'read');
+        if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
+        return state().read(k, offset, len, (n) => guestBytes(ctx, ptr, n, 'read'), held(k));
+      }),
+      [abi.STATE_WRITE]: guarded((kp: number, kl: number, ptr: number, len: number) => {
+        const k = key(kp, kl, 'write');
+        guestBytes(ctx, ptr, len, 'write');
+        return state().write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(k));
+      }),
+      [abi.STATE_WRITE_AT]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
+        const k = key(kp, kl, 'write_at');
+        guestBytes(ctx, ptr, len, 'write_at');
+        if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
+        return state().writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(k));
+      }),
+      [abi.STATE_APPEND]: guarded(async (kp: number, kl: number, ptr: number, len: number) => {
+        const k = key(kp, kl, 'append');
+        await rpc('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
+      }),
+      [abi.STATE_APPENDED_LOAD]: guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, 'appended_load');
+        const entries = (await rpc('readAppended', [k])) as Uint8Array[];
+        const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
+        const out = new Uint8Array(total);
+        const view = new DataView(out.buffer);
+        view.setUint32(0, entries.length, true);
+        let pos = 4;
+        for (const e of entries) {
+          view.setUint32(pos, e.byteLength, true);
+          out.set(e, pos + 4);
+          pos += 4 + e.byteLength;
+        }
+        ctx.state.appended = out;
+        return total;
+      }),
+      [abi.STATE_APPENDED_TAKE]: guarded((ptr: number, len: number) => {
+        const src = ctx.state.appended;
+        guestBytes(ctx, ptr, Math.min(len, src.byteLength), 'appended_take').set(src.subarray(0, Math.min(len, src.byteLength)));
+      }),
+      [abi.STATE_CLEAR_APPENDED]: guarded(async (kp: number, kl: number) => {
+        await rpc('clearAppended', [key(kp, kl, 'clear_appended')]);
+      }),
+      [abi.STATE_PUSH]: push(false),
+      [abi.STATE_PUSH_PARTIAL]: push(true),
+      [abi.STATE_PULL]: guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, 'pull');
+        await rpc('pull', [k, held(k)]);
+      }),
+      [abi.STATE_DELETE]: guarded(async (kp: number, kl: number) => {
+        const k = key(kp, kl, 'delete');
+        if (held(k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
+        await rpc('delete', [k]);
+        state().forget(k);
+      }),
+      [abi.STATE_LOCK_READ]: lockLocal('read'),
+      [abi.STATE_UNLOCK_READ]: unlockLocal('read'),
+      [abi.STATE_LOCK_WRITE]: lockLocal('write'),
+      [abi.STATE_UNLOCK_WRITE]: unlockLocal('write'),
+      [abi.STATE_LOCK_GLOBAL_READ]: lockGlobal('read'),
+      [abi.STATE_UNLOCK_GLOBAL_READ]: unlockGlobal('read'),
+      [abi.STATE_LOCK_GLOBAL_WRITE]: lockGlobal('write'),
+      [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
+    };
+  },
+};

@@ -1,0 +1,41 @@
+/**
+ * Main thread. Carries out the state operations workers ask for (messages of type `state`)
+ * on the process's one {@link StateStore}.
+ */
+import type { Lease } from '../state/global-tier.js';
+import type { Range } from '../state/key-state.js';
+import { checkKey, type HeldLock, type StateStore } from '../state/store.js';
+import type { StateOp } from './protocol.js';
+
+export type StateService = (op: StateOp, args: unknown[]) => Promise<unknown>;
+
+export function stateService(store: StateStore): StateService {
+  return async (op, args) => {
+    const key = args[0] as string;
+    if (op !== 'unlockGlobal') checkKey(key);
+    switch (op) {
+      case 'lookup':
+        return store.lookup(key);
+      case 'ensure':
+        return store.ensure(key, args[1] as number, args[2] as HeldLock);
+      case 'pullRanges':
+        return store.pullRanges(key, args[1] as Range[], args[2] as HeldLock);
+      case 'pull':
+        return store.pull(key, args[1] as HeldLock);
+      case 'push':
+        return store.push(key, args[1] as boolean, args[2] as HeldLock, args[3] as Lease | undefined);
+      case 'delete':
+        return store.delete(key);
+      case 'append':
+        return store.global.append(key, args[1] as Uint8Array);
+      case 'readAppended':
+        return store.global.readAppended(key);
+      case 'clearAppended':
+        return store.global.clearAppended(key);
+      case 'lockGlobal':
+        return store.lockGlobal(key, args[1] as 'read' | 'write', args[2] as number);
+      case 'unlockGlobal':
+        return store.unlockGlobal(args[0] as Lease);
+    }
+  };
+}

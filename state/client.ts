@@ -1,0 +1,211 @@
+/**
+ * Local-tier operations for any thread: reads and writes go straight to the shared memory of
+ * a key, taking its read/write lock for the duration of the operation unless the caller holds
+ * it already. Whatever needs the store's authority (a key only the global tier knows, growing
+ * a value, pulling missing chunks) goes through a {@link Directory}: the store itself on its
+ * own thread, a message channel elsewhere.
+ *
+ * Operations answer synchronously when they can (key cached, chunks present, lock free) and
+ * return a promise only when they must wait, so callers can avoid suspending.
+ */
+import { StateError, StateErrorCode } from './errors.js';
+import { KeyState, type KeyHandle, type Range } from './key-state.js';
+import type { HeldLock } from './store.js';
+
+export interface Directory {
+  lookup(key: string): Promise<KeyHandle | undefined>;
+  ensure(key: string, size: number, held: HeldLock): Promise<KeyHandle>;
+  pullRanges(key: string, ranges: Range[], held: HeldLock): Promise<void>;
+}
+
+type Maybe<T> = T | Promise<T>;
+
+function bounds(key: string, offset: number, length: number, size: number, what: string): StateError {
+  return new StateError(
+    StateErrorCode.BOUNDS,
+    `${what} of ${length} bytes at offset ${offset} is past the end of '${key}' (${size} bytes); write the whole value to resize it`,
+    { key, offset, length, size },
+  );
+}
+
+export class StateClient {
+  private readonly cache = new Map<string, KeyState>();
+
+  constructor(private readonly directory: Directory) {}
+
+  private cached(key: string): KeyState | undefined {
+    const state = this.cache.get(key);
+    return state !== undefined && !state.retired ? state : undefined;
+  }
+
+  private async resolve(key: string): Promise<KeyState | undefined> {
+    const handle = await this.directory.lookup(key);
+    if (handle === undefined) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    const state = new KeyState(handle);
+    this.cache.set(key, state);
+    return state;
+  }
+
+  private async grow(key: string, size: number, held: HeldLock): Promise<KeyState> {
+    const state = new KeyState(await this.directory.ensure(key, size, held));
+    this.cache.set(key, state);
+    return state;
+  }
+
+  /** Size in bytes; 0 for a key unknown here and in the global tier. */
+  size(key: string): Maybe<number> {
+    const state = this.cached(key);
+    if (state !== undefined) return state.size;
+    return this.resolve(key).then((s) => s?.size ?? 0);
+  }
+
+  /**
+   * Copies `length` bytes from `offset` into `target(length)` (called once the bytes are
+   * ready, so a view into memory that may have grown meanwhile is taken late).
+   */
+  read(key: string, offset: number, length: number, target: (length: number) => Uint8Array, held: HeldLock): Maybe<number> {
+    const state = this.cached(key);
+    if (state !== undefined && offset + length <= state.size && state.isPresent({ offset, length })) {
+      if (held !== undefined || state.tryLockRead()) {
+        try {
+          if (!state.retired) {
+            state.read({ offset, length }, target(length));
+            return length;
+          }
+        } finally {
+          if (held === undefined) state.unlockRead();
+        }
+      }
+    }
+    return this.readSlow(key, offset, length, target, held);
+  }
+
+  private async readSlow(
+    key: string,
+    offset: number,
+    length: number,
+    target: (length: number) => Uint8Array,
+    held: HeldLock,
+  ): Promise<number> {
+    for (;;) {
+      const state = this.cached(key) ?? (await this.resolve(key));
+      const size = state?.size ?? 0;
+      if (offset + length > size) throw bounds(key, offset, length, size, 'read');
+      if (state === undefined || length === 0) return 0;
+      const range = { offset, length };
+      if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
+      if (held === undefined && !(await state.lock('read'))) continue;
+      try {
+        if (state.retired) continue;
+        state.read(range, target(length));
+        return length;
+      } finally {
+        if (held === undefined) state.unlockRead();
+      }
+    }
+  }
+
+  /** Replaces the whole value with `data` (its size becomes `data.length`). */
+  write(key: string, data: () => Uint8Array, length: number, held: HeldLock): Maybe<void> {
+    if (held === 'read') throw readOnly(key);
+    const state = this.cached(key);
+    if (state !== undefined && state.capacity >= length && (held === 'write' || state.tryLockWrite())) {
+      try {
+        if (!state.retired) {
+          state.write(0, data());
+          state.size = length;
+          return;
+        }
+      } finally {
+        if (held === undefined) state.unlockWrite();
+      }
+    }
+    return this.writeSlow(key, data, length, held);
+  }
+
+  private async writeSlow(key: string, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
+    for (;;) {
+      let state = this.cached(key);
+      if (state === undefined || state.capacity < length) state = await this.grow(key, length, held);
+      if (held === undefined && !(await state.lock('write'))) continue;
+      try {
+        if (state.retired) continue;
+        state.write(0, data());
+        state.size = length;
+        return;
+      } finally {
+        if (held === undefined) state.unlockWrite();
+      }
+    }
+  }
+
+  /** Writes `length` bytes at `offset` inside the current value. */
+  writeAt(key: string, offset: number, data: () => Uint8Array, length: number, held: HeldLock): Maybe<void> {
+    if (held === 'read') throw readOnly(key);
+    const state = this.cached(key);
+    if (state !== undefined && offset + length > state.size) throw bounds(key, offset, length, state.size, 'writeAt');
+    if (state !== undefined && state.isPresent({ offset, length }) && (held === 'write' || state.tryLockWrite())) {
+      try {
+        if (!state.retired) {
+          state.write(offset, data());
+          return;
+        }
+      } finally {
+        if (held === undefined) state.unlockWrite();
+      }
+    }
+    return this.writeAtSlow(key, offset, data, length, held);
+  }
+
+  private async writeAtSlow(key: string, offset: number, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
+    for (;;) {
+      const state = this.cached(key) ?? (await this.resolve(key));
+      const size = state?.size ?? 0;
+      if (state === undefined || offset + length > size) throw bounds(key, offset, length, size, 'writeAt');
+      const range = { offset, length };
+      // Chunks are pushed whole: bring in the rest of each chunk this write touches.
+      if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
+      if (held === undefined && !(await state.lock('write'))) continue;
+      try {
+        if (state.retired) continue;
+        state.write(offset, data());
+        return;
+      } finally {
+        if (held === undefined) state.unlockWrite();
+      }
+    }
+  }
+
+  /** Takes the key's local lock (creating an empty key if it is unknown everywhere). */
+  async lock(key: string, mode: 'read' | 'write'): Promise<void> {
+    for (;;) {
+      const state = this.cached(key) ?? (await this.resolve(key)) ?? (await this.grow(key, 0, undefined));
+      if (!(await state.lock(mode))) continue;
+      if (!state.retired) return;
+      if (mode === 'read') state.unlockRead();
+      else state.unlockWrite();
+    }
+  }
+
+  /** Releases a lock the caller holds (the caller tracks what it holds). */
+  unlock(key: string, mode: 'read' | 'write'): void {
+    const state = this.cache.get(key);
+    if (state === undefined) throw new StateError(StateErrorCode.LOCK, `no lock on '${key}' is held`, { key });
+    if (mode === 'read') state.unlockRead();
+    else state.unlockWrite();
+  }
+
+  /** Forgets a cached key (after a delete). */
+  forget(key: string): void {
+    this.cache.delete(key);
+  }
+}
+
+function readOnly(key: string): StateError {
+  return new StateError(StateErrorCode.LOCK, `cannot write '${key}' while holding only its read lock; take the write lock instead`, {
+    key,
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * One key of the local tier: its bytes and bookkeeping in SharedArrayBuffers that every
+ * thread of the process can map, so workers read and write values without copies between
+ * threads. Any thread may use it; it knows nothing of Wasm or workers.
+ *
+ * Layout: `meta` holds Int32 header words (size, capacity, lock, retired, version) followed
+ * by one flag byte per chunk (PRESENT: the local bytes are valid; DIRTY: written locally and
+ * not yet pushed); `data` holds `capacity` bytes.
+ */
+
+/** Bytes per chunk: the unit of partial pull and partial push. */
+export const CHUNK_BYTES = 64 * 1024;
+
+const SIZE = 0;
+const CAPACITY = 1;
+const LOCK = 2;
+const RETIRED = 3;
+const VERSION = 4;
+const HEADER_WORDS = 8;
+
+export const PRESENT = 1;
+export const DIRTY = 2;
+
+/** The shareable part of a key: pass it to another thread and wrap it there with `new KeyState`. */
+export interface KeyHandle {
+  key: string;
+  meta: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+}
+
+/** A byte range `[offset, offset + length)`. */
+export interface Range {
+  offset: number;
+  length: number;
+}
+
+export class KeyState {
+  readonly key: string;
+  readonly handle: KeyHandle;
+  private readonly words: Int32Array;
+  private readonly flags: Uint8Array;
+  readonly bytes: Uint8Array;
+
+  constructor(handle: KeyHandle) {
+    this.key = handle.key;
+    this.handle = handle;
+    this.words = new Int32Array(handle.meta, 0, HEADER_WORDS);
+    this.flags = new Uint8Array(handle.meta, HEADER_WORDS * 4);
+    this.bytes = new Uint8Array(handle.data);
+  }
+
+  /** A new key of `size` bytes (zeros) and room for `capacity`; its chunks are present or to be pulled. */
+  static create(key: string, size: number, capacity: number, present: boolean): KeyState {
+    const cap = Math.max(capacity, size);
+    const chunks = Math.max(1, Math.ceil(cap / CHUNK_BYTES));
+    const handle: KeyHandle = {
+      key,
+      meta: new SharedArrayBuffer(HEADER_WORDS * 4 + chunks),
+      data: new SharedArrayBuffer(cap),
+    };
+    const state = new KeyState(handle);
+    state.words[SIZE] = size;
+    state.words[CAPACITY] = cap;
+    if (present) state.flags.fill(PRESENT);
+    return state;
+  }
+
+  get size(): number {
+    return Atomics.load(this.words, SIZE);
+  }
+
+  set size(value: number) {
+    Atomics.store(this.words, SIZE, value);
+  }
+
+  get capacity(): number {
+    return this.words[CAPACITY]!;
+  }
+
+  /** Set once this allocation was replaced (resized, deleted): holders must look the key up again. */
+  get retired(): boolean {
+    return Atomics.load(this.words, RETIRED) !== 0;
+  }
+
+  retire(): void {
+    Atomics.store(this.words, RETIRED, 1);
+    // Wake lock waiters so they notice.
+    Atomics.notify(this.words, LOCK);
+  }
+
+  /**
+   * Copies another allocation's bytes, size and chunk flags into this larger one; with
+   * `carryLock`, also its lock word, so a holder's lock continues on the new allocation.
+   */
+  copyFrom(other: KeyState, carryLock: boolean): void {
+    this.bytes.set(other.bytes.subarray(0, other.size));
+    this.flags.set(other.flags.subarray(0, Math.min(other.flags.length, this.flags.length)));
+    this.size = other.size;
+    if (carryLock) Atomics.store(this.words, LOCK, Atomics.load(other.words, LOCK));
+  }
+
+  /** Bumped by every local write. */
+  get version(): number {
+    return Atomics.load(this.words, VERSION);
+  }
+
+  private chunks(range: Range): [number, number] {
+    const first = Math.floor(range.offset / CHUNK_BYTES);
+    const last = range.length === 0 ? first - 1 : Math.floor((range.offset + range.length - 1) / CHUNK_BYTES);
+    return [first, last];
+  }
+
+  /** Byte ranges (whole chunks, clipped to the size) in `range` whose chunks are not present. */
+  missing(range: Range): Range[] {
+    const [first, last] = this.chunks(range);
+    return this.collect(first, last, (f) => (f & PRESENT) === 0);
+  }
+
+  /** Byte ranges (whole chunks, clipped to the size) that are dirty. */
+  dirty(): Range[] {
+    const [first, last] = this.chunks({ offset: 0, length: this.size });
+    return this.collect(first, last, (f) => (f & DIRTY) !== 0);
+  }
+
+  private collect(first: number, last: number, test: (flags: number) => boolean): Range[] {
+    const out: Range[] = [];
+    const size = this.size;
+    for (let c = first; c <= last; c++) {
+      if (!test(Atomics.load(this.flags, c))) continue;
+      const offset = c * CHUNK_BYTES;
+      const end = Math.min(size, offset + CHUNK_BYTES);
+      const prev = out[out.length - 1];
+      if (prev !== undefined && prev.offset + prev.length === offset) prev.length = end - prev.offset;
+      else out.push({ offset, length: end - offset });
+    }
+    return out;
+  }
+
+  mark(range: Range, flag: number): void {
+    const [first, last] = this.chunks(range);
+    for (let c = first; c <= last; c++) Atomics.or(this.flags, c, flag);
+  }
+
+  unmark(range: Range, flag: number): void {
+    const [first, last] = this.chunks(range);
+    for (let c = first; c <= last; c++) Atomics.and(this.flags, c, ~flag & 0xff);
+  }
+
+  /** Whether every chunk in `range` is present. */
+  isPresent(range: Range): boolean {
+    return this.missing(range).length === 0;
+  }
+
+  /** Copies bytes out; the caller holds a lock and has checked bounds and presence. */
+  read(range: Range, into: Uint8Array): void {
+    into.set(this.bytes.subarray(range.offset, range.offset + range.length));
+  }
+
+  /** Copies bytes in and marks them present and dirty; the caller holds the write lock and checked bounds. */
+  write(offset: number, data: Uint8Array): void {
+    this.bytes.set(data, offset);
+    this.mark({ offset, length: data.byteLength }, PRESENT | DIRTY);
+    Atomics.add(this.words, VERSION, 1);
+  }
+
+  /** Bytes arrived from the global tier: present and clean. The caller holds the write lock. */
+  fill(offset: number, data: Uint8Array): void {
+    this.bytes.set(data, offset);
+    const range = { offset, length: data.byteLength };
+    this.mark(range, PRESENT);
+    this.unmark(range, DIRTY);
+  }
+
+  // Read/write lock on one Int32 word: 0 free, n > 0 held by n readers, -1 held by a writer.
+
+  tryLockRead(): boolean {
+    for (;;) {
+      const v = Atomics.load(this.words, LOCK);
+      if (v < 0) return false;
+      if (Atomics.compareExchange(this.words, LOCK, v, v + 1) === v) return true;
+    }
+  }
+
+  tryLockWrite(): boolean {
+    return Atomics.compareExchange(this.words, LOCK, 0, -1) === 0;
+  }
+
+  unlockRead(): void {
+    if (Atomics.sub(this.words, LOCK, 1) === 1) Atomics.notify(this.words, LOCK);
+  }
+
+  unlockWrite(): void {
+    Atomics.store(this.words, LOCK, 0);
+    Atomics.notify(this.words, LOCK);
+  }
+
+  /** Whether anyone holds the lock (for diagnostics and tests). */
+  get locked(): number {
+    return Atomics.load(this.words, LOCK);
+  }
+
+  /**
+   * Waits, without blocking the thread, until the lock is taken (true) or this allocation is
+   * retired (false: look the key up again; nothing is held).
+   */
+  async lock(mode: 'read' | 'write'): Promise<boolean> {
+    const attempt = mode === 'read' ? () => this.tryLockRead() : () => this.tryLockWrite();
+    while (!attempt()) {
+      if (this.retired) return false;
+      const seen = Atomics.load(this.words, LOCK);
+      if ((mode === 'read' && seen >= 0) || (mode === 'write' && seen === 0)) continue;
+      const wait = Atomics.waitAsync(this.words, LOCK, seen);
+      if (wait.async) await wait.value;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The Redis global tier (ioredis). Values are Redis strings (`GETRANGE`/`SETRANGE` give
+ * ranged pull and partial push), appends are lists, locks are keys with a PX lease plus a
+ * sorted set of readers, and writes under a lease are checked by a Lua script against the
+ * lease holder and the highest fence seen (fencing). Keys share a hash tag per state key, so
+ * every script touches one cluster slot.
+ *
+ * Why ioredis: Buffer replies (`getBuffer`), pipelines and `defineCommand` for scripts,
+ * automatic reconnection, TLS and cluster support in one well-kept client.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
+import { Redis } from 'ioredis';
+import { StateError, StateErrorCode } from './errors.js';
+import type { GlobalTier, Lease, Piece } from './global-tier.js';
+
+/** Where the Redis tier connects: a URL (`redis://`, or `rediss://` for TLS), or a URL with options. */
+export type RedisTarget = string | { url: string; tls?: ConnectionOptions; password?: string; username?: string };
+
+const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+const LOCK_WRITE = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZCARD', KEYS[2]) > 0 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[3])`;
+
+const LOCK_READ = `${NOW_MS}
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return tonumber(redis.call('GET', KEYS[3]) or '0')`;
+
+const UNLOCK_WRITE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** KEYS: writer, seen-fence, value. ARGV: token, fence, replace (1/0), then offset/data pairs. */
+const FENCED_WRITE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local seen = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) < seen then return -1 end
+redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[5]) return 1 end
+for i = 4, #ARGV, 2 do redis.call('SETRANGE', KEYS[3], tonumber(ARGV[i]), ARGV[i + 1]) end
+return 1`;
+
+interface Scripted extends Redis {
+  nuvolaLockWrite(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
+  nuvolaLockRead(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
+  nuvolaUnlockWrite(w: string, token: string): Promise<number>;
+  nuvolaFencedWrite(w: string, s: string, v: string, ...args: (string | number | Buffer)[]): Promise<number>;
+}
+
+const keys = (key: string) => {
+  const tag = `{${key}}`;
+  return {
+    value: `nuvola:v:${tag}`,
+    list: `nuvola:a:${tag}`,
+    writer: `nuvola:lw:${tag}`,
+    readers: `nuvola:lr:${tag}`,
+    fence: `nuvola:lf:${tag}`,
+    seen: `nuvola:ls:${tag}`,
+  };
+};
+
+export class RedisTier implements GlobalTier {
+  readonly kind = 'redis';
+  private readonly client: Scripted;
+
+  constructor(target: RedisTarget, onError: (message: string) => void) {
+    const { url, ...extra } = typeof target === 'string' ? { url: target } : target;
+    const client = new Redis(url, {
+      ...extra,
+      // Fail fast while disconnected instead of queueing: the caller gets E_STATE_UNAVAILABLE
+      // at once and its dirty data stays dirty. Reconnection goes on in the background.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+      lazyConnect: false,
+    });
+    let last = '';
+    client.on('error', (err: Error) => {
+      if (err.message !== last) onError(`redis: ${err.message}`);
+      last = err.message;
+    });
+    client.on('ready', () => {
+      last = '';
+    });
+    client.defineCommand('nuvolaLockWrite', { numberOfKeys: 3, lua: LOCK_WRITE });
+    client.defineCommand('nuvolaLockRead', { numberOfKeys: 3, lua: LOCK_READ });
+    client.defineCommand('nuvolaUnlockWrite', { numberOfKeys: 1, lua: UNLOCK_WRITE });
+    client.defineCommand('nuvolaFencedWrite', { numberOfKeys: 3, lua: FENCED_WRITE });
+    this.client = client as Scripted;
+  }
+
+  /** Resolves when connected, or after `timeoutMs` either way (the tier reconnects by itself). */
+  async connected(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.client.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async call<T>(what: string, key: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof StateError) throw err;
+      throw new StateError(
+        StateErrorCode.UNAVAILABLE,
+        `global tier (Redis) unavailable during ${what} of '${key}': ${(err as Error).message}; local state is kept and a later push retries`,
+        { key, op: what },
+      );
+    }
+  }
+
+  size(key: string): Promise<number> {
+    return this.call('size', key, () => this.client.strlen(keys(key).value));
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.call('pull', key, async () => (await this.client.getBuffer(keys(key).value)) ?? undefined);
+  }
+
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    if (length <= 0) return Promise.resolve(new Uint8Array(0));
+    return this.call('pull', key, () => this.client.getrangeBuffer(keys(key).value, offset, offset + length - 1));
+  }
+
+  write(key: string, pieces: Piece[], replaceSize: number | undefined, lease?: Lease): Promise<void> {
+    const k = keys(key);
+    const buf = (d: Uint8Array) => Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    return this.call('push', key, async () => {
+      if (lease !== undefined) {
+        const args: (string | number | Buffer)[] = [lease.token, lease.fence, replaceSize === undefined ? '0' : '1'];
+        for (const p of pieces) args.push(p.offset, buf(p.data));
+        if (replaceSize !== undefined && pieces.length === 0) args.push(0, Buffer.alloc(0));
+        const ok = await this.client.nuvolaFencedWrite(k.writer, k.seen, k.value, ...args);
+        if (ok !== 1) {
+          throw new StateError(
+            StateErrorCode.LEASE,
+            `global write lock on '${key}' is no longer held (lease expired or superseded); the write was refused`,
+            { key },
+          );
+        }
+        return;
+      }
+      const multi = this.client.multi();
+      if (replaceSize !== undefined) multi.set(k.value, pieces[0] ? buf(pieces[0].data) : Buffer.alloc(0));
+      else for (const p of pieces) multi.setrange(k.value, p.offset, buf(p.data));
+      const replies = await multi.exec();
+      const failed = replies?.find(([err]) => err !== null);
+      if (replies === null || failed) throw failed?.[0] ?? new Error('transaction aborted');
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.call('delete', key, async () => {
+      await this.client.del(keys(key).value);
+    });
+  }
+
+  append(key: string, data: Uint8Array): Promise<void> {
+    return this.call('append', key, async () => {
+      await this.client.rpush(keys(key).list, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    });
+  }
+
+  readAppended(key: string): Promise<Uint8Array[]> {
+    return this.call('readAppended', key, () => this.client.lrangeBuffer(keys(key).list, 0, -1));
+  }
+
+  clearAppended(key: string): Promise<void> {
+    return this.call('clearAppended', key, async () => {
+      await this.client.del(keys(key).list);
+    });
+  }
+
+  tryLock(key: string, mode: 'read' | 'write', leaseMs: number): Promise<Lease | undefined> {
+    const k = keys(key);
+    const token = randomUUID();
+    return this.call('lock', key, async () => {
+      const start = Date.now();
+      const fence =
+        mode === 'write'
+          ? await this.client.nuvolaLockWrite(k.writer, k.readers, k.fence, token, leaseMs)
+          : await this.client.nuvolaLockRead(k.writer, k.readers, k.fence, token, leaseMs);
+      if (fence < 0) return undefined;
+      // Count the lease from before the request: the holder's view errs on the short side.
+      return { key, mode, token, fence, expiresAt: start + leaseMs };
+    });
+  }
+
+  unlock(lease: Lease): Promise<boolean> {
+    const k = keys(lease.key);
+    return this.call('unlock', lease.key, async () =>
+      lease.mode === 'write'
+        ? (await this.client.nuvolaUnlockWrite(k.writer, lease.token)) === 1
+        : (await this.client.zrem(k.readers, lease.token)) === 1,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}

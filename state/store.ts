@@ -1,0 +1,194 @@
+/**
+ * The state store's authority, on one thread of the process (the runtime's main thread): the
+ * directory of local keys, and every operation that talks to the global tier — lookup of
+ * keys only the global tier knows, resize, pull (whole or missing chunks), push (whole or
+ * dirty chunks), delete, appends and global locks. Other threads reach it through a
+ * {@link Directory} (state/client.ts).
+ */
+import { StateError, StateErrorCode } from './errors.js';
+import type { GlobalTier, Lease } from './global-tier.js';
+import { DIRTY, KeyState, type KeyHandle, type Range } from './key-state.js';
+
+/** Longest key name, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+
+export function checkKey(key: string): void {
+  const bytes = Buffer.byteLength(key);
+  if (bytes === 0 || bytes > MAX_KEY_BYTES) {
+    throw new StateError(StateErrorCode.BAD_KEY, `state key must be 1 to ${MAX_KEY_BYTES} bytes of UTF-8, got ${bytes}`, { bytes });
+  }
+}
+
+/** The local lock the caller already holds on the key, if any (then the store takes none). */
+export type HeldLock = 'read' | 'write' | undefined;
+
+function heldReadOnly(key: string, what: string): StateError {
+  return new StateError(StateErrorCode.LOCK, `cannot ${what} '${key}' while holding only its read lock; take the write lock instead`, {
+    key,
+  });
+}
+
+export interface StoreOptions {
+  /** How long a global lock is held before it expires unless released, in ms. */
+  leaseMs: number;
+}
+
+export class StateStore {
+  private readonly keys = new Map<string, KeyState>();
+
+  constructor(
+    readonly global: GlobalTier,
+    private readonly options: StoreOptions,
+  ) {}
+
+  /** The key's local handle: known here, or found in the global tier (its chunks pulled on demand). */
+  async lookup(key: string): Promise<KeyHandle | undefined> {
+    checkKey(key);
+    const local = this.keys.get(key);
+    if (local !== undefined) return local.handle;
+    const size = await this.global.size(key);
+    const raced = this.keys.get(key);
+    if (raced !== undefined) return raced.handle;
+    if (size === 0) return undefined;
+    return this.install(KeyState.create(key, size, size, false)).handle;
+  }
+
+  /** The local key, created empty when unknown here (without asking the global tier). */
+  local(key: string): KeyState {
+    checkKey(key);
+    return this.keys.get(key) ?? this.install(KeyState.create(key, 0, 0, true));
+  }
+
+  private install(state: KeyState): KeyState {
+    this.keys.set(state.key, state);
+    return state;
+  }
+
+  /**
+   * A handle with room for `size` bytes: the existing one, or a larger copy that replaces it
+   * (the old one is retired and its holders look the key up again).
+   */
+  async ensure(key: string, size: number, held: HeldLock): Promise<KeyHandle> {
+    const current = this.keys.get(key) ?? (await this.lookupState(key));
+    if (current === undefined) return this.install(KeyState.create(key, 0, size, true)).handle;
+    if (current.capacity >= size) return current.handle;
+    if (held === 'read') throw heldReadOnly(key, 'grow the value');
+    if (held === undefined && !(await current.lock('write'))) return this.ensure(key, size, held);
+    try {
+      if (current.retired) return await this.ensure(key, size, held);
+      const grown = KeyState.create(key, current.size, Math.max(size, current.capacity * 2), false);
+      grown.copyFrom(current, held !== undefined);
+      this.install(grown);
+      current.retire();
+      return grown.handle;
+    } finally {
+      if (held === undefined) current.unlockWrite();
+    }
+  }
+
+  private async lookupState(key: string): Promise<KeyState | undefined> {
+    await this.lookup(key);
+    return this.keys.get(key);
+  }
+
+  /** Pulls the chunks in `ranges` that are still missing. `held`: the caller holds a lock on the key. */
+  async pullRanges(key: string, ranges: Range[], held: HeldLock): Promise<void> {
+    const state = this.keys.get(key);
+    if (state === undefined) return;
+    for (const range of ranges) {
+      for (const gap of state.missing(range)) {
+        const bytes = await this.global.getRange(key, gap.offset, gap.length);
+        // Filling chunks nobody has is safe under the caller's read lock: readers wait for
+        // them and writers are excluded.
+        if (held === undefined && !(await state.lock('write'))) return;
+        try {
+          // A local write may have landed meanwhile: fill only chunks still missing.
+          for (const still of state.missing(gap)) {
+            const from = still.offset - gap.offset;
+            state.fill(still.offset, bytes.subarray(from, from + still.length));
+          }
+        } finally {
+          if (held === undefined) state.unlockWrite();
+        }
+      }
+    }
+  }
+
+  /** Replaces the local value with the global one (local changes are dropped). */
+  async pull(key: string, held: HeldLock): Promise<void> {
+    checkKey(key);
+    if (held === 'read') throw heldReadOnly(key, 'pull');
+    const value = await this.global.get(key);
+    if (value === undefined) return;
+    const state = new KeyState(await this.ensure(key, value.byteLength, held));
+    if (held === undefined && !(await state.lock('write'))) return this.pull(key, held);
+    try {
+      state.fill(0, value);
+      state.size = value.byteLength;
+    } finally {
+      if (held === undefined) state.unlockWrite();
+    }
+  }
+
+  /**
+   * Sends the whole value (`partial` false) or only its dirty chunks to the global tier, under
+   * `lease` when the caller holds the key's global write lock. Dirty marks are cleared only
+   * when nothing was written meanwhile, so a failed or raced push loses nothing.
+   */
+  async push(key: string, partial: boolean, held: HeldLock, lease?: Lease): Promise<void> {
+    checkKey(key);
+    const state = this.keys.get(key);
+    if (state === undefined) return;
+    if (!partial) await this.pullRanges(key, [{ offset: 0, length: state.size }], held);
+    if (held === undefined && !(await state.lock('read'))) return this.push(key, partial, held, lease);
+    let size: number;
+    let version: number;
+    let pieces: { offset: number; data: Uint8Array }[];
+    let dirty: Range[];
+    try {
+      size = state.size;
+      version = state.version;
+      dirty = state.dirty();
+      const ranges = partial ? dirty : [{ offset: 0, length: size }];
+      pieces = ranges.map((r) => ({ offset: r.offset, data: state.bytes.slice(r.offset, r.offset + r.length) }));
+    } finally {
+      if (held === undefined) state.unlockRead();
+    }
+    if (partial && pieces.length === 0) return;
+    await this.global.write(key, pieces, partial ? undefined : size, lease);
+    if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    const state = this.keys.get(key);
+    this.keys.delete(key);
+    state?.retire();
+    await this.global.delete(key);
+  }
+
+  /** Takes a global lock, retrying while others hold it, until `deadline` (ms since the epoch). */
+  async lockGlobal(key: string, mode: 'read' | 'write', deadline: number): Promise<Lease> {
+    checkKey(key);
+    let wait = 1;
+    for (;;) {
+      const lease = await this.global.tryLock(key, mode, this.options.leaseMs);
+      if (lease !== undefined) return lease;
+      if (Date.now() + wait > deadline) {
+        throw new StateError(StateErrorCode.LOCK, `timed out waiting for the global ${mode} lock on '${key}'`, { key, mode });
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 50);
+    }
+  }
+
+  async unlockGlobal(lease: Lease): Promise<boolean> {
+    return this.global.unlock(lease);
+  }
+
+  async close(): Promise<void> {
+    for (const state of this.keys.values()) state.retire();
+    this.keys.clear();
+    await this.global.close();
+  }
+}
