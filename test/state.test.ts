@@ -1,0 +1,172 @@
+// The state store through real guests, against both global tiers: the in-process default and
+// a real redis-server.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createRuntime, type Runtime, type NuvolaError } from 'nuvola';
+import { guestBytes, text } from './helpers.js';
+import { startRedis, type TestRedis } from './redis.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+const tiers = [
+  { tier: 'memory', options: () => ({}) },
+  { tier: 'redis', options: () => ({ redis: redis.url }) },
+];
+
+async function failure(p: Promise<unknown>): Promise<NuvolaError> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: NuvolaError) => e,
+  );
+}
+
+describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
+  let rt: Runtime;
+  const k = (name: string) => `${tier}-${name}`;
+
+  beforeAll(async () => {
+    rt = await createRuntime({ workers: 2, logger: () => {}, ...options() });
+    await rt.register('roundtrip', guestBytes('state_roundtrip'));
+    await rt.register('partial', guestBytes('state_partial'));
+    await rt.register('size', guestBytes('state_size'));
+    await rt.register('counter', guestBytes('state_counter'), { timeoutMs: 60_000 });
+    await rt.register('ops', guestBytes('state_ops'));
+    await rt.register('scoped', guestBytes('state_ops'), { stateKeys: [k('allowed'), k('prefix-*')] });
+  });
+  afterAll(() => rt.close());
+
+  it('reports which global tier it uses', () => {
+    expect(rt.state.globalTier).toBe(tier);
+  });
+
+  it('writes {3,2,1,0}, reads it back, pushes, reads again; the global tier holds it', async () => {
+    const r = await rt.invoke('roundtrip', k('rt'));
+    expect([...r.output]).toEqual([3, 2, 1, 0, 3, 2, 1, 0]);
+    if (tier === 'redis') {
+      const raw = new Redis(redis.url);
+      expect([...((await raw.getBuffer(`nuvola:v:{${k('rt')}}`)) ?? [])]).toEqual([3, 2, 1, 0]);
+      raw.disconnect();
+    }
+    // Another view of the global tier: drop the local copy by pulling into the host.
+    await rt.state.pull(k('rt'));
+    expect([...(await rt.state.read(k('rt')))]).toEqual([3, 2, 1, 0]);
+  });
+
+  it('partial push and pull on a 7-byte key', async () => {
+    const r = await rt.invoke('partial', k('seven'));
+    expect([...r.output.subarray(0, 5)]).toEqual([5, 5, 6, 6, 4]);
+    expect([...r.output.subarray(5)]).toEqual([5, 5, 6, 6, 4, 5, 6]);
+  });
+
+  it('an unknown key has size 0; after writing 4 bytes, size 4', async () => {
+    expect(text((await rt.invoke('size', k('fresh'))).output)).toBe('0,4');
+  });
+
+  it('200 concurrent increments under the global write lock count exactly 200', async () => {
+    const results = await Promise.all(Array.from({ length: 200 }, () => rt.invoke('counter', k('counter'))));
+    expect(results.map((r) => r.returnCode).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    await rt.state.pull(k('counter'));
+    expect(new DataView((await rt.state.read(k('counter'))).buffer).getInt32(0, true)).toBe(200);
+  });
+
+  it('shares local state between workers without a push', async () => {
+    await rt.invoke('ops', `write ${k('shared')} 32`);
+    const reads = await Promise.all([0, 1, 2, 3].map(() => rt.invoke('ops', `read ${k('shared')}`)));
+    for (const r of reads) expect(r.output.byteLength).toBe(32);
+    expect(new Set(reads.map((r) => r.worker))).toEqual(new Set([0, 1]));
+  });
+
+  it('handles a large binary value across chunks', async () => {
+    const size = 3 * 65536 + 17;
+    await rt.invoke('ops', `write ${k('big')} ${size}`);
+    await rt.invoke('ops', `push ${k('big')}`);
+    const value = await rt.state.read(k('big'));
+    expect(value.byteLength).toBe(size);
+    expect(value[size - 1]).toBe(((size - 1) * 7 + 1) & 0xff);
+    const tail = await rt.invoke('ops', `readAt ${k('big')} ${size - 4}`);
+    expect([...tail.output]).toEqual([...value.subarray(size - 4)]);
+  });
+
+  it('appends, reads the appended list and clears it', async () => {
+    for (const v of [7, 8, 9]) await rt.invoke('ops', `append ${k('log')} ${v}`);
+    expect([...(await rt.invoke('ops', `appended ${k('log')}`)).output]).toEqual([7, 8, 9]);
+    await rt.invoke('ops', `clearAppended ${k('log')}`);
+    expect((await rt.invoke('ops', `appended ${k('log')}`)).output.byteLength).toBe(0);
+  });
+
+  it('deletes a key locally and globally', async () => {
+    await rt.invoke('ops', `write ${k('gone')} 8`);
+    await rt.invoke('ops', `push ${k('gone')}`);
+    await rt.invoke('ops', `delete ${k('gone')}`);
+    expect(text((await rt.invoke('ops', `size ${k('gone')}`)).output)).toBe('0');
+  });
+
+  it('reads and writes past the end fail with E_STATE_BOUNDS', async () => {
+    await rt.invoke('ops', `write ${k('short')} 6`);
+    expect((await failure(rt.invoke('ops', `readAt ${k('short')} 4`))).code).toBe('E_STATE_BOUNDS');
+    expect((await failure(rt.invoke('ops', `writeAt ${k('short')} 3`))).code).toBe('E_STATE_BOUNDS');
+    expect((await failure(rt.invoke('ops', `writeAt ${k('never')} 0`))).code).toBe('E_STATE_BOUNDS');
+  });
+
+  it('rejects an empty key', async () => {
+    expect((await failure(rt.invoke('ops', 'size'))).code).toBe('E_STATE_BAD_KEY');
+  });
+
+  it('unlocking a lock not held fails with E_STATE_LOCK', async () => {
+    expect((await failure(rt.invoke('ops', `unlock ${k('free')}`))).code).toBe('E_STATE_LOCK');
+  });
+
+  it('releases the lock of a guest that traps while holding it', async () => {
+    expect((await failure(rt.invoke('ops', `lockAndTrap ${k('trapped')}`))).code).toBe('E_GUEST_TRAP');
+    await rt.invoke('ops', `lockThenWrite ${k('trapped')}`);
+    expect([...(await rt.state.read(k('trapped')))]).toEqual([9, 9]);
+  });
+
+  it('releases a lock still held when the call returns', async () => {
+    await rt.invoke('ops', `lockAndKeep ${k('kept')}`);
+    await rt.invoke('ops', `lockThenWrite ${k('kept')}`);
+    expect([...(await rt.state.read(k('kept')))]).toEqual([9, 9]);
+  });
+
+  it('enforces stateKeys: exact keys and prefixes pass, others fail with E_STATE_DENIED', async () => {
+    await rt.invoke('scoped', `write ${k('allowed')} 2`);
+    await rt.invoke('scoped', `write ${k('prefix-a')} 2`);
+    const err = await failure(rt.invoke('scoped', `write ${k('secret')} 2`));
+    expect(err.code).toBe('E_STATE_DENIED');
+    expect(err.message).toContain(k('secret'));
+    expect(await rt.state.size(k('secret'))).toBe(0);
+  });
+
+  it('host and guest see the same state', async () => {
+    await rt.state.write(k('host'), new Uint8Array([1, 2, 3]));
+    expect([...(await rt.invoke('ops', `read ${k('host')}`)).output]).toEqual([1, 2, 3]);
+    await rt.state.writeAt(k('host'), 1, new Uint8Array([7]));
+    expect([...(await rt.state.readAt(k('host'), 0, 3))]).toEqual([1, 7, 3]);
+  });
+
+  it('fences a holder whose global lease expired: its write is refused', async () => {
+    const short = await createRuntime({ workers: 1, logger: () => {}, stateLeaseMs: 50, ...options() });
+    try {
+      await short.state.write(k('fenced'), new Uint8Array([1]));
+      await short.state.lockGlobalWrite(k('fenced'));
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      // Someone else takes the now-free lock and writes.
+      await rt.state.lockGlobalWrite(k('fenced'));
+      await rt.state.write(k('fenced'), new Uint8Array([2]));
+      await rt.state.push(k('fenced'));
+      await rt.state.unlockGlobalWrite(k('fenced'));
+      const err = await failure(short.state.push(k('fenced')));
+      expect(err.code).toBe('E_STATE_LEASE');
+      await rt.state.pull(k('fenced'));
+      expect([...(await rt.state.read(k('fenced')))]).toEqual([2]);
+    } finally {
+      await short.close();
+    }
+  });
+});
