@@ -56,9 +56,9 @@ interface Slot {
   sent: number;
   /** Why the pool stopped this worker, when it did. */
   stopReason: string | undefined;
-  /** Whether the thread ever came up; one that dies on its own before is not restarted (a crash loop). */
-  online: boolean;
-  /** Set when the thread died before coming online; the slot takes no more work. */
+  /** Whether the worker finished loading (its `ready` message); one that dies on its own before is not restarted (a crash loop). */
+  ready: boolean;
+  /** Set when the thread died before it was ready; the slot takes no more work. */
   dead: boolean;
   /** A call id seen in RUNNING that no caller waits for any more, and since when. */
   zombie: { id: number; since: number } | undefined;
@@ -111,7 +111,10 @@ export class Pool {
   private spawn(index: number): Slot {
     const control = new SharedArrayBuffer(Control.LENGTH * 4);
     const data: WorkerData = { ...this.workerOptions, index, control };
-    const worker = new Worker(WORKER_ENTRY, { workerData: data });
+    // The worker is a module file: flags that only make sense for the main script (such as
+    // `--input-type` of `node -e`) would stop it from loading.
+    const execArgv = process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
+    const worker = new Worker(WORKER_ENTRY, { workerData: data, execArgv });
     const slot: Slot = {
       index,
       worker,
@@ -120,13 +123,10 @@ export class Pool {
       outbox: [],
       sent: 0,
       stopReason: undefined,
-      online: false,
+      ready: false,
       dead: false,
       zombie: undefined,
     };
-    worker.once('online', () => {
-      slot.online = true;
-    });
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => {
       this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
@@ -282,6 +282,10 @@ export class Pool {
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
+    if (message.type === 'ready') {
+      slot.ready = true;
+      return;
+    }
     if (message.type === 'results') {
       for (const outcome of message.batch) this.settle(slot, outcome);
       for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
@@ -409,13 +413,13 @@ export class Pool {
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;
-    if (slot.online || slot.stopReason !== undefined) {
+    if (slot.ready || slot.stopReason !== undefined) {
       this.restarts++;
       replacement = this.spawn(slot.index);
       this.slots[slot.index] = replacement;
     } else {
       slot.dead = true;
-      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died before starting; it is not restarted` });
+      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died while loading; it is not restarted` });
     }
     // Registrations in progress: the lost worker will never answer (or answered for a thread
     // that is gone); the replacement gets the module too.
@@ -450,8 +454,19 @@ export class Pool {
     try {
       await Promise.all(
         this.slots.map(async (slot) => {
-          const [event] = await Promise.race([once(slot.worker, 'online').then(() => ['online']), once(slot.worker, 'error')]);
-          if (event !== 'online') throw event as Error;
+          const loaded = new Promise<void>((resolve) => {
+            const check = (message: FromWorker): void => {
+              if (message.type !== 'ready') return;
+              slot.worker.off('message', check);
+              resolve();
+            };
+            slot.worker.on('message', check);
+          });
+          const failed = once(slot.worker, 'error').then(([err]) => Promise.reject(err as Error));
+          const exited = once(slot.worker, 'exit').then(([code]) =>
+            Promise.reject(new Error(`worker ${slot.index} exited with code ${code} while loading`)),
+          );
+          await Promise.race([loaded, failed, exited]);
         }),
       );
     } finally {

@@ -110,6 +110,8 @@ export type StateOp =
   | 'unlockGlobal';
 
 export type FromWorker =
+  /** Sent once the worker has loaded and listens. */
+  | { type: 'ready' }
   | { type: 'registered'; seq: number; error?: WireError }
   | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
   | { type: 'state'; id: number; op: StateOp; args: unknown[] };

@@ -69,7 +69,9 @@ export class StateStore {
    * (the old one is retired and its holders look the key up again).
    */
   async ensure(key: string, size: number, held: HeldLock): Promise<KeyHandle> {
-    const current = this.keys.get(key) ?? (await this.lookupState(key));
+    // No need to ask the global tier: the caller is about to replace the whole value (or
+    // lock a key it found nowhere), so local writes keep working while it is unreachable.
+    const current = this.keys.get(key);
     if (current === undefined) return this.install(KeyState.create(key, 0, size, true)).handle;
     if (current.capacity >= size) return current.handle;
     if (held === 'read') throw heldReadOnly(key, 'grow the value');
@@ -84,11 +86,6 @@ export class StateStore {
     } finally {
       if (held === undefined) current.unlockWrite();
     }
-  }
-
-  private async lookupState(key: string): Promise<KeyState | undefined> {
-    await this.lookup(key);
-    return this.keys.get(key);
   }
 
   /** Pulls the chunks in `ranges` that are still missing. `held`: the caller holds a lock on the key. */

@@ -28,7 +28,7 @@ export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ r
 export function runScript(source: string): Promise<{ stdout: string; stderr: string; code: number }> {
   const root = new URL('../', import.meta.url).pathname;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', source], { cwd: root }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--input-type=module', '-e', source], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
     });
   });

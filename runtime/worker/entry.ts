@@ -321,4 +321,5 @@ port.on('message', (message: ToWorker) => {
   handle(message);
   scheduleIdle();
 });
+port.postMessage({ type: 'ready' } satisfies FromWorker);
 scheduleIdle();

@@ -1,0 +1,123 @@
+// Faults of the global tier with a real redis-server stopped and restarted mid-test, and two
+// runtimes in two processes sharing one Redis.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime, type NuvolaError, type Runtime } from 'nuvola';
+import { guestBytes, guestPath, runScript } from './helpers.js';
+import { startRedis, type TestRedis } from './redis.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+async function failure(p: Promise<unknown>): Promise<NuvolaError> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: NuvolaError) => e,
+  );
+}
+
+describe('global tier faults', () => {
+  let rt: Runtime;
+
+  beforeAll(async () => {
+    rt = await createRuntime({ workers: 2, redis: redis.url, logger: () => {} });
+    await rt.register('ops', guestBytes('state_ops'));
+  });
+  afterAll(() => rt.close());
+
+  it('fails global operations with E_STATE_UNAVAILABLE while Redis is down, keeps local state, and loses nothing', async () => {
+    await rt.invoke('ops', 'write survivor 16');
+    await rt.invoke('ops', 'push survivor');
+    await redis.stop();
+    // Local writes and reads go on.
+    await rt.invoke('ops', 'writeAt survivor 4');
+    const local = await rt.invoke('ops', 'read survivor');
+    expect([...local.output.subarray(4, 8)]).toEqual([0, 0, 0, 0]);
+    // Global operations fail with a code, in the guest and on the host.
+    expect((await failure(rt.invoke('ops', 'pushPartial survivor'))).code).toBe('E_STATE_UNAVAILABLE');
+    expect((await failure(rt.state.pushPartial('survivor'))).code).toBe('E_STATE_UNAVAILABLE');
+    expect((await failure(rt.invoke('ops', 'size unknown-while-down'))).code).toBe('E_STATE_UNAVAILABLE');
+    await redis.start();
+    // The client reconnects by itself; the dirty chunk is still dirty and goes out now.
+    for (let attempt = 0; ; attempt++) {
+      const ok = await rt.invoke('ops', 'pushPartial survivor').then(
+        () => true,
+        (e: NuvolaError) => {
+          if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
+          return false;
+        },
+      );
+      if (ok) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    // Redis restarted empty (no persistence): the partial push carried only the dirty chunk,
+    // which here is the whole 16-byte value.
+    const other = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
+    try {
+      await other.state.pull('survivor');
+      const value = await other.state.read('survivor');
+      expect([...value]).toEqual([...local.output]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('starts with Redis unreachable and works once it is up', async () => {
+    await redis.stop();
+    const late = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
+    try {
+      await late.register('ops', guestBytes('state_ops'));
+      await late.invoke('ops', 'write early 4');
+      expect((await failure(late.invoke('ops', 'push early'))).code).toBe('E_STATE_UNAVAILABLE');
+      await redis.start();
+      for (let attempt = 0; ; attempt++) {
+        const ok = await late.state.push('early').then(
+          () => true,
+          (e: NuvolaError) => {
+            if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
+            return false;
+          },
+        );
+        if (ok) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(await late.state.size('early')).toBe(4);
+    } finally {
+      await late.close();
+    }
+  });
+});
+
+describe('two processes sharing one Redis', () => {
+  it("each sees the other's pushed state", async () => {
+    const rt = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
+    try {
+      await rt.register('ops', guestBytes('state_ops'));
+      await rt.state.write('from-parent', new Uint8Array([4, 5, 6]));
+      await rt.state.push('from-parent');
+      const script = `
+        import { createRuntime } from 'nuvola';
+        import { readFileSync } from 'node:fs';
+        const rt = await createRuntime({ workers: 1, redis: ${JSON.stringify(redis.url)}, logger: (e) => console.error(e.message) });
+        await rt.register('ops', readFileSync(${JSON.stringify(guestPath('state_ops'))}));
+        const seen = await rt.invoke('ops', 'read from-parent');
+        await rt.invoke('ops', 'write from-child 5');
+        await rt.invoke('ops', 'push from-child');
+        console.log(JSON.stringify([...seen.output]));
+        await rt.close();
+      `;
+      const child = await runScript(script);
+      expect(child.stderr).toBe('');
+      expect(child.code).toBe(0);
+      expect(JSON.parse(child.stdout.trim())).toEqual([4, 5, 6]);
+      const mine = await rt.invoke('ops', 'read from-child');
+      expect([...mine.output]).toEqual([1, 8, 15, 22, 29]);
+    } finally {
+      await rt.close();
+    }
+  });
+});
