@@ -40,6 +40,8 @@ export class KeyState {
   private readonly words: Int32Array;
   private readonly flags: Uint8Array;
   readonly bytes: Uint8Array;
+  /** The same bytes as a Buffer: `Buffer.copy` moves SharedArrayBuffer memory faster than `TypedArray.set` (measured in bench/README.md). */
+  private readonly buffer: Buffer;
 
   constructor(handle: KeyHandle) {
     this.key = handle.key;
@@ -47,6 +49,7 @@ export class KeyState {
     this.words = new Int32Array(handle.meta, 0, HEADER_WORDS);
     this.flags = new Uint8Array(handle.meta, HEADER_WORDS * 4);
     this.bytes = new Uint8Array(handle.data);
+    this.buffer = Buffer.from(handle.data);
   }
 
   /** A new key of `size` bytes (zeros) and room for `capacity`; its chunks are present or to be pulled. */
@@ -153,12 +156,17 @@ export class KeyState {
 
   /** Copies bytes out; the caller holds a lock and has checked bounds and presence. */
   read(range: Range, into: Uint8Array): void {
-    into.set(this.bytes.subarray(range.offset, range.offset + range.length));
+    this.buffer.copy(into, 0, range.offset, range.offset + range.length);
+  }
+
+  /** Copies `range` into `out` at `at` (the caller holds a lock). */
+  copyOut(range: Range, out: Buffer, at: number): void {
+    this.buffer.copy(out, at, range.offset, range.offset + range.length);
   }
 
   /** Copies bytes in and marks them present and dirty; the caller holds the write lock and checked bounds. */
   write(offset: number, data: Uint8Array): void {
-    this.bytes.set(data, offset);
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(this.buffer, offset);
     this.mark({ offset, length: data.byteLength }, PRESENT | DIRTY);
     Atomics.add(this.words, VERSION, 1);
   }

@@ -148,9 +148,13 @@ export class RedisTier implements GlobalTier {
         }
         return;
       }
+      if (replaceSize !== undefined) {
+        await this.client.set(k.value, pieces[0] ? buf(pieces[0].data) : Buffer.alloc(0));
+        return;
+      }
+      // Several ranges land together or not at all.
       const multi = this.client.multi();
-      if (replaceSize !== undefined) multi.set(k.value, pieces[0] ? buf(pieces[0].data) : Buffer.alloc(0));
-      else for (const p of pieces) multi.setrange(k.value, p.offset, buf(p.data));
+      for (const p of pieces) multi.setrange(k.value, p.offset, buf(p.data));
       const replies = await multi.exec();
       const failed = replies?.find(([err]) => err !== null);
       if (replies === null || failed) throw failed?.[0] ?? new Error('transaction aborted');

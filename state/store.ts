@@ -142,18 +142,44 @@ export class StateStore {
     let version: number;
     let pieces: { offset: number; data: Uint8Array }[];
     let dirty: Range[];
+    let staging: Buffer | undefined;
     try {
       size = state.size;
       version = state.version;
       dirty = state.dirty();
       const ranges = partial ? dirty : [{ offset: 0, length: size }];
-      pieces = ranges.map((r) => ({ offset: r.offset, data: state.bytes.slice(r.offset, r.offset + r.length) }));
+      // One staging copy, so that the lock is not held across network I/O.
+      staging = this.takeStaging(ranges.reduce((n, r) => n + r.length, 0));
+      let at = 0;
+      pieces = ranges.map((r) => {
+        state.copyOut(r, staging!, at);
+        at += r.length;
+        return { offset: r.offset, data: staging!.subarray(at - r.length, at) };
+      });
     } finally {
       if (held === undefined) state.unlockRead();
     }
-    if (partial && pieces.length === 0) return;
-    await this.global.write(key, pieces, partial ? undefined : size, lease);
-    if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
+    try {
+      if (partial && pieces.length === 0) return;
+      await this.global.write(key, pieces, partial ? undefined : size, lease);
+      if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
+    } finally {
+      this.returnStaging(staging);
+    }
+  }
+
+  /** Staging buffers for pushes, reused so that repeated pushes do not fault in fresh pages. */
+  private readonly staging: Buffer[] = [];
+
+  private takeStaging(size: number): Buffer {
+    const index = this.staging.findIndex((b) => b.byteLength >= size);
+    if (index >= 0) return this.staging.splice(index, 1)[0]!;
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  private returnStaging(buffer: Buffer | undefined): void {
+    // Keep a few, and none larger than 64 MiB.
+    if (buffer !== undefined && buffer.byteLength <= 64 * 1024 * 1024 && this.staging.length < 4) this.staging.push(buffer);
   }
 
   async delete(key: string): Promise<void> {

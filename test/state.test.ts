@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRuntime, type Runtime, type NuvolaError } from 'nuvola';
 import { guestBytes, text } from './helpers.js';
-import { startRedis, type TestRedis } from './redis.js';
+import { startRedis, type TestRedis } from '../bench/redis-server.js';
 
 let redis: TestRedis;
 beforeAll(async () => {

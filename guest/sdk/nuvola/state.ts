@@ -69,6 +69,14 @@ export abstract class state {
     st_read(changetype<usize>(k), k.byteLength, offset, out.dataStart, length);
     return out;
   }
+  /**
+   * Copies `into.length` bytes from `offset` into `into` without allocating; returns the count.
+   * Reading past the end traps with E_STATE_BOUNDS.
+   */
+  static readInto(key: string, offset: i32, into: Uint8Array): i32 {
+    const k = utf8(key);
+    return st_read(changetype<usize>(k), k.byteLength, offset, into.dataStart, into.length);
+  }
   /** Replaces the value (locally; `push` makes it global). */
   static write(key: string, data: Uint8Array): void {
     const k = utf8(key);

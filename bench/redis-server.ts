@@ -1,4 +1,4 @@
-// A throwaway redis-server on a free loopback port, for tests. Missing redis-server is a loud
+// A throwaway redis-server on a free loopback port, for tests and benchmarks. Missing redis-server is a loud
 // failure (CI installs it), never a skip.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

@@ -1,0 +1,158 @@
+/**
+ * `nuvola bench state`, side by side in one run:
+ * - reading and writing 1 MiB between the local tier and a guest vs a plain memcpy of 1 MiB;
+ * - push and pull of 1 MiB through the global tier (Redis) vs the raw Redis client doing
+ *   SET and GET of the same bytes;
+ * - a partial push of 1% dirty chunks of a 64 MiB value vs a full push of it.
+ * Starts its own throwaway redis-server (which must be installed).
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { buildGuest, createRuntime } from 'nuvola';
+import { figure, median, report, type BenchReport } from './harness.js';
+import { startRedis } from './redis-server.js';
+
+export interface StateBenchOptions {
+  runs: number;
+}
+
+export const STATE_DEFAULTS: StateBenchOptions = { runs: 9 };
+
+const MiB = 1024 * 1024;
+const CHUNK = 64 * 1024;
+const guestDir = fileURLToPath(new URL('../../bench/guests/', import.meta.url));
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): Promise<BenchReport> {
+  const { runs } = options;
+  const redis = await startRedis();
+  const raw = new Redis(redis.url);
+  const rt = await createRuntime({ workers: 2, redis: redis.url, logger: () => {} });
+  try {
+    const oneMiB = new Uint8Array(MiB).map((_, i) => (i * 31) & 0xff);
+
+    // Local tier <-> guest memory vs memcpy.
+    await rt.register('copy', await buildGuest(join(guestDir, 'state_copy.ts')));
+    await rt.state.write('bench-local', oneMiB);
+    const rounds = 50;
+    await rt.invoke('copy', `bench-local ${rounds}`);
+    const localOp: number[] = [];
+    const memcpyOp: number[] = [];
+    const sharedCopyOp: number[] = [];
+    const dst = new Uint8Array(MiB);
+    const shared = new Uint8Array(new SharedArrayBuffer(MiB));
+    shared.set(oneMiB);
+    const copyTime = (copy: () => void): number => {
+      const t = performance.now();
+      for (let i = 0; i < 2 * rounds; i++) copy();
+      return (performance.now() - t) / (2 * rounds);
+    };
+    for (let run = 0; run < runs; run++) {
+      const empty = await time(() => rt.invoke('copy', 'bench-local 0'));
+      const full = await time(() => rt.invoke('copy', `bench-local ${rounds}`));
+      localOp.push((full - empty) / (2 * rounds));
+      memcpyOp.push(copyTime(() => dst.set(oneMiB)));
+      sharedCopyOp.push(copyTime(() => Buffer.from(shared.buffer).copy(dst)));
+    }
+    const gbps = (ms: number): number => MiB / (ms / 1000) / 1e9;
+
+    // Global tier vs the raw client, 1 MiB.
+    const push: number[] = [];
+    const pull: number[] = [];
+    const set: number[] = [];
+    const get: number[] = [];
+    const rawBytes = Buffer.from(oneMiB);
+    await rt.state.write('bench-global', oneMiB);
+    await rt.state.push('bench-global');
+    await raw.set('bench-raw', rawBytes);
+    // Each sample is the mean of 10 back-to-back operations: single 1 MiB round trips on a
+    // shared 2-core machine are too noisy one by one.
+    const ten = async (op: () => Promise<unknown>): Promise<number> =>
+      (await time(async () => {
+        for (let i = 0; i < 10; i++) await op();
+      })) / 10;
+    for (let run = 0; run < 2 * runs + 1; run++) {
+      // Alternate who goes first, so that garbage one side leaves behind is paid by both.
+      const oursFirst = run % 2 === 0;
+      const s = oursFirst ? 0 : await ten(() => raw.set('bench-raw', rawBytes));
+      const g = oursFirst ? 0 : await ten(() => raw.getBuffer('bench-raw'));
+      const p = await ten(() => rt.state.push('bench-global'));
+      const l = await ten(() => rt.state.pull('bench-global'));
+      const s2 = oursFirst ? await ten(() => raw.set('bench-raw', rawBytes)) : s;
+      const g2 = oursFirst ? await ten(() => raw.getBuffer('bench-raw')) : g;
+      if (run === 0) continue; // warm-up
+      push.push(p);
+      set.push(s2);
+      pull.push(l);
+      get.push(g2);
+    }
+
+    // Partial push of 1% dirty chunks of 64 MiB vs full push.
+    const bigSize = 64 * MiB;
+    const chunks = bigSize / CHUNK;
+    const dirtyChunks = Math.round(chunks / 100);
+    await rt.state.write('bench-big', new Uint8Array(bigSize).fill(1));
+    const fullPush: number[] = [];
+    const partialPush: number[] = [];
+    const patch = new Uint8Array(16).fill(7);
+    for (let run = 0; run < runs + 1; run++) {
+      const f = await time(() => rt.state.push('bench-big'));
+      for (let c = 0; c < dirtyChunks; c++)
+        await rt.state.writeAt('bench-big', Math.floor((c * chunks) / dirtyChunks) * CHUNK + 100, patch);
+      const p = await time(() => rt.state.pushPartial('bench-big'));
+      if (run === 0) continue;
+      fullPush.push(f);
+      partialPush.push(p);
+    }
+    const check = await raw.getrangeBuffer('nuvola:v:{bench-big}', 100, 115);
+    const pushedOk = check.every((b) => b === 7);
+
+    return report(
+      'state',
+      runs,
+      [
+        figure(
+          'local tier <-> guest, 1 MiB read or write',
+          'GB/s',
+          'higher',
+          localOp.map(gbps),
+          'memcpy of 1 MiB, ordinary memory',
+          memcpyOp.map(gbps),
+        ),
+        figure(
+          'local tier <-> guest, 1 MiB read or write',
+          'GB/s',
+          'higher',
+          localOp.map(gbps),
+          'memcpy of 1 MiB out of a SharedArrayBuffer',
+          sharedCopyOp.map(gbps),
+        ),
+        figure('push 1 MiB to Redis', 'ms', 'lower', push, 'raw ioredis SET, same bytes', set),
+        figure('pull 1 MiB from Redis', 'ms', 'lower', pull, 'raw ioredis GET, same bytes', get),
+        figure(
+          `partial push, ${dirtyChunks} dirty 64 KiB chunks (1%) of 64 MiB`,
+          'ms',
+          'lower',
+          partialPush,
+          'full push of the 64 MiB value',
+          fullPush,
+        ),
+      ],
+      [
+        `local tier: a guest copies the value into its memory (readInto) and back (writeAt) ${rounds} times per call; per-operation time is the call minus an empty call, over ${2 * rounds} operations.`,
+        `partial push sends ${dirtyChunks * CHUNK} of ${bigSize} bytes (${((100 * dirtyChunks * CHUNK) / bigSize).toFixed(2)}%); bytes landed in Redis: ${pushedOk ? 'verified' : 'NOT verified'}.`,
+        `global-tier throughput relative to the raw client: push ${(median(set) / median(push)).toFixed(2)}×, pull ${(median(get) / median(pull)).toFixed(2)}× (target ≥ 0.8×).`,
+      ],
+    );
+  } finally {
+    await rt.close();
+    raw.disconnect();
+    await redis.stop();
+  }
+}
