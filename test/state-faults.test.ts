@@ -92,6 +92,31 @@ describe('global tier faults', () => {
   });
 });
 
+describe('Redis with a password', () => {
+  it('connects with the password in the URL, and reports a wrong one as E_STATE_UNAVAILABLE', async () => {
+    const secured = await startRedis(['--requirepass', 's3cret']);
+    try {
+      const good = await createRuntime({ workers: 1, redis: { url: `redis://:s3cret@127.0.0.1:${secured.port}` }, logger: () => {} });
+      try {
+        await good.state.write('pw', new Uint8Array([1]));
+        await good.state.push('pw');
+        expect(await good.state.size('pw')).toBe(1);
+      } finally {
+        await good.close();
+      }
+      const bad = await createRuntime({ workers: 1, redis: `redis://:wrong@127.0.0.1:${secured.port}`, logger: () => {} });
+      try {
+        await bad.state.write('pw2', new Uint8Array([1]));
+        expect((await failure(bad.state.push('pw2'))).code).toBe('E_STATE_UNAVAILABLE');
+      } finally {
+        await bad.close();
+      }
+    } finally {
+      await secured.stop();
+    }
+  });
+});
+
 describe('two processes sharing one Redis', () => {
   it("each sees the other's pushed state", async () => {
     const rt = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });

@@ -38,6 +38,7 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     await rt.register('counter', guestBytes('state_counter'), { timeoutMs: 60_000 });
     await rt.register('ops', guestBytes('state_ops'));
     await rt.register('scoped', guestBytes('state_ops'), { stateKeys: [k('allowed'), k('prefix-*')] });
+    await rt.register('lockedIncrement', guestBytes('state_locked_increment'));
   });
   afterAll(() => rt.close());
 
@@ -73,6 +74,13 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     expect(results.map((r) => r.returnCode).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     await rt.state.pull(k('counter'));
     expect(new DataView((await rt.state.read(k('counter'))).buffer).getInt32(0, true)).toBe(200);
+  });
+
+  it('serialises read-modify-write across workers with the local write lock, suspending waiters', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => rt.invoke('lockedIncrement', k('local-counter'))));
+    expect(results.map((r) => r.returnCode).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+    expect(new DataView((await rt.state.read(k('local-counter'))).buffer).getInt32(0, true)).toBe(6);
   });
 
   it('shares local state between workers without a push', async () => {
