@@ -49,7 +49,11 @@ export async function benchInvoke(options: InvokeBenchOptions = INVOKE_DEFAULTS)
   const empty = await buildGuest(join(guestDir, 'empty.ts'));
   const padded = await paddedGuest();
 
-  const rt = await createRuntime({ workers, ...(options.idleSpinMicros === undefined ? {} : { idleSpinMicros: options.idleSpinMicros }) });
+  const rt = await createRuntime({
+    workers,
+    logger: (e) => (e.level === 'warn' ? console.error(e.message) : undefined),
+    ...(options.idleSpinMicros === undefined ? {} : { idleSpinMicros: options.idleSpinMicros }),
+  });
   await rt.register('empty', empty);
   const piscina = new Piscina({
     filename: fileURLToPath(new URL('./piscina-task.js', import.meta.url)),

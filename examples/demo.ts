@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from 'nuvola';
 import { helloExample } from './01-hello/main.js';
 import { errorsExample } from './02-errors/main.js';
+import { stateExample } from './03-state/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -14,7 +15,10 @@ await helloExample();
 console.log('\n2. errors — bad input gets a coded error, the runtime keeps serving');
 await errorsExample();
 
-console.log('\n3. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n3. state — 300 concurrent calls share counters through the local tier');
+await stateExample();
+
+console.log('\n4. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));

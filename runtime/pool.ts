@@ -10,6 +10,7 @@ import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } f
 import type { StateService } from './state-service.js';
 import {
   Control,
+  clockMicros,
   wallClock,
   type FromWorker,
   type FunctionSpec,
@@ -132,7 +133,7 @@ export class Pool {
       this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
     });
     worker.on('exit', () => this.onExit(slot));
-    if (this.outstanding === 0) worker.unref();
+    if (this.sweeper === undefined) worker.unref();
     for (const spec of this.functions.values()) this.post(slot, { type: 'register', spec, seq: 0 });
     return slot;
   }
@@ -140,25 +141,29 @@ export class Pool {
   private post(slot: Slot, message: ToWorker): void {
     slot.worker.postMessage(message);
     Atomics.add(slot.control, Control.SIGNAL, 1);
-    if (Atomics.load(slot.control, Control.IDLE) === 1) Atomics.notify(slot.control, Control.SIGNAL, 1);
+    if (Atomics.load(slot.control, Control.IDLE) === 1) {
+      // The worker measures how long the wake-up took, to decide whether spinning pays.
+      Atomics.store(slot.control, Control.NOTIFIED_AT, clockMicros());
+      Atomics.notify(slot.control, Control.SIGNAL, 1);
+    }
   }
 
-  /** Keeps the process alive and deadlines checked while anything is outstanding. */
+  /**
+   * Keeps the process alive and deadlines checked while anything is outstanding. The workers
+   * are referenced while the sweeper runs; the sweeper stops itself (and unreferences them)
+   * once a sweep finds nothing outstanding, so a run of one-at-a-time calls does not toggle
+   * handles or timers per call.
+   */
   private hold(): void {
-    if (this.outstanding++ === 0) {
+    this.outstanding++;
+    if (this.sweeper === undefined) {
       for (const slot of this.slots) slot.worker.ref();
-      // The sweeper stops itself once a sweep finds nothing outstanding, so a run of
-      // one-at-a-time calls does not create and clear a timer per call.
-      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     }
   }
 
   private release(): void {
-    // Once closed, the workers stay referenced until they have exited, so that an awaited
-    // close() cannot be cut short by an empty event loop.
-    if (--this.outstanding === 0 && !this.closed) {
-      for (const slot of this.slots) slot.worker.unref();
-    }
+    this.outstanding--;
   }
 
   /**
@@ -222,7 +227,7 @@ export class Pool {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
       const pending: Pending = {
-        request: { id: this.nextId++, fn, input, deadline: wallClock() + timeoutMs, timeoutMs },
+        request: { id: this.nextId++, fn, deadline: wallClock() + timeoutMs, timeoutMs, ...(input.byteLength > 0 ? { input } : {}) },
         resolve: (result) => {
           this.completed++;
           this.release();
@@ -255,13 +260,20 @@ export class Pool {
   }
 
   private dispatch(pending: Pending): void {
-    const candidates = this.live();
-    let best = candidates[0];
+    // The common case, every worker healthy, without allocating; live() otherwise.
+    let best: Slot | undefined;
+    let healthy = true;
+    for (const slot of this.slots) {
+      if (slot.dead || slot.stopReason !== undefined) healthy = false;
+      else if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
+    }
+    if (!healthy || best === undefined) {
+      for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
+    }
     if (best === undefined) {
       this.fail(pending, this.noWorkers());
       return;
     }
-    for (const slot of candidates) if (slot.inflight.size < best.inflight.size) best = slot;
     pending.position = best.sent++;
     best.inflight.set(pending.request.id, pending);
     best.outbox.push(pending.request);
@@ -312,7 +324,13 @@ export class Pool {
     if (pending.settled) return;
     pending.settled = true;
     if ('error' in outcome) pending.reject(fromWire(outcome.error));
-    else pending.resolve({ output: outcome.output, returnCode: outcome.returnCode, cold: outcome.cold, worker: slot.index });
+    else
+      pending.resolve({
+        output: outcome.output ?? new Uint8Array(0),
+        returnCode: outcome.returnCode,
+        cold: outcome.cold,
+        worker: slot.index,
+      });
   }
 
   private fail(pending: Pending, error: NuvolaError): void {
@@ -334,6 +352,9 @@ export class Pool {
     if (this.outstanding === 0 && this.registering.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
+      // Once closed, the workers stay referenced until they have exited, so that an awaited
+      // close() cannot be cut short by an empty event loop.
+      if (!this.closed) for (const slot of this.slots) slot.worker.unref();
       return;
     }
     const now = wallClock();

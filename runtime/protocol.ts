@@ -25,8 +25,15 @@ export const Control = {
   IDLE: 3,
   /** `seq` of the registration whose instance the worker is creating right now, 0 when none. */
   REGISTERING: 4,
-  LENGTH: 5,
+  /** {@link clockMicros} when the main thread last notified the idle worker. */
+  NOTIFIED_AT: 5,
+  LENGTH: 6,
 } as const;
+
+/** The wall clock in microseconds, wrapped to an Int32 (differences are taken with `| 0`). */
+export function clockMicros(): number {
+  return (wallClock() * 1000) | 0;
+}
 
 /**
  * Milliseconds since the Unix epoch with sub-millisecond precision, comparable between
@@ -61,7 +68,8 @@ export interface FunctionSpec {
 export interface InvokeRequest {
   id: number;
   fn: string;
-  input: Uint8Array;
+  /** Absent when empty: cloning even an empty typed array costs a measurable part of a round trip. */
+  input?: Uint8Array;
   /** {@link wallClock} time after which the call must not start; the caller has already been told it timed out. */
   deadline: number;
   timeoutMs: number;
@@ -77,7 +85,8 @@ export type ToWorker =
 
 export interface InvokeSuccess {
   id: number;
-  output: Uint8Array;
+  /** Absent when empty (see `InvokeRequest.input`). */
+  output?: Uint8Array;
   returnCode: number;
   /** Whether this call instantiated a new instance rather than reusing a warm one. */
   cold: boolean;

@@ -165,22 +165,34 @@ export class Runtime {
    * (a non-zero return code is a result, not an error); rejects with a coded
    * {@link NuvolaError} when the call could not complete.
    */
-  async invoke(name: string, input?: InvokeInput, options?: InvokeOptions): Promise<InvokeResult> {
-    this.checkOpen();
-    const fnOptions = this.registry.get(name);
-    if (fnOptions === undefined) throw unknownFunction(name);
-    const { timeoutMs } = options === undefined ? fnOptions : resolveInvokeOptions(options, fnOptions);
-    const bytes = toBytes(input);
-    if (bytes.byteLength > this.options.maxInputBytes) {
-      throw new LimitError(
-        ErrorCode.INPUT_TOO_LARGE,
-        `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}; raise it in createRuntime() or pass a smaller input`,
-        { function: name, bytes: bytes.byteLength, maxInputBytes: this.options.maxInputBytes },
-      );
+  invoke(name: string, input?: InvokeInput, options?: InvokeOptions): Promise<InvokeResult> {
+    // Not `async`: one promise fewer per call on the hot path; checks still reject, not throw.
+    let bytes: Uint8Array;
+    let timeoutMs: number;
+    try {
+      this.checkOpen();
+      const fnOptions = this.registry.get(name);
+      if (fnOptions === undefined) throw unknownFunction(name);
+      timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(options, fnOptions).timeoutMs;
+      bytes = toBytes(input);
+      if (bytes.byteLength > this.options.maxInputBytes) {
+        throw new LimitError(
+          ErrorCode.INPUT_TOO_LARGE,
+          `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}; raise it in createRuntime() or pass a smaller input`,
+          { function: name, bytes: bytes.byteLength, maxInputBytes: this.options.maxInputBytes },
+        );
+      }
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
     const start = performance.now();
-    const raw = await this.pool.invoke(name, bytes, timeoutMs);
-    return { ...raw, durationMs: performance.now() - start };
+    return this.pool.invoke(name, bytes, timeoutMs).then((raw) => ({
+      output: raw.output,
+      returnCode: raw.returnCode,
+      cold: raw.cold,
+      worker: raw.worker,
+      durationMs: performance.now() - start,
+    }));
   }
 
   stats(): RuntimeStats {

@@ -9,6 +9,7 @@ import { configureState } from '../host/state.js';
 import type { GuestContext } from '../host/context.js';
 import {
   Control,
+  clockMicros,
   wallClock,
   type FromWorker,
   type FunctionSpec,
@@ -21,6 +22,7 @@ import {
 import { GuestInstance, type SuspendHooks } from './instance.js';
 
 const data = workerData as WorkerData;
+const EMPTY = new Uint8Array(0);
 const port = parentPort!;
 const control = new Int32Array(data.control);
 
@@ -28,6 +30,11 @@ const control = new Int32Array(data.control);
 const RESULT_FLUSH_MS = 1;
 /** How long an idle worker blocks before giving its event loop a turn, in milliseconds. */
 const IDLE_WAIT_MS = 50;
+/** Spin before blocking only while wake-ups take longer than this on average, in microseconds. */
+const SPIN_WHEN_WAKE_ABOVE_MICROS = 25;
+/** Moving average of how long a notify takes to wake this worker, in microseconds. */
+let wakeMicros = SPIN_WHEN_WAKE_ABOVE_MICROS;
+
 /** A CPU hint that this thread is spinning (`Atomics.pause`, V8 13.3+). */
 const pause = (Atomics as unknown as { pause: () => void }).pause;
 
@@ -80,7 +87,8 @@ function flush(): void {
   const message: FromWorker = { type: 'results', batch, logs };
   results = [];
   logs = [];
-  const transfer = batch.flatMap((r) => ('output' in r && r.output.byteLength > 0 ? [r.output.buffer as ArrayBuffer] : []));
+  const transfer: ArrayBuffer[] = [];
+  for (const r of batch) if ('output' in r && r.output !== undefined) transfer.push(r.output.buffer as ArrayBuffer);
   port.postMessage(message, transfer);
 }
 
@@ -114,7 +122,10 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
     fail(request.id, makeError(ErrorCode.GUEST_TRAP, `function '${request.fn}': main returned ${typeof returned}, not an i32`).toWire());
     return;
   }
-  results.push({ id: request.id, output: instance.finish(), returnCode: returned, cold });
+  const output = instance.finish();
+  results.push(
+    output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
+  );
   release(entry, instance);
 }
 
@@ -154,7 +165,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   let returned: number | Promise<number>;
   const suspensionsBefore = inst.ctx.suspensions;
   try {
-    returned = inst.call(request.input, request.id, request.deadline);
+    returned = inst.call(request.input ?? EMPTY, request.id, request.deadline);
   } catch (err) {
     inst.discard();
     fail(request.id, inst.classify(err).toWire());
@@ -300,13 +311,24 @@ function idle(): void {
       Atomics.store(control, Control.IDLE, 0);
       continue;
     }
-    // Spin briefly first: a caller awaiting one result usually sends the next call within a
-    // main-thread round trip, and catching it here saves the futex wake-up.
-    const spinUntil = performance.now() + data.spinMicros / 1000;
-    while (Atomics.load(control, Control.SIGNAL) === seen && performance.now() < spinUntil) pause();
-    const woke = Atomics.load(control, Control.SIGNAL) !== seen ? 'ok' : Atomics.wait(control, Control.SIGNAL, seen, IDLE_WAIT_MS);
+    // Spin briefly first when wake-ups are slow: a caller awaiting one result usually sends
+    // the next call within a main-thread round trip, and catching it here saves the wake-up.
+    // When wake-ups are fast (an idle machine), spinning only takes CPU from the main thread.
+    if (wakeMicros > SPIN_WHEN_WAKE_ABOVE_MICROS) {
+      const spinUntil = performance.now() + data.spinMicros / 1000;
+      while (Atomics.load(control, Control.SIGNAL) === seen && performance.now() < spinUntil) pause();
+    }
+    if (Atomics.load(control, Control.SIGNAL) !== seen) {
+      Atomics.store(control, Control.IDLE, 0);
+      continue;
+    }
+    const woke = Atomics.wait(control, Control.SIGNAL, seen, IDLE_WAIT_MS);
     Atomics.store(control, Control.IDLE, 0);
     if (woke === 'timed-out') break;
+    if (woke === 'ok') {
+      const took = (clockMicros() - Atomics.load(control, Control.NOTIFIED_AT)) | 0;
+      if (took >= 0 && took < 1_000_000) wakeMicros += (took - wakeMicros) / 8;
+    }
   }
   scheduleIdle();
 }
