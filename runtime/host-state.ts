@@ -5,6 +5,7 @@
  */
 import { StateClient } from '../state/client.js';
 import type { Lease } from '../state/global-tier.js';
+import type { KeyState } from '../state/key-state.js';
 import type { StateStore } from '../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from './errors.js';
 
@@ -13,7 +14,10 @@ const GLOBAL_LOCK_WAIT_MS = 30_000;
 
 export class HostState {
   private readonly client: StateClient;
-  private readonly locks = new Map<string, 'read' | 'write'>();
+  /** Locks the host holds: mode and the allocation locked. Set only once acquired. */
+  private readonly held = new Map<string, { mode: 'read' | 'write'; state: KeyState }>();
+  /** Keys whose lock the host is waiting for. */
+  private readonly pending = new Set<string>();
   private readonly leases = new Map<string, Lease>();
 
   /** @internal */
@@ -23,6 +27,10 @@ export class HostState {
       ensure: (key, size, held) => store.ensure(key, size, held),
       pullRanges: (key, ranges, held) => store.pullRanges(key, ranges, held),
     });
+  }
+
+  private mode(key: string): 'read' | 'write' | undefined {
+    return this.held.get(key)?.mode;
   }
 
   /** `"redis"` or `"memory"` (in-process, this host only). */
@@ -43,30 +51,26 @@ export class HostState {
   }
 
   /** The whole value (empty for an unknown key). */
+  /** The whole value, as one consistent snapshot (empty for an unknown key). */
   read(key: string): Promise<Uint8Array> {
-    return this.run(async () => {
-      const size = await this.client.size(key);
-      const out = new Uint8Array(size);
-      if (size > 0) await this.client.read(key, 0, size, () => out, this.locks.get(key));
-      return out;
-    });
+    return this.run(() => this.client.readAll(key, this.mode(key)));
   }
 
   readAt(key: string, offset: number, length: number): Promise<Uint8Array> {
     return this.run(async () => {
       const out = new Uint8Array(length);
-      await this.client.read(key, offset, length, () => out, this.locks.get(key));
+      await this.client.read(key, offset, length, () => out, this.mode(key));
       return out;
     });
   }
 
   write(key: string, data: Uint8Array | string): Promise<void> {
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    return this.run(() => this.client.write(key, () => bytes, bytes.byteLength, this.locks.get(key)));
+    return this.run(() => this.client.write(key, () => bytes, bytes.byteLength, this.mode(key)));
   }
 
   writeAt(key: string, offset: number, data: Uint8Array): Promise<void> {
-    return this.run(() => this.client.writeAt(key, offset, () => data, data.byteLength, this.locks.get(key)));
+    return this.run(() => this.client.writeAt(key, offset, () => data, data.byteLength, this.mode(key)));
   }
 
   append(key: string, data: Uint8Array): Promise<void> {
@@ -82,20 +86,20 @@ export class HostState {
   }
 
   push(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, false, this.locks.get(key), this.writeLease(key)));
+    return this.run(() => this.store.push(key, false, this.mode(key), this.writeLease(key)));
   }
 
   pushPartial(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, true, this.locks.get(key), this.writeLease(key)));
+    return this.run(() => this.store.push(key, true, this.mode(key), this.writeLease(key)));
   }
 
   pull(key: string): Promise<void> {
-    return this.run(() => this.store.pull(key, this.locks.get(key)));
+    return this.run(() => this.store.pull(key, this.mode(key)));
   }
 
   delete(key: string): Promise<void> {
     return this.run(async () => {
-      await this.store.delete(key);
+      await this.store.delete(key, this.mode(key));
       this.client.forget(key);
     });
   }
@@ -119,13 +123,14 @@ export class HostState {
 
   private lock(key: string, mode: 'read' | 'write'): Promise<void> {
     return this.run(async () => {
-      if (this.locks.has(key)) throw this.lockError(key, `lock_${mode} while already holding the ${this.locks.get(key)} lock`);
-      this.locks.set(key, mode);
+      if (this.held.has(key) || this.pending.has(key))
+        throw this.lockError(key, `lock_${mode} while already holding or waiting for its lock`);
+      this.pending.add(key);
       try {
-        await this.client.lock(key, mode);
-      } catch (err) {
-        this.locks.delete(key);
-        throw err;
+        const state = await this.client.lock(key, mode);
+        if (state !== undefined) this.held.set(key, { mode, state });
+      } finally {
+        this.pending.delete(key);
       }
     });
   }
@@ -140,9 +145,10 @@ export class HostState {
 
   private unlock(key: string, mode: 'read' | 'write'): Promise<void> {
     return this.run(() => {
-      if (this.locks.get(key) !== mode) throw this.lockError(key, `unlock_${mode} without holding the ${mode} lock`);
-      this.locks.delete(key);
-      this.client.unlock(key, mode);
+      const lock = this.held.get(key);
+      if (lock?.mode !== mode) throw this.lockError(key, `unlock_${mode} without holding the ${mode} lock`);
+      this.held.delete(key);
+      return this.client.unlock(key, mode, lock.state);
     });
   }
 

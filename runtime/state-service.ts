@@ -25,7 +25,7 @@ export function stateService(store: StateStore): StateService {
       case 'push':
         return store.push(key, args[1] as boolean, args[2] as HeldLock, args[3] as Lease | undefined);
       case 'delete':
-        return store.delete(key);
+        return store.delete(key, args[1] as HeldLock);
       case 'append':
         return store.global.append(key, args[1] as Uint8Array);
       case 'readAppended':

@@ -179,23 +179,67 @@ export class StateClient {
     }
   }
 
-  /** Takes the key's local lock (creating an empty key if it is unknown everywhere). */
-  async lock(key: string, mode: 'read' | 'write'): Promise<void> {
+  /**
+   * Takes the key's local lock (creating an empty key if it is unknown everywhere) and returns
+   * the allocation locked — pass it to {@link unlock}. Undefined when `cancelled()` turned true
+   * first (then nothing is held).
+   */
+  async lock(key: string, mode: 'read' | 'write', cancelled?: () => boolean): Promise<KeyState | undefined> {
     for (;;) {
       const state = this.cached(key) ?? (await this.resolve(key)) ?? (await this.grow(key, 0, undefined));
-      if (!(await state.lock(mode))) continue;
-      if (!state.retired) return;
-      if (mode === 'read') state.unlockRead();
-      else state.unlockWrite();
+      if (!(await state.lock(mode, cancelled))) {
+        if (cancelled?.()) return undefined;
+        continue;
+      }
+      if (!state.retired) return state;
+      state.unlock(mode);
     }
   }
 
-  /** Releases a lock the caller holds (the caller tracks what it holds). */
-  unlock(key: string, mode: 'read' | 'write'): void {
-    const state = this.cache.get(key);
-    if (state === undefined) throw new StateError(StateErrorCode.LOCK, `no lock on '${key}' is held`, { key });
-    if (mode === 'read') state.unlockRead();
-    else state.unlockWrite();
+  /**
+   * Releases a lock taken with {@link lock}. If the value grew meanwhile under this lock, the
+   * lock moved with it to the new allocation, which is the one released.
+   */
+  unlock(key: string, mode: 'read' | 'write', locked: KeyState): void | Promise<void> {
+    if (!locked.retired) return locked.unlock(mode);
+    const current = this.cached(key);
+    if (current !== undefined) return current.unlock(mode);
+    return this.resolve(key).then((s) => s?.unlock(mode));
+  }
+
+  /** The whole value, copied under one read lock (size and bytes from the same moment). */
+  readAll(key: string, held: HeldLock): Maybe<Uint8Array> {
+    const state = this.cached(key);
+    if (state !== undefined && state.isPresent({ offset: 0, length: state.size }) && (held !== undefined || state.tryLockRead())) {
+      try {
+        if (!state.retired) {
+          const out = new Uint8Array(state.size);
+          state.read({ offset: 0, length: out.byteLength }, out);
+          return out;
+        }
+      } finally {
+        if (held === undefined) state.unlockRead();
+      }
+    }
+    return this.readAllSlow(key, held);
+  }
+
+  private async readAllSlow(key: string, held: HeldLock): Promise<Uint8Array> {
+    for (;;) {
+      const state = this.cached(key) ?? (await this.resolve(key));
+      if (state === undefined) return new Uint8Array(0);
+      const all = { offset: 0, length: state.size };
+      if (!state.isPresent(all)) await this.directory.pullRanges(key, [all], held);
+      if (held === undefined && !(await state.lock('read'))) continue;
+      try {
+        if (state.retired) continue;
+        const out = new Uint8Array(state.size);
+        state.read({ offset: 0, length: out.byteLength }, out);
+        return out;
+      } finally {
+        if (held === undefined) state.unlockRead();
+      }
+    }
   }
 
   /** Forgets a cached key (after a delete). */

@@ -208,18 +208,28 @@ export class KeyState {
   }
 
   /**
-   * Waits, without blocking the thread, until the lock is taken (true) or this allocation is
-   * retired (false: look the key up again; nothing is held).
+   * Waits, without blocking the thread, until the lock is taken (true), or this allocation is
+   * retired or `cancelled()` turns true (false: nothing is held). With `cancelled`, the wait
+   * re-checks it at least every 50 ms.
    */
-  async lock(mode: 'read' | 'write'): Promise<boolean> {
+  async lock(mode: 'read' | 'write', cancelled?: () => boolean): Promise<boolean> {
     const attempt = mode === 'read' ? () => this.tryLockRead() : () => this.tryLockWrite();
     while (!attempt()) {
-      if (this.retired) return false;
+      if (this.retired || cancelled?.()) return false;
       const seen = Atomics.load(this.words, LOCK);
       if ((mode === 'read' && seen >= 0) || (mode === 'write' && seen === 0)) continue;
-      const wait = Atomics.waitAsync(this.words, LOCK, seen);
+      const wait = Atomics.waitAsync(this.words, LOCK, seen, cancelled === undefined ? undefined : 50);
       if (wait.async) await wait.value;
     }
+    if (cancelled?.()) {
+      this.unlock(mode);
+      return false;
+    }
     return true;
+  }
+
+  unlock(mode: 'read' | 'write'): void {
+    if (mode === 'read') this.unlockRead();
+    else this.unlockWrite();
   }
 }

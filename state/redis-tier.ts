@@ -29,7 +29,8 @@ const LOCK_READ = `${NOW_MS}
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+-- Only ever extend the set's expiry: readers may hold leases of different lengths.
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return tonumber(redis.call('GET', KEYS[3]) or '0')`;
 
 const UNLOCK_WRITE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;

@@ -162,9 +162,16 @@ export class StateStore {
     try {
       if (partial && pieces.length === 0) return;
       await this.global.write(key, pieces, partial ? undefined : size, lease);
-      if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
     } finally {
       this.returnStaging(staging);
+    }
+    // Clear the dirty marks only if nothing was written since the copy; checked under the
+    // read lock so that no writer can slip in between the check and the clearing.
+    if (held === undefined && !(await state.lock('read'))) return;
+    try {
+      if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
+    } finally {
+      if (held === undefined) state.unlockRead();
     }
   }
 
@@ -182,12 +189,21 @@ export class StateStore {
     if (buffer !== undefined && buffer.byteLength <= 64 * 1024 * 1024 && this.staging.length < 4) this.staging.push(buffer);
   }
 
-  async delete(key: string): Promise<void> {
+  /**
+   * Deletes globally first (so a failure there loses nothing locally), then retires the local
+   * allocation under its write lock, waiting for current holders to finish.
+   */
+  async delete(key: string, held: HeldLock): Promise<void> {
     checkKey(key);
-    const state = this.keys.get(key);
-    this.keys.delete(key);
-    state?.retire();
+    if (held !== undefined) {
+      throw new StateError(StateErrorCode.LOCK, `cannot delete '${key}' while holding its lock; unlock it first`, { key });
+    }
     await this.global.delete(key);
+    const state = this.keys.get(key);
+    if (state === undefined || !(await state.lock('write'))) return;
+    if (this.keys.get(key) === state) this.keys.delete(key);
+    state.retire();
+    state.unlockWrite();
   }
 
   /** Takes a global lock, retrying while others hold it, until `deadline` (ms since the epoch). */

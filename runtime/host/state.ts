@@ -10,32 +10,46 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { StateClient, type Directory } from '../../state/client.js';
 import type { Lease } from '../../state/global-tier.js';
-import type { KeyHandle } from '../../state/key-state.js';
+import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
 import type { StateOp } from '../protocol.js';
 import { guestBytes, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
-/** Per-instance state bookkeeping: what the current invocation holds. */
+/** A local lock an invocation holds, and the allocation it locked. */
+interface HeldLocal {
+  mode: 'read' | 'write';
+  state: KeyState;
+}
+
+/** Per-instance state bookkeeping: what the current invocation holds and is waiting for. */
 export interface GuestState {
-  locks: Map<string, 'read' | 'write'>;
+  locks: Map<string, HeldLocal>;
   leases: Map<string, Lease>;
-  /** The encoded appended list of the last `appended_load`. */
-  appended: Uint8Array;
+  /** What the last `read_all` or `appended_load` staged for `take`. */
+  staged: Uint8Array;
 }
 
 export function newGuestState(): GuestState {
-  return { locks: new Map(), leases: new Map(), appended: new Uint8Array(0) };
+  return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0) };
 }
 
 type Rpc = (op: StateOp, args: unknown[]) => Promise<unknown>;
 
 let rpc: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
 let client: StateClient | undefined;
+/** Requests to the main thread not answered yet (some may run under a lock an invocation holds). */
+const inflight = new Set<Promise<unknown>>();
 
 /** Called once by the worker entry with its channel to the main thread's store. */
 export function configureState(channel: Rpc): void {
-  rpc = channel;
+  rpc = (op, args) => {
+    const pending = channel(op, args);
+    inflight.add(pending);
+    const done = (): void => void inflight.delete(pending);
+    pending.then(done, done);
+    return pending;
+  };
   const directory: Directory = {
     lookup: (key) => rpc('lookup', [key]) as Promise<KeyHandle | undefined>,
     ensure: (key, size, held) => rpc('ensure', [key, size, held]) as Promise<KeyHandle>,
@@ -49,7 +63,8 @@ function state(): StateClient {
   return client;
 }
 
-const decoder = new TextDecoder();
+// Fatal: two different invalid byte strings must not decode to the same key.
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Whether `patterns` (exact keys, or prefixes ending in `*`) allow `key`; no patterns allow all. */
 export function keyAllowed(patterns: readonly string[] | undefined, key: string): boolean {
@@ -76,18 +91,42 @@ function lockError(ctx: GuestContext, key: string, message: string): Error {
   return makeError(ErrorCode.STATE_LOCK, `function '${ctx.fn}': ${message} on state key '${key}'`, { function: ctx.fn, key });
 }
 
-/** Releases whatever the invocation still holds. `normal`: it returned (then each release is logged). */
+/**
+ * Releases whatever the invocation still holds. `normal`: it returned (then each release is
+ * logged). Never throws. When requests made under those locks are still in flight (a
+ * cancelled call), the release waits for them, so that nothing runs under a lock already
+ * given away.
+ */
 export function releaseState(ctx: GuestContext, normal: boolean): void {
   const held = ctx.state;
-  for (const [key, mode] of held.locks) {
-    state().unlock(key, mode);
-    if (normal) ctx.log(`nuvola: released the ${mode} lock on '${key}' that the call still held when it returned`);
+  if (held.locks.size === 0 && held.leases.size === 0) {
+    held.staged = EMPTY;
+    return;
   }
+  const locks = [...held.locks];
+  const leases = [...held.leases.values()];
   held.locks.clear();
-  for (const lease of held.leases.values()) void rpc('unlockGlobal', [lease]).catch(() => undefined);
   held.leases.clear();
-  held.appended = new Uint8Array(0);
+  held.staged = EMPTY;
+  const release = (): void => {
+    for (const [key, lock] of locks) {
+      try {
+        const done = state().unlock(key, lock.mode, lock.state);
+        if (done instanceof Promise) done.catch((err: unknown) => ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`));
+      } catch (err) {
+        ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`);
+      }
+      if (normal) ctx.log(`nuvola: released the ${lock.mode} lock on '${key}' that the call still held when it returned`);
+    }
+    for (const lease of leases) void rpc('unlockGlobal', [lease]).catch(() => undefined);
+  };
+  // A cancelled call may still have a request in flight that runs under these locks (a pull,
+  // a push, a resize): release only after the requests in flight now have been answered.
+  if (inflight.size === 0) release();
+  else void Promise.allSettled([...inflight]).then(release);
 }
+
+const EMPTY = new Uint8Array(0);
 
 export const stateImports: Capability = {
   module: abi.MODULE_STATE,
@@ -99,7 +138,8 @@ export const stateImports: Capability = {
       abi.STATE_WRITE_AT,
       abi.STATE_APPEND,
       abi.STATE_APPENDED_LOAD,
-      abi.STATE_APPENDED_TAKE,
+      abi.STATE_READ_ALL,
+      abi.STATE_TAKE,
       abi.STATE_CLEAR_APPENDED,
       abi.STATE_PUSH,
       abi.STATE_PUSH_PARTIAL,
@@ -117,7 +157,13 @@ export const stateImports: Capability = {
   ),
   bind(ctx: GuestContext) {
     const key = (ptr: number, len: number, what: string): string => {
-      const k = decoder.decode(guestBytes(ctx, ptr, len, what));
+      let k: string;
+      try {
+        k = decoder.decode(guestBytes(ctx, ptr, len, what));
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err;
+        throw makeError(ErrorCode.STATE_BAD_KEY, `function '${ctx.fn}' passed a state key that is not valid UTF-8`, { function: ctx.fn });
+      }
       if (!keyAllowed(ctx.stateKeys, k)) {
         throw makeError(
           ErrorCode.STATE_DENIED,
@@ -127,26 +173,34 @@ export const stateImports: Capability = {
       }
       return k;
     };
-    const held = (k: string) => ctx.state.locks.get(k);
+    const held = (k: string) => ctx.state.locks.get(k)?.mode;
+    const cancelled = (): boolean => ctx.cancelled;
+    const ask = (op: StateOp, args: unknown[]): Promise<unknown> => rpc(op, args);
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_${mode}`);
         if (held(k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(k)} lock`);
-        await state().lock(k, mode);
-        ctx.state.locks.set(k, mode);
+        const locked = await state().lock(k, mode, cancelled);
+        if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
+        ctx.state.locks.set(k, { mode, state: locked });
       });
     const unlockLocal = (mode: 'read' | 'write') =>
       guarded((kp: number, kl: number) => {
         const k = key(kp, kl, `unlock_${mode}`);
-        if (held(k) !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
-        state().unlock(k, mode);
+        const lock = ctx.state.locks.get(k);
+        if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
         ctx.state.locks.delete(k);
+        return state().unlock(k, mode, lock.state);
       });
     const lockGlobal = (mode: 'read' | 'write') =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_global_${mode}`);
         if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = (await rpc('lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        const lease = (await ask('lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        if (ctx.cancelled) {
+          void rpc('unlockGlobal', [lease]).catch(() => undefined);
+          throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
+        }
         ctx.state.leases.set(k, lease);
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
@@ -161,7 +215,7 @@ export const stateImports: Capability = {
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, partial ? 'push_partial' : 'push');
         const lease = ctx.state.leases.get(k);
-        await rpc('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
+        await ask('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
       });
     return {
       [abi.STATE_SIZE]: guarded((kp: number, kl: number) => state().size(key(kp, kl, 'size'))),
@@ -184,11 +238,11 @@ export const stateImports: Capability = {
       }),
       [abi.STATE_APPEND]: guarded(async (kp: number, kl: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'append');
-        await rpc('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
+        await ask('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'appended_load');
-        const entries = (await rpc('readAppended', [k])) as Uint8Array[];
+        const entries = (await ask('readAppended', [k])) as Uint8Array[];
         const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
         const out = new Uint8Array(total);
         const view = new DataView(out.buffer);
@@ -199,26 +253,37 @@ export const stateImports: Capability = {
           out.set(e, pos + 4);
           pos += 4 + e.byteLength;
         }
-        ctx.state.appended = out;
+        ctx.state.staged = out;
         return total;
       }),
-      [abi.STATE_APPENDED_TAKE]: guarded((ptr: number, len: number) => {
-        const src = ctx.state.appended;
-        guestBytes(ctx, ptr, Math.min(len, src.byteLength), 'appended_take').set(src.subarray(0, Math.min(len, src.byteLength)));
+      [abi.STATE_READ_ALL]: guarded((kp: number, kl: number) => {
+        const k = key(kp, kl, 'read_all');
+        const stage = (bytes: Uint8Array): number => {
+          ctx.state.staged = bytes;
+          return bytes.byteLength;
+        };
+        const value = state().readAll(k, held(k));
+        return value instanceof Promise ? value.then(stage) : stage(value);
+      }),
+      [abi.STATE_TAKE]: guarded((ptr: number, len: number) => {
+        const src = ctx.state.staged;
+        const n = Math.min(len >>> 0, src.byteLength);
+        guestBytes(ctx, ptr, n, 'take').set(src.subarray(0, n));
+        ctx.state.staged = EMPTY;
       }),
       [abi.STATE_CLEAR_APPENDED]: guarded(async (kp: number, kl: number) => {
-        await rpc('clearAppended', [key(kp, kl, 'clear_appended')]);
+        await ask('clearAppended', [key(kp, kl, 'clear_appended')]);
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'pull');
-        await rpc('pull', [k, held(k)]);
+        await ask('pull', [k, held(k)]);
       }),
       [abi.STATE_DELETE]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'delete');
         if (held(k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
-        await rpc('delete', [k]);
+        await ask('delete', [k, undefined]);
         state().forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),

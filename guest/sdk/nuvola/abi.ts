@@ -31,16 +31,18 @@ export const MODULE_STATE = 'nuvola:state';
 export const STATE_SIZE = 'size';
 /** `read(k, offset, ptr, len): i32` — copies `len` bytes from `offset`; past the end traps. */
 export const STATE_READ = 'read';
+/** `read_all(k): i32` — stages a snapshot of the whole value (size and bytes under one read lock); returns its size. */
+export const STATE_READ_ALL = 'read_all';
+/** `take(ptr, len)` — copies what the last `read_all` or `appended_load` staged. */
+export const STATE_TAKE = 'take';
 /** `write(k, ptr, len)` — replaces the whole value. */
 export const STATE_WRITE = 'write';
 /** `write_at(k, offset, ptr, len)` — writes inside the current value; past the end traps. */
 export const STATE_WRITE_AT = 'write_at';
 /** `append(k, ptr, len)` — adds an entry to the key's appended list (global tier). */
 export const STATE_APPEND = 'append';
-/** `appended_load(k): i32` — fetches the appended list; returns the bytes of its encoding (u32 count, then u32 length + bytes each). */
+/** `appended_load(k): i32` — stages the appended list; returns the bytes of its encoding (u32 count, then u32 length + bytes each). */
 export const STATE_APPENDED_LOAD = 'appended_load';
-/** `appended_take(ptr, len)` — copies the encoding fetched by the last `appended_load`. */
-export const STATE_APPENDED_TAKE = 'appended_take';
 export const STATE_CLEAR_APPENDED = 'clear_appended';
 export const STATE_PUSH = 'push';
 export const STATE_PUSH_PARTIAL = 'push_partial';

@@ -14,8 +14,10 @@ declare function st_write_at(k: usize, kl: i32, offset: i32, ptr: usize, len: i3
 declare function st_append(k: usize, kl: i32, ptr: usize, len: i32): void;
 @external("nuvola:state", "appended_load")
 declare function st_appended_load(k: usize, kl: i32): i32;
-@external("nuvola:state", "appended_take")
-declare function st_appended_take(ptr: usize, len: i32): void;
+@external("nuvola:state", "read_all")
+declare function st_read_all(k: usize, kl: i32): i32;
+@external("nuvola:state", "take")
+declare function st_take(ptr: usize, len: i32): void;
 @external("nuvola:state", "clear_appended")
 declare function st_clear_appended(k: usize, kl: i32): void;
 @external("nuvola:state", "push")
@@ -54,12 +56,12 @@ export abstract class state {
     const k = utf8(key);
     return st_size(changetype<usize>(k), k.byteLength);
   }
-  /** The whole value (empty for an unknown key). */
+  /** The whole value, as one consistent snapshot (empty for an unknown key). */
   static read(key: string): Uint8Array {
     const k = utf8(key);
-    const n = st_size(changetype<usize>(k), k.byteLength);
+    const n = st_read_all(changetype<usize>(k), k.byteLength);
     const out = new Uint8Array(n);
-    if (n > 0) st_read(changetype<usize>(k), k.byteLength, 0, out.dataStart, n);
+    if (n > 0) st_take(out.dataStart, n);
     return out;
   }
   /** `length` bytes from `offset`; reading past the end traps with E_STATE_BOUNDS. */
@@ -97,7 +99,7 @@ export abstract class state {
     const k = utf8(key);
     const n = st_appended_load(changetype<usize>(k), k.byteLength);
     const encoded = new Uint8Array(n);
-    st_appended_take(encoded.dataStart, n);
+    st_take(encoded.dataStart, n);
     const view = new DataView(encoded.buffer);
     const count = view.getUint32(0, true);
     const out = new Array<Uint8Array>();
