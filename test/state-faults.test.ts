@@ -66,6 +66,35 @@ describe('global tier faults', () => {
     }
   });
 
+  it('a push cut off mid-way by Redis going away fails with a code and keeps the data dirty', async () => {
+    const big = 64 * 1024 * 1024;
+    await rt.state.write('midway', new Uint8Array(big).fill(9));
+    const pushing = rt.state.push('midway');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await redis.stop();
+    expect((await failure(pushing)).code).toBe('E_STATE_UNAVAILABLE');
+    await redis.start();
+    for (let attempt = 0; ; attempt++) {
+      const ok = await rt.state.pushPartial('midway').then(
+        () => true,
+        (e: NuvolaError) => {
+          if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
+          return false;
+        },
+      );
+      if (ok) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    // Redis came back empty; the dirty chunks were all still dirty, so the partial push sent the whole value.
+    const other = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
+    try {
+      expect(await other.state.size('midway')).toBe(big);
+      expect((await other.state.readAt('midway', big - 1, 1))[0]).toBe(9);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('starts with Redis unreachable and works once it is up', async () => {
     await redis.stop();
     const late = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });

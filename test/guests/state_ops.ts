@@ -43,6 +43,11 @@ export function main(): i32 {
     unreachable();
   } else if (op == "lockAndKeep") {
     state.lockWrite(key);
+  } else if (op == "lockPullUnlock") {
+    state.lockWrite(key);
+    state.pull(key);
+    state.unlockWrite(key);
+    outputString(state.size(key).toString());
   } else if (op == "lockThenWrite") {
     state.lockWrite(key);
     const v = new Uint8Array(2);
