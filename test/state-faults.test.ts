@@ -20,6 +20,19 @@ async function failure(p: Promise<unknown>): Promise<NuvolaError> {
   );
 }
 
+/** Retries `op` while it fails with E_STATE_UNAVAILABLE (the client reconnecting), up to ~5 s. */
+async function untilRedisIsBack(op: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await op();
+      return;
+    } catch (err) {
+      if ((err as NuvolaError).code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
 describe('global tier faults', () => {
   let rt: Runtime;
 
@@ -43,17 +56,7 @@ describe('global tier faults', () => {
     expect((await failure(rt.invoke('ops', 'size unknown-while-down'))).code).toBe('E_STATE_UNAVAILABLE');
     await redis.start();
     // The client reconnects by itself; the dirty chunk is still dirty and goes out now.
-    for (let attempt = 0; ; attempt++) {
-      const ok = await rt.invoke('ops', 'pushPartial survivor').then(
-        () => true,
-        (e: NuvolaError) => {
-          if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
-          return false;
-        },
-      );
-      if (ok) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await untilRedisIsBack(() => rt.invoke('ops', 'pushPartial survivor'));
     // Redis restarted empty (no persistence): the partial push carried only the dirty chunk,
     // which here is the whole 16-byte value.
     const other = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
@@ -74,17 +77,7 @@ describe('global tier faults', () => {
     await redis.stop();
     expect((await failure(pushing)).code).toBe('E_STATE_UNAVAILABLE');
     await redis.start();
-    for (let attempt = 0; ; attempt++) {
-      const ok = await rt.state.pushPartial('midway').then(
-        () => true,
-        (e: NuvolaError) => {
-          if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
-          return false;
-        },
-      );
-      if (ok) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await untilRedisIsBack(() => rt.state.pushPartial('midway'));
     // Redis came back empty; the dirty chunks were all still dirty, so the partial push sent the whole value.
     const other = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
     try {
@@ -103,17 +96,7 @@ describe('global tier faults', () => {
       await late.invoke('ops', 'write early 4');
       expect((await failure(late.invoke('ops', 'push early'))).code).toBe('E_STATE_UNAVAILABLE');
       await redis.start();
-      for (let attempt = 0; ; attempt++) {
-        const ok = await late.state.push('early').then(
-          () => true,
-          (e: NuvolaError) => {
-            if (e.code !== 'E_STATE_UNAVAILABLE' || attempt > 200) throw e;
-            return false;
-          },
-        );
-        if (ok) break;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await untilRedisIsBack(() => late.state.push('early'));
       expect(await late.state.size('early')).toBe(4);
     } finally {
       await late.close();
