@@ -175,7 +175,6 @@ export const stateImports: Capability = {
     };
     const held = (k: string) => ctx.state.locks.get(k)?.mode;
     const cancelled = (): boolean => ctx.cancelled;
-    const ask = (op: StateOp, args: unknown[]): Promise<unknown> => rpc(op, args);
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_${mode}`);
@@ -196,7 +195,7 @@ export const stateImports: Capability = {
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_global_${mode}`);
         if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = (await ask('lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        const lease = (await rpc('lockGlobal', [k, mode, ctx.deadline])) as Lease;
         if (ctx.cancelled) {
           void rpc('unlockGlobal', [lease]).catch(() => undefined);
           throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
@@ -215,7 +214,7 @@ export const stateImports: Capability = {
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, partial ? 'push_partial' : 'push');
         const lease = ctx.state.leases.get(k);
-        await ask('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
+        await rpc('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
       });
     return {
       [abi.STATE_SIZE]: guarded((kp: number, kl: number) => state().size(key(kp, kl, 'size'))),
@@ -238,11 +237,11 @@ export const stateImports: Capability = {
       }),
       [abi.STATE_APPEND]: guarded(async (kp: number, kl: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'append');
-        await ask('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
+        await rpc('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'appended_load');
-        const entries = (await ask('readAppended', [k])) as Uint8Array[];
+        const entries = (await rpc('readAppended', [k])) as Uint8Array[];
         const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
         const out = new Uint8Array(total);
         const view = new DataView(out.buffer);
@@ -272,18 +271,18 @@ export const stateImports: Capability = {
         ctx.state.staged = EMPTY;
       }),
       [abi.STATE_CLEAR_APPENDED]: guarded(async (kp: number, kl: number) => {
-        await ask('clearAppended', [key(kp, kl, 'clear_appended')]);
+        await rpc('clearAppended', [key(kp, kl, 'clear_appended')]);
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'pull');
-        await ask('pull', [k, held(k)]);
+        await rpc('pull', [k, held(k)]);
       }),
       [abi.STATE_DELETE]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'delete');
         if (held(k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
-        await ask('delete', [k, undefined]);
+        await rpc('delete', [k, undefined]);
         state().forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),
