@@ -18,6 +18,8 @@ export class HostState {
   private readonly held = new Map<string, { mode: 'read' | 'write'; state: KeyState }>();
   /** Keys whose lock the host is waiting for. */
   private readonly pending = new Set<string>();
+  /** Keys whose global lock the host is waiting for. */
+  private readonly pendingGlobal = new Set<string>();
   private readonly leases = new Map<string, Lease>();
 
   /** @internal */
@@ -162,8 +164,15 @@ export class HostState {
 
   private lockGlobal(key: string, mode: 'read' | 'write', waitMs: number): Promise<void> {
     return this.run(async () => {
-      if (this.leases.has(key)) throw this.lockError(key, `lock_global_${mode} while already holding a global lock`);
-      this.leases.set(key, await this.store.lockGlobal(key, mode, Date.now() + waitMs));
+      if (this.leases.has(key) || this.pendingGlobal.has(key)) {
+        throw this.lockError(key, `lock_global_${mode} while already holding or waiting for a global lock`);
+      }
+      this.pendingGlobal.add(key);
+      try {
+        this.leases.set(key, await this.store.lockGlobal(key, mode, Date.now() + waitMs));
+      } finally {
+        this.pendingGlobal.delete(key);
+      }
     });
   }
 

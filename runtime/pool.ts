@@ -29,6 +29,8 @@ const SWEEP_INTERVAL_MS = 5;
  * no deadline of its own can stop it) before its worker is replaced, in milliseconds.
  */
 const ZOMBIE_GRACE_MS = 1000;
+/** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
+const CANCEL_GRACE_MS = 100;
 
 export interface RawResult {
   output: Uint8Array;
@@ -45,6 +47,8 @@ interface Pending {
   position: number;
   /** Whether the caller has been answered. A settled call stays in `inflight` until its worker replies. */
   settled: boolean;
+  /** Set once a cancel was sent: the worker's answer settles the call, or this time passes. */
+  cancelBy: number | undefined;
 }
 
 interface Slot {
@@ -240,6 +244,7 @@ export class Pool {
         },
         position: 0,
         settled: false,
+        cancelBy: undefined,
       };
       this.dispatch(pending);
     });
@@ -388,14 +393,21 @@ export class Pool {
         void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
         return;
       }
-      if (pending.position >= started) {
+      const suspends = this.functions.get(fn)?.suspends === true;
+      if (suspends) {
+        // Suspended, queued, or finished with its result on the way: the worker cancels it (a
+        // suspended guest never runs again), drops it, or ignores the cancel. The caller is
+        // answered by the worker's reply, so that nothing the call does lands after its
+        // timeout was reported — or, if the worker is too busy to reply, after a short grace.
+        if (pending.cancelBy === undefined) {
+          pending.cancelBy = now + CANCEL_GRACE_MS;
+          this.post(slot, { type: 'cancel', id, error: this.timeoutError(pending, 'cancelled by its worker').toWire() });
+        } else if (now >= pending.cancelBy) {
+          this.fail(pending, this.timeoutError(pending, 'its worker was too busy to cancel it'));
+        }
+      } else if (pending.position >= started) {
         // The worker drops it unstarted: the deadline travels with the request.
         this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue"));
-      } else if (this.functions.get(fn)?.suspends) {
-        // Started and off the CPU: suspended in a host call, or finished with its result on
-        // the way. The worker cancels it if it is still suspended and ignores it otherwise.
-        this.fail(pending, this.timeoutError(pending, 'suspended in a host call'));
-        this.post(slot, { type: 'cancel', id, error: this.timeoutError(pending, 'suspended in a host call').toWire() });
       }
       // A started call of a module that cannot suspend has finished; its result is on the way.
     }

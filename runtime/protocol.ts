@@ -30,9 +30,14 @@ export const Control = {
   LENGTH: 6,
 } as const;
 
-/** The wall clock in microseconds, wrapped to an Int32 (differences are taken with `| 0`). */
+/**
+ * A monotonic clock in microseconds, wrapped to an Int32 (differences are taken with `| 0`).
+ * `process.hrtime` reads one clock for every thread of the process; `performance.now()` does
+ * not (each thread has its own origin), so it would bias cross-thread differences.
+ */
 export function clockMicros(): number {
-  return (wallClock() * 1000) | 0;
+  const [seconds, nanos] = process.hrtime();
+  return (seconds * 1_000_000 + Math.floor(nanos / 1000)) | 0;
 }
 
 /**

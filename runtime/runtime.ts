@@ -244,6 +244,13 @@ const REDIS_CONNECT_WAIT_MS = 2000;
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
+  if (typeof (WebAssembly as { Suspending?: unknown }).Suspending !== 'function') {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Run it with the node from the "node" devDependency (npm run …, npx …)`,
+      { path: 'node' },
+    );
+  }
   const warn = (message: string): void => resolved.logger({ function: 'nuvola', level: 'warn', message });
   let global: GlobalTier;
   if (resolved.redis === undefined) {

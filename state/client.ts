@@ -31,7 +31,18 @@ function bounds(key: string, offset: number, length: number, size: number, what:
 export class StateClient {
   private readonly cache = new Map<string, KeyState>();
 
-  constructor(private readonly directory: Directory) {}
+  /**
+   * `cancelled`: when it turns true (the caller gave up, e.g. timed out), waits for a lock end
+   * and nothing more is written.
+   */
+  constructor(
+    private readonly directory: Directory,
+    private readonly cancelled: () => boolean = () => false,
+  ) {}
+
+  private checkCancelled(key: string): void {
+    if (this.cancelled()) throw new StateError(StateErrorCode.LOCK, `gave up on '${key}': the call was cancelled`, { key });
+  }
 
   private cached(key: string): KeyState | undefined {
     const state = this.cache.get(key);
@@ -97,7 +108,10 @@ export class StateClient {
       if (state === undefined || length === 0) return 0;
       const range = { offset, length };
       if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
-      if (held === undefined && !(await state.lock('read'))) continue;
+      if (held === undefined && !(await state.lock('read', this.cancelled))) {
+        this.checkCancelled(key);
+        continue;
+      }
       try {
         if (state.retired) continue;
         state.read(range, target(length));
@@ -130,9 +144,13 @@ export class StateClient {
     for (;;) {
       let state = this.cached(key);
       if (state === undefined || state.capacity < length) state = await this.grow(key, length, held);
-      if (held === undefined && !(await state.lock('write'))) continue;
+      if (held === undefined && !(await state.lock('write', this.cancelled))) {
+        this.checkCancelled(key);
+        continue;
+      }
       try {
         if (state.retired) continue;
+        this.checkCancelled(key);
         state.write(0, data());
         state.size = length;
         return;
@@ -168,9 +186,13 @@ export class StateClient {
       const range = { offset, length };
       // Chunks are pushed whole: bring in the rest of each chunk this write touches.
       if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
-      if (held === undefined && !(await state.lock('write'))) continue;
+      if (held === undefined && !(await state.lock('write', this.cancelled))) {
+        this.checkCancelled(key);
+        continue;
+      }
       try {
         if (state.retired) continue;
+        this.checkCancelled(key);
         state.write(offset, data());
         return;
       } finally {
@@ -181,14 +203,14 @@ export class StateClient {
 
   /**
    * Takes the key's local lock (creating an empty key if it is unknown everywhere) and returns
-   * the allocation locked — pass it to {@link unlock}. Undefined when `cancelled()` turned true
-   * first (then nothing is held).
+   * the allocation locked — pass it to {@link unlock}. Undefined when the client's `cancelled()`
+   * turned true first (then nothing is held).
    */
-  async lock(key: string, mode: 'read' | 'write', cancelled?: () => boolean): Promise<KeyState | undefined> {
+  async lock(key: string, mode: 'read' | 'write'): Promise<KeyState | undefined> {
     for (;;) {
       const state = this.cached(key) ?? (await this.resolve(key)) ?? (await this.grow(key, 0, undefined));
-      if (!(await state.lock(mode, cancelled))) {
-        if (cancelled?.()) return undefined;
+      if (!(await state.lock(mode, this.cancelled))) {
+        if (this.cancelled()) return undefined;
         continue;
       }
       if (!state.retired) return state;
@@ -230,7 +252,10 @@ export class StateClient {
       if (state === undefined) return new Uint8Array(0);
       const all = { offset: 0, length: state.size };
       if (!state.isPresent(all)) await this.directory.pullRanges(key, [all], held);
-      if (held === undefined && !(await state.lock('read'))) continue;
+      if (held === undefined && !(await state.lock('read', this.cancelled))) {
+        this.checkCancelled(key);
+        continue;
+      }
       try {
         if (state.retired) continue;
         const out = new Uint8Array(state.size);

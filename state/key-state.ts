@@ -30,8 +30,11 @@ export const DIRTY = 2;
 const LARGE_BYTES = 1024 * 1024;
 const LARGE_STEP = 2 * 1024 * 1024;
 
+/** The most room one value may have: its size is kept in an Int32 word. */
+const MAX_CAPACITY = 0x7fffffff;
+
 function roundCapacity(bytes: number): number {
-  return bytes < LARGE_BYTES ? bytes : Math.ceil(bytes / LARGE_STEP) * LARGE_STEP;
+  return bytes < LARGE_BYTES ? bytes : Math.min(MAX_CAPACITY, Math.ceil(bytes / LARGE_STEP) * LARGE_STEP);
 }
 
 /** The shareable part of a key: pass it to another thread and wrap it there with `new KeyState`. */

@@ -154,6 +154,32 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     expect([...(await rt.state.read(k('contended')))]).toEqual([9, 9]);
   });
 
+  it('a call holding a lock while another call on its worker pushes the key: both finish, the lock is released', async () => {
+    const one = await createRuntime({ workers: 1, logger: () => {}, ...options() });
+    try {
+      await one.register('ops', guestBytes('state_ops'), { timeoutMs: 5000 });
+      await one.invoke('ops', `write ${k('busy')} 4`);
+      const [kept, pushed] = await Promise.all([one.invoke('ops', `lockAndKeep ${k('busy')}`), one.invoke('ops', `push ${k('busy')}`)]);
+      expect([kept.returnCode, pushed.returnCode]).toEqual([0, 0]);
+      await one.state.lockWrite(k('busy'));
+      await one.state.unlockWrite(k('busy'));
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a write that timed out waiting for the lock never lands later', async () => {
+    await rt.register('late', guestBytes('state_ops'), { timeoutMs: 150 });
+    await rt.state.write(k('late'), new Uint8Array([1, 2, 3, 4]));
+    await rt.state.lockWrite(k('late'));
+    expect((await failure(rt.invoke('late', `writeAt ${k('late')} 0`))).code).toBe('E_TIMEOUT');
+    await rt.state.unlockWrite(k('late'));
+    // Give an abandoned waiter every chance to run, then check the bytes are untouched.
+    await rt.invoke('ops', `read ${k('late')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect([...(await rt.state.read(k('late')))]).toEqual([1, 2, 3, 4]);
+  });
+
   it('releases the write lock after a pull grew the value under it', async () => {
     await rt.state.write(k('grow'), new Uint8Array(100).fill(3));
     await rt.state.push(k('grow'));

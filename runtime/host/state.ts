@@ -8,7 +8,7 @@
  * it ends — normally, by a trap or by a timeout — are released.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { StateClient, type Directory } from '../../state/client.js';
+import { StateClient } from '../../state/client.js';
 import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
@@ -28,39 +28,49 @@ export interface GuestState {
   leases: Map<string, Lease>;
   /** What the last `read_all` or `appended_load` staged for `take`. */
   staged: Uint8Array;
+  /** This instance's requests to the main thread not answered yet. */
+  inflight: Set<Promise<unknown>>;
+  /** Created on first use: a client whose waits end when the invocation is cancelled. */
+  client: StateClient | undefined;
 }
 
 export function newGuestState(): GuestState {
-  return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0) };
+  return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0), inflight: new Set(), client: undefined };
 }
 
 type Rpc = (op: StateOp, args: unknown[]) => Promise<unknown>;
 
-let rpc: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
-let client: StateClient | undefined;
-/** Requests to the main thread not answered yet (some may run under a lock an invocation holds). */
-const inflight = new Set<Promise<unknown>>();
+let channel: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
 
 /** Called once by the worker entry with its channel to the main thread's store. */
-export function configureState(channel: Rpc): void {
-  rpc = (op, args) => {
-    const pending = channel(op, args);
-    inflight.add(pending);
-    const done = (): void => void inflight.delete(pending);
-    pending.then(done, done);
-    return pending;
-  };
-  const directory: Directory = {
-    lookup: (key) => rpc('lookup', [key]) as Promise<KeyHandle | undefined>,
-    ensure: (key, size, held) => rpc('ensure', [key, size, held]) as Promise<KeyHandle>,
-    pullRanges: (key, ranges, held) => rpc('pullRanges', [key, ranges, held]) as Promise<void>,
-  };
-  client = new StateClient(directory);
+export function configureState(rpc: Rpc): void {
+  channel = rpc;
 }
 
-function state(): StateClient {
-  if (client === undefined) throw new Error('state is not configured in this thread');
-  return client;
+/** A request on behalf of one instance, tracked so that its locks are released only after it. */
+function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
+  const pending = channel(op, args);
+  const inflight = ctx.state.inflight;
+  inflight.add(pending);
+  const done = (): void => void inflight.delete(pending);
+  pending.then(done, done);
+  return pending;
+}
+
+/**
+ * The instance's state client. One per instance (they share the keys' memory, not a cache),
+ * so that its waits end when its invocation is cancelled and its requests can be told apart.
+ */
+function clientOf(ctx: GuestContext): StateClient {
+  ctx.state.client ??= new StateClient(
+    {
+      lookup: (key) => request(ctx, 'lookup', [key]) as Promise<KeyHandle | undefined>,
+      ensure: (key, size, held) => request(ctx, 'ensure', [key, size, held]) as Promise<KeyHandle>,
+      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', [key, ranges, held]) as Promise<void>,
+    },
+    () => ctx.cancelled,
+  );
+  return ctx.state.client;
 }
 
 // Fatal: two different invalid byte strings must not decode to the same key.
@@ -111,17 +121,18 @@ export function releaseState(ctx: GuestContext, normal: boolean): void {
   const release = (): void => {
     for (const [key, lock] of locks) {
       try {
-        const done = state().unlock(key, lock.mode, lock.state);
+        const done = clientOf(ctx).unlock(key, lock.mode, lock.state);
         if (done instanceof Promise) done.catch((err: unknown) => ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`));
       } catch (err) {
         ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`);
       }
       if (normal) ctx.log(`nuvola: released the ${lock.mode} lock on '${key}' that the call still held when it returned`);
     }
-    for (const lease of leases) void rpc('unlockGlobal', [lease]).catch(() => undefined);
+    for (const lease of leases) void channel('unlockGlobal', [lease]).catch(() => undefined);
   };
   // A cancelled call may still have a request in flight that runs under these locks (a pull,
-  // a push, a resize): release only after the requests in flight now have been answered.
+  // a push, a resize): release only after its own requests in flight now have been answered.
+  const inflight = held.inflight;
   if (inflight.size === 0) release();
   else void Promise.allSettled([...inflight]).then(release);
 }
@@ -140,6 +151,7 @@ export const stateImports: Capability = {
       abi.STATE_APPENDED_LOAD,
       abi.STATE_READ_ALL,
       abi.STATE_TAKE,
+      abi.STATE_APPENDED_TAKE,
       abi.STATE_CLEAR_APPENDED,
       abi.STATE_PUSH,
       abi.STATE_PUSH_PARTIAL,
@@ -174,12 +186,11 @@ export const stateImports: Capability = {
       return k;
     };
     const held = (k: string) => ctx.state.locks.get(k)?.mode;
-    const cancelled = (): boolean => ctx.cancelled;
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_${mode}`);
         if (held(k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(k)} lock`);
-        const locked = await state().lock(k, mode, cancelled);
+        const locked = await clientOf(ctx).lock(k, mode);
         if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
         ctx.state.locks.set(k, { mode, state: locked });
       });
@@ -189,15 +200,15 @@ export const stateImports: Capability = {
         const lock = ctx.state.locks.get(k);
         if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
         ctx.state.locks.delete(k);
-        return state().unlock(k, mode, lock.state);
+        return clientOf(ctx).unlock(k, mode, lock.state);
       });
     const lockGlobal = (mode: 'read' | 'write') =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, `lock_global_${mode}`);
         if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = (await rpc('lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        const lease = (await request(ctx, 'lockGlobal', [k, mode, ctx.deadline])) as Lease;
         if (ctx.cancelled) {
-          void rpc('unlockGlobal', [lease]).catch(() => undefined);
+          void channel('unlockGlobal', [lease]).catch(() => undefined);
           throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
         }
         ctx.state.leases.set(k, lease);
@@ -208,40 +219,47 @@ export const stateImports: Capability = {
         const lease = ctx.state.leases.get(k);
         if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
         ctx.state.leases.delete(k);
-        if (!((await rpc('unlockGlobal', [lease])) as boolean)) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
+        if (!((await request(ctx, 'unlockGlobal', [lease])) as boolean))
+          ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, partial ? 'push_partial' : 'push');
         const lease = ctx.state.leases.get(k);
-        await rpc('push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
+        await request(ctx, 'push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
       });
+    const take = guarded((ptr: number, len: number) => {
+      const src = ctx.state.staged;
+      const n = Math.min(len >>> 0, src.byteLength);
+      guestBytes(ctx, ptr, n, 'take').set(src.subarray(0, n));
+      ctx.state.staged = EMPTY;
+    });
     return {
-      [abi.STATE_SIZE]: guarded((kp: number, kl: number) => state().size(key(kp, kl, 'size'))),
+      [abi.STATE_SIZE]: guarded((kp: number, kl: number) => clientOf(ctx).size(key(kp, kl, 'size'))),
       [abi.STATE_READ]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return state().read(k, offset, len, (n) => guestBytes(ctx, ptr, n, 'read'), held(k));
+        return clientOf(ctx).read(k, offset, len, (n) => guestBytes(ctx, ptr, n, 'read'), held(k));
       }),
       [abi.STATE_WRITE]: guarded((kp: number, kl: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'write');
         guestBytes(ctx, ptr, len, 'write');
-        return state().write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(k));
+        return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(k));
       }),
       [abi.STATE_WRITE_AT]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'write_at');
         guestBytes(ctx, ptr, len, 'write_at');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
-        return state().writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(k));
+        return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(k));
       }),
       [abi.STATE_APPEND]: guarded(async (kp: number, kl: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'append');
-        await rpc('append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
+        await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'appended_load');
-        const entries = (await rpc('readAppended', [k])) as Uint8Array[];
+        const entries = (await request(ctx, 'readAppended', [k])) as Uint8Array[];
         const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
         const out = new Uint8Array(total);
         const view = new DataView(out.buffer);
@@ -261,29 +279,25 @@ export const stateImports: Capability = {
           ctx.state.staged = bytes;
           return bytes.byteLength;
         };
-        const value = state().readAll(k, held(k));
+        const value = clientOf(ctx).readAll(k, held(k));
         return value instanceof Promise ? value.then(stage) : stage(value);
       }),
-      [abi.STATE_TAKE]: guarded((ptr: number, len: number) => {
-        const src = ctx.state.staged;
-        const n = Math.min(len >>> 0, src.byteLength);
-        guestBytes(ctx, ptr, n, 'take').set(src.subarray(0, n));
-        ctx.state.staged = EMPTY;
-      }),
+      [abi.STATE_TAKE]: take,
+      [abi.STATE_APPENDED_TAKE]: take,
       [abi.STATE_CLEAR_APPENDED]: guarded(async (kp: number, kl: number) => {
-        await rpc('clearAppended', [key(kp, kl, 'clear_appended')]);
+        await request(ctx, 'clearAppended', [key(kp, kl, 'clear_appended')]);
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'pull');
-        await rpc('pull', [k, held(k)]);
+        await request(ctx, 'pull', [k, held(k)]);
       }),
       [abi.STATE_DELETE]: guarded(async (kp: number, kl: number) => {
         const k = key(kp, kl, 'delete');
         if (held(k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
-        await rpc('delete', [k, undefined]);
-        state().forget(k);
+        await request(ctx, 'delete', [k, undefined]);
+        clientOf(ctx).forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),
       [abi.STATE_UNLOCK_READ]: unlockLocal('read'),

@@ -4,7 +4,7 @@
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { ErrorCode, fromWire, GuestError, makeError, NuvolaError, type WireError } from '../errors.js';
+import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import type { GuestContext } from '../host/context.js';
 import {
@@ -66,6 +66,8 @@ let logs: WorkerLog[] = [];
 let flushScheduled = false;
 let lastFlush = performance.now();
 let idleScheduled = false;
+/** Set when a message settled a promise whose reactions must run before the worker blocks. */
+let needsEventLoop = false;
 
 const hooks: SuspendHooks = {
   suspended() {
@@ -135,7 +137,7 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
  */
 function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: boolean } | undefined {
   const entry = functions.get(request.fn);
-  if (entry === undefined || wallClock() > request.deadline) {
+  if (entry === undefined || wallClock() > request.deadline || cancelledEarly.delete(request.id)) {
     Atomics.add(control, Control.STARTED, 1);
     const error =
       entry === undefined
@@ -158,7 +160,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     instance ??= newInstance(entry);
   } catch (err) {
     Atomics.store(control, Control.RUNNING, 0);
-    fail(request.id, (err as NuvolaError).toWire());
+    fail(request.id, toWire(err, ErrorCode.INSTANTIATE_FAILED));
     return;
   }
   const inst = instance;
@@ -202,6 +204,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
 }
 
 const queue: InvokeRequest[] = [];
+/** Ids cancelled while still queued here. */
+const cancelledEarly = new Set<number>();
 let queueHead = 0;
 let processing = false;
 
@@ -243,7 +247,7 @@ function register(spec: FunctionSpec, seq: number): void {
     const instance = newInstance(entry);
     if (data.maxIdleInstances > 0) entry.idle.push(instance);
   } catch (err) {
-    reply = { type: 'registered', seq, error: (err as NuvolaError).toWire() };
+    reply = { type: 'registered', seq, error: toWire(err, ErrorCode.INSTANTIATE_FAILED) };
   } finally {
     Atomics.store(control, Control.REGISTERING, 0);
   }
@@ -264,6 +268,7 @@ function handle(message: ToWorker): void {
       functions.delete(message.name);
       break;
     case 'stateReply': {
+      needsEventLoop = true;
       const waiter = stateCalls.get(message.id);
       stateCalls.delete(message.id);
       if (message.error !== undefined) waiter?.reject(fromWire(message.error));
@@ -271,6 +276,7 @@ function handle(message: ToWorker): void {
       break;
     }
     case 'cancel': {
+      needsEventLoop = true;
       const record = suspended.get(message.id);
       if (record && !record.settled) {
         record.settled = true;
@@ -278,6 +284,9 @@ function handle(message: ToWorker): void {
         record.instance.cancel();
         fail(message.id, message.error);
         scheduleFlush();
+      } else if (queue.slice(queueHead).some((r) => r.id === message.id)) {
+        // Not started yet: drop it when it comes up.
+        cancelledEarly.add(message.id);
       }
       break;
     }
@@ -303,7 +312,11 @@ function idle(): void {
   for (;;) {
     drain();
     flush();
-    if (suspended.size > 0 || processing) return;
+    // Promise reactions (a state reply, a deferred lock release) run only in the event loop.
+    if (suspended.size > 0 || processing || stateCalls.size > 0 || needsEventLoop) {
+      needsEventLoop = false;
+      return;
+    }
     const seen = Atomics.load(control, Control.SIGNAL);
     Atomics.store(control, Control.IDLE, 1);
     // A message posted before IDLE was visible is already in the port: take it now.
@@ -334,7 +347,7 @@ function idle(): void {
 }
 
 function scheduleIdle(): void {
-  if (idleScheduled || suspended.size > 0 || processing) return;
+  if (idleScheduled || suspended.size > 0 || processing || stateCalls.size > 0) return;
   idleScheduled = true;
   setImmediate(idle);
 }

@@ -35,6 +35,8 @@ export const STATE_READ = 'read';
 export const STATE_READ_ALL = 'read_all';
 /** `take(ptr, len)` — copies what the last `read_all` or `appended_load` staged. */
 export const STATE_TAKE = 'take';
+/** Older name of `take`, still provided so guests built before `read_all` keep working. */
+export const STATE_APPENDED_TAKE = 'appended_take';
 /** `write(k, ptr, len)` — replaces the whole value. */
 export const STATE_WRITE = 'write';
 /** `write_at(k, offset, ptr, len)` — writes inside the current value; past the end traps. */
