@@ -109,6 +109,8 @@ export class Pool {
     private readonly workerOptions: Omit<WorkerData, 'index' | 'control'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
+    /** Called when worker `index` is gone, before its replacement starts (to free what it held). */
+    private readonly onLost: (index: number) => void,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
   }
@@ -443,6 +445,7 @@ export class Pool {
 
   private onExit(slot: Slot): void {
     if (this.closed) return;
+    this.onLost(slot.index);
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;

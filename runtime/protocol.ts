@@ -48,6 +48,11 @@ export function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** The state lock holder number of worker `index` (the main thread is 1). */
+export function workerLockHolder(index: number): number {
+  return index + 2;
+}
+
 export interface WorkerData {
   index: number;
   control: SharedArrayBuffer;

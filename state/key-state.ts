@@ -17,6 +17,23 @@ const LOCK = 2;
 const RETIRED = 3;
 const VERSION = 4;
 const HEADER_WORDS = 8;
+/**
+ * Lock holders are threads, numbered 1 (the thread that owns the store) and up; each key keeps
+ * how many read locks every holder has, so that the locks of a thread that died can be given
+ * back ({@link KeyState.releaseHolder}).
+ */
+export const MAX_HOLDERS = 260;
+const READERS = HEADER_WORDS;
+const META_WORDS = HEADER_WORDS + MAX_HOLDERS;
+
+/** This thread's holder number (1 unless {@link setLockHolder} says otherwise). */
+let holder = 1;
+
+/** Sets this thread's holder number, 1 to MAX_HOLDERS - 1. Call once, before taking any lock. */
+export function setLockHolder(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id >= MAX_HOLDERS) throw new RangeError(`lock holder must be 1 to ${MAX_HOLDERS - 1}, got ${id}`);
+  holder = id;
+}
 
 export const PRESENT = 1;
 export const DIRTY = 2;
@@ -62,8 +79,8 @@ export class KeyState {
   constructor(handle: KeyHandle) {
     this.key = handle.key;
     this.handle = handle;
-    this.words = new Int32Array(handle.meta, 0, HEADER_WORDS);
-    this.flags = new Uint8Array(handle.meta, HEADER_WORDS * 4);
+    this.words = new Int32Array(handle.meta, 0, META_WORDS);
+    this.flags = new Uint8Array(handle.meta, META_WORDS * 4);
     this.bytes = new Uint8Array(handle.data);
     this.buffer = Buffer.from(handle.data);
   }
@@ -74,7 +91,7 @@ export class KeyState {
     const chunks = Math.max(1, Math.ceil(cap / CHUNK_BYTES));
     const handle: KeyHandle = {
       key,
-      meta: new SharedArrayBuffer(HEADER_WORDS * 4 + chunks),
+      meta: new SharedArrayBuffer(META_WORDS * 4 + chunks),
       data: new SharedArrayBuffer(cap),
     };
     const state = new KeyState(handle);
@@ -115,7 +132,10 @@ export class KeyState {
     this.bytes.set(other.bytes.subarray(0, other.size));
     this.flags.set(other.flags.subarray(0, Math.min(other.flags.length, this.flags.length)));
     this.size = other.size;
-    if (carryLock) Atomics.store(this.words, LOCK, Atomics.load(other.words, LOCK));
+    if (carryLock) {
+      for (let i = READERS; i < META_WORDS; i++) Atomics.store(this.words, i, Atomics.load(other.words, i));
+      Atomics.store(this.words, LOCK, Atomics.load(other.words, LOCK));
+    }
   }
 
   /** Bumped by every local write. */
@@ -198,20 +218,36 @@ export class KeyState {
 
   // Read/write lock on one Int32 word: 0 free, n > 0 held by n readers, -1 held by a writer.
 
+  // The lock word: 0 free, n > 0 held by n readers, -h held for writing by holder h.
+
   tryLockRead(): boolean {
     for (;;) {
       const v = Atomics.load(this.words, LOCK);
       if (v < 0) return false;
-      if (Atomics.compareExchange(this.words, LOCK, v, v + 1) === v) return true;
+      if (Atomics.compareExchange(this.words, LOCK, v, v + 1) === v) {
+        Atomics.add(this.words, READERS + holder, 1);
+        return true;
+      }
     }
   }
 
   tryLockWrite(): boolean {
-    return Atomics.compareExchange(this.words, LOCK, 0, -1) === 0;
+    return Atomics.compareExchange(this.words, LOCK, 0, -holder) === 0;
   }
 
   unlockRead(): void {
+    Atomics.sub(this.words, READERS + holder, 1);
     if (Atomics.sub(this.words, LOCK, 1) === 1) Atomics.notify(this.words, LOCK);
+  }
+
+  /** Gives back every lock holder `id` (a thread that died) held on this key. */
+  releaseHolder(id: number): void {
+    if (Atomics.compareExchange(this.words, LOCK, -id, 0) === -id) {
+      Atomics.notify(this.words, LOCK);
+      return;
+    }
+    const reads = Atomics.exchange(this.words, READERS + id, 0);
+    if (reads > 0 && Atomics.sub(this.words, LOCK, reads) === reads) Atomics.notify(this.words, LOCK);
   }
 
   unlockWrite(): void {

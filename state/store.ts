@@ -225,6 +225,11 @@ export class StateStore {
     return this.global.unlock(lease);
   }
 
+  /** Gives back the local locks of lock holder `id`, a thread that died while holding them. */
+  releaseHolder(id: number): void {
+    for (const state of this.keys.values()) state.releaseHolder(id);
+  }
+
   async close(): Promise<void> {
     for (const state of this.keys.values()) state.retire();
     this.keys.clear();

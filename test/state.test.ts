@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRuntime, type Runtime, type NuvolaError } from 'nuvola';
 import { guestBytes, text } from './helpers.js';
+import { crashWorker, until } from 'nuvola/testing';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
 
 let redis: TestRedis;
@@ -178,6 +179,23 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     await rt.invoke('ops', `read ${k('late')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect([...(await rt.state.read(k('late')))]).toEqual([1, 2, 3, 4]);
+  });
+
+  it('gives back the locks of a worker that died holding them', async () => {
+    const seen: string[] = [];
+    const one = await createRuntime({ workers: 1, logger: (e) => seen.push(e.message), ...options() });
+    try {
+      await one.register('ops', guestBytes('state_ops'), { timeoutMs: 60_000 });
+      const holding = one.invoke('ops', `lockAndSleep ${k('orphan')} 30000`).catch((e: NuvolaError) => e.code);
+      await until(() => seen.includes(`locked ${k('orphan')}`));
+      crashWorker(one, 0);
+      expect(await holding).toBe('E_WORKER_LOST');
+      await one.state.lockWrite(k('orphan'));
+      await one.state.unlockWrite(k('orphan'));
+      await one.invoke('ops', `lockThenWrite ${k('orphan')}`);
+    } finally {
+      await one.close();
+    }
   });
 
   it('releases the write lock after a pull grew the value under it', async () => {

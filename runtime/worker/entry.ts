@@ -6,11 +6,13 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
+import { setLockHolder } from '../../state/key-state.js';
 import type { GuestContext } from '../host/context.js';
 import {
   Control,
   clockMicros,
   wallClock,
+  workerLockHolder,
   type FromWorker,
   type FunctionSpec,
   type InvokeOutcome,
@@ -22,6 +24,7 @@ import {
 import { GuestInstance, type SuspendHooks } from './instance.js';
 
 const data = workerData as WorkerData;
+setLockHolder(workerLockHolder(data.index));
 const EMPTY = new Uint8Array(0);
 const port = parentPort!;
 const control = new Int32Array(data.control);

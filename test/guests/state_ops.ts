@@ -1,4 +1,4 @@
-import { state, input, output, inputString, outputString } from "nuvola";
+import { state, output, inputString, outputString, log, sleep } from "nuvola";
 // One state operation per call, chosen by the input "op key [arg]".
 export function main(): i32 {
   const parts = inputString().split(" ");
@@ -43,6 +43,11 @@ export function main(): i32 {
     unreachable();
   } else if (op == "lockAndKeep") {
     state.lockWrite(key);
+  } else if (op == "lockAndSleep") {
+    state.lockWrite(key);
+    log("locked " + key);
+    sleep(arg);
+    state.unlockWrite(key);
   } else if (op == "lockPullUnlock") {
     state.lockWrite(key);
     state.pull(key);
