@@ -255,11 +255,6 @@ export class KeyState {
     Atomics.notify(this.words, LOCK);
   }
 
-  /** Whether anyone holds the lock (for diagnostics and tests). */
-  get locked(): number {
-    return Atomics.load(this.words, LOCK);
-  }
-
   /**
    * Waits, without blocking the thread, until the lock is taken (true), or this allocation is
    * retired or `cancelled()` turns true (false: nothing is held). With `cancelled`, the wait
