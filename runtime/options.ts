@@ -135,7 +135,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
   if (logger !== undefined && typeof logger !== 'function') fail('options.logger', 'a function', logger);
   const GiB = 1024 * 1024 * 1024;
   return {
-    workers: integer(o['workers'], 'options.workers', 1, 256, RUNTIME_DEFAULTS.workers),
+    workers: integer(o['workers'], 'options.workers', 1, 128, RUNTIME_DEFAULTS.workers),
     maxInputBytes: integer(o['maxInputBytes'], 'options.maxInputBytes', 0, GiB, RUNTIME_DEFAULTS.maxInputBytes),
     maxOutputBytes: integer(o['maxOutputBytes'], 'options.maxOutputBytes', 0, GiB, RUNTIME_DEFAULTS.maxOutputBytes),
     maxModuleBytes: integer(o['maxModuleBytes'], 'options.maxModuleBytes', 8, GiB, RUNTIME_DEFAULTS.maxModuleBytes),

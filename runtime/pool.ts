@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
+import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
   clockMicros,
@@ -67,6 +68,10 @@ interface Slot {
   dead: boolean;
   /** A call id seen in RUNNING that no caller waits for any more, and since when. */
   zombie: { id: number; since: number } | undefined;
+  /** This worker's state lock holder number (unique among live workers and unreleased dead ones). */
+  readonly holder: number;
+  /** State requests from this worker still being carried out here (some under its locks). */
+  readonly stateInflight: Set<Promise<unknown>>;
 }
 
 interface Registering {
@@ -92,6 +97,8 @@ export interface PoolStats {
 
 export class Pool {
   private readonly slots: Slot[] = [];
+  /** Lock holder numbers not in use (1 is the main thread's). */
+  private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
   private readonly registering = new Map<number, Registering>();
   private nextId = 1;
@@ -106,18 +113,23 @@ export class Pool {
 
   constructor(
     size: number,
-    private readonly workerOptions: Omit<WorkerData, 'index' | 'control'>,
+    private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
-    /** Called when worker `index` is gone, before its replacement starts (to free what it held). */
-    private readonly onLost: (index: number) => void,
+    /**
+     * Called with a lost worker's lock holder number once the requests it left running here
+     * have finished, to give back the locks it held.
+     */
+    private readonly onLost: (holder: number) => void,
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
   }
 
   private spawn(index: number): Slot {
     const control = new SharedArrayBuffer(Control.LENGTH * 4);
-    const data: WorkerData = { ...this.workerOptions, index, control };
+    const holder = this.freeHolders.shift();
+    if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
+    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder };
     // The worker is a module file: flags that only make sense for the main script (such as
     // `--input-type` of `node -e`) would stop it from loading.
     const execArgv = process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
@@ -133,6 +145,8 @@ export class Pool {
       ready: false,
       dead: false,
       zombie: undefined,
+      holder,
+      stateInflight: new Set(),
     };
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => {
@@ -312,7 +326,11 @@ export class Pool {
     }
     if (message.type === 'state') {
       const { id } = message;
-      this.state(message.op, message.args).then(
+      const request = this.state(message.op, message.args);
+      slot.stateInflight.add(request);
+      const done = (): void => void slot.stateInflight.delete(request);
+      request.then(done, done);
+      request.then(
         (value) => this.post(slot, { type: 'stateReply', id, value }),
         (err: unknown) => this.post(slot, { type: 'stateReply', id, error: toWire(err, ErrorCode.STATE_UNAVAILABLE) }),
       );
@@ -445,7 +463,14 @@ export class Pool {
 
   private onExit(slot: Slot): void {
     if (this.closed) return;
-    this.onLost(slot.index);
+    // Its locks are given back only once the requests it left running here (which may run
+    // under those locks) are done; until then its holder number stays taken.
+    const release = (): void => {
+      this.onLost(slot.holder);
+      this.freeHolders.push(slot.holder);
+    };
+    if (slot.stateInflight.size === 0) release();
+    else void Promise.allSettled([...slot.stateInflight]).then(release);
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;

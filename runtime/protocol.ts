@@ -48,11 +48,6 @@ export function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** The state lock holder number of worker `index` (the main thread is 1). */
-export function workerLockHolder(index: number): number {
-  return index + 2;
-}
-
 export interface WorkerData {
   index: number;
   control: SharedArrayBuffer;
@@ -60,6 +55,8 @@ export interface WorkerData {
   maxIdleInstances: number;
   maxLogBytes: number;
   spinMicros: number;
+  /** This worker's state lock holder number (the main thread is 1). */
+  lockHolder: number;
 }
 
 export interface FunctionSpec {

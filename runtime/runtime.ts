@@ -21,7 +21,6 @@ import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
-import { workerLockHolder } from './protocol.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -279,7 +278,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     },
     resolved.logger,
     stateService(store),
-    (index) => store.releaseHolder(workerLockHolder(index)),
+    (holder) => store.releaseHolder(holder),
   );
   try {
     await pool.ready();

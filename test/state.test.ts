@@ -258,6 +258,33 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
       }
     });
 
+    it("keeps a lost worker's locks until the requests it left running are done", async () => {
+      const seen: string[] = [];
+      const one = await createRuntime({ workers: 1, logger: (e) => seen.push(e.message), ...options() });
+      const admin = new Redis(redis.url);
+      try {
+        await one.register('ops', guestBytes('state_ops'), { timeoutMs: 60_000 });
+        await one.state.write(k('orphan-pull'), new Uint8Array([1, 1, 1]));
+        await one.state.push(k('orphan-pull'));
+        // Stall Redis so the guest's pull, made under its write lock, is still running when its worker dies.
+        await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+        const call = one.invoke('ops', `lockPullUnlock ${k('orphan-pull')}`).catch((e: NuvolaError) => e.code);
+        await until(() => seen.includes(`pulling ${k('orphan-pull')}`));
+        crashWorker(one, 0);
+        expect(await call).toBe('E_WORKER_LOST');
+        // The lock comes back only after the orphaned pull has landed, so this write is not overwritten.
+        await one.state.lockWrite(k('orphan-pull'));
+        await one.state.write(k('orphan-pull'), new Uint8Array([7, 7, 7]));
+        // Past the end of the pause: an orphaned pull would have landed by now.
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        expect([...(await one.state.read(k('orphan-pull')))]).toEqual([7, 7, 7]);
+        await one.state.unlockWrite(k('orphan-pull'));
+      } finally {
+        admin.disconnect();
+        await one.close();
+      }
+    });
+
     it('fences a holder whose global lease expired: its write is refused', async () => {
       const short = await createRuntime({ workers: 1, logger: () => {}, stateLeaseMs: 50, ...options() });
       try {

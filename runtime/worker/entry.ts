@@ -12,7 +12,6 @@ import {
   Control,
   clockMicros,
   wallClock,
-  workerLockHolder,
   type FromWorker,
   type FunctionSpec,
   type InvokeOutcome,
@@ -24,7 +23,7 @@ import {
 import { GuestInstance, type SuspendHooks } from './instance.js';
 
 const data = workerData as WorkerData;
-setLockHolder(workerLockHolder(data.index));
+setLockHolder(data.lockHolder);
 const EMPTY = new Uint8Array(0);
 const port = parentPort!;
 const control = new Int32Array(data.control);

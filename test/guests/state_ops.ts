@@ -50,6 +50,7 @@ export function main(): i32 {
     state.unlockWrite(key);
   } else if (op == "lockPullUnlock") {
     state.lockWrite(key);
+    log("pulling " + key);
     state.pull(key);
     state.unlockWrite(key);
     outputString(state.size(key).toString());
