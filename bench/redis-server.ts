@@ -24,7 +24,9 @@ async function freePort(): Promise<number> {
 /** Starts a redis-server; `args` are extra server flags (e.g. `['--requirepass', 'x']`). */
 export async function startRedis(args: string[] = []): Promise<TestRedis> {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    throw new Error('redis-server is not installed; the state tests and `nuvola bench state` need a real Redis: apt-get install -y redis-server');
+    throw new Error(
+      'redis-server is not installed; the state tests and `nuvola bench state` need a real Redis: apt-get install -y redis-server',
+    );
   }
   const port = await freePort();
   let child: ChildProcess | undefined;
