@@ -94,32 +94,22 @@ export class StateClient {
     return this.readSlow(key, offset, length, target, held);
   }
 
-  private async readSlow(
-    key: string,
-    offset: number,
-    length: number,
-    target: (length: number) => Uint8Array,
-    held: HeldLock,
-  ): Promise<number> {
-    for (;;) {
-      const state = this.cached(key) ?? (await this.resolve(key));
-      const size = state?.size ?? 0;
-      if (offset + length > size) throw bounds(key, offset, length, size, 'read');
-      if (state === undefined || length === 0) return 0;
-      const range = { offset, length };
-      if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
-      if (held === undefined && !(await state.lock('read', this.cancelled))) {
-        this.checkCancelled(key);
-        continue;
-      }
-      try {
-        if (state.retired) continue;
+  private readSlow(key: string, offset: number, length: number, target: (length: number) => Uint8Array, held: HeldLock): Promise<number> {
+    const range = { offset, length };
+    return this.underLock(
+      key,
+      'read',
+      held,
+      async () => {
+        const state = await this.inRange(key, range, held, 'read');
+        return length === 0 ? undefined : state;
+      },
+      (state) => {
         state.read(range, target(length));
         return length;
-      } finally {
-        if (held === undefined) state.unlockRead();
-      }
-    }
+      },
+      0,
+    );
   }
 
   /** Replaces the whole value with `data` (its size becomes `data.length`). */
@@ -140,24 +130,21 @@ export class StateClient {
     return this.writeSlow(key, data, length, held);
   }
 
-  private async writeSlow(key: string, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
-    for (;;) {
-      let state = this.cached(key);
-      if (state === undefined || state.capacity < length) state = await this.grow(key, length, held);
-      if (held === undefined && !(await state.lock('write', this.cancelled))) {
-        this.checkCancelled(key);
-        continue;
-      }
-      try {
-        if (state.retired) continue;
-        this.checkCancelled(key);
+  private writeSlow(key: string, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
+    return this.underLock(
+      key,
+      'write',
+      held,
+      async () => {
+        const state = this.cached(key);
+        return state === undefined || state.capacity < length ? this.grow(key, length, held) : state;
+      },
+      (state) => {
         state.write(0, data());
         state.size = length;
-        return;
-      } finally {
-        if (held === undefined) state.unlockWrite();
-      }
-    }
+      },
+      undefined,
+    );
   }
 
   /** Writes `length` bytes at `offset` inside the current value. */
@@ -178,27 +165,20 @@ export class StateClient {
     return this.writeAtSlow(key, offset, data, length, held);
   }
 
-  private async writeAtSlow(key: string, offset: number, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
-    for (;;) {
-      const state = this.cached(key) ?? (await this.resolve(key));
-      const size = state?.size ?? 0;
-      if (state === undefined || offset + length > size) throw bounds(key, offset, length, size, 'writeAt');
-      const range = { offset, length };
-      // Chunks are pushed whole: bring in the rest of each chunk this write touches.
-      if (!state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
-      if (held === undefined && !(await state.lock('write', this.cancelled))) {
-        this.checkCancelled(key);
-        continue;
-      }
-      try {
-        if (state.retired) continue;
-        this.checkCancelled(key);
-        state.write(offset, data());
-        return;
-      } finally {
-        if (held === undefined) state.unlockWrite();
-      }
-    }
+  private writeAtSlow(key: string, offset: number, data: () => Uint8Array, length: number, held: HeldLock): Promise<void> {
+    const range = { offset, length };
+    return this.underLock(
+      key,
+      'write',
+      held,
+      async () => {
+        const state = await this.inRange(key, range, held, 'writeAt');
+        if (state === undefined) throw bounds(key, offset, length, 0, 'writeAt');
+        return state;
+      },
+      (state) => state.write(offset, data()),
+      undefined,
+    );
   }
 
   /**
@@ -246,23 +226,67 @@ export class StateClient {
     return this.readAllSlow(key, held);
   }
 
-  private async readAllSlow(key: string, held: HeldLock): Promise<Uint8Array> {
+  private readAllSlow(key: string, held: HeldLock): Promise<Uint8Array> {
+    return this.underLock(
+      key,
+      'read',
+      held,
+      async () => {
+        const state = this.cached(key) ?? (await this.resolve(key));
+        if (state === undefined) return undefined;
+        const all = { offset: 0, length: state.size };
+        if (!state.isPresent(all)) await this.directory.pullRanges(key, [all], held);
+        return state;
+      },
+      (state) => {
+        const out = new Uint8Array(state.size);
+        state.read({ offset: 0, length: out.byteLength }, out);
+        return out;
+      },
+      new Uint8Array(0),
+    );
+  }
+
+  /**
+   * The key's allocation once `range` is inside the value (else `E_STATE_BOUNDS`) and its
+   * chunks are present — pulled if needed; chunks are pushed whole, so a write needs the rest
+   * of each chunk it touches too. Undefined for a key unknown everywhere (with an empty range).
+   */
+  private async inRange(key: string, range: Range, held: HeldLock, what: string): Promise<KeyState | undefined> {
+    const state = this.cached(key) ?? (await this.resolve(key));
+    const size = state?.size ?? 0;
+    if (range.offset + range.length > size) throw bounds(key, range.offset, range.length, size, what);
+    if (state !== undefined && range.length > 0 && !state.isPresent(range)) await this.directory.pullRanges(key, [range], held);
+    return state;
+  }
+
+  /**
+   * The slow path of every read and write: `prepare` picks the key's allocation and brings in
+   * what `op` needs (or returns undefined: the answer is `empty`); `op` then runs under the
+   * `mode` lock unless the caller holds one. Retries when the allocation was retired meanwhile;
+   * gives up when the client is cancelled, and never writes after that.
+   */
+  private async underLock<T>(
+    key: string,
+    mode: 'read' | 'write',
+    held: HeldLock,
+    prepare: () => Promise<KeyState | undefined>,
+    op: (state: KeyState) => T,
+    empty: T,
+  ): Promise<T> {
     for (;;) {
-      const state = this.cached(key) ?? (await this.resolve(key));
-      if (state === undefined) return new Uint8Array(0);
-      const all = { offset: 0, length: state.size };
-      if (!state.isPresent(all)) await this.directory.pullRanges(key, [all], held);
-      if (held === undefined && !(await state.lock('read', this.cancelled))) {
+      const state = await prepare();
+      if (state === undefined) return empty;
+      if (held === undefined && !(await state.lock(mode, this.cancelled))) {
         this.checkCancelled(key);
         continue;
       }
       try {
         if (state.retired) continue;
-        const out = new Uint8Array(state.size);
-        state.read({ offset: 0, length: out.byteLength }, out);
-        return out;
+        if (mode === 'write') this.checkCancelled(key);
+        return op(state);
       } finally {
-        if (held === undefined) state.unlockRead();
+        if (held === undefined) state.unlock(mode);
       }
     }
   }
