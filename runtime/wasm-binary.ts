@@ -7,12 +7,12 @@
 
 const MEMORY_SECTION = 5;
 
-interface Leb {
+export interface Leb {
   value: number;
   next: number;
 }
 
-function readLeb(bytes: Uint8Array, offset: number): Leb {
+export function readLeb(bytes: Uint8Array, offset: number): Leb {
   let value = 0;
   let shift = 0;
   let pos = offset;
@@ -25,7 +25,7 @@ function readLeb(bytes: Uint8Array, offset: number): Leb {
   }
 }
 
-function writeLeb(value: number): number[] {
+export function writeLeb(value: number): number[] {
   const out: number[] = [];
   let v = value;
   do {

@@ -1,0 +1,385 @@
+/**
+ * Main thread. Dirty-block tracking compiled into a guest: every instruction that writes
+ * linear memory (the stores, SIMD stores, `memory.fill`, `memory.copy`, `memory.init`) is
+ * followed by a write of 1 into a byte map — one byte per 4 KiB block of the guest's memory —
+ * that lives in a second memory the guest's own code never names. After a call the worker
+ * restores only the marked blocks from the snapshot, so a reset costs what the call touched.
+ *
+ * The walk decodes every instruction of every function body. A body it cannot follow (an
+ * opcode it does not know: atomics, exceptions, GC) or one that changes what an in-place
+ * reset cannot restore (tables, dropped segments) makes the whole module uninstrumentable;
+ * such a module is then reset by replacing its instance.
+ */
+import { readLeb, writeLeb } from '../wasm-binary.js';
+
+/** log2 of the tracked block size: blocks of 4 KiB. */
+export const BLOCK_SHIFT = 12;
+export const BLOCK_BYTES = 1 << BLOCK_SHIFT;
+/**
+ * Bytes a single store may write past the block its address falls in (a 16-byte `v128.store`
+ * that starts in the last byte of a block). A store marks only its first block; the reset
+ * restores this much of the next block too.
+ */
+export const STORE_SPILL = 16;
+
+/** Why a module cannot be instrumented; the module is then reset by replacement. */
+export class Uninstrumentable extends Error {}
+
+export interface CodeLayout {
+  /** Parameter count of every function type, by type index. */
+  paramCounts: number[];
+  /** Type index of every defined function, in order. */
+  functionTypes: number[];
+  /** Index of the i32 global holding this instance's offset into the dirty map. */
+  baseGlobal: number;
+  /** Function index the mark helper `(dest: i32, length: i32) -> ()` will have. */
+  markFunction: number;
+}
+
+const I32 = 0x7f;
+const I64 = 0x7e;
+const F32 = 0x7d;
+const F64 = 0x7c;
+const V128 = 0x7b;
+
+const LOCAL_GET = 0x20;
+const LOCAL_SET = 0x21;
+const LOCAL_TEE = 0x22;
+const GLOBAL_GET = 0x23;
+const I32_CONST = 0x41;
+const I32_ADD = 0x6a;
+const I32_SUB = 0x6b;
+const I32_SHR_U = 0x76;
+const I32_EQZ = 0x45;
+const I32_STORE8 = 0x3a;
+const CALL = 0x10;
+/** memarg flags with the multi-memory bit set and alignment 1, then memory index 1. */
+const DIRTY_MEMARG = [0x40, 0x01, 0x00];
+
+/** Value type stored by each MVP store opcode (0x36..0x3e). */
+const STORE_TYPES: Record<number, number> = {
+  0x36: I32,
+  0x37: I64,
+  0x38: F32,
+  0x39: F64,
+  0x3a: I32,
+  0x3b: I32,
+  0x3c: I64,
+  0x3d: I64,
+  0x3e: I64,
+};
+
+class Writer {
+  private buf = new Uint8Array(1024);
+  length = 0;
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = b;
+  }
+  bytes(src: ArrayLike<number>): void {
+    this.reserve(src.length);
+    this.buf.set(src, this.length);
+    this.length += src.length;
+  }
+  leb(value: number): void {
+    this.bytes(writeLeb(value));
+  }
+  /** Signed LEB128 of a 32-bit value. */
+  sleb(value: number): void {
+    let v = value | 0;
+    for (;;) {
+      const byte = v & 0x7f;
+      v >>= 7;
+      const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+      this.byte(done ? byte : byte | 0x80);
+      if (done) return;
+    }
+  }
+  result(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/** Rewrites a code section's payload; appends the mark helper's body as the last function. */
+export function instrumentCode(section: Uint8Array, layout: CodeLayout): Uint8Array {
+  let pos = 0;
+  const count = readLeb(section, pos);
+  pos = count.next;
+  if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
+  const out = new Writer();
+  out.leb(count.value + 1);
+  for (let f = 0; f < count.value; f++) {
+    const size = readLeb(section, pos);
+    const start = size.next;
+    const end = start + size.value;
+    if (end > section.length) throw new Uninstrumentable('function body runs past its section');
+    const params = layout.paramCounts[layout.functionTypes[f]!];
+    if (params === undefined) throw new Uninstrumentable('function refers to an unknown type');
+    const body = instrumentBody(section.subarray(start, end), params, layout.baseGlobal, layout.markFunction);
+    out.leb(body.length);
+    out.bytes(body);
+    pos = end;
+  }
+  const mark = markBody(layout.baseGlobal);
+  out.leb(mark.length);
+  out.bytes(mark);
+  return out.result();
+}
+
+function instrumentBody(body: Uint8Array, params: number, base: number, markFunction: number): Uint8Array {
+  let pos = 0;
+  const groups = readLeb(body, pos);
+  pos = groups.next;
+  let locals = params;
+  const localsStart = pos;
+  for (let g = 0; g < groups.value; g++) {
+    const n = readLeb(body, pos);
+    const type = body[n.next];
+    if (type === undefined || type === 0x63 || type === 0x64) throw new Uninstrumentable('typed references in locals');
+    locals += n.value;
+    pos = n.next + 1;
+  }
+  const localsEnd = pos;
+  // Scratch locals appended after the function's own: three i32s, then one per value type.
+  const A = locals;
+  const B = locals + 1;
+  const C = locals + 2;
+  const scratch: Record<number, number> = { [I32]: B, [I64]: locals + 3, [F32]: locals + 4, [F64]: locals + 5, [V128]: locals + 6 };
+  let usesV128 = false;
+  let touched = false;
+
+  const code = new Writer();
+  let copied = pos;
+  const flushTo = (at: number): void => {
+    code.bytes(body.subarray(copied, at));
+  };
+  const markStore = (instrStart: number, instrEnd: number, valueType: number, offset: number): void => {
+    flushTo(instrStart);
+    touched = true;
+    if (valueType === V128) usesV128 = true;
+    const v = scratch[valueType]!;
+    code.byte(LOCAL_SET);
+    code.leb(v);
+    code.byte(LOCAL_TEE);
+    code.leb(A);
+    code.byte(LOCAL_GET);
+    code.leb(v);
+    code.bytes(body.subarray(instrStart, instrEnd));
+    code.byte(LOCAL_GET);
+    code.leb(A);
+    if (offset !== 0) {
+      code.byte(I32_CONST);
+      code.sleb(offset);
+      code.byte(I32_ADD);
+    }
+    code.bytes([I32_CONST, BLOCK_SHIFT, I32_SHR_U, GLOBAL_GET]);
+    code.leb(base);
+    code.bytes([I32_ADD, I32_CONST, 1, I32_STORE8, ...DIRTY_MEMARG]);
+    copied = instrEnd;
+  };
+  const markBulk = (instrStart: number, instrEnd: number): void => {
+    flushTo(instrStart);
+    touched = true;
+    code.byte(LOCAL_SET);
+    code.leb(C);
+    code.byte(LOCAL_SET);
+    code.leb(B);
+    code.byte(LOCAL_TEE);
+    code.leb(A);
+    code.byte(LOCAL_GET);
+    code.leb(B);
+    code.byte(LOCAL_GET);
+    code.leb(C);
+    code.bytes(body.subarray(instrStart, instrEnd));
+    code.byte(LOCAL_GET);
+    code.leb(A);
+    code.byte(LOCAL_GET);
+    code.leb(C);
+    code.byte(CALL);
+    code.leb(markFunction);
+    copied = instrEnd;
+  };
+
+  const leb = (): number => {
+    const r = readLeb(body, pos);
+    pos = r.next;
+    return r.value;
+  };
+  const skipLeb = (): void => {
+    while ((body[pos++]! & 0x80) !== 0) if (pos >= body.length) throw new Uninstrumentable('truncated immediate');
+  };
+  const memarg = (): number => {
+    const flags = leb();
+    if ((flags & 0x40) !== 0 && leb() !== 0) throw new Uninstrumentable('memory index other than 0');
+    return leb();
+  };
+  const unsupported = (what: string): never => {
+    throw new Uninstrumentable(what);
+  };
+
+  while (pos < body.length) {
+    const at = pos;
+    const op = body[pos++]!;
+    if (op >= 0x45 && op <= 0xc4) continue;
+    if (op >= 0x28 && op <= 0x35) {
+      memarg();
+      continue;
+    }
+    if (op >= 0x36 && op <= 0x3e) {
+      const offset = memarg();
+      markStore(at, pos, STORE_TYPES[op]!, offset);
+      continue;
+    }
+    switch (op) {
+      case 0x00: // unreachable
+      case 0x01: // nop
+      case 0x05: // else
+      case 0x0b: // end
+      case 0x0f: // return
+      case 0x1a: // drop
+      case 0x1b: // select
+      case 0xd1: // ref.is_null
+        break;
+      case 0x02: // block
+      case 0x03: // loop
+      case 0x04: // if
+        if (body[pos] === 0x63 || body[pos] === 0x64) unsupported('typed-reference block type');
+        skipLeb();
+        break;
+      case 0x0c: // br
+      case 0x0d: // br_if
+      case 0x10: // call
+      case 0x12: // return_call
+      case 0x20: // local.get
+      case 0x21: // local.set
+      case 0x22: // local.tee
+      case 0x23: // global.get
+      case 0x24: // global.set
+      case 0x25: // table.get
+      case 0x3f: // memory.size
+      case 0x40: // memory.grow
+      case 0xd2: // ref.func
+        skipLeb();
+        break;
+      case 0x0e: {
+        // br_table
+        for (let n = leb(); n > 0; n--) skipLeb();
+        skipLeb();
+        break;
+      }
+      case 0x11: // call_indirect
+      case 0x13: // return_call_indirect
+        skipLeb();
+        skipLeb();
+        break;
+      case 0x1c: {
+        // select t*
+        for (let n = leb(); n > 0; n--) {
+          const t = body[pos++];
+          if (t === 0x63 || t === 0x64) unsupported('typed-reference select');
+        }
+        break;
+      }
+      case 0x41: // i32.const
+      case 0x42: // i64.const
+        skipLeb();
+        break;
+      case 0x43:
+        pos += 4;
+        break;
+      case 0x44:
+        pos += 8;
+        break;
+      case 0xd0: // ref.null
+        skipLeb();
+        break;
+      case 0x26:
+        unsupported('table.set');
+        break;
+      case 0xfc: {
+        const sub = leb();
+        if (sub <= 7) break; // saturating truncations
+        if (sub === 8) {
+          skipLeb();
+          skipLeb();
+          markBulk(at, pos);
+        } else if (sub === 10) {
+          skipLeb();
+          skipLeb();
+          markBulk(at, pos);
+        } else if (sub === 11) {
+          skipLeb();
+          markBulk(at, pos);
+        } else if (sub === 16) {
+          skipLeb(); // table.size
+        } else {
+          unsupported(`0xfc ${sub} (tables or dropped segments)`);
+        }
+        break;
+      }
+      case 0xfd: {
+        const sub = leb();
+        if (sub <= 10 || sub === 92 || sub === 93) memarg();
+        else if (sub === 11) {
+          const offset = memarg();
+          markStore(at, pos, V128, offset);
+        } else if (sub === 12 || sub === 13) pos += 16;
+        else if (sub >= 21 && sub <= 34) pos += 1;
+        else if (sub >= 84 && sub <= 87) {
+          memarg();
+          pos += 1;
+        } else if (sub >= 88 && sub <= 91) {
+          const offset = memarg();
+          pos += 1;
+          markStore(at, pos, V128, offset);
+        }
+        break;
+      }
+      default:
+        unsupported(`opcode 0x${op.toString(16)}`);
+    }
+  }
+  if (pos !== body.length) throw new Uninstrumentable('function body ends inside an instruction');
+  if (!touched) return body;
+  flushTo(body.length);
+
+  const out = new Writer();
+  out.leb(groups.value + (usesV128 ? 5 : 4));
+  out.bytes(body.subarray(localsStart, localsEnd));
+  out.bytes([3, I32, 1, I64, 1, F32, 1, F64]);
+  if (usesV128) out.bytes([1, V128]);
+  out.bytes(code.result());
+  return out.result();
+}
+
+/**
+ * `(dest: i32, length: i32) -> ()`: marks every block of [dest, dest + length) with one
+ * `memory.fill` into the dirty map; nothing for a zero length.
+ */
+function markBody(base: number): Uint8Array {
+  const w = new Writer();
+  w.leb(0); // no locals
+  // if (length == 0) return
+  w.bytes([LOCAL_GET, 1, I32_EQZ, 0x04, 0x40, 0x0f, 0x0b]);
+  // dest: base + (d >>> 12)
+  w.bytes([LOCAL_GET, 0, I32_CONST, BLOCK_SHIFT, I32_SHR_U, GLOBAL_GET]);
+  w.leb(base);
+  w.byte(I32_ADD);
+  // value: 1
+  w.bytes([I32_CONST, 1]);
+  // length: ((d + n - 1) >>> 12) - (d >>> 12) + 1
+  w.bytes([LOCAL_GET, 0, LOCAL_GET, 1, I32_ADD, I32_CONST, 1, I32_SUB, I32_CONST, BLOCK_SHIFT, I32_SHR_U]);
+  w.bytes([LOCAL_GET, 0, I32_CONST, BLOCK_SHIFT, I32_SHR_U, I32_SUB, I32_CONST, 1, I32_ADD]);
+  // memory.fill on memory 1
+  w.bytes([0xfc, 11, 1]);
+  w.byte(0x0b);
+  return w.result();
+}
+
+export { Writer };

@@ -1,0 +1,56 @@
+/**
+ * Main and worker thread. The names a snapshot-ready module uses between nuvola's rewrite
+ * (rewrite.ts, at register) and the worker that boots and restores it (worker/instance.ts).
+ * None of them is visible to guest code: the guest's own code never names them.
+ */
+
+/** Import module of the two memories every rewritten module imports. */
+export const SNAPSHOT_MODULE = 'nuvola:snapshot';
+/** The guest's linear memory (memory 0), created by the host so it can be pre-filled. */
+export const IMPORT_MEMORY = 'memory';
+/** The worker's dirty map (memory 1), shared by every instance on the worker. */
+export const IMPORT_DIRTY = 'dirty';
+/** Mutable global `k` of the module, exported as `${EXPORT_GLOBAL}${k}`. */
+export const EXPORT_GLOBAL = '__nuvola_g';
+/** The instance's offset into the dirty map (a mutable i32 global the rewrite adds). */
+export const EXPORT_DIRTY_BASE = '__nuvola_dirty_base';
+/** The function of the original module's start section, which the rewrite removes. */
+export const EXPORT_START = '__nuvola_start';
+
+/** What the rewrite learned about a module, sent with it to the workers. */
+export interface SnapshotLayout {
+  /** Value type of each exported mutable global, in export order. */
+  globalTypes: ('i32' | 'i64' | 'f32' | 'f64')[];
+  /** Whether the original module had a start section (exported as {@link EXPORT_START}). */
+  hasStart: boolean;
+  /** Pages the module declares to start with. */
+  initialPages: number;
+  /** Pages the memory may grow to (the declared maximum, capped at `memoryLimitPages`). */
+  maximumPages: number;
+  /**
+   * Whether the module's writes to memory are tracked, so an instance can be reset in place.
+   * When not, `resetNote` says why and an instance is replaced after each call instead.
+   */
+  tracked: boolean;
+  resetNote: string | undefined;
+}
+
+/** An active data segment the rewrite turned passive: the boot instance writes it by hand. */
+export interface DataSegment {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * A function's state right after start-up and `init()`: the memory image and every mutable
+ * global. Workers restore new instances from it and reset used ones to it.
+ */
+export interface Snapshot {
+  /** The memory image, `pages` × 64 KiB, shared read-only by every worker. */
+  image: SharedArrayBuffer;
+  pages: number;
+  /** Values of the mutable globals, in {@link SnapshotLayout.globalTypes} order. */
+  globals: (number | bigint)[];
+  /** Byte ranges of the image that are not all zero, as [start, end) pairs: what a restore copies. */
+  ranges: number[];
+}

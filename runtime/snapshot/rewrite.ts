@@ -1,0 +1,361 @@
+/**
+ * Main thread. Rewrites a checked, memory-capped module at register so that an instance can
+ * be snapshotted, restored and reset from the host:
+ *
+ * - the memory becomes an import (`nuvola:snapshot.memory`), so a restore hands the new
+ *   instance a memory already filled with the snapshot instead of running start-up code;
+ * - every mutable global is exported (AssemblyScript keeps its heap and stack pointers in
+ *   globals it does not export), so the host can read and write them;
+ * - the start section is removed (its function exported) and active data segments become
+ *   passive: the one boot instance applies them by hand, restored instances never do;
+ * - memory writes are tracked in a dirty map (code.ts), imported as a second memory.
+ *
+ * Function, global and memory indices of the original stay as they were: everything added is
+ * appended, and the two memory imports take the indices 0 (the guest's) and 1 (the map).
+ */
+import { readLeb, writeLeb } from '../wasm-binary.js';
+import { instrumentCode, Uninstrumentable, Writer, type CodeLayout } from './code.js';
+import {
+  EXPORT_DIRTY_BASE,
+  EXPORT_GLOBAL,
+  EXPORT_START,
+  IMPORT_DIRTY,
+  IMPORT_MEMORY,
+  SNAPSHOT_MODULE,
+  type DataSegment,
+  type SnapshotLayout,
+} from './layout.js';
+
+const enum Section {
+  Custom = 0,
+  Type = 1,
+  Import = 2,
+  Function = 3,
+  Memory = 5,
+  Global = 6,
+  Export = 7,
+  Start = 8,
+  Code = 10,
+  Data = 11,
+}
+
+/** Where each known section goes, for inserting a section the module lacked. */
+const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+
+const NUMERIC: Record<number, 'i32' | 'i64' | 'f32' | 'f64'> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64' };
+
+/** A module nuvola cannot snapshot; `register` reports it as `E_INVALID_MODULE`. */
+export class SnapshotUnsupported extends Error {}
+
+export interface PreparedModule {
+  bytes: Uint8Array;
+  layout: SnapshotLayout;
+  dataSegments: DataSegment[];
+}
+
+interface Entry {
+  id: number;
+  payload: Uint8Array;
+}
+
+class Cursor {
+  constructor(
+    readonly bytes: Uint8Array,
+    public pos = 0,
+  ) {}
+  byte(): number {
+    const b = this.bytes[this.pos++];
+    if (b === undefined) throw new SnapshotUnsupported('truncated section');
+    return b;
+  }
+  leb(): number {
+    const r = readLeb(this.bytes, this.pos);
+    this.pos = r.next;
+    return r.value;
+  }
+  skip(n: number): void {
+    this.pos += n;
+  }
+  name(): void {
+    this.skip(this.leb());
+  }
+  limits(): { initial: number; maximum: number | undefined; flags: number } {
+    const flags = this.byte();
+    const initial = this.leb();
+    return { initial, maximum: flags & 1 ? this.leb() : undefined, flags };
+  }
+  /** A constant expression up to and including its `end`; returns the value of a lone `i32.const`. */
+  constExpr(): number | undefined {
+    const start = this.pos;
+    let value: number | undefined;
+    let count = 0;
+    for (;;) {
+      const op = this.byte();
+      if (op === 0x0b) break;
+      count++;
+      if (op === 0x41) {
+        const r = readSignedLeb(this.bytes, this.pos);
+        this.pos = r.next;
+        value = r.value;
+      } else if (op === 0x42 || op === 0x23 || op === 0xd2 || op === 0xd0) {
+        while ((this.byte() & 0x80) !== 0);
+      } else if (op === 0x43) this.skip(4);
+      else if (op === 0x44) this.skip(8);
+      else if (op === 0xfd && this.leb() === 12) this.skip(16);
+      else if (![0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) {
+        throw new SnapshotUnsupported(`constant expression opcode 0x${op.toString(16)} at ${start}`);
+      }
+    }
+    return count === 1 ? value : undefined;
+  }
+}
+
+function readSignedLeb(bytes: Uint8Array, offset: number): { value: number; next: number } {
+  let result = 0;
+  let shift = 0;
+  let pos = offset;
+  let byte: number;
+  do {
+    byte = bytes[pos++]!;
+    if (byte === undefined) throw new SnapshotUnsupported('truncated LEB128');
+    result |= (byte & 0x7f) << shift;
+    shift += 7;
+  } while ((byte & 0x80) !== 0 && shift < 35);
+  if (shift < 32 && (byte & 0x40) !== 0) result |= -1 << shift;
+  return { value: result | 0, next: pos };
+}
+
+function nameBytes(name: string): number[] {
+  const utf8 = new TextEncoder().encode(name);
+  return [...writeLeb(utf8.length), ...utf8];
+}
+
+/**
+ * Rewrites `bytes` (already checked and memory-capped by module-check.ts: one 32-bit memory,
+ * only function imports). Throws {@link SnapshotUnsupported} for a module it cannot prepare.
+ */
+export function prepareModule(bytes: Uint8Array): PreparedModule {
+  const entries: Entry[] = [];
+  let pos = 8;
+  while (pos < bytes.length) {
+    const id = bytes[pos]!;
+    const size = readLeb(bytes, pos + 1);
+    const end = size.next + size.value;
+    if (end > bytes.length) throw new SnapshotUnsupported(`section ${id} runs past the end of the module`);
+    entries.push({ id, payload: bytes.subarray(size.next, end) });
+    pos = end;
+  }
+  const find = (id: number): Entry | undefined => entries.find((e) => e.id === id);
+
+  // Types: parameter counts, and room for the mark helper's type.
+  const paramCounts: number[] = [];
+  const typeEntry = find(Section.Type);
+  if (typeEntry) {
+    const c = new Cursor(typeEntry.payload);
+    for (let n = c.leb(); n > 0; n--) {
+      if (c.byte() !== 0x60) throw new SnapshotUnsupported('type section holds a non-function type (GC types)');
+      const params = c.leb();
+      for (let k = 0; k < params; k++) valType(c);
+      for (let k = c.leb(); k > 0; k--) valType(c);
+      paramCounts.push(params);
+    }
+  }
+  const markType = paramCounts.length;
+
+  // Imports: count the functions; nothing but functions is expected (module-check).
+  let functionImports = 0;
+  const importEntry = find(Section.Import);
+  let importCount = 0;
+  if (importEntry) {
+    const c = new Cursor(importEntry.payload);
+    importCount = c.leb();
+    for (let n = importCount; n > 0; n--) {
+      c.name();
+      c.name();
+      const kind = c.byte();
+      if (kind !== 0) throw new SnapshotUnsupported('imports other than functions');
+      c.leb();
+      functionImports++;
+    }
+  }
+
+  const memoryEntry = find(Section.Memory);
+  if (!memoryEntry) throw new SnapshotUnsupported('no memory section');
+  const memoryCursor = new Cursor(memoryEntry.payload);
+  if (memoryCursor.leb() !== 1) throw new SnapshotUnsupported('more than one memory');
+  const memory = memoryCursor.limits();
+  if (memory.maximum === undefined) throw new SnapshotUnsupported('memory without a maximum (not capped)');
+
+  // Functions: the defined functions' types.
+  const functionTypes: number[] = [];
+  const functionEntry = find(Section.Function);
+  if (functionEntry) {
+    const c = new Cursor(functionEntry.payload);
+    for (let n = c.leb(); n > 0; n--) functionTypes.push(c.leb());
+  }
+  const markFunction = functionImports + functionTypes.length;
+
+  // Globals: which are mutable, and room for the dirty-map base.
+  const globalTypes: SnapshotLayout['globalTypes'] = [];
+  const mutableIndices: number[] = [];
+  const globalEntry = find(Section.Global);
+  let globalCount = 0;
+  if (globalEntry) {
+    const c = new Cursor(globalEntry.payload);
+    globalCount = c.leb();
+    for (let g = 0; g < globalCount; g++) {
+      const type = c.byte();
+      if (type === 0x63 || type === 0x64) throw new SnapshotUnsupported('typed-reference globals');
+      const mutable = c.byte() === 1;
+      c.constExpr();
+      if (!mutable) continue;
+      const numeric = NUMERIC[type];
+      if (numeric === undefined) {
+        throw new SnapshotUnsupported(`a mutable global of type 0x${type.toString(16)} (only i32, i64, f32, f64 can be snapshotted)`);
+      }
+      globalTypes.push(numeric);
+      mutableIndices.push(g);
+    }
+  }
+  const baseGlobal = globalCount;
+
+  // Start: removed, its function exported.
+  const startEntry = find(Section.Start);
+  const startFunction = startEntry ? new Cursor(startEntry.payload).leb() : undefined;
+
+  // Code: instrumented when every body can be followed.
+  let code: Uint8Array | undefined;
+  let resetNote: string | undefined;
+  const codeEntry = find(Section.Code);
+  if (codeEntry) {
+    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction };
+    try {
+      code = instrumentCode(codeEntry.payload, layout);
+    } catch (err) {
+      if (!(err instanceof Uninstrumentable)) throw err;
+      resetNote = `its code uses ${err.message}, which nuvola does not track; each call gets a fresh instance instead of a reset`;
+    }
+  }
+  const tracked = code !== undefined;
+
+  // Data: active segments become passive; their bytes go to the boot instance.
+  const dataSegments: DataSegment[] = [];
+  let data: Uint8Array | undefined;
+  const dataEntry = find(Section.Data);
+  if (dataEntry) {
+    const c = new Cursor(dataEntry.payload);
+    const out = new Writer();
+    const count = c.leb();
+    out.leb(count);
+    for (let n = 0; n < count; n++) {
+      const flag = c.leb();
+      if (flag === 1) {
+        const len = c.leb();
+        out.byte(1);
+        out.leb(len);
+        out.bytes(c.bytes.subarray(c.pos, c.pos + len));
+        c.skip(len);
+        continue;
+      }
+      if (flag !== 0 && flag !== 2) throw new SnapshotUnsupported(`data segment kind ${flag}`);
+      if (flag === 2 && c.leb() !== 0) throw new SnapshotUnsupported('a data segment for a memory other than 0');
+      const offset = c.constExpr();
+      if (offset === undefined) throw new SnapshotUnsupported('a data segment whose offset is not an i32.const');
+      const len = c.leb();
+      const segment = c.bytes.subarray(c.pos, c.pos + len);
+      if (segment.length !== len) throw new SnapshotUnsupported('truncated data segment');
+      c.skip(len);
+      dataSegments.push({ offset: offset >>> 0, bytes: segment.slice() });
+      out.byte(1);
+      out.leb(len);
+      out.bytes(segment);
+    }
+    data = out.result();
+  }
+
+  // Assemble.
+  const replace = new Map<number, Uint8Array | null>();
+  replace.set(Section.Memory, null);
+  replace.set(Section.Start, null);
+  if (tracked && code) {
+    replace.set(Section.Code, code);
+    replace.set(Section.Function, appendToVector(functionEntry?.payload, writeLeb(markType)));
+    replace.set(Section.Type, appendToVector(typeEntry?.payload, [0x60, 2, 0x7f, 0x7f, 0]));
+  }
+  if (data) replace.set(Section.Data, data);
+
+  const memoryLimits = [0x01, ...writeLeb(memory.initial), ...writeLeb(memory.maximum)];
+  replace.set(
+    Section.Import,
+    appendToVector(importEntry?.payload, [
+      ...nameBytes(SNAPSHOT_MODULE),
+      ...nameBytes(IMPORT_MEMORY),
+      0x02,
+      ...memoryLimits,
+      ...nameBytes(SNAPSHOT_MODULE),
+      ...nameBytes(IMPORT_DIRTY),
+      0x02,
+      0x00,
+      0x00,
+    ], 2),
+  );
+  replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b]));
+
+  const exportEntry = find(Section.Export);
+  const added: number[][] = mutableIndices.map((g, k) => [...nameBytes(`${EXPORT_GLOBAL}${k}`), 0x03, ...writeLeb(g)]);
+  added.push([...nameBytes(EXPORT_DIRTY_BASE), 0x03, ...writeLeb(baseGlobal)]);
+  if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START), 0x00, ...writeLeb(startFunction)]);
+  replace.set(Section.Export, appendToVector(exportEntry?.payload, added.flat(), added.length));
+
+  const out = new Writer();
+  out.bytes(bytes.subarray(0, 8));
+  const present = new Set(entries.map((e) => e.id));
+  const pendingNew = [...replace.entries()].filter(([id, payload]) => payload !== null && !present.has(id)).map(([id]) => id);
+  const emit = (id: number, payload: Uint8Array): void => {
+    out.byte(id);
+    out.leb(payload.length);
+    out.bytes(payload);
+  };
+  for (const entry of entries) {
+    if (entry.id !== Section.Custom) {
+      for (const id of [...pendingNew]) {
+        if (ORDER[id]! < ORDER[entry.id]!) {
+          emit(id, replace.get(id)!);
+          pendingNew.splice(pendingNew.indexOf(id), 1);
+        }
+      }
+    }
+    const replacement = replace.get(entry.id);
+    if (entry.id === Section.Custom || replacement === undefined) emit(entry.id, entry.payload);
+    else if (replacement !== null) emit(entry.id, replacement);
+  }
+  for (const id of pendingNew.sort((a, b) => ORDER[a]! - ORDER[b]!)) emit(id, replace.get(id)!);
+
+  return {
+    bytes: out.result(),
+    layout: {
+      globalTypes,
+      hasStart: startFunction !== undefined,
+      initialPages: memory.initial,
+      maximumPages: memory.maximum,
+      tracked,
+      resetNote,
+    },
+    dataSegments,
+  };
+}
+
+/** A vector payload with `items` (already encoded) appended and its count raised by `count`. */
+function appendToVector(payload: Uint8Array | undefined, items: number[], count = 1): Uint8Array {
+  const existing = payload ? readLeb(payload, 0) : { value: 0, next: 0 };
+  const out = new Writer();
+  out.leb(existing.value + count);
+  if (payload) out.bytes(payload.subarray(existing.next));
+  out.bytes(items);
+  return out.result();
+}
+
+function valType(c: Cursor): void {
+  const t = c.byte();
+  if (t === 0x63 || t === 0x64) throw new SnapshotUnsupported('typed function references');
+}
