@@ -53,6 +53,9 @@ export async function buildGuest(source: string, options: BuildOptions = {}): Pr
     String(level),
     '--shrinkLevel',
     '0',
+    // Node 24 runs 128-bit SIMD; nuvola's snapshot rewrite tracks its stores.
+    '--enable',
+    'simd',
     '--noColors',
   ];
   if (options.debug) args.push('--debug');

@@ -36,6 +36,11 @@ export const ErrorCode = {
   GUEST_POINTER: 'E_GUEST_POINTER',
   /** The guest needed more memory than `memoryLimitPages` allows. */
   MEMORY_LIMIT: 'E_MEMORY_LIMIT',
+  /**
+   * A new instance was needed but the process holds as many as it can (`maxInstances`, or the
+   * engine's own limit of about 16k Wasm memories per process). Nothing ran; retry later.
+   */
+  INSTANCE_LIMIT: 'E_INSTANCE_LIMIT',
   /** The invocation ran longer than its `timeoutMs`. */
   TIMEOUT: 'E_TIMEOUT',
   /** The worker running the invocation died or was stopped because another call on it hung. */
@@ -117,6 +122,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_INPUT_TOO_LARGE: LimitError,
   E_OUTPUT_TOO_LARGE: LimitError,
   E_MEMORY_LIMIT: LimitError,
+  E_INSTANCE_LIMIT: LimitError,
   E_GUEST_TRAP: GuestError,
   E_GUEST_ABORT: GuestError,
   E_GUEST_POINTER: GuestError,

@@ -7,15 +7,19 @@ import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError, LimitError } from './errors.js';
 import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
 import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/imports.js';
+import { prepareModule, SnapshotUnsupported } from './snapshot/rewrite.js';
+import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
 export interface CheckedModule {
+  /** The module rewritten for snapshots (runtime/snapshot/rewrite.ts), compiled. */
   module: WebAssembly.Module;
+  layout: SnapshotLayout;
+  /** The original's active data segments, for the one instance that boots. */
+  segments: DataSegment[];
   /** Whether the module imports a host function that may suspend (then `main` runs through JSPI). */
   suspends: boolean;
-  hasInit: boolean;
-  hasStart: boolean;
 }
 
 export async function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): Promise<CheckedModule> {
@@ -107,10 +111,26 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
   }
 
   const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
-  return {
-    module,
-    suspends,
-    hasInit: exports.get(abi.EXPORT_INIT) === 'function',
-    hasStart: exports.get(abi.EXPORT_START) === 'function',
-  };
+  let prepared: ReturnType<typeof prepareModule>;
+  try {
+    prepared = prepareModule(bytes);
+  } catch (err) {
+    if (!(err instanceof SnapshotUnsupported)) throw err;
+    throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}' cannot be snapshotted: it uses ${err.message}`, {
+      function: name,
+      reason: err.message,
+    });
+  }
+  let rewritten: WebAssembly.Module;
+  try {
+    rewritten = await WebAssembly.compile(prepared.bytes as Uint8Array<ArrayBuffer>);
+  } catch (err) {
+    // The original compiled, so this is nuvola's own fault.
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}': nuvola's snapshot rewrite produced an invalid module (${(err as Error).message}); please report this with the module attached`,
+      { function: name, reason: (err as Error).message },
+    );
+  }
+  return { module: rewritten, layout: prepared.layout, segments: prepared.dataSegments, suspends };
 }

@@ -27,6 +27,20 @@ export interface RuntimeOptions {
   maxModuleBytes?: number;
   /** Idle instances kept warm per function per worker. Default 8. */
   maxIdleInstances?: number;
+  /**
+   * Scale to zero: an instance idle this long is released, and so is a worker with nothing
+   * to do for this long (down to `minWorkers`); the next call restores an instance from the
+   * snapshot (and starts a worker) again. In milliseconds. Default 60000.
+   */
+  idleTimeoutMs?: number;
+  /** Workers kept running however idle. Default 0 (a runtime with no traffic holds no thread). */
+  minWorkers?: number;
+  /**
+   * Most live instances (idle, running or suspended) the runtime holds at once. Each holds a
+   * Wasm memory, and V8 gives a process about 16k of them; a call that needs one more fails
+   * with `E_INSTANCE_LIMIT`. Default 15000.
+   */
+  maxInstances?: number;
   /** Log bytes one invocation may write; the rest is dropped with a marker. Default 64 KiB. */
   maxLogBytes?: number;
   /**
@@ -58,6 +72,14 @@ export interface FunctionOptions {
    * fails with `E_STATE_DENIED`. Default: no restriction.
    */
   stateKeys?: string[];
+  /**
+   * What a warm instance keeps between calls. `'reset'` (default): after every call the
+   * instance goes back to the snapshot taken after `init()` — memory and globals — so no call
+   * sees what another wrote. `'keep'`: nothing is reset; a call may see globals and heap
+   * left by earlier calls on the same instance (which instance serves a call is not
+   * specified). Use `'keep'` only for caches that are safe to share between all callers.
+   */
+  reuse?: 'reset' | 'keep';
 }
 
 /** Options of `rt.invoke`. */
@@ -72,6 +94,9 @@ export const RUNTIME_DEFAULTS = {
   maxOutputBytes: 16 * 1024 * 1024,
   maxModuleBytes: 64 * 1024 * 1024,
   maxIdleInstances: 8,
+  idleTimeoutMs: 60_000,
+  minWorkers: 0,
+  maxInstances: 15_000,
   maxLogBytes: 64 * 1024,
   idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
@@ -85,6 +110,7 @@ export const FUNCTION_DEFAULTS = {
   timeoutMs: 30_000,
   memoryLimitPages: 1024,
   stateKeys: undefined as string[] | undefined,
+  reuse: 'reset' as 'reset' | 'keep',
 } as const;
 
 /** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
@@ -140,6 +166,9 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxOutputBytes: integer(o['maxOutputBytes'], 'options.maxOutputBytes', 0, GiB, RUNTIME_DEFAULTS.maxOutputBytes),
     maxModuleBytes: integer(o['maxModuleBytes'], 'options.maxModuleBytes', 8, GiB, RUNTIME_DEFAULTS.maxModuleBytes),
     maxIdleInstances: integer(o['maxIdleInstances'], 'options.maxIdleInstances', 0, 4096, RUNTIME_DEFAULTS.maxIdleInstances),
+    idleTimeoutMs: integer(o['idleTimeoutMs'], 'options.idleTimeoutMs', 1, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.idleTimeoutMs),
+    minWorkers: integer(o['minWorkers'], 'options.minWorkers', 0, 128, RUNTIME_DEFAULTS.minWorkers),
+    maxInstances: integer(o['maxInstances'], 'options.maxInstances', 1, 1_000_000, RUNTIME_DEFAULTS.maxInstances),
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
@@ -154,12 +183,19 @@ export function resolveFunctionOptions(options: unknown): ResolvedFunctionOption
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
     stateKeys: stateKeys(o['stateKeys']),
+    reuse: oneOf(o['reuse'], 'options.reuse', ['reset', 'keep'] as const, FUNCTION_DEFAULTS.reuse),
   };
 }
 
 export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number } {
   const o = checkObject(options, 'options', ['timeoutMs']);
   return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs) };
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) fail(path, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
+  return value as T;
 }
 
 function redisTarget(value: unknown): RedisTarget | undefined {

@@ -21,6 +21,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
+import type { DataSegment, Snapshot } from './snapshot/layout.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
 /** How often deadlines are checked, in milliseconds. */
@@ -32,6 +33,24 @@ const SWEEP_INTERVAL_MS = 5;
 const ZOMBIE_GRACE_MS = 1000;
 /** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
 const CANCEL_GRACE_MS = 100;
+
+/** The process's flags that a worker accepts, worked out on the first spawn. */
+let workerExecArgv: string[] | undefined;
+
+function newWorker(data: WorkerData): Worker {
+  // The worker is a module file: flags that only make sense for the main script (such as
+  // `--input-type` of `node -e`) would stop it from loading.
+  workerExecArgv ??= process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
+  try {
+    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
+  } catch (err) {
+    // Per-process flags (`--expose-gc`, ...) are refused for a worker; they apply to it anyway.
+    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    const refused = new Set(((err as Error).message.split('flags: ')[1] ?? '').split(/,\s*/));
+    workerExecArgv = workerExecArgv.filter((arg) => !refused.has(arg));
+    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
+  }
+}
 
 export interface RawResult {
   output: Uint8Array;
@@ -72,11 +91,19 @@ interface Slot {
   readonly holder: number;
   /** State requests from this worker still being carried out here (some under its locks). */
   readonly stateInflight: Set<Promise<unknown>>;
+  /** Stopped for being idle (scale to zero); started again when work comes. */
+  parked: boolean;
+  /** {@link wallClock} of the last message to or from the worker. */
+  lastActive: number;
 }
 
 interface Registering {
   seq: number;
   spec: FunctionSpec;
+  /** What each worker is sent (again to a replacement): `boot` or `register`. */
+  message: ToWorker;
+  /** The snapshot a `boot` answered with. */
+  snapshot: Snapshot | undefined;
   timeoutMs: number;
   /** Workers that have not answered yet. */
   waiting: Set<Slot>;
@@ -88,11 +115,29 @@ interface Registering {
 }
 
 export interface PoolStats {
+  /** Worker threads running now (parked ones, stopped for being idle, not counted). */
   workers: number;
+  /** Workers stopped for being idle since the start. */
+  workersParked: number;
+  /** Workers replaced after they died or were stopped. */
   workerRestarts: number;
+  /** Live instances on all workers: idle, running or suspended. */
+  instances: number;
+  /** Calls that restored a new instance from the snapshot (no idle one was warm). */
+  coldStarts: number;
+  /** Calls that found a warm instance. */
+  warmStarts: number;
   inflight: number;
   completed: number;
   failed: number;
+}
+
+/** Pool settings beyond what each worker is told. */
+export interface PoolOptions {
+  size: number;
+  /** Workers kept running however idle. */
+  minWorkers: number;
+  idleTimeoutMs: number;
 }
 
 export class Pool {
@@ -108,12 +153,17 @@ export class Pool {
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private restarts = 0;
+  private parkedCount = 0;
   private completed = 0;
   private failed = 0;
+  private coldStarts = 0;
+  private warmStarts = 0;
+  private readonly parkTimer: NodeJS.Timeout;
+  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
 
   constructor(
-    size: number,
-    private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>,
+    private readonly options: PoolOptions,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'instanceCount' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -122,7 +172,10 @@ export class Pool {
      */
     private readonly onLost: (holder: number) => void,
   ) {
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
+    this.workerOptions = { ...workerOptions, idleTimeoutMs: options.idleTimeoutMs, instanceCount: new SharedArrayBuffer(4) };
+    for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
+    this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
+    this.parkTimer.unref();
   }
 
   private spawn(index: number): Slot {
@@ -132,8 +185,7 @@ export class Pool {
     const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder };
     // The worker is a module file: flags that only make sense for the main script (such as
     // `--input-type` of `node -e`) would stop it from loading.
-    const execArgv = process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
-    const worker = new Worker(WORKER_ENTRY, { workerData: data, execArgv });
+    const worker = newWorker(data);
     const slot: Slot = {
       index,
       worker,
@@ -147,6 +199,8 @@ export class Pool {
       zombie: undefined,
       holder,
       stateInflight: new Set(),
+      parked: false,
+      lastActive: wallClock(),
     };
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => {
@@ -159,6 +213,7 @@ export class Pool {
   }
 
   private post(slot: Slot, message: ToWorker): void {
+    slot.lastActive = wallClock();
     slot.worker.postMessage(message);
     Atomics.add(slot.control, Control.SIGNAL, 1);
     if (Atomics.load(slot.control, Control.IDLE) === 1) {
@@ -187,40 +242,54 @@ export class Pool {
   }
 
   /**
-   * Ships a compiled module to every worker and waits until each has a warm instance of it.
-   * A worker that spends longer than `timeoutMs` creating the instance (start-up code or
-   * `init()` in a loop) is replaced and the registration fails.
+   * Registers a function in two steps: one worker runs its start-up code and `init()` and
+   * answers with the snapshot; then every running worker gets the function with the snapshot
+   * and restores a warm instance from it. A worker that spends longer than `timeoutMs` in
+   * either step (start-up code or `init()` in a loop) is replaced and the registration fails.
+   * Resolves with the spec as registered (with its snapshot).
    */
-  async register(spec: FunctionSpec, timeoutMs: number): Promise<void> {
-    const seq = this.nextSeq++;
+  async register(spec: FunctionSpec, segments: DataSegment[], timeoutMs: number): Promise<FunctionSpec> {
     this.hold();
     try {
-      const error = await new Promise<WireError | undefined>((resolve) => {
-        const state: Registering = {
-          seq,
-          spec,
-          timeoutMs,
-          waiting: new Set(this.live()),
-          began: new Map(),
-          error: undefined,
-          done: () => resolve(state.error),
-        };
-        if (state.waiting.size === 0) {
-          state.error = this.noWorkers().toWire();
-          state.done();
-          return;
-        }
-        this.registering.set(seq, state);
-        for (const slot of state.waiting) this.post(slot, { type: 'register', spec, seq });
-      });
-      if (error !== undefined) {
-        for (const slot of this.slots) this.post(slot, { type: 'unregister', name: spec.name });
-        throw fromWire(error);
+      const booter = this.pick();
+      const booted = await this.gather(spec, booter ? [booter] : [], (seq) => ({ type: 'boot', spec, segments, seq }), timeoutMs);
+      if (booted.error !== undefined) throw fromWire(booted.error);
+      const registered: FunctionSpec = { ...spec, snapshot: booted.snapshot! };
+      const done = await this.gather(registered, this.live(), (seq) => ({ type: 'register', spec: registered, seq }), timeoutMs);
+      if (done.error !== undefined) {
+        for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name: spec.name });
+        throw fromWire(done.error);
       }
-      this.functions.set(spec.name, spec);
+      this.functions.set(spec.name, registered);
+      return registered;
     } finally {
       this.release();
     }
+  }
+
+  /** Sends `message(seq)` to `slots` and waits until each has answered or was lost. */
+  private gather(spec: FunctionSpec, slots: Slot[], message: (seq: number) => ToWorker, timeoutMs: number): Promise<Registering> {
+    const seq = this.nextSeq++;
+    return new Promise<Registering>((resolve) => {
+      const state: Registering = {
+        seq,
+        spec,
+        message: message(seq),
+        snapshot: undefined,
+        timeoutMs,
+        waiting: new Set(slots),
+        began: new Map(),
+        error: undefined,
+        done: () => resolve(state),
+      };
+      if (state.waiting.size === 0) {
+        state.error = this.noWorkers().toWire();
+        state.done();
+        return;
+      }
+      this.registering.set(seq, state);
+      for (const slot of state.waiting) this.post(slot, state.message);
+    });
   }
 
   /**
@@ -240,7 +309,18 @@ export class Pool {
     // Calls accepted before the unregister must reach the workers before it does.
     this.flush();
     this.functions.delete(name);
-    for (const slot of this.slots) this.post(slot, { type: 'unregister', name });
+    for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
+  }
+
+  /**
+   * Asks the running workers to restore `count` idle instances of `fn` each, in time they
+   * have no call to run — ahead of a call the caller knows is coming. Starts a parked worker
+   * when none runs.
+   */
+  prewarm(fn: string, count: number): void {
+    if (!this.functions.has(fn)) return;
+    if (!this.slots.some((slot) => !slot.parked && !slot.dead)) this.pick();
+    for (const slot of this.slots) if (!slot.parked && !slot.dead) this.post(slot, { type: 'prewarm', fn, count });
   }
 
   invoke(fn: string, input: Uint8Array, timeoutMs: number): Promise<RawResult> {
@@ -266,9 +346,9 @@ export class Pool {
     });
   }
 
-  /** Workers that can take work: not dead, and not being stopped unless all are. */
+  /** Workers that can take work: running, and not being stopped unless all are. */
   private live(): Slot[] {
-    const alive = this.slots.filter((slot) => !slot.dead);
+    const alive = this.slots.filter((slot) => !slot.dead && !slot.parked);
     const healthy = alive.filter((slot) => slot.stopReason === undefined);
     return healthy.length > 0 ? healthy : alive;
   }
@@ -280,17 +360,29 @@ export class Pool {
     );
   }
 
-  private dispatch(pending: Pending): void {
+  /**
+   * The worker with the fewest calls in flight. A parked worker is started when none runs, or
+   * when every running one is busy.
+   */
+  private pick(): Slot | undefined {
     // The common case, every worker healthy, without allocating; live() otherwise.
     let best: Slot | undefined;
     let healthy = true;
+    let parked: Slot | undefined;
     for (const slot of this.slots) {
-      if (slot.dead || slot.stopReason !== undefined) healthy = false;
+      if (slot.parked) parked ??= slot;
+      else if (slot.dead || slot.stopReason !== undefined) healthy = false;
       else if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
     }
     if (!healthy || best === undefined) {
       for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
     }
+    if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.unpark(parked);
+    return best;
+  }
+
+  private dispatch(pending: Pending): void {
+    const best = this.pick();
     if (best === undefined) {
       this.fail(pending, this.noWorkers());
       return;
@@ -315,6 +407,7 @@ export class Pool {
   }
 
   private onMessage(slot: Slot, message: FromWorker): void {
+    slot.lastActive = wallClock();
     if (message.type === 'ready') {
       slot.ready = true;
       return;
@@ -339,6 +432,7 @@ export class Pool {
     const state = this.registering.get(message.seq);
     if (state === undefined || !state.waiting.has(slot)) return;
     state.error ??= message.error;
+    if (message.type === 'booted') state.snapshot ??= message.snapshot;
     this.through(state, slot);
   }
 
@@ -349,13 +443,16 @@ export class Pool {
     if (pending.settled) return;
     pending.settled = true;
     if ('error' in outcome) pending.reject(fromWire(outcome.error));
-    else
+    else {
+      if (outcome.cold) this.coldStarts++;
+      else this.warmStarts++;
       pending.resolve({
         output: outcome.output ?? new Uint8Array(0),
         returnCode: outcome.returnCode,
         cold: outcome.cold,
         worker: slot.index,
       });
+    }
   }
 
   private fail(pending: Pending, error: NuvolaError): void {
@@ -461,6 +558,43 @@ export class Pool {
     await slot.worker.terminate();
   }
 
+  /**
+   * Scale to zero: stops workers that have had nothing to do for idleTimeoutMs (their idle
+   * instances have expired by then too), keeping minWorkers running.
+   */
+  private parkIdle(): void {
+    if (this.closed) return;
+    const now = wallClock();
+    let running = this.slots.filter((slot) => !slot.parked && !slot.dead).length;
+    const busy = new Set<Slot>();
+    for (const state of this.registering.values()) for (const slot of state.waiting) busy.add(slot);
+    for (const slot of this.slots) {
+      if (slot.parked || slot.dead || slot.stopReason !== undefined || !slot.ready) continue;
+      if (slot.inflight.size > 0 || slot.stateInflight.size > 0 || busy.has(slot)) {
+        slot.lastActive = now;
+        continue;
+      }
+      if (running <= this.options.minWorkers || now - slot.lastActive < this.options.idleTimeoutMs) continue;
+      running--;
+      slot.parked = true;
+      slot.stopReason = 'parked after being idle';
+      this.parkedCount++;
+      void slot.worker.terminate();
+    }
+  }
+
+  private unpark(slot: Slot): Slot {
+    const fresh = this.spawn(slot.index);
+    this.slots[slot.index] = fresh;
+    // A registration between its boot and its end is not in `functions` yet: join it.
+    for (const state of this.registering.values()) {
+      if (state.error !== undefined || state.message.type !== 'register') continue;
+      state.waiting.add(fresh);
+      this.post(fresh, state.message);
+    }
+    return fresh;
+  }
+
   private onExit(slot: Slot): void {
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
@@ -471,6 +605,8 @@ export class Pool {
     };
     if (slot.stateInflight.size === 0) release();
     else void Promise.allSettled([...slot.stateInflight]).then(release);
+    // A slot that was parked and started again already has its new worker.
+    if (slot.parked) return;
     const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;
@@ -487,7 +623,7 @@ export class Pool {
     for (const state of this.registering.values()) {
       if (replacement !== undefined && state.error === undefined) {
         state.waiting.add(replacement);
-        this.post(replacement, { type: 'register', spec: state.spec, seq: state.seq });
+        this.post(replacement, state.message);
       }
       if (state.waiting.has(slot)) this.through(state, slot);
     }
@@ -538,7 +674,7 @@ export class Pool {
   /** Test hook: stops a worker as if it had crashed. */
   crashWorker(index: number): void {
     const slot = this.slots[index];
-    if (slot) void slot.worker.terminate();
+    if (slot && !slot.parked) void slot.worker.terminate();
   }
 
   /** Test hook: whether worker `index` is creating an instance for a registration right now. */
@@ -549,14 +685,32 @@ export class Pool {
 
   stats(): PoolStats {
     let inflight = 0;
-    for (const slot of this.slots) for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
-    return { workers: this.slots.length, workerRestarts: this.restarts, inflight, completed: this.completed, failed: this.failed };
+    let workers = 0;
+    let instances = 0;
+    for (const slot of this.slots) {
+      for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
+      if (slot.parked || slot.dead) continue;
+      workers++;
+      instances += Atomics.load(slot.control, Control.INSTANCES);
+    }
+    return {
+      workers,
+      workersParked: this.parkedCount,
+      workerRestarts: this.restarts,
+      instances,
+      coldStarts: this.coldStarts,
+      warmStarts: this.warmStarts,
+      inflight,
+      completed: this.completed,
+      failed: this.failed,
+    };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
+    clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
     for (const slot of this.slots) {
       for (const pending of slot.inflight.values()) {

@@ -12,6 +12,7 @@
  * and notifies when IDLE is set.
  */
 import type { WireError } from './errors.js';
+import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
 /** Layout of the Int32Array over each worker's control SharedArrayBuffer. */
 export const Control = {
@@ -27,7 +28,9 @@ export const Control = {
   REGISTERING: 4,
   /** {@link clockMicros} when the main thread last notified the idle worker. */
   NOTIFIED_AT: 5,
-  LENGTH: 6,
+  /** Live instances on the worker (idle, running or suspended), written by the worker. */
+  INSTANCES: 6,
+  LENGTH: 7,
 } as const;
 
 /**
@@ -57,14 +60,24 @@ export interface WorkerData {
   spinMicros: number;
   /** This worker's state lock holder number (the main thread is 1). */
   lockHolder: number;
+  /** Idle instances unused for this long are released, in milliseconds. */
+  idleTimeoutMs: number;
+  /** One Int32: live instances in the whole runtime, counted by every worker. */
+  instanceCount: SharedArrayBuffer;
+  /** Most live instances the runtime may hold. */
+  maxInstances: number;
 }
 
 export interface FunctionSpec {
   name: string;
+  /** The module as rewritten for snapshots (runtime/snapshot/rewrite.ts). */
   module: WebAssembly.Module;
+  layout: SnapshotLayout;
+  /** Absent only in the `boot` message that creates it. */
+  snapshot?: Snapshot;
+  /** `reset`: every call starts from the snapshot; `keep`: a warm instance keeps what earlier calls left. */
+  reuse: 'reset' | 'keep';
   suspends: boolean;
-  hasInit: boolean;
-  hasStart: boolean;
   memoryLimitPages: number;
   /** State keys (exact, or prefixes ending in `*`) the function may touch; undefined: any. */
   stateKeys: string[] | undefined;
@@ -83,8 +96,12 @@ export interface InvokeRequest {
 }
 
 export type ToWorker =
+  /** Run start-up code and `init()` once and answer with the snapshot (`booted`). */
+  | { type: 'boot'; spec: FunctionSpec; segments: DataSegment[]; seq: number }
   /** `seq` 0: a replacement worker learning an already registered function (no warm instance yet). */
   | { type: 'register'; spec: FunctionSpec; seq: number }
+  /** Restore instances of `fn` until `count` are idle, when the worker has nothing else to do. */
+  | { type: 'prewarm'; fn: string; count: number }
   | { type: 'unregister'; name: string }
   | { type: 'invoke'; batch: InvokeRequest[] }
   | { type: 'cancel'; id: number; error: WireError }
@@ -129,5 +146,6 @@ export type FromWorker =
   /** Sent once the worker has loaded and listens. */
   | { type: 'ready' }
   | { type: 'registered'; seq: number; error?: WireError }
+  | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
   | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
   | { type: 'state'; id: number; op: StateOp; args: unknown[] };

@@ -39,6 +39,20 @@ export interface InvokeResult {
 /** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
 export type InvokeInput = Uint8Array | ArrayBuffer | string | undefined;
 
+/** What `invokeChain` resolves to: the last stage's result, and every stage's. */
+export interface ChainResult extends InvokeResult {
+  /** Each stage that ran, in order (a chain stops at the first non-zero return code). */
+  stages: (Omit<InvokeResult, 'output'> & { function: string })[];
+}
+
+/** Options of `rt.invokeChain`. */
+export interface ChainOptions {
+  /** Overrides each stage's `timeoutMs`. */
+  timeoutMs?: number;
+  /** Warm the later stages' instances while the first runs. Default true. */
+  prewarm?: boolean;
+}
+
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
@@ -99,15 +113,19 @@ export class Runtime {
         {
           name,
           module: checked.module,
+          layout: checked.layout,
+          reuse: fnOptions.reuse,
           suspends: checked.suspends,
-          hasInit: checked.hasInit,
-          hasStart: checked.hasStart,
           memoryLimitPages: fnOptions.memoryLimitPages,
           stateKeys: fnOptions.stateKeys,
           timeoutMs: fnOptions.timeoutMs,
         },
+        checked.segments,
         fnOptions.timeoutMs,
       );
+      if (checked.layout.resetNote !== undefined && fnOptions.reuse === 'reset') {
+        this.options.logger({ function: 'nuvola', level: 'warn', message: `function '${name}': ${checked.layout.resetNote}` });
+      }
       this.registry.set(name, fnOptions);
     } finally {
       this.reserved.delete(name);
@@ -195,6 +213,54 @@ export class Runtime {
     }));
   }
 
+  /**
+   * Restores `instances` idle instances (default 1) of each named function on every running
+   * worker, in time the workers have no call to run — for calls the caller knows are coming.
+   * Idle instances still expire after `idleTimeoutMs`. Unknown names are an error.
+   */
+  prewarm(names: string | string[], options?: { instances?: number }): void {
+    this.checkOpen();
+    const list = typeof names === 'string' ? [names] : names;
+    for (const name of list) if (!this.registry.has(name)) throw unknownFunction(name);
+    const count = options?.instances ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > this.options.maxIdleInstances) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `option instances must be an integer from 1 to maxIdleInstances=${this.options.maxIdleInstances}, got ${String(count)}`,
+        { path: 'options.instances' },
+      );
+    }
+    for (const name of list) this.pool.prewarm(name, count);
+  }
+
+  /**
+   * Runs `names` in order, each stage's output the next one's input, and resolves with the
+   * last stage's result. Stops at the first stage that returns a non-zero code (its result is
+   * the chain's). Because the runtime sees the whole chain, it warms the later stages'
+   * instances while the first runs, so they need not start cold (`prewarm: false` turns
+   * that off). A stage that fails rejects the chain with its error.
+   */
+  async invokeChain(names: string[], input?: InvokeInput, options?: ChainOptions): Promise<ChainResult> {
+    this.checkOpen();
+    if (!Array.isArray(names) || names.length === 0) {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'invokeChain needs a non-empty array of function names', { path: 'names' });
+    }
+    for (const name of names) if (!this.registry.has(name)) throw unknownFunction(name);
+    const invokeOptions = options?.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
+    if (options?.prewarm !== false) for (const name of new Set(names.slice(1))) this.pool.prewarm(name, 1);
+    const start = performance.now();
+    const stages: ChainResult['stages'] = [];
+    let data: InvokeInput = input;
+    let last: InvokeResult | undefined;
+    for (const name of names) {
+      last = await this.invoke(name, data, invokeOptions);
+      stages.push({ function: name, returnCode: last.returnCode, cold: last.cold, worker: last.worker, durationMs: last.durationMs });
+      if (last.returnCode !== 0) break;
+      data = last.output;
+    }
+    return { ...last!, durationMs: performance.now() - start, stages };
+  }
+
   stats(): RuntimeStats {
     return { ...this.pool.stats(), functions: this.registry.size };
   }
@@ -269,12 +335,13 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   }
   const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs });
   const pool = new Pool(
-    resolved.workers,
+    { size: resolved.workers, minWorkers: resolved.minWorkers, idleTimeoutMs: resolved.idleTimeoutMs },
     {
       maxOutputBytes: resolved.maxOutputBytes,
       maxIdleInstances: resolved.maxIdleInstances,
       maxLogBytes: resolved.maxLogBytes,
       spinMicros: resolved.idleSpinMicros,
+      maxInstances: resolved.maxInstances,
     },
     resolved.logger,
     stateService(store),

@@ -57,10 +57,10 @@ describe('runtime core', () => {
     expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
 
-  it('keeps instances warm: calls one at a time reuse the same instance, globals and all', async () => {
+  it("keeps instances warm: with reuse 'keep', calls one at a time reuse the same instance, globals and all", async () => {
     const { rt: one } = await runtimeWithLogs({ workers: 1 });
     try {
-      await one.register('counter', guestBytes('core_counter'));
+      await one.register('counter', guestBytes('core_counter'), { reuse: 'keep' });
       const first = await one.invoke('counter');
       const again = await one.invoke('counter');
       expect([first.cold, again.cold]).toEqual([false, false]);

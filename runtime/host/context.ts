@@ -32,6 +32,8 @@ export interface GuestContext {
   deadline: number;
   /** Locks and leases the current invocation holds. */
   readonly state: GuestState;
+  /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
+  written: (ptr: number, length: number) => void;
 }
 
 /** A view of `len` bytes at `ptr` in the guest's memory, or a trap when they are not all inside it. */
@@ -50,4 +52,11 @@ export function guestBytes(ctx: GuestContext, ptr: number, len: number, what: st
     );
   }
   return new Uint8Array(buffer, start, length);
+}
+
+/** Like {@link guestBytes}, for a range the host is about to write: the reset will restore it. */
+export function guestWritable(ctx: GuestContext, ptr: number, len: number, what: string): Uint8Array {
+  const bytes = guestBytes(ctx, ptr, len, what);
+  ctx.written(bytes.byteOffset, bytes.byteLength);
+  return bytes;
 }

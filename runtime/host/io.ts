@@ -1,7 +1,7 @@
 /** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, type GuestContext } from './context.js';
+import { guestBytes, guestWritable, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 const decoder = new TextDecoder();
@@ -20,7 +20,7 @@ export const io: Capability = {
       [abi.IO_INPUT_SIZE]: (): number => ctx.input.length,
       [abi.IO_INPUT_READ]: (ptr: number, len: number): number => {
         const n = Math.min(len >>> 0, ctx.input.length);
-        guestBytes(ctx, ptr, n, abi.IO_INPUT_READ).set(ctx.input.subarray(0, n));
+        guestWritable(ctx, ptr, n, abi.IO_INPUT_READ).set(ctx.input.subarray(0, n));
         return n;
       },
       [abi.IO_OUTPUT_WRITE]: (ptr: number, len: number): void => {

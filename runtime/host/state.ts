@@ -13,7 +13,7 @@ import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
 import type { StateOp } from '../protocol.js';
-import { guestBytes, type GuestContext } from './context.js';
+import { guestBytes, guestWritable, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 /** A local lock an invocation holds, and the allocation it locked. */
@@ -231,7 +231,7 @@ export const stateImports: Capability = {
     const take = guarded((ptr: number, len: number) => {
       const src = ctx.state.staged;
       const n = Math.min(len >>> 0, src.byteLength);
-      guestBytes(ctx, ptr, n, 'take').set(src.subarray(0, n));
+      guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
       ctx.state.staged = EMPTY;
     });
     return {
@@ -240,7 +240,7 @@ export const stateImports: Capability = {
         const k = key(kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return clientOf(ctx).read(k, offset, len, (n) => guestBytes(ctx, ptr, n, 'read'), held(k));
+        return clientOf(ctx).read(k, offset, len, (n) => guestWritable(ctx, ptr, n, 'read'), held(k));
       }),
       [abi.STATE_WRITE]: guarded((kp: number, kl: number, ptr: number, len: number) => {
         const k = key(kp, kl, 'write');

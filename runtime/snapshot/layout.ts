@@ -15,13 +15,13 @@ export const EXPORT_GLOBAL = '__nuvola_g';
 /** The instance's offset into the dirty map (a mutable i32 global the rewrite adds). */
 export const EXPORT_DIRTY_BASE = '__nuvola_dirty_base';
 /** The function of the original module's start section, which the rewrite removes. */
-export const EXPORT_START = '__nuvola_start';
+export const EXPORT_START_SECTION = '__nuvola_start';
 
 /** What the rewrite learned about a module, sent with it to the workers. */
 export interface SnapshotLayout {
   /** Value type of each exported mutable global, in export order. */
   globalTypes: ('i32' | 'i64' | 'f32' | 'f64')[];
-  /** Whether the original module had a start section (exported as {@link EXPORT_START}). */
+  /** Whether the original module had a start section (exported as {@link EXPORT_START_SECTION}). */
   hasStart: boolean;
   /** Pages the module declares to start with. */
   initialPages: number;

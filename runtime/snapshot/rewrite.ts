@@ -18,7 +18,7 @@ import { instrumentCode, Uninstrumentable, Writer, type CodeLayout } from './cod
 import {
   EXPORT_DIRTY_BASE,
   EXPORT_GLOBAL,
-  EXPORT_START,
+  EXPORT_START_SECTION,
   IMPORT_DIRTY,
   IMPORT_MEMORY,
   SNAPSHOT_MODULE,
@@ -304,7 +304,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   const exportEntry = find(Section.Export);
   const added: number[][] = mutableIndices.map((g, k) => [...nameBytes(`${EXPORT_GLOBAL}${k}`), 0x03, ...writeLeb(g)]);
   added.push([...nameBytes(EXPORT_DIRTY_BASE), 0x03, ...writeLeb(baseGlobal)]);
-  if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START), 0x00, ...writeLeb(startFunction)]);
+  if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START_SECTION), 0x00, ...writeLeb(startFunction)]);
   replace.set(Section.Export, appendToVector(exportEntry?.payload, added.flat(), added.length));
 
   const out = new Writer();

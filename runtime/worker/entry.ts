@@ -20,7 +20,9 @@ import {
   type WorkerData,
   type WorkerLog,
 } from '../protocol.js';
-import { GuestInstance, type SuspendHooks } from './instance.js';
+import { DirtyMap } from './dirty-map.js';
+import { GuestInstance, instanceLimitError, type InstanceEnv, type SuspendHooks } from './instance.js';
+import type { DataSegment } from '../snapshot/layout.js';
 
 const data = workerData as WorkerData;
 setLockHolder(data.lockHolder);
@@ -42,7 +44,11 @@ const pause = (Atomics as unknown as { pause: () => void }).pause;
 
 interface FunctionEntry {
   spec: FunctionSpec;
-  idle: GuestInstance[];
+  /** Warm instances, the most recently used last; each with when it went idle. */
+  idle: { instance: GuestInstance; since: number }[];
+  env: InstanceEnv;
+  /** Idle instances a `prewarm` asked for. */
+  prewarm: number;
 }
 
 /** An invocation whose `main` returned a promise: suspended in a host import, or about to settle. */
@@ -52,6 +58,13 @@ interface Suspended {
 }
 
 const functions = new Map<string, FunctionEntry>();
+const dirty = new DirtyMap();
+/** Live instances in the whole runtime (every worker counts into it). */
+const instanceCount = new Int32Array(data.instanceCount);
+/** Live instances on this worker. */
+let liveHere = 0;
+/** When idle instances are next checked for expiry ({@link wallClock}). */
+let nextExpiry = 0;
 const stateCalls = new Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>();
 let nextStateCall = 1;
 
@@ -106,17 +119,71 @@ function fail(id: number, error: WireError): void {
   results.push({ id, error });
 }
 
-function newInstance(entry: FunctionEntry): GuestInstance {
-  const fn = entry.spec.name;
+function newEnv(fn: string): InstanceEnv {
   const log = (message: string): void => {
     logs.push({ fn, message });
     scheduleFlush();
   };
-  return new GuestInstance(entry.spec, { maxOutputBytes: data.maxOutputBytes, maxLogBytes: data.maxLogBytes }, log, hooks);
+  return {
+    limits: { maxOutputBytes: data.maxOutputBytes, maxLogBytes: data.maxLogBytes },
+    dirty,
+    log,
+    hooks,
+    admit,
+    onDispose: () => {
+      Atomics.sub(instanceCount, 0, 1);
+      Atomics.store(control, Control.INSTANCES, --liveHere);
+    },
+  };
+}
+
+/**
+ * Counts a new instance in, or throws E_INSTANCE_LIMIT. At the limit, this worker's idle
+ * instances (of any function) are released first to make room.
+ */
+function admit(fn: string): void {
+  for (let attempt = 0; ; attempt++) {
+    if (Atomics.add(instanceCount, 0, 1) < data.maxInstances) break;
+    Atomics.sub(instanceCount, 0, 1);
+    if (attempt > 0 || releaseIdle(() => true) === 0) {
+      throw instanceLimitError(fn, `the runtime already holds maxInstances=${data.maxInstances} live instances`);
+    }
+  }
+  Atomics.store(control, Control.INSTANCES, ++liveHere);
+}
+
+/** Disposes idle instances for which `expired(since)` holds; returns how many. */
+function releaseIdle(expired: (since: number) => boolean): number {
+  let released = 0;
+  for (const entry of functions.values()) {
+    let keep = 0;
+    // Oldest first: the list is in the order instances went idle.
+    while (keep < entry.idle.length && expired(entry.idle[keep]!.since)) keep++;
+    for (const { instance } of entry.idle.splice(0, keep)) instance.dispose();
+    released += keep;
+  }
+  return released;
+}
+
+/** Scale to zero: releases instances idle for longer than idleTimeoutMs. */
+function expireIdle(): void {
+  const now = wallClock();
+  if (now < nextExpiry) return;
+  nextExpiry = now + Math.min(1000, data.idleTimeoutMs / 4);
+  const cutoff = now - data.idleTimeoutMs;
+  releaseIdle((since) => since <= cutoff);
+}
+
+function newInstance(entry: FunctionEntry): GuestInstance {
+  return GuestInstance.restore(entry.spec, entry.env);
 }
 
 function release(entry: FunctionEntry, instance: GuestInstance): void {
-  if (functions.get(entry.spec.name) === entry && entry.idle.length < data.maxIdleInstances) entry.idle.push(instance);
+  if (functions.get(entry.spec.name) === entry && entry.idle.length < data.maxIdleInstances) {
+    entry.idle.push({ instance, since: wallClock() });
+  } else {
+    instance.dispose();
+  }
 }
 
 function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestInstance, returned: unknown, cold: boolean): void {
@@ -130,7 +197,8 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
   results.push(
     output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
   );
-  release(entry, instance);
+  if (entry.spec.reuse === 'reset' && !instance.reset()) instance.dispose();
+  else release(entry, instance);
 }
 
 /**
@@ -156,7 +224,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   // code and init(), then main) runs.
   Atomics.store(control, Control.RUNNING, request.id);
   Atomics.add(control, Control.STARTED, 1);
-  let instance = entry.idle.pop();
+  let instance = entry.idle.pop()?.instance;
   const cold = instance === undefined;
   try {
     instance ??= newInstance(entry);
@@ -232,22 +300,24 @@ async function processQueue(): Promise<void> {
   } finally {
     processing = false;
   }
+  expireIdle();
   flush();
   scheduleIdle();
 }
 
 function register(spec: FunctionSpec, seq: number): void {
-  const entry: FunctionEntry = { spec, idle: [] };
+  const previous = functions.get(spec.name);
+  if (previous) unregister(spec.name);
+  const entry: FunctionEntry = { spec, idle: [], env: newEnv(spec.name), prewarm: 0 };
   functions.set(spec.name, entry);
   // A replacement worker learns already registered functions lazily: its first call
-  // instantiates under that call's own timeout.
+  // restores an instance under that call's own timeout.
   if (seq === 0) return;
   let reply: FromWorker = { type: 'registered', seq };
   Atomics.store(control, Control.REGISTERING, seq);
   try {
-    // One instance up front proves the module instantiates here and leaves it warm.
-    const instance = newInstance(entry);
-    if (data.maxIdleInstances > 0) entry.idle.push(instance);
+    // One instance up front proves the snapshot restores here and leaves it warm.
+    release(entry, newInstance(entry));
   } catch (err) {
     reply = { type: 'registered', seq, error: toWire(err, ErrorCode.INSTANTIATE_FAILED) };
   } finally {
@@ -255,6 +325,50 @@ function register(spec: FunctionSpec, seq: number): void {
   }
   flush();
   port.postMessage(reply);
+}
+
+/** Runs start-up code and init() once, under Control.REGISTERING, and answers with the snapshot. */
+function boot(spec: FunctionSpec, segments: DataSegment[], seq: number): void {
+  let reply: FromWorker;
+  Atomics.store(control, Control.REGISTERING, seq);
+  try {
+    const instance = GuestInstance.boot(spec, segments, newEnv(spec.name));
+    const snapshot = instance.capture();
+    instance.dispose();
+    reply = { type: 'booted', seq, snapshot };
+  } catch (err) {
+    reply = { type: 'booted', seq, error: toWire(err, ErrorCode.INSTANTIATE_FAILED) };
+  } finally {
+    Atomics.store(control, Control.REGISTERING, 0);
+  }
+  flush();
+  port.postMessage(reply);
+}
+
+function unregister(name: string): void {
+  const entry = functions.get(name);
+  if (entry === undefined) return;
+  functions.delete(name);
+  for (const { instance } of entry.idle) instance.dispose();
+  entry.idle.length = 0;
+}
+
+/** Restores one instance for a pending `prewarm`; returns false when none is pending. */
+function prewarmOne(): boolean {
+  for (const entry of functions.values()) {
+    if (entry.idle.length >= Math.min(entry.prewarm, data.maxIdleInstances)) {
+      entry.prewarm = 0;
+      continue;
+    }
+    try {
+      release(entry, newInstance(entry));
+    } catch (err) {
+      entry.prewarm = 0;
+      logs.push({ fn: entry.spec.name, message: `nuvola: prewarming failed: ${(err as Error).message}` });
+    }
+    return true;
+  }
+  return false;
 }
 
 function handle(message: ToWorker): void {
@@ -266,8 +380,16 @@ function handle(message: ToWorker): void {
     case 'register':
       register(message.spec, message.seq);
       break;
+    case 'boot':
+      boot(message.spec, message.segments, message.seq);
+      break;
+    case 'prewarm': {
+      const entry = functions.get(message.fn);
+      if (entry) entry.prewarm = Math.max(entry.prewarm, message.count);
+      break;
+    }
     case 'unregister':
-      functions.delete(message.name);
+      unregister(message.name);
       break;
     case 'stateReply': {
       needsEventLoop = true;
@@ -313,6 +435,9 @@ function idle(): void {
   idleScheduled = false;
   for (;;) {
     drain();
+    // Prewarming is done only when no call waits.
+    if (!processing && queueHead >= queue.length && prewarmOne()) continue;
+    expireIdle();
     flush();
     // Promise reactions (a state reply, a deferred lock release) run only in the event loop.
     if (suspended.size > 0 || processing || stateCalls.size > 0 || needsEventLoop) {
