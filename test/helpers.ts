@@ -25,10 +25,14 @@ export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ r
 }
 
 /** Runs an ES module script (importing 'nuvola') in a fresh Node process from the project root. */
-export function runScript(source: string): Promise<{ stdout: string; stderr: string; code: number }> {
+export function runScript(
+  source: string,
+  flags: string[] = [],
+  timeoutMs = 20_000,
+): Promise<{ stdout: string; stderr: string; code: number }> {
   const root = new URL('../', import.meta.url).pathname;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--input-type=module', '-e', source], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...flags, '--input-type=module', '-e', source], { cwd: root, timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
     });
   });
