@@ -32,8 +32,13 @@ export function runScript(
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   const root = new URL('../', import.meta.url).pathname;
   return new Promise((resolve) => {
-    execFile(process.execPath, [...flags, '--input-type=module', '-e', source], { cwd: root, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
-    });
+    execFile(
+      process.execPath,
+      [...flags, '--input-type=module', '-e', source],
+      { cwd: root, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+      },
+    );
   });
 }

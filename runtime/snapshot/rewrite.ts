@@ -165,11 +165,9 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   // Imports: count the functions; nothing but functions is expected (module-check).
   let functionImports = 0;
   const importEntry = find(Section.Import);
-  let importCount = 0;
   if (importEntry) {
     const c = new Cursor(importEntry.payload);
-    importCount = c.leb();
-    for (let n = importCount; n > 0; n--) {
+    for (let n = c.leb(); n > 0; n--) {
       c.name();
       c.name();
       const kind = c.byte();
@@ -287,17 +285,21 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   const memoryLimits = [0x01, ...writeLeb(memory.initial), ...writeLeb(memory.maximum)];
   replace.set(
     Section.Import,
-    appendToVector(importEntry?.payload, [
-      ...nameBytes(SNAPSHOT_MODULE),
-      ...nameBytes(IMPORT_MEMORY),
-      0x02,
-      ...memoryLimits,
-      ...nameBytes(SNAPSHOT_MODULE),
-      ...nameBytes(IMPORT_DIRTY),
-      0x02,
-      0x00,
-      0x00,
-    ], 2),
+    appendToVector(
+      importEntry?.payload,
+      [
+        ...nameBytes(SNAPSHOT_MODULE),
+        ...nameBytes(IMPORT_MEMORY),
+        0x02,
+        ...memoryLimits,
+        ...nameBytes(SNAPSHOT_MODULE),
+        ...nameBytes(IMPORT_DIRTY),
+        0x02,
+        0x00,
+        0x00,
+      ],
+      2,
+    ),
   );
   replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b]));
 
