@@ -21,7 +21,7 @@ import { checkModule } from '../runtime/module-check.js';
 import type { FunctionSpec } from '../runtime/protocol.js';
 import { capMemory } from '../runtime/wasm-binary.js';
 import { DirtyMap } from '../runtime/worker/dirty-map.js';
-import { GuestInstance, type InstanceEnv } from '../runtime/worker/instance.js';
+import { GuestInstance, restoredState, workerImports, type InstanceEnv } from '../runtime/worker/instance.js';
 import { figure, median, percentile, report, throughputRun, type BenchReport, type Figure } from './harness.js';
 
 export interface ColdstartBenchOptions {
@@ -84,7 +84,7 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
     limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
     dirty: new DirtyMap(),
     log: () => {},
-    hooks: { suspended: () => {}, resumed: () => {} },
+    host: workerImports({ suspended: () => {}, resumed: () => {} }),
     admit: () => {},
     onDispose: () => {},
   };
@@ -102,6 +102,7 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
   boot.dispose();
+  env.restored = restoredState(spec, env.dirty);
   const snapshot = spec.snapshot;
   const imageBytes = snapshot.pages * 65536;
   let copiedBytes = 0;

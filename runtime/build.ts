@@ -56,6 +56,9 @@ export async function buildGuest(source: string, options: BuildOptions = {}): Pr
     // Node 24 runs 128-bit SIMD; nuvola's snapshot rewrite tracks its stores.
     '--enable',
     'simd',
+    // Exports __collect, which the boot instance runs before the snapshot is taken, so that
+    // calls do not start with the garbage collector half-way through a cycle.
+    '--exportRuntime',
     '--noColors',
   ];
   if (options.debug) args.push('--debug');

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkModule } from '../runtime/module-check.js';
 import type { FunctionSpec } from '../runtime/protocol.js';
 import { DirtyMap } from '../runtime/worker/dirty-map.js';
-import { GuestInstance, type InstanceEnv } from '../runtime/worker/instance.js';
+import { GuestInstance, restoredState, workerImports, type InstanceEnv } from '../runtime/worker/instance.js';
 import { guestBytes } from './helpers.js';
 
 function environment(): InstanceEnv & { live: number } {
@@ -14,7 +14,7 @@ function environment(): InstanceEnv & { live: number } {
     limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
     dirty: new DirtyMap(),
     log: () => {},
-    hooks: { suspended: () => {}, resumed: () => {} },
+    host: workerImports({ suspended: () => {}, resumed: () => {} }),
     admit: () => void env.live++,
     onDispose: () => void env.live--,
   };
@@ -36,6 +36,7 @@ async function prepare(name: string, bytes: Uint8Array, env: InstanceEnv): Promi
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
   boot.dispose();
+  env.restored = restoredState(spec, env.dirty);
   return spec;
 }
 

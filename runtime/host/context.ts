@@ -36,6 +36,16 @@ export interface GuestContext {
   written: (ptr: number, length: number) => void;
 }
 
+/**
+ * The instance whose code runs right now on this worker. Host imports are bound once per
+ * worker to a ContextRef, not once per instance (which cost more than the rest of a restore):
+ * each import reads `ref.ctx` when called. It is set before an instance's code runs and
+ * again when a suspended instance resumes.
+ */
+export interface ContextRef {
+  ctx: GuestContext;
+}
+
 /** A view of `len` bytes at `ptr` in the guest's memory, or a trap when they are not all inside it. */
 export function guestBytes(ctx: GuestContext, ptr: number, len: number, what: string): Uint8Array {
   const memory = ctx.memory;

@@ -4,7 +4,7 @@
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, type GuestContext } from './context.js';
+import { guestBytes, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 /** Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it. */
@@ -19,9 +19,10 @@ function readString(ctx: GuestContext, ptr: number): string {
 export const env: Capability = {
   module: abi.MODULE_ENV,
   functions: { [abi.ENV_ABORT]: false, [abi.ENV_TRACE]: false, [abi.ENV_SEED]: false },
-  bind(ctx: GuestContext) {
+  bind(ref: ContextRef) {
     return {
       [abi.ENV_ABORT]: (msgPtr: number, filePtr: number, line: number, column: number): never => {
+        const ctx = ref.ctx;
         const message = readString(ctx, msgPtr);
         const file = readString(ctx, filePtr);
         throw new GuestError(
@@ -31,6 +32,7 @@ export const env: Capability = {
         );
       },
       [abi.ENV_TRACE]: (msgPtr: number, n: number, ...args: number[]): void => {
+        const ctx = ref.ctx;
         ctx.log(`trace: ${readString(ctx, msgPtr)} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
       },
       [abi.ENV_SEED]: (): number => Date.now() * Math.random(),

@@ -3,7 +3,7 @@
  * at `register`), which imports may suspend (those make `main` run through JSPI), and the
  * import object of one instance.
  */
-import type { GuestContext } from './context.js';
+import type { ContextRef } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
 import { env } from './env.js';
 import { io } from './io.js';
@@ -13,7 +13,8 @@ import { stateImports } from './state.js';
 export interface Capability {
   module: string;
   functions: Record<string, boolean>;
-  bind(ctx: GuestContext): Record<string, (...args: never[]) => unknown>;
+  /** The import functions, bound once per worker: each reads `ref.ctx` when called. */
+  bind(ref: ContextRef): Record<string, (...args: never[]) => unknown>;
 }
 
 const CAPABILITIES: readonly Capability[] = [io, stateImports, env];
@@ -32,14 +33,14 @@ export const SUSPENDING_IMPORTS: ReadonlySet<string> = new Set(
   ),
 );
 
-/** The import object for one instance; suspending imports are wrapped for JSPI. */
-export function buildImports(ctx: GuestContext, hooks: SuspendHooks): WebAssembly.Imports {
+/** The import object of every instance on a worker; suspending imports are wrapped for JSPI. */
+export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.Imports {
   const imports: WebAssembly.Imports = {};
   for (const capability of CAPABILITIES) {
-    const bound = capability.bind(ctx);
+    const bound = capability.bind(ref);
     const moduleImports: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(bound)) {
-      moduleImports[name] = capability.functions[name] ? suspending(ctx, hooks, fn as (...args: unknown[]) => unknown) : fn;
+      moduleImports[name] = capability.functions[name] ? suspending(ref, hooks, fn as (...args: unknown[]) => unknown) : fn;
     }
     imports[capability.module] = moduleImports as WebAssembly.ModuleImports;
   }
@@ -51,18 +52,22 @@ export function buildImports(ctx: GuestContext, hooks: SuspendHooks): WebAssembl
  * suspending (JSPI only suspends on a promise); when it returns a promise the guest suspends
  * and, on resumption, traps instead if its invocation was cancelled meanwhile.
  */
-function suspending(ctx: GuestContext, hooks: SuspendHooks, fn: (...args: unknown[]) => unknown): WebAssembly.Suspending {
+function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[]) => unknown): WebAssembly.Suspending {
   return new WebAssembly.Suspending((...args: unknown[]) => {
+    const ctx = ref.ctx;
     const result = fn(...args);
     if (!(result instanceof Promise)) return result;
     ctx.suspensions++;
     hooks.suspended(ctx);
+    // Other instances run while this one waits; it is the current one again when it resumes.
     return result.then(
       (value: unknown) => {
+        ref.ctx = ctx;
         hooks.resumed(ctx);
         return value;
       },
       (err: unknown) => {
+        ref.ctx = ctx;
         hooks.resumed(ctx);
         throw err;
       },

@@ -1,7 +1,7 @@
 /** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, type GuestContext } from './context.js';
+import { guestBytes, guestWritable, type ContextRef } from './context.js';
 import type { Capability } from './imports.js';
 
 const decoder = new TextDecoder();
@@ -15,15 +15,17 @@ export const io: Capability = {
     [abi.IO_LOG]: false,
     [abi.IO_SLEEP]: true,
   },
-  bind(ctx: GuestContext) {
+  bind(ref: ContextRef) {
     return {
-      [abi.IO_INPUT_SIZE]: (): number => ctx.input.length,
+      [abi.IO_INPUT_SIZE]: (): number => ref.ctx.input.length,
       [abi.IO_INPUT_READ]: (ptr: number, len: number): number => {
+        const ctx = ref.ctx;
         const n = Math.min(len >>> 0, ctx.input.length);
         guestWritable(ctx, ptr, n, abi.IO_INPUT_READ).set(ctx.input.subarray(0, n));
         return n;
       },
       [abi.IO_OUTPUT_WRITE]: (ptr: number, len: number): void => {
+        const ctx = ref.ctx;
         const bytes = guestBytes(ctx, ptr, len, abi.IO_OUTPUT_WRITE);
         if (bytes.byteLength > ctx.maxOutputBytes) {
           throw new LimitError(
@@ -35,14 +37,16 @@ export const io: Capability = {
         ctx.output = bytes.slice();
       },
       [abi.IO_LOG]: (ptr: number, len: number): void => {
+        const ctx = ref.ctx;
         const bytes = guestBytes(ctx, ptr, len, abi.IO_LOG);
         if (ctx.logBudget <= 0) return;
         ctx.logBudget -= bytes.byteLength;
         if (ctx.logBudget >= 0) ctx.log(decoder.decode(bytes));
         else ctx.log(`${decoder.decode(bytes.subarray(0, bytes.byteLength + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
       },
-      [abi.IO_SLEEP]: (ms: number): Promise<void> =>
-        new Promise((resolve) => {
+      [abi.IO_SLEEP]: (ms: number): Promise<void> => {
+        const ctx = ref.ctx;
+        return new Promise((resolve) => {
           const wake = (): void => {
             clearTimeout(timer);
             ctx.cancelWaiters.delete(wake);
@@ -50,7 +54,8 @@ export const io: Capability = {
           };
           const timer = setTimeout(wake, Math.max(0, ms));
           ctx.cancelWaiters.add(wake);
-        }),
+        });
+      },
     };
   },
 };

@@ -13,7 +13,7 @@ import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
 import type { StateOp } from '../protocol.js';
-import { guestBytes, guestWritable, type GuestContext } from './context.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 /** A local lock an invocation holds, and the allocation it locked. */
@@ -87,10 +87,16 @@ function coded<T>(value: T | Promise<T>): T | Promise<T> {
   return value instanceof Promise ? value.catch((err: unknown) => Promise.reject(asNuvolaError(err))) : value;
 }
 
-function guarded<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>): (...args: A) => R | Promise<R> {
+/** An import that runs `fn` for the instance calling it, with store errors mapped to codes. */
+function guarded<A extends unknown[], R>(
+  ref: ContextRef,
+  fn: (ctx: GuestContext, ...args: A) => R | Promise<R>,
+): (...args: A) => R | Promise<R> {
   return (...args: A) => {
+    // Read once, before any await: while this call waits, other instances run.
+    const ctx = ref.ctx;
     try {
-      return coded(fn(...args));
+      return coded(fn(ctx, ...args));
     } catch (err) {
       throw asNuvolaError(err);
     }
@@ -167,8 +173,8 @@ export const stateImports: Capability = {
       abi.STATE_UNLOCK_GLOBAL_WRITE,
     ].map((name) => [name, true]),
   ),
-  bind(ctx: GuestContext) {
-    const key = (ptr: number, len: number, what: string): string => {
+  bind(ref: ContextRef) {
+    const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
       let k: string;
       try {
         k = decoder.decode(guestBytes(ctx, ptr, len, what));
@@ -185,26 +191,26 @@ export const stateImports: Capability = {
       }
       return k;
     };
-    const held = (k: string) => ctx.state.locks.get(k)?.mode;
+    const held = (ctx: GuestContext, k: string) => ctx.state.locks.get(k)?.mode;
     const lockLocal = (mode: 'read' | 'write') =>
-      guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, `lock_${mode}`);
-        if (held(k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(k)} lock`);
+      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, `lock_${mode}`);
+        if (held(ctx, k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(ctx, k)} lock`);
         const locked = await clientOf(ctx).lock(k, mode);
         if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
         ctx.state.locks.set(k, { mode, state: locked });
       });
     const unlockLocal = (mode: 'read' | 'write') =>
-      guarded((kp: number, kl: number) => {
-        const k = key(kp, kl, `unlock_${mode}`);
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, `unlock_${mode}`);
         const lock = ctx.state.locks.get(k);
         if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
         ctx.state.locks.delete(k);
         return clientOf(ctx).unlock(k, mode, lock.state);
       });
     const lockGlobal = (mode: 'read' | 'write') =>
-      guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, `lock_global_${mode}`);
+      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, `lock_global_${mode}`);
         if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
         const lease = (await request(ctx, 'lockGlobal', [k, mode, ctx.deadline])) as Lease;
         if (ctx.cancelled) {
@@ -214,8 +220,8 @@ export const stateImports: Capability = {
         ctx.state.leases.set(k, lease);
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
-      guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, `unlock_global_${mode}`);
+      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, `unlock_global_${mode}`);
         const lease = ctx.state.leases.get(k);
         if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
         ctx.state.leases.delete(k);
@@ -223,42 +229,42 @@ export const stateImports: Capability = {
           ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
-      guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, partial ? 'push_partial' : 'push');
+      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
         const lease = ctx.state.leases.get(k);
-        await request(ctx, 'push', [k, partial, held(k), lease?.mode === 'write' ? lease : undefined]);
+        await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
       });
-    const take = guarded((ptr: number, len: number) => {
+    const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = ctx.state.staged;
       const n = Math.min(len >>> 0, src.byteLength);
       guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
       ctx.state.staged = EMPTY;
     });
     return {
-      [abi.STATE_SIZE]: guarded((kp: number, kl: number) => clientOf(ctx).size(key(kp, kl, 'size'))),
-      [abi.STATE_READ]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
-        const k = key(kp, kl, 'read');
+      [abi.STATE_SIZE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => clientOf(ctx).size(key(ctx, kp, kl, 'size'))),
+      [abi.STATE_READ]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
+        const k = key(ctx, kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return clientOf(ctx).read(k, offset, len, (n) => guestWritable(ctx, ptr, n, 'read'), held(k));
+        return clientOf(ctx).read(k, offset, len, (n) => guestWritable(ctx, ptr, n, 'read'), held(ctx, k));
       }),
-      [abi.STATE_WRITE]: guarded((kp: number, kl: number, ptr: number, len: number) => {
-        const k = key(kp, kl, 'write');
+      [abi.STATE_WRITE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
+        const k = key(ctx, kp, kl, 'write');
         guestBytes(ctx, ptr, len, 'write');
-        return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(k));
+        return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(ctx, k));
       }),
-      [abi.STATE_WRITE_AT]: guarded((kp: number, kl: number, offset: number, ptr: number, len: number) => {
-        const k = key(kp, kl, 'write_at');
+      [abi.STATE_WRITE_AT]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
+        const k = key(ctx, kp, kl, 'write_at');
         guestBytes(ctx, ptr, len, 'write_at');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
-        return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(k));
+        return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(ctx, k));
       }),
-      [abi.STATE_APPEND]: guarded(async (kp: number, kl: number, ptr: number, len: number) => {
-        const k = key(kp, kl, 'append');
+      [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
+        const k = key(ctx, kp, kl, 'append');
         await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
       }),
-      [abi.STATE_APPENDED_LOAD]: guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, 'appended_load');
+      [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, 'appended_load');
         const entries = (await request(ctx, 'readAppended', [k])) as Uint8Array[];
         const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
         const out = new Uint8Array(total);
@@ -273,29 +279,29 @@ export const stateImports: Capability = {
         ctx.state.staged = out;
         return total;
       }),
-      [abi.STATE_READ_ALL]: guarded((kp: number, kl: number) => {
-        const k = key(kp, kl, 'read_all');
+      [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, 'read_all');
         const stage = (bytes: Uint8Array): number => {
           ctx.state.staged = bytes;
           return bytes.byteLength;
         };
-        const value = clientOf(ctx).readAll(k, held(k));
+        const value = clientOf(ctx).readAll(k, held(ctx, k));
         return value instanceof Promise ? value.then(stage) : stage(value);
       }),
       [abi.STATE_TAKE]: take,
       [abi.STATE_APPENDED_TAKE]: take,
-      [abi.STATE_CLEAR_APPENDED]: guarded(async (kp: number, kl: number) => {
-        await request(ctx, 'clearAppended', [key(kp, kl, 'clear_appended')]);
+      [abi.STATE_CLEAR_APPENDED]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        await request(ctx, 'clearAppended', [key(ctx, kp, kl, 'clear_appended')]);
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
-      [abi.STATE_PULL]: guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, 'pull');
-        await request(ctx, 'pull', [k, held(k)]);
+      [abi.STATE_PULL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, 'pull');
+        await request(ctx, 'pull', [k, held(ctx, k)]);
       }),
-      [abi.STATE_DELETE]: guarded(async (kp: number, kl: number) => {
-        const k = key(kp, kl, 'delete');
-        if (held(k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
+      [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+        const k = key(ctx, kp, kl, 'delete');
+        if (held(ctx, k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
         await request(ctx, 'delete', [k, undefined]);
         clientOf(ctx).forget(k);
       }),

@@ -10,16 +10,19 @@ export const SNAPSHOT_MODULE = 'nuvola:snapshot';
 export const IMPORT_MEMORY = 'memory';
 /** The worker's dirty map (memory 1), shared by every instance on the worker. */
 export const IMPORT_DIRTY = 'dirty';
-/** Mutable global `k` of the module, exported as `${EXPORT_GLOBAL}${k}`. */
-export const EXPORT_GLOBAL = '__nuvola_g';
-/** The instance's offset into the dirty map (a mutable i32 global the rewrite adds). */
-export const EXPORT_DIRTY_BASE = '__nuvola_dirty_base';
+/**
+ * `(area: i32, base: i32) -> ()`: sets the instance's offset into the dirty map to `base` and
+ * every mutable global from the 8-byte slots at `area` in the dirty-map memory.
+ */
+export const EXPORT_LOAD = '__nuvola_load';
+/** `(area: i32) -> ()`: writes every mutable global to the 8-byte slots at `area`. */
+export const EXPORT_SAVE = '__nuvola_save';
 /** The function of the original module's start section, which the rewrite removes. */
 export const EXPORT_START_SECTION = '__nuvola_start';
 
 /** What the rewrite learned about a module, sent with it to the workers. */
 export interface SnapshotLayout {
-  /** Value type of each exported mutable global, in export order. */
+  /** Value type of each mutable global, in the order of their slots (see {@link EXPORT_LOAD}). */
   globalTypes: ('i32' | 'i64' | 'f32' | 'f64')[];
   /** Whether the original module had a start section (exported as {@link EXPORT_START_SECTION}). */
   hasStart: boolean;

@@ -4,8 +4,10 @@
  *
  * - the memory becomes an import (`nuvola:snapshot.memory`), so a restore hands the new
  *   instance a memory already filled with the snapshot instead of running start-up code;
- * - every mutable global is exported (AssemblyScript keeps its heap and stack pointers in
- *   globals it does not export), so the host can read and write them;
+ * - two functions are added that save every mutable global to the dirty-map memory and load
+ *   them back (AssemblyScript keeps its heap and stack pointers in globals it does not
+ *   export): one Wasm call sets them all, where a WebAssembly.Global per global would cost
+ *   an object at every instantiation and a host call per global at every reset;
  * - the start section is removed (its function exported) and active data segments become
  *   passive: the one boot instance applies them by hand, restored instances never do;
  * - memory writes are tracked in a dirty map (code.ts), imported as a second memory.
@@ -16,8 +18,8 @@
 import { readLeb, writeLeb } from '../wasm-binary.js';
 import { instrumentCode, Uninstrumentable, Writer, type CodeLayout } from './code.js';
 import {
-  EXPORT_DIRTY_BASE,
-  EXPORT_GLOBAL,
+  EXPORT_LOAD,
+  EXPORT_SAVE,
   EXPORT_START_SECTION,
   IMPORT_DIRTY,
   IMPORT_MEMORY,
@@ -160,7 +162,9 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
       paramCounts.push(params);
     }
   }
-  const markType = paramCounts.length;
+  // Two types are appended: (i32, i32) -> () for the mark helper and load, (i32) -> () for save.
+  const pairType = paramCounts.length;
+  const singleType = pairType + 1;
 
   // Imports: count the functions; nothing but functions is expected (module-check).
   let functionImports = 0;
@@ -191,7 +195,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
     const c = new Cursor(functionEntry.payload);
     for (let n = c.leb(); n > 0; n--) functionTypes.push(c.leb());
   }
-  const markFunction = functionImports + functionTypes.length;
+  const firstAdded = functionImports + functionTypes.length;
 
   // Globals: which are mutable, and room for the dirty-map base.
   const globalTypes: SnapshotLayout['globalTypes'] = [];
@@ -226,7 +230,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   let resetNote: string | undefined;
   const codeEntry = find(Section.Code);
   if (codeEntry) {
-    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction };
+    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded };
     try {
       code = instrumentCode(codeEntry.payload, layout);
     } catch (err) {
@@ -271,15 +275,19 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
     data = out.result();
   }
 
-  // Assemble.
+  // Assemble. Appended functions: [mark, if tracked] load, save.
+  const types = globalTypes.map((t) => GLOBAL_OPS[t]);
+  const globalsCode = [...withSize(loadBody(mutableIndices, types, baseGlobal)), ...withSize(saveBody(mutableIndices, types))];
+  const loadFunction = firstAdded + (tracked ? 1 : 0);
   const replace = new Map<number, Uint8Array | null>();
   replace.set(Section.Memory, null);
   replace.set(Section.Start, null);
-  if (tracked && code) {
-    replace.set(Section.Code, code);
-    replace.set(Section.Function, appendToVector(functionEntry?.payload, writeLeb(markType)));
-    replace.set(Section.Type, appendToVector(typeEntry?.payload, [0x60, 2, 0x7f, 0x7f, 0]));
-  }
+  replace.set(Section.Code, appendToVector(tracked ? code : codeEntry?.payload, globalsCode, 2));
+  replace.set(
+    Section.Function,
+    appendToVector(functionEntry?.payload, tracked ? [pairType, pairType, singleType] : [pairType, singleType], tracked ? 3 : 2),
+  );
+  replace.set(Section.Type, appendToVector(typeEntry?.payload, [0x60, 2, 0x7f, 0x7f, 0, 0x60, 1, 0x7f, 0], 2));
   if (data) replace.set(Section.Data, data);
 
   const memoryLimits = [0x01, ...writeLeb(memory.initial), ...writeLeb(memory.maximum)];
@@ -304,8 +312,10 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b]));
 
   const exportEntry = find(Section.Export);
-  const added: number[][] = mutableIndices.map((g, k) => [...nameBytes(`${EXPORT_GLOBAL}${k}`), 0x03, ...writeLeb(g)]);
-  added.push([...nameBytes(EXPORT_DIRTY_BASE), 0x03, ...writeLeb(baseGlobal)]);
+  const added: number[][] = [
+    [...nameBytes(EXPORT_LOAD), 0x00, ...writeLeb(loadFunction)],
+    [...nameBytes(EXPORT_SAVE), 0x00, ...writeLeb(loadFunction + 1)],
+  ];
   if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START_SECTION), 0x00, ...writeLeb(startFunction)]);
   replace.set(Section.Export, appendToVector(exportEntry?.payload, added.flat(), added.length));
 
@@ -347,8 +357,44 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   };
 }
 
+/** Load and store opcodes (memory 1, 8 bytes per global) by global type. */
+const GLOBAL_OPS = {
+  i32: { load: 0x28, store: 0x36 },
+  i64: { load: 0x29, store: 0x37 },
+  f32: { load: 0x2a, store: 0x38 },
+  f64: { load: 0x2b, store: 0x39 },
+} as const;
+
+/** A memarg for memory 1 at `offset`, alignment hint 1 byte. */
+function dirtyMemarg(offset: number): number[] {
+  return [0x40, 0x01, ...writeLeb(offset)];
+}
+
+/**
+ * `__nuvola_load(area, base)`: sets the dirty-map base global to `base` and every mutable
+ * global from the 8-byte slots at `area` in memory 1 — how a restore and a reset set them.
+ */
+function loadBody(globals: number[], ops: { load: number }[], base: number): number[] {
+  const out = [0, 0x20, 1, 0x24, ...writeLeb(base)];
+  globals.forEach((g, k) => out.push(0x20, 0, ops[k]!.load, ...dirtyMemarg(8 * k), 0x24, ...writeLeb(g)));
+  out.push(0x0b);
+  return out;
+}
+
+/** `__nuvola_save(area)`: writes every mutable global to the 8-byte slots at `area` in memory 1. */
+function saveBody(globals: number[], ops: { store: number }[]): number[] {
+  const out = [0];
+  globals.forEach((g, k) => out.push(0x20, 0, 0x23, ...writeLeb(g), ops[k]!.store, ...dirtyMemarg(8 * k)));
+  out.push(0x0b);
+  return out;
+}
+
+function withSize(body: number[]): number[] {
+  return [...writeLeb(body.length), ...body];
+}
+
 /** A vector payload with `items` (already encoded) appended and its count raised by `count`. */
-function appendToVector(payload: Uint8Array | undefined, items: number[], count = 1): Uint8Array {
+function appendToVector(payload: Uint8Array | undefined, items: ArrayLike<number>, count = 1): Uint8Array {
   const existing = payload ? readLeb(payload, 0) : { value: 0, next: 0 };
   const out = new Writer();
   out.leb(existing.value + count);

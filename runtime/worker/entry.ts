@@ -21,7 +21,7 @@ import {
   type WorkerLog,
 } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
-import { GuestInstance, instanceLimitError, type InstanceEnv, type SuspendHooks } from './instance.js';
+import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
 
 const data = workerData as WorkerData;
@@ -119,6 +119,8 @@ function fail(id: number, error: WireError): void {
   results.push({ id, error });
 }
 
+const host = workerImports(hooks);
+
 function newEnv(fn: string): InstanceEnv {
   const log = (message: string): void => {
     logs.push({ fn, message });
@@ -128,7 +130,7 @@ function newEnv(fn: string): InstanceEnv {
     limits: { maxOutputBytes: data.maxOutputBytes, maxLogBytes: data.maxLogBytes },
     dirty,
     log,
-    hooks,
+    host,
     admit,
     onDispose: () => {
       Atomics.sub(instanceCount, 0, 1);
@@ -197,7 +199,8 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
   results.push(
     output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
   );
-  if (entry.spec.reuse === 'reset' && !instance.reset()) instance.dispose();
+  // An instance of a function unregistered meanwhile is not reset: it is not used again.
+  if (functions.get(entry.spec.name) !== entry || (entry.spec.reuse === 'reset' && !instance.reset())) instance.dispose();
   else release(entry, instance);
 }
 
@@ -308,7 +311,7 @@ async function processQueue(): Promise<void> {
 function register(spec: FunctionSpec, seq: number): void {
   const previous = functions.get(spec.name);
   if (previous) unregister(spec.name);
-  const entry: FunctionEntry = { spec, idle: [], env: newEnv(spec.name), prewarm: 0 };
+  const entry: FunctionEntry = { spec, idle: [], env: { ...newEnv(spec.name), restored: restoredState(spec, dirty) }, prewarm: 0 };
   functions.set(spec.name, entry);
   // A replacement worker learns already registered functions lazily: its first call
   // restores an instance under that call's own timeout.
@@ -351,6 +354,8 @@ function unregister(name: string): void {
   functions.delete(name);
   for (const { instance } of entry.idle) instance.dispose();
   entry.idle.length = 0;
+  const { globalsArea } = entry.env.restored!;
+  dirty.release(globalsArea, Math.max(8, 8 * entry.spec.layout.globalTypes.length));
 }
 
 /** Restores one instance for a pending `prewarm`; returns false when none is pending. */

@@ -6,14 +6,14 @@
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
-import type { GuestContext } from '../host/context.js';
+import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
 import type { FunctionSpec } from '../protocol.js';
 import { BLOCK_BYTES, BLOCK_SHIFT } from '../snapshot/code.js';
 import {
-  EXPORT_DIRTY_BASE,
-  EXPORT_GLOBAL,
+  EXPORT_LOAD,
+  EXPORT_SAVE,
   EXPORT_START_SECTION,
   IMPORT_DIRTY,
   IMPORT_MEMORY,
@@ -22,6 +22,7 @@ import {
   type Snapshot,
 } from '../snapshot/layout.js';
 import type { DirtyMap } from './dirty-map.js';
+import { LocalImage } from './image.js';
 
 export interface SuspendHooks {
   /** Called when the guest suspends in a host import. */
@@ -41,11 +42,36 @@ export interface InstanceEnv {
   limits: InstanceLimits;
   dirty: DirtyMap;
   log: (message: string) => void;
-  hooks: SuspendHooks;
+  /** The worker's host imports (bound once, see ContextRef) and the ref they read. */
+  host: WorkerImports;
   /** Called before an instance is created; throws E_INSTANCE_LIMIT when the process is full. */
   admit: (fn: string) => void;
   /** Called once for every admitted instance when it is disposed or failed to come up. */
   onDispose: () => void;
+  /**
+   * The function's snapshot on this worker: its image, and the slots in the dirty-map memory
+   * that hold its globals. Set once the snapshot exists (not for the boot instance).
+   */
+  restored?: { image: LocalImage; globalsArea: number };
+}
+
+export interface WorkerImports {
+  ref: ContextRef;
+  imports: WebAssembly.Imports;
+}
+
+/** The host imports of a worker: one import object for all its instances. */
+export function workerImports(hooks: SuspendHooks): WorkerImports {
+  const ref = { ctx: undefined } as unknown as ContextRef;
+  return { ref, imports: buildImports(ref, hooks) };
+}
+
+/** Sets up what instances of a snapshotted function share on a worker (see InstanceEnv.restored). */
+export function restoredState(spec: FunctionSpec, dirty: DirtyMap): NonNullable<InstanceEnv['restored']> {
+  const snapshot = spec.snapshot!;
+  const globalsArea = dirty.allocate(Math.max(8, 8 * spec.layout.globalTypes.length));
+  dirty.writeGlobals(globalsArea, spec.layout.globalTypes, snapshot.globals);
+  return { image: new LocalImage(snapshot), globalsArea };
 }
 
 const PAGE = 65536;
@@ -57,7 +83,9 @@ export class GuestInstance {
   private readonly memory: WebAssembly.Memory;
   private readonly entry: () => number | Promise<number>;
   private readonly exports: WebAssembly.Exports;
-  private readonly globals: WebAssembly.Global[];
+  /** `__nuvola_load(area, base)` and `__nuvola_save(area)` (see snapshot/layout.ts). */
+  private readonly load: (area: number, base: number) => void;
+  private readonly save: (area: number) => void;
   private readonly dirtyBase: number;
   private readonly dirtyBlocks: number;
   private disposed = false;
@@ -70,7 +98,12 @@ export class GuestInstance {
   static boot(spec: FunctionSpec, segments: DataSegment[], env: InstanceEnv): GuestInstance {
     const { layout } = spec;
     const instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env);
+    const area = env.dirty.allocate(Math.max(8, 8 * layout.globalTypes.length));
+    env.host.ref.ctx = instance.ctx;
     try {
+      // Point the write tracking at this instance's slice, keeping the globals' initial values.
+      instance.save(area);
+      instance.load(area, instance.dirtyBase);
       const target = new Uint8Array(instance.memory.buffer);
       for (const segment of segments) {
         if (segment.offset + segment.bytes.byteLength > target.byteLength) {
@@ -86,24 +119,27 @@ export class GuestInstance {
       if (layout.hasStart) (exports[EXPORT_START_SECTION] as () => void)();
       if (typeof exports[abi.EXPORT_START] === 'function') (exports[abi.EXPORT_START] as () => void)();
       if (typeof exports[abi.EXPORT_INIT] === 'function') (exports[abi.EXPORT_INIT] as () => void)();
+      // A full collection now leaves the snapshot compact and the collector idle: otherwise
+      // every call restored from it would resume the same incremental cycle, marking (writing)
+      // the whole heap, and its reset would restore all of it.
+      if (typeof exports[abi.EXPORT_COLLECT] === 'function') (exports[abi.EXPORT_COLLECT] as () => void)();
     } catch (err) {
       const error = err instanceof ModuleError ? err : instantiateError(spec.name, err, instance);
       instance.dispose();
       throw error;
+    } finally {
+      env.dirty.release(area, Math.max(8, 8 * layout.globalTypes.length));
     }
     return instance;
   }
 
   /** A new instance in the state of `spec.snapshot`, without running any guest code. */
   static restore(spec: FunctionSpec, env: InstanceEnv): GuestInstance {
-    const snapshot = spec.snapshot!;
-    const memory = newMemory(spec, snapshot.pages, env);
-    const target = new Uint8Array(memory.buffer);
-    const image = new Uint8Array(snapshot.image);
-    const ranges = snapshot.ranges;
-    for (let r = 0; r < ranges.length; r += 2) target.set(image.subarray(ranges[r]!, ranges[r + 1]!), ranges[r]!);
+    const restored = env.restored!;
+    const memory = newMemory(spec, spec.snapshot!.pages, env);
+    restored.image.fill(new Uint8Array(memory.buffer));
     const instance = new GuestInstance(spec, memory, env);
-    instance.setGlobals(snapshot.globals);
+    instance.load(restored.globalsArea, instance.dirtyBase);
     return instance;
   }
 
@@ -131,8 +167,7 @@ export class GuestInstance {
       state: newGuestState(),
       written: (ptr, length) => env.dirty.mark(dirtyBase, ptr, length),
     };
-    const imports = buildImports(this.ctx, env.hooks);
-    imports[SNAPSHOT_MODULE] = { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory };
+    const imports = { ...env.host.imports, [SNAPSHOT_MODULE]: { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory } };
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(spec.module, imports);
@@ -142,15 +177,10 @@ export class GuestInstance {
       throw instantiateError(spec.name, err);
     }
     this.exports = instance.exports;
-    (this.exports[EXPORT_DIRTY_BASE] as WebAssembly.Global).value = dirtyBase;
-    this.globals = spec.layout.globalTypes.map((_, k) => this.exports[`${EXPORT_GLOBAL}${k}`] as WebAssembly.Global);
+    this.load = this.exports[EXPORT_LOAD] as (area: number, base: number) => void;
+    this.save = this.exports[EXPORT_SAVE] as (area: number) => void;
     const main = this.exports[abi.EXPORT_MAIN] as () => number;
     this.entry = spec.suspends ? WebAssembly.promising(main) : main;
-  }
-
-  private setGlobals(values: readonly (number | bigint)[]): void {
-    const globals = this.globals;
-    for (let k = 0; k < globals.length; k++) globals[k]!.value = values[k];
   }
 
   /** The instance's memory image and mutable globals, as a snapshot every worker can restore. */
@@ -170,7 +200,12 @@ export class GuestInstance {
       if (ranges.length > 0 && ranges[ranges.length - 1] === start) ranges[ranges.length - 1] = start + BLOCK_BYTES;
       else ranges.push(start, start + BLOCK_BYTES);
     }
-    return { image, pages: bytes / PAGE, globals: this.globals.map((g) => g.value as number | bigint), ranges };
+    const types = this.spec.layout.globalTypes;
+    const area = this.env.dirty.allocate(Math.max(8, 8 * types.length));
+    this.save(area);
+    const globals = this.env.dirty.readGlobals(area, types);
+    this.env.dirty.release(area, Math.max(8, 8 * types.length));
+    return { image, pages: bytes / PAGE, globals, ranges };
   }
 
   /**
@@ -179,11 +214,11 @@ export class GuestInstance {
    * grew the memory, or the module's writes are not tracked); the instance must then be disposed.
    */
   reset(): boolean {
-    const snapshot = this.spec.snapshot!;
-    const bytes = snapshot.pages * PAGE;
+    const restored = this.env.restored!;
+    const bytes = restored.image.bytes;
     if (!this.spec.layout.tracked || this.memory.buffer.byteLength !== bytes) return false;
-    this.env.dirty.restore(this.dirtyBase, new Uint8Array(this.memory.buffer), new Uint8Array(snapshot.image), bytes);
-    this.setGlobals(snapshot.globals);
+    this.env.dirty.restore(this.dirtyBase, new Uint8Array(this.memory.buffer), restored.image, bytes);
+    this.load(restored.globalsArea, this.dirtyBase);
     return true;
   }
 
@@ -202,6 +237,7 @@ export class GuestInstance {
     this.ctx.output = undefined;
     this.ctx.invocationId = invocationId;
     this.ctx.logBudget = this.env.limits.maxLogBytes;
+    this.env.host.ref.ctx = this.ctx;
     return this.entry();
   }
 

@@ -70,10 +70,15 @@ export const ENV_SEED = 'seed';
 
 /** Exported entry point, `main(): i32`, whose result is the invocation's return code. */
 export const EXPORT_MAIN = 'main';
-/** Optional export, `init(): void`, run once per instance before the first `main`. */
+/**
+ * Optional export, `init(): void`, run once per registration after the top-level statements;
+ * the instance is then snapshotted and every instance starts from that snapshot.
+ */
 export const EXPORT_INIT = 'init';
-/** Optional export that runs top-level statements (`asc --exportStart`), called at instantiation. */
+/** Optional export that runs top-level statements (`asc --exportStart`), once, before `init`. */
 export const EXPORT_START = '_initialize';
+/** AssemblyScript's full garbage collection (`asc --exportRuntime`), run before the snapshot. */
+export const EXPORT_COLLECT = '__collect';
 /** The linear memory every guest must export. */
 export const EXPORT_MEMORY = 'memory';
 
