@@ -73,24 +73,10 @@ function until(predicate: () => boolean): Promise<void> {
   });
 }
 
-export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_DEFAULTS): Promise<BenchReport> {
-  const { runs, samples, workers } = options;
-  const gc = collector();
-  const bytes = await buildGuest(join(guestDir, 'coldstart.ts'));
-  const relay = await buildGuest(join(guestDir, 'relay.ts'));
-
-  // ---- In-process phases, on the instance code the workers run.
-  const env: InstanceEnv = {
-    limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
-    dirty: new DirtyMap(),
-    log: () => {},
-    host: workerImports({ suspended: () => {}, resumed: () => {} }),
-    admit: () => {},
-    onDispose: () => {},
-  };
-  const checked = await checkModule('coldstart', bytes, LIMIT_PAGES);
+async function prepare(name: string, wasm: Uint8Array, env: InstanceEnv): Promise<{ spec: FunctionSpec; env: InstanceEnv }> {
+  const checked = await checkModule(name, wasm, LIMIT_PAGES);
   const spec: FunctionSpec = {
-    name: 'coldstart',
+    name,
     module: checked.module,
     layout: checked.layout,
     reuse: 'reset',
@@ -102,11 +88,36 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
   boot.dispose();
-  env.restored = restoredState(spec, env.dirty);
-  const snapshot = spec.snapshot;
-  const imageBytes = snapshot.pages * 65536;
-  let copiedBytes = 0;
-  for (let r = 0; r < snapshot.ranges.length; r += 2) copiedBytes += snapshot.ranges[r + 1]! - snapshot.ranges[r]!;
+  return { spec, env: { ...env, restored: restoredState(spec, env.dirty) } };
+}
+
+function nonZeroBytes(ranges: readonly number[]): number {
+  let total = 0;
+  for (let r = 0; r < ranges.length; r += 2) total += ranges[r + 1]! - ranges[r]!;
+  return total;
+}
+
+export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_DEFAULTS): Promise<BenchReport> {
+  const { runs, samples, workers } = options;
+  const gc = collector();
+  const bytes = await buildGuest(join(guestDir, 'coldstart.ts'));
+  const pagesBytes = await buildGuest(join(guestDir, 'pages.ts'));
+  const relay = await buildGuest(join(guestDir, 'relay.ts'));
+
+  // ---- In-process phases, on the instance code the workers run.
+  const base: InstanceEnv = {
+    limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
+    dirty: new DirtyMap(),
+    log: () => {},
+    host: workerImports({ suspended: () => {}, resumed: () => {} }),
+    admit: () => {},
+    onDispose: () => {},
+  };
+  const { spec, env } = await prepare('coldstart', bytes, base);
+  const { spec: pagesSpec, env: pagesEnv } = await prepare('pages', pagesBytes, base);
+  const snapshot = spec.snapshot!;
+  const pagesSnapshot = pagesSpec.snapshot!;
+  const copiedBytes = nonZeroBytes(snapshot.ranges);
 
   const original = await WebAssembly.compile(capMemory(bytes, LIMIT_PAGES).bytes as Uint8Array<ArrayBuffer>);
   const stubs: WebAssembly.Imports = {};
@@ -117,76 +128,17 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
     (instance.exports['init'] as () => void)();
     return instance;
   };
-  const keep: FunctionSpec = { ...spec, reuse: 'keep' };
   const warm = GuestInstance.restore(spec, env);
-  const kept = GuestInstance.restore(keep, env);
+  const kept = GuestInstance.restore({ ...spec, reuse: 'keep' }, env);
+  const paged = GuestInstance.restore(pagesSpec, pagesEnv);
   const one = Uint8Array.of(1);
   const hundred = Uint8Array.of(100);
-  const fullImage = new Uint8Array(snapshot.image);
-  const scratch = new Uint8Array(imageBytes);
+  const fullImage = new Uint8Array(pagesSnapshot.pages * 65536);
+  fullImage.set(new Uint8Array(pagesSnapshot.image));
+  const scratch = new Uint8Array(fullImage.byteLength);
 
-  const s = {
-    fresh: new Series(),
-    restore: new Series(),
-    warm: new Series(),
-    kept: new Series(),
-    reset1: new Series(),
-    reset100: new Series(),
-    copyAll: new Series(),
-  };
-  const callAndReset = (instance: GuestInstance, input: Uint8Array): void => {
-    instance.call(input, 1, Infinity);
-    instance.finish();
-    if (instance.spec.reuse === 'reset' && !instance.reset()) throw new Error('reset refused');
-  };
-  for (let run = -1; run < runs; run++) {
-    // Run -1 warms up (JIT, lazily compiled Wasm functions) and is not recorded.
-    const n = run < 0 ? 100 : samples;
-    const record = (series: Series, sorted: number[]): void => {
-      if (run >= 0) series.add(sorted);
-    };
-    gc();
-    record(
-      s.fresh,
-      sample(n, () => void fresh()),
-    );
-    gc();
-    let restored: GuestInstance | undefined;
-    record(
-      s.restore,
-      sample(
-        n,
-        () => void (restored = GuestInstance.restore(spec, env)),
-        () => restored?.dispose(),
-      ),
-    );
-    restored?.dispose();
-    record(
-      s.warm,
-      sample(n, () => callAndReset(warm, EMPTY)),
-    );
-    record(
-      s.kept,
-      sample(n, () => callAndReset(kept, EMPTY)),
-    );
-    const resetAfter = (input: Uint8Array): number[] =>
-      sample(
-        n,
-        () => void warm.reset(),
-        () => {
-          warm.call(input, 1, Infinity);
-          warm.finish();
-        },
-      );
-    record(s.reset1, resetAfter(one));
-    record(s.reset100, resetAfter(hundred));
-    record(
-      s.copyAll,
-      sample(n, () => scratch.set(fullImage)),
-    );
-  }
-
-  // Memory per idle instance, restored vs fresh: rss growth per instance, less the bytes of
+  // Memory per idle instance, restored vs fresh, measured first (before the other phases leave
+  // garbage whose collection would shrink rss): rss growth per instance, less the bytes of
   // linear memory the instance has written (the snapshot's non-zero blocks).
   const perInstance = (make: () => unknown, count: number): { rss: number; heap: number } => {
     gc();
@@ -204,29 +156,115 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
   const memTheirs: number[] = [];
   const heapOurs: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const ours = perInstance(() => GuestInstance.restore(spec, env), 500);
-    const theirs = perInstance(fresh, 500);
+    const ours = perInstance(() => GuestInstance.restore(spec, env), 1000);
+    const theirs = perInstance(fresh, 1000);
     memOurs.push((ours.rss - copiedBytes) / 1024);
     memTheirs.push((theirs.rss - copiedBytes) / 1024);
     heapOurs.push(ours.heap / 1024);
   }
 
+  const s = {
+    fresh: new Series(),
+    restore: new Series(),
+    restoreBig: new Series(),
+    restoreRecycled: new Series(),
+    warm: new Series(),
+    kept: new Series(),
+    reset1: new Series(),
+    reset100: new Series(),
+    copyAll: new Series(),
+  };
+  const callAndReset = (instance: GuestInstance): void => {
+    instance.call(EMPTY, 1, Infinity);
+    instance.finish();
+    if (instance.spec.reuse === 'reset' && !instance.reset()) throw new Error('reset refused');
+  };
+  const restoring = (fnSpec: FunctionSpec, fnEnv: InstanceEnv, n: number): number[] => {
+    let restored: GuestInstance | undefined;
+    const out = sample(
+      n,
+      () => void (restored = GuestInstance.restore(fnSpec, fnEnv)),
+      () => restored?.dispose(),
+    );
+    restored?.dispose();
+    return out;
+  };
+  const resetAfter = (input: Uint8Array, n: number): number[] =>
+    sample(
+      n,
+      () => void paged.reset(),
+      () => {
+        paged.call(input, 1, Infinity);
+        paged.finish();
+      },
+    );
+  for (let run = -1; run < runs; run++) {
+    // Run -1 warms up (JIT, lazily compiled Wasm functions) and is not recorded.
+    const n = run < 0 ? 100 : samples;
+    const record = (series: Series, sorted: number[]): void => {
+      if (run >= 0) series.add(sorted);
+    };
+    gc();
+    record(
+      s.fresh,
+      sample(n, () => void fresh()),
+    );
+    gc();
+    record(s.restore, restoring(spec, env, n));
+    gc();
+    record(s.restoreBig, restoring(pagesSpec, pagesEnv, n));
+    {
+      let previous = GuestInstance.restore(spec, env);
+      let spare: WebAssembly.Memory | undefined;
+      record(
+        s.restoreRecycled,
+        sample(
+          n,
+          () => void (previous = GuestInstance.restore(spec, env, spare)),
+          () => {
+            callAndReset(previous);
+            spare = previous.recycle();
+          },
+        ),
+      );
+      previous.dispose();
+    }
+    record(
+      s.warm,
+      sample(n, () => callAndReset(warm)),
+    );
+    record(
+      s.kept,
+      sample(n, () => callAndReset(kept)),
+    );
+    record(s.reset1, resetAfter(one, n));
+    record(s.reset100, resetAfter(hundred, n));
+    record(
+      s.copyAll,
+      sample(n, () => scratch.set(fullImage)),
+    );
+  }
+
   // ---- Through the runtime.
   const quiet = { logger: (e: { level: string; message: string }) => (e.level === 'warn' ? console.error(e.message) : undefined) };
+  // No idle instance kept: every call restores one (from a recycled memory, or not).
   const coldRt = await createRuntime({ workers, maxIdleInstances: 0, ...quiet });
+  const freshRt = await createRuntime({ workers, maxIdleInstances: 0, memoryPoolSize: 0, ...quiet });
   const warmRt = await createRuntime({ workers, ...quiet });
-  await coldRt.register('coldstart', bytes);
-  await warmRt.register('coldstart', bytes);
+  const runtimes = [coldRt, freshRt, warmRt];
+  for (const rt of runtimes) await rt.register('coldstart', bytes);
   const coldTput: number[] = [];
+  const freshTput: number[] = [];
   const warmTput: number[] = [];
-  await throughputRun(() => coldRt.invoke('coldstart'), 2000, 64);
-  await throughputRun(() => warmRt.invoke('coldstart'), 2000, 64);
+  for (const rt of runtimes) await throughputRun(() => rt.invoke('coldstart'), 2000, 64);
   for (let run = 0; run < runs; run++) {
     coldTput.push(await throughputRun(() => coldRt.invoke('coldstart'), 10_000, 64));
+    freshTput.push(await throughputRun(() => freshRt.invoke('coldstart'), 10_000, 64));
     warmTput.push(await throughputRun(() => warmRt.invoke('coldstart'), 10_000, 64));
   }
   const coldCheck = await coldRt.invoke('coldstart');
-  await coldRt.close();
+  const coldCounts = { recycled: coldRt.stats().coldStarts, fresh: freshRt.stats().coldStarts };
+  for (const rt of runtimes) await rt.close();
 
   // The first call after the pool scaled to zero (a worker thread starts, then a restore).
   const zeroRt = await createRuntime({ workers, idleTimeoutMs: 30, ...quiet });
@@ -249,31 +287,28 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
   const chainRt = await createRuntime({ workers, minWorkers: workers, idleTimeoutMs: 20, ...quiet });
   const stages = Array.from({ length: 10 }, (_, i) => `stage${i}`);
   for (const name of stages) await chainRt.register(name, relay);
+  const coldStages = { cold: [] as number[], prewarmed: [] as number[] };
   const chain = async (rt: Runtime, prewarm: boolean): Promise<number> => {
     await until(() => rt.stats().instances === 0);
     const r = await rt.invokeChain(stages, 'payload', { prewarm });
     if (new TextDecoder().decode(r.output) !== 'payload') throw new Error('chain output changed');
+    (prewarm ? coldStages.prewarmed : coldStages.cold).push(r.stages.filter((stage) => stage.cold).length);
     return r.durationMs * 1000;
   };
   await chain(chainRt, false);
   await chain(chainRt, true);
   const chainCold: number[] = [];
   const chainPrewarmed: number[] = [];
-  const chainColdStages: number[] = [];
   for (let run = 0; run < runs * 4; run++) {
     chainCold.push(await chain(chainRt, false));
     chainPrewarmed.push(await chain(chainRt, true));
-    chainColdStages.push(chainRt.stats().coldStarts);
   }
   const warmChain: number[] = [];
-  for (let run = 0; run < runs * 4; run++) {
-    const r = await chainRt.invokeChain(stages, 'payload');
-    warmChain.push(r.durationMs * 1000);
-  }
+  for (let run = 0; run < runs * 4; run++) warmChain.push((await chainRt.invokeChain(stages, 'payload')).durationMs * 1000);
   await chainRt.close();
-  await warmRt.close();
 
   const restoreP50 = median(s.restore.p50);
+  const pagesLabel = `${pagesSnapshot.pages}-page`;
   const figures: Figure[] = [
     figure(
       'new instance: restore from snapshot (p50)',
@@ -284,43 +319,55 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
       s.fresh.p50,
       s.restore.p99,
     ),
+    figure(
+      'new instance: restore into a recycled memory (p50)',
+      'µs',
+      'lower',
+      s.restoreRecycled.p50,
+      'fresh instantiate + start-up + init()',
+      s.fresh.p50,
+      s.restoreRecycled.p99,
+    ),
+    figure(
+      `restore of a ${pagesLabel} snapshot (p50)`,
+      'µs',
+      'lower',
+      s.restoreBig.p50,
+      'fresh instantiate + start-up + init() (above)',
+      s.fresh.p50,
+      s.restoreBig.p99,
+    ),
     figure('warm call with reset (p50)', 'µs', 'lower', s.warm.p50, "same call, reuse 'keep' (no reset)", s.kept.p50, s.warm.p99),
     figure(
-      'reset after a call that touched 1 page (p50)',
+      'reset after a call that wrote 1 page (p50)',
       'µs',
       'lower',
       s.reset1.p50,
-      `copy the whole ${snapshot.pages}-page image`,
+      `copy the whole ${pagesLabel} image`,
       s.copyAll.p50,
       s.reset1.p99,
     ),
     figure(
-      'reset after a call that touched 100 pages (p50)',
+      'reset after a call that wrote 100 pages (p50)',
       'µs',
       'lower',
       s.reset100.p50,
-      `copy the whole ${snapshot.pages}-page image`,
+      `copy the whole ${pagesLabel} image`,
       s.copyAll.p50,
       s.reset100.p99,
     ),
     figure('memory per idle instance beyond its linear memory', 'KiB', 'lower', memOurs, 'fresh instance, same measure', memTheirs),
-    figure(
-      `cold starts per second, ${workers} workers (every call restores)`,
-      'calls/s',
-      'higher',
-      coldTput,
-      'warm calls, same runtime settings',
-      warmTput,
-    ),
+    figure(`cold starts per second, ${workers} workers (every call restores)`, 'calls/s', 'higher', coldTput, 'warm calls', warmTput),
+    figure(`cold starts per second, ${workers} workers, memoryPoolSize 0`, 'calls/s', 'higher', freshTput, 'warm calls', warmTput),
     figure('first call after scaling to zero (worker start + restore)', 'ms', 'lower', fromZero, 'warm call, same runtime', warmLatency),
     figure('10-stage chain, expired instances, pre-warmed', 'µs', 'lower', chainPrewarmed, 'same chain without pre-warming', chainCold),
   ];
   return report('coldstart', runs, figures, [
-    `guest: bench/guests/coldstart.ts — init() builds a 2000-entry Map and reserves 101 pages; snapshot ${snapshot.pages} pages, ${Math.round(copiedBytes / 1024)} KiB of it non-zero (what a restore copies), ${spec.layout.globalTypes.length} mutable globals.`,
-    `restore p50 ${restoreP50.toFixed(1)} µs on one thread = ${Math.round(1e6 / restoreP50)} restores/s per thread; Faasm Proto-Faaslet restore ~500 µs, ~4000 cold starts/s per host; target ≤ 100 µs and ≥ 10 000/s.`,
-    `cold-start calls through the pool: ${Math.round(median(coldTput))} calls/s (each one a restore, a call and a dispose; last call cold=${coldCheck.cold}).`,
-    `JS heap per idle restored instance: ${median(heapOurs).toFixed(1)} KiB (target for everything beyond linear memory ≤ 128 KiB).`,
-    `10-stage chain fully warm: ${median(warmChain).toFixed(0)} µs (p50); cold calls per cold chain run ≈ ${((chainColdStages.at(-1)! - chainColdStages[0]!) / Math.max(1, chainColdStages.length - 1)).toFixed(1)} (both variants together).`,
+    `guest: bench/guests/coldstart.ts — init() builds a 2000-entry Map; snapshot ${snapshot.pages} pages, ${Math.round(copiedBytes / 1024)} KiB of it non-zero (what a restore copies), ${spec.layout.globalTypes.length} mutable globals. Reset figures and the second restore: bench/guests/pages.ts, whose init() reserves a 101-page buffer (snapshot ${pagesSnapshot.pages} pages, ${Math.round(nonZeroBytes(pagesSnapshot.ranges) / 1024)} KiB non-zero).`,
+    `restore p50 ${restoreP50.toFixed(1)} µs on one thread = ${Math.round(1e6 / restoreP50)} restores/s per thread. Faasm: Proto-Faaslet restore ~500 µs, ~4000 cold starts/s per host. Targets: restore ≤ 100 µs, ≥ 10 000 cold starts/s per host.`,
+    `cold starts through the pool (maxIdleInstances 0: every call restores an instance, then retires it): ${Math.round(median(coldTput))} calls/s with retired memories recycled (the default, memoryPoolSize 8), ${Math.round(median(freshTput))} calls/s allocating a new memory each time; cold-start counts ${coldCounts.recycled} / ${coldCounts.fresh}; a check call afterwards reported cold=${coldCheck.cold}.`,
+    `JS heap per idle restored instance: ${median(heapOurs).toFixed(1)} KiB. Target for everything beyond linear memory: ≤ 128 KiB.`,
+    `10-stage chain: fully warm ${median(warmChain).toFixed(0)} µs (p50); stages that started cold per chain, median: ${median(coldStages.cold)} without pre-warming, ${median(coldStages.prewarmed)} with.`,
     `median of ${runs} runs of ${samples} samples each for the in-process phases; chains: ${runs * 4} runs each, alternating.`,
   ]);
 }

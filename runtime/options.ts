@@ -33,6 +33,14 @@ export interface RuntimeOptions {
    * snapshot (and starts a worker) again. In milliseconds. Default 60000.
    */
   idleTimeoutMs?: number;
+  /**
+   * Memories of retired instances (those that did not fit among the idle ones) kept per
+   * function per worker, reset to the snapshot, so that a later restore neither allocates a
+   * memory nor first-touches its pages — the costly part of a restore. Like wasmtime's pooling
+   * allocator. They expire with `idleTimeoutMs` and count towards `maxInstances`. 0 turns
+   * recycling off. Default 8.
+   */
+  memoryPoolSize?: number;
   /** Workers kept running however idle. Default 0 (a runtime with no traffic holds no thread). */
   minWorkers?: number;
   /**
@@ -95,6 +103,7 @@ export const RUNTIME_DEFAULTS = {
   maxModuleBytes: 64 * 1024 * 1024,
   maxIdleInstances: 8,
   idleTimeoutMs: 60_000,
+  memoryPoolSize: 8,
   minWorkers: 0,
   maxInstances: 15_000,
   maxLogBytes: 64 * 1024,
@@ -168,6 +177,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxIdleInstances: integer(o['maxIdleInstances'], 'options.maxIdleInstances', 0, 4096, RUNTIME_DEFAULTS.maxIdleInstances),
     idleTimeoutMs: integer(o['idleTimeoutMs'], 'options.idleTimeoutMs', 1, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.idleTimeoutMs),
     minWorkers: integer(o['minWorkers'], 'options.minWorkers', 0, 128, RUNTIME_DEFAULTS.minWorkers),
+    memoryPoolSize: integer(o['memoryPoolSize'], 'options.memoryPoolSize', 0, 4096, RUNTIME_DEFAULTS.memoryPoolSize),
     maxInstances: integer(o['maxInstances'], 'options.maxInstances', 1, 1_000_000, RUNTIME_DEFAULTS.maxInstances),
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),

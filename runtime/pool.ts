@@ -123,6 +123,8 @@ export interface PoolStats {
   workerRestarts: number;
   /** Live instances on all workers: idle, running or suspended. */
   instances: number;
+  /** Memories of retired instances kept, reset, for the next restores (see `memoryPoolSize`). */
+  spareMemories: number;
   /** Calls that restored a new instance from the snapshot (no idle one was warm). */
   coldStarts: number;
   /** Calls that found a warm instance. */
@@ -145,6 +147,13 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  /**
+   * Per function, the worker that last ran it or was asked to prewarm it: it likely holds a
+   * warm instance, so it wins a tie between equally loaded workers.
+   */
+  private readonly home = new Map<string, number>();
+  /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
+  private prewarmCursor = 0;
   private readonly registering = new Map<number, Registering>();
   private nextId = 1;
   private nextSeq = 1;
@@ -309,6 +318,7 @@ export class Pool {
     // Calls accepted before the unregister must reach the workers before it does.
     this.flush();
     this.functions.delete(name);
+    this.home.delete(name);
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
   }
 
@@ -319,8 +329,19 @@ export class Pool {
    */
   prewarm(fn: string, count: number): void {
     if (!this.functions.has(fn)) return;
-    if (!this.slots.some((slot) => !slot.parked && !slot.dead)) this.pick();
-    for (const slot of this.slots) if (!slot.parked && !slot.dead) this.post(slot, { type: 'prewarm', fn, count });
+    if (this.live().length === 0) this.pick();
+    const running = this.live();
+    if (running.length === 0) return;
+    // Spread `count` instances over the workers, starting where the last prewarm stopped;
+    // the first one becomes the function's home, where its next call goes on a tie.
+    const share = new Map<Slot, number>();
+    for (let i = 0; i < count; i++) {
+      const slot = running[(this.prewarmCursor + i) % running.length]!;
+      share.set(slot, (share.get(slot) ?? 0) + 1);
+    }
+    this.home.set(fn, running[this.prewarmCursor % running.length]!.index);
+    this.prewarmCursor = (this.prewarmCursor + 1) % running.length;
+    for (const [slot, n] of share) this.post(slot, { type: 'prewarm', fn, count: n });
   }
 
   invoke(fn: string, input: Uint8Array, timeoutMs: number): Promise<RawResult> {
@@ -364,7 +385,7 @@ export class Pool {
    * The worker with the fewest calls in flight. A parked worker is started when none runs, or
    * when every running one is busy.
    */
-  private pick(): Slot | undefined {
+  private pick(fn?: string): Slot | undefined {
     // The common case, every worker healthy, without allocating; live() otherwise.
     let best: Slot | undefined;
     let healthy = true;
@@ -378,11 +399,20 @@ export class Pool {
       for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
     }
     if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.unpark(parked);
+    if (fn !== undefined && best !== undefined) {
+      const home = this.slots[this.home.get(fn) ?? -1];
+      if (home !== undefined && home !== best && home.inflight.size <= best.inflight.size && this.healthy(home)) best = home;
+      this.home.set(fn, best.index);
+    }
     return best;
   }
 
+  private healthy(slot: Slot): boolean {
+    return !slot.parked && !slot.dead && slot.stopReason === undefined;
+  }
+
   private dispatch(pending: Pending): void {
-    const best = this.pick();
+    const best = this.pick(pending.request.fn);
     if (best === undefined) {
       this.fail(pending, this.noWorkers());
       return;
@@ -687,17 +717,21 @@ export class Pool {
     let inflight = 0;
     let workers = 0;
     let instances = 0;
+    let spareMemories = 0;
     for (const slot of this.slots) {
       for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
       if (slot.parked || slot.dead) continue;
       workers++;
-      instances += Atomics.load(slot.control, Control.INSTANCES);
+      const spares = Atomics.load(slot.control, Control.SPARES);
+      instances += Atomics.load(slot.control, Control.INSTANCES) - spares;
+      spareMemories += spares;
     }
     return {
       workers,
       workersParked: this.parkedCount,
       workerRestarts: this.restarts,
       instances,
+      spareMemories,
       coldStarts: this.coldStarts,
       warmStarts: this.warmStarts,
       inflight,

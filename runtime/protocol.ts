@@ -28,9 +28,11 @@ export const Control = {
   REGISTERING: 4,
   /** {@link clockMicros} when the main thread last notified the idle worker. */
   NOTIFIED_AT: 5,
-  /** Live instances on the worker (idle, running or suspended), written by the worker. */
+  /** Wasm memories the worker holds: its live instances' (idle, running or suspended) and spare ones. */
   INSTANCES: 6,
-  LENGTH: 7,
+  /** Spare memories the worker holds (memories of retired instances, kept for restores). */
+  SPARES: 7,
+  LENGTH: 8,
 } as const;
 
 /**
@@ -66,6 +68,8 @@ export interface WorkerData {
   instanceCount: SharedArrayBuffer;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
+  /** Spare memories kept per function per worker. */
+  memoryPoolSize: number;
 }
 
 export interface FunctionSpec {

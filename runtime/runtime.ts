@@ -342,6 +342,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxLogBytes: resolved.maxLogBytes,
       spinMicros: resolved.idleSpinMicros,
       maxInstances: resolved.maxInstances,
+      memoryPoolSize: resolved.memoryPoolSize,
     },
     resolved.logger,
     stateService(store),

@@ -15,7 +15,7 @@ async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promi
   return made;
 }
 
-function secret(): { write: Uint8Array; grow: Uint8Array; read: Uint8Array } {
+function secret(): { write: Uint8Array; grow: Uint8Array; trap: Uint8Array; read: Uint8Array } {
   const bytes = randomBytes(16);
   // No zero byte: the guest treats a zero global as "clean".
   for (let i = 0; i < 16; i++) if (bytes[i] === 0) bytes[i] = 1;
@@ -23,6 +23,7 @@ function secret(): { write: Uint8Array; grow: Uint8Array; read: Uint8Array } {
   return {
     write: frame('W', bytes),
     grow: frame('G', bytes),
+    trap: frame('T', bytes),
     read: frame(
       'R',
       bytes.map((b) => b ^ 0x55),
@@ -81,6 +82,33 @@ describe('isolation between calls', () => {
     const after = await rt.invoke('probe', s.read);
     expect(after.cold).toBe(true);
     expect(text(after.output)).toBe(clean);
+  });
+
+  it('resets an instance whose call trapped after writing a secret, and reuses it clean', async () => {
+    const { rt } = await start({ workers: 1 });
+    await rt.register('probe', guestBytes('snapshot_secret'));
+    const s = secret();
+    const clean = text((await rt.invoke('probe', s.read)).output);
+    const err = (await rt.invoke('probe', s.trap).catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_GUEST_TRAP');
+    const after = await rt.invoke('probe', s.read);
+    expect(after.cold).toBe(false);
+    expect(text(after.output)).toBe(clean);
+  });
+
+  it('recycles the memory of a retired instance for the next restore, reset: no secret survives', async () => {
+    // No idle instance is kept, so every call restores one, from a recycled memory when there is one.
+    const { rt } = await start({ workers: 1, maxIdleInstances: 0, memoryPoolSize: 2 });
+    await rt.register('probe', guestBytes('snapshot_secret'));
+    const s = secret();
+    const clean = await rt.invoke('probe', s.read);
+    expect(clean.cold).toBe(true);
+    expect(rt.stats()).toMatchObject({ instances: 0, spareMemories: 1 });
+    await rt.invoke('probe', s.write);
+    expect(rt.stats()).toMatchObject({ instances: 0, spareMemories: 1 });
+    const after = await rt.invoke('probe', s.read);
+    expect(after.cold).toBe(true);
+    expect(text(after.output)).toBe(text(clean.output));
   });
 
   it("with reuse 'keep', the same probe finds the secret (so the probe can see a leak)", async () => {

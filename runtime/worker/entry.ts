@@ -49,6 +49,8 @@ interface FunctionEntry {
   env: InstanceEnv;
   /** Idle instances a `prewarm` asked for. */
   prewarm: number;
+  /** Memories of retired instances, reset to the snapshot, for the next restores. */
+  spare: { memory: WebAssembly.Memory; since: number }[];
 }
 
 /** An invocation whose `main` returned a promise: suspended in a host import, or about to settle. */
@@ -61,8 +63,10 @@ const functions = new Map<string, FunctionEntry>();
 const dirty = new DirtyMap();
 /** Live instances in the whole runtime (every worker counts into it). */
 const instanceCount = new Int32Array(data.instanceCount);
-/** Live instances on this worker. */
+/** Wasm memories held on this worker: live instances' and spare ones. */
 let liveHere = 0;
+/** Spare memories on this worker. */
+let sparesHere = 0;
 /** When idle instances are next checked for expiry ({@link wallClock}). */
 let nextExpiry = 0;
 const stateCalls = new Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>();
@@ -154,17 +158,28 @@ function admit(fn: string): void {
   Atomics.store(control, Control.INSTANCES, ++liveHere);
 }
 
-/** Disposes idle instances for which `expired(since)` holds; returns how many. */
+/** Drops spare memories and disposes idle instances for which `expired(since)` holds; returns how many. */
 function releaseIdle(expired: (since: number) => boolean): number {
   let released = 0;
   for (const entry of functions.values()) {
-    let keep = 0;
-    // Oldest first: the list is in the order instances went idle.
-    while (keep < entry.idle.length && expired(entry.idle[keep]!.since)) keep++;
-    for (const { instance } of entry.idle.splice(0, keep)) instance.dispose();
-    released += keep;
+    // Oldest first: both lists are in the order things went idle.
+    let n = 0;
+    while (n < entry.spare.length && expired(entry.spare[n]!.since)) n++;
+    entry.spare.splice(0, n);
+    for (let i = 0; i < n; i++) dropSpare(entry);
+    released += n;
+    n = 0;
+    while (n < entry.idle.length && expired(entry.idle[n]!.since)) n++;
+    for (const { instance } of entry.idle.splice(0, n)) instance.dispose();
+    released += n;
   }
   return released;
+}
+
+/** Accounts for a spare memory of `entry` let go (the garbage collector frees it). */
+function dropSpare(entry: FunctionEntry): void {
+  Atomics.store(control, Control.SPARES, --sparesHere);
+  entry.env.onDispose();
 }
 
 /** Scale to zero: releases instances idle for longer than idleTimeoutMs. */
@@ -177,7 +192,9 @@ function expireIdle(): void {
 }
 
 function newInstance(entry: FunctionEntry): GuestInstance {
-  return GuestInstance.restore(entry.spec, entry.env);
+  const spare = entry.spare.pop();
+  if (spare !== undefined) Atomics.store(control, Control.SPARES, --sparesHere);
+  return GuestInstance.restore(entry.spec, entry.env, spare?.memory);
 }
 
 function release(entry: FunctionEntry, instance: GuestInstance): void {
@@ -199,9 +216,35 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
   results.push(
     output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
   );
-  // An instance of a function unregistered meanwhile is not reset: it is not used again.
-  if (functions.get(entry.spec.name) !== entry || (entry.spec.reuse === 'reset' && !instance.reset())) instance.dispose();
-  else release(entry, instance);
+  retire(entry, instance, true);
+}
+
+/**
+ * Where an instance goes after a call: back to the idle instances (reset to the snapshot,
+ * unless the function keeps state, and even after a failed call: a reset undoes whatever it
+ * did); else its memory, reset, to the spare memories; else away. An instance of a function
+ * unregistered meanwhile is not reset: it is not used again.
+ */
+function retire(entry: FunctionEntry, instance: GuestInstance, ok: boolean): void {
+  if (!ok) instance.failed();
+  const now = wallClock();
+  if (functions.get(entry.spec.name) === entry) {
+    const roomIdle = entry.idle.length < data.maxIdleInstances;
+    if (entry.spec.reuse === 'keep') {
+      if (ok && roomIdle) return void entry.idle.push({ instance, since: now });
+    } else {
+      if (roomIdle && !instance.ctx.cancelled && instance.reset()) return void entry.idle.push({ instance, since: now });
+      if (entry.spare.length < data.memoryPoolSize) {
+        const memory = instance.recycle();
+        if (memory !== undefined) {
+          entry.spare.push({ memory, since: now });
+          Atomics.store(control, Control.SPARES, ++sparesHere);
+          return;
+        }
+      }
+    }
+  }
+  instance.dispose();
 }
 
 /**
@@ -242,8 +285,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   try {
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline);
   } catch (err) {
-    inst.discard();
     fail(request.id, inst.classify(err).toWire());
+    retire(entry, inst, false);
     return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
@@ -261,8 +304,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       },
       (err: unknown) => {
         if (record.settled) return;
-        inst.discard();
         fail(request.id, inst.classify(err).toWire());
+        retire(entry, inst, false);
       },
     )
     .finally(() => {
@@ -311,7 +354,13 @@ async function processQueue(): Promise<void> {
 function register(spec: FunctionSpec, seq: number): void {
   const previous = functions.get(spec.name);
   if (previous) unregister(spec.name);
-  const entry: FunctionEntry = { spec, idle: [], env: { ...newEnv(spec.name), restored: restoredState(spec, dirty) }, prewarm: 0 };
+  const entry: FunctionEntry = {
+    spec,
+    idle: [],
+    env: { ...newEnv(spec.name), restored: restoredState(spec, dirty) },
+    prewarm: 0,
+    spare: [],
+  };
   functions.set(spec.name, entry);
   // A replacement worker learns already registered functions lazily: its first call
   // restores an instance under that call's own timeout.
@@ -354,6 +403,7 @@ function unregister(name: string): void {
   functions.delete(name);
   for (const { instance } of entry.idle) instance.dispose();
   entry.idle.length = 0;
+  for (const _ of entry.spare.splice(0)) dropSpare(entry);
   const { globalsArea } = entry.env.restored!;
   dirty.release(globalsArea, Math.max(8, 8 * entry.spec.layout.globalTypes.length));
 }

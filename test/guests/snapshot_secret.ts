@@ -1,6 +1,7 @@
 import { input, outputString } from "nuvola";
 // Isolation probe. "W" + 16 bytes: writes the bytes into a global, a static buffer and a
 // heap copy. "G" + 16 bytes: the same, after growing the memory by a large allocation.
+// "T" + 16 bytes: writes them, then traps.
 // "R" + the 16 bytes XOR 0x55: scans the whole linear memory for the secret (never holding
 // it in clear) and reports what it finds.
 let secretGlobal: u64 = 0;
@@ -22,6 +23,10 @@ export function main(): i32 {
     write(arg);
     outputString("written");
     return 0;
+  }
+  if (mode == 0x54) {
+    write(arg);
+    unreachable();
   }
   if (mode == 0x47) {
     const grown = new Uint8Array(1 << 20);
