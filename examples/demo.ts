@@ -5,6 +5,7 @@ import { buildGuest, createRuntime } from 'nuvola';
 import { helloExample } from './01-hello/main.js';
 import { errorsExample } from './02-errors/main.js';
 import { stateExample } from './03-state/main.js';
+import { coldstartExample } from './04-coldstart/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -18,7 +19,10 @@ await errorsExample();
 console.log('\n3. state — 300 concurrent calls share counters through the local tier');
 await stateExample();
 
-console.log('\n4. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n4. cold starts — init() once, a reset after every call, scale to zero');
+await coldstartExample();
+
+console.log('\n5. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));

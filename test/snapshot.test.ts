@@ -60,6 +60,18 @@ describe('snapshots', () => {
 });
 
 describe('isolation between calls', () => {
+  it('gives host imports the calling instance, also when many suspended instances resume together', async () => {
+    const { rt } = await start({ workers: 2 });
+    await rt.register('echo', guestBytes('snapshot_sleep_echo'));
+    const inputs = Array.from({ length: 200 }, (_, i) => `caller-${i}`);
+    const results = await Promise.all(inputs.map((input) => rt.invoke('echo', input)));
+    expect(results.map((r) => text(r.output))).toEqual(inputs.map((input) => `${input}|${input}`));
+    // State requests are answered in batches: many instances resume in the same turn.
+    await rt.register('stateEcho', guestBytes('snapshot_state_echo'));
+    const stateResults = await Promise.all(inputs.map((input) => rt.invoke('stateEcho', input)));
+    expect(stateResults.map((r) => text(r.output))).toEqual(inputs.map((input) => `${input}|0`));
+  });
+
   it('resets globals, static data, heap and host-written input: a later call finds no trace of a secret', async () => {
     const { rt } = await start({ workers: 1 });
     await rt.register('probe', guestBytes('snapshot_secret'));

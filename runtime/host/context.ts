@@ -37,10 +37,10 @@ export interface GuestContext {
 }
 
 /**
- * The instance whose code runs right now on this worker. Host imports are bound once per
- * worker to a ContextRef, not once per instance (which cost more than the rest of a restore):
- * each import reads `ref.ctx` when called. It is set before an instance's code runs and
- * again when a suspended instance resumes.
+ * Whose host imports these are. Binding imports once per worker instead of once per instance
+ * saves more than the rest of a restore costs: each import reads `ref.ctx` when called, which
+ * the instance sets before its code runs. That is sound only for modules that cannot suspend
+ * (see workerImports in worker/instance.ts); others get a ref of their own.
  */
 export interface ContextRef {
   ctx: GuestContext;

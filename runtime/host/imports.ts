@@ -59,15 +59,12 @@ function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[
     if (!(result instanceof Promise)) return result;
     ctx.suspensions++;
     hooks.suspended(ctx);
-    // Other instances run while this one waits; it is the current one again when it resumes.
     return result.then(
       (value: unknown) => {
-        ref.ctx = ctx;
         hooks.resumed(ctx);
         return value;
       },
       (err: unknown) => {
-        ref.ctx = ctx;
         hooks.resumed(ctx);
         throw err;
       },

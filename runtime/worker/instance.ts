@@ -58,12 +58,19 @@ export interface InstanceEnv {
 export interface WorkerImports {
   ref: ContextRef;
   imports: WebAssembly.Imports;
+  hooks: SuspendHooks;
 }
 
-/** The host imports of a worker: one import object for all its instances. */
+/**
+ * The host imports of a worker: one import object for the instances of every module that
+ * cannot suspend. Such an instance runs from `call` to its return without another instance
+ * running in between, so `ref.ctx`, set at `call`, is the caller. An instance of a module
+ * that can suspend gets imports of its own instead: several suspended instances may resume in
+ * one turn of the event loop (a batch of state replies), in an order no hook observes.
+ */
 export function workerImports(hooks: SuspendHooks): WorkerImports {
   const ref = { ctx: undefined } as unknown as ContextRef;
-  return { ref, imports: buildImports(ref, hooks) };
+  return { ref, imports: buildImports(ref, hooks), hooks };
 }
 
 /** Sets up what instances of a snapshotted function share on a worker (see InstanceEnv.restored). */
@@ -87,6 +94,8 @@ export class GuestInstance {
   private readonly load: (area: number, base: number) => void;
   private readonly save: (area: number) => void;
   private readonly dirtyBase: number;
+  /** The import object and the ref its imports read: the worker's, or the instance's own. */
+  private readonly host: WorkerImports;
   private readonly dirtyBlocks: number;
   private disposed = false;
 
@@ -99,7 +108,7 @@ export class GuestInstance {
     const { layout } = spec;
     const instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env);
     const area = env.dirty.allocate(Math.max(8, 8 * layout.globalTypes.length));
-    env.host.ref.ctx = instance.ctx;
+    instance.host.ref.ctx = instance.ctx;
     try {
       // Point the write tracking at this instance's slice, keeping the globals' initial values.
       instance.save(area);
@@ -174,7 +183,13 @@ export class GuestInstance {
       state: newGuestState(),
       written: (ptr, length) => env.dirty.mark(dirtyBase, ptr, length),
     };
-    const imports = { ...env.host.imports, [SNAPSHOT_MODULE]: { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory } };
+    if (spec.suspends) {
+      const own: ContextRef = { ctx: this.ctx };
+      this.host = { ref: own, imports: buildImports(own, env.host.hooks), hooks: env.host.hooks };
+    } else {
+      this.host = env.host;
+    }
+    const imports = { ...this.host.imports, [SNAPSHOT_MODULE]: { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory } };
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(spec.module, imports);
@@ -261,7 +276,7 @@ export class GuestInstance {
     this.ctx.output = undefined;
     this.ctx.invocationId = invocationId;
     this.ctx.logBudget = this.env.limits.maxLogBytes;
-    this.env.host.ref.ctx = this.ctx;
+    this.host.ref.ctx = this.ctx;
     return this.entry();
   }
 
