@@ -403,7 +403,8 @@ function unregister(name: string): void {
   functions.delete(name);
   for (const { instance } of entry.idle) instance.dispose();
   entry.idle.length = 0;
-  for (const _ of entry.spare.splice(0)) dropSpare(entry);
+  const spares = entry.spare.splice(0).length;
+  for (let i = 0; i < spares; i++) dropSpare(entry);
   const { globalsArea } = entry.env.restored!;
   dirty.release(globalsArea, Math.max(8, 8 * entry.spec.layout.globalTypes.length));
 }
