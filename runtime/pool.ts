@@ -367,6 +367,24 @@ export class Pool {
     });
   }
 
+  /**
+   * Warms the later stages of a chain on the worker the first stage will run on, and makes it
+   * every stage's home: a sequential chain then stays on one worker, which is awake (spinning
+   * for the next call) when each stage arrives, and restores the next stages' instances in
+   * the gaps between them.
+   */
+  prewarmChain(stages: string[]): void {
+    const first = stages[0];
+    if (first === undefined || !this.functions.has(first)) return;
+    const slot = this.pick(first);
+    if (slot === undefined) return;
+    for (const fn of new Set(stages.slice(1))) {
+      if (!this.functions.has(fn)) continue;
+      this.home.set(fn, slot.index);
+      this.post(slot, { type: 'prewarm', fn, count: 1 });
+    }
+  }
+
   /** Workers that can take work: running, and not being stopped unless all are. */
   private live(): Slot[] {
     const alive = this.slots.filter((slot) => !slot.dead && !slot.parked);

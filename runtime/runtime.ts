@@ -237,8 +237,8 @@ export class Runtime {
    * Runs `names` in order, each stage's output the next one's input, and resolves with the
    * last stage's result. Stops at the first stage that returns a non-zero code (its result is
    * the chain's). Because the runtime sees the whole chain, it warms the later stages'
-   * instances while the first runs, so they need not start cold (`prewarm: false` turns
-   * that off). A stage that fails rejects the chain with its error.
+   * instances on the worker that runs the first, in the gaps between stages, so they need not
+   * start cold (`prewarm: false` turns that off). A stage that fails rejects the chain.
    */
   async invokeChain(names: string[], input?: InvokeInput, options?: ChainOptions): Promise<ChainResult> {
     this.checkOpen();
@@ -247,7 +247,7 @@ export class Runtime {
     }
     for (const name of names) if (!this.registry.has(name)) throw unknownFunction(name);
     const invokeOptions = options?.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
-    if (options?.prewarm !== false) for (const name of new Set(names.slice(1))) this.pool.prewarm(name, 1);
+    if (options?.prewarm !== false) this.pool.prewarmChain(names);
     const start = performance.now();
     const stages: ChainResult['stages'] = [];
     let data: InvokeInput = input;
