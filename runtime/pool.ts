@@ -169,10 +169,12 @@ export class Pool {
   private warmStarts = 0;
   private readonly parkTimer: NodeJS.Timeout;
   private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
+  /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
+  private readonly memoryCounts: Int32Array;
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'instanceCount' | 'idleTimeoutMs'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -181,7 +183,12 @@ export class Pool {
      */
     private readonly onLost: (holder: number) => void,
   ) {
-    this.workerOptions = { ...workerOptions, idleTimeoutMs: options.idleTimeoutMs, instanceCount: new SharedArrayBuffer(4) };
+    this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
+    this.workerOptions = {
+      ...workerOptions,
+      idleTimeoutMs: options.idleTimeoutMs,
+      memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
+    };
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
     this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
     this.parkTimer.unref();
@@ -644,6 +651,8 @@ export class Pool {
   }
 
   private onExit(slot: Slot): void {
+    // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
+    Atomics.store(this.memoryCounts, slot.holder, 0);
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
     // under those locks) are done; until then its holder number stays taken.
@@ -669,7 +678,9 @@ export class Pool {
     // Registrations in progress: the lost worker will never answer (or answered for a thread
     // that is gone); the replacement gets the module too.
     for (const state of this.registering.values()) {
-      if (replacement !== undefined && state.error === undefined) {
+      // A boot is redone only if it was this worker's: start-up code must run once.
+      const mine = state.message.type !== 'boot' || state.waiting.has(slot);
+      if (replacement !== undefined && state.error === undefined && mine) {
         state.waiting.add(replacement);
         this.post(replacement, state.message);
       }
@@ -741,7 +752,7 @@ export class Pool {
       if (slot.parked || slot.dead) continue;
       workers++;
       const spares = Atomics.load(slot.control, Control.SPARES);
-      instances += Atomics.load(slot.control, Control.INSTANCES) - spares;
+      instances += Atomics.load(this.memoryCounts, slot.holder) - spares;
       spareMemories += spares;
     }
     return {

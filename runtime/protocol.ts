@@ -28,11 +28,9 @@ export const Control = {
   REGISTERING: 4,
   /** {@link clockMicros} when the main thread last notified the idle worker. */
   NOTIFIED_AT: 5,
-  /** Wasm memories the worker holds: its live instances' (idle, running or suspended) and spare ones. */
-  INSTANCES: 6,
   /** Spare memories the worker holds (memories of retired instances, kept for restores). */
-  SPARES: 7,
-  LENGTH: 8,
+  SPARES: 6,
+  LENGTH: 7,
 } as const;
 
 /**
@@ -64,8 +62,13 @@ export interface WorkerData {
   lockHolder: number;
   /** Idle instances unused for this long are released, in milliseconds. */
   idleTimeoutMs: number;
-  /** One Int32: live instances in the whole runtime, counted by every worker. */
-  instanceCount: SharedArrayBuffer;
+  /**
+   * One Int32 per lock holder number (unique per worker incarnation): the Wasm memories (live
+   * instances' and spare ones) that worker holds. A worker counts into its own slot and checks
+   * the sum against `maxInstances`; the pool zeroes the slot of a worker that exited, so
+   * nothing it held stays counted.
+   */
+  memoryCounts: SharedArrayBuffer;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LimitError, type NuvolaError, type Runtime } from 'nuvola';
-import { until } from 'nuvola/testing';
+import { crashWorker, until, whenRegistering } from 'nuvola/testing';
 import { guestBytes, guestPath, runScript, runtimeWithLogs, text } from './helpers.js';
 
 const open: Runtime[] = [];
@@ -59,7 +59,50 @@ describe('snapshots', () => {
   });
 });
 
+describe('snapshots when workers are lost', () => {
+  it('runs init() again only when the worker running it is lost, not when another one is', async () => {
+    const { rt, logs } = await start({ workers: 2 });
+    const registering = rt.register('slow', guestBytes('snapshot_init_slow_log'));
+    await whenRegistering(rt, 0);
+    crashWorker(rt, 1);
+    await registering;
+    expect(logs.filter((l) => l.function === 'slow' && l.message === 'init ran')).toHaveLength(1);
+    const results = await Promise.all(Array.from({ length: 8 }, () => rt.invoke('slow')));
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+  });
+
+  it('stops counting the instances of a worker that was replaced against maxInstances', async () => {
+    const { rt } = await start({ workers: 1, maxInstances: 3 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    for (let i = 0; i < 3; i++) {
+      const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+      expect(err.code).toBe('E_TIMEOUT');
+    }
+    await until(() => rt.stats().workerRestarts === 3);
+    const after = await Promise.all([0, 1, 2].map(() => rt.invoke('loop', 'no')));
+    expect(after.every((r) => r.returnCode === 0)).toBe(true);
+  });
+});
+
 describe('isolation between calls', () => {
+  it('keeps instances apart at the largest memoryLimitPages (65536: a 4 GiB memory each)', async () => {
+    const { rt } = await start({ workers: 1 });
+    await rt.register('probe', guestBytes('snapshot_secret'), { memoryLimitPages: 65536 });
+    await rt.register('sleepy', guestBytes('snapshot_sleep_secret'), { memoryLimitPages: 65536 });
+    const s = secret();
+    const clean = text((await rt.invoke('probe', s.read)).output);
+    await rt.invoke('probe', s.write);
+    expect(text((await rt.invoke('probe', s.read)).output)).toBe(clean);
+    // Several instances alive at once, each with its own slice of the dirty map.
+    const write = (secretText: string, ms: number): Uint8Array => Uint8Array.from([0x57, ...Buffer.from(secretText.padEnd(16, '_')), ms]);
+    const written = await Promise.all(
+      [write('first', 60), write('SECRET-OF-CALL-2', 40), write('third', 5)].map((w) => rt.invoke('sleepy', w)),
+    );
+    expect(written.map((r) => text(r.output))).toEqual(['written', 'written', 'written']);
+    const read = await Promise.all([0, 1, 2].map(() => rt.invoke('sleepy', Uint8Array.of(0x52, 10))));
+    expect(read.map((r) => text(r.output))).toEqual(Array(3).fill('.'.repeat(16)));
+  });
+
   it('gives host imports the calling instance, also when many suspended instances resume together', async () => {
     const { rt } = await start({ workers: 2 });
     await rt.register('echo', guestBytes('snapshot_sleep_echo'));

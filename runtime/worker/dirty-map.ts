@@ -21,13 +21,20 @@ export class DirtyMap {
 
   /** A zeroed slice of `blocks` bytes (8-byte aligned); returns its base offset. */
   allocate(blocks: number): number {
+    if (!(blocks > 0)) throw new RangeError(`dirty map slice of ${blocks} bytes`);
     const reused = this.free.get(blocks)?.pop();
     if (reused !== undefined) return reused;
     const base = this.top;
     this.top += (blocks + 7) & ~7;
     const need = Math.ceil(this.top / PAGE) - this.memory.buffer.byteLength / PAGE;
     if (need > 0) {
-      this.memory.grow(need);
+      // Memory 1 is a 32-bit memory: at 4 GiB, grow() throws and the instance is refused.
+      try {
+        this.memory.grow(need);
+      } catch (err) {
+        this.top -= (blocks + 7) & ~7;
+        throw err;
+      }
       this.view = new Uint8Array(this.memory.buffer);
       this.words = new Int32Array(this.memory.buffer);
     }

@@ -62,9 +62,7 @@ interface Suspended {
 const functions = new Map<string, FunctionEntry>();
 const dirty = new DirtyMap();
 /** Live instances in the whole runtime (every worker counts into it). */
-const instanceCount = new Int32Array(data.instanceCount);
-/** Wasm memories held on this worker: live instances' and spare ones. */
-let liveHere = 0;
+const memoryCounts = new Int32Array(data.memoryCounts);
 /** Spare memories on this worker. */
 let sparesHere = 0;
 /** When idle instances are next checked for expiry ({@link wallClock}). */
@@ -137,8 +135,7 @@ function newEnv(fn: string): InstanceEnv {
     host,
     admit,
     onDispose: () => {
-      Atomics.sub(instanceCount, 0, 1);
-      Atomics.store(control, Control.INSTANCES, --liveHere);
+      Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
   };
 }
@@ -149,13 +146,17 @@ function newEnv(fn: string): InstanceEnv {
  */
 function admit(fn: string): void {
   for (let attempt = 0; ; attempt++) {
-    if (Atomics.add(instanceCount, 0, 1) < data.maxInstances) break;
-    Atomics.sub(instanceCount, 0, 1);
+    Atomics.add(memoryCounts, data.lockHolder, 1);
+    // Plain reads: the sum only needs to be about right (two workers at the limit at once
+    // may both back off).
+    let total = 0;
+    for (let i = 0; i < memoryCounts.length; i++) total += memoryCounts[i]!;
+    if (total <= data.maxInstances) break;
+    Atomics.sub(memoryCounts, data.lockHolder, 1);
     if (attempt > 0 || releaseIdle(() => true) === 0) {
       throw instanceLimitError(fn, `the runtime already holds maxInstances=${data.maxInstances} live instances`);
     }
   }
-  Atomics.store(control, Control.INSTANCES, ++liveHere);
 }
 
 /** Drops spare memories and disposes idle instances for which `expired(since)` holds; returns how many. */

@@ -10,7 +10,7 @@ import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
 import type { FunctionSpec } from '../protocol.js';
-import { BLOCK_BYTES, BLOCK_SHIFT } from '../snapshot/code.js';
+import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
   EXPORT_LOAD,
   EXPORT_SAVE,
@@ -163,8 +163,14 @@ export class GuestInstance {
     this.spec = spec;
     this.env = env;
     this.memory = memory;
-    this.dirtyBlocks = (spec.layout.maximumPages * PAGE) >>> BLOCK_SHIFT;
-    const dirtyBase = env.dirty.allocate(this.dirtyBlocks);
+    this.dirtyBlocks = spec.layout.maximumPages * (PAGE / BLOCK_BYTES);
+    let dirtyBase: number;
+    try {
+      dirtyBase = env.dirty.allocate(this.dirtyBlocks);
+    } catch (err) {
+      env.onDispose();
+      throw instanceLimitError(spec.name, `its worker's dirty map is full (${(err as Error).message})`);
+    }
     this.dirtyBase = dirtyBase;
     this.ctx = {
       fn: spec.name,
@@ -181,7 +187,10 @@ export class GuestInstance {
       stateKeys: spec.stateKeys,
       deadline: 0,
       state: newGuestState(),
-      written: (ptr, length) => env.dirty.mark(dirtyBase, ptr, length),
+      // A cancelled call's host request may still write after the slice was given back.
+      written: (ptr, length) => {
+        if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
+      },
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
