@@ -214,8 +214,8 @@ export class Runtime {
   }
 
   /**
-   * Restores `instances` idle instances (default 1) of each named function on every running
-   * worker, in time the workers have no call to run — for calls the caller knows are coming.
+   * Restores `instances` idle instances (default 1) of each named function, spread over the
+   * running workers, in time they have no call to run — for calls the caller knows are coming.
    * Idle instances still expire after `idleTimeoutMs`. Unknown names are an error.
    */
   prewarm(names: string | string[], options?: { instances?: number }): void {

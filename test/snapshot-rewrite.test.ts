@@ -2,6 +2,7 @@
 // that an instance's memory can be compared with its snapshot byte for byte.
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
+import { buildGuest } from '../runtime/build.js';
 import { checkModule } from '../runtime/module-check.js';
 import type { FunctionSpec } from '../runtime/protocol.js';
 import { DirtyMap } from '../runtime/worker/dirty-map.js';
@@ -97,6 +98,52 @@ describe('snapshot rewrite and in-place reset', () => {
     }
     instance.dispose();
     expect(env.live).toBe(0);
+  });
+
+  it('marks a bulk write before it happens: a stack overflow at any depth leaves nothing unmarked', async () => {
+    const env = environment();
+    // Built at -O3 (the suite's guests are built at -O1): its frame sizes put the overflow on
+    // the call to the mark helper at some depths, where an older rewrite left a write unmarked.
+    const source = new URL('./guests/snapshot_overflow.ts', import.meta.url).pathname;
+    const spec = await prepare('overflow', await buildGuest(source), env);
+    const instance = GuestInstance.restore(spec, env);
+    const arg = (depth: number, pad: number): Uint8Array => {
+      const bytes = new Uint8Array(9);
+      bytes[0] = 0x4f;
+      new DataView(bytes.buffer).setInt32(1, depth, true);
+      new DataView(bytes.buffer).setInt32(5, pad, true);
+      return bytes;
+    };
+    const traps = (depth: number, pad: number): boolean => {
+      let trapped = false;
+      try {
+        instance.call(arg(depth, pad), 1, Infinity);
+        instance.finish();
+      } catch {
+        instance.failed();
+        trapped = true;
+      }
+      expect(instance.reset()).toBe(true);
+      return trapped;
+    };
+    let probes = 0;
+    // Around the depth where the stack runs out, the overflow lands on every call of the
+    // write path in turn, the mark helper's included.
+    for (let pad = 0; pad < 6; pad++) {
+      let lo = 1;
+      let hi = 1 << 20;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (traps(mid, pad)) hi = mid;
+        else lo = mid;
+      }
+      for (let depth = hi - 3; depth <= hi + 3; depth++) {
+        traps(depth, pad);
+        probes++;
+        expectAtSnapshot(instance, spec);
+      }
+    }
+    expect(probes).toBe(42);
   });
 
   it('does not reset in place a call that grew the memory', async () => {

@@ -1,7 +1,7 @@
 /**
  * Main thread. Dirty-block tracking compiled into a guest: every instruction that writes
  * linear memory (the stores, SIMD stores, `memory.fill`, `memory.copy`, `memory.init`) is
- * followed by a write of 1 into a byte map — one byte per 4 KiB block of the guest's memory —
+ * paired with a write of 1 into a byte map — one byte per 4 KiB block of the guest's memory —
  * that lives in a second memory the guest's own code never names. After a call the worker
  * restores only the marked blocks from the snapshot, so a reset costs what the call touched.
  *
@@ -183,6 +183,8 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
     code.bytes([I32_ADD, I32_CONST, 1, I32_STORE8, ...DIRTY_MEMARG]);
     copied = instrEnd;
   };
+  // The mark goes first: a call can fail on entry (call stack exhausted), and a write must
+  // never have happened without its mark. (Inline store marks involve no call.)
   const markBulk = (instrStart: number, instrEnd: number): void => {
     flushTo(instrStart);
     touched = true;
@@ -193,16 +195,16 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
     code.byte(LOCAL_TEE);
     code.leb(A);
     code.byte(LOCAL_GET);
+    code.leb(C);
+    code.byte(CALL);
+    code.leb(markFunction);
+    code.byte(LOCAL_GET);
+    code.leb(A);
+    code.byte(LOCAL_GET);
     code.leb(B);
     code.byte(LOCAL_GET);
     code.leb(C);
     code.bytes(body.subarray(instrStart, instrEnd));
-    code.byte(LOCAL_GET);
-    code.leb(A);
-    code.byte(LOCAL_GET);
-    code.leb(C);
-    code.byte(CALL);
-    code.leb(markFunction);
     copied = instrEnd;
   };
 
@@ -360,21 +362,40 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
 
 /**
  * `(dest: i32, length: i32) -> ()`: marks every block of [dest, dest + length) with one
- * `memory.fill` into the dirty map; nothing for a zero length.
+ * `memory.fill` into the dirty map; nothing for a zero length. It runs before the bulk write,
+ * which may then trap for being out of bounds: the range is clamped to the memory's size, so
+ * marks never reach past the instance's own slice.
  */
 function markBody(base: number): Uint8Array {
+  const I64_EXTEND_I32_U = 0xad;
+  const I64_ADD = 0x7c;
+  const I64_SUB = 0x7d;
+  const I64_SHL = 0x86;
+  const I64_SHR_U = 0x88;
+  const I64_LT_U = 0x54;
+  const I64_GE_U = 0x5a;
+  const I64_CONST = 0x42;
+  const I32_WRAP_I64 = 0xa7;
   const w = new Writer();
-  w.leb(0); // no locals
+  // locals 2 (end) and 3 (limit), both i64
+  w.bytes([1, 2, 0x7e]);
   // if (length == 0) return
   w.bytes([LOCAL_GET, 1, I32_EQZ, 0x04, 0x40, 0x0f, 0x0b]);
+  // end = dest + length; limit = memory.size(0) << 16 (in i64: 65536 pages is 2^32 bytes)
+  w.bytes([LOCAL_GET, 0, I64_EXTEND_I32_U, LOCAL_GET, 1, I64_EXTEND_I32_U, I64_ADD, LOCAL_SET, 2]);
+  w.bytes([0x3f, 0x00, I64_EXTEND_I32_U, I64_CONST, 16, I64_SHL, LOCAL_SET, 3]);
+  // end = min(end, limit)
+  w.bytes([LOCAL_GET, 2, LOCAL_GET, 3, LOCAL_GET, 2, LOCAL_GET, 3, I64_LT_U, 0x1b, LOCAL_SET, 2]);
+  // if (dest >= end) return
+  w.bytes([LOCAL_GET, 0, I64_EXTEND_I32_U, LOCAL_GET, 2, I64_GE_U, 0x04, 0x40, 0x0f, 0x0b]);
   // dest: base + (d >>> 12)
   w.bytes([LOCAL_GET, 0, I32_CONST, BLOCK_SHIFT, I32_SHR_U, GLOBAL_GET]);
   w.leb(base);
   w.byte(I32_ADD);
   // value: 1
   w.bytes([I32_CONST, 1]);
-  // length: ((d + n - 1) >>> 12) - (d >>> 12) + 1
-  w.bytes([LOCAL_GET, 0, LOCAL_GET, 1, I32_ADD, I32_CONST, 1, I32_SUB, I32_CONST, BLOCK_SHIFT, I32_SHR_U]);
+  // length: ((end - 1) >>> 12) - (d >>> 12) + 1
+  w.bytes([LOCAL_GET, 2, I64_CONST, 1, I64_SUB, I64_CONST, BLOCK_SHIFT, I64_SHR_U, I32_WRAP_I64]);
   w.bytes([LOCAL_GET, 0, I32_CONST, BLOCK_SHIFT, I32_SHR_U, I32_SUB, I32_CONST, 1, I32_ADD]);
   // memory.fill on memory 1
   w.bytes([0xfc, 11, 1]);

@@ -221,13 +221,23 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
 }
 
 /**
+ * Whether an instance may be reset and reused after its call threw `err`. Not after the call
+ * stack ran out: every write is marked before it happens, but an instance that failed in an
+ * unusual place is cheap to replace.
+ */
+function reusableAfter(err: unknown): boolean {
+  return !(err instanceof RangeError);
+}
+
+/**
  * Where an instance goes after a call: back to the idle instances (reset to the snapshot,
  * unless the function keeps state, and even after a failed call: a reset undoes whatever it
  * did); else its memory, reset, to the spare memories; else away. An instance of a function
  * unregistered meanwhile is not reset: it is not used again.
  */
-function retire(entry: FunctionEntry, instance: GuestInstance, ok: boolean): void {
+function retire(entry: FunctionEntry, instance: GuestInstance, ok: boolean, reusable = true): void {
   if (!ok) instance.failed();
+  if (!reusable) return void instance.dispose();
   const now = wallClock();
   if (functions.get(entry.spec.name) === entry) {
     const roomIdle = entry.idle.length < data.maxIdleInstances;
@@ -287,7 +297,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline);
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
-    retire(entry, inst, false);
+    retire(entry, inst, false, reusableAfter(err));
     return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
@@ -306,7 +316,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       (err: unknown) => {
         if (record.settled) return;
         fail(request.id, inst.classify(err).toWire());
-        retire(entry, inst, false);
+        retire(entry, inst, false, reusableAfter(err));
       },
     )
     .finally(() => {
