@@ -32,6 +32,8 @@ export const ErrorCode = {
   GUEST_TRAP: 'E_GUEST_TRAP',
   /** The guest called AssemblyScript's `abort` (a failed assertion, a thrown error). */
   GUEST_ABORT: 'E_GUEST_ABORT',
+  /** The guest used a chain id its invocation did not get from `chain.call`. */
+  CHAIN_ID: 'E_CHAIN_ID',
   /** The guest passed a host import a pointer or length outside its own memory. */
   GUEST_POINTER: 'E_GUEST_POINTER',
   /** The guest needed more memory than `memoryLimitPages` allows. */
@@ -126,6 +128,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_GUEST_TRAP: GuestError,
   E_GUEST_ABORT: GuestError,
   E_GUEST_POINTER: GuestError,
+  E_CHAIN_ID: GuestError,
   E_TIMEOUT: TimeoutError,
   E_WORKER_LOST: WorkerLostError,
   E_CLOSED: RuntimeClosedError,

@@ -4,6 +4,7 @@
  */
 export { createRuntime, Runtime } from './runtime.js';
 export type { InvokeResult, InvokeInput, RuntimeStats, ChainResult, ChainOptions } from './runtime.js';
+export type { CallRecord } from './pool.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
 export {

@@ -94,6 +94,11 @@ export interface FunctionOptions {
 export interface InvokeOptions {
   /** Overrides the function's `timeoutMs` for this call. */
   timeoutMs?: number;
+  /**
+   * Record the call tree: the result's `calls` lists this call and every call it made with
+   * `chain.call`, transitively (id, parent, function, worker, timing, outcome). Default false.
+   */
+  trace?: boolean;
 }
 
 export const RUNTIME_DEFAULTS = {
@@ -197,9 +202,11 @@ export function resolveFunctionOptions(options: unknown): ResolvedFunctionOption
   };
 }
 
-export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number } {
-  const o = checkObject(options, 'options', ['timeoutMs']);
-  return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs) };
+export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number; trace: boolean } {
+  const o = checkObject(options, 'options', ['timeoutMs', 'trace']);
+  const trace = o['trace'];
+  if (trace !== undefined && typeof trace !== 'boolean') fail('options.trace', 'a boolean', trace);
+  return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs), trace: trace === true };
 }
 
 function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {

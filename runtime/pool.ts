@@ -57,6 +57,32 @@ export interface RawResult {
   returnCode: number;
   cold: boolean;
   worker: number;
+  /** With `trace`: every call of the tree this invocation started (itself included). */
+  calls?: CallRecord[];
+}
+
+/** One call of a traced call tree. */
+export interface CallRecord {
+  /** The call's id; ids are unique in the runtime. */
+  id: number;
+  /** The id of the call that made this one with chain.call; undefined for the root. */
+  parent: number | undefined;
+  function: string;
+  /** The worker that ran it (-1 when it never started on one). */
+  worker: number;
+  /** When it was started, in ms after the root was. */
+  startMs: number;
+  durationMs: number;
+  /** Its return code, or undefined when it failed. */
+  returnCode: number | undefined;
+  /** The failure's code, when it failed. */
+  error: string | undefined;
+}
+
+/** How a call relates to others: the caller that chained it, or a root whose tree is traced. */
+export interface CallLink {
+  parent?: number;
+  trace?: boolean;
 }
 
 interface Pending {
@@ -69,6 +95,12 @@ interface Pending {
   settled: boolean;
   /** Set once a cancel was sent: the worker's answer settles the call, or this time passes. */
   cancelBy: number | undefined;
+}
+
+/** A traced call tree: its records so far and when its root started. */
+interface Trace {
+  start: number;
+  records: CallRecord[];
 }
 
 interface Slot {
@@ -147,6 +179,8 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  /** The trace of every call that belongs to a traced call tree, by call id. */
+  private readonly traces = new Map<number, Trace>();
   /**
    * Per function, the worker that last ran it or was asked to prewarm it: it likely holds a
    * warm instance, so it wins a tie between equally loaded workers.
@@ -228,9 +262,9 @@ export class Pool {
     return slot;
   }
 
-  private post(slot: Slot, message: ToWorker): void {
+  private post(slot: Slot, message: ToWorker, transfer?: ArrayBuffer[]): void {
     slot.lastActive = wallClock();
-    slot.worker.postMessage(message);
+    slot.worker.postMessage(message, transfer);
     Atomics.add(slot.control, Control.SIGNAL, 1);
     if (Atomics.load(slot.control, Control.IDLE) === 1) {
       // The worker measures how long the wake-up took, to decide whether spinning pays.
@@ -351,19 +385,50 @@ export class Pool {
     for (const [slot, n] of share) this.post(slot, { type: 'prewarm', fn, count: n });
   }
 
-  invoke(fn: string, input: Uint8Array, timeoutMs: number): Promise<RawResult> {
+  invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink): Promise<RawResult> {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
+      const id = this.nextId++;
+      const request: InvokeRequest = { id, fn, deadline: wallClock() + timeoutMs, timeoutMs, ...(input.byteLength > 0 ? { input } : {}) };
+      if (link?.parent !== undefined) request.parent = link.parent;
+      // Tracing costs nothing unless asked for: only traced trees are looked up.
+      let trace: Trace | undefined;
+      if (link?.trace === true) {
+        trace = { start: wallClock(), records: [] };
+        this.traces.set(id, trace);
+      } else if (link?.parent !== undefined && this.traces.size > 0) {
+        trace = this.traces.get(link.parent);
+        if (trace !== undefined) this.traces.set(id, trace);
+      }
+      const started = trace === undefined ? 0 : wallClock();
+      const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
+        if (trace === undefined) return;
+        this.traces.delete(id);
+        const now = wallClock();
+        trace.records.push({
+          id,
+          parent: link?.parent,
+          function: fn,
+          worker,
+          startMs: started - trace.start,
+          durationMs: now - started,
+          returnCode,
+          error,
+        });
+      };
       const pending: Pending = {
-        request: { id: this.nextId++, fn, deadline: wallClock() + timeoutMs, timeoutMs, ...(input.byteLength > 0 ? { input } : {}) },
+        request,
         resolve: (result) => {
           this.completed++;
           this.release();
+          record(result.worker, result.returnCode, undefined);
+          if (link?.trace === true && trace !== undefined) result.calls = trace.records.sort((a, b) => a.id - b.id);
           resolve(result);
         },
         reject: (error) => {
           this.failed++;
           this.release();
+          record(-1, undefined, error.code);
           reject(error);
         },
         position: 0,
@@ -472,6 +537,10 @@ export class Pool {
       for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
       return;
     }
+    if (message.type === 'chain') {
+      this.chain(slot, message);
+      return;
+    }
     if (message.type === 'state') {
       const { id } = message;
       const request = this.state(message.op, message.args);
@@ -489,6 +558,33 @@ export class Pool {
     state.error ??= message.error;
     if (message.type === 'booted') state.snapshot ??= message.snapshot;
     this.through(state, slot);
+  }
+
+  /**
+   * A guest's chain.call: runs the callee like any invocation (under its own timeout) and
+   * answers the calling worker — unless that worker is gone, whose caller is gone with it.
+   */
+  private chain(slot: Slot, message: Extract<FromWorker, { type: 'chain' }>): void {
+    const { callId, fn } = message;
+    const answer = (reply: ToWorker, transfer?: ArrayBuffer[]): void => {
+      if (this.slots[slot.index] === slot && !slot.dead && slot.stopReason === undefined) this.post(slot, reply, transfer);
+    };
+    const spec = this.functions.get(fn);
+    if (spec === undefined) {
+      const error = makeError(ErrorCode.UNKNOWN_FUNCTION, `chain.call: no function named '${fn}' is registered`, { function: fn });
+      answer({ type: 'chainResult', callId, error: error.toWire() });
+      return;
+    }
+    this.invoke(fn, message.input, spec.timeoutMs, { parent: message.parent }).then(
+      (raw) => {
+        const output = raw.output.byteLength > 0 ? raw.output : undefined;
+        answer(
+          { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
+          output ? [output.buffer as ArrayBuffer] : undefined,
+        );
+      },
+      (err: NuvolaError) => answer({ type: 'chainResult', callId, error: err.toWire() }),
+    );
   }
 
   private settle(slot: Slot, outcome: InvokeOutcome): void {

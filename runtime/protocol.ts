@@ -73,6 +73,8 @@ export interface WorkerData {
   maxInstances: number;
   /** Spare memories kept per function per worker. */
   memoryPoolSize: number;
+  /** Largest input of a chained call, in bytes (maxInputBytes). */
+  maxInputBytes: number;
 }
 
 export interface FunctionSpec {
@@ -95,6 +97,8 @@ export interface FunctionSpec {
 export interface InvokeRequest {
   id: number;
   fn: string;
+  /** For a call made with chain.call: the calling invocation's id. */
+  parent?: number;
   /** Absent when empty: cloning even an empty typed array costs a measurable part of a round trip. */
   input?: Uint8Array;
   /** {@link wallClock} time after which the call must not start; the caller has already been told it timed out. */
@@ -112,7 +116,9 @@ export type ToWorker =
   | { type: 'unregister'; name: string }
   | { type: 'invoke'; batch: InvokeRequest[] }
   | { type: 'cancel'; id: number; error: WireError }
-  | { type: 'stateReply'; id: number; value?: unknown; error?: WireError };
+  | { type: 'stateReply'; id: number; value?: unknown; error?: WireError }
+  /** The outcome of a call a guest made with chain.call (`callId` is the worker's own). */
+  | { type: 'chainResult'; callId: number; returnCode?: number; output?: Uint8Array; error?: WireError };
 
 export interface InvokeSuccess {
   id: number;
@@ -155,4 +161,6 @@ export type FromWorker =
   | { type: 'registered'; seq: number; error?: WireError }
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
   | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
-  | { type: 'state'; id: number; op: StateOp; args: unknown[] };
+  | { type: 'state'; id: number; op: StateOp; args: unknown[] }
+  /** A guest's chain.call: run `fn` with `input`; `parent` is the calling invocation. */
+  | { type: 'chain'; callId: number; fn: string; input: Uint8Array; parent: number };

@@ -14,7 +14,7 @@ import {
   type ResolvedRuntimeOptions,
   type RuntimeOptions,
 } from './options.js';
-import { Pool, type PoolStats } from './pool.js';
+import { Pool, type CallRecord, type PoolStats } from './pool.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
@@ -34,6 +34,8 @@ export interface InvokeResult {
   worker: number;
   /** Wall time from `invoke` to the result, in milliseconds. */
   durationMs: number;
+  /** With `{ trace: true }`: this call and every call it made with chain.call, transitively. */
+  calls?: CallRecord[];
 }
 
 /** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
@@ -187,11 +189,13 @@ export class Runtime {
     // Not `async`: one promise fewer per call on the hot path; checks still reject, not throw.
     let bytes: Uint8Array;
     let timeoutMs: number;
+    let trace = false;
     try {
       this.checkOpen();
       const fnOptions = this.registry.get(name);
       if (fnOptions === undefined) throw unknownFunction(name);
-      timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(options, fnOptions).timeoutMs;
+      timeoutMs = fnOptions.timeoutMs;
+      if (options !== undefined) ({ timeoutMs, trace } = resolveInvokeOptions(options, fnOptions));
       bytes = toBytes(input);
       if (bytes.byteLength > this.options.maxInputBytes) {
         throw new LimitError(
@@ -204,12 +208,13 @@ export class Runtime {
       return Promise.reject(err as Error);
     }
     const start = performance.now();
-    return this.pool.invoke(name, bytes, timeoutMs).then((raw) => ({
+    return this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined).then((raw) => ({
       output: raw.output,
       returnCode: raw.returnCode,
       cold: raw.cold,
       worker: raw.worker,
       durationMs: performance.now() - start,
+      ...(raw.calls ? { calls: raw.calls } : {}),
     }));
   }
 
@@ -343,6 +348,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       spinMicros: resolved.idleSpinMicros,
       maxInstances: resolved.maxInstances,
       memoryPoolSize: resolved.memoryPoolSize,
+      maxInputBytes: resolved.maxInputBytes,
     },
     resolved.logger,
     stateService(store),

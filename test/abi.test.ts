@@ -6,6 +6,7 @@ import * as abi from '../guest/sdk/nuvola/abi.js';
 import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
 
 const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
+const sdkChain = readFileSync(new URL('../guest/sdk/nuvola/chain.ts', import.meta.url), 'utf8');
 
 function externals(source: string): string[] {
   return [...source.matchAll(/@external\("([^"]+)", "([^"]+)"\)/g)].map((m) => `${m[1]}.${m[2]}`);
@@ -19,8 +20,14 @@ describe('ABI', () => {
     expect(externals(sdkIo).sort()).toEqual(declared.sort());
   });
 
+  it('the SDK imports exactly the chain names the ABI declares, and its FAILED is the ABI value', () => {
+    const declared = [abi.CHAIN_CALL, abi.CHAIN_WAIT, abi.CHAIN_OUTPUT_SIZE, abi.CHAIN_OUTPUT_READ].map((n) => `${abi.MODULE_CHAIN}.${n}`);
+    expect(externals(sdkChain).sort()).toEqual(declared.sort());
+    expect(sdkChain).toContain(`FAILED: i32 = ${abi.CHAIN_FAILED};`);
+  });
+
   it('the host provides every import the SDK uses', () => {
-    for (const name of externals(sdkIo)) {
+    for (const name of [...externals(sdkIo), ...externals(sdkChain)]) {
       const [module, fn] = name.split('.') as [string, string];
       expect(PROVIDED_IMPORTS[module]?.[fn], name).toBe('function');
     }

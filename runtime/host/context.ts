@@ -4,6 +4,7 @@
  * memory traps that guest with `E_GUEST_POINTER` and never reads or writes anything else.
  */
 import { ErrorCode, GuestError } from '../errors.js';
+import type { ChildCall } from './chain.js';
 import type { GuestState } from './state.js';
 
 export interface GuestContext {
@@ -32,6 +33,8 @@ export interface GuestContext {
   deadline: number;
   /** Locks and leases the current invocation holds. */
   readonly state: GuestState;
+  /** Calls the current invocation made with `chain.call`, by id (created on first use). */
+  calls: Map<number, ChildCall> | undefined;
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
   written: (ptr: number, length: number) => void;
 }

@@ -6,6 +6,8 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
+import { configureChain, type ChildCall } from '../host/chain.js';
+import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
 import type { GuestContext } from '../host/context.js';
 import {
@@ -77,6 +79,44 @@ configureState((op, args) => {
     port.postMessage({ type: 'state', id, op, args } satisfies FromWorker);
   });
 });
+/** Calls guests made with chain.call whose outcome has not arrived, by the worker's call id. */
+const chains = new Map<number, ChildCall & { resolve: () => void }>();
+let nextChain = 1;
+const encoder = new TextEncoder();
+
+configureChain((fn, input, parent) => {
+  const callId = nextChain++;
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  const call = { done, settled: false, returnCode: 0, output: EMPTY, resolve };
+  if (input.byteLength > data.maxInputBytes) {
+    const error = `${ErrorCode.INPUT_TOO_LARGE}: input to '${fn}' is ${input.byteLength} bytes, above maxInputBytes=${data.maxInputBytes}`;
+    settleChain(call, { error: { code: ErrorCode.INPUT_TOO_LARGE, message: error, details: {} } });
+    return call;
+  }
+  chains.set(callId, call);
+  port.postMessage({ type: 'chain', callId, fn, input, parent } satisfies FromWorker, [input.buffer as ArrayBuffer]);
+  return call;
+});
+
+function settleChain(
+  call: ChildCall & { resolve: () => void },
+  outcome: { returnCode?: number; output?: Uint8Array; error?: WireError },
+): void {
+  call.settled = true;
+  if (outcome.error !== undefined) {
+    call.returnCode = abi.CHAIN_FAILED;
+    const message = outcome.error.message.startsWith(outcome.error.code)
+      ? outcome.error.message
+      : `${outcome.error.code}: ${outcome.error.message}`;
+    call.output = encoder.encode(message);
+  } else {
+    call.returnCode = outcome.returnCode ?? 0;
+    call.output = outcome.output ?? EMPTY;
+  }
+  call.resolve();
+}
+
 const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
 let logs: WorkerLog[] = [];
@@ -458,6 +498,13 @@ function handle(message: ToWorker): void {
     case 'unregister':
       unregister(message.name);
       break;
+    case 'chainResult': {
+      needsEventLoop = true;
+      const call = chains.get(message.callId);
+      chains.delete(message.callId);
+      if (call) settleChain(call, message);
+      break;
+    }
     case 'stateReply': {
       needsEventLoop = true;
       const waiter = stateCalls.get(message.id);

@@ -187,6 +187,7 @@ export class GuestInstance {
       stateKeys: spec.stateKeys,
       deadline: 0,
       state: newGuestState(),
+      calls: undefined,
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
@@ -292,6 +293,7 @@ export class GuestInstance {
   /** Releases what a failed invocation held (the instance may still be reset and reused). */
   failed(): void {
     releaseState(this.ctx, false);
+    this.ctx.calls = undefined;
   }
 
   /** Releases what a failed invocation held; the instance is not used again. */
@@ -314,6 +316,7 @@ export class GuestInstance {
     this.ctx.input = EMPTY;
     this.ctx.output = undefined;
     this.ctx.invocationId = 0;
+    this.ctx.calls = undefined;
     return output;
   }
 

@@ -60,6 +60,22 @@ export const STATE_LOCK_GLOBAL_WRITE = 'lock_global_write';
 export const STATE_UNLOCK_GLOBAL_WRITE = 'unlock_global_write';
 
 /**
+ * Import module for chaining: a guest calling other registered functions. Ids are per
+ * invocation (1, 2, …); using an id this invocation did not get traps with E_CHAIN_ID.
+ */
+export const MODULE_CHAIN = 'nuvola:chain';
+/** `call(name_ptr, name_len, input_ptr, input_len): i32` — starts the call and returns its id at once. */
+export const CHAIN_CALL = 'call';
+/** `wait(id): i32` — suspends until the call ends: its return code, or CHAIN_FAILED if it did not return. */
+export const CHAIN_WAIT = 'wait';
+/** `output_size(id): i32` — waits, then the bytes of the call's output (of its error message, if it failed). */
+export const CHAIN_OUTPUT_SIZE = 'output_size';
+/** `output_read(id, ptr, len): i32` — copies up to `len` bytes of that output; returns the count. */
+export const CHAIN_OUTPUT_READ = 'output_read';
+/** What `wait` returns for a call that trapped, timed out, or could not start (i32 minimum). */
+export const CHAIN_FAILED = -2147483648;
+
+/**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".
  */

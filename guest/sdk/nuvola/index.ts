@@ -2,3 +2,4 @@
 export { input, inputString, output, outputString, log, sleep } from "./io";
 export { ABI_VERSION } from "./abi";
 export { state } from "./state";
+export { chain } from "./chain";

@@ -1,0 +1,105 @@
+/**
+ * Worker thread. Host imports of module `nuvola:chain`: a guest calling other registered
+ * functions. `call` hands the request to the main thread's pool and returns an id at once;
+ * `wait` and `output_size` suspend the caller (never its worker) until the callee is done.
+ * A callee that fails reaches the caller as `CHAIN_FAILED` with "E_CODE: message" as output.
+ */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError } from '../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+
+/** A call this invocation made, as the worker tracks it. */
+export interface ChildCall {
+  /** Resolves when the callee's outcome has arrived. */
+  readonly done: Promise<void>;
+  settled: boolean;
+  returnCode: number;
+  output: Uint8Array;
+}
+
+type Starter = (fn: string, input: Uint8Array, parent: number) => ChildCall;
+
+let starter: Starter = () => {
+  throw new Error('chaining is not configured in this thread');
+};
+
+/** Called once by the worker entry with how to start a call through the main thread. */
+export function configureChain(start: Starter): void {
+  starter = start;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function child(ctx: GuestContext, id: number): ChildCall {
+  const call = ctx.calls?.get(id);
+  if (call === undefined) {
+    throw new GuestError(
+      ErrorCode.CHAIN_ID,
+      `function '${ctx.fn}' used chain id ${id}, which this invocation did not get from chain.call`,
+      { function: ctx.fn, id },
+    );
+  }
+  return call;
+}
+
+/** Waits for `call`, or until the invocation is cancelled (the guest then traps on resumption). */
+function settled(ctx: GuestContext, call: ChildCall): Promise<void> {
+  return new Promise((resolve) => {
+    const wake = (): void => {
+      ctx.cancelWaiters.delete(wake);
+      resolve();
+    };
+    ctx.cancelWaiters.add(wake);
+    void call.done.then(wake);
+  });
+}
+
+export const chainImports: Capability = {
+  module: abi.MODULE_CHAIN,
+  functions: {
+    [abi.CHAIN_CALL]: false,
+    [abi.CHAIN_WAIT]: true,
+    [abi.CHAIN_OUTPUT_SIZE]: true,
+    [abi.CHAIN_OUTPUT_READ]: false,
+  },
+  bind(ref: ContextRef) {
+    return {
+      [abi.CHAIN_CALL]: (namePtr: number, nameLen: number, inputPtr: number, inputLen: number): number => {
+        const ctx = ref.ctx;
+        let name: string;
+        try {
+          name = decoder.decode(guestBytes(ctx, namePtr, nameLen, 'chain.call'));
+        } catch (err) {
+          if (err instanceof TypeError)
+            throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed chain.call a name that is not UTF-8`);
+          throw err;
+        }
+        const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
+        ctx.calls ??= new Map();
+        const id = ctx.calls.size + 1;
+        ctx.calls.set(id, starter(name, input, ctx.invocationId));
+        return id;
+      },
+      [abi.CHAIN_WAIT]: (id: number): number | Promise<number> => {
+        const ctx = ref.ctx;
+        const call = child(ctx, id);
+        if (call.settled) return call.returnCode;
+        return settled(ctx, call).then(() => call.returnCode);
+      },
+      [abi.CHAIN_OUTPUT_SIZE]: (id: number): number | Promise<number> => {
+        const ctx = ref.ctx;
+        const call = child(ctx, id);
+        if (call.settled) return call.output.byteLength;
+        return settled(ctx, call).then(() => call.output.byteLength);
+      },
+      [abi.CHAIN_OUTPUT_READ]: (id: number, ptr: number, len: number): number => {
+        const ctx = ref.ctx;
+        const call = child(ctx, id);
+        const n = call.settled ? Math.min(len >>> 0, call.output.byteLength) : 0;
+        guestWritable(ctx, ptr, n, 'chain.output_read').set(call.output.subarray(0, n));
+        return n;
+      },
+    };
+  },
+};

@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NuvolaError, Runtime } from 'nuvola';
+import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+
+const open: Runtime[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((rt) => rt.close()));
+});
+
+async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promise<Runtime> {
+  const { rt } = await runtimeWithLogs({ workers: 2, ...options });
+  open.push(rt);
+  return rt;
+}
+
+const i32 = (n: number): Uint8Array => new Uint8Array(new Int32Array([n]).buffer);
+
+describe('chaining: acceptance cases', () => {
+  it('fans out three calls that check [k, k+1, k+2]; the third chains [4, 5, 6]; all return 0', async () => {
+    const rt = await start();
+    await rt.register('check', guestBytes('chain_check'));
+    await rt.register('fanout', guestBytes('chain_fanout'));
+    const result = await rt.invoke('fanout', undefined, { trace: true });
+    expect(result.returnCode).toBe(0);
+    // The call tree: the root, its three calls, and the nested one under the third.
+    const calls = result.calls!;
+    expect(calls.map((c) => c.function)).toEqual(['fanout', 'check', 'check', 'check', 'check']);
+    const root = calls[0]!;
+    expect(root.parent).toBeUndefined();
+    const children = calls.filter((c) => c.parent === root.id);
+    expect(children).toHaveLength(3);
+    const nested = calls.filter((c) => c.parent !== undefined && c.parent !== root.id);
+    expect(nested).toHaveLength(1);
+    expect(children.map((c) => c.id)).toContain(nested[0]!.parent);
+    expect(calls.every((c) => c.returnCode === 0 && c.error === undefined && c.durationMs >= 0)).toBe(true);
+  });
+
+  it('lets a parent wait for two children and compare their outputs', async () => {
+    const rt = await start();
+    await rt.register('say', guestBytes('chain_say'));
+    await rt.register('outputs', guestBytes('chain_outputs'));
+    const result = await rt.invoke('outputs');
+    expect(text(result.output)).toBe('expected A|longer expected B');
+    expect(result.returnCode).toBe(0);
+  });
+
+  it('has two chained appenders add 0..99 and 0..199 to one key: 300 elements, sum 24 850', async () => {
+    const rt = await start();
+    await rt.register('appender', guestBytes('chain_appender'));
+    await rt.register('appenders', guestBytes('chain_appenders'));
+    const result = await rt.invoke('appenders');
+    expect(result.returnCode).toBe(0);
+    expect(text(result.output)).toBe('300 24850');
+  });
+
+  it('estimates pi with chained Monte Carlo workers', async () => {
+    const rt = await start();
+    await rt.register('piWorker', guestBytes('chain_pi_worker'));
+    await rt.register('pi', guestBytes('chain_pi'));
+    const result = await rt.invoke('pi', i32(4));
+    expect(result.returnCode).toBe(0);
+    expect(text(result.output)).toMatch(/^Pi estimate: 3\.1\d* from 4 workers$/);
+  });
+});
+
+describe('chaining: depth and width on 2 workers', () => {
+  it('completes a chain 100 calls deep (each waiting caller suspends, no worker blocks)', async () => {
+    const rt = await start();
+    await rt.register('deep', guestBytes('chain_deep'));
+    const result = await rt.invoke('deep', i32(100));
+    expect(result.returnCode).toBe(100);
+  });
+
+  it('completes a fan-out of 1000 calls', async () => {
+    const rt = await start();
+    await rt.register('leaf', guestBytes('chain_leaf'));
+    await rt.register('fan', guestBytes('chain_fan'));
+    const result = await rt.invoke('fan', i32(1000));
+    expect(result.returnCode).toBe(1000);
+  });
+});
+
+describe('chaining: faults', () => {
+  it('reports a callee that is unknown, traps or times out to the caller as chain.FAILED with the coded error', async () => {
+    const rt = await start();
+    await rt.register('faults', guestBytes('chain_faults'));
+    await rt.register('trapper', guestBytes('core_unreachable'));
+    await rt.register('sleeper', guestBytes('core_sleep'), { timeoutMs: 50 });
+    const outcome = async (mode: string): Promise<string> => text((await rt.invoke('faults', mode)).output);
+    expect(await outcome('unknown')).toMatch(/^FAILED E_UNKNOWN_FUNCTION: .*'nobody'/);
+    expect(await outcome('trap')).toMatch(/^FAILED E_GUEST_TRAP: /);
+    expect(await outcome('slow')).toMatch(/^FAILED E_TIMEOUT: /);
+    // The runtime serves on.
+    expect(await outcome('trap')).toMatch(/^FAILED E_GUEST_TRAP: /);
+  });
+
+  it('traps a guest that waits on an id it did not get from chain.call', async () => {
+    const rt = await start();
+    await rt.register('faults', guestBytes('chain_faults'));
+    const err = (await rt.invoke('faults', 'badid').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_CHAIN_ID');
+    expect(err.message).toMatch(/chain id 7/);
+  });
+});
