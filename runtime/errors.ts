@@ -32,6 +32,12 @@ export const ErrorCode = {
   GUEST_TRAP: 'E_GUEST_TRAP',
   /** The guest called AssemblyScript's `abort` (a failed assertion, a thrown error). */
   GUEST_ABORT: 'E_GUEST_ABORT',
+  /** A rank sent to or received from a rank that does not exist, itself, or outside a group. */
+  COMM_RANK: 'E_COMM_RANK',
+  /** Another rank of the group failed while this one was communicating; the group is over. */
+  COMM_ABORTED: 'E_COMM_ABORTED',
+  /** A message larger than `maxMessageBytes`. */
+  MESSAGE_TOO_LARGE: 'E_MESSAGE_TOO_LARGE',
   /** The guest used a chain id its invocation did not get from `chain.call`. */
   CHAIN_ID: 'E_CHAIN_ID',
   /** The guest passed a host import a pointer or length outside its own memory. */
@@ -129,6 +135,9 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_GUEST_ABORT: GuestError,
   E_GUEST_POINTER: GuestError,
   E_CHAIN_ID: GuestError,
+  E_COMM_RANK: GuestError,
+  E_COMM_ABORTED: GuestError,
+  E_MESSAGE_TOO_LARGE: LimitError,
   E_TIMEOUT: TimeoutError,
   E_WORKER_LOST: WorkerLostError,
   E_CLOSED: RuntimeClosedError,

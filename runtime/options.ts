@@ -49,6 +49,8 @@ export interface RuntimeOptions {
    * with `E_INSTANCE_LIMIT`. Default 15000.
    */
   maxInstances?: number;
+  /** Largest message a rank may send to another (`comm.send`), in bytes. Default 64 MiB. */
+  maxMessageBytes?: number;
   /** Log bytes one invocation may write; the rest is dropped with a marker. Default 64 KiB. */
   maxLogBytes?: number;
   /**
@@ -112,6 +114,7 @@ export const RUNTIME_DEFAULTS = {
   minWorkers: 0,
   maxInstances: 15_000,
   maxLogBytes: 64 * 1024,
+  maxMessageBytes: 64 * 1024 * 1024,
   idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
@@ -185,6 +188,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     memoryPoolSize: integer(o['memoryPoolSize'], 'options.memoryPoolSize', 0, 4096, RUNTIME_DEFAULTS.memoryPoolSize),
     maxInstances: integer(o['maxInstances'], 'options.maxInstances', 1, 1_000_000, RUNTIME_DEFAULTS.maxInstances),
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
+    maxMessageBytes: integer(o['maxMessageBytes'], 'options.maxMessageBytes', 0, GiB, RUNTIME_DEFAULTS.maxMessageBytes),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
     redis: redisTarget(o['redis']),

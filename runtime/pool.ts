@@ -22,6 +22,7 @@ import {
 } from './protocol.js';
 import type { LogEntry } from './options.js';
 import type { DataSegment, Snapshot } from './snapshot/layout.js';
+import type { GroupRef } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
 /** How often deadlines are checked, in milliseconds. */
@@ -79,10 +80,18 @@ export interface CallRecord {
   error: string | undefined;
 }
 
-/** How a call relates to others: the caller that chained it, or a root whose tree is traced. */
+/** How a call relates to others: the caller that chained it, a root whose tree is traced, its group. */
 export interface CallLink {
   parent?: number;
   trace?: boolean;
+  group?: GroupRef;
+}
+
+/** A group started by invokeGroup: where each rank runs, and whether it is over. */
+interface Group {
+  /** The worker each rank was dispatched to. */
+  slots: (Slot | undefined)[];
+  aborted: boolean;
 }
 
 interface Pending {
@@ -179,6 +188,8 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  private readonly groups = new Map<number, Group>();
+  private nextGroup = 1;
   /** The trace of every call that belongs to a traced call tree, by call id. */
   private readonly traces = new Map<number, Trace>();
   /**
@@ -391,6 +402,7 @@ export class Pool {
       const id = this.nextId++;
       const request: InvokeRequest = { id, fn, deadline: wallClock() + timeoutMs, timeoutMs, ...(input.byteLength > 0 ? { input } : {}) };
       if (link?.parent !== undefined) request.parent = link.parent;
+      if (link?.group !== undefined) request.group = link.group;
       // Tracing costs nothing unless asked for: only traced trees are looked up.
       let trace: Trace | undefined;
       if (link?.trace === true) {
@@ -507,6 +519,23 @@ export class Pool {
       this.fail(pending, this.noWorkers());
       return;
     }
+    const group = pending.request.group;
+    if (group !== undefined) {
+      const state = this.groups.get(group.id);
+      // A rank moved to another worker (its first one was lost before it started) would miss
+      // messages already routed there: the group fails instead.
+      if (state === undefined || state.aborted || state.slots[group.rank] !== undefined) {
+        this.fail(
+          pending,
+          makeError(ErrorCode.WORKER_LOST, `rank ${group.rank} of a group of '${pending.request.fn}' lost its worker before it started`, {
+            function: pending.request.fn,
+            rank: group.rank,
+          }),
+        );
+        return;
+      }
+      state.slots[group.rank] = best;
+    }
     pending.position = best.sent++;
     best.inflight.set(pending.request.id, pending);
     best.outbox.push(pending.request);
@@ -541,6 +570,14 @@ export class Pool {
       this.chain(slot, message);
       return;
     }
+    if (message.type === 'comm') {
+      // Routed by reference: the SharedArrayBuffer is shared, not copied.
+      const group = this.groups.get(message.group);
+      const target = group?.slots[message.to];
+      if (group === undefined || group.aborted || target === undefined || target.dead) return;
+      this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
+      return;
+    }
     if (message.type === 'state') {
       const { id } = message;
       const request = this.state(message.op, message.args);
@@ -558,6 +595,46 @@ export class Pool {
     state.error ??= message.error;
     if (message.type === 'booted') state.snapshot ??= message.snapshot;
     this.through(state, slot);
+  }
+
+  /**
+   * Starts `size` invocations of `fn` as ranks 0..size-1 of one group and resolves with their
+   * results in rank order. They are dispatched together (a rank waiting for a message
+   * suspends, so all ranks make progress on any number of workers). The first rank that fails
+   * ends the group: ranks waiting in a receive fail with E_COMM_ABORTED, and the group rejects
+   * with the first failure (its `details.rank` says which).
+   */
+  async invokeGroup(fn: string, size: number, input: Uint8Array, timeoutMs: number): Promise<RawResult[]> {
+    const id = this.nextGroup++;
+    const group: Group = { slots: new Array<Slot | undefined>(size).fill(undefined), aborted: false };
+    this.groups.set(id, group);
+    let first: NuvolaError | undefined;
+    const calls = Array.from({ length: size }, (_, rank) =>
+      this.invoke(fn, input, timeoutMs, { group: { id, rank, size } }).catch((err: NuvolaError) => {
+        if (first === undefined) {
+          first = err;
+          err.details['rank'] ??= rank;
+          this.abortGroup(id, group, err);
+        }
+        throw err;
+      }),
+    );
+    try {
+      const outcomes = await Promise.allSettled(calls);
+      if (first !== undefined) throw first;
+      return outcomes.map((o) => (o as PromiseFulfilledResult<RawResult>).value);
+    } finally {
+      this.groups.delete(id);
+      for (const slot of new Set(group.slots))
+        if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commEnd', group: id });
+    }
+  }
+
+  private abortGroup(id: number, group: Group, error: NuvolaError): void {
+    group.aborted = true;
+    for (const slot of new Set(group.slots)) {
+      if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commAbort', group: id, error: error.toWire() });
+    }
   }
 
   /**

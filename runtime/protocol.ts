@@ -75,6 +75,8 @@ export interface WorkerData {
   memoryPoolSize: number;
   /** Largest input of a chained call, in bytes (maxInputBytes). */
   maxInputBytes: number;
+  /** Largest message between ranks, in bytes. */
+  maxMessageBytes: number;
 }
 
 export interface FunctionSpec {
@@ -94,9 +96,18 @@ export interface FunctionSpec {
   timeoutMs: number;
 }
 
+/** The group an invocation is a rank of. */
+export interface GroupRef {
+  id: number;
+  rank: number;
+  size: number;
+}
+
 export interface InvokeRequest {
   id: number;
   fn: string;
+  /** For a rank of a group started by invokeGroup. */
+  group?: GroupRef;
   /** For a call made with chain.call: the calling invocation's id. */
   parent?: number;
   /** Absent when empty: cloning even an empty typed array costs a measurable part of a round trip. */
@@ -117,6 +128,12 @@ export type ToWorker =
   | { type: 'invoke'; batch: InvokeRequest[] }
   | { type: 'cancel'; id: number; error: WireError }
   | { type: 'stateReply'; id: number; value?: unknown; error?: WireError }
+  /** A message for rank `to` of `group` (its bytes in a SharedArrayBuffer, not copied on the way). */
+  | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
+  /** A rank of `group` failed: receives of the group fail with this error from now on. */
+  | { type: 'commAbort'; group: number; error: WireError }
+  /** `group` is over: its mailboxes go. */
+  | { type: 'commEnd'; group: number }
   /** The outcome of a call a guest made with chain.call (`callId` is the worker's own). */
   | { type: 'chainResult'; callId: number; returnCode?: number; output?: Uint8Array; error?: WireError };
 
@@ -162,5 +179,7 @@ export type FromWorker =
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
   | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
   | { type: 'state'; id: number; op: StateOp; args: unknown[] }
+  /** A message from rank `from` to rank `to` of `group`. */
+  | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
   /** A guest's chain.call: run `fn` with `input`; `parent` is the calling invocation. */
   | { type: 'chain'; callId: number; fn: string; input: Uint8Array; parent: number };

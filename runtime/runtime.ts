@@ -219,6 +219,49 @@ export class Runtime {
   }
 
   /**
+   * Runs `size` instances of `name` together as ranks 0..size-1 of one group, each with
+   * `input`; they talk with the guest's `comm` API. Resolves with each rank's result, in rank
+   * order. The first rank that fails ends the group: ranks waiting for a message fail with
+   * `E_COMM_ABORTED`, and the promise rejects with the first failure (`details.rank`). Every
+   * rank holds an instance while the group runs, so `size` may not exceed `maxInstances`
+   * (`E_INSTANCE_LIMIT`, checked before anything starts).
+   */
+  async invokeGroup(name: string, size: number, input?: InvokeInput, options?: Omit<InvokeOptions, 'trace'>): Promise<InvokeResult[]> {
+    this.checkOpen();
+    const fnOptions = this.registry.get(name);
+    if (fnOptions === undefined) throw unknownFunction(name);
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `invokeGroup size must be a positive integer, got ${String(size)}`, {
+        path: 'size',
+      });
+    }
+    if (size > this.options.maxInstances) {
+      throw new LimitError(
+        ErrorCode.INSTANCE_LIMIT,
+        `a group of ${size} ranks of '${name}' needs ${size} instances at once, above maxInstances=${this.options.maxInstances}; use fewer ranks or raise maxInstances`,
+        { function: name, size, maxInstances: this.options.maxInstances },
+      );
+    }
+    const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(options, fnOptions).timeoutMs;
+    const bytes = toBytes(input);
+    if (bytes.byteLength > this.options.maxInputBytes) {
+      throw new LimitError(
+        ErrorCode.INPUT_TOO_LARGE,
+        `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}`,
+        {
+          function: name,
+          bytes: bytes.byteLength,
+          maxInputBytes: this.options.maxInputBytes,
+        },
+      );
+    }
+    const start = performance.now();
+    const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs);
+    const durationMs = performance.now() - start;
+    return raws.map((raw) => ({ output: raw.output, returnCode: raw.returnCode, cold: raw.cold, worker: raw.worker, durationMs }));
+  }
+
+  /**
    * Restores `instances` idle instances (default 1) of each named function, spread over the
    * running workers, in time they have no call to run — for calls the caller knows are coming.
    * Idle instances still expire after `idleTimeoutMs`. Unknown names are an error.
@@ -349,6 +392,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxInstances: resolved.maxInstances,
       memoryPoolSize: resolved.memoryPoolSize,
       maxInputBytes: resolved.maxInputBytes,
+      maxMessageBytes: resolved.maxMessageBytes,
     },
     resolved.logger,
     stateService(store),

@@ -5,6 +5,7 @@
  */
 import { ErrorCode, GuestError } from '../errors.js';
 import type { ChildCall } from './chain.js';
+import type { GroupRef } from '../protocol.js';
 import type { GuestState } from './state.js';
 
 export interface GuestContext {
@@ -33,6 +34,10 @@ export interface GuestContext {
   deadline: number;
   /** Locks and leases the current invocation holds. */
   readonly state: GuestState;
+  /** The group the current invocation is a rank of (invokeGroup); undefined otherwise. */
+  group: GroupRef | undefined;
+  /** What the last `comm.recv` staged for `comm.take`. */
+  received: Uint8Array;
   /** Calls the current invocation made with `chain.call`, by id (created on first use). */
   calls: Map<number, ChildCall> | undefined;
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */

@@ -6,6 +6,7 @@
 import type { ContextRef } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
 import { chainImports } from './chain.js';
+import { commImports } from './comm.js';
 import { env } from './env.js';
 import { io } from './io.js';
 import { stateImports } from './state.js';
@@ -18,7 +19,7 @@ export interface Capability {
   bind(ref: ContextRef): Record<string, (...args: never[]) => unknown>;
 }
 
-const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, env];
+const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, env];
 
 /** module → import name → the only kind the ABI provides for it. */
 export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(

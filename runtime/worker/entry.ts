@@ -7,6 +7,8 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import { configureChain, type ChildCall } from '../host/chain.js';
+import { configureComm } from '../host/comm.js';
+import { Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
 import type { GuestContext } from '../host/context.js';
@@ -116,6 +118,13 @@ function settleChain(
   }
   call.resolve();
 }
+
+const mailboxes = new Mailboxes();
+configureComm({
+  send: (group, from, to, data) => port.postMessage({ type: 'comm', group, from, to, data } satisfies FromWorker),
+  receive: (group, rank, from) => mailboxes.receive(group, rank, from),
+  maxMessageBytes: data.maxMessageBytes,
+});
 
 const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
@@ -334,7 +343,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   let returned: number | Promise<number>;
   const suspensionsBefore = inst.ctx.suspensions;
   try {
-    returned = inst.call(request.input ?? EMPTY, request.id, request.deadline);
+    returned = inst.call(request.input ?? EMPTY, request.id, request.deadline, request.group);
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
     retire(entry, inst, false, reusableAfter(err));
@@ -497,6 +506,17 @@ function handle(message: ToWorker): void {
     }
     case 'unregister':
       unregister(message.name);
+      break;
+    case 'comm':
+      needsEventLoop = true;
+      mailboxes.deliver(message.group, message.to, message.from, message.data);
+      break;
+    case 'commAbort':
+      needsEventLoop = true;
+      mailboxes.abort(message.group, message.error);
+      break;
+    case 'commEnd':
+      mailboxes.end(message.group);
       break;
     case 'chainResult': {
       needsEventLoop = true;

@@ -9,7 +9,7 @@ import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../
 import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
-import type { FunctionSpec } from '../protocol.js';
+import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
   EXPORT_LOAD,
@@ -188,6 +188,8 @@ export class GuestInstance {
       deadline: 0,
       state: newGuestState(),
       calls: undefined,
+      group: undefined,
+      received: EMPTY,
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
@@ -280,7 +282,8 @@ export class GuestInstance {
   }
 
   /** Runs `main` once; returns its code, or a promise of it when the module can suspend. */
-  call(input: Uint8Array, invocationId: number, deadline: number): number | Promise<number> {
+  call(input: Uint8Array, invocationId: number, deadline: number, group?: GroupRef): number | Promise<number> {
+    this.ctx.group = group;
     this.ctx.deadline = deadline;
     this.ctx.input = input;
     this.ctx.output = undefined;
@@ -294,6 +297,8 @@ export class GuestInstance {
   failed(): void {
     releaseState(this.ctx, false);
     this.ctx.calls = undefined;
+    this.ctx.group = undefined;
+    this.ctx.received = EMPTY;
   }
 
   /** Releases what a failed invocation held; the instance is not used again. */
@@ -317,6 +322,8 @@ export class GuestInstance {
     this.ctx.output = undefined;
     this.ctx.invocationId = 0;
     this.ctx.calls = undefined;
+    this.ctx.group = undefined;
+    this.ctx.received = EMPTY;
     return output;
   }
 

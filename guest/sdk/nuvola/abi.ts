@@ -76,6 +76,25 @@ export const CHAIN_OUTPUT_READ = 'output_read';
 export const CHAIN_FAILED = -2147483648;
 
 /**
+ * Import module for messaging between the ranks of a group started by `invokeGroup`. Outside a
+ * group an invocation is rank 0 of a group of size 1. Sending to or receiving from a rank
+ * that does not exist, or itself, traps with E_COMM_RANK; a message over `maxMessageBytes`
+ * with E_MESSAGE_TOO_LARGE; a receive while another rank of the group failed, with
+ * E_COMM_ABORTED.
+ */
+export const MODULE_COMM = 'nuvola:comm';
+/** `rank(): i32` — this invocation's rank, 0..size-1. */
+export const COMM_RANK = 'rank';
+/** `size(): i32` — how many ranks the group has. */
+export const COMM_SIZE = 'size';
+/** `send(to, ptr, len)` — sends a copy of the bytes to rank `to`; returns at once (buffered). */
+export const COMM_SEND = 'send';
+/** `recv(from): i32` — suspends until the next message from `from` is there; stages it and returns its size. */
+export const COMM_RECV = 'recv';
+/** `take(ptr, len)` — copies the message the last `recv` staged. */
+export const COMM_TAKE = 'take';
+
+/**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".
  */

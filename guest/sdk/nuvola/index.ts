@@ -3,3 +3,4 @@ export { input, inputString, output, outputString, log, sleep } from "./io";
 export { ABI_VERSION } from "./abi";
 export { state } from "./state";
 export { chain } from "./chain";
+export { comm } from "./comm";

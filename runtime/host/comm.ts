@@ -1,0 +1,113 @@
+/**
+ * Worker thread. Host imports of module `nuvola:comm`: messages between the ranks of a group.
+ * `send` copies the bytes once into a SharedArrayBuffer that travels by reference (no
+ * serialisation) through the main thread to the receiver's worker; `recv` takes it from that
+ * worker's mailbox or suspends the rank until it arrives. Outside a group an invocation is
+ * rank 0 of 1.
+ */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError, LimitError } from '../errors.js';
+import type { GroupRef } from '../protocol.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+
+export interface CommChannel {
+  /** Hands a message to the main thread for rank `to` of `group`. */
+  send(group: number, from: number, to: number, data: SharedArrayBuffer): void;
+  /** The next message for rank `rank` of `group` from `from`: now, or when it arrives. */
+  receive(group: number, rank: number, from: number): Uint8Array | Promise<Uint8Array>;
+  /** Largest message, in bytes. */
+  maxMessageBytes: number;
+}
+
+let channel: CommChannel | undefined;
+
+/** Called once by the worker entry. */
+export function configureComm(c: CommChannel): void {
+  channel = c;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function peer(ctx: GuestContext, other: number, what: string): { group: GroupRef; other: number } {
+  const group = ctx.group;
+  const fail = (why: string): never => {
+    throw new GuestError(ErrorCode.COMM_RANK, `function '${ctx.fn}' (rank ${group?.rank ?? 0} of ${group?.size ?? 1}) ${what}: ${why}`, {
+      function: ctx.fn,
+      rank: group?.rank ?? 0,
+      peer: other,
+    });
+  };
+  if (group === undefined) return fail('it is not running in a group (start one with invokeGroup)');
+  if (!Number.isInteger(other) || other < 0 || other >= group.size) return fail(`rank ${other} does not exist`);
+  if (other === group.rank) return fail('a rank cannot message itself');
+  return { group, other };
+}
+
+export const commImports: Capability = {
+  module: abi.MODULE_COMM,
+  functions: {
+    [abi.COMM_RANK]: false,
+    [abi.COMM_SIZE]: false,
+    [abi.COMM_SEND]: false,
+    [abi.COMM_RECV]: true,
+    [abi.COMM_TAKE]: false,
+  },
+  bind(ref: ContextRef) {
+    return {
+      [abi.COMM_RANK]: (): number => ref.ctx.group?.rank ?? 0,
+      [abi.COMM_SIZE]: (): number => ref.ctx.group?.size ?? 1,
+      [abi.COMM_SEND]: (to: number, ptr: number, len: number): void => {
+        const ctx = ref.ctx;
+        const { group } = peer(ctx, to, `send to rank ${to}`);
+        const max = channel!.maxMessageBytes;
+        if (len >>> 0 > max) {
+          throw new LimitError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            `function '${ctx.fn}' sent ${len >>> 0} bytes to rank ${to}, above maxMessageBytes=${max}; raise it in createRuntime() or send parts`,
+            { function: ctx.fn, bytes: len >>> 0, maxMessageBytes: max },
+          );
+        }
+        const bytes = guestBytes(ctx, ptr, len, 'comm.send');
+        const shared = new SharedArrayBuffer(bytes.byteLength);
+        new Uint8Array(shared).set(bytes);
+        channel!.send(group.id, group.rank, to, shared);
+      },
+      [abi.COMM_RECV]: (from: number): number | Promise<number> => {
+        const ctx = ref.ctx;
+        const { group } = peer(ctx, from, `recv from rank ${from}`);
+        const stage = (message: Uint8Array): number => {
+          ctx.received = message;
+          return message.byteLength;
+        };
+        const message = channel!.receive(group.id, group.rank, from);
+        if (!(message instanceof Promise)) return stage(message);
+        // A cancelled call stops waiting at once (the guest then traps on resumption).
+        return new Promise<number>((resolve, reject) => {
+          const wake = (): void => {
+            ctx.cancelWaiters.delete(wake);
+            resolve(0);
+          };
+          ctx.cancelWaiters.add(wake);
+          message.then(
+            (m) => {
+              ctx.cancelWaiters.delete(wake);
+              resolve(stage(m));
+            },
+            (err: unknown) => {
+              ctx.cancelWaiters.delete(wake);
+              reject(err as Error);
+            },
+          );
+        });
+      },
+      [abi.COMM_TAKE]: (ptr: number, len: number): void => {
+        const ctx = ref.ctx;
+        const message = ctx.received;
+        const n = Math.min(len >>> 0, message.byteLength);
+        guestWritable(ctx, ptr, n, 'comm.take').set(message.subarray(0, n));
+        ctx.received = EMPTY;
+      },
+    };
+  },
+};

@@ -1,0 +1,76 @@
+/**
+ * Worker thread. The mailboxes of the group ranks that run (or will run) on this worker:
+ * per (group, rank) a queue of messages per sender, and the receives waiting on them.
+ * Messages are views of SharedArrayBuffers the sender filled: nothing is copied on the way.
+ */
+import { ErrorCode, GuestError, type WireError } from '../errors.js';
+
+interface Box {
+  queues: Map<number, Uint8Array[]>;
+  waiting: Map<number, { resolve: (m: Uint8Array) => void; reject: (err: Error) => void }>;
+}
+
+export class Mailboxes {
+  private readonly boxes = new Map<string, Box>();
+  private readonly aborted = new Map<number, WireError>();
+
+  private box(group: number, rank: number): Box {
+    const key = `${group}:${rank}`;
+    let box = this.boxes.get(key);
+    if (box === undefined) this.boxes.set(key, (box = { queues: new Map(), waiting: new Map() }));
+    return box;
+  }
+
+  deliver(group: number, to: number, from: number, data: SharedArrayBuffer): void {
+    if (this.aborted.has(group)) return;
+    const box = this.box(group, to);
+    const message = new Uint8Array(data);
+    const waiter = box.waiting.get(from);
+    if (waiter !== undefined) {
+      box.waiting.delete(from);
+      waiter.resolve(message);
+      return;
+    }
+    let queue = box.queues.get(from);
+    if (queue === undefined) box.queues.set(from, (queue = []));
+    queue.push(message);
+  }
+
+  receive(group: number, rank: number, from: number): Uint8Array | Promise<Uint8Array> {
+    const error = this.aborted.get(group);
+    if (error !== undefined) throw abortedError(error, rank);
+    const box = this.box(group, rank);
+    const queued = box.queues.get(from)?.shift();
+    if (queued !== undefined) return queued;
+    return new Promise((resolve, reject) => box.waiting.set(from, { resolve, reject }));
+  }
+
+  /** Another rank failed: waiting and later receives of the group fail with E_COMM_ABORTED. */
+  abort(group: number, error: WireError): void {
+    this.aborted.set(group, error);
+    for (const [key, box] of this.boxes) {
+      if (!key.startsWith(`${group}:`)) continue;
+      const rank = Number(key.slice(key.indexOf(':') + 1));
+      for (const waiter of box.waiting.values()) waiter.reject(abortedError(error, rank));
+      box.waiting.clear();
+      box.queues.clear();
+    }
+  }
+
+  /** The group is over. */
+  end(group: number): void {
+    this.aborted.delete(group);
+    for (const key of [...this.boxes.keys()]) if (key.startsWith(`${group}:`)) this.boxes.delete(key);
+  }
+}
+
+function abortedError(cause: WireError, rank: number): GuestError {
+  return new GuestError(
+    ErrorCode.COMM_ABORTED,
+    `rank ${rank} stopped: another rank of its group failed (${cause.code}: ${cause.message})`,
+    {
+      rank,
+      cause,
+    },
+  );
+}

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NuvolaError, Runtime } from 'nuvola';
+import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+
+const open: Runtime[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((rt) => rt.close()));
+});
+
+async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promise<Runtime> {
+  const { rt } = await runtimeWithLogs({ workers: 2, ...options });
+  open.push(rt);
+  await rt.register('ops', guestBytes('comm_ops'), { timeoutMs: 5000 });
+  return rt;
+}
+
+const outputs = async (rt: Runtime, size: number, mode: string): Promise<string[]> =>
+  (await rt.invokeGroup('ops', size, mode)).map((r) => text(r.output));
+
+describe('groups: acceptance cases (world size 5)', () => {
+  it('allreduce SUM of [r, 10r, 100r] gives [10, 100, 1000] on every rank', async () => {
+    const rt = await start();
+    expect(await outputs(rt, 5, 'allreduce')).toEqual(Array(5).fill('10,100,1000'));
+  });
+
+  it('broadcasts [0, 1, 2, 3] from root 2', async () => {
+    const rt = await start();
+    expect(await outputs(rt, 5, 'broadcast')).toEqual(Array(5).fill('0,1,2,3'));
+  });
+
+  it('after a barrier, every rank sees the state every other rank pushed before it', async () => {
+    const rt = await start();
+    expect(await outputs(rt, 5, 'barrier')).toEqual(Array(5).fill('saw 5 of 5'));
+  });
+});
+
+describe('groups: more collectives', () => {
+  it('allreduce MIN and MAX', async () => {
+    const rt = await start();
+    expect(await outputs(rt, 4, 'minmax')).toEqual(Array(4).fill('0,-3,7|3,0,7'));
+  });
+
+  it('gather, scatter, scan and ordered point-to-point messages', async () => {
+    const rt = await start();
+    expect((await outputs(rt, 3, 'gather'))[0]).toBe('r0r1r2');
+    expect(await outputs(rt, 3, 'scatter')).toEqual(['part0', 'part1', 'part2']);
+    expect(await outputs(rt, 4, 'scan')).toEqual(['1,0,0', '2,1,0', '3,3,0', '4,6,0']);
+    expect((await outputs(rt, 2, 'pingpong'))[0]).toBe('2 4 6 8 10');
+  });
+
+  it('runs groups larger than the pool (16 ranks on 2 workers) and of size 1', async () => {
+    const rt = await start();
+    expect(await outputs(rt, 16, 'allreduce')).toEqual(Array(16).fill('120,1200,12000'));
+    expect(await outputs(rt, 1, 'solo')).toEqual(['0/1']);
+    expect(text((await rt.invoke('ops', 'solo')).output)).toBe('0/1');
+  });
+});
+
+describe('groups: faults', () => {
+  const failure = async (rt: Runtime, size: number, mode: string): Promise<NuvolaError> =>
+    (await rt.invokeGroup('ops', size, mode).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as NuvolaError;
+
+  it('traps a send to a rank that does not exist and a receive from itself (E_COMM_RANK)', async () => {
+    const rt = await start();
+    const missing = await failure(rt, 3, 'sendmissing');
+    expect(missing.code).toBe('E_COMM_RANK');
+    expect(missing.message).toMatch(/rank 6 does not exist/);
+    const self = await failure(rt, 3, 'recvself');
+    expect(self.code).toBe('E_COMM_RANK');
+    expect(self.message).toMatch(/cannot message itself/);
+  });
+
+  it('fails the waiting ranks promptly when one rank traps, and serves on', async () => {
+    const rt = await start();
+    const started = performance.now();
+    const err = await failure(rt, 4, 'trapone');
+    expect(err.code).toBe('E_GUEST_TRAP');
+    expect(err.details['rank']).toBe(1);
+    // Far below the 5 s timeout: the others were told, not timed out.
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
+  });
+
+  it('refuses a message over maxMessageBytes (E_MESSAGE_TOO_LARGE)', async () => {
+    const rt = await start({ maxMessageBytes: 1024 });
+    const err = await failure(rt, 2, 'big');
+    expect(err.code).toBe('E_MESSAGE_TOO_LARGE');
+  });
+
+  it('refuses a group larger than maxInstances before starting anything', async () => {
+    const rt = await start({ maxInstances: 8 });
+    await expect(rt.invokeGroup('ops', 9, 'allreduce')).rejects.toMatchObject({ code: 'E_INSTANCE_LIMIT' });
+  });
+});
