@@ -3,10 +3,12 @@ import { formatTable, type BenchReport } from '../../bench/harness.js';
 import { benchInvoke, INVOKE_DEFAULTS } from '../../bench/invoke.js';
 import { benchState, STATE_DEFAULTS } from '../../bench/state.js';
 import { benchColdstart, COLDSTART_DEFAULTS } from '../../bench/coldstart.js';
+import { benchComm, COMM_DEFAULTS } from '../../bench/comm.js';
 
 export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
   invoke: (runs) => benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs }),
   state: (runs) => benchState({ runs: runs ?? STATE_DEFAULTS.runs }),
+  comm: (runs) => benchComm({ runs: runs ?? COMM_DEFAULTS.runs }),
   coldstart: (runs) => benchColdstart({ ...COLDSTART_DEFAULTS, runs: runs ?? COLDSTART_DEFAULTS.runs }),
 };
 

@@ -1,0 +1,4 @@
+// Returns 1.
+export function main(): i32 {
+  return 1;
+}
