@@ -5,7 +5,7 @@
  * re-dispatching those that had not.
  */
 import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
@@ -270,10 +270,17 @@ export class Pool {
     worker.on('exit', () => this.onExit(slot));
     if (this.sweeper === undefined) worker.unref();
     for (const spec of this.functions.values()) this.post(slot, { type: 'register', spec, seq: 0 });
+    // A direct channel to every other running worker, for messages between group ranks.
+    for (const other of this.slots) {
+      if (other.index === index || other.parked || other.dead || other.stopReason !== undefined) continue;
+      const { port1, port2 } = new MessageChannel();
+      this.post(slot, { type: 'peer', index: other.index, port: port1, control: other.control.buffer as SharedArrayBuffer }, [port1]);
+      this.post(other, { type: 'peer', index, port: port2, control }, [port2]);
+    }
     return slot;
   }
 
-  private post(slot: Slot, message: ToWorker, transfer?: ArrayBuffer[]): void {
+  private post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
     slot.lastActive = wallClock();
     slot.worker.postMessage(message, transfer);
     Atomics.add(slot.control, Control.SIGNAL, 1);
@@ -535,6 +542,8 @@ export class Pool {
         return;
       }
       state.slots[group.rank] = best;
+      // Every rank's request shares this array; they are all sent after all are dispatched.
+      group.workers[group.rank] = best.index;
     }
     pending.position = best.sent++;
     best.inflight.set(pending.request.id, pending);
@@ -609,8 +618,9 @@ export class Pool {
     const group: Group = { slots: new Array<Slot | undefined>(size).fill(undefined), aborted: false };
     this.groups.set(id, group);
     let first: NuvolaError | undefined;
+    const workers = new Array<number>(size).fill(-1);
     const calls = Array.from({ length: size }, (_, rank) =>
-      this.invoke(fn, input, timeoutMs, { group: { id, rank, size } }).catch((err: NuvolaError) => {
+      this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers } }).catch((err: NuvolaError) => {
         if (first === undefined) {
           first = err;
           err.details['rank'] ??= rank;

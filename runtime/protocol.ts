@@ -11,6 +11,7 @@
  * wakes it faster than the event loop would. The main thread bumps SIGNAL after each post
  * and notifies when IDLE is set.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
@@ -101,6 +102,8 @@ export interface GroupRef {
   id: number;
   rank: number;
   size: number;
+  /** The worker (index) each rank was dispatched to: a message to a rank on the same worker never leaves it. */
+  workers: number[];
 }
 
 export interface InvokeRequest {
@@ -134,6 +137,12 @@ export type ToWorker =
   | { type: 'commAbort'; group: number; error: WireError }
   /** `group` is over: its mailboxes go. */
   | { type: 'commEnd'; group: number }
+  /**
+   * A direct channel to worker `index` (replacing any earlier one): group messages between
+   * ranks on the two workers go through it, not through the main thread. `control` is that
+   * worker's control words, to wake it when it idles.
+   */
+  | { type: 'peer'; index: number; port: MessagePort; control: SharedArrayBuffer }
   /** The outcome of a call a guest made with chain.call (`callId` is the worker's own). */
   | { type: 'chainResult'; callId: number; returnCode?: number; output?: Uint8Array; error?: WireError };
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
+import { crashWorker, until } from 'nuvola/testing';
 import { guestBytes, runtimeWithLogs, text } from './helpers.js';
 
 const open: Runtime[] = [];
@@ -53,6 +54,28 @@ describe('groups: more collectives', () => {
     expect(await outputs(rt, 16, 'allreduce')).toEqual(Array(16).fill('120,1200,12000'));
     expect(await outputs(rt, 1, 'solo')).toEqual(['0/1']);
     expect(text((await rt.invoke('ops', 'solo')).output)).toBe('0/1');
+  });
+});
+
+describe('groups: transport', () => {
+  it('delivers between ranks on one worker without leaving it, and between workers over their direct channel', async () => {
+    const one = await start({ workers: 1 });
+    expect(await outputs(one, 6, 'allreduce')).toEqual(Array(6).fill('15,150,1500'));
+    expect((await outputs(one, 2, 'pingpong'))[0]).toBe('2 4 6 8 10');
+    const two = await start({ workers: 2 });
+    const results = await two.invokeGroup('ops', 4, 'allreduce');
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('6,60,600'));
+  });
+
+  it('keeps working after a worker is replaced (its direct channels are set up again)', async () => {
+    const rt = await start({ workers: 2 });
+    expect(await outputs(rt, 4, 'allreduce')).toEqual(Array(4).fill('6,60,600'));
+    crashWorker(rt, 1);
+    await until(() => rt.stats().workerRestarts === 1);
+    const results = await rt.invokeGroup('ops', 4, 'allreduce');
+    expect(new Set(results.map((r) => r.worker))).toEqual(new Set([0, 1]));
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('6,60,600'));
   });
 });
 

@@ -12,8 +12,8 @@ import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '.
 import type { Capability } from './imports.js';
 
 export interface CommChannel {
-  /** Hands a message to the main thread for rank `to` of `group`. */
-  send(group: number, from: number, to: number, data: SharedArrayBuffer): void;
+  /** Delivers a message to rank `to` of `group`: here if that rank runs on this worker, else through the main thread. */
+  send(group: GroupRef, to: number, data: SharedArrayBuffer): void;
   /** The next message for rank `rank` of `group` from `from`: now, or when it arrives. */
   receive(group: number, rank: number, from: number): Uint8Array | Promise<Uint8Array>;
   /** Largest message, in bytes. */
@@ -71,7 +71,7 @@ export const commImports: Capability = {
         const bytes = guestBytes(ctx, ptr, len, 'comm.send');
         const shared = new SharedArrayBuffer(bytes.byteLength);
         new Uint8Array(shared).set(bytes);
-        channel!.send(group.id, group.rank, to, shared);
+        channel!.send(group, to, shared);
       },
       [abi.COMM_RECV]: (from: number): number | Promise<number> => {
         const ctx = ref.ctx;

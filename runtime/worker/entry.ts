@@ -3,7 +3,7 @@
  * registered functions and their warm instances, runs the invocations the main thread sends,
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import { configureChain, type ChildCall } from '../host/chain.js';
@@ -120,8 +120,25 @@ function settleChain(
 }
 
 const mailboxes = new Mailboxes();
+/** Direct channels to the other workers (see the `peer` message). */
+const peers = new Map<number, { port: MessagePort; control: Int32Array }>();
 configureComm({
-  send: (group, from, to, data) => port.postMessage({ type: 'comm', group, from, to, data } satisfies FromWorker),
+  send: (group, to, message) => {
+    const target = group.workers[to]!;
+    if (target === data.index) {
+      mailboxes.deliver(group.id, to, group.rank, message);
+      return;
+    }
+    const peer = peers.get(target);
+    const comm = { type: 'comm', group: group.id, from: group.rank, to, data: message } as const;
+    if (peer === undefined) {
+      port.postMessage(comm satisfies FromWorker);
+      return;
+    }
+    peer.port.postMessage(comm satisfies ToWorker);
+    Atomics.add(peer.control, Control.SIGNAL, 1);
+    if (Atomics.load(peer.control, Control.IDLE) === 1) Atomics.notify(peer.control, Control.SIGNAL, 1);
+  },
   receive: (group, rank, from) => mailboxes.receive(group, rank, from),
   maxMessageBytes: data.maxMessageBytes,
 });
@@ -518,6 +535,17 @@ function handle(message: ToWorker): void {
     case 'commEnd':
       mailboxes.end(message.group);
       break;
+    case 'peer': {
+      peers.get(message.index)?.port.close();
+      const peerPort = message.port;
+      peerPort.on('message', (m: ToWorker) => {
+        handle(m);
+        scheduleIdle();
+      });
+      peerPort.unref();
+      peers.set(message.index, { port: peerPort, control: new Int32Array(message.control) });
+      break;
+    }
     case 'chainResult': {
       needsEventLoop = true;
       const call = chains.get(message.callId);
@@ -556,6 +584,12 @@ function drain(): boolean {
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
     handle(m.message as ToWorker);
     any = true;
+  }
+  for (const peer of peers.values()) {
+    for (let m = receiveMessageOnPort(peer.port); m !== undefined; m = receiveMessageOnPort(peer.port)) {
+      handle(m.message as ToWorker);
+      any = true;
+    }
   }
   return any;
 }
