@@ -64,7 +64,7 @@ export interface RawResult {
 
 /** One call of a traced call tree. */
 export interface CallRecord {
-  /** The call's id; ids are unique in the runtime. */
+  /** The call's id, unique in the runtime (negative for a chained call its caller's worker ran itself). */
   id: number;
   /** The id of the call that made this one with chain.call; undefined for the root. */
   parent: number | undefined;
@@ -85,6 +85,13 @@ export interface CallLink {
   parent?: number;
   trace?: boolean;
   group?: GroupRef;
+}
+
+/** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
+interface Adopted {
+  slot: Slot;
+  id: number;
+  deadline: number;
 }
 
 /** A group started by invokeGroup: where each rank runs, and whether it is over. */
@@ -403,11 +410,17 @@ export class Pool {
     for (const [slot, n] of share) this.post(slot, { type: 'prewarm', fn, count: n });
   }
 
-  invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink): Promise<RawResult> {
+  invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink, adopted?: Adopted): Promise<RawResult> {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
-      const id = this.nextId++;
-      const request: InvokeRequest = { id, fn, deadline: wallClock() + timeoutMs, timeoutMs, ...(input.byteLength > 0 ? { input } : {}) };
+      const id = adopted?.id ?? this.nextId++;
+      const request: InvokeRequest = {
+        id,
+        fn,
+        deadline: adopted?.deadline ?? wallClock() + timeoutMs,
+        timeoutMs,
+        ...(input.byteLength > 0 ? { input } : {}),
+      };
       if (link?.parent !== undefined) request.parent = link.parent;
       if (link?.group !== undefined) request.group = link.group;
       // Tracing costs nothing unless asked for: only traced trees are looked up.
@@ -441,7 +454,8 @@ export class Pool {
           this.completed++;
           this.release();
           record(result.worker, result.returnCode, undefined);
-          if (link?.trace === true && trace !== undefined) result.calls = trace.records.sort((a, b) => a.id - b.id);
+          // In the order they started (ids of calls a worker ran itself are negative).
+          if (link?.trace === true && trace !== undefined) result.calls = trace.records.sort((a, b) => a.startMs - b.startMs);
           resolve(result);
         },
         reject: (error) => {
@@ -454,7 +468,14 @@ export class Pool {
         settled: false,
         cancelBy: undefined,
       };
-      this.dispatch(pending);
+      if (adopted === undefined) {
+        this.dispatch(pending);
+        return;
+      }
+      // Already on its worker; position -1 counts as started (its worker's loss fails it).
+      request.local = true;
+      pending.position = -1;
+      adopted.slot.inflight.set(id, pending);
     });
   }
 
@@ -577,6 +598,12 @@ export class Pool {
     }
     if (message.type === 'chain') {
       this.chain(slot, message);
+      return;
+    }
+    if (message.type === 'chainLocal') {
+      // Watched for timeouts, counted and traced; the worker answers the caller itself.
+      const { id, fn, parent, deadline, timeoutMs } = message;
+      this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline }).catch(() => undefined);
       return;
     }
     if (message.type === 'comm') {

@@ -113,6 +113,11 @@ export interface InvokeRequest {
   group?: GroupRef;
   /** For a call made with chain.call: the calling invocation's id. */
   parent?: number;
+  /**
+   * A chained call its caller's worker runs itself (negative id, not counted in
+   * Control.STARTED); the worker tells the pool with `chainLocal` and answers the caller directly.
+   */
+  local?: boolean;
   /** Absent when empty: cloning even an empty typed array costs a measurable part of a round trip. */
   input?: Uint8Array;
   /** {@link wallClock} time after which the call must not start; the caller has already been told it timed out. */
@@ -190,5 +195,7 @@ export type FromWorker =
   | { type: 'state'; id: number; op: StateOp; args: unknown[] }
   /** A message from rank `from` to rank `to` of `group`. */
   | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
+  /** A chained call this worker runs itself (see InvokeRequest.local): for timeouts, stats and traces. */
+  | { type: 'chainLocal'; id: number; fn: string; parent: number; deadline: number; timeoutMs: number }
   /** A guest's chain.call: run `fn` with `input`; `parent` is the calling invocation. */
   | { type: 'chain'; callId: number; fn: string; input: Uint8Array; parent: number };

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
+import { until } from 'nuvola/testing';
 import { guestBytes, runtimeWithLogs, text } from './helpers.js';
 
 const open: Runtime[] = [];
@@ -92,6 +93,17 @@ describe('chaining: faults', () => {
     expect(await outcome('slow')).toMatch(/^FAILED E_TIMEOUT: /);
     // The runtime serves on.
     expect(await outcome('trap')).toMatch(/^FAILED E_GUEST_TRAP: /);
+  });
+
+  it("stops a callee that spins past its timeout; on the caller's own worker that loses the caller too", async () => {
+    const rt = await start({ workers: 1 });
+    await rt.register('faults', guestBytes('chain_faults'));
+    await rt.register('looper', guestBytes('core_loop'), { timeoutMs: 100 });
+    // A loop in Wasm can only be stopped with its thread; with one worker the caller shares it.
+    const err = (await rt.invoke('faults', 'loop').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_WORKER_LOST');
+    await until(() => rt.stats().workerRestarts === 1);
+    expect(text((await rt.invoke('faults', 'unknown')).output)).toMatch(/^FAILED E_UNKNOWN_FUNCTION/);
   });
 
   it('traps a guest that waits on an id it did not get from chain.call', async () => {

@@ -86,6 +86,10 @@ const chains = new Map<number, ChildCall & { resolve: () => void }>();
 let nextChain = 1;
 const encoder = new TextEncoder();
 
+/** Chained calls this worker runs itself, by their (negative) request id. */
+const localChains = new Map<number, ChildCall & { resolve: () => void }>();
+let nextLocal = 1;
+
 configureChain((fn, input, parent) => {
   const callId = nextChain++;
   let resolve!: () => void;
@@ -94,6 +98,22 @@ configureChain((fn, input, parent) => {
   if (input.byteLength > data.maxInputBytes) {
     const error = `${ErrorCode.INPUT_TOO_LARGE}: input to '${fn}' is ${input.byteLength} bytes, above maxInputBytes=${data.maxInputBytes}`;
     settleChain(call, { error: { code: ErrorCode.INPUT_TOO_LARGE, message: error, details: {} } });
+    return call;
+  }
+  // Run it here when nothing else waits on this worker: a call and its answer then never
+  // leave the thread (the caller is suspended meanwhile, so the worker is free). Otherwise —
+  // a fan-out's second call onwards — the pool spreads it over the workers.
+  const entry = functions.get(fn);
+  if (entry !== undefined && queueHead >= queue.length) {
+    // Negative, and unique per worker incarnation (the lock holder number is), within an i32.
+    const id = -((nextLocal++ % 4_000_000) * 512 + data.lockHolder);
+    const timeoutMs = entry.spec.timeoutMs;
+    const request: InvokeRequest = { id, fn, deadline: wallClock() + timeoutMs, timeoutMs, parent, local: true };
+    if (input.byteLength > 0) request.input = input;
+    localChains.set(id, call);
+    port.postMessage({ type: 'chainLocal', id, fn, parent, deadline: request.deadline, timeoutMs } satisfies FromWorker);
+    queue.push(request);
+    if (!processing) queueMicrotask(() => void processQueue());
     return call;
   }
   chains.set(callId, call);
@@ -185,6 +205,16 @@ function scheduleFlush(): void {
 
 function fail(id: number, error: WireError): void {
   results.push({ id, error });
+  if (id < 0) answerLocal(id, { error });
+}
+
+/** Answers the caller of a chained call this worker ran itself (the pool learns of it from the results). */
+function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8Array; error?: WireError }): void {
+  const call = localChains.get(id);
+  if (call === undefined) return;
+  localChains.delete(id);
+  // The caller gets its own copy: the output also travels to the pool (transferred).
+  settleChain(call, outcome.output ? { ...outcome, output: outcome.output.slice() } : outcome);
 }
 
 const host = workerImports(hooks);
@@ -283,6 +313,7 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
   results.push(
     output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
   );
+  if (request.local) answerLocal(request.id, { returnCode: returned, output });
   retire(entry, instance, true);
 }
 
@@ -331,7 +362,7 @@ function retire(entry: FunctionEntry, instance: GuestInstance, ok: boolean, reus
 function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: boolean } | undefined {
   const entry = functions.get(request.fn);
   if (entry === undefined || wallClock() > request.deadline || cancelledEarly.delete(request.id)) {
-    Atomics.add(control, Control.STARTED, 1);
+    if (!request.local) Atomics.add(control, Control.STARTED, 1);
     const error =
       entry === undefined
         ? makeError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${request.fn}' is registered`, { function: request.fn })
@@ -346,7 +377,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   // sees this call as both begun and off the CPU while guest code (a cold start's start-up
   // code and init(), then main) runs.
   Atomics.store(control, Control.RUNNING, request.id);
-  Atomics.add(control, Control.STARTED, 1);
+  if (!request.local) Atomics.add(control, Control.STARTED, 1);
   let instance = entry.idle.pop()?.instance;
   const cold = instance === undefined;
   try {
