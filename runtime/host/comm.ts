@@ -29,6 +29,34 @@ export function configureComm(c: CommChannel): void {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Message buffers already received and copied out, kept for this worker's next sends of the
+ * same size: a fresh SharedArrayBuffer costs a page fault per 4 KiB on first touch, which for
+ * 1 MiB messages was most of an exchange. Bounded in count per size and in total bytes.
+ */
+const spares = new Map<number, SharedArrayBuffer[]>();
+let spareBytes = 0;
+const SPARES_PER_SIZE = 8;
+const SPARE_BYTES = 64 * 1024 * 1024;
+
+function buffer(size: number): SharedArrayBuffer {
+  const reused = spares.get(size)?.pop();
+  if (reused === undefined) return new SharedArrayBuffer(size);
+  spareBytes -= size;
+  return reused;
+}
+
+function recycle(message: Uint8Array): void {
+  const sab = message.buffer;
+  if (!(sab instanceof SharedArrayBuffer) || message.byteOffset !== 0 || message.byteLength !== sab.byteLength || sab.byteLength === 0)
+    return;
+  let list = spares.get(sab.byteLength);
+  if (list === undefined) spares.set(sab.byteLength, (list = []));
+  if (list.length >= SPARES_PER_SIZE || spareBytes + sab.byteLength > SPARE_BYTES) return;
+  list.push(sab);
+  spareBytes += sab.byteLength;
+}
+
 function peer(ctx: GuestContext, other: number, what: string): { group: GroupRef; other: number } {
   const group = ctx.group;
   const fail = (why: string): never => {
@@ -69,7 +97,7 @@ export const commImports: Capability = {
           );
         }
         const bytes = guestBytes(ctx, ptr, len, 'comm.send');
-        const shared = new SharedArrayBuffer(bytes.byteLength);
+        const shared = buffer(bytes.byteLength);
         new Uint8Array(shared).set(bytes);
         channel!.send(group, to, shared);
       },
@@ -107,6 +135,7 @@ export const commImports: Capability = {
         const n = Math.min(len >>> 0, message.byteLength);
         guestWritable(ctx, ptr, n, 'comm.take').set(message.subarray(0, n));
         ctx.received = EMPTY;
+        recycle(message);
       },
     };
   },

@@ -146,6 +146,8 @@ configureComm({
   send: (group, to, message) => {
     const target = group.workers[to]!;
     if (target === data.index) {
+      // A waiting receive resumes in a promise reaction: the event loop must get a turn.
+      needsEventLoop = true;
       mailboxes.deliver(group.id, to, group.rank, message);
       return;
     }
@@ -213,6 +215,8 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
   const call = localChains.get(id);
   if (call === undefined) return;
   localChains.delete(id);
+  // The caller resumes in a promise reaction: the event loop must get a turn.
+  needsEventLoop = true;
   // The caller gets its own copy: the output also travels to the pool (transferred).
   settleChain(call, outcome.output ? { ...outcome, output: outcome.output.slice() } : outcome);
 }

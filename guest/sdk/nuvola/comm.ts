@@ -22,6 +22,15 @@ function asF64(bytes: Uint8Array): Float64Array {
   return Float64Array.wrap(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 3);
 }
 
+// Reused by the reductions for what they receive, so that a large reduction does not allocate
+// (and first-touch) a new buffer per message.
+let scratch = new Uint8Array(0);
+
+function scratchOf(bytes: i32): Uint8Array {
+  if (scratch.length < bytes) scratch = new Uint8Array(bytes);
+  return scratch;
+}
+
 export namespace comm {
   /** Reduction operators of `allreduceF64` and `reduceF64`. */
   export enum Op {
@@ -51,6 +60,16 @@ export namespace comm {
     const bytes = new Uint8Array(n);
     if (n > 0) cm_take(bytes.dataStart, n);
     return bytes;
+  }
+
+  /**
+   * The next message from rank `from`, copied into `into` (no allocation); returns the
+   * message's size. A message longer than `into` is cut to its length.
+   */
+  export function recvInto(from: i32, into: Uint8Array): i32 {
+    const n = cm_recv(from);
+    if (n > 0) cm_take(into.dataStart, min(n, into.length));
+    return n;
   }
 
   /** Rank `root`'s `data`, on every rank. */
@@ -105,8 +124,9 @@ export namespace comm {
         break;
       }
       if (me + mask < n) {
-        const other = asF64(recv((me + mask + root) % n));
-        if (other.length != acc.length) abort("reduce: ranks passed arrays of different lengths");
+        const buffer = scratchOf(acc.byteLength);
+        if (recvInto((me + mask + root) % n, buffer) != acc.byteLength) abort("reduce: ranks passed arrays of different lengths");
+        const other = asF64(buffer);
         for (let i = 0; i < acc.length; i++) {
           const a = unchecked(acc[i]);
           const b = unchecked(other[i]);
@@ -121,7 +141,24 @@ export namespace comm {
   /** The element-wise reduction (SUM, MIN or MAX) of every rank's `values`, on every rank. */
   export function allreduceF64(values: Float64Array, op: Op): Float64Array {
     const reduced = reduceF64(0, values, op);
-    return asF64(broadcast(0, asBytes(reduced))).slice(0, values.length);
+    // Broadcast rank 0's result into each rank's own array (the same tree as broadcast()).
+    const bytes = asBytes(reduced);
+    const n = size();
+    const me = rank();
+    let mask = 1;
+    while (mask < n) {
+      if (me & mask) {
+        recvInto(me - mask, bytes);
+        break;
+      }
+      mask <<= 1;
+    }
+    mask >>= 1;
+    while (mask > 0) {
+      if (me + mask < n) send(me + mask, bytes);
+      mask >>= 1;
+    }
+    return reduced;
   }
 
   /** Every rank's `data`, in rank order, on rank `root` (an empty array elsewhere). */
