@@ -98,6 +98,8 @@ interface Adopted {
 interface Group {
   /** The worker each rank was dispatched to. */
   slots: (Slot | undefined)[];
+  /** Each rank's invocation. */
+  pendings: (Pending | undefined)[];
   aborted: boolean;
 }
 
@@ -455,7 +457,7 @@ export class Pool {
           this.release();
           record(result.worker, result.returnCode, undefined);
           // In the order they started (ids of calls a worker ran itself are negative).
-          if (link?.trace === true && trace !== undefined) result.calls = trace.records.sort((a, b) => a.startMs - b.startMs);
+          if (link?.trace === true && trace !== undefined) result.calls = [...trace.records].sort((a, b) => a.startMs - b.startMs);
           resolve(result);
         },
         reject: (error) => {
@@ -468,6 +470,10 @@ export class Pool {
         settled: false,
         cancelBy: undefined,
       };
+      if (link?.group !== undefined) {
+        const group = this.groups.get(link.group.id);
+        if (group !== undefined) group.pendings[link.group.rank] = pending;
+      }
       if (adopted === undefined) {
         this.dispatch(pending);
         return;
@@ -642,7 +648,11 @@ export class Pool {
    */
   async invokeGroup(fn: string, size: number, input: Uint8Array, timeoutMs: number): Promise<RawResult[]> {
     const id = this.nextGroup++;
-    const group: Group = { slots: new Array<Slot | undefined>(size).fill(undefined), aborted: false };
+    const group: Group = {
+      slots: new Array<Slot | undefined>(size).fill(undefined),
+      pendings: new Array<Pending | undefined>(size).fill(undefined),
+      aborted: false,
+    };
     this.groups.set(id, group);
     let first: NuvolaError | undefined;
     const workers = new Array<number>(size).fill(-1);
@@ -667,11 +677,32 @@ export class Pool {
     }
   }
 
+  /**
+   * Ends a group after a rank failed: receives fail with E_COMM_ABORTED on every worker, and
+   * the ranks still running are failed now (and cancelled where suspended), so the group's
+   * caller does not wait for its slowest rank.
+   */
   private abortGroup(id: number, group: Group, error: NuvolaError): void {
     group.aborted = true;
     for (const slot of new Set(group.slots)) {
       if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commAbort', group: id, error: error.toWire() });
     }
+    group.pendings.forEach((pending, rank) => {
+      if (pending === undefined || pending.settled) return;
+      const aborted = makeError(
+        ErrorCode.COMM_ABORTED,
+        `rank ${rank} stopped: another rank of its group failed (${error.code}: ${error.message})`,
+        {
+          function: pending.request.fn,
+          rank,
+          cause: error.toWire(),
+        },
+      );
+      this.fail(pending, aborted);
+      const slot = group.slots[rank];
+      if (slot !== undefined && this.slots[slot.index] === slot)
+        this.post(slot, { type: 'cancel', id: pending.request.id, error: aborted.toWire() });
+    });
   }
 
   /**
@@ -689,7 +720,10 @@ export class Pool {
       answer({ type: 'chainResult', callId, error: error.toWire() });
       return;
     }
-    this.invoke(fn, message.input, spec.timeoutMs, { parent: message.parent }).then(
+    // A callee gets no longer than its caller has left.
+    const caller = slot.inflight.get(message.parent)?.request;
+    const left = caller === undefined ? spec.timeoutMs : Math.max(1, Math.floor(caller.deadline - wallClock()));
+    this.invoke(fn, message.input, Math.min(spec.timeoutMs, left), { parent: message.parent }).then(
       (raw) => {
         const output = raw.output.byteLength > 0 ? raw.output : undefined;
         answer(

@@ -57,6 +57,22 @@ describe('groups: more collectives', () => {
   });
 });
 
+describe('groups: collectives in a row, again and again', () => {
+  it('never waits on a rank queued behind one whose message was already there (1 and 2 workers, sizes 3 to 8, twice)', async () => {
+    for (const workers of [1, 2]) {
+      const rt = await start({ workers });
+      for (let round = 0; round < 2; round++) {
+        for (const size of [3, 4, 5, 8]) {
+          const sum = (size * (size - 1)) / 2;
+          const expected = Array.from({ length: size }, (_, r) => `b${size - 1} ${sum},${size},0 ${r === 1 ? size : 0}`);
+          expect(await outputs(rt, size, 'mixed')).toEqual(expected);
+        }
+        expect(await outputs(rt, 5, 'barrier')).toEqual(Array(5).fill('saw 5 of 5'));
+      }
+    }
+  });
+});
+
 describe('groups: transport', () => {
   it('delivers between ranks on one worker without leaving it, and between workers over their direct channel', async () => {
     const one = await start({ workers: 1 });
@@ -104,6 +120,15 @@ describe('groups: faults', () => {
     expect(err.details['rank']).toBe(1);
     // Far below the 5 s timeout: the others were told, not timed out.
     expect(performance.now() - started).toBeLessThan(2500);
+    expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
+  });
+
+  it('does not wait for ranks busy elsewhere when one fails: they are stopped with E_COMM_ABORTED', async () => {
+    const rt = await start();
+    const started = performance.now();
+    const err = await failure(rt, 3, 'trapslow');
+    expect(err.code).toBe('E_GUEST_TRAP');
+    expect(performance.now() - started).toBeLessThan(2000);
     expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
   });
 

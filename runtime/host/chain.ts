@@ -18,7 +18,8 @@ export interface ChildCall {
   output: Uint8Array;
 }
 
-type Starter = (fn: string, input: Uint8Array, parent: number) => ChildCall;
+/** Starts `fn` for the invocation `parent`, whose deadline (wall clock, ms) bounds the callee's. */
+type Starter = (fn: string, input: Uint8Array, parent: number, parentDeadline: number) => ChildCall;
 
 let starter: Starter = () => {
   throw new Error('chaining is not configured in this thread');
@@ -78,7 +79,7 @@ export const chainImports: Capability = {
         const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
         ctx.calls ??= new Map();
         const id = ctx.calls.size + 1;
-        ctx.calls.set(id, starter(name, input, ctx.invocationId));
+        ctx.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline));
         return id;
       },
       [abi.CHAIN_WAIT]: (id: number): number | Promise<number> => {

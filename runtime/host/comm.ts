@@ -88,15 +88,15 @@ export const commImports: Capability = {
       [abi.COMM_SEND]: (to: number, ptr: number, len: number): void => {
         const ctx = ref.ctx;
         const { group } = peer(ctx, to, `send to rank ${to}`);
+        const bytes = guestBytes(ctx, ptr, len, 'comm.send');
         const max = channel!.maxMessageBytes;
-        if (len >>> 0 > max) {
+        if (bytes.byteLength > max) {
           throw new LimitError(
             ErrorCode.MESSAGE_TOO_LARGE,
-            `function '${ctx.fn}' sent ${len >>> 0} bytes to rank ${to}, above maxMessageBytes=${max}; raise it in createRuntime() or send parts`,
-            { function: ctx.fn, bytes: len >>> 0, maxMessageBytes: max },
+            `function '${ctx.fn}' sent ${bytes.byteLength} bytes to rank ${to}, above maxMessageBytes=${max}; raise it in createRuntime() or send parts`,
+            { function: ctx.fn, bytes: bytes.byteLength, maxMessageBytes: max },
           );
         }
-        const bytes = guestBytes(ctx, ptr, len, 'comm.send');
         const shared = buffer(bytes.byteLength);
         new Uint8Array(shared).set(bytes);
         channel!.send(group, to, shared);

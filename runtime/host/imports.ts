@@ -57,8 +57,10 @@ export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.
 function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[]) => unknown): WebAssembly.Suspending {
   return new WebAssembly.Suspending((...args: unknown[]) => {
     const ctx = ref.ctx;
-    const result = fn(...args);
-    if (!(result instanceof Promise)) return result;
+    const value = fn(...args);
+    // JSPI suspends on a plain value too (the guest resumes in a microtask, after run() has
+    // returned): treat it like any other suspension.
+    const result = value instanceof Promise ? value : Promise.resolve(value);
     ctx.suspensions++;
     hooks.suspended(ctx);
     return result.then(

@@ -90,7 +90,7 @@ const encoder = new TextEncoder();
 const localChains = new Map<number, ChildCall & { resolve: () => void }>();
 let nextLocal = 1;
 
-configureChain((fn, input, parent) => {
+configureChain((fn, input, parent, parentDeadline) => {
   const callId = nextChain++;
   let resolve!: () => void;
   const done = new Promise<void>((r) => (resolve = r));
@@ -108,7 +108,9 @@ configureChain((fn, input, parent) => {
     // Negative, and unique per worker incarnation (the lock holder number is), within an i32.
     const id = -((nextLocal++ % 4_000_000) * 512 + data.lockHolder);
     const timeoutMs = entry.spec.timeoutMs;
-    const request: InvokeRequest = { id, fn, deadline: wallClock() + timeoutMs, timeoutMs, parent, local: true };
+    // A callee gets no longer than its caller has left.
+    const deadline = Math.min(wallClock() + timeoutMs, parentDeadline);
+    const request: InvokeRequest = { id, fn, deadline, timeoutMs, parent, local: true };
     if (input.byteLength > 0) request.input = input;
     localChains.set(id, call);
     port.postMessage({ type: 'chainLocal', id, fn, parent, deadline: request.deadline, timeoutMs } satisfies FromWorker);
@@ -159,7 +161,10 @@ configureComm({
     }
     peer.port.postMessage(comm satisfies ToWorker);
     Atomics.add(peer.control, Control.SIGNAL, 1);
-    if (Atomics.load(peer.control, Control.IDLE) === 1) Atomics.notify(peer.control, Control.SIGNAL, 1);
+    if (Atomics.load(peer.control, Control.IDLE) === 1) {
+      Atomics.store(peer.control, Control.NOTIFIED_AT, clockMicros());
+      Atomics.notify(peer.control, Control.SIGNAL, 1);
+    }
   },
   receive: (group, rank, from) => mailboxes.receive(group, rank, from),
   maxMessageBytes: data.maxMessageBytes,
@@ -644,9 +649,10 @@ function idle(): void {
     flush();
     // Promise reactions (a state reply, a deferred lock release) run only in the event loop.
     if (processing || stateCalls.size > 0 || needsEventLoop) {
+      const answered = needsEventLoop;
       needsEventLoop = false;
       // Come back to watch for answers once the reactions (resumed instances) have run.
-      if (suspended.size > 0 && !processing) spinSoon();
+      if (answered && suspended.size > 0 && !processing) spinSoon();
       return;
     }
     if (suspended.size > 0) {

@@ -13,6 +13,12 @@ interface Box {
 export class Mailboxes {
   private readonly boxes = new Map<string, Box>();
   private readonly aborted = new Map<number, WireError>();
+  /**
+   * Groups that are over. A message can still arrive after `commEnd` (over a peer channel,
+   * while the main-thread port was drained first): it is dropped, not kept in a new box.
+   * The most recent ids are enough: a group's messages come close to its end.
+   */
+  private readonly ended = new Set<number>();
 
   private box(group: number, rank: number): Box {
     const key = `${group}:${rank}`;
@@ -22,7 +28,7 @@ export class Mailboxes {
   }
 
   deliver(group: number, to: number, from: number, data: SharedArrayBuffer): void {
-    if (this.aborted.has(group)) return;
+    if (this.aborted.has(group) || this.ended.has(group)) return;
     const box = this.box(group, to);
     const message = new Uint8Array(data);
     const waiter = box.waiting.get(from);
@@ -60,6 +66,8 @@ export class Mailboxes {
   /** The group is over. */
   end(group: number): void {
     this.aborted.delete(group);
+    this.ended.add(group);
+    if (this.ended.size > 4096) this.ended.delete(this.ended.values().next().value!);
     for (const key of [...this.boxes.keys()]) if (key.startsWith(`${group}:`)) this.boxes.delete(key);
   }
 }

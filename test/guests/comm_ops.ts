@@ -1,4 +1,4 @@
-import { comm, inputString, outputString, state } from "nuvola";
+import { comm, inputString, outputString, sleep, state } from "nuvola";
 // Group messaging cases, chosen by the input; each rank outputs what it saw.
 function f64s(a: f64, b: f64, c: f64): Float64Array {
   const v = new Float64Array(3);
@@ -85,9 +85,20 @@ export function main(): i32 {
     // Everyone but rank 1 waits for a message from rank 1, which traps instead of sending.
     if (r == 1) unreachable();
     comm.recv(1);
+  } else if (mode == "trapslow") {
+    // Rank 1 traps while the others are busy with something long (not a receive).
+    if (r == 1) unreachable();
+    sleep(3000);
   } else if (mode == "big") {
     if (r == 0) comm.send(1, new Uint8Array(2048));
     else comm.recv(0);
+  } else if (mode == "mixed") {
+    // Several collectives in a row: a receive often finds its message already there.
+    const got = comm.broadcast(n - 1, bytesOf("b" + (n - 1).toString()));
+    const sum = comm.allreduceF64(f64s(rf, 1, 0), comm.Op.SUM);
+    const all = comm.gather(n > 1 ? 1 : 0, bytesOf(r.toString()));
+    comm.barrier();
+    outputString(text(got) + " " + show(sum) + " " + all.length.toString());
   } else if (mode == "solo") {
     outputString(r.toString() + "/" + n.toString());
   }
