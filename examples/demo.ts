@@ -6,6 +6,7 @@ import { helloExample } from './01-hello/main.js';
 import { errorsExample } from './02-errors/main.js';
 import { stateExample } from './03-state/main.js';
 import { coldstartExample } from './04-coldstart/main.js';
+import { chainAndGroupExample } from './05-chain-and-group/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -22,7 +23,10 @@ await stateExample();
 console.log('\n4. cold starts — init() once, a reset after every call, scale to zero');
 await coldstartExample();
 
-console.log('\n5. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n5. chaining and groups — functions that call each other, ranks that talk');
+await chainAndGroupExample();
+
+console.log('\n6. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));
