@@ -92,6 +92,7 @@ interface Adopted {
   slot: Slot;
   id: number;
   deadline: number;
+  suspends: boolean;
 }
 
 /** A group started by invokeGroup: where each rank runs, and whether it is over. */
@@ -113,6 +114,8 @@ interface Pending {
   settled: boolean;
   /** Set once a cancel was sent: the worker's answer settles the call, or this time passes. */
   cancelBy: number | undefined;
+  /** For a call a worker runs itself: whether its module can suspend (as that worker has it registered). */
+  suspends?: boolean;
 }
 
 /** A traced call tree: its records so far and when its root started. */
@@ -481,6 +484,7 @@ export class Pool {
       // Already on its worker; position -1 counts as started (its worker's loss fails it).
       request.local = true;
       pending.position = -1;
+      pending.suspends = adopted.suspends;
       adopted.slot.inflight.set(id, pending);
     });
   }
@@ -608,8 +612,8 @@ export class Pool {
     }
     if (message.type === 'chainLocal') {
       // Watched for timeouts, counted and traced; the worker answers the caller itself.
-      const { id, fn, parent, deadline, timeoutMs } = message;
-      this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline }).catch(() => undefined);
+      const { id, fn, parent, deadline, timeoutMs, suspends } = message;
+      this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
       return;
     }
     if (message.type === 'comm') {
@@ -689,6 +693,10 @@ export class Pool {
     }
     group.pendings.forEach((pending, rank) => {
       if (pending === undefined || pending.settled) return;
+      // A rank on the CPU right now is left to fail at its next receive (or to finish): failing
+      // it here would make its worker look stuck, and stopping a worker loses other calls.
+      const slot = group.slots[rank];
+      if (slot !== undefined && Atomics.load(slot.control, Control.RUNNING) === pending.request.id) return;
       const aborted = makeError(
         ErrorCode.COMM_ABORTED,
         `rank ${rank} stopped: another rank of its group failed (${error.code}: ${error.message})`,
@@ -699,7 +707,6 @@ export class Pool {
         },
       );
       this.fail(pending, aborted);
-      const slot = group.slots[rank];
       if (slot !== undefined && this.slots[slot.index] === slot)
         this.post(slot, { type: 'cancel', id: pending.request.id, error: aborted.toWire() });
     });
@@ -800,6 +807,12 @@ export class Pool {
       slot.zombie = undefined;
     }
     for (const pending of slot.inflight.values()) {
+      // A cancel the worker has not answered for this long (it answers every cancel, and the
+      // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
+      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS) {
+        void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
+        return;
+      }
       if (pending.settled || now < pending.request.deadline) continue;
       const { id, fn, timeoutMs } = pending.request;
       if (running === id) {
@@ -809,7 +822,7 @@ export class Pool {
         void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
         return;
       }
-      const suspends = this.functions.get(fn)?.suspends === true;
+      const suspends = pending.suspends ?? this.functions.get(fn)?.suspends === true;
       if (suspends) {
         // Suspended, queued, or finished with its result on the way: the worker cancels it (a
         // suspended guest never runs again), drops it, or ignores the cancel. The caller is

@@ -196,6 +196,6 @@ export type FromWorker =
   /** A message from rank `from` to rank `to` of `group`. */
   | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
   /** A chained call this worker runs itself (see InvokeRequest.local): for timeouts, stats and traces. */
-  | { type: 'chainLocal'; id: number; fn: string; parent: number; deadline: number; timeoutMs: number }
+  | { type: 'chainLocal'; id: number; fn: string; parent: number; deadline: number; timeoutMs: number; suspends: boolean }
   /** A guest's chain.call: run `fn` with `input`; `parent` is the calling invocation. */
   | { type: 'chain'; callId: number; fn: string; input: Uint8Array; parent: number };

@@ -132,6 +132,29 @@ describe('groups: faults', () => {
     expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
   });
 
+  it('replaces a worker whose rank spins past its timeout, even right after other ranks resumed in the same turn', async () => {
+    const { rt } = await runtimeWithLogs({ workers: 1 });
+    open.push(rt);
+    await rt.register('busy', guestBytes('comm_busy'), { timeoutMs: 1000 });
+    const err = (await rt.invokeGroup('busy', 3, 'hang:1').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_TIMEOUT');
+    expect(err.message).toMatch(/worker was replaced/);
+    await until(() => rt.stats().workerRestarts === 1);
+    await rt.register('ops', guestBytes('comm_ops'));
+    expect(text((await rt.invoke('ops', 'solo')).output)).toBe('0/1');
+  });
+
+  it('leaves a rank that is busy on the CPU when another fails to fail at its next receive, harming no other call', async () => {
+    const rt = await start();
+    await rt.register('busy', guestBytes('comm_busy'), { timeoutMs: 10_000 });
+    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 10_000 });
+    const others = [0, 1].map(() => rt.invoke('sleep', '1500'));
+    const err = (await rt.invokeGroup('busy', 2, 'busy:1000').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_GUEST_TRAP');
+    expect((await Promise.all(others)).map((r) => text(r.output))).toEqual(['slept 1500', 'slept 1500']);
+    expect(rt.stats().workerRestarts).toBe(0);
+  });
+
   it('refuses a message over maxMessageBytes (E_MESSAGE_TOO_LARGE)', async () => {
     const rt = await start({ maxMessageBytes: 1024 });
     const err = await failure(rt, 2, 'big');

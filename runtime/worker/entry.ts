@@ -113,7 +113,15 @@ configureChain((fn, input, parent, parentDeadline) => {
     const request: InvokeRequest = { id, fn, deadline, timeoutMs, parent, local: true };
     if (input.byteLength > 0) request.input = input;
     localChains.set(id, call);
-    port.postMessage({ type: 'chainLocal', id, fn, parent, deadline: request.deadline, timeoutMs } satisfies FromWorker);
+    port.postMessage({
+      type: 'chainLocal',
+      id,
+      fn,
+      parent,
+      deadline: request.deadline,
+      timeoutMs,
+      suspends: entry.spec.suspends,
+    } satisfies FromWorker);
     queue.push(request);
     if (!processing) queueMicrotask(() => void processQueue());
     return call;
@@ -180,8 +188,12 @@ let idleScheduled = false;
 let needsEventLoop = false;
 
 const hooks: SuspendHooks = {
-  suspended() {
-    Atomics.store(control, Control.RUNNING, 0);
+  suspended(ctx: GuestContext) {
+    // Only if it still names this call: when several suspended instances become ready in one
+    // turn, their resume hooks all run before the first of them continues, so another call
+    // may already be named here and must stay so (the pool stops a worker that spins only
+    // through RUNNING).
+    Atomics.compareExchange(control, Control.RUNNING, ctx.invocationId, 0);
   },
   resumed(ctx: GuestContext) {
     if (ctx.cancelled) {
@@ -222,8 +234,7 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
   localChains.delete(id);
   // The caller resumes in a promise reaction: the event loop must get a turn.
   needsEventLoop = true;
-  // The caller gets its own copy: the output also travels to the pool (transferred).
-  settleChain(call, outcome.output ? { ...outcome, output: outcome.output.slice() } : outcome);
+  settleChain(call, outcome);
 }
 
 const host = workerImports(hooks);
@@ -319,10 +330,15 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
     return;
   }
   const output = instance.finish();
-  results.push(
-    output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
-  );
-  if (request.local) answerLocal(request.id, { returnCode: returned, output });
+  if (request.local) {
+    // The caller gets the output; the pool only needs the outcome (for stats and traces).
+    results.push({ id: request.id, returnCode: returned, cold });
+    answerLocal(request.id, { returnCode: returned, output });
+  } else {
+    results.push(
+      output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
+    );
+  }
   retire(entry, instance, true);
 }
 
