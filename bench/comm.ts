@@ -42,9 +42,17 @@ export async function benchComm(options: CommBenchOptions = COMM_DEFAULTS): Prom
     await rt.register('deep', await buildGuest(join(guestDir, 'deep.ts')));
 
     /** ms per iteration of a guest loop: (n iterations − 0 iterations) / n, in a group of `size`. */
-    const perIteration = async (mode: string, size: number, n: number, bytes: number): Promise<number> => {
+    const perIteration = async (
+      mode: string,
+      size: number,
+      n: number,
+      bytes: number,
+      placement: 'spread' | 'pack' = 'spread',
+    ): Promise<number> => {
       const go = (k: number): Promise<unknown> =>
-        size === 1 ? rt.invoke('x', `${mode} ${k} ${bytes} ${runId++}`) : rt.invokeGroup('x', size, `${mode} ${k} ${bytes} ${runId++}`);
+        size === 1
+          ? rt.invoke('x', `${mode} ${k} ${bytes} ${runId++}`)
+          : rt.invokeGroup('x', size, `${mode} ${k} ${bytes} ${runId++}`, { placement });
       const zero = await time(() => go(0));
       const full = await time(() => go(n));
       return Math.max(0, full - zero) / n;
@@ -83,6 +91,9 @@ export async function benchComm(options: CommBenchOptions = COMM_DEFAULTS): Prom
       return { direct, viaRedis };
     };
     const small = await exchange(KiB, 500, 100);
+    const packed: number[] = [];
+    await perIteration('direct-pingpong', 2, 500, KiB, 'pack');
+    for (let run = 0; run < runs; run++) packed.push((await perIteration('direct-pingpong', 2, 500, KiB, 'pack')) * 1000);
     const big = await exchange(MiB, 30, 10);
 
     // Allreduce of 1 MiB, direct vs Redis vs memcpy.
@@ -110,6 +121,14 @@ export async function benchComm(options: CommBenchOptions = COMM_DEFAULTS): Prom
       figure('chain hop (call + wait, in a guest)', 'µs', 'lower', hop, 'invoke from the host (p50)', invoke),
       figure('chain 100 calls deep', 'ms', 'lower', deep, '100 invokes one after another', hundredInvokes),
       figure('1 KiB round trip between two ranks', 'µs', 'lower', small.direct, 'through Redis (write+push, pull)', small.viaRedis),
+      figure(
+        "1 KiB round trip, ranks on one worker (placement 'pack')",
+        'µs',
+        'lower',
+        packed,
+        'through Redis (write+push, pull)',
+        small.viaRedis,
+      ),
       figure('1 MiB round trip between two ranks', 'µs', 'lower', big.direct, 'through Redis (write+push, pull)', big.viaRedis),
       ...[2, 4, 8].map((size) =>
         figure(`allreduce 1 MiB f64, ${size} ranks`, 'µs', 'lower', reduce[size]!.direct, 'through Redis', reduce[size]!.viaRedis),

@@ -3,7 +3,7 @@
  * imports comes from here.
  */
 export { createRuntime, Runtime } from './runtime.js';
-export type { InvokeResult, InvokeInput, RuntimeStats, ChainResult, ChainOptions } from './runtime.js';
+export type { InvokeResult, InvokeInput, RuntimeStats, ChainResult, ChainOptions, GroupOptions } from './runtime.js';
 export type { CallRecord } from './pool.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';

@@ -102,6 +102,8 @@ interface Group {
   /** Each rank's invocation. */
   pendings: (Pending | undefined)[];
   aborted: boolean;
+  /** With placement 'pack': the one worker every rank goes to. */
+  packed: Slot | undefined;
 }
 
 interface Pending {
@@ -552,7 +554,10 @@ export class Pool {
   }
 
   private dispatch(pending: Pending): void {
-    const best = this.pick(pending.request.fn);
+    const packedGroup = pending.request.group === undefined ? undefined : this.groups.get(pending.request.group.id);
+    const packed = packedGroup?.packed;
+    const best =
+      packed !== undefined && this.healthy(packed) && this.slots[packed.index] === packed ? packed : this.pick(pending.request.fn);
     if (best === undefined) {
       this.fail(pending, this.noWorkers());
       return;
@@ -650,12 +655,19 @@ export class Pool {
    * ends the group: ranks waiting in a receive fail with E_COMM_ABORTED, and the group rejects
    * with the first failure (its `details.rank` says which).
    */
-  async invokeGroup(fn: string, size: number, input: Uint8Array, timeoutMs: number): Promise<RawResult[]> {
+  async invokeGroup(
+    fn: string,
+    size: number,
+    input: Uint8Array,
+    timeoutMs: number,
+    placement: 'spread' | 'pack' = 'spread',
+  ): Promise<RawResult[]> {
     const id = this.nextGroup++;
     const group: Group = {
       slots: new Array<Slot | undefined>(size).fill(undefined),
       pendings: new Array<Pending | undefined>(size).fill(undefined),
       aborted: false,
+      packed: placement === 'pack' ? this.pick(fn) : undefined,
     };
     this.groups.set(id, group);
     let first: NuvolaError | undefined;

@@ -55,6 +55,18 @@ export interface ChainOptions {
   prewarm?: boolean;
 }
 
+/** Options of `rt.invokeGroup`. */
+export interface GroupOptions {
+  /** Overrides each rank's `timeoutMs`. */
+  timeoutMs?: number;
+  /**
+   * Where the ranks run. `'spread'` (default): over the workers, for ranks that compute in
+   * parallel. `'pack'`: all on one worker, where messages never leave the thread — for ranks
+   * that mostly talk (a 1 KiB round trip then costs ~18 µs instead of ~60–120 µs).
+   */
+  placement?: 'spread' | 'pack';
+}
+
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
@@ -226,7 +238,7 @@ export class Runtime {
    * rank holds an instance while the group runs, so `size` may not exceed `maxInstances`
    * (`E_INSTANCE_LIMIT`, checked before anything starts).
    */
-  async invokeGroup(name: string, size: number, input?: InvokeInput, options?: Omit<InvokeOptions, 'trace'>): Promise<InvokeResult[]> {
+  async invokeGroup(name: string, size: number, input?: InvokeInput, options?: GroupOptions): Promise<InvokeResult[]> {
     this.checkOpen();
     const fnOptions = this.registry.get(name);
     if (fnOptions === undefined) throw unknownFunction(name);
@@ -242,7 +254,17 @@ export class Runtime {
         { function: name, size, maxInstances: this.options.maxInstances },
       );
     }
-    const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(options, fnOptions).timeoutMs;
+    const { placement, ...rest } = options ?? {};
+    if (placement !== undefined && placement !== 'spread' && placement !== 'pack') {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `option placement must be "spread" or "pack", got ${JSON.stringify(placement)}`,
+        {
+          path: 'options.placement',
+        },
+      );
+    }
+    const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(rest, fnOptions).timeoutMs;
     const bytes = toBytes(input);
     if (bytes.byteLength > this.options.maxInputBytes) {
       throw new LimitError(
@@ -256,7 +278,7 @@ export class Runtime {
       );
     }
     const start = performance.now();
-    const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs);
+    const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs, placement);
     const durationMs = performance.now() - start;
     return raws.map((raw) => ({ output: raw.output, returnCode: raw.returnCode, cold: raw.cold, worker: raw.worker, durationMs }));
   }

@@ -84,6 +84,14 @@ describe('groups: transport', () => {
     expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('6,60,600'));
   });
 
+  it("with placement 'pack', runs every rank on one worker; a bad placement is an option error", async () => {
+    const rt = await start({ workers: 2 });
+    const results = await rt.invokeGroup('ops', 5, 'allreduce', { placement: 'pack' });
+    expect(new Set(results.map((r) => r.worker)).size).toBe(1);
+    expect(results.map((r) => text(r.output))).toEqual(Array(5).fill('10,100,1000'));
+    await expect(rt.invokeGroup('ops', 2, 'solo', { placement: 'near' as 'pack' })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+  });
+
   it('keeps working after a worker is replaced (its direct channels are set up again)', async () => {
     const rt = await start({ workers: 2 });
     expect(await outputs(rt, 4, 'allreduce')).toEqual(Array(4).fill('6,60,600'));
