@@ -106,7 +106,7 @@ export class ModuleError extends NuvolaError {}
 export class RegistryError extends NuvolaError {}
 /** An input, output or memory limit was exceeded. */
 export class LimitError extends NuvolaError {}
-/** The guest trapped, aborted or misused a host import; its instance was discarded. */
+/** The guest trapped, aborted or misused a host import; its instance was reset (or, with reuse 'keep', discarded). */
 export class GuestError extends NuvolaError {}
 /** The invocation exceeded its `timeoutMs`. */
 export class TimeoutError extends NuvolaError {}

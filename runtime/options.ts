@@ -44,9 +44,9 @@ export interface RuntimeOptions {
   /** Workers kept running however idle. Default 0 (a runtime with no traffic holds no thread). */
   minWorkers?: number;
   /**
-   * Most live instances (idle, running or suspended) the runtime holds at once. Each holds a
-   * Wasm memory, and V8 gives a process about 16k of them; a call that needs one more fails
-   * with `E_INSTANCE_LIMIT`. Default 15000.
+   * Most Wasm memories the runtime holds at once: its live instances' (idle, running or
+   * suspended) and its spare memories (see `memoryPoolSize`). V8 gives a process about 16k; a
+   * call that needs one more fails with `E_INSTANCE_LIMIT`. Default 15000.
    */
   maxInstances?: number;
   /** Largest message a rank may send to another (`comm.send`), in bytes. Default 64 MiB. */

@@ -69,7 +69,7 @@ export interface CallRecord {
   /** The id of the call that made this one with chain.call; undefined for the root. */
   parent: number | undefined;
   function: string;
-  /** The worker that ran it (-1 when it never started on one). */
+  /** The worker that ran it; -1 for a call that failed (whether or not it started). */
   worker: number;
   /** When it was started, in ms after the root was. */
   startMs: number;

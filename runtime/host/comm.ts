@@ -1,9 +1,10 @@
 /**
  * Worker thread. Host imports of module `nuvola:comm`: messages between the ranks of a group.
  * `send` copies the bytes once into a SharedArrayBuffer that travels by reference (no
- * serialisation) through the main thread to the receiver's worker; `recv` takes it from that
- * worker's mailbox or suspends the rank until it arrives. Outside a group an invocation is
- * rank 0 of 1.
+ * serialisation) to the receiver's mailbox — on this worker directly, else over the direct
+ * channel to its worker, else through the main thread (see CommChannel in worker/entry.ts);
+ * `recv` takes it from the mailbox or suspends the rank until it arrives. Outside a group an
+ * invocation is rank 0 of 1.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError } from '../errors.js';
