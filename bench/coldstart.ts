@@ -17,11 +17,10 @@ import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime, type Runtime } from 'nuvola';
-import { checkModule } from '../runtime/module-check.js';
 import type { FunctionSpec } from '../runtime/protocol.js';
 import { capMemory } from '../runtime/wasm-binary.js';
-import { DirtyMap } from '../runtime/worker/dirty-map.js';
-import { GuestInstance, restoredState, workerImports, type InstanceEnv } from '../runtime/worker/instance.js';
+import { GuestInstance, type InstanceEnv } from '../runtime/worker/instance.js';
+import { localEnv, snapshotHere } from '../runtime/worker/local.js';
 import { figure, median, percentile, report, throughputRun, type BenchReport, type Figure } from './harness.js';
 
 export interface ColdstartBenchOptions {
@@ -73,24 +72,6 @@ function until(predicate: () => boolean): Promise<void> {
   });
 }
 
-async function prepare(name: string, wasm: Uint8Array, env: InstanceEnv): Promise<{ spec: FunctionSpec; env: InstanceEnv }> {
-  const checked = await checkModule(name, wasm, LIMIT_PAGES);
-  const spec: FunctionSpec = {
-    name,
-    module: checked.module,
-    layout: checked.layout,
-    reuse: 'reset',
-    suspends: checked.suspends,
-    memoryLimitPages: LIMIT_PAGES,
-    stateKeys: undefined,
-    timeoutMs: 1000,
-  };
-  const boot = GuestInstance.boot(spec, checked.segments, env);
-  spec.snapshot = boot.capture();
-  boot.dispose();
-  return { spec, env: { ...env, restored: restoredState(spec, env.dirty) } };
-}
-
 function nonZeroBytes(ranges: readonly number[]): number {
   let total = 0;
   for (let r = 0; r < ranges.length; r += 2) total += ranges[r + 1]! - ranges[r]!;
@@ -105,16 +86,9 @@ export async function benchColdstart(options: ColdstartBenchOptions = COLDSTART_
   const relay = await buildGuest(join(guestDir, 'relay.ts'));
 
   // ---- In-process phases, on the instance code the workers run.
-  const base: InstanceEnv = {
-    limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
-    dirty: new DirtyMap(),
-    log: () => {},
-    host: workerImports({ suspended: () => {}, resumed: () => {} }),
-    admit: () => {},
-    onDispose: () => {},
-  };
-  const { spec, env } = await prepare('coldstart', bytes, base);
-  const { spec: pagesSpec, env: pagesEnv } = await prepare('pages', pagesBytes, base);
+  const base = localEnv();
+  const { spec, env } = await snapshotHere('coldstart', bytes, { ...base }, LIMIT_PAGES);
+  const { spec: pagesSpec, env: pagesEnv } = await snapshotHere('pages', pagesBytes, { ...base }, LIMIT_PAGES);
   const snapshot = spec.snapshot!;
   const pagesSnapshot = pagesSpec.snapshot!;
   const copiedBytes = nonZeroBytes(snapshot.ranges);

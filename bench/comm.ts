@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from 'nuvola';
-import { figure, latencyRun, median, report, type BenchReport, type Figure } from './harness.js';
+import { time, figure, latencyRun, median, report, type BenchReport, type Figure } from './harness.js';
 import { startRedis } from './redis-server.js';
 
 export interface CommBenchOptions {
@@ -24,12 +24,6 @@ export const COMM_DEFAULTS: CommBenchOptions = { runs: 5 };
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const guestDir = fileURLToPath(new URL('../../bench/guests/', import.meta.url));
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 export async function benchComm(options: CommBenchOptions = COMM_DEFAULTS): Promise<BenchReport> {
   const { runs } = options;

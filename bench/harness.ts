@@ -40,6 +40,13 @@ export function median(values: readonly number[]): number {
   );
 }
 
+/** Milliseconds `fn` takes. */
+export async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
 /** Latency of `calls` sequential calls, in microseconds: p50 and p99 of that run. */
 export async function latencyRun(call: () => Promise<unknown>, calls: number): Promise<{ p50: number; p99: number }> {
   const samples: number[] = new Array<number>(calls);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { buildGuest, createRuntime } from 'nuvola';
-import { figure, median, report, type BenchReport } from './harness.js';
+import { time, figure, median, report, type BenchReport } from './harness.js';
 import { startRedis } from './redis-server.js';
 
 export interface StateBenchOptions {
@@ -22,12 +22,6 @@ export const STATE_DEFAULTS: StateBenchOptions = { runs: 9 };
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
 const guestDir = fileURLToPath(new URL('../../bench/guests/', import.meta.url));
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
 
 export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): Promise<BenchReport> {
   const { runs } = options;

@@ -542,9 +542,10 @@ export class Pool {
     }
     if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.unpark(parked);
     if (fn !== undefined && best !== undefined) {
-      const home = this.slots[this.home.get(fn) ?? -1];
+      const homeIndex = this.home.get(fn);
+      const home = homeIndex === undefined ? undefined : this.slots[homeIndex];
       if (home !== undefined && home !== best && home.inflight.size <= best.inflight.size && this.healthy(home)) best = home;
-      this.home.set(fn, best.index);
+      if (homeIndex !== best.index) this.home.set(fn, best.index);
     }
     return best;
   }

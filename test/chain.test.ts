@@ -1,17 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
 import { until } from 'nuvola/testing';
-import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
 
-const open: Runtime[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((rt) => rt.close()));
-});
+const track = closedAfterEach();
 
-async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promise<Runtime> {
-  const { rt } = await runtimeWithLogs({ workers: 2, ...options });
-  open.push(rt);
-  return rt;
+async function start(options: Parameters<typeof track>[0] = {}): Promise<Runtime> {
+  return (await track({ workers: 2, ...options })).rt;
 }
 
 const i32 = (n: number): Uint8Array => new Uint8Array(new Int32Array([n]).buffer);

@@ -1,16 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
 import { crashWorker, until } from 'nuvola/testing';
-import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
 
-const open: Runtime[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((rt) => rt.close()));
-});
+const track = closedAfterEach();
 
-async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promise<Runtime> {
-  const { rt } = await runtimeWithLogs({ workers: 2, ...options });
-  open.push(rt);
+async function start(options: Parameters<typeof track>[0] = {}): Promise<Runtime> {
+  const { rt } = await track({ workers: 2, ...options });
   await rt.register('ops', guestBytes('comm_ops'), { timeoutMs: 5000 });
   return rt;
 }
@@ -141,8 +137,7 @@ describe('groups: faults', () => {
   });
 
   it('replaces a worker whose rank spins past its timeout, even right after other ranks resumed in the same turn', async () => {
-    const { rt } = await runtimeWithLogs({ workers: 1 });
-    open.push(rt);
+    const { rt } = await track({ workers: 1 });
     await rt.register('busy', guestBytes('comm_busy'), { timeoutMs: 1000 });
     const err = (await rt.invokeGroup('busy', 3, 'hang:1').catch((e: unknown) => e)) as NuvolaError;
     expect(err.code).toBe('E_TIMEOUT');

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { createRuntime, type LogEntry, type Runtime, type RuntimeOptions } from 'nuvola';
 
 const built = new URL('./.build/', import.meta.url).pathname;
@@ -22,6 +23,22 @@ export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ r
   const logs: LogEntry[] = [];
   const rt = await createRuntime({ workers: 2, ...options, logger: (entry) => logs.push(entry) });
   return { rt, logs };
+}
+
+/**
+ * For a suite: a `runtimeWithLogs` whose runtimes are closed after each test (call it at the
+ * top of the file).
+ */
+export function closedAfterEach(): (options?: RuntimeOptions) => Promise<{ rt: Runtime; logs: LogEntry[] }> {
+  const open: Runtime[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((rt) => rt.close()));
+  });
+  return async (options) => {
+    const made = await runtimeWithLogs(options);
+    open.push(made.rt);
+    return made;
+  };
 }
 
 /** Runs an ES module script (importing 'nuvola') in a fresh Node process from the project root. */

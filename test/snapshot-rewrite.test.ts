@@ -3,42 +3,15 @@
 import binaryen from 'binaryen';
 import { describe, expect, it } from 'vitest';
 import { buildGuest } from '../runtime/build.js';
-import { checkModule } from '../runtime/module-check.js';
 import type { FunctionSpec } from '../runtime/protocol.js';
-import { DirtyMap } from '../runtime/worker/dirty-map.js';
-import { GuestInstance, restoredState, workerImports, type InstanceEnv } from '../runtime/worker/instance.js';
+import { GuestInstance, type InstanceEnv } from '../runtime/worker/instance.js';
+import { localEnv, snapshotHere } from '../runtime/worker/local.js';
 import { guestBytes } from './helpers.js';
 
-function environment(): InstanceEnv & { live: number } {
-  const env = {
-    live: 0,
-    limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
-    dirty: new DirtyMap(),
-    log: () => {},
-    host: workerImports({ suspended: () => {}, resumed: () => {} }),
-    admit: () => void env.live++,
-    onDispose: () => void env.live--,
-  };
-  return env;
-}
+const environment = localEnv;
 
 async function prepare(name: string, bytes: Uint8Array, env: InstanceEnv): Promise<FunctionSpec> {
-  const checked = await checkModule(name, bytes, 1024);
-  const spec: FunctionSpec = {
-    name,
-    module: checked.module,
-    layout: checked.layout,
-    reuse: 'reset',
-    suspends: checked.suspends,
-    memoryLimitPages: 1024,
-    stateKeys: undefined,
-    timeoutMs: 1000,
-  };
-  const boot = GuestInstance.boot(spec, checked.segments, env);
-  spec.snapshot = boot.capture();
-  boot.dispose();
-  env.restored = restoredState(spec, env.dirty);
-  return spec;
+  return (await snapshotHere(name, bytes, env)).spec;
 }
 
 /** A deterministic stream of pseudo-random 32-bit numbers. */

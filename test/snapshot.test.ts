@@ -1,19 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LimitError, type NuvolaError, type Runtime } from 'nuvola';
+import { describe, expect, it } from 'vitest';
+import { LimitError, type NuvolaError } from 'nuvola';
 import { crashWorker, until, whenRegistering } from 'nuvola/testing';
-import { guestBytes, guestPath, runScript, runtimeWithLogs, text } from './helpers.js';
+import { closedAfterEach, guestBytes, guestPath, runScript, text } from './helpers.js';
 
-const open: Runtime[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((rt) => rt.close()));
-});
-
-async function start(options: Parameters<typeof runtimeWithLogs>[0] = {}): Promise<Awaited<ReturnType<typeof runtimeWithLogs>>> {
-  const made = await runtimeWithLogs(options);
-  open.push(made.rt);
-  return made;
-}
+const start = closedAfterEach();
 
 function secret(): { write: Uint8Array; grow: Uint8Array; trap: Uint8Array; read: Uint8Array } {
   const bytes = randomBytes(16);
