@@ -67,6 +67,14 @@ export const ErrorCode = {
   STATE_DENIED: 'E_STATE_DENIED',
   /** A state key that is empty or longer than 1024 bytes. */
   STATE_BAD_KEY: 'E_STATE_BAD_KEY',
+  /** A host handler (see `registerHandler`) threw something that is not a nuvola error. */
+  HANDLER_FAILED: 'E_HANDLER_FAILED',
+  /** A skeleton's stage failed on an item; `details` name the function, the item and the cause. */
+  SKELETON_STAGE: 'E_SKELETON_STAGE',
+  /** A skeleton is malformed (bad arity, a bad partition, a non-positive replica count). */
+  INVALID_SKELETON: 'E_INVALID_SKELETON',
+  /** A rewrite rule does not apply: its side condition fails; `details.condition` says which. */
+  REWRITE_REFUSED: 'E_REWRITE_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -86,8 +94,8 @@ export class NuvolaError extends Error {
   readonly code: ErrorCode;
   readonly details: ErrorDetails;
 
-  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
-    super(message);
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.details = details;
@@ -116,6 +124,10 @@ export class WorkerLostError extends NuvolaError {}
 export class RuntimeClosedError extends NuvolaError {}
 /** A state operation failed: tier unavailable, bounds, locks, leases, access control. */
 export class StateError extends NuvolaError {}
+/** A host handler failed with an error of its own (the original is `cause`). */
+export class HandlerError extends NuvolaError {}
+/** A skeleton was malformed, refused a rewrite, or one of its stages failed (`cause` holds the stage's error). */
+export class SkeletonError extends NuvolaError {}
 
 const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
   E_INVALID_OPTION: InvalidOptionError,
@@ -147,6 +159,10 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_STATE_LEASE: StateError,
   E_STATE_DENIED: StateError,
   E_STATE_BAD_KEY: StateError,
+  E_HANDLER_FAILED: HandlerError,
+  E_SKELETON_STAGE: SkeletonError,
+  E_INVALID_SKELETON: SkeletonError,
+  E_REWRITE_REFUSED: SkeletonError,
 };
 
 /** Builds the error class that matches `code`. */

@@ -3,7 +3,17 @@
  * imports comes from here.
  */
 export { createRuntime, Runtime } from './runtime.js';
-export type { InvokeResult, InvokeInput, RuntimeStats, ChainResult, ChainOptions, GroupOptions } from './runtime.js';
+export type {
+  InvokeResult,
+  InvokeInput,
+  RuntimeStats,
+  ChainResult,
+  ChainOptions,
+  GroupOptions,
+  HostHandler,
+  HandlerContext,
+  FunctionInfo,
+} from './runtime.js';
 export type { CallRecord } from './pool.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
@@ -19,6 +29,8 @@ export {
   WorkerLostError,
   RuntimeClosedError,
   StateError,
+  HandlerError,
+  SkeletonError,
 } from './errors.js';
 export type { HostState } from './host-state.js';
 export type { RedisTarget } from '../state/redis-tier.js';

@@ -206,7 +206,7 @@ export function resolveFunctionOptions(options: unknown): ResolvedFunctionOption
   };
 }
 
-export function resolveInvokeOptions(options: unknown, fn: ResolvedFunctionOptions): { timeoutMs: number; trace: boolean } {
+export function resolveInvokeOptions(options: unknown, fn: { timeoutMs: number }): { timeoutMs: number; trace: boolean } {
   const o = checkObject(options, 'options', ['timeoutMs', 'trace']);
   const trace = o['trace'];
   if (trace !== undefined && typeof trace !== 'boolean') fail('options.trace', 'a boolean', trace);

@@ -202,6 +202,9 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
+  external:
+    ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
   private readonly groups = new Map<number, Group>();
   private nextGroup = 1;
   /** The trace of every call that belongs to a traced call tree, by call id. */
@@ -735,13 +738,31 @@ export class Pool {
       if (this.slots[slot.index] === slot && !slot.dead && slot.stopReason === undefined) this.post(slot, reply, transfer);
     };
     const spec = this.functions.get(fn);
+    const caller = slot.inflight.get(message.parent)?.request;
     if (spec === undefined) {
+      const external = this.external?.(
+        fn,
+        message.input,
+        caller === undefined ? 0 : Math.max(1, Math.floor(caller.deadline - wallClock())),
+      );
+      if (external !== undefined) {
+        external.then(
+          (raw) => {
+            const output = raw.output.byteLength > 0 ? new Uint8Array(raw.output) : undefined;
+            answer(
+              { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
+              output ? [output.buffer] : undefined,
+            );
+          },
+          (err: unknown) => answer({ type: 'chainResult', callId, error: toWire(err, ErrorCode.HANDLER_FAILED) }),
+        );
+        return;
+      }
       const error = makeError(ErrorCode.UNKNOWN_FUNCTION, `chain.call: no function named '${fn}' is registered`, { function: fn });
       answer({ type: 'chainResult', callId, error: error.toWire() });
       return;
     }
     // A callee gets no longer than its caller has left.
-    const caller = slot.inflight.get(message.parent)?.request;
     const left = caller === undefined ? spec.timeoutMs : Math.max(1, Math.floor(caller.deadline - wallClock()));
     this.invoke(fn, message.input, Math.min(spec.timeoutMs, left), { parent: message.parent }).then(
       (raw) => {

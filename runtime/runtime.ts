@@ -2,7 +2,17 @@
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
 import { readFile } from 'node:fs/promises';
-import { ErrorCode, InvalidOptionError, LimitError, ModuleError, RegistryError, RuntimeClosedError } from './errors.js';
+import {
+  ErrorCode,
+  HandlerError,
+  InvalidOptionError,
+  LimitError,
+  ModuleError,
+  NuvolaError,
+  RegistryError,
+  RuntimeClosedError,
+  TimeoutError,
+} from './errors.js';
 import { checkModule } from './module-check.js';
 import {
   resolveFunctionOptions,
@@ -67,6 +77,34 @@ export interface GroupOptions {
   placement?: 'spread' | 'pack';
 }
 
+/** What a host handler gets besides its input. */
+export interface HandlerContext {
+  /** The name it was invoked as. */
+  function: string;
+  /** The call's time limit; the call rejects with `E_TIMEOUT` when it passes. */
+  timeoutMs: number;
+  /** Aborted when the call timed out or the runtime closed: stop starting new work then. */
+  signal: AbortSignal;
+}
+
+/**
+ * A function written in JavaScript that runs on the main thread, between guest calls — a
+ * registered skeleton is one. Resolves with the output (return code 0) or with both.
+ */
+export type HostHandler = (input: Uint8Array, context: HandlerContext) => Promise<Uint8Array | { output: Uint8Array; returnCode: number }>;
+
+/** What `describe(name)` says of a registered function. */
+export interface FunctionInfo {
+  name: string;
+  /** `'wasm'`: a guest module; `'handler'`: a host handler (`registerHandler`). */
+  kind: 'wasm' | 'handler';
+  timeoutMs: number;
+  /** For guest modules: whether an instance is reset after each call or keeps its state. */
+  reuse?: 'reset' | 'keep';
+  /** For guest modules: the state keys it may touch (`undefined`: any). */
+  stateKeys?: readonly string[];
+}
+
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
@@ -79,7 +117,10 @@ const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
   private readonly registry = new Map<string, ResolvedFunctionOptions>();
+  private readonly handlers = new Map<string, { handler: HostHandler; timeoutMs: number }>();
   private readonly reserved = new Set<string>();
+  /** Aborted at close: handlers still running stop starting work. */
+  private readonly closing = new AbortController();
   private closed = false;
 
   /** The state store, for the embedding service: same operations as the guest's `state`. */
@@ -92,6 +133,11 @@ export class Runtime {
     private readonly store: StateStore,
   ) {
     this.state = new HostState(store);
+    pool.external = (fn, input, leftMs) => {
+      const entry = this.handlers.get(fn);
+      if (entry === undefined) return undefined;
+      return this.runHandler(fn, entry.handler, input, Math.min(entry.timeoutMs, leftMs));
+    };
   }
 
   /**
@@ -101,15 +147,9 @@ export class Runtime {
    */
   async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
     this.checkOpen();
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
-      throw new InvalidOptionError(
-        ErrorCode.INVALID_OPTION,
-        `function name must be 1 to 128 characters of letters, digits and _ . : / -, got ${JSON.stringify(name)}`,
-        { path: 'name' },
-      );
-    }
+    checkName(name);
     const fnOptions = resolveFunctionOptions(options);
-    if (this.registry.has(name) || this.reserved.has(name)) {
+    if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
       throw new RegistryError(
         ErrorCode.ALREADY_REGISTERED,
         `a function named '${name}' is already registered; unregister() it first or pick another name`,
@@ -180,16 +220,109 @@ export class Runtime {
     return bytes;
   }
 
+  /**
+   * Makes `handler`, a JavaScript function, callable as `name` like a guest: with `invoke`,
+   * `invokeChain`, and a guest's `chain.call`. It runs on the main thread, so it should
+   * mostly wait (on other invocations, on I/O) rather than compute. A registered skeleton is
+   * one (see `nuvola/skeletons`). Not usable as a group's ranks or with `prewarm`.
+   */
+  registerHandler(name: string, handler: HostHandler, options?: { timeoutMs?: number }): void {
+    this.checkOpen();
+    checkName(name);
+    if (typeof handler !== 'function') {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `registerHandler('${name}', handler): handler must be a function`, {
+        path: 'handler',
+      });
+    }
+    const { timeoutMs } = resolveFunctionOptions(options === undefined ? {} : { timeoutMs: options.timeoutMs });
+    if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
+      throw new RegistryError(
+        ErrorCode.ALREADY_REGISTERED,
+        `a function named '${name}' is already registered; unregister() it first or pick another name`,
+        { function: name },
+      );
+    }
+    this.handlers.set(name, { handler, timeoutMs });
+  }
+
   /** Removes a function; calls already running finish, later calls get `E_UNKNOWN_FUNCTION`. */
   unregister(name: string): void {
     this.checkOpen();
+    if (this.handlers.delete(name)) return;
     if (!this.registry.delete(name)) throw unknownFunction(name);
     this.pool.unregister(name);
   }
 
-  /** Names of the registered functions. */
+  /** Names of the registered functions (guest modules and host handlers). */
   functions(): string[] {
-    return [...this.registry.keys()];
+    return [...this.registry.keys(), ...this.handlers.keys()];
+  }
+
+  /** What kind of function `name` is and the options it was registered with. */
+  describe(name: string): FunctionInfo {
+    const handler = this.handlers.get(name);
+    if (handler !== undefined) return { name, kind: 'handler', timeoutMs: handler.timeoutMs };
+    const fn = this.registry.get(name);
+    if (fn === undefined) throw unknownFunction(name);
+    return {
+      name,
+      kind: 'wasm',
+      timeoutMs: fn.timeoutMs,
+      reuse: fn.reuse,
+      ...(fn.stateKeys === undefined ? {} : { stateKeys: [...fn.stateKeys] }),
+    };
+  }
+
+  private runHandler(
+    name: string,
+    handler: HostHandler,
+    input: Uint8Array,
+    timeoutMs: number,
+  ): Promise<{ output: Uint8Array; returnCode: number }> {
+    const controller = new AbortController();
+    const onClose = (): void => controller.abort(this.closing.signal.reason);
+    this.closing.signal.addEventListener('abort', onClose, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new TimeoutError(
+          ErrorCode.TIMEOUT,
+          `'${name}' ran longer than its timeoutMs=${timeoutMs}; raise timeoutMs or give it less work`,
+          {
+            function: name,
+            timeoutMs,
+          },
+        );
+        controller.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    const run = (async () => {
+      try {
+        const result = await handler(input, { function: name, timeoutMs, signal: controller.signal });
+        if (result instanceof Uint8Array) return { output: result, returnCode: 0 };
+        if (result !== null && typeof result === 'object' && result.output instanceof Uint8Array && Number.isInteger(result.returnCode)) {
+          return { output: result.output, returnCode: result.returnCode };
+        }
+        throw new HandlerError(
+          ErrorCode.HANDLER_FAILED,
+          `handler '${name}' resolved with something other than a Uint8Array or { output, returnCode }`,
+          { function: name },
+        );
+      } catch (err) {
+        if (err instanceof NuvolaError) throw err;
+        throw new HandlerError(
+          ErrorCode.HANDLER_FAILED,
+          `handler '${name}' failed: ${err instanceof Error ? err.message : String(err)}`,
+          { function: name },
+          { cause: err },
+        );
+      }
+    })();
+    return Promise.race([run, expired]).finally(() => {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onClose);
+    });
   }
 
   /**
@@ -205,7 +338,11 @@ export class Runtime {
     try {
       this.checkOpen();
       const fnOptions = this.registry.get(name);
-      if (fnOptions === undefined) throw unknownFunction(name);
+      if (fnOptions === undefined) {
+        const entry = this.handlers.get(name);
+        if (entry !== undefined) return this.invokeHandler(name, entry, input, options);
+        throw unknownFunction(name);
+      }
       timeoutMs = fnOptions.timeoutMs;
       if (options !== undefined) ({ timeoutMs, trace } = resolveInvokeOptions(options, fnOptions));
       bytes = toBytes(input);
@@ -230,6 +367,19 @@ export class Runtime {
     }));
   }
 
+  private async invokeHandler(
+    name: string,
+    entry: { handler: HostHandler; timeoutMs: number },
+    input: InvokeInput,
+    options: InvokeOptions | undefined,
+  ): Promise<InvokeResult> {
+    const timeoutMs = options === undefined ? entry.timeoutMs : resolveInvokeOptions(options, entry).timeoutMs;
+    const bytes = toBytes(input);
+    const start = performance.now();
+    const raw = await this.runHandler(name, entry.handler, bytes, timeoutMs);
+    return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, durationMs: performance.now() - start };
+  }
+
   /**
    * Runs `size` instances of `name` together as ranks 0..size-1 of one group, each with
    * `input`; they talk with the guest's `comm` API. Resolves with each rank's result, in rank
@@ -241,6 +391,12 @@ export class Runtime {
   async invokeGroup(name: string, size: number, input?: InvokeInput, options?: GroupOptions): Promise<InvokeResult[]> {
     this.checkOpen();
     const fnOptions = this.registry.get(name);
+    if (fnOptions === undefined && this.handlers.has(name)) {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `'${name}' is a host handler; only guest modules can be a group's ranks`, {
+        function: name,
+        path: 'name',
+      });
+    }
     if (fnOptions === undefined) throw unknownFunction(name);
     if (!Number.isInteger(size) || size < 1) {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `invokeGroup size must be a positive integer, got ${String(size)}`, {
@@ -291,7 +447,7 @@ export class Runtime {
   prewarm(names: string | string[], options?: { instances?: number }): void {
     this.checkOpen();
     const list = typeof names === 'string' ? [names] : names;
-    for (const name of list) if (!this.registry.has(name)) throw unknownFunction(name);
+    for (const name of list) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
     const count = options?.instances ?? 1;
     if (!Number.isInteger(count) || count < 1 || count > this.options.maxIdleInstances) {
       throw new InvalidOptionError(
@@ -300,7 +456,8 @@ export class Runtime {
         { path: 'options.instances' },
       );
     }
-    for (const name of list) this.pool.prewarm(name, count);
+    // Host handlers have no instances to warm.
+    for (const name of list) if (this.registry.has(name)) this.pool.prewarm(name, count);
   }
 
   /**
@@ -315,9 +472,9 @@ export class Runtime {
     if (!Array.isArray(names) || names.length === 0) {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'invokeChain needs a non-empty array of function names', { path: 'names' });
     }
-    for (const name of names) if (!this.registry.has(name)) throw unknownFunction(name);
+    for (const name of names) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
     const invokeOptions = options?.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
-    if (options?.prewarm !== false) this.pool.prewarmChain(names);
+    if (options?.prewarm !== false) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
     const start = performance.now();
     const stages: ChainResult['stages'] = [];
     let data: InvokeInput = input;
@@ -339,6 +496,7 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort(new RuntimeClosedError(ErrorCode.CLOSED, 'the runtime is closed'));
     await this.pool.close();
     await this.store.close();
   }
@@ -350,6 +508,16 @@ export class Runtime {
 
   private checkOpen(): void {
     if (this.closed) throw new RuntimeClosedError(ErrorCode.CLOSED, 'the runtime is closed; create a new one with createRuntime()');
+  }
+}
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `function name must be 1 to 128 characters of letters, digits and _ . : / -, got ${JSON.stringify(name)}`,
+      { path: 'name' },
+    );
   }
 }
 

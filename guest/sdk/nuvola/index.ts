@@ -4,3 +4,4 @@ export { ABI_VERSION } from "./abi";
 export { state } from "./state";
 export { chain } from "./chain";
 export { comm } from "./comm";
+export { frames } from "./frames";

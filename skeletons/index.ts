@@ -1,0 +1,37 @@
+/**
+ * `nuvola/skeletons`: compose registered functions into parallel programs (pipeline, farm,
+ * map, reduce, keyed map-reduce, divide & conquer, iteration), rewrite them into equivalent
+ * faster forms, and predict their speed. Built on the public runtime API only.
+ */
+import type { Runtime } from '../runtime/index.js';
+import { frame, unframe } from './frames.js';
+import { checkFunctions, run, runAll } from './run.js';
+import type { Skeleton } from './tree.js';
+
+export { seq, pipe, farm, map, reduce, mapReduce, dc, iterate, partitions, gathers, functionsOf } from './tree.js';
+export type { Skeleton, Seq, Pipe, Farm, MapNode, Reduce, MapReduce, DivideConquer, Iterate, Partition, Gather } from './tree.js';
+export { run, runAll, runStream, checkFunctions } from './run.js';
+export type { RunOptions, Observer } from './run.js';
+export { rewrite, normalize, explain, statefulFunctions, RULES } from './rewrite.js';
+export type { RuleName, RewriteContext } from './rewrite.js';
+export { calibrate, calibrateTransport, predict, chooseReplicas, paysOff, Profile, DEFAULT_TRANSPORT } from './model.js';
+export type { Transport, Prediction, Workload } from './model.js';
+export { frame, unframe } from './frames.js';
+
+/**
+ * Registers `node` under `name`, so `rt.invoke(name, input)` (and `invokeChain`, and a
+ * guest's `chain.call`) runs it like a function. With `stream: true` the input is a framed
+ * list of items and the output the framed list of their outputs, streamed through the
+ * skeleton; otherwise the input is one item.
+ */
+export function register(rt: Runtime, name: string, node: Skeleton, options: { stream?: boolean; timeoutMs?: number } = {}): void {
+  checkFunctions(rt, node);
+  rt.registerHandler(
+    name,
+    async (input, { signal }) =>
+      options.stream === true
+        ? frame(await runAll(rt, node, unframe(input, `the input of '${name}'`), { signal }))
+        : run(rt, node, input, { signal }),
+    options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
+  );
+}
