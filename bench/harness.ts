@@ -25,6 +25,10 @@ export interface BenchReport {
   runs: number;
   figures: Figure[];
   notes: string[];
+  /** Raw per-configuration measurements, where a bench has more than its figures say. */
+  rows?: unknown[];
+  /** Files that go with the report (name → text, e.g. an SVG plot), written next to `--out`. */
+  attachments?: Record<string, string>;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -7,6 +7,7 @@ import { errorsExample } from './02-errors/main.js';
 import { stateExample } from './03-state/main.js';
 import { coldstartExample } from './04-coldstart/main.js';
 import { chainAndGroupExample } from './05-chain-and-group/main.js';
+import { skeletonsExample } from './06-skeletons/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -26,7 +27,10 @@ await coldstartExample();
 console.log('\n5. chaining and groups — functions that call each other, ranks that talk');
 await chainAndGroupExample();
 
-console.log('\n6. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n6. skeletons — farm, pipeline and its normal form, map-reduce, divide and conquer');
+await skeletonsExample();
+
+console.log('\n7. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));

@@ -5,13 +5,17 @@
  * completion time of any tree over those functions — the original or a rewritten one — for a
  * number of items and workers, without running it:
  *
- * - a call costs α + bytes/β (transport) + its compute time, fitted as a power of its input size;
+ * - a call costs α + bytes/β (transport) + its compute time, fitted as a power of its input
+ *   size; part of it keeps the main thread busy (sending and receiving: the emitter and
+ *   collector), the rest a worker;
  * - seq: the sum of its calls; pipe: latency the sum, service time the slowest stage;
- * - farm: service time max(emitter, worker latency / replicas, work / workers);
+ * - farm: service time max(main-thread time, worker latency / replicas, work / workers);
  * - map: scatter + ⌈parts / workers⌉ · part latency + gather;
  * - divide & conquer: work / workers + span · (1 − 1/workers);
+ * - every form is also bounded by the CPU: (main-thread time + work) / cores;
  * - a stream of N items through a farm or pipe: latency + (N − 1) · service time.
  */
+import { availableParallelism } from 'node:os';
 import type { Runtime } from '../runtime/index.js';
 import { runAll, type Observer } from './run.js';
 import { farm, type Skeleton } from './tree.js';
@@ -33,24 +37,44 @@ interface Samples {
   sizes: number[];
   values: number[];
   outs: number[];
+  /** Main-thread busy time of each call (calls only). */
+  mains: number[];
 }
 
-/** A fitted law y = c · x^p (p = 0 when every sample had about the same x). */
+/**
+ * A fitted law y = c · x^p. When every sample had about the same x there is no exponent to
+ * learn: y is taken as proportional to x (p = 1), the safer guess for sizes not seen.
+ */
 interface Law {
   c: number;
   p: number;
 }
 
+const middle = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
 function fit(xs: readonly number[], ys: readonly number[]): Law {
-  const n = xs.length;
-  if (n === 0) return { c: 0, p: 0 };
-  const lo = Math.min(...xs);
-  const hi = Math.max(...xs);
-  const mean = ys.reduce((a, b) => a + b, 0) / n;
-  if (lo <= 0 || hi / lo < 1.3) return { c: mean, p: 0 };
+  if (xs.length === 0) return { c: 0, p: 0 };
+  // The median at each size (sizes within 5% count as one): one slow call (a GC pause, a
+  // neighbour on the machine) does not move the law.
+  const groups = new Map<number, { x: number[]; y: number[] }>();
+  xs.forEach((x, i) => {
+    const key = x <= 0 ? -1 : Math.round(Math.log(x) / Math.log(1.05));
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = { x: [], y: [] }));
+    g.x.push(x);
+    g.y.push(ys[i]!);
+  });
+  const points = [...groups.values()].map((g) => ({ x: middle(g.x), y: middle(g.y) })).filter((pt) => pt.x > 0);
+  if (points.length === 0) return { c: middle(ys), p: 0 };
+  if (points.length === 1) return { c: points[0]!.y / points[0]!.x, p: 1 };
   // Least squares on logs (values floored at a microsecond so zeros do not break the log).
-  const lx = xs.map(Math.log);
-  const ly = ys.map((y) => Math.log(Math.max(y, 1e-3)));
+  const lx = points.map((pt) => Math.log(pt.x));
+  const ly = points.map((pt) => Math.log(Math.max(pt.y, 1e-3)));
+  const n = points.length;
   const mx = lx.reduce((a, b) => a + b, 0) / n;
   const my = ly.reduce((a, b) => a + b, 0) / n;
   let sxy = 0;
@@ -70,25 +94,28 @@ export class Profile {
   readonly calls = new Map<string, Samples>();
   readonly host = new Map<string, Samples>();
   readonly shapes = new Map<string, number[]>();
-  private readonly laws = new Map<string, { compute: Law; out: Law }>();
+  private readonly laws = new Map<string, { compute: Law; out: Law; main: Law }>();
 
   constructor(
     readonly transport: Transport,
     /** Runtime workers at calibration. */
     readonly workers: number,
+    /** CPU cores of this machine, shared by the main thread and the workers. */
+    readonly cores: number = availableParallelism(),
   ) {}
 
   /** @internal */
-  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0): void {
+  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0): void {
     let s = into.get(key);
-    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [] }));
+    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [] }));
     s.sizes.push(size);
     s.values.push(value);
     s.outs.push(out);
+    s.mains.push(main);
     this.laws.delete(key);
   }
 
-  private law(fn: string): { compute: Law; out: Law } {
+  private law(fn: string): { compute: Law; out: Law; main: Law } {
     let law = this.laws.get(fn);
     if (law === undefined) {
       const s = this.calls.get(fn);
@@ -96,7 +123,7 @@ export class Profile {
       const compute = s.values.map((ms, i) =>
         Math.max(0, ms - this.transport.alphaMs - (s.sizes[i]! + s.outs[i]!) / this.transport.bytesPerMs),
       );
-      law = { compute: fit(s.sizes, compute), out: fit(s.sizes, s.outs) };
+      law = { compute: fit(s.sizes, compute), out: fit(s.sizes, s.outs), main: fit(s.sizes, s.mains) };
       this.laws.set(fn, law);
     }
     return law;
@@ -111,6 +138,11 @@ export class Profile {
   callMs(fn: string, bytes: number): number {
     const law = this.law(fn);
     return this.transport.alphaMs + (bytes + at(law.out, bytes)) / this.transport.bytesPerMs + at(law.compute, bytes);
+  }
+
+  /** Predicted main-thread busy time of one call of `fn` on `bytes` (part of `callMs`). */
+  mainMs(fn: string, bytes: number): number {
+    return Math.min(this.callMs(fn, bytes), Math.max(this.transport.dispatchMs, at(this.law(fn).main, bytes)));
   }
 
   /** Predicted main-thread time of a host step (partition, gather, shuffle) on `bytes`. */
@@ -135,7 +167,14 @@ export class Profile {
 
   toJSON(): unknown {
     const obj = (m: Map<string, unknown>): Record<string, unknown> => Object.fromEntries(m);
-    return { transport: this.transport, workers: this.workers, calls: obj(this.calls), host: obj(this.host), shapes: obj(this.shapes) };
+    return {
+      transport: this.transport,
+      workers: this.workers,
+      cores: this.cores,
+      calls: obj(this.calls),
+      host: obj(this.host),
+      shapes: obj(this.shapes),
+    };
   }
 }
 
@@ -173,7 +212,7 @@ export async function calibrate(
 ): Promise<Profile> {
   const profile = new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
   const observe: Observer = {
-    call: (fn, inBytes, outBytes, ms) => profile.record(profile.calls, fn, inBytes, ms, outBytes),
+    call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs),
     host: (step, bytes, ms) => profile.record(profile.host, step, bytes, ms),
     shape: (key, value) => {
       const v = profile.shapes.get(key) ?? [];
@@ -206,8 +245,11 @@ export interface Workload {
   itemBytes: number;
   /** Workers to predict for (default: the profile's). */
   workers?: number;
+  /** CPU cores to predict for (default: the profile's). */
+  cores?: number;
 }
 
+/** One item through a node: latency, steady-state service time, worker time, main-thread time, output size. */
 interface Estimate {
   latency: number;
   service: number;
@@ -216,10 +258,19 @@ interface Estimate {
   out: number;
 }
 
+interface Machine {
+  /** Workers. */
+  k: number;
+  cores: number;
+}
+
+/** The least time `work` (on workers) and `host` (main thread) need on the machine's cores. */
+const cpu = (m: Machine, e: { work: number; host: number }): number => Math.max(e.host, e.work / m.k, (e.work + e.host) / m.cores);
+
 /** Predicts how `node` performs on `workload` from the profile's measurements. */
 export function predict(profile: Profile, node: Skeleton, workload: Workload): Prediction {
-  const k = workload.workers ?? profile.workers;
-  const e = estimate(profile, node, workload.itemBytes, k);
+  const m = { k: workload.workers ?? profile.workers, cores: workload.cores ?? profile.cores };
+  const e = estimate(profile, node, workload.itemBytes, m);
   const streams = node.kind === 'farm' || node.kind === 'pipe';
   const completion = streams ? e.latency + (workload.items - 1) * e.service : workload.items * e.latency;
   return { completionMs: completion, latencyMs: e.latency, serviceMs: streams ? e.service : e.latency, workMs: e.work };
@@ -231,13 +282,14 @@ function partsOf(profile: Profile, name: string, k: number): number {
 
 function calls(profile: Profile, fns: readonly string[], bytes: number): Estimate {
   let latency = 0;
+  let host = 0;
   let size = bytes;
   for (const fn of fns) {
     latency += profile.callMs(fn, size);
+    host += profile.mainMs(fn, size);
     size = profile.outBytes(fn, size);
   }
-  const host = fns.length * profile.transport.dispatchMs;
-  return { latency, service: latency, work: latency, host, out: size };
+  return { latency, service: latency, work: latency - host, host, out: size };
 }
 
 function reduceCost(profile: Profile, fn: string, associative: boolean, values: number, valueBytes: number, k: number): Estimate {
@@ -249,19 +301,20 @@ function reduceCost(profile: Profile, fn: string, associative: boolean, values: 
     latency: first.latency + last.latency,
     service: first.latency + last.latency,
     work: pieces * first.work + last.work,
-    host: (pieces + 1) * profile.transport.dispatchMs,
+    host: pieces * first.host + last.host,
     out: last.out,
   };
 }
 
-function estimate(profile: Profile, node: Skeleton, bytes: number, k: number): Estimate {
+function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): Estimate {
+  const { k } = m;
   switch (node.kind) {
     case 'seq':
       return calls(profile, node.fns, bytes);
     case 'pipe': {
       let size = bytes;
       const parts = node.stages.map((s) => {
-        const e = estimate(profile, s, size, k);
+        const e = estimate(profile, s, size, m);
         size = e.out;
         return e;
       });
@@ -269,20 +322,20 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, k: number): E
       const host = parts.reduce((a, e) => a + e.host, 0);
       return {
         latency: parts.reduce((a, e) => a + e.latency, 0),
-        service: Math.max(...parts.map((e) => e.service), work / k, host),
+        service: Math.max(...parts.map((e) => e.service), cpu(m, { work, host })),
         work,
         host,
         out: size,
       };
     }
     case 'farm': {
-      const e = estimate(profile, node.worker, bytes, k);
+      const e = estimate(profile, node.worker, bytes, m);
       const replicas = node.replicas === 'auto' ? k : node.replicas;
-      return { ...e, service: Math.max(e.host, e.latency / replicas, e.work / k) };
+      return { ...e, service: Math.max(e.latency / replicas, cpu(m, e)) };
     }
     case 'map': {
       const p = partsOf(profile, node.partition.name, k);
-      const e = estimate(profile, node.worker, bytes / p, k);
+      const e = estimate(profile, node.worker, bytes / p, m);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
       let gather: Estimate;
       if (node.gather.kind === 'join') {
@@ -291,13 +344,16 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, k: number): E
       } else {
         gather = reduceCost(profile, node.gather.reduce.fn, node.gather.reduce.associative, p, e.out, k);
       }
-      const latency = split + Math.ceil(p / k) * e.latency + gather.latency;
-      return { latency, service: latency, work: p * e.work + gather.work, host: split + p * e.host + gather.host, out: gather.out };
+      const work = p * e.work + gather.work;
+      const host = split + p * e.host + gather.host;
+      const latency = split + Math.max(Math.ceil(p / k) * e.latency, cpu(m, { work: p * e.work, host: p * e.host })) + gather.latency;
+      return { latency, service: latency, work, host, out: gather.out };
     }
     case 'reduce': {
       const values = Math.max(1, profile.shape(`values:${node.fn}`, 2));
       const e = reduceCost(profile, node.fn, node.associative, values, Math.max(0, (bytes - 4) / values - 4), k);
-      return { ...e, host: e.host + profile.hostMs(`unframe:${node.fn}`, bytes) };
+      const unframe = profile.hostMs(`unframe:${node.fn}`, bytes);
+      return { ...e, latency: e.latency + unframe, service: e.service + unframe, host: e.host + unframe };
     }
     case 'mapReduce': {
       const p = partsOf(profile, node.partition.name, k);
@@ -307,41 +363,44 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, k: number): E
       const r = node.reducers === 'auto' ? k : node.reducers;
       const reducer = calls(profile, [node.reducer], mapped / r);
       const merge = profile.hostMs(`merge:${node.reducer}`, r * reducer.out);
-      const latency =
-        profile.hostMs(`partition:${node.partition.name}`, bytes) +
-        Math.ceil(p / k) * mapper.latency +
-        shuffle +
-        Math.ceil(r / k) * reducer.latency +
-        merge;
+      const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
+      const phase = (n: number, e: Estimate): number =>
+        Math.max(Math.ceil(n / k) * e.latency, cpu(m, { work: n * e.work, host: n * e.host }));
+      const latency = split + phase(p, mapper) + shuffle + phase(r, reducer) + merge;
       return {
         latency,
         service: latency,
         work: p * mapper.work + r * reducer.work,
-        host: shuffle + merge + (p + r) * profile.transport.dispatchMs,
+        host: split + shuffle + merge + p * mapper.host + r * reducer.host,
         out: r * reducer.out,
       };
     }
     case 'dc': {
       const baseMax = Math.max(...(profile.shapes.get(`base:${node.base}`) ?? [0]));
       const arity = profile.shape(`arity:${node.divide}`, 2);
-      const tree = (size: number, depth: number): { work: number; span: number; out: number } => {
+      const tree = (size: number, depth: number): { work: number; host: number; span: number; out: number } => {
         if (size <= baseMax * 1.01 || depth >= node.maxDepth) {
           const b = calls(profile, [node.base], size);
-          return { work: b.latency, span: b.latency, out: b.out };
+          return { work: b.work, host: b.host, span: b.latency, out: b.out };
         }
         const d = calls(profile, [node.divide], size);
         const child = Math.max(0, (d.out - 4) / arity - 4);
         const sub = tree(child, depth + 1);
         const c = calls(profile, [node.combine], arity * (sub.out + 4) + 4);
-        return { work: d.latency + arity * sub.work + c.latency, span: d.latency + sub.span + c.latency, out: c.out };
+        return {
+          work: d.work + arity * sub.work + c.work,
+          host: d.host + arity * sub.host + c.host,
+          span: d.latency + sub.span + c.latency,
+          out: c.out,
+        };
       };
       const t = tree(bytes, 0);
-      const latency = t.work / k + t.span * (1 - 1 / k);
-      return { latency, service: latency, work: t.work, host: 0, out: t.out };
+      const latency = Math.max(t.work / k + t.span * (1 - 1 / k), cpu(m, t));
+      return { latency, service: latency, work: t.work, host: t.host, out: t.out };
     }
     case 'iterate': {
       const n = profile.shape('iterations', node.maxIterations);
-      const e = estimate(profile, node.body, bytes, k);
+      const e = estimate(profile, node.body, bytes, m);
       return { latency: n * e.latency, service: n * e.latency, work: n * e.work, host: n * e.host, out: e.out };
     }
   }

@@ -4,13 +4,15 @@
  * worker), host-side partitions, gathers and shuffles between them. Streams flow through
  * bounded channels, one pump per pipeline stage and one lane per farm replica.
  */
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { ErrorCode, NuvolaError, RegistryError, SkeletonError, type InvokeInput, type Runtime } from '../runtime/index.js';
 import { frame, unframe } from './frames.js';
 import { functionsOf, type DivideConquer, type MapNode, type MapReduce, type Reduce, type Skeleton } from './tree.js';
 
 /** What calibration (see model.ts) learns from a run: every call, host step and shape. */
 export interface Observer {
-  call(fn: string, inBytes: number, outBytes: number, ms: number): void;
+  /** A call took `ms` in all, of which `mainMs` busy on the main thread (sending, receiving). */
+  call(fn: string, inBytes: number, outBytes: number, ms: number, mainMs: number): void;
   host(step: string, bytes: number, ms: number): void;
   shape(key: string, value: number): void;
 }
@@ -311,16 +313,19 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
     if (fns.length === 1 || ctx.observe !== undefined) {
       // Calibration sees each function's own input and output size.
       for (const fn of fns) {
+        const loop = nodePerformance.eventLoopUtilization();
         const result = await ctx.rt.invoke(fn, data).catch((err: unknown) => {
           throw stageError(fn, where, item, err);
         });
         if (result.returnCode !== 0) throw stageError(fn, where, item, undefined, result.returnCode);
-        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs);
+        // The main thread's busy time during the call (it waits idle for the worker otherwise).
+        const mainMs = Math.min(result.durationMs, nodePerformance.eventLoopUtilization(loop).active);
+        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs);
         data = result.output;
       }
       return data;
     }
-    const result = await ctx.rt.invokeChain([...fns], data).catch((err: unknown) => {
+    const result = await ctx.rt.invokeChain([...fns], data, { prewarm: false }).catch((err: unknown) => {
       const fn = err instanceof NuvolaError && typeof err.details['function'] === 'string' ? err.details['function'] : fns.join(';');
       throw stageError(fn, where, item, err);
     });

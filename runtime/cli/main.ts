@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
 
@@ -87,8 +87,12 @@ program
   .action(async (name: string, opts: { json: boolean; out?: string; runs?: number }) => {
     try {
       const { json, table } = await runBench(name, opts.runs);
-      if (opts.out !== undefined) await writeFile(opts.out, `${JSON.stringify(json, null, 2)}\n`);
-      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : `${table}\n`);
+      const { attachments, ...document } = json;
+      if (opts.out !== undefined) {
+        await writeFile(opts.out, `${JSON.stringify(document, null, 2)}\n`);
+        for (const [name, text] of Object.entries(attachments ?? {})) await writeFile(join(dirname(opts.out), name), text);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(document, null, 2)}\n` : `${table}\n`);
     } catch (err) {
       fail(err);
     }

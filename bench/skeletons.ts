@@ -1,0 +1,270 @@
+/**
+ * `nuvola bench skeletons`: the four skeleton applications, each run sequentially (one call at
+ * a time, the same functions), as a skeleton on 1 and on 2 workers, and — for the image
+ * pipeline — in its normal form; the cost model, calibrated on a sample of each workload,
+ * predicts every configuration before it runs. Reports speedups and model errors, and draws
+ * predicted against measured (SVG).
+ */
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createRuntime, type Runtime } from 'nuvola';
+import { calibrate, calibrateTransport, normalize, predict, run, runAll, type Profile, type Skeleton } from 'nuvola/skeletons';
+import * as apps from '../examples/06-skeletons/apps.js';
+import { median, report, type BenchReport, type Figure } from './harness.js';
+
+export interface SkeletonsBenchOptions {
+  runs: number;
+  /** Mandelbrot image size and iteration limit. */
+  mandel: apps.MandelParams;
+  images: { count: number; width: number; height: number };
+  words: number;
+  matrix: { n: number; base: number };
+}
+
+export const SKELETONS_DEFAULTS: SkeletonsBenchOptions = {
+  runs: 5,
+  mandel: { width: 1200, height: 300, maxIter: 1000 },
+  images: { count: 16, width: 256, height: 256 },
+  words: 400_000,
+  matrix: { n: 512, base: 128 },
+};
+
+/** One measured configuration of one application, with the model's prediction. */
+interface Row {
+  app: string;
+  config: string;
+  measuredMs: number;
+  predictedMs: number;
+}
+
+interface App {
+  name: string;
+  skeleton: Skeleton;
+  /** Configurations besides sequential/1 worker/2 workers: other forms at 2 workers. */
+  forms: { name: string; skeleton: Skeleton }[];
+  inputs: Uint8Array[];
+  samples: Uint8Array[];
+  /** True when the outputs are right (checked once per configuration). */
+  verify: (outputs: Uint8Array[]) => boolean;
+}
+
+function makeApps(o: SkeletonsBenchOptions): App[] {
+  const rows = apps.mandelRows(o.mandel);
+  const reference = apps.sha256(apps.mandelReference(o.mandel));
+  const images = apps.makeImages(o.images.count, o.images.width, o.images.height);
+  const text = new TextEncoder().encode(apps.makeText(o.words));
+  const counts = apps.countWords(new TextDecoder().decode(text));
+  const problem = apps.matmulProblem(o.matrix.n);
+  const product = apps.matmulReference(problem);
+  let imageHashes: string | undefined;
+  return [
+    {
+      name: 'mandelbrot',
+      skeleton: apps.mandelSkeleton(),
+      forms: [],
+      inputs: rows,
+      samples: rows.filter((_, i) => i % 10 === 5),
+      verify: (out) => apps.sha256(out) === reference,
+    },
+    {
+      name: 'image pipeline',
+      skeleton: apps.imagePipeline(),
+      forms: [{ name: 'normal form', skeleton: normalize(apps.imagePipeline()) }],
+      inputs: images,
+      samples: images.slice(0, 2),
+      verify: (out) => {
+        // The first (sequential) run fixes the expected hashes; every later run must match.
+        const hashes = out.map((o) => apps.sha256(o)).join();
+        imageHashes ??= hashes;
+        return hashes === imageHashes;
+      },
+    },
+    {
+      name: 'word count',
+      skeleton: apps.wordCountSkeleton(),
+      forms: [],
+      inputs: [text],
+      samples: [text.subarray(0, Math.floor(text.length / 4)), text.subarray(0, Math.floor(text.length / 2))].map((t) => {
+        // Cut at a space so no word is split.
+        const end = t.lastIndexOf(32);
+        return t.subarray(0, end);
+      }),
+      verify: (out) => {
+        const got = apps.decodeCounts(out[0]!);
+        return got.size === counts.size && [...counts].every(([k, v]) => got.get(k) === v);
+      },
+    },
+    {
+      name: 'matmul d&c',
+      skeleton: apps.matmulSkeleton(o.matrix.base),
+      forms: [],
+      inputs: [problem],
+      samples: [apps.matmulProblem(o.matrix.n / 2, 9)],
+      verify: (out) => Buffer.compare(out[0]!, product) === 0,
+    },
+  ];
+}
+
+async function timeRuns(
+  runs: number,
+  once: () => Promise<Uint8Array[]>,
+  verify: (o: Uint8Array[]) => boolean,
+  what: string,
+): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    const t = performance.now();
+    const out = await once();
+    const ms = performance.now() - t;
+    if (!verify(out)) throw new Error(`bench skeletons: ${what} produced a wrong result`);
+    if (r > 0) times.push(ms); // run 0 is the warm-up
+  }
+  return median(times);
+}
+
+const execute = (rt: Runtime, skeleton: Skeleton, inputs: Uint8Array[], sequential = false): Promise<Uint8Array[]> =>
+  inputs.length === 1 ? run(rt, skeleton, inputs[0], { sequential }).then((o) => [o]) : runAll(rt, skeleton, inputs, { sequential });
+
+export async function benchSkeletons(options: SkeletonsBenchOptions = SKELETONS_DEFAULTS): Promise<BenchReport> {
+  const list = makeApps(options);
+  const rows: Row[] = [];
+  const cache = join(tmpdir(), 'nuvola-skeleton-guests');
+  // One calibration per application, on the 2-worker runtime, from samples only; it predicts
+  // every configuration (1 and 2 workers, every form).
+  const profiles = new Map<string, Profile>();
+  for (const workers of [2, 1]) {
+    const rt = await createRuntime({ workers, logger: () => {}, idleTimeoutMs: 600_000 });
+    try {
+      await apps.registerGuests(rt, cache);
+      const transport = workers === 2 ? await calibrateTransport(rt, 'echo') : undefined;
+      for (const app of list) {
+        // Calibrated right before the application's own runs, so both see the same machine.
+        if (transport !== undefined) profiles.set(app.name, await calibrate(rt, app.skeleton, app.samples, { transport, repeat: 3 }));
+        const profile = profiles.get(app.name)!;
+        const workload = { items: app.inputs.length, itemBytes: app.inputs[0]!.byteLength };
+        const add = (config: string, measuredMs: number, skeleton: Skeleton, k: number): void => {
+          rows.push({
+            app: app.name,
+            config,
+            measuredMs,
+            predictedMs: predict(profile, skeleton, { ...workload, workers: k }).completionMs,
+          });
+        };
+        if (workers === 2) {
+          const ms = await timeRuns(options.runs, () => execute(rt, app.skeleton, app.inputs, true), app.verify, `${app.name} sequential`);
+          add('sequential', ms, app.skeleton, 1);
+        }
+        const ms = await timeRuns(options.runs, () => execute(rt, app.skeleton, app.inputs), app.verify, `${app.name} ${workers} workers`);
+        add(`${workers} worker${workers === 1 ? '' : 's'}`, ms, app.skeleton, workers);
+        if (workers === 2) {
+          for (const form of app.forms) {
+            const fm = await timeRuns(options.runs, () => execute(rt, form.skeleton, app.inputs), app.verify, `${app.name} ${form.name}`);
+            add(`${form.name}, 2 workers`, fm, form.skeleton, 2);
+          }
+        }
+      }
+    } finally {
+      await rt.close();
+    }
+  }
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  const find = (app: string, config: string): Row => rows.find((r) => r.app === app && r.config === config)!;
+  for (const app of list) {
+    const seqRow = find(app.name, 'sequential');
+    for (const config of ['1 worker', '2 workers', ...app.forms.map((f) => `${f.name}, 2 workers`)]) {
+      const r = find(app.name, config);
+      figures.push({
+        name: `${app.name}: ${config}`,
+        unit: 'ms',
+        median: round(r.measuredMs),
+        baseline: 'sequential run',
+        baselineMedian: round(seqRow.measuredMs),
+        ratio: round(r.measuredMs / seqRow.measuredMs, 3),
+        better: 'lower',
+      });
+    }
+    for (const form of app.forms) {
+      const nf = find(app.name, `${form.name}, 2 workers`);
+      const orig = find(app.name, '2 workers');
+      figures.push({
+        name: `${app.name}: ${form.name} vs original, 2 workers`,
+        unit: 'ms',
+        median: round(nf.measuredMs),
+        baseline: 'original form',
+        baselineMedian: round(orig.measuredMs),
+        ratio: round(nf.measuredMs / orig.measuredMs, 3),
+        better: 'lower',
+      });
+    }
+    const errors = rows.filter((r) => r.app === app.name).map((r) => Math.abs(r.predictedMs - r.measuredMs) / r.measuredMs);
+    notes.push(
+      `${app.name}: speedup on 2 workers ${(seqRow.measuredMs / find(app.name, '2 workers').measuredMs).toFixed(2)}×; model error max ${(100 * Math.max(...errors)).toFixed(1)}% (` +
+        rows
+          .filter((r) => r.app === app.name)
+          .map((r) => `${r.config}: predicted ${r.predictedMs.toFixed(1)} ms, measured ${r.measuredMs.toFixed(1)} ms`)
+          .join('; ') +
+        ')',
+    );
+  }
+  const out = report('skeletons', options.runs, figures, notes);
+  out.rows = rows.map((r) => ({ ...r, measuredMs: round(r.measuredMs), predictedMs: round(r.predictedMs) }));
+  out.attachments = { 'skeletons.svg': plot(rows) };
+  return out;
+}
+
+function round(v: number, digits = 2): number {
+  const s = 10 ** digits;
+  return Math.round(v * s) / s;
+}
+
+/** A log-log scatter of predicted (x) against measured (y), with y = x and a ±15% band. */
+export function plot(rows: readonly { app: string; config: string; measuredMs: number; predictedMs: number }[]): string {
+  const size = 420;
+  const pad = 60;
+  const values = rows.flatMap((r) => [r.measuredMs, r.predictedMs]);
+  const lo = Math.log10(Math.min(...values) / 1.5);
+  const hi = Math.log10(Math.max(...values) * 1.5);
+  const pos = (v: number): number => pad + ((Math.log10(v) - lo) / (hi - lo)) * (size - 2 * pad);
+  const x = (v: number): number => pos(v);
+  const y = (v: number): number => size - pos(v);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
+  const appsSeen = [...new Set(rows.map((r) => r.app))];
+  const ticks: string[] = [];
+  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
+    const v = 10 ** e;
+    ticks.push(
+      `<line x1="${x(v)}" y1="${size - pad}" x2="${x(v)}" y2="${size - pad + 5}" stroke="#000"/><text x="${x(v)}" y="${size - pad + 18}" font-size="11" text-anchor="middle">${v} ms</text>`,
+      `<line x1="${pad - 5}" y1="${y(v)}" x2="${pad}" y2="${y(v)}" stroke="#000"/><text x="${pad - 8}" y="${y(v) + 4}" font-size="11" text-anchor="end">${v}</text>`,
+    );
+  }
+  const a = 10 ** lo;
+  const b = 10 ** hi;
+  const band = `<polygon points="${x(a)},${y(a * 1.15)} ${x(b / 1.15)},${y(b)} ${x(b)},${y(b)} ${x(b)},${y(b * 0.85)} ${x(a)},${y(a * 0.85)}" fill="#eee"/>`;
+  const points = rows
+    .map((r) => {
+      const c = colours[appsSeen.indexOf(r.app) % colours.length]!;
+      return `<circle cx="${x(r.predictedMs).toFixed(1)}" cy="${y(r.measuredMs).toFixed(1)}" r="4" fill="${c}"><title>${r.app}, ${r.config}: predicted ${r.predictedMs.toFixed(1)} ms, measured ${r.measuredMs.toFixed(1)} ms</title></circle>`;
+    })
+    .join('');
+  const legend = appsSeen
+    .map(
+      (name, i) =>
+        `<circle cx="${pad + 10}" cy="${pad + 14 * i}" r="4" fill="${colours[i % colours.length]}"/><text x="${pad + 20}" y="${pad + 4 + 14 * i}" font-size="11">${name}</text>`,
+    )
+    .join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" font-family="sans-serif">`,
+    `<rect width="${size}" height="${size}" fill="#fff"/>`,
+    band,
+    `<line x1="${x(a)}" y1="${y(a)}" x2="${x(b)}" y2="${y(b)}" stroke="#888" stroke-dasharray="4 3"/>`,
+    `<line x1="${pad}" y1="${size - pad}" x2="${size - pad}" y2="${size - pad}" stroke="#000"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${size - pad}" stroke="#000"/>`,
+    ...ticks,
+    points,
+    legend,
+    `<text x="${size / 2}" y="${size - 12}" font-size="12" text-anchor="middle">predicted completion time</text>`,
+    `<text x="16" y="${size / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${size / 2})">measured completion time</text>`,
+    `<text x="${size / 2}" y="20" font-size="13" text-anchor="middle">nuvola bench skeletons: model vs measurement (grey: ±15%)</text>`,
+    '</svg>',
+  ].join('\n');
+}
