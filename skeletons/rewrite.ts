@@ -191,7 +191,11 @@ export function normalize(node: Skeleton, ctx: RewriteContext = {}, steps?: stri
     case 'map': {
       // A farm inside a map adds nothing: the map already runs its parts in parallel.
       let worker = normalize(node.worker, ctx, steps);
-      while (worker.kind === 'farm') worker = attempt(worker, 'farmElim', ctx, steps) ?? worker;
+      while (worker.kind === 'farm') {
+        const inner = attempt(worker, 'farmElim', ctx, steps);
+        if (inner === undefined) break; // a stateful worker keeps its farm
+        worker = inner;
+      }
       return { ...node, worker };
     }
     case 'farm': {

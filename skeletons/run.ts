@@ -142,9 +142,9 @@ export async function* runStream(
   let completed = false;
   try {
     for (;;) {
-      const item = await out.pull();
-      if (item === undefined || ctx.failure !== undefined) break;
-      yield item.data;
+      const pulled = await out.pull();
+      if (pulled === undefined || ctx.failure !== undefined) break;
+      yield pulled[0].data;
     }
     completed = true;
   } finally {
@@ -187,8 +187,11 @@ function stage(ctx: Context, node: Skeleton, input: Channel<Item>, capacity: num
   const lanes = node.kind === 'farm' && !ctx.sequential ? (node.replicas === 'auto' ? ctx.workers : node.replicas) : 1;
   const ordered = node.kind !== 'farm' || node.ordered || ctx.sequential;
   const worker = node.kind === 'farm' ? node.worker : node;
+  // Ordered output restores this stage's arrival order (not the stream index: an unordered
+  // farm upstream delivers out of stream order, and waiting for stream order there could
+  // block forever behind a full channel).
   let next = 0;
-  const done = new Map<number, Uint8Array>();
+  const done = new Map<number, Item>();
   const waiters: (() => void)[] = [];
   const wake = (): void => {
     for (const w of waiters.splice(0)) w();
@@ -198,16 +201,17 @@ function stage(ctx: Context, node: Skeleton, input: Channel<Item>, capacity: num
     for (;;) {
       // Ordered: do not run ahead of the oldest unfinished item by more than a window.
       while (ordered && done.size >= window && ctx.failure === undefined) await new Promise<void>((r) => waiters.push(r));
-      const item = await input.pull();
-      if (item === undefined || ctx.failure !== undefined) return;
+      const pulled = await input.pull();
+      if (pulled === undefined || ctx.failure !== undefined) return;
+      const [item, arrival] = pulled;
       const data = await apply(ctx, worker, item.data, `item ${item.index}`, item.index);
       if (!ordered) {
         await out.push({ index: item.index, data });
         continue;
       }
-      done.set(item.index, data);
+      done.set(arrival, { index: item.index, data });
       while (done.has(next)) {
-        const ready = { index: next, data: done.get(next)! };
+        const ready = done.get(next)!;
         done.delete(next++);
         wake();
         await out.push(ready);
@@ -548,7 +552,8 @@ async function solve(
 /** A bounded FIFO channel between pumps. `abort` drops everything and releases every waiter. */
 class Channel<T> {
   private readonly items: T[] = [];
-  private readonly pullers: ((value: T | undefined) => void)[] = [];
+  private readonly pullers: ((value: [T, number] | undefined) => void)[] = [];
+  private taken = 0;
   private readonly pushers: { value: T; resolve: () => void }[] = [];
   private closed = false;
 
@@ -558,7 +563,7 @@ class Channel<T> {
     if (this.closed) return Promise.resolve();
     const puller = this.pullers.shift();
     if (puller !== undefined) {
-      puller(value);
+      puller([value, this.taken++]);
       return Promise.resolve();
     }
     if (this.items.length < this.capacity && this.pushers.length === 0) {
@@ -568,7 +573,8 @@ class Channel<T> {
     return new Promise<void>((resolve) => this.pushers.push({ value, resolve }));
   }
 
-  pull(): Promise<T | undefined> {
+  /** The next value and its arrival number (0, 1, 2… in the order values leave), or undefined once closed and drained. */
+  pull(): Promise<[T, number] | undefined> {
     if (this.items.length > 0) {
       const value = this.items.shift()!;
       const pusher = this.pushers.shift();
@@ -576,15 +582,15 @@ class Channel<T> {
         this.items.push(pusher.value);
         pusher.resolve();
       }
-      return Promise.resolve(value);
+      return Promise.resolve([value, this.taken++]);
     }
     const pusher = this.pushers.shift();
     if (pusher !== undefined) {
       pusher.resolve();
-      return Promise.resolve(pusher.value);
+      return Promise.resolve([pusher.value, this.taken++]);
     }
     if (this.closed) return Promise.resolve(undefined);
-    return new Promise<T | undefined>((resolve) => this.pullers.push(resolve));
+    return new Promise<[T, number] | undefined>((resolve) => this.pullers.push(resolve));
   }
 
   /** No more pushes; pulls drain what is queued, then get undefined. */
