@@ -346,13 +346,7 @@ export class Runtime {
       timeoutMs = fnOptions.timeoutMs;
       if (options !== undefined) ({ timeoutMs, trace } = resolveInvokeOptions(options, fnOptions));
       bytes = toBytes(input);
-      if (bytes.byteLength > this.options.maxInputBytes) {
-        throw new LimitError(
-          ErrorCode.INPUT_TOO_LARGE,
-          `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}; raise it in createRuntime() or pass a smaller input`,
-          { function: name, bytes: bytes.byteLength, maxInputBytes: this.options.maxInputBytes },
-        );
-      }
+      this.checkInputSize(name, bytes);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -375,6 +369,7 @@ export class Runtime {
   ): Promise<InvokeResult> {
     const timeoutMs = options === undefined ? entry.timeoutMs : resolveInvokeOptions(options, entry).timeoutMs;
     const bytes = toBytes(input);
+    this.checkInputSize(name, bytes);
     const start = performance.now();
     const raw = await this.runHandler(name, entry.handler, bytes, timeoutMs);
     return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, durationMs: performance.now() - start };
@@ -422,17 +417,7 @@ export class Runtime {
     }
     const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(rest, fnOptions).timeoutMs;
     const bytes = toBytes(input);
-    if (bytes.byteLength > this.options.maxInputBytes) {
-      throw new LimitError(
-        ErrorCode.INPUT_TOO_LARGE,
-        `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}`,
-        {
-          function: name,
-          bytes: bytes.byteLength,
-          maxInputBytes: this.options.maxInputBytes,
-        },
-      );
-    }
+    this.checkInputSize(name, bytes);
     const start = performance.now();
     const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs, placement);
     const durationMs = performance.now() - start;
@@ -489,7 +474,7 @@ export class Runtime {
   }
 
   stats(): RuntimeStats {
-    return { ...this.pool.stats(), functions: this.registry.size };
+    return { ...this.pool.stats(), functions: this.registry.size + this.handlers.size };
   }
 
   /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
@@ -504,6 +489,16 @@ export class Runtime {
   /** @internal The pool, for the hooks in `nuvola/testing`. */
   get [POOL](): Pool {
     return this.pool;
+  }
+
+  private checkInputSize(name: string, bytes: Uint8Array): void {
+    if (bytes.byteLength > this.options.maxInputBytes) {
+      throw new LimitError(
+        ErrorCode.INPUT_TOO_LARGE,
+        `input to '${name}' is ${bytes.byteLength} bytes, above maxInputBytes=${this.options.maxInputBytes}; raise it in createRuntime() or pass a smaller input`,
+        { function: name, bytes: bytes.byteLength, maxInputBytes: this.options.maxInputBytes },
+      );
+    }
   }
 
   private checkOpen(): void {

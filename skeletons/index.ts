@@ -5,6 +5,7 @@
  */
 import type { Runtime } from '../runtime/index.js';
 import { frame, unframe } from './frames.js';
+import { remember } from './registry.js';
 import { checkFunctions, run, runAll } from './run.js';
 import type { Skeleton } from './tree.js';
 
@@ -34,4 +35,5 @@ export function register(rt: Runtime, name: string, node: Skeleton, options: { s
         : run(rt, node, input, { signal }),
     options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
   );
+  remember(rt, name, node);
 }

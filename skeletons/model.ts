@@ -18,7 +18,7 @@
 import { availableParallelism } from 'node:os';
 import type { Runtime } from '../runtime/index.js';
 import { runAll, type Observer } from './run.js';
-import { farm, type Skeleton } from './tree.js';
+import { AUTO_REPLICAS_PER_WORKER, farm, type Skeleton } from './tree.js';
 
 /** How much moving a call and its bytes costs, apart from the function's own work. */
 export interface Transport {
@@ -58,17 +58,22 @@ const middle = (values: readonly number[]): number => {
 
 function fit(xs: readonly number[], ys: readonly number[]): Law {
   if (xs.length === 0) return { c: 0, p: 0 };
-  // The median at each size (sizes within 5% count as one): one slow call (a GC pause, a
-  // neighbour on the machine) does not move the law.
-  const groups = new Map<number, { x: number[]; y: number[] }>();
-  xs.forEach((x, i) => {
-    const key = x <= 0 ? -1 : Math.round(Math.log(x) / Math.log(1.05));
-    let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = { x: [], y: [] }));
-    g.x.push(x);
-    g.y.push(ys[i]!);
-  });
-  const points = [...groups.values()].map((g) => ({ x: middle(g.x), y: middle(g.y) })).filter((pt) => pt.x > 0);
+  // The median at each size (sizes within 5% of the cluster's smallest count as one): one
+  // slow call (a GC pause, a neighbour on the machine) does not move the law.
+  const order = xs.map((x, i) => ({ x, y: ys[i]! })).sort((a, b) => a.x - b.x);
+  const clusters: { x: number[]; y: number[] }[] = [];
+  for (const pt of order) {
+    const last = clusters[clusters.length - 1];
+    if (last !== undefined && pt.x <= last.x[0]! * 1.05) {
+      last.x.push(pt.x);
+      last.y.push(pt.y);
+    } else clusters.push({ x: [pt.x], y: [pt.y] });
+  }
+  let points = clusters.map((g) => ({ x: middle(g.x), y: middle(g.y) })).filter((pt) => pt.x > 0);
+  // Sizes too close together give no exponent worth having, only noise: one point then.
+  if (points.length > 1 && points[points.length - 1]!.x < points[0]!.x * 1.3) {
+    points = [{ x: middle(points.map((pt) => pt.x)), y: middle(points.map((pt) => pt.y)) }];
+  }
   if (points.length === 0) return { c: middle(ys), p: 0 };
   if (points.length === 1) return { c: points[0]!.y / points[0]!.x, p: 1 };
   // Least squares on logs (values floored at a microsecond so zeros do not break the log).
@@ -83,7 +88,8 @@ function fit(xs: readonly number[], ys: readonly number[]): Law {
     sxy += (lx[i]! - mx) * (ly[i]! - my);
     sxx += (lx[i]! - mx) ** 2;
   }
-  const p = sxx === 0 ? 0 : sxy / sxx;
+  // Costs do not shrink as inputs grow, nor grow faster than cubically (matrix products).
+  const p = Math.min(3, Math.max(0, sxx === 0 ? 0 : sxy / sxx));
   return { c: Math.exp(my - p * mx), p };
 }
 
@@ -330,7 +336,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
     }
     case 'farm': {
       const e = estimate(profile, node.worker, bytes, m);
-      const replicas = node.replicas === 'auto' ? k : node.replicas;
+      const replicas = node.replicas === 'auto' ? AUTO_REPLICAS_PER_WORKER * k : node.replicas;
       return { ...e, service: Math.max(e.latency / replicas, cpu(m, e)) };
     }
     case 'map': {

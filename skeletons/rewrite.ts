@@ -6,6 +6,7 @@
  * Pure: the runtime is only asked which functions keep state.
  */
 import { ErrorCode, SkeletonError, type Runtime } from '../runtime/index.js';
+import { registeredSkeleton } from './registry.js';
 import { farm, gathers, map, pipe, seq, type Farm, type MapNode, type Skeleton } from './tree.js';
 
 export type RuleName = 'pipeFlatten' | 'fusion' | 'farmIntro' | 'farmElim' | 'farmPipe' | 'mapFusion' | 'mapReduceFusion';
@@ -56,13 +57,21 @@ function refuse(rule: RuleName, why: string): SkeletonError {
 export function statefulFunctions(node: Skeleton, ctx: RewriteContext = {}): string[] {
   const declared = new Set(ctx.stateful ?? []);
   const found = new Set<string>();
+  const inside = new Set<string>();
+  const known = ctx.rt === undefined ? new Set<string>() : new Set(ctx.rt.functions());
   const visit = (n: Skeleton): void => {
     switch (n.kind) {
       case 'seq':
         for (const fn of n.fns) {
-          const keeps =
-            (ctx.rt !== undefined && ctx.rt.functions().includes(fn) && ctx.rt.describe(fn).reuse === 'keep') || declared.has(fn);
-          if (n.stateful || keeps) found.add(fn);
+          if (n.stateful || declared.has(fn)) found.add(fn);
+          if (ctx.rt === undefined || !known.has(fn)) continue;
+          if (ctx.rt.describe(fn).reuse === 'keep') found.add(fn);
+          // A registered skeleton is as stateful as what it runs.
+          const registered = registeredSkeleton(ctx.rt, fn);
+          if (registered !== undefined && !inside.has(fn)) {
+            inside.add(fn);
+            if (statefulFunctions(registered, ctx).length > 0) found.add(fn);
+          }
         }
         return;
       case 'pipe':

@@ -5,9 +5,25 @@
  * bounded channels, one pump per pipeline stage and one lane per farm replica.
  */
 import { performance as nodePerformance } from 'node:perf_hooks';
-import { ErrorCode, NuvolaError, RegistryError, SkeletonError, type InvokeInput, type Runtime } from '../runtime/index.js';
+import {
+  ErrorCode,
+  InvalidOptionError,
+  NuvolaError,
+  RegistryError,
+  SkeletonError,
+  type InvokeInput,
+  type Runtime,
+} from '../runtime/index.js';
 import { frame, unframe } from './frames.js';
-import { functionsOf, type DivideConquer, type MapNode, type MapReduce, type Reduce, type Skeleton } from './tree.js';
+import {
+  AUTO_REPLICAS_PER_WORKER,
+  functionsOf,
+  type DivideConquer,
+  type MapNode,
+  type MapReduce,
+  type Reduce,
+  type Skeleton,
+} from './tree.js';
 
 /** What calibration (see model.ts) learns from a run: every call, host step and shape. */
 export interface Observer {
@@ -49,7 +65,11 @@ const encoder = new TextEncoder();
 function toBytes(input: InvokeInput): Uint8Array {
   if (input === undefined) return new Uint8Array(0);
   if (typeof input === 'string') return encoder.encode(input);
-  return input instanceof Uint8Array ? input : new Uint8Array(input);
+  if (input instanceof Uint8Array) return input;
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'a skeleton input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
+    path: 'input',
+  });
 }
 
 /** Fails with `E_UNKNOWN_FUNCTION` when the skeleton names a function the runtime does not have. */
@@ -184,7 +204,8 @@ function stage(ctx: Context, node: Skeleton, input: Channel<Item>, capacity: num
     return ch;
   }
   const out = channel(ctx, capacity);
-  const lanes = node.kind === 'farm' && !ctx.sequential ? (node.replicas === 'auto' ? ctx.workers : node.replicas) : 1;
+  const lanes =
+    node.kind === 'farm' && !ctx.sequential ? (node.replicas === 'auto' ? AUTO_REPLICAS_PER_WORKER * ctx.workers : node.replicas) : 1;
   const ordered = node.kind !== 'farm' || node.ordered || ctx.sequential;
   const worker = node.kind === 'farm' ? node.worker : node;
   // Ordered output restores this stage's arrival order (not the stream index: an unordered
@@ -243,14 +264,12 @@ async function apply(ctx: Context, node: Skeleton, data: Uint8Array, where: stri
       return apply(ctx, node.worker, data, where, item);
     case 'map':
       return applyMap(ctx, node, data, where, item);
-    case 'reduce':
-      return reduceValues(
-        ctx,
-        node,
+    case 'reduce': {
+      const values = guard(ctx, node.fn, where, item, () =>
         hostStep(ctx, `unframe:${node.fn}`, data.byteLength, () => unframe(data, `the input of reduce '${node.fn}'`)),
-        where,
-        item,
       );
+      return reduceValues(ctx, node, values, where, item);
+    }
     case 'mapReduce':
       return applyMapReduce(ctx, node, data, where, item);
     case 'dc':

@@ -23,7 +23,10 @@ export interface Pipe {
 export interface Farm {
   readonly kind: 'farm';
   readonly worker: Skeleton;
-  /** Items in flight at once; `'auto'`: one per runtime worker. */
+  /**
+   * Items in flight at once; `'auto'`: two per runtime worker, so that a worker has its next
+   * item queued while the previous result travels back (no idle round trip between items).
+   */
   readonly replicas: number | 'auto';
   /** Outputs in input order (default) or as they complete. */
   readonly ordered: boolean;
@@ -129,7 +132,7 @@ function positive(value: unknown, where: string, auto: boolean): number | 'auto'
 /** `seq('f')`: one function; `seq('f', 'g')`: f, then g on f's output, as one task. */
 export function seq(...args: [string, ...(string | { stateful?: boolean })[]]): Seq {
   const last = args[args.length - 1];
-  const traits = typeof last === 'object' ? (args.pop() as { stateful?: boolean }) : {};
+  const traits = typeof last === 'object' || last === undefined ? ((args.pop() as { stateful?: boolean } | null | undefined) ?? {}) : {};
   const fns = (args as unknown[]).map((name, i) => checkName(name, `seq argument ${i + 1}`));
   if (fns.length === 0) throw invalid('seq needs at least one function name');
   return { kind: 'seq', fns, stateful: traits.stateful === true };
@@ -141,7 +144,8 @@ export function pipe(...stages: (Skeleton | string)[]): Pipe {
   return { kind: 'pipe', stages: stages.map((s, i) => checkSkeleton(s, `pipe stage ${i + 1}`)) };
 }
 
-export function farm(worker: Skeleton | string, options: { replicas?: number | 'auto'; ordered?: boolean } = {}): Farm {
+export function farm(worker: Skeleton | string, options?: { replicas?: number | 'auto'; ordered?: boolean }): Farm {
+  options ??= {};
   return {
     kind: 'farm',
     worker: checkSkeleton(worker, 'farm worker'),
@@ -150,7 +154,8 @@ export function farm(worker: Skeleton | string, options: { replicas?: number | '
   };
 }
 
-export function map(worker: Skeleton | string, options: { partition?: Partition; gather?: Gather } = {}): MapNode {
+export function map(worker: Skeleton | string, options?: { partition?: Partition; gather?: Gather }): MapNode {
+  options ??= {};
   const partition = options.partition ?? partitions.framed();
   const gather = options.gather ?? gathers.framed();
   if (typeof partition?.split !== 'function') throw invalid('map partition must be a Partition (see partitions.*)');
@@ -158,12 +163,14 @@ export function map(worker: Skeleton | string, options: { partition?: Partition;
   return { kind: 'map', worker: checkSkeleton(worker, 'map worker'), partition, gather };
 }
 
-export function reduce(fn: string, options: { associative?: boolean; commutative?: boolean } = {}): Reduce {
+export function reduce(fn: string, options?: { associative?: boolean; commutative?: boolean }): Reduce {
+  options ??= {};
   const commutative = options.commutative ?? false;
   return { kind: 'reduce', fn: checkName(fn, 'reduce function'), associative: options.associative ?? false, commutative };
 }
 
 export function mapReduce(options: { mapper: string; reducer: string; partition?: Partition; reducers?: number | 'auto' }): MapReduce {
+  if (options === null || typeof options !== 'object') throw invalid('mapReduce needs { mapper, reducer, partition?, reducers? }');
   return {
     kind: 'mapReduce',
     mapper: checkName(options.mapper, 'mapReduce mapper'),
@@ -178,8 +185,9 @@ export function dc(
   combine: string,
   base: string,
   isBase: (problem: Uint8Array) => boolean,
-  options: { maxDepth?: number } = {},
+  options?: { maxDepth?: number },
 ): DivideConquer {
+  options ??= {};
   if (typeof isBase !== 'function') throw invalid('dc isBase must be a function (problem: Uint8Array) => boolean');
   return {
     kind: 'dc',
@@ -195,6 +203,7 @@ export function iterate(
   body: Skeleton | string,
   options: { until?: (output: Uint8Array, iteration: number) => boolean; maxIterations: number },
 ): Iterate {
+  if (options === null || typeof options !== 'object') throw invalid('iterate needs { maxIterations, until? }');
   if (options.until !== undefined && typeof options.until !== 'function') throw invalid('iterate until must be a function');
   return {
     kind: 'iterate',
@@ -204,7 +213,21 @@ export function iterate(
   };
 }
 
+/** Items in flight per runtime worker for a farm with `replicas: 'auto'`. */
+export const AUTO_REPLICAS_PER_WORKER = 2;
+
 const LETTER = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c >= 128;
+
+/**
+ * Rules match partitions and gathers by name (map fusion needs `inverseOf` to name the
+ * gather it undoes), so a custom one may not take a built-in's name.
+ */
+function checkCustomName(name: unknown, where: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw invalid(`${where}: a name is required`);
+  if (/^(framed|concat|chunks|text|reduce)\b/.test(name)) {
+    throw invalid(`${where}: '${name}' is a built-in's name; pick another (rules tell partitions and gathers apart by name)`);
+  }
+}
 
 /** Built-in partitions. */
 export const partitions = {
@@ -260,6 +283,7 @@ export const partitions = {
   /** Your own partition; name it, and say which gather (by name) it exactly undoes, if any. */
   custom(name: string, split: (item: Uint8Array, workers: number) => Uint8Array[], inverseOf?: string): Partition {
     if (typeof split !== 'function') throw invalid('partitions.custom: split must be a function');
+    checkCustomName(name, 'partitions.custom');
     return inverseOf === undefined ? { name, split } : { name, split, inverseOf };
   },
 };
@@ -272,7 +296,19 @@ export const gathers = {
   },
   /** The results concatenated, in part order. */
   concat(): Gather {
-    return { kind: 'join', name: 'concat', join: (parts) => Buffer.concat(parts) };
+    return {
+      kind: 'join',
+      name: 'concat',
+      join: (parts) => {
+        const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+        let at = 0;
+        for (const p of parts) {
+          out.set(p, at);
+          at += p.byteLength;
+        }
+        return out;
+      },
+    };
   },
   /** The framed list of results reduced with `r` — what map–reduce fusion produces. */
   reduce(r: Reduce): Gather {
@@ -280,6 +316,7 @@ export const gathers = {
   },
   custom(name: string, join: (parts: Uint8Array[]) => Uint8Array): Gather {
     if (typeof join !== 'function') throw invalid('gathers.custom: join must be a function');
+    checkCustomName(name, 'gathers.custom');
     return { kind: 'join', name, join };
   },
 };

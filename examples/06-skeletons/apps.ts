@@ -7,13 +7,24 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, type Runtime } from 'nuvola';
 import { dc, farm, mapReduce, partitions, pipe, seq, unframe, type Skeleton } from 'nuvola/skeletons';
 
-const sources = fileURLToPath(new URL('../../../guest/examples/skeletons/', import.meta.url));
-const sdk = fileURLToPath(new URL('../../../guest/sdk/nuvola/', import.meta.url));
+/** The project root: the nearest folder up from here that holds the skeleton guests (works from the sources and from dist/). */
+const root = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'guest', 'examples', 'skeletons'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('guest/examples/skeletons not found above examples/06-skeletons');
+    dir = parent;
+  }
+  return dir;
+})();
+const sources = join(root, 'guest', 'examples', 'skeletons');
+const sdk = join(root, 'guest', 'sdk', 'nuvola');
 
 export const FILTERS = ['img_saturate', 'img_emboss', 'img_gamma', 'img_sharpen', 'img_grayscale'] as const;
 export const GUESTS = ['mandel_row', ...FILTERS, 'wc_map', 'wc_reduce', 'mm_divide', 'mm_combine', 'mm_base', 'echo', 'sgd_step'] as const;
@@ -154,13 +165,14 @@ export function makeText(words: number, seed = 3): string {
 export const wordCountSkeleton = (pieces: number | 'workers' = 8): Skeleton =>
   mapReduce({ mapper: 'wc_map', reducer: 'wc_reduce', partition: partitions.text(pieces) });
 
-/** Word counts as wc_map tokenizes: runs of ASCII letters/digits (and bytes ≥ 128), lower-cased. */
+/**
+ * Word counts as wc_map tokenizes the UTF-8 bytes of `text`: runs of ASCII letters and digits
+ * and bytes ≥ 128, ASCII letters lower-cased; words keyed by their bytes as Latin-1.
+ */
 export function countWords(text: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const word of Buffer.from(text, 'latin1')
-    .toString('latin1')
-    .toLowerCase()
-    .split(/[^a-z0-9\u0080-\u00ff]+/)) {
+  const bytes = Buffer.from(text, 'utf8').toString('latin1');
+  for (const word of bytes.replace(/[A-Z]+/g, (w) => w.toLowerCase()).split(/[^a-z0-9\u0080-\u00ff]+/)) {
     if (word.length > 0) counts.set(word, (counts.get(word) ?? 0) + 1);
   }
   return counts;
