@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createRuntime, type Runtime } from 'nuvola';
-import { calibrate, calibrateTransport, normalize, predict, run, runAll, type Profile, type Skeleton } from 'nuvola/skeletons';
+import { calibrate, calibrateTransport, normalize, predict, run, runAll, type Skeleton } from 'nuvola/skeletons';
 import * as apps from '../examples/06-skeletons/apps.js';
 import { median, report, type BenchReport, type Figure } from './harness.js';
 
@@ -22,7 +22,7 @@ export interface SkeletonsBenchOptions {
 }
 
 export const SKELETONS_DEFAULTS: SkeletonsBenchOptions = {
-  runs: 5,
+  runs: 7,
   mandel: { width: 1200, height: 300, maxIter: 1000 },
   images: { count: 16, width: 256, height: 256 },
   words: 400_000,
@@ -63,7 +63,7 @@ function makeApps(o: SkeletonsBenchOptions): App[] {
       skeleton: apps.mandelSkeleton(),
       forms: [],
       inputs: rows,
-      samples: rows.filter((_, i) => i % 10 === 5),
+      samples: rows.filter((_, i) => i % 5 === 2),
       verify: (out) => apps.sha256(out) === reference,
     },
     {
@@ -84,7 +84,7 @@ function makeApps(o: SkeletonsBenchOptions): App[] {
       skeleton: apps.wordCountSkeleton(),
       forms: [],
       inputs: [text],
-      samples: [text.subarray(0, Math.floor(text.length / 4)), text.subarray(0, Math.floor(text.length / 2))].map((t) => {
+      samples: [text.subarray(0, Math.floor(text.length / 4))].map((t) => {
         // Cut at a space so no word is split.
         const end = t.lastIndexOf(32);
         return t.subarray(0, end);
@@ -105,23 +105,6 @@ function makeApps(o: SkeletonsBenchOptions): App[] {
   ];
 }
 
-async function timeRuns(
-  runs: number,
-  once: () => Promise<Uint8Array[]>,
-  verify: (o: Uint8Array[]) => boolean,
-  what: string,
-): Promise<number> {
-  const times: number[] = [];
-  for (let r = 0; r <= runs; r++) {
-    const t = performance.now();
-    const out = await once();
-    const ms = performance.now() - t;
-    if (!verify(out)) throw new Error(`bench skeletons: ${what} produced a wrong result`);
-    if (r > 0) times.push(ms); // run 0 is the warm-up
-  }
-  return median(times);
-}
-
 const execute = (rt: Runtime, skeleton: Skeleton, inputs: Uint8Array[], sequential = false): Promise<Uint8Array[]> =>
   inputs.length === 1 ? run(rt, skeleton, inputs[0], { sequential }).then((o) => [o]) : runAll(rt, skeleton, inputs, { sequential });
 
@@ -129,43 +112,53 @@ export async function benchSkeletons(options: SkeletonsBenchOptions = SKELETONS_
   const list = makeApps(options);
   const rows: Row[] = [];
   const cache = join(tmpdir(), 'nuvola-skeleton-guests');
-  // One calibration per application, on the 2-worker runtime, from samples only; it predicts
-  // every configuration (1 and 2 workers, every form).
-  const profiles = new Map<string, Profile>();
-  for (const workers of [2, 1]) {
-    const rt = await createRuntime({ workers, logger: () => {}, idleTimeoutMs: 600_000 });
-    try {
-      await apps.registerGuests(rt, cache);
-      const transport = workers === 2 ? await calibrateTransport(rt, 'echo') : undefined;
-      for (const app of list) {
-        // Calibrated right before the application's own runs, so both see the same machine.
-        if (transport !== undefined) profiles.set(app.name, await calibrate(rt, app.skeleton, app.samples, { transport, repeat: 3 }));
-        const profile = profiles.get(app.name)!;
-        const workload = { items: app.inputs.length, itemBytes: app.inputs[0]!.byteLength };
-        const add = (config: string, measuredMs: number, skeleton: Skeleton, k: number): void => {
-          rows.push({
-            app: app.name,
-            config,
-            measuredMs,
-            predictedMs: predict(profile, skeleton, { ...workload, workers: k }).completionMs,
-          });
-        };
-        if (workers === 2) {
-          const ms = await timeRuns(options.runs, () => execute(rt, app.skeleton, app.inputs, true), app.verify, `${app.name} sequential`);
-          add('sequential', ms, app.skeleton, 1);
-        }
-        const ms = await timeRuns(options.runs, () => execute(rt, app.skeleton, app.inputs), app.verify, `${app.name} ${workers} workers`);
-        add(`${workers} worker${workers === 1 ? '' : 's'}`, ms, app.skeleton, workers);
-        if (workers === 2) {
-          for (const form of app.forms) {
-            const fm = await timeRuns(options.runs, () => execute(rt, form.skeleton, app.inputs), app.verify, `${app.name} ${form.name}`);
-            add(`${form.name}, 2 workers`, fm, form.skeleton, 2);
-          }
+  // Both runtimes stay open (idle workers sleep), so that every round runs every
+  // configuration one after another: a slow spell of this shared machine then hits all of
+  // them, not one. One calibration per application, on the 2-worker runtime, from samples
+  // only, right before its rounds; it predicts every configuration.
+  const rt1 = await createRuntime({ workers: 1, logger: () => {}, idleTimeoutMs: 600_000 });
+  const rt2 = await createRuntime({ workers: 2, logger: () => {}, idleTimeoutMs: 600_000 });
+  try {
+    await apps.registerGuests(rt1, cache);
+    await apps.registerGuests(rt2, cache);
+    const transport = await calibrateTransport(rt2, 'echo');
+    for (const app of list) {
+      // Calibrated from samples only, a pass before every round: the machine's slow and fast
+      // spells reach the calibration as they reach the runs.
+      const profile = await calibrate(rt2, app.skeleton, app.samples, { transport });
+      const workload = { items: app.inputs.length, itemBytes: app.inputs[0]!.byteLength };
+      const configs = [
+        { config: 'sequential', rt: rt2, skeleton: app.skeleton, sequential: true, k: 1 },
+        { config: '1 worker', rt: rt1, skeleton: app.skeleton, sequential: false, k: 1 },
+        { config: '2 workers', rt: rt2, skeleton: app.skeleton, sequential: false, k: 2 },
+        ...app.forms.map((f) => ({ config: `${f.name}, 2 workers`, rt: rt2, skeleton: f.skeleton, sequential: false, k: 2 })),
+      ];
+      const times = configs.map(() => [] as number[]);
+      for (let round = 0; round <= options.runs; round++) {
+        if (round > 0) await calibrate(rt2, app.skeleton, app.samples, { into: profile, warmUp: false });
+        // Rotate which configuration goes first; round 0 is the warm-up.
+        for (let j = 0; j < configs.length; j++) {
+          const i = (j + round) % configs.length;
+          const c = configs[i]!;
+          const t = performance.now();
+          const out = await execute(c.rt, c.skeleton, app.inputs, c.sequential);
+          const ms = performance.now() - t;
+          if (!app.verify(out)) throw new Error(`bench skeletons: ${app.name} (${c.config}) produced a wrong result`);
+          if (round > 0) times[i]!.push(ms);
         }
       }
-    } finally {
-      await rt.close();
+      configs.forEach((c, i) =>
+        rows.push({
+          app: app.name,
+          config: c.config,
+          measuredMs: median(times[i]!),
+          predictedMs: predict(profile, c.skeleton, { ...workload, workers: c.k, sequential: c.sequential }).completionMs,
+        }),
+      );
     }
+  } finally {
+    await rt1.close();
+    await rt2.close();
   }
   const figures: Figure[] = [];
   const notes: string[] = [];

@@ -58,6 +58,8 @@ export interface RawResult {
   returnCode: number;
   cold: boolean;
   worker: number;
+  /** See InvokeResult.workerMs. */
+  workerMs: number;
   /** With `trace`: every call of the tree this invocation started (itself included). */
   calls?: CallRecord[];
 }
@@ -791,6 +793,7 @@ export class Pool {
         returnCode: outcome.returnCode,
         cold: outcome.cold,
         worker: slot.index,
+        workerMs: outcome.workerMs,
       });
     }
   }

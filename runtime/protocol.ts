@@ -158,6 +158,8 @@ export interface InvokeSuccess {
   returnCode: number;
   /** Whether this call instantiated a new instance rather than reusing a warm one. */
   cold: boolean;
+  /** Time the call kept its worker: taking or restoring an instance, main, output, reset (suspensions included). */
+  workerMs: number;
 }
 
 export interface InvokeFailure {

@@ -44,6 +44,12 @@ export interface InvokeResult {
   worker: number;
   /** Wall time from `invoke` to the result, in milliseconds. */
   durationMs: number;
+  /**
+   * Of that, the time the call kept its worker busy: taking or restoring an instance, running
+   * `main` (time suspended included), reading the output, resetting the instance. The rest is
+   * queueing and moving the input and output between threads. 0 for host handlers.
+   */
+  workerMs: number;
   /** With `{ trace: true }`: this call and every call it made with chain.call, transitively. */
   calls?: CallRecord[];
 }
@@ -356,6 +362,7 @@ export class Runtime {
       returnCode: raw.returnCode,
       cold: raw.cold,
       worker: raw.worker,
+      workerMs: raw.workerMs,
       durationMs: performance.now() - start,
       ...(raw.calls ? { calls: raw.calls } : {}),
     }));
@@ -372,7 +379,7 @@ export class Runtime {
     this.checkInputSize(name, bytes);
     const start = performance.now();
     const raw = await this.runHandler(name, entry.handler, bytes, timeoutMs);
-    return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, durationMs: performance.now() - start };
+    return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, workerMs: 0, durationMs: performance.now() - start };
   }
 
   /**
@@ -421,7 +428,14 @@ export class Runtime {
     const start = performance.now();
     const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs, placement);
     const durationMs = performance.now() - start;
-    return raws.map((raw) => ({ output: raw.output, returnCode: raw.returnCode, cold: raw.cold, worker: raw.worker, durationMs }));
+    return raws.map((raw) => ({
+      output: raw.output,
+      returnCode: raw.returnCode,
+      cold: raw.cold,
+      worker: raw.worker,
+      workerMs: raw.workerMs,
+      durationMs,
+    }));
   }
 
   /**
@@ -466,7 +480,14 @@ export class Runtime {
     let last: InvokeResult | undefined;
     for (const name of names) {
       last = await this.invoke(name, data, invokeOptions);
-      stages.push({ function: name, returnCode: last.returnCode, cold: last.cold, worker: last.worker, durationMs: last.durationMs });
+      stages.push({
+        function: name,
+        returnCode: last.returnCode,
+        cold: last.cold,
+        worker: last.worker,
+        workerMs: last.workerMs,
+        durationMs: last.durationMs,
+      });
       if (last.returnCode !== 0) break;
       data = last.output;
     }

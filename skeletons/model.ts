@@ -18,7 +18,7 @@
 import { availableParallelism } from 'node:os';
 import type { Runtime } from '../runtime/index.js';
 import { runAll, type Observer } from './run.js';
-import { AUTO_REPLICAS_PER_WORKER, farm, type Skeleton } from './tree.js';
+import { AUTO_REPLICAS_PER_WORKER, farm, type Partition, type Skeleton } from './tree.js';
 
 /** How much moving a call and its bytes costs, apart from the function's own work. */
 export interface Transport {
@@ -28,10 +28,15 @@ export interface Transport {
   alphaMs: number;
   /** Bytes per millisecond copied to and from a worker: β. */
   bytesPerMs: number;
+  /**
+   * How much slower moving bytes gets when every worker moves bytes at once (≥ 1): the
+   * copies share memory bandwidth, page faults and the cores with the main thread.
+   */
+  parallelDataSlowdown: number;
 }
 
 /** Figures of `nuvola bench comm`/`invoke` on the 2-core development VM, used until measured. */
-export const DEFAULT_TRANSPORT: Transport = { dispatchMs: 0.005, alphaMs: 0.03, bytesPerMs: 1_000_000 };
+export const DEFAULT_TRANSPORT: Transport = { dispatchMs: 0.005, alphaMs: 0.03, bytesPerMs: 1_000_000, parallelDataSlowdown: 1.5 };
 
 interface Samples {
   sizes: number[];
@@ -39,6 +44,8 @@ interface Samples {
   outs: number[];
   /** Main-thread busy time of each call (calls only). */
   mains: number[];
+  /** Worker busy time of each call (calls only; `InvokeResult.workerMs`). */
+  workers: number[];
 }
 
 /**
@@ -50,16 +57,11 @@ interface Law {
   p: number;
 }
 
-const middle = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
+const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
 
 function fit(xs: readonly number[], ys: readonly number[]): Law {
   if (xs.length === 0) return { c: 0, p: 0 };
-  // The median at each size (sizes within 5% of the cluster's smallest count as one): one
-  // slow call (a GC pause, a neighbour on the machine) does not move the law.
+  // One point per size (sizes within 5% of the cluster's smallest count as one).
   const order = xs.map((x, i) => ({ x, y: ys[i]! })).sort((a, b) => a.x - b.x);
   const clusters: { x: number[]; y: number[] }[] = [];
   for (const pt of order) {
@@ -69,12 +71,13 @@ function fit(xs: readonly number[], ys: readonly number[]): Law {
       last.y.push(pt.y);
     } else clusters.push({ x: [pt.x], y: [pt.y] });
   }
-  let points = clusters.map((g) => ({ x: middle(g.x), y: middle(g.y) })).filter((pt) => pt.x > 0);
+  // The mean, not the median: a completion time is a sum of calls, slow ones included.
+  let points = clusters.map((g) => ({ x: mean(g.x), y: mean(g.y) })).filter((pt) => pt.x > 0);
   // Sizes too close together give no exponent worth having, only noise: one point then.
   if (points.length > 1 && points[points.length - 1]!.x < points[0]!.x * 1.3) {
-    points = [{ x: middle(points.map((pt) => pt.x)), y: middle(points.map((pt) => pt.y)) }];
+    points = [{ x: mean(points.map((pt) => pt.x)), y: mean(points.map((pt) => pt.y)) }];
   }
-  if (points.length === 0) return { c: middle(ys), p: 0 };
+  if (points.length === 0) return { c: mean(ys), p: 0 };
   if (points.length === 1) return { c: points[0]!.y / points[0]!.x, p: 1 };
   // Least squares on logs (values floored at a microsecond so zeros do not break the log).
   const lx = points.map((pt) => Math.log(pt.x));
@@ -111,9 +114,10 @@ export class Profile {
   ) {}
 
   /** @internal */
-  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0): void {
+  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0, worker = 0): void {
     let s = into.get(key);
-    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [] }));
+    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [], workers: [] }));
+    s.workers.push(worker);
     s.sizes.push(size);
     s.values.push(value);
     s.outs.push(out);
@@ -140,10 +144,23 @@ export class Profile {
     return at(this.law(fn).out, bytes);
   }
 
-  /** Predicted duration of one call of `fn` on `bytes` of input, α and β included. */
-  callMs(fn: string, bytes: number): number {
+  /**
+   * Predicted duration of one call of `fn` on `bytes` of input, α and β included; `parallel`:
+   * while the other workers move bytes too.
+   */
+  callMs(fn: string, bytes: number, parallel = false): number {
     const law = this.law(fn);
-    return this.transport.alphaMs + (bytes + at(law.out, bytes)) / this.transport.bytesPerMs + at(law.compute, bytes);
+    return this.transport.alphaMs + this.dataMs(fn, bytes) + this.extraMs(fn, bytes, parallel) + at(law.compute, bytes);
+  }
+
+  /** Moving a call's input and output: bytes / β. */
+  private dataMs(fn: string, bytes: number): number {
+    return (bytes + at(this.law(fn).out, bytes)) / this.transport.bytesPerMs;
+  }
+
+  /** What moving those bytes costs more while every worker moves bytes. */
+  private extraMs(fn: string, bytes: number, parallel: boolean): number {
+    return parallel ? (this.transport.parallelDataSlowdown - 1) * this.dataMs(fn, bytes) : 0;
   }
 
   /** Predicted main-thread busy time of one call of `fn` on `bytes` (part of `callMs`). */
@@ -195,28 +212,41 @@ export async function calibrateTransport(rt: Runtime, echo: string, rounds = 200
   for (let i = 0; i < 50; i++) await rt.invoke(echo);
   const empty: number[] = [];
   for (let i = 0; i < rounds; i++) empty.push((await rt.invoke(echo)).durationMs);
-  const large: number[] = [];
-  for (let i = 0; i < 20; i++) large.push((await rt.invoke(echo, big)).durationMs);
   const alphaMs = median(empty);
+  // β: 1 MiB echoes one at a time; then one loop of them per worker, all at once.
+  const large = async (calls: number): Promise<number[]> => {
+    const times: number[] = [];
+    for (let i = 0; i < calls; i++) times.push((await rt.invoke(echo, big)).durationMs);
+    return times;
+  };
+  await large(5);
+  const alone = median(await large(30)) - alphaMs;
+  const together = median((await Promise.all(Array.from({ length: rt.options.workers }, () => large(30)))).flat()) - alphaMs;
   const concurrent = 20 * rounds;
   const t = performance.now();
   await Promise.all(Array.from({ length: concurrent }, () => rt.invoke(echo)));
   const dispatchMs = (performance.now() - t) / concurrent;
-  const bytesPerMs = (2 * big.byteLength) / Math.max(1e-3, median(large) - alphaMs);
-  return { dispatchMs, alphaMs, bytesPerMs };
+  return {
+    dispatchMs,
+    alphaMs,
+    bytesPerMs: (2 * big.byteLength) / Math.max(1e-3, alone),
+    parallelDataSlowdown: Math.max(1, together / Math.max(1e-3, alone)),
+  };
 }
 
 /**
  * Runs `node` one call at a time on `samples` and records every call, host step and shape.
  * Use samples like the real inputs (the same sizes, a spread of the same kinds of items).
+ * `into` adds to an existing profile: calibrating a little at a time, spread over a longer
+ * period, averages out a shared machine's slow and fast spells.
  */
 export async function calibrate(
   rt: Runtime,
   node: Skeleton,
   samples: readonly Uint8Array[],
-  options: { transport?: Transport; repeat?: number } = {},
+  options: { transport?: Transport; repeat?: number; into?: Profile; warmUp?: boolean } = {},
 ): Promise<Profile> {
-  const profile = new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
+  const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
   const observe: Observer = {
     call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs),
     host: (step, bytes, ms) => profile.record(profile.host, step, bytes, ms),
@@ -227,7 +257,7 @@ export async function calibrate(
     },
   };
   // A warm-up pass unrecorded, so cold instances and JIT do not count.
-  await runAll(rt, node, samples, { sequential: true });
+  if (options.warmUp !== false) await runAll(rt, node, samples, { sequential: true });
   for (let r = 0; r < (options.repeat ?? 1); r++) await runAll(rt, node, samples, { sequential: true, observe });
   return profile;
 }
@@ -253,14 +283,20 @@ export interface Workload {
   workers?: number;
   /** CPU cores to predict for (default: the profile's). */
   cores?: number;
+  /** Predict a run made one call at a time (`{ sequential: true }`): nothing overlaps. */
+  sequential?: boolean;
 }
 
-/** One item through a node: latency, steady-state service time, worker time, main-thread time, output size. */
+/**
+ * One item through a node: latency, steady-state service time, worker time, main-thread time,
+ * the time it takes one call at a time (`total`), output size.
+ */
 interface Estimate {
   latency: number;
   service: number;
   work: number;
   host: number;
+  total: number;
   out: number;
 }
 
@@ -268,6 +304,8 @@ interface Machine {
   /** Workers. */
   k: number;
   cores: number;
+  /** Whether calls run beside each other (more than one worker): data moves slower then. */
+  parallel: boolean;
 }
 
 /** The least time `work` (on workers) and `host` (main thread) need on the machine's cores. */
@@ -275,39 +313,53 @@ const cpu = (m: Machine, e: { work: number; host: number }): number => Math.max(
 
 /** Predicts how `node` performs on `workload` from the profile's measurements. */
 export function predict(profile: Profile, node: Skeleton, workload: Workload): Prediction {
-  const m = { k: workload.workers ?? profile.workers, cores: workload.cores ?? profile.cores };
+  const k = workload.sequential === true ? 1 : (workload.workers ?? profile.workers);
+  const m = { k, cores: workload.cores ?? profile.cores, parallel: k > 1 };
   const e = estimate(profile, node, workload.itemBytes, m);
+  if (workload.sequential === true) {
+    // One call at a time: an item's latency is the sum of its calls, and items follow each other.
+    return { completionMs: workload.items * e.total, latencyMs: e.total, serviceMs: e.total, workMs: e.work };
+  }
   const streams = node.kind === 'farm' || node.kind === 'pipe';
   const completion = streams ? e.latency + (workload.items - 1) * e.service : workload.items * e.latency;
   return { completionMs: completion, latencyMs: e.latency, serviceMs: streams ? e.service : e.latency, workMs: e.work };
 }
 
-function partsOf(profile: Profile, name: string, k: number): number {
-  return name.includes('workers') ? k : Math.max(1, Math.round(profile.shape(`parts:${name}`, k)));
+function partsOf(profile: Profile, partition: Partition, bytes: number, k: number): number {
+  return partition.parts?.(bytes, k) ?? Math.max(1, Math.round(profile.shape(`parts:${partition.name}`, k)));
 }
 
-function calls(profile: Profile, fns: readonly string[], bytes: number): Estimate {
+function calls(profile: Profile, fns: readonly string[], bytes: number, m: Machine): Estimate {
   let latency = 0;
   let host = 0;
+  let work = 0;
+  let total = 0;
   let size = bytes;
   for (const fn of fns) {
-    latency += profile.callMs(fn, size);
-    host += profile.mainMs(fn, size);
+    const ms = profile.callMs(fn, size, m.parallel);
+    const main = profile.mainMs(fn, size);
+    latency += ms;
+    host += main;
+    // Worker time is what the main thread does not do: the worker also spends time outside
+    // InvokeResult.workerMs (taking the message, posting the result), which does not overlap.
+    work += ms - main;
+    total += profile.callMs(fn, size);
     size = profile.outBytes(fn, size);
   }
-  return { latency, service: latency, work: latency - host, host, out: size };
+  return { latency, service: latency, work, host, total, out: size };
 }
 
-function reduceCost(profile: Profile, fn: string, associative: boolean, values: number, valueBytes: number, k: number): Estimate {
-  const pieces = associative ? Math.min(k, Math.floor(values / 2)) : 1;
-  if (pieces <= 1) return calls(profile, [fn], values * (valueBytes + 4) + 4);
-  const first = calls(profile, [fn], (values / pieces) * (valueBytes + 4) + 4);
-  const last = calls(profile, [fn], pieces * (first.out + 4) + 4);
+function reduceCost(profile: Profile, fn: string, associative: boolean, values: number, valueBytes: number, m: Machine): Estimate {
+  const pieces = associative ? Math.min(m.k, Math.floor(values / 2)) : 1;
+  if (pieces <= 1) return calls(profile, [fn], values * (valueBytes + 4) + 4, m);
+  const first = calls(profile, [fn], (values / pieces) * (valueBytes + 4) + 4, m);
+  const last = calls(profile, [fn], pieces * (first.out + 4) + 4, m);
   return {
     latency: first.latency + last.latency,
     service: first.latency + last.latency,
     work: pieces * first.work + last.work,
     host: pieces * first.host + last.host,
+    total: pieces * first.total + last.total,
     out: last.out,
   };
 }
@@ -316,7 +368,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
   const { k } = m;
   switch (node.kind) {
     case 'seq':
-      return calls(profile, node.fns, bytes);
+      return calls(profile, node.fns, bytes, m);
     case 'pipe': {
       let size = bytes;
       const parts = node.stages.map((s) => {
@@ -331,6 +383,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
         service: Math.max(...parts.map((e) => e.service), cpu(m, { work, host })),
         work,
         host,
+        total: parts.reduce((a, e) => a + e.total, 0),
         out: size,
       };
     }
@@ -340,34 +393,41 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       return { ...e, service: Math.max(e.latency / replicas, cpu(m, e)) };
     }
     case 'map': {
-      const p = partsOf(profile, node.partition.name, k);
+      const p = partsOf(profile, node.partition, bytes, k);
       const e = estimate(profile, node.worker, bytes / p, m);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
       let gather: Estimate;
       if (node.gather.kind === 'join') {
         const ms = profile.hostMs(`gather:${node.gather.name}`, p * e.out);
-        gather = { latency: ms, service: ms, work: 0, host: ms, out: p * e.out + (node.gather.name === 'framed' ? 4 + 4 * p : 0) };
+        gather = {
+          latency: ms,
+          service: ms,
+          work: 0,
+          host: ms,
+          total: ms,
+          out: p * e.out + (node.gather.name === 'framed' ? 4 + 4 * p : 0),
+        };
       } else {
-        gather = reduceCost(profile, node.gather.reduce.fn, node.gather.reduce.associative, p, e.out, k);
+        gather = reduceCost(profile, node.gather.reduce.fn, node.gather.reduce.associative, p, e.out, m);
       }
       const work = p * e.work + gather.work;
       const host = split + p * e.host + gather.host;
       const latency = split + Math.max(Math.ceil(p / k) * e.latency, cpu(m, { work: p * e.work, host: p * e.host })) + gather.latency;
-      return { latency, service: latency, work, host, out: gather.out };
+      return { latency, service: latency, work, host, total: split + p * e.total + gather.total, out: gather.out };
     }
     case 'reduce': {
       const values = Math.max(1, profile.shape(`values:${node.fn}`, 2));
-      const e = reduceCost(profile, node.fn, node.associative, values, Math.max(0, (bytes - 4) / values - 4), k);
+      const e = reduceCost(profile, node.fn, node.associative, values, Math.max(0, (bytes - 4) / values - 4), m);
       const unframe = profile.hostMs(`unframe:${node.fn}`, bytes);
-      return { ...e, latency: e.latency + unframe, service: e.service + unframe, host: e.host + unframe };
+      return { ...e, latency: e.latency + unframe, service: e.service + unframe, host: e.host + unframe, total: e.total + unframe };
     }
     case 'mapReduce': {
-      const p = partsOf(profile, node.partition.name, k);
-      const mapper = calls(profile, [node.mapper], bytes / p);
+      const p = partsOf(profile, node.partition, bytes, k);
+      const mapper = calls(profile, [node.mapper], bytes / p, m);
       const mapped = p * mapper.out;
       const shuffle = profile.hostMs(`shuffle:${node.mapper}`, mapped);
       const r = node.reducers === 'auto' ? k : node.reducers;
-      const reducer = calls(profile, [node.reducer], mapped / r);
+      const reducer = calls(profile, [node.reducer], mapped / r, m);
       const merge = profile.hostMs(`merge:${node.reducer}`, r * reducer.out);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
       const phase = (n: number, e: Estimate): number =>
@@ -378,36 +438,38 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
         service: latency,
         work: p * mapper.work + r * reducer.work,
         host: split + shuffle + merge + p * mapper.host + r * reducer.host,
+        total: split + p * mapper.total + shuffle + r * reducer.total + merge,
         out: r * reducer.out,
       };
     }
     case 'dc': {
       const baseMax = Math.max(...(profile.shapes.get(`base:${node.base}`) ?? [0]));
       const arity = profile.shape(`arity:${node.divide}`, 2);
-      const tree = (size: number, depth: number): { work: number; host: number; span: number; out: number } => {
+      const tree = (size: number, depth: number): { work: number; host: number; span: number; total: number; out: number } => {
         if (size <= baseMax * 1.01 || depth >= node.maxDepth) {
-          const b = calls(profile, [node.base], size);
-          return { work: b.work, host: b.host, span: b.latency, out: b.out };
+          const b = calls(profile, [node.base], size, m);
+          return { work: b.work, host: b.host, span: b.latency, total: b.total, out: b.out };
         }
-        const d = calls(profile, [node.divide], size);
+        const d = calls(profile, [node.divide], size, m);
         const child = Math.max(0, (d.out - 4) / arity - 4);
         const sub = tree(child, depth + 1);
-        const c = calls(profile, [node.combine], arity * (sub.out + 4) + 4);
+        const c = calls(profile, [node.combine], arity * (sub.out + 4) + 4, m);
         return {
           work: d.work + arity * sub.work + c.work,
           host: d.host + arity * sub.host + c.host,
           span: d.latency + sub.span + c.latency,
+          total: d.total + arity * sub.total + c.total,
           out: c.out,
         };
       };
       const t = tree(bytes, 0);
       const latency = Math.max(t.work / k + t.span * (1 - 1 / k), cpu(m, t));
-      return { latency, service: latency, work: t.work, host: t.host, out: t.out };
+      return { latency, service: latency, work: t.work, host: t.host, total: t.total, out: t.out };
     }
     case 'iterate': {
       const n = profile.shape('iterations', node.maxIterations);
       const e = estimate(profile, node.body, bytes, m);
-      return { latency: n * e.latency, service: n * e.latency, work: n * e.work, host: n * e.host, out: e.out };
+      return { latency: n * e.latency, service: n * e.latency, work: n * e.work, host: n * e.host, total: n * e.total, out: e.out };
     }
   }
 }

@@ -27,8 +27,8 @@ import {
 
 /** What calibration (see model.ts) learns from a run: every call, host step and shape. */
 export interface Observer {
-  /** A call took `ms` in all, of which `mainMs` busy on the main thread (sending, receiving). */
-  call(fn: string, inBytes: number, outBytes: number, ms: number, mainMs: number): void;
+  /** A call took `ms` in all, of which `mainMs` busy on the main thread (sending, receiving), `workerMs` on its worker. */
+  call(fn: string, inBytes: number, outBytes: number, ms: number, mainMs: number, workerMs: number): void;
   host(step: string, bytes: number, ms: number): void;
   shape(key: string, value: number): void;
 }
@@ -343,7 +343,7 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
         if (result.returnCode !== 0) throw stageError(fn, where, item, undefined, result.returnCode);
         // The main thread's busy time during the call (it waits idle for the worker otherwise).
         const mainMs = Math.min(result.durationMs, nodePerformance.eventLoopUtilization(loop).active);
-        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs);
+        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs, result.workerMs);
         data = result.output;
       }
       return data;

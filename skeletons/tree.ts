@@ -95,6 +95,8 @@ export interface Partition {
   readonly name: string;
   readonly split: (item: Uint8Array, workers: number) => Uint8Array[];
   readonly inverseOf?: string;
+  /** How many parts an item of `bytes` gives, when the partition knows (the cost model asks). */
+  readonly parts?: (bytes: number, workers: number) => number;
 }
 
 /** Joins the results of a map's parts back into one item. */
@@ -121,10 +123,10 @@ function checkSkeleton(node: unknown, where: string): Skeleton {
   return node as Skeleton;
 }
 
-function positive(value: unknown, where: string, auto: boolean): number | 'auto' {
+function positive(value: unknown, where: string, auto: boolean, max = 4096): number | 'auto' {
   if (auto && value === 'auto') return 'auto';
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 4096) {
-    throw invalid(`${where} must be an integer from 1 to 4096${auto ? " or 'auto'" : ''}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw invalid(`${where} must be an integer from 1 to ${max}${auto ? " or 'auto'" : ''}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -245,6 +247,7 @@ export const partitions = {
     positive(align, 'chunks align', false);
     return {
       name: `chunks(${String(count)},${align})`,
+      parts: (_bytes, workers) => (count === 'workers' ? workers : count),
       split: (item, workers) => {
         const n = count === 'workers' ? workers : count;
         const records = Math.floor(item.byteLength / align);
@@ -261,13 +264,23 @@ export const partitions = {
       },
     };
   },
-  /** Text cut into `count` pieces (default: one per worker) between words, never inside one. */
-  text(count: number | 'workers' = 'workers'): Partition {
-    if (count !== 'workers') positive(count, 'text count', false);
+  /**
+   * Text cut between words, never inside one: into `count` pieces (default: one per worker),
+   * or into pieces of about `pieceBytes` each — fixed-size pieces keep a mapper's input the
+   * same size whatever the text's (as Hadoop's splits do), so a calibration on a shorter text
+   * holds for a longer one.
+   */
+  text(count: number | 'workers' | { pieceBytes: number } = 'workers'): Partition {
+    const pieceBytes =
+      typeof count === 'object' && count !== null ? (positive(count.pieceBytes, 'text pieceBytes', false, 2 ** 31) as number) : undefined;
+    if (pieceBytes === undefined && count !== 'workers') positive(count, 'text count', false);
+    const pieces = (bytes: number, workers: number): number =>
+      pieceBytes !== undefined ? Math.max(1, Math.ceil(bytes / pieceBytes)) : count === 'workers' ? workers : (count as number);
     return {
-      name: `text(${String(count)})`,
+      name: pieceBytes !== undefined ? `text(${pieceBytes} bytes)` : `text(${String(count)})`,
+      parts: pieces,
       split: (item, workers) => {
-        const n = count === 'workers' ? workers : count;
+        const n = pieces(item.byteLength, workers);
         const parts: Uint8Array[] = [];
         let from = 0;
         for (let i = 1; i <= n && from < item.byteLength; i++) {

@@ -136,7 +136,8 @@ describe('cost model: calibrate and predict', () => {
   it('calibrateTransport measures positive α, β and dispatch cost', async () => {
     const rt = await withApps();
     const t = await calibrateTransport(rt, 'echo', 20);
-    for (const v of [t.alphaMs, t.bytesPerMs, t.dispatchMs]) {
+    expect(t.parallelDataSlowdown).toBeGreaterThanOrEqual(1);
+    for (const v of [t.alphaMs, t.bytesPerMs, t.dispatchMs, t.parallelDataSlowdown]) {
       expect(Number.isFinite(v)).toBe(true);
       expect(v).toBeGreaterThan(0);
     }

@@ -162,7 +162,8 @@ export function makeText(words: number, seed = 3): string {
   return out.join('');
 }
 
-export const wordCountSkeleton = (pieces: number | 'workers' = 8): Skeleton =>
+/** Keyed map-reduce over pieces of about 256 KiB (or `pieces` pieces). */
+export const wordCountSkeleton = (pieces: number | 'workers' | { pieceBytes: number } = { pieceBytes: 256 * 1024 }): Skeleton =>
   mapReduce({ mapper: 'wc_map', reducer: 'wc_reduce', partition: partitions.text(pieces) });
 
 /**

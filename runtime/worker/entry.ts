@@ -23,6 +23,7 @@ import {
   type ToWorker,
   type WorkerData,
   type WorkerLog,
+  type InvokeSuccess,
 } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
@@ -322,7 +323,14 @@ function release(entry: FunctionEntry, instance: GuestInstance): void {
   }
 }
 
-function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestInstance, returned: unknown, cold: boolean): void {
+function complete(
+  request: InvokeRequest,
+  entry: FunctionEntry,
+  instance: GuestInstance,
+  returned: unknown,
+  cold: boolean,
+  began: number,
+): void {
   if (typeof returned !== 'number') {
     instance.discard();
     // module-check rejects a `main` that is not `() -> i32`; this guards modules it could not parse.
@@ -330,16 +338,17 @@ function complete(request: InvokeRequest, entry: FunctionEntry, instance: GuestI
     return;
   }
   const output = instance.finish();
+  const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0 };
   if (request.local) {
     // The caller gets the output; the pool only needs the outcome (for stats and traces).
-    results.push({ id: request.id, returnCode: returned, cold });
     answerLocal(request.id, { returnCode: returned, output });
-  } else {
-    results.push(
-      output.byteLength > 0 ? { id: request.id, output, returnCode: returned, cold } : { id: request.id, returnCode: returned, cold },
-    );
+  } else if (output.byteLength > 0) {
+    result.output = output;
   }
+  results.push(result);
   retire(entry, instance, true);
+  // Results leave in the next flush, after the reset: the reset counts as the call's work.
+  result.workerMs = performance.now() - began;
 }
 
 /**
@@ -403,6 +412,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   // code and init(), then main) runs.
   Atomics.store(control, Control.RUNNING, request.id);
   if (!request.local) Atomics.add(control, Control.STARTED, 1);
+  const began = performance.now();
   let instance = entry.idle.pop()?.instance;
   const cold = instance === undefined;
   try {
@@ -425,7 +435,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     Atomics.store(control, Control.RUNNING, 0);
   }
   if (!(returned instanceof Promise)) {
-    complete(request, entry, inst, returned, cold);
+    complete(request, entry, inst, returned, cold, began);
     return;
   }
   const record: Suspended = { instance: inst, settled: false };
@@ -433,7 +443,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   const settled = returned
     .then(
       (code) => {
-        if (!record.settled) complete(request, entry, inst, code, cold);
+        if (!record.settled) complete(request, entry, inst, code, cold, began);
       },
       (err: unknown) => {
         if (record.settled) return;
