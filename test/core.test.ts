@@ -28,6 +28,18 @@ describe('runtime core', () => {
     expect(result.returnCode).toBe(4);
   });
 
+  it('reports how long the call kept its worker (workerMs), within its wall time', async () => {
+    await rt.register('sleeper', guestBytes('core_sleep'));
+    const slept = await rt.invoke('sleeper', '30');
+    // A suspension counts: the call held its instance for the 30 ms sleep.
+    expect(slept.workerMs).toBeGreaterThanOrEqual(29);
+    expect(slept.workerMs).toBeLessThanOrEqual(slept.durationMs);
+    const quick = await rt.invoke('echo', new Uint8Array([1]));
+    expect(quick.workerMs).toBeGreaterThan(0);
+    expect(quick.workerMs).toBeLessThanOrEqual(quick.durationMs);
+    rt.unregister('sleeper');
+  });
+
   it('treats a missing input as empty', async () => {
     const result = await rt.invoke('echo');
     expect(result.output.byteLength).toBe(0);
