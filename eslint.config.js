@@ -11,6 +11,7 @@ export default tseslint.config(
       '**/guests/**',
       'guest/examples/**',
       'coverage/**',
+      'scratch/**',
     ],
   },
   js.configs.recommended,
