@@ -19,6 +19,7 @@ import {
   type Skeleton,
 } from 'nuvola/skeletons';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { readU32s, u32s } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
 
@@ -33,8 +34,6 @@ async function start(): Promise<Runtime> {
   return rt;
 }
 
-const u32s = (...xs: number[]): Uint8Array => new Uint8Array(new Uint32Array(xs).buffer);
-const readU32s = (b: Uint8Array): number[] => Array.from(new Uint32Array(Uint8Array.from(b).buffer));
 const calls = (rt: Runtime): number => rt.stats().completed + rt.stats().failed;
 const byte = (i: number): Uint8Array => new Uint8Array([i, 0, 0, 0]);
 

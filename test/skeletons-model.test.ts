@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Runtime } from 'nuvola';
 import {
@@ -25,18 +24,15 @@ import {
   mandelSkeleton,
   matmulProblem,
   matmulSkeleton,
-  registerGuests,
   wordCountSkeleton,
 } from '../dist/examples/06-skeletons/apps.js';
 import { closedAfterEach } from './helpers.js';
+import { withAppGuests } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
-const appCache = join(new URL('./.build/', import.meta.url).pathname, 'skeletons');
 
 async function withApps(): Promise<Runtime> {
-  const { rt } = await track({ workers: 2 });
-  await registerGuests(rt, appCache);
-  return rt;
+  return withAppGuests((await track({ workers: 2 })).rt);
 }
 
 function expectSane(p: Prediction): void {

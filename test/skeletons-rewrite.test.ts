@@ -23,6 +23,7 @@ import {
   type Skeleton,
 } from 'nuvola/skeletons';
 import { closedAfterEach, guestBytes, runScript } from './helpers.js';
+import { u32s } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
 
@@ -41,7 +42,6 @@ async function start(): Promise<Runtime> {
   return rt;
 }
 
-const u32s = (...xs: number[]): Uint8Array => new Uint8Array(new Uint32Array(xs).buffer);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Plain u32 vectors of varied lengths. */

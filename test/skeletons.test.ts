@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
 import { until } from 'nuvola/testing';
@@ -34,15 +33,14 @@ import {
   matmulProblem,
   matmulReference,
   matmulSkeleton,
-  registerGuests,
   sequentially,
   sha256,
   wordCountSkeleton,
 } from '../dist/examples/06-skeletons/apps.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { readU32s, u32s, withAppGuests } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
-const appCache = join(new URL('./.build/', import.meta.url).pathname, 'skeletons');
 
 async function start(): Promise<Runtime> {
   return (await track({ workers: 2 })).rt;
@@ -50,9 +48,7 @@ async function start(): Promise<Runtime> {
 
 /** A runtime with the application guests (built once into test/.build/skeletons). */
 async function withApps(): Promise<Runtime> {
-  const rt = await start();
-  await registerGuests(rt, appCache);
-  return rt;
+  return withAppGuests(await start());
 }
 
 /** A runtime with the small test guests: double, sum, sub, echo (skel_faulty), caller. */
@@ -66,8 +62,6 @@ async function withTestGuests(rt?: Runtime): Promise<Runtime> {
   return r;
 }
 
-const u32s = (...xs: number[]): Uint8Array => new Uint8Array(new Uint32Array(xs).buffer);
-const readU32s = (b: Uint8Array): number[] => Array.from(new Uint32Array(Uint8Array.from(b).buffer));
 const readI32 = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, b.byteLength).getInt32(0, true);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
