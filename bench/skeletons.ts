@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createRuntime, type Runtime } from 'nuvola';
-import { calibrate, calibrateTransport, normalize, predict, run, runAll, type Skeleton } from 'nuvola/skeletons';
+import { calibrate, calibrateTransport, explain, normalize, predict, run, runAll, type Skeleton } from 'nuvola/skeletons';
 import * as apps from '../examples/06-skeletons/apps.js';
 import { median, report, type BenchReport, type Figure } from './harness.js';
 
@@ -69,7 +69,7 @@ function makeApps(o: SkeletonsBenchOptions): App[] {
     {
       name: 'image pipeline',
       skeleton: apps.imagePipeline(),
-      forms: [{ name: 'normal form', skeleton: normalize(apps.imagePipeline()) }],
+      forms: [],
       inputs: images,
       samples: images.slice(0, 2),
       verify: (out) => {
@@ -110,6 +110,13 @@ const execute = (rt: Runtime, skeleton: Skeleton, inputs: Uint8Array[], sequenti
 
 export async function benchSkeletons(options: SkeletonsBenchOptions = SKELETONS_DEFAULTS): Promise<BenchReport> {
   const list = makeApps(options);
+  // The normal form of each application, measured beside the original where it differs.
+  const notes: string[] = [];
+  for (const app of list) {
+    const normal = normalize(app.skeleton);
+    if (explain(normal) !== explain(app.skeleton)) app.forms.push({ name: 'normal form', skeleton: normal });
+    else notes.push(`${app.name}: already in normal form (${explain(normal).split('\n').join(' ')})`);
+  }
   const rows: Row[] = [];
   const cache = join(tmpdir(), 'nuvola-skeleton-guests');
   // Both runtimes stay open (idle workers sleep), so that every round runs every
@@ -161,7 +168,6 @@ export async function benchSkeletons(options: SkeletonsBenchOptions = SKELETONS_
     await rt2.close();
   }
   const figures: Figure[] = [];
-  const notes: string[] = [];
   const find = (app: string, config: string): Row => rows.find((r) => r.app === app && r.config === config)!;
   for (const app of list) {
     const seqRow = find(app.name, 'sequential');
