@@ -44,7 +44,7 @@ interface App {
   forms: { name: string; skeleton: Skeleton }[];
   inputs: Uint8Array[];
   samples: Uint8Array[];
-  /** True when the outputs are right (checked once per configuration). */
+  /** True when the outputs are right (checked after every run). */
   verify: (outputs: Uint8Array[]) => boolean;
 }
 
@@ -230,16 +230,22 @@ export function plot(rows: readonly { app: string; config: string; measuredMs: n
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
   const appsSeen = [...new Set(rows.map((r) => r.app))];
   const ticks: string[] = [];
-  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
-    const v = 10 ** e;
-    ticks.push(
-      `<line x1="${x(v)}" y1="${size - pad}" x2="${x(v)}" y2="${size - pad + 5}" stroke="#000"/><text x="${x(v)}" y="${size - pad + 18}" font-size="11" text-anchor="middle">${v} ms</text>`,
-      `<line x1="${pad - 5}" y1="${y(v)}" x2="${pad}" y2="${y(v)}" stroke="#000"/><text x="${pad - 8}" y="${y(v) + 4}" font-size="11" text-anchor="end">${v}</text>`,
-    );
+  for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (Math.log10(v) < lo || Math.log10(v) > hi) continue;
+      ticks.push(
+        `<line x1="${x(v)}" y1="${size - pad}" x2="${x(v)}" y2="${size - pad + 5}" stroke="#000"/><text x="${x(v)}" y="${size - pad + 18}" font-size="11" text-anchor="middle">${v}</text>`,
+        `<line x1="${pad - 5}" y1="${y(v)}" x2="${pad}" y2="${y(v)}" stroke="#000"/><text x="${pad - 8}" y="${y(v) + 4}" font-size="11" text-anchor="end">${v}</text>`,
+      );
+    }
   }
   const a = 10 ** lo;
   const b = 10 ** hi;
-  const band = `<polygon points="${x(a)},${y(a * 1.15)} ${x(b / 1.15)},${y(b)} ${x(b)},${y(b)} ${x(b)},${y(b * 0.85)} ${x(a)},${y(a * 0.85)}" fill="#eee"/>`;
+  // Error = |predicted − measured| / measured ≤ 15% ⇔ measured within [predicted / 1.15, predicted / 0.85].
+  const clamp = (v: number): number => Math.min(b, Math.max(a, v));
+  const edge = (f: number): string => [a, b].map((p) => `${x(p)},${y(clamp(p * f))}`).join(' ');
+  const band = `<polygon points="${edge(1 / 1.15)} ${[b, a].map((p) => `${x(p)},${y(clamp(p / 0.85))}`).join(' ')}" fill="#eee"/>`;
   const points = rows
     .map((r) => {
       const c = colours[appsSeen.indexOf(r.app) % colours.length]!;
@@ -261,8 +267,8 @@ export function plot(rows: readonly { app: string; config: string; measuredMs: n
     ...ticks,
     points,
     legend,
-    `<text x="${size / 2}" y="${size - 12}" font-size="12" text-anchor="middle">predicted completion time</text>`,
-    `<text x="16" y="${size / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${size / 2})">measured completion time</text>`,
+    `<text x="${size / 2}" y="${size - 12}" font-size="12" text-anchor="middle">predicted completion time (ms)</text>`,
+    `<text x="16" y="${size / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${size / 2})">measured completion time (ms)</text>`,
     `<text x="${size / 2}" y="20" font-size="13" text-anchor="middle">nuvola bench skeletons: model vs measurement (grey: ±15%)</text>`,
     '</svg>',
   ].join('\n');

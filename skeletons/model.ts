@@ -12,17 +12,21 @@
  * - farm: service time max(main-thread time, worker latency / replicas, work / workers);
  * - map: scatter + ⌈parts / workers⌉ · part latency + gather;
  * - divide & conquer: work / workers + span · (1 − 1/workers);
- * - every form is also bounded by the CPU: (main-thread time + work) / cores;
+ * - farms, pipes, maps, map-reduce and divide & conquer are also bounded by the CPU:
+ *   (main-thread time + work) / cores;
  * - a stream of N items through a farm or pipe: latency + (N − 1) · service time.
  */
 import { availableParallelism } from 'node:os';
-import type { Runtime } from '../runtime/index.js';
-import { runAll, type Observer } from './run.js';
+import { ErrorCode, InvalidOptionError, type Runtime } from '../runtime/index.js';
+import { iterationsKey, runAll, type Observer } from './run.js';
 import { AUTO_REPLICAS_PER_WORKER, farm, type Partition, type Skeleton } from './tree.js';
 
 /** How much moving a call and its bytes costs, apart from the function's own work. */
 export interface Transport {
-  /** Main-thread time to send one call and take its result (the emitter/collector cost). */
+  /**
+   * Time per call at full throughput (many empty calls in flight): the bound the emitter and
+   * collector — the main thread, or the workers if they are slower — put on any farm.
+   */
   dispatchMs: number;
   /** Round trip of an empty call: α. */
   alphaMs: number;
@@ -129,7 +133,16 @@ export class Profile {
     let law = this.laws.get(fn);
     if (law === undefined) {
       const s = this.calls.get(fn);
-      if (s === undefined) throw new Error(`the profile has no measurement of '${fn}'; calibrate with samples that run it`);
+      if (s === undefined) {
+        throw new InvalidOptionError(
+          ErrorCode.INVALID_OPTION,
+          `the profile has no measurement of '${fn}'; calibrate with samples that run it`,
+          {
+            path: 'profile',
+            function: fn,
+          },
+        );
+      }
       const compute = s.values.map((ms, i) =>
         Math.max(0, ms - this.transport.alphaMs - (s.sizes[i]! + s.outs[i]!) / this.transport.bytesPerMs),
       );
@@ -172,14 +185,10 @@ export class Profile {
   hostMs(step: string, bytes: number): number {
     const s = this.host.get(step);
     if (s === undefined) return 0;
-    // Host steps are linear in their bytes at most; a fit through the origin's mean rate.
-    const rate =
-      s.values.reduce((a, b) => a + b, 0) /
-      Math.max(
-        1,
-        s.sizes.reduce((a, b) => a + b, 0),
-      );
-    return rate * bytes;
+    const ms = s.values.reduce((a, b) => a + b, 0);
+    const seen = s.sizes.reduce((a, b) => a + b, 0);
+    // Linear in its bytes: the mean rate (a step only ever seen on nothing costs its mean time).
+    return seen === 0 ? ms / s.values.length : (ms / seen) * bytes;
   }
 
   /** Mean of a recorded shape (parts per map, arity, iterations), or `fallback`. */
@@ -248,7 +257,7 @@ export async function calibrate(
 ): Promise<Profile> {
   const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
   const observe: Observer = {
-    call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs),
+    call: (fn, inBytes, outBytes, ms, mainMs, workerMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs, workerMs),
     host: (step, bytes, ms) => profile.record(profile.host, step, bytes, ms),
     shape: (key, value) => {
       const v = profile.shapes.get(key) ?? [];
@@ -270,7 +279,7 @@ export interface Prediction {
   latencyMs: number;
   /** Time between outputs in steady state. */
   serviceMs: number;
-  /** Worker time summed over all calls of one item. */
+  /** Time of all calls of one item apart from the main thread's share (the workers', α and moving bytes included). */
   workMs: number;
 }
 
@@ -301,8 +310,10 @@ interface Estimate {
 }
 
 interface Machine {
-  /** Workers. */
+  /** Calls that may run at once: the workers (1 for a run made one call at a time). */
   k: number;
+  /** Workers the run splits its work by (`'workers'` partitions, reduce pieces, `reducers: 'auto'`). */
+  split: number;
   cores: number;
   /** Whether calls run beside each other (more than one worker): data moves slower then. */
   parallel: boolean;
@@ -311,10 +322,25 @@ interface Machine {
 /** The least time `work` (on workers) and `host` (main thread) need on the machine's cores. */
 const cpu = (m: Machine, e: { work: number; host: number }): number => Math.max(e.host, e.work / m.k, (e.work + e.host) / m.cores);
 
+function checkWorkload(w: Workload): void {
+  const bad = (path: string, what: string, value: unknown): never => {
+    throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `workload.${path} must be ${what}, got ${JSON.stringify(value)}`, {
+      path: `workload.${path}`,
+    });
+  };
+  if (!Number.isInteger(w.items) || w.items < 0) bad('items', 'an integer ≥ 0', w.items);
+  if (!(w.itemBytes >= 0)) bad('itemBytes', 'a number ≥ 0', w.itemBytes);
+  if (w.workers !== undefined && (!Number.isInteger(w.workers) || w.workers < 1)) bad('workers', 'an integer ≥ 1', w.workers);
+  if (w.cores !== undefined && !(w.cores >= 1)) bad('cores', 'a number ≥ 1', w.cores);
+}
+
 /** Predicts how `node` performs on `workload` from the profile's measurements. */
 export function predict(profile: Profile, node: Skeleton, workload: Workload): Prediction {
-  const k = workload.sequential === true ? 1 : (workload.workers ?? profile.workers);
-  const m = { k, cores: workload.cores ?? profile.cores, parallel: k > 1 };
+  checkWorkload(workload);
+  const workers = workload.workers ?? profile.workers;
+  const k = workload.sequential === true ? 1 : workers;
+  const m = { k, split: workers, cores: workload.cores ?? profile.cores, parallel: k > 1 };
+  if (workload.items === 0) return { completionMs: 0, latencyMs: 0, serviceMs: 0, workMs: 0 };
   const e = estimate(profile, node, workload.itemBytes, m);
   if (workload.sequential === true) {
     // One call at a time: an item's latency is the sum of its calls, and items follow each other.
@@ -350,7 +376,7 @@ function calls(profile: Profile, fns: readonly string[], bytes: number, m: Machi
 }
 
 function reduceCost(profile: Profile, fn: string, associative: boolean, values: number, valueBytes: number, m: Machine): Estimate {
-  const pieces = associative ? Math.min(m.k, Math.floor(values / 2)) : 1;
+  const pieces = associative ? Math.min(m.split, Math.floor(values / 2)) : 1;
   if (pieces <= 1) return calls(profile, [fn], values * (valueBytes + 4) + 4, m);
   const first = calls(profile, [fn], (values / pieces) * (valueBytes + 4) + 4, m);
   const last = calls(profile, [fn], pieces * (first.out + 4) + 4, m);
@@ -393,7 +419,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       return { ...e, service: Math.max(e.latency / replicas, cpu(m, e)) };
     }
     case 'map': {
-      const p = partsOf(profile, node.partition, bytes, k);
+      const p = partsOf(profile, node.partition, bytes, m.split);
       const e = estimate(profile, node.worker, bytes / p, m);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
       let gather: Estimate;
@@ -422,11 +448,11 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       return { ...e, latency: e.latency + unframe, service: e.service + unframe, host: e.host + unframe, total: e.total + unframe };
     }
     case 'mapReduce': {
-      const p = partsOf(profile, node.partition, bytes, k);
+      const p = partsOf(profile, node.partition, bytes, m.split);
       const mapper = calls(profile, [node.mapper], bytes / p, m);
       const mapped = p * mapper.out;
       const shuffle = profile.hostMs(`shuffle:${node.mapper}`, mapped);
-      const r = node.reducers === 'auto' ? k : node.reducers;
+      const r = node.reducers === 'auto' ? m.split : node.reducers;
       const reducer = calls(profile, [node.reducer], mapped / r, m);
       const merge = profile.hostMs(`merge:${node.reducer}`, r * reducer.out);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
@@ -443,7 +469,16 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       };
     }
     case 'dc': {
-      const baseMax = Math.max(...(profile.shapes.get(`base:${node.base}`) ?? [0]));
+      const bases = profile.shapes.get(`base:${node.base}`);
+      if (bases === undefined) {
+        throw new InvalidOptionError(
+          ErrorCode.INVALID_OPTION,
+          `the profile saw no base case of '${node.base}'; calibrate with samples that divide down to one`,
+          { path: 'profile' },
+        );
+      }
+      // Where calibration saw base cases: the model cannot run isBase on a size alone.
+      const baseMax = Math.max(...bases);
       const arity = profile.shape(`arity:${node.divide}`, 2);
       const tree = (size: number, depth: number): { work: number; host: number; span: number; total: number; out: number } => {
         if (size <= baseMax * 1.01 || depth >= node.maxDepth) {
@@ -467,9 +502,18 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       return { latency, service: latency, work: t.work, host: t.host, total: t.total, out: t.out };
     }
     case 'iterate': {
-      const n = profile.shape('iterations', node.maxIterations);
-      const e = estimate(profile, node.body, bytes, m);
-      return { latency: n * e.latency, service: n * e.latency, work: n * e.work, host: n * e.host, total: n * e.total, out: e.out };
+      const n = Math.max(1, Math.round(profile.shape(iterationsKey(node), node.maxIterations)));
+      const sum = { latency: 0, work: 0, host: 0, total: 0 };
+      let size = bytes;
+      for (let i = 0; i < n; i++) {
+        const e = estimate(profile, node.body, size, m);
+        sum.latency += e.latency;
+        sum.work += e.work;
+        sum.host += e.host;
+        sum.total += e.total;
+        size = e.out;
+      }
+      return { latency: sum.latency, service: sum.latency, work: sum.work, host: sum.host, total: sum.total, out: size };
     }
   }
 }
@@ -494,5 +538,5 @@ export function paysOff(
 ): { beforeMs: number; afterMs: number; speedup: number; paysOff: boolean } {
   const beforeMs = predict(profile, before, workload).completionMs;
   const afterMs = predict(profile, after, workload).completionMs;
-  return { beforeMs, afterMs, speedup: beforeMs / afterMs, paysOff: afterMs < beforeMs * 0.98 };
+  return { beforeMs, afterMs, speedup: afterMs > 0 ? beforeMs / afterMs : 1, paysOff: afterMs < beforeMs * 0.98 };
 }

@@ -19,6 +19,7 @@ import {
   AUTO_REPLICAS_PER_WORKER,
   functionsOf,
   type DivideConquer,
+  type Iterate,
   type MapNode,
   type MapReduce,
   type Reduce,
@@ -279,13 +280,18 @@ async function apply(ctx: Context, node: Skeleton, data: Uint8Array, where: stri
       for (let i = 1; i <= node.maxIterations; i++) {
         x = await apply(ctx, node.body, x, `${where}, iteration ${i}`, item);
         if (guard(ctx, 'until', where, item, () => node.until(x, i)) || i === node.maxIterations) {
-          ctx.observe?.shape('iterations', i);
+          ctx.observe?.shape(iterationsKey(node), i);
           break;
         }
       }
       return x;
     }
   }
+}
+
+/** Which shape key counts the iterations of an iterate node (by the functions its body runs). */
+export function iterationsKey(node: Iterate): string {
+  return `iterations:${[...functionsOf(node.body)].join(',')}`;
 }
 
 function hostStep<T>(ctx: Context, step: string, bytes: number, fn: () => T): T {
@@ -404,7 +410,8 @@ async function applyMap(ctx: Context, node: MapNode, data: Uint8Array, where: st
     );
   }
   const r = gather.reduce;
-  if (!r.commutative || ctx.sequential) return reduceValues(ctx, r, await all(ctx, results), where, item);
+  // Combining results in arrival order needs both laws; otherwise reduce the list in order.
+  if (!r.commutative || !r.associative || ctx.sequential) return reduceValues(ctx, r, await all(ctx, results), where, item);
   return reduceAsTheyArrive(ctx, r, results, where, item);
 }
 

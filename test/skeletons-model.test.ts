@@ -202,6 +202,16 @@ describe('cost model: fits', () => {
     expect(w(4, 2)).toBeGreaterThanOrEqual(w(2, 2) * 0.99);
   });
 
+  it('a workload of no items takes no time; a malformed workload is refused with E_INVALID_OPTION', () => {
+    const profile = synthetic();
+    expect(predict(profile, farm('f'), { items: 0, itemBytes: 10_000 }).completionMs).toBe(0);
+    for (const bad of [{ items: -1 }, { items: 1.5 }, { workers: 0 }, { cores: 0 }]) {
+      expect(() => predict(profile, farm('f'), { items: 10, itemBytes: 10_000, ...bad })).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_OPTION' }) as Error,
+      );
+    }
+  });
+
   it('host steps are linear in their bytes; shapes average; unknown ones fall back', () => {
     const profile = new Profile(DEFAULT_TRANSPORT, 2, 2);
     profile.record(profile.host, 'gather:framed', 1000, 0.5);

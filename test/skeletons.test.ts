@@ -291,6 +291,16 @@ describe('skeletons: reduce and map', () => {
     expect(readU32s(await run(rt, custom, u32s(1, 2, 3, 4)))).toEqual([6, 8, 2, 4]);
   });
 
+  it('a gather reduce that is commutative but not associative is applied to the list in order, as sequentially', async () => {
+    const rt = await withTestGuests();
+    const node = map('double', { gather: gathers.reduce(reduce('sub', { commutative: true })) });
+    const parallel = readU32s(await run(rt, node, framedValues));
+    const sequential = readU32s(await run(rt, node, framedValues, { sequential: true }));
+    const [first, ...rest] = values.map((v) => (2 * v) >>> 0);
+    expect(parallel).toEqual([rest.reduce((a, b) => (a - b) >>> 0, first!)]);
+    expect(parallel).toEqual(sequential);
+  });
+
   it('a map whose gather is a reduce (map–reduce fused) sums the doubled values', async () => {
     const rt = await withTestGuests();
     const expected = values.reduce((a, b) => (a + 2 * b) >>> 0, 0);

@@ -56,7 +56,7 @@ export function finish(out: Uint8Array): i32 {
   return 0;
 }
 
-/** Called from init(): reserves heap for two 1 MiB images so calls do not grow memory. */
+/** Called from init(): reserves 4 MiB of heap (input and output images up to 2 MiB each) so calls do not grow memory. */
 export function reserve(): void {
   heap.free(heap.alloc(4 << 20));
 }
