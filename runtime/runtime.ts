@@ -286,7 +286,13 @@ export class Runtime {
     timeoutMs: number,
   ): Promise<{ output: Uint8Array; returnCode: number }> {
     const controller = new AbortController();
-    const onClose = (): void => controller.abort(this.closing.signal.reason);
+    let rejectClosed!: (err: Error) => void;
+    // close() ends the call at once with E_CLOSED, whether or not the handler heeds its signal.
+    const closed = new Promise<never>((_, reject) => (rejectClosed = reject));
+    const onClose = (): void => {
+      controller.abort(this.closing.signal.reason);
+      rejectClosed(new RuntimeClosedError(ErrorCode.CLOSED, `the runtime closed while '${name}' was running`, { function: name }));
+    };
     this.closing.signal.addEventListener('abort', onClose, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -325,7 +331,7 @@ export class Runtime {
         );
       }
     })();
-    return Promise.race([run, expired]).finally(() => {
+    return Promise.race([run, expired, closed]).finally(() => {
       clearTimeout(timer);
       this.closing.signal.removeEventListener('abort', onClose);
     });

@@ -54,10 +54,9 @@ function refuse(rule: RuleName, why: string): SkeletonError {
 }
 
 /** The functions of `node` that keep state between calls, per the context. */
-export function statefulFunctions(node: Skeleton, ctx: RewriteContext = {}): string[] {
+export function statefulFunctions(node: Skeleton, ctx: RewriteContext = {}, inside = new Set<string>()): string[] {
   const declared = new Set(ctx.stateful ?? []);
   const found = new Set<string>();
-  const inside = new Set<string>();
   const known = ctx.rt === undefined ? new Set<string>() : new Set(ctx.rt.functions());
   const visit = (n: Skeleton): void => {
     switch (n.kind) {
@@ -70,7 +69,7 @@ export function statefulFunctions(node: Skeleton, ctx: RewriteContext = {}): str
           const registered = registeredSkeleton(ctx.rt, fn);
           if (registered !== undefined && !inside.has(fn)) {
             inside.add(fn);
-            if (statefulFunctions(registered, ctx).length > 0) found.add(fn);
+            if (statefulFunctions(registered, ctx, inside).length > 0) found.add(fn);
           }
         }
         return;
@@ -115,6 +114,15 @@ function replicasOf(...farms: Farm[]): number | 'auto' {
 
 /** Applies `rule` at the root of `node`; throws `E_REWRITE_REFUSED` when it does not apply. */
 export function rewrite(node: Skeleton, rule: RuleName, ctx: RewriteContext = {}, options: { replicas?: number | 'auto' } = {}): Skeleton {
+  if (!Object.hasOwn(RULES, rule)) {
+    throw new SkeletonError(
+      ErrorCode.INVALID_SKELETON,
+      `no rewrite rule '${String(rule)}'; the rules are ${Object.keys(RULES).join(', ')}`,
+      {
+        rule,
+      },
+    );
+  }
   switch (rule) {
     case 'pipeFlatten': {
       if (node.kind !== 'pipe' || !node.stages.some((s) => s.kind === 'pipe'))
@@ -209,8 +217,9 @@ export function normalize(node: Skeleton, ctx: RewriteContext = {}, steps?: stri
     }
     case 'farm': {
       const worker = normalize(node.worker, ctx, steps);
-      // farm(farm(s)) is farm(s): keep the outer replica count.
-      if (worker.kind === 'farm') return farm(worker.worker, { replicas: node.replicas, ordered: node.ordered && worker.ordered });
+      // farm(farm(s)) is farm(s) with the outer farm's replicas and order: a farm inside a
+      // farm runs one item at a time, so its own order never shows.
+      if (worker.kind === 'farm') return farm(worker.worker, { replicas: node.replicas, ordered: node.ordered });
       return { ...node, worker };
     }
     case 'pipe':

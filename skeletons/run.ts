@@ -15,6 +15,7 @@ import {
   type Runtime,
 } from '../runtime/index.js';
 import { frame, unframe } from './frames.js';
+import { registeredSkeleton } from './registry.js';
 import {
   AUTO_REPLICAS_PER_WORKER,
   functionsOf,
@@ -45,6 +46,11 @@ export interface RunOptions {
 
 interface Context {
   rt: Runtime;
+  /** Resolves at the first failure: whatever waits (a slow source) stops waiting. */
+  stopped: Promise<void>;
+  stop: () => void;
+  /** Stage errors made by this run (others, from a nested run, are wrapped as this run's). */
+  own: WeakSet<Error>;
   workers: number;
   sequential: boolean;
   observe: Observer | undefined;
@@ -89,11 +95,31 @@ export function checkFunctions(rt: Runtime, node: Skeleton): void {
   }
 }
 
+/** Registered skeletons run inside the run that names them: they may not name each other in a cycle. */
+function checkNesting(rt: Runtime, node: Skeleton, path: readonly string[] = []): void {
+  for (const fn of functionsOf(node)) {
+    const inner = registeredSkeleton(rt, fn);
+    if (inner === undefined) continue;
+    if (path.includes(fn)) {
+      throw new SkeletonError(ErrorCode.INVALID_SKELETON, `registered skeletons name each other in a cycle: ${[...path, fn].join(' → ')}`, {
+        cycle: [...path, fn],
+      });
+    }
+    checkNesting(rt, inner, [...path, fn]);
+  }
+}
+
 function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
   checkFunctions(rt, node);
+  checkNesting(rt, node);
   options.signal?.throwIfAborted();
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
   return {
     rt,
+    stopped,
+    stop,
+    own: new WeakSet(),
     workers: rt.options.workers,
     sequential: options.sequential === true,
     observe: options.observe,
@@ -108,15 +134,18 @@ function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
 /** Runs `node` on one input and resolves with its output. */
 export async function run(rt: Runtime, node: Skeleton, input?: InvokeInput, options: RunOptions = {}): Promise<Uint8Array> {
   const ctx = context(rt, node, options);
+  const unwatch = watchSignal(ctx);
   try {
     return await apply(ctx, node, toBytes(input), 'item 0', 0);
   } catch (err) {
     fail(ctx, err);
     throw await settled(ctx);
+  } finally {
+    unwatch();
   }
 }
 
-/** Runs `node` on every input as a stream and resolves with the outputs (in input order unless an unordered farm is at the top). */
+/** Runs `node` on every input as a stream and resolves with the outputs (in input order unless an unordered farm is one of its top-level stages). */
 export async function runAll(
   rt: Runtime,
   node: Skeleton,
@@ -141,21 +170,34 @@ export async function* runStream(
   options: RunOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const ctx = context(rt, node, options);
+  const unwatch = watchSignal(ctx);
   const capacity = Math.max(4, 2 * ctx.workers);
   const source = channel(ctx, capacity);
   const tasks: Promise<void>[] = [];
   tasks.push(
     (async () => {
+      const iterator =
+        Symbol.asyncIterator in inputs
+          ? (inputs as AsyncIterable<InvokeInput>)[Symbol.asyncIterator]()
+          : (inputs as Iterable<InvokeInput>)[Symbol.iterator]();
+      let ended = false;
       try {
-        let index = 0;
-        for await (const input of inputs) {
-          if (ctx.failure !== undefined) break;
-          await source.push({ index: index++, data: toBytes(input) });
+        for (let index = 0; ; index++) {
+          // A source may take its time with the next input: a failure does not wait for it.
+          const next = await Promise.race([Promise.resolve(iterator.next()), ctx.stopped.then(() => undefined)]);
+          if (next === undefined || ctx.failure !== undefined) break;
+          if (next.done === true) {
+            ended = true;
+            break;
+          }
+          await source.push({ index, data: toBytes(next.value) });
         }
       } catch (err) {
         fail(ctx, err);
       } finally {
         source.close();
+        // Stopped early: tell the source, without waiting for it.
+        if (!ended) void Promise.resolve(iterator.return?.()).catch(() => undefined);
       }
     })(),
   );
@@ -174,6 +216,7 @@ export async function* runStream(
     if (!completed) fail(ctx, new Error('the stream was closed before its end'));
     await Promise.allSettled(tasks);
     await settled(ctx);
+    unwatch();
   }
   if (ctx.failure !== undefined) throw ctx.failure;
 }
@@ -188,6 +231,16 @@ function fail(ctx: Context, err: unknown): void {
   if (ctx.failure !== undefined) return;
   ctx.failure = err instanceof Error ? err : new Error(String(err));
   for (const ch of ctx.channels) ch.abort();
+  ctx.stop();
+}
+
+/** Makes an abort of the run's signal fail the run at once; returns the undo. */
+function watchSignal(ctx: Context): () => void {
+  const signal = ctx.signal;
+  if (signal === undefined) return () => {};
+  const onAbort = (): void => fail(ctx, signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
 
 function channel(ctx: Context, capacity: number): Channel<Item> {
@@ -306,12 +359,16 @@ function guard<T>(ctx: Context, what: string, where: string, item: number, fn: (
   try {
     return fn();
   } catch (err) {
-    throw stageError(what, where, item, err);
+    const error = stageError(ctx, what, where, item, err);
+    fail(ctx, error);
+    throw error;
   }
 }
 
-function stageError(fn: string, where: string, item: number, cause: unknown, returnCode?: number): SkeletonError {
-  if (cause instanceof SkeletonError && cause.code === ErrorCode.SKELETON_STAGE) return cause;
+function stageError(ctx: Context, fn: string, where: string, item: number, cause: unknown, returnCode?: number): SkeletonError {
+  // This run's own stage error passes through; one from another run (a registered skeleton
+  // reached some other way) is wrapped, so that function and item are this run's.
+  if (cause instanceof SkeletonError && ctx.own.has(cause)) return cause;
   const why =
     returnCode !== undefined
       ? `returned ${returnCode}`
@@ -320,7 +377,7 @@ function stageError(fn: string, where: string, item: number, cause: unknown, ret
         : cause instanceof Error
           ? cause.message
           : String(cause);
-  return new SkeletonError(
+  const error = new SkeletonError(
     ErrorCode.SKELETON_STAGE,
     `skeleton stage '${fn}' failed on ${where}: ${why}`,
     {
@@ -332,6 +389,8 @@ function stageError(fn: string, where: string, item: number, cause: unknown, ret
     },
     { cause },
   );
+  ctx.own.add(error);
+  return error;
 }
 
 /** One task: `fns` in order on `data` (one invoke, or a chain kept on one worker). */
@@ -339,14 +398,23 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
   const go = async (): Promise<Uint8Array> => {
     if (ctx.failure !== undefined) throw ctx.failure;
     ctx.signal?.throwIfAborted();
-    if (fns.length === 1 || ctx.observe !== undefined) {
+    const nested = fns.map((fn) => registeredSkeleton(ctx.rt, fn));
+    if (fns.length === 1 || ctx.observe !== undefined || nested.some((n) => n !== undefined)) {
       // Calibration sees each function's own input and output size.
-      for (const fn of fns) {
+      for (let i = 0; i < fns.length; i++) {
+        if (ctx.failure !== undefined) throw ctx.failure;
+        const fn = fns[i]!;
+        const inner = nested[i];
+        if (inner !== undefined) {
+          // A registered skeleton runs inside this run: same signal, same first failure, items named as here.
+          data = await apply(ctx, inner, data, where, item);
+          continue;
+        }
         const loop = nodePerformance.eventLoopUtilization();
         const result = await ctx.rt.invoke(fn, data).catch((err: unknown) => {
-          throw stageError(fn, where, item, err);
+          throw stageError(ctx, fn, where, item, err);
         });
-        if (result.returnCode !== 0) throw stageError(fn, where, item, undefined, result.returnCode);
+        if (result.returnCode !== 0) throw stageError(ctx, fn, where, item, undefined, result.returnCode);
         // The main thread's busy time during the call (it waits idle for the worker otherwise).
         const mainMs = Math.min(result.durationMs, nodePerformance.eventLoopUtilization(loop).active);
         ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs, result.workerMs);
@@ -356,24 +424,27 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
     }
     const result = await ctx.rt.invokeChain([...fns], data, { prewarm: false }).catch((err: unknown) => {
       const fn = err instanceof NuvolaError && typeof err.details['function'] === 'string' ? err.details['function'] : fns.join(';');
-      throw stageError(fn, where, item, err);
+      throw stageError(ctx, fn, where, item, err);
     });
-    if (result.returnCode !== 0)
-      throw stageError(result.stages[result.stages.length - 1]!.function, where, item, undefined, result.returnCode);
+    if (result.returnCode !== 0) {
+      throw stageError(ctx, result.stages[result.stages.length - 1]!.function, where, item, undefined, result.returnCode);
+    }
     return result.output;
   };
   let run: Promise<Uint8Array>;
   if (ctx.sequential) {
     run = ctx.turn.then(go, go);
-    ctx.turn = run.catch(() => undefined);
   } else {
     run = go();
   }
-  ctx.inflight.add(run);
-  void run.then(
-    () => ctx.inflight.delete(run),
-    () => ctx.inflight.delete(run),
+  // The first failure stops the run at once: siblings still to start see it.
+  const settledRun = run.then(
+    () => undefined,
+    (err: unknown) => fail(ctx, err),
   );
+  if (ctx.sequential) ctx.turn = settledRun;
+  ctx.inflight.add(run);
+  void settledRun.then(() => ctx.inflight.delete(run));
   return run;
 }
 
@@ -557,6 +628,7 @@ async function solve(
   }
   if (depth >= node.maxDepth) {
     throw stageError(
+      ctx,
       node.divide,
       where,
       item,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
 import {
   dc,
@@ -15,6 +15,7 @@ import {
   runAll,
   runStream,
   seq,
+  register,
   unframe,
   type Skeleton,
 } from 'nuvola/skeletons';
@@ -332,9 +333,36 @@ describe('skeleton errors: stopping early', () => {
       expect(readU32s(out)).toEqual([2 * n]);
       if (++n === 3) break;
     }
-    expect(closed).toBe(true);
+    // The source is told to stop without being waited for: it closes once its pending item is out.
+    await vi.waitFor(() => expect(closed).toBe(true));
     expect(rt.stats().inflight).toBe(0);
     await expectHealthy(rt);
+  });
+
+  it('a failure or an abort does not wait for a source that stalls', async () => {
+    const rt = await start();
+    // Two items at once, then nothing for a minute.
+    async function* stalling(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array([1, 0, 0, 0]);
+      yield new Uint8Array([13, 0, 0, 0]); // faulty traps on 13
+      await new Promise((r) => setTimeout(r, 60_000).unref());
+      yield new Uint8Array([2, 0, 0, 0]);
+    }
+    let t = performance.now();
+    const err = await rejection(runAll(rt, farm('faulty'), stalling()));
+    expect(err.code).toBe('E_SKELETON_STAGE');
+    expect(performance.now() - t).toBeLessThan(10_000);
+
+    const controller = new AbortController();
+    async function* quiet(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array([1, 0, 0, 0]);
+      await new Promise((r) => setTimeout(r, 60_000).unref());
+    }
+    t = performance.now();
+    const aborted = runAll(rt, farm('faulty'), quiet(), { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('enough')), 20);
+    await expect(aborted).rejects.toThrow('enough');
+    expect(performance.now() - t).toBeLessThan(10_000);
   });
 
   it('an abort signal stops a run: it rejects with the reason once the calls in flight settle', async () => {
@@ -382,6 +410,52 @@ describe('skeleton errors: the runtime closes under a run', () => {
     const err = await outcome;
     expect(err.code).toBe('E_SKELETON_STAGE');
     expect(err.details['cause']).toBe('E_CLOSED');
+  });
+});
+
+describe('skeleton errors: the first failure stops everything', () => {
+  it('in a sequential run, no call starts after the one that failed', async () => {
+    const rt = await start();
+    const before = calls(rt);
+    const items = [1, 2, 13, 4, 5].map((v) => new Uint8Array([v, 0, 0, 0]));
+    const err = await rejection(runAll(rt, farm('faulty'), items, { sequential: true }));
+    expect(err.details).toMatchObject({ function: 'faulty', item: 2 });
+    expect(calls(rt) - before).toBe(3);
+  });
+
+  it('a registered skeleton used as a stage fails as part of this run: the item is the outer stream index', async () => {
+    const rt = await start();
+    register(rt, 'inner', farm('faulty'));
+    const items = [1, 2, 3, 13, 5].map((v) => new Uint8Array([v, 0, 0, 0]));
+    const err = await rejection(runAll(rt, farm(seq('inner')), items));
+    expect(err.code).toBe('E_SKELETON_STAGE');
+    expect(err.details).toMatchObject({ function: 'faulty', item: 3 });
+  });
+
+  it('a handler call ends with E_CLOSED when the runtime closes, even if the handler ignores its signal', async () => {
+    const rt = await start();
+    rt.registerHandler('stubborn', () => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new Uint8Array(0)), 5000).unref()));
+    const call = rejection(rt.invoke('stubborn'));
+    await new Promise((r) => setTimeout(r, 20));
+    const t = performance.now();
+    await rt.close();
+    const err = await call;
+    expect(err.code).toBe('E_CLOSED');
+    expect(performance.now() - t).toBeLessThan(2000);
+  });
+
+  it("the guest SDK's frames.split refuses a length that would wrap and bytes after the last part", async () => {
+    const rt = await start();
+    const wrapping = new Uint8Array(12);
+    new DataView(wrapping.buffer).setUint32(0, 1, true);
+    new DataView(wrapping.buffer).setUint32(4, 0x7ffffffd, true);
+    const trailing = new Uint8Array([...frame([u32s(5)]), 9]);
+    for (const bad of [wrapping, trailing]) {
+      const err = await rejection(rt.invoke('sum', bad));
+      expect(err.code).toBe('E_GUEST_ABORT');
+      expect(err.message).toContain('frames.split');
+    }
+    expect(readU32s((await rt.invoke('sum', frame([u32s(5), u32s(6)]))).output)).toEqual([11]);
   });
 });
 

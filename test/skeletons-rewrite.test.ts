@@ -14,6 +14,7 @@ import {
   reduce,
   register,
   rewrite,
+  run,
   runAll,
   seq,
   statefulFunctions,
@@ -327,5 +328,27 @@ describe('statefulness through registered skeletons', () => {
     // 'counting' calls counter, which keeps state: replicating it is what farmIntro forbids.
     expect(statefulFunctions(seq('counting'), ctx)).not.toEqual([]);
     expectRefused('farmIntro', () => rewrite(seq('counting'), 'farmIntro', ctx));
+  });
+
+  it('registered skeletons that name each other do not send the check round in circles', async () => {
+    const rt = await start();
+    register(rt, 'a', seq('double'));
+    register(rt, 'b', seq('a'));
+    rt.unregister('a');
+    register(rt, 'a', seq('b'));
+    expect(statefulFunctions(seq('a'), { rt })).toEqual([]);
+    expect(normalize(pipe('a', 'b'), { rt }).kind).toBe('farm');
+    // Running such a cycle is refused before anything starts.
+    await expect(run(rt, seq('a'), u32s(1))).rejects.toMatchObject({ code: 'E_INVALID_SKELETON' });
+  });
+});
+
+describe('normalize keeps order', () => {
+  it('farm(farm(s, unordered)) stays ordered: the inner farm never reorders', () => {
+    const inner = farm('double', { ordered: false });
+    const n = normalize(farm(inner));
+    expect(n.kind).toBe('farm');
+    expect((n as { ordered: boolean }).ordered).toBe(true);
+    expect((normalize(farm(pipe(inner, 'sum'))) as { ordered: boolean }).ordered).toBe(true);
   });
 });

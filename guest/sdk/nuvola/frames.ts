@@ -12,13 +12,15 @@ export abstract class frames {
     const parts = new Array<Uint8Array>(0);
     let at: i32 = 4;
     for (let i: u32 = 0; i < count; i++) {
-      if (at + 4 > total) abort("frames.split: framed list cut short in a length");
-      const len = <i32>load<u32>(data.dataStart + <usize>at);
+      if (total - at < 4) abort("frames.split: framed list cut short in a length");
+      const len = load<u32>(data.dataStart + <usize>at);
       at += 4;
-      if (len < 0 || at + len > total) abort("frames.split: framed list cut short in a part");
-      parts.push(data.slice(at, at + len));
-      at += len;
+      // Compared without adding, so a huge length cannot wrap around.
+      if (len > <u32>(total - at)) abort("frames.split: framed list cut short in a part");
+      parts.push(data.slice(at, at + <i32>len));
+      at += <i32>len;
     }
+    if (at != total) abort("frames.split: bytes after the last part of a framed list");
     return parts;
   }
 
