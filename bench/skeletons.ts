@@ -84,7 +84,9 @@ function makeApps(o: SkeletonsBenchOptions): App[] {
       skeleton: apps.wordCountSkeleton(),
       forms: [],
       inputs: [text],
-      samples: [text.subarray(0, Math.floor(text.length / 4))].map((t) => {
+      // Two sizes, so the model can learn that the reducers' work grows slower than the text
+      // (the number of distinct words saturates).
+      samples: [text.subarray(0, Math.floor(text.length / 8)), text.subarray(0, Math.floor(text.length / 4))].map((t) => {
         // Cut at a space so no word is split.
         const end = t.lastIndexOf(32);
         return t.subarray(0, end);

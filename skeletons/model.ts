@@ -319,6 +319,18 @@ interface Machine {
   parallel: boolean;
 }
 
+/**
+ * `n` like tasks started at once on `k` workers: ⌈n/k⌉ rounds of one latency each — or less,
+ * where the main thread's share of one task overlaps the workers' share of others — and never
+ * less than the CPU needs for all of them.
+ */
+function wave(m: Machine, n: number, e: Estimate): number {
+  if (n <= 0) return 0;
+  const rounds = Math.ceil(n / m.k) * e.latency;
+  const overlapped = e.latency + (n - 1) * Math.max(e.work / m.k, e.host, (e.work + e.host) / m.cores);
+  return Math.max(Math.min(rounds, overlapped), cpu(m, { work: n * e.work, host: n * e.host }));
+}
+
 /** The least time `work` (on workers) and `host` (main thread) need on the machine's cores. */
 const cpu = (m: Machine, e: { work: number; host: number }): number => Math.max(e.host, e.work / m.k, (e.work + e.host) / m.cores);
 
@@ -438,7 +450,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       }
       const work = p * e.work + gather.work;
       const host = split + p * e.host + gather.host;
-      const latency = split + Math.max(Math.ceil(p / k) * e.latency, cpu(m, { work: p * e.work, host: p * e.host })) + gather.latency;
+      const latency = split + wave(m, p, e) + gather.latency;
       return { latency, service: latency, work, host, total: split + p * e.total + gather.total, out: gather.out };
     }
     case 'reduce': {
@@ -456,8 +468,7 @@ function estimate(profile: Profile, node: Skeleton, bytes: number, m: Machine): 
       const reducer = calls(profile, [node.reducer], mapped / r, m);
       const merge = profile.hostMs(`merge:${node.reducer}`, r * reducer.out);
       const split = profile.hostMs(`partition:${node.partition.name}`, bytes);
-      const phase = (n: number, e: Estimate): number =>
-        Math.max(Math.ceil(n / k) * e.latency, cpu(m, { work: n * e.work, host: n * e.host }));
+      const phase = (n: number, e: Estimate): number => wave(m, n, e);
       const latency = split + phase(p, mapper) + shuffle + phase(r, reducer) + merge;
       return {
         latency,
