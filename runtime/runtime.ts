@@ -109,6 +109,8 @@ export interface FunctionInfo {
   reuse?: 'reset' | 'keep';
   /** For guest modules: the state keys it may touch (`undefined`: any). */
   stateKeys?: readonly string[];
+  /** For host handlers: the function registered (so a library can recognise its own). */
+  handler?: HostHandler;
 }
 
 /** What `stats()` reports. */
@@ -267,7 +269,7 @@ export class Runtime {
   /** What kind of function `name` is and the options it was registered with. */
   describe(name: string): FunctionInfo {
     const handler = this.handlers.get(name);
-    if (handler !== undefined) return { name, kind: 'handler', timeoutMs: handler.timeoutMs };
+    if (handler !== undefined) return { name, kind: 'handler', timeoutMs: handler.timeoutMs, handler: handler.handler };
     const fn = this.registry.get(name);
     if (fn === undefined) throw unknownFunction(name);
     return {

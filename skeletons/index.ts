@@ -3,7 +3,7 @@
  * map, reduce, keyed map-reduce, divide & conquer, iteration), rewrite them into equivalent
  * faster forms, and predict their speed. Built on the public runtime API only.
  */
-import type { Runtime } from '../runtime/index.js';
+import type { HostHandler, Runtime } from '../runtime/index.js';
 import { frame, unframe } from './frames.js';
 import { remember } from './registry.js';
 import { checkFunctions, run, runAll } from './run.js';
@@ -27,13 +27,10 @@ export { frame, unframe } from './frames.js';
  */
 export function register(rt: Runtime, name: string, node: Skeleton, options: { stream?: boolean; timeoutMs?: number } = {}): void {
   checkFunctions(rt, node);
-  rt.registerHandler(
-    name,
-    async (input, { signal }) =>
-      options.stream === true
-        ? frame(await runAll(rt, node, unframe(input, `the input of '${name}'`), { signal }))
-        : run(rt, node, input, { signal }),
-    options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
-  );
-  remember(rt, name, node);
+  const handler: HostHandler = async (input, { signal }) =>
+    options.stream === true
+      ? frame(await runAll(rt, node, unframe(input, `the input of '${name}'`), { signal }))
+      : run(rt, node, input, { signal });
+  rt.registerHandler(name, handler, options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs });
+  remember(rt, name, node, handler);
 }

@@ -24,7 +24,7 @@ import {
   type Skeleton,
 } from 'nuvola/skeletons';
 import { closedAfterEach, guestBytes, runScript } from './helpers.js';
-import { u32s } from './skeleton-helpers.js';
+import { readU32s, u32s } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
 
@@ -340,6 +340,18 @@ describe('statefulness through registered skeletons', () => {
     expect(normalize(pipe('a', 'b'), { rt }).kind).toBe('farm');
     // Running such a cycle is refused before anything starts.
     await expect(run(rt, seq('a'), u32s(1))).rejects.toMatchObject({ code: 'E_INVALID_SKELETON' });
+  });
+});
+
+describe('a replaced registration is not taken for the skeleton', () => {
+  it('a name unregistered and registered again as a plain handler is that handler', async () => {
+    const rt = await start();
+    register(rt, 'x', seq('counter'));
+    expect(statefulFunctions(seq('x'), { rt })).toEqual(['x']);
+    rt.unregister('x');
+    rt.registerHandler('x', (input) => Promise.resolve(input));
+    expect(statefulFunctions(seq('x'), { rt })).toEqual([]);
+    expect(readU32s(await run(rt, seq('x'), u32s(7)))).toEqual([7]);
   });
 });
 

@@ -464,7 +464,7 @@ describe('skeletons: registered as functions', () => {
     const rt = await withTestGuests();
     register(rt, 'quad', pipe('double', 'double'), { timeoutMs: 1234 });
     expect(rt.functions()).toEqual(expect.arrayContaining(['double', 'sum', 'quad']));
-    expect(rt.describe('quad')).toEqual({ name: 'quad', kind: 'handler', timeoutMs: 1234 });
+    expect(rt.describe('quad')).toEqual({ name: 'quad', kind: 'handler', timeoutMs: 1234, handler: expect.any(Function) as unknown });
     expect(rt.describe('double')).toMatchObject({ name: 'double', kind: 'wasm', reuse: 'reset' });
     expect(() => register(rt, 'quad', seq('double'))).toThrow(expect.objectContaining({ code: 'E_ALREADY_REGISTERED' }));
     expect(() => register(rt, 'nope', pipe('double', 'missing'))).toThrow(

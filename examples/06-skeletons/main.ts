@@ -18,6 +18,8 @@ export async function skeletonsExample(print: (line: string) => void = console.l
 
     const params = { width: 600, height: 200, maxIter: 500 };
     const rows = apps.mandelRows(params);
+    // A warm-up pass first: the first calls of a function on each worker pay for instances and JIT.
+    await runAll(rt, apps.mandelSkeleton(), rows);
     const [seqRows, seqMs] = await time(() => apps.sequentially(rt, ['mandel_row'], rows));
     const [farmRows, farmMs] = await time(() => runAll(rt, apps.mandelSkeleton(), rows));
     const same = apps.sha256(farmRows) === apps.sha256(seqRows) && apps.sha256(farmRows) === apps.sha256(apps.mandelReference(params));
@@ -30,6 +32,7 @@ export async function skeletonsExample(print: (line: string) => void = console.l
     const normal = normalize(pipeline, { rt });
     print(`  image pipeline, normal form:\n${explain(normal).replace(/^/gm, '    ')}`);
     const expected = (await apps.sequentially(rt, apps.FILTERS, images)).map((o) => apps.sha256(o)).join();
+    await runAll(rt, normal, images);
     const profile = await calibrate(rt, pipeline, images.slice(0, 2));
     for (const [name, skeleton] of [
       ['original', pipeline],
