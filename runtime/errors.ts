@@ -75,6 +75,18 @@ export const ErrorCode = {
   INVALID_SKELETON: 'E_INVALID_SKELETON',
   /** A rewrite rule does not apply: its side condition fails; `details.condition` says which. */
   REWRITE_REFUSED: 'E_REWRITE_REFUSED',
+  /** A kernel's arguments do not fit: mismatched dimensions, lengths that overflow, bad sizes. */
+  KERNEL_ARGS: 'E_KERNEL_ARGS',
+  /** A registered kernel's WGSL does not compile; `details.messages` has the compiler's messages. */
+  KERNEL_COMPILE: 'E_KERNEL_COMPILE',
+  /** No kernel is registered under this name. */
+  KERNEL_UNKNOWN: 'E_KERNEL_UNKNOWN',
+  /** The GPU device was lost during the call; the next call creates a new one. */
+  KERNEL_DEVICE_LOST: 'E_KERNEL_DEVICE_LOST',
+  /** A kernel ran longer than `maxKernelMs`; the device is replaced. */
+  KERNEL_TIMEOUT: 'E_KERNEL_TIMEOUT',
+  /** A GPU was required (`mode: 'gpu'`, or a WGSL kernel) and none is available. */
+  KERNEL_UNAVAILABLE: 'E_KERNEL_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -128,6 +140,8 @@ export class StateError extends NuvolaError {}
 export class HandlerError extends NuvolaError {}
 /** A skeleton was malformed, refused a rewrite, or one of its stages failed (`cause` holds the stage's error). */
 export class SkeletonError extends NuvolaError {}
+/** A GPU kernel call failed: bad arguments, a kernel that does not compile, a lost device, a timeout. */
+export class KernelError extends NuvolaError {}
 
 const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
   E_INVALID_OPTION: InvalidOptionError,
@@ -163,6 +177,12 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_SKELETON_STAGE: SkeletonError,
   E_INVALID_SKELETON: SkeletonError,
   E_REWRITE_REFUSED: SkeletonError,
+  E_KERNEL_ARGS: KernelError,
+  E_KERNEL_COMPILE: KernelError,
+  E_KERNEL_UNKNOWN: KernelError,
+  E_KERNEL_DEVICE_LOST: KernelError,
+  E_KERNEL_TIMEOUT: KernelError,
+  E_KERNEL_UNAVAILABLE: KernelError,
 };
 
 /** Builds the error class that matches `code`. */

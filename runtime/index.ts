@@ -31,6 +31,7 @@ export {
   StateError,
   HandlerError,
   SkeletonError,
+  KernelError,
 } from './errors.js';
 export type { HostState } from './host-state.js';
 export type { RedisTarget } from '../state/redis-tier.js';
