@@ -1,594 +1,336 @@
 /**
- * Main thread. GPU kernels through WebGPU (the `webgpu` package: Dawn), one device per
- * process shared by every caller, with a CPU path for every library kernel. Knows nothing of
- * Wasm: the runtime's host imports call it with plain arrays.
+ * Main thread. GPU kernels for the runtime and the embedding service: a library (tiled
+ * matmul, saxpy/add/mul, sum/max, prefix scan, 2-D convolution) and WGSL kernels the service
+ * registers, on one WebGPU device per process, with a CPU path for every library kernel.
+ * Knows nothing of Wasm.
  *
- * The device is created on first use: Dawn's default backend first (Vulkan, Metal, D3D12 —
- * a real GPU), then OpenGL through EGL (Mesa's software renderer on a machine without a GPU).
- * A lost device fails the calls that were on it with `E_KERNEL_DEVICE_LOST`; the next call
- * creates a new one. Calls from different callers are queued per caller and taken round-robin,
- * one at a time, so a caller with many calls does not starve one with few.
+ * The device and all kernel work live on one kernel thread (thread.ts → engine.ts): Dawn's
+ * OpenGL backend (Mesa's software renderer) runs GPU work on the calling thread, and the CPU
+ * path is JavaScript, so neither may block the main thread. Calls are queued per caller and
+ * sent to the thread round-robin, one at a time: a caller with many calls does not starve one
+ * with few. A call whose work takes longer than `maxKernelMs` fails with `E_KERNEL_TIMEOUT`;
+ * the thread (and its device) is replaced, and the next call starts a new one with every
+ * registered kernel compiled again.
  */
-import { create } from 'webgpu';
-import { ErrorCode, KernelError } from '../runtime/errors.js';
-import * as cpu from './cpu.js';
-import * as wgsl from './wgsl.js';
+import { Worker } from 'node:worker_threads';
+import { ErrorCode, fromWire, KernelError, RuntimeClosedError } from '../runtime/errors.js';
+import type { EngineOptions, KernelSpec } from './engine.js';
+import type { KernelReply, KernelRequest } from './thread.js';
 
-// WebGPU flag values (from the spec), so that nothing is added to the process's globals.
-const STORAGE = 0x80;
-const COPY_SRC = 0x04;
-const COPY_DST = 0x08;
-const MAP_READ = 0x01;
-const UNIFORM = 0x40;
-const MAP_MODE_READ = 0x01;
-const MAX_GROUPS = 65535;
+export type { KernelSpec } from './engine.js';
 
-export interface KernelsOptions {
-  /** `'auto'` (default): the GPU when an adapter is found, else the CPU; `'gpu'`: fail without one; `'cpu'`: never the GPU. */
-  mode?: 'auto' | 'gpu' | 'cpu';
-  /** A call whose GPU work takes longer fails with `E_KERNEL_TIMEOUT` and the device is replaced. Default 10 000. */
+export interface KernelsOptions extends EngineOptions {
+  /** A call (its GPU or CPU work) taking longer fails with `E_KERNEL_TIMEOUT`. Default 10 000 ms. */
   maxKernelMs?: number;
-  /** Dawn toggles per attempt; default: the default backend, then `backend=opengl`. */
-  backends?: string[][];
-}
-
-/** A kernel the embedding service brings: WGSL with a declared signature. */
-export interface KernelSpec {
-  wgsl: string;
-  entryPoint?: string;
-  /** Read-only `array<f32>` storage inputs, bound at 0 … inputs − 1. */
-  inputs: number;
-  /** The `array<f32>` output is bound at `inputs`; with `params`, a `uniform` of u32s at `inputs + 1`. */
-  params?: boolean;
-  /** The same computation in JavaScript, for the CPU path; without it the kernel needs a GPU. */
-  cpu?: (inputs: Float32Array[], params: Uint32Array) => Float32Array;
 }
 
 export interface KernelsStats {
-  /** Which path the last call took. */
+  /** Which path the last call took: `'gpu'`, `'cpu'` (no adapter, or `mode: 'cpu'`), or `'none'` yet. */
   path: 'gpu' | 'cpu' | 'none';
   /** The adapter in use, when there is one. */
   adapter: string | undefined;
   gpuCalls: number;
   cpuCalls: number;
+  /** Devices lost or replaced after a timeout. */
   deviceLosses: number;
   /** Calls completed per caller. */
   perCaller: Record<string, number>;
 }
 
-/** Keeps every `create()` result alive for the life of the process (Dawn crashes otherwise). */
-const keepAlive: unknown[] = [];
-
-function argsError(message: string, details: Record<string, unknown> = {}): KernelError {
-  return new KernelError(ErrorCode.KERNEL_ARGS, message, details);
+interface Job {
+  op: string;
+  args: unknown[];
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
 }
 
-function checkDim(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1 || v > 1 << 24) throw argsError(`${name} must be an integer from 1 to 2^24, got ${v}`, { [name]: v });
-}
+const THREAD = new URL('./thread.js', import.meta.url);
 
-/** Bytes of a Float32Array safe to hand to writeBuffer (never a view of shared memory). */
-function ownBytes(data: Float32Array | Uint32Array): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : (bytes as Uint8Array<ArrayBuffer>);
-}
-
-interface Job<T> {
-  run: () => Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
+/** What of a spec crosses to the kernel thread (a function cannot). */
+function portableSpec(spec: KernelSpec): Omit<KernelSpec, 'cpu'> {
+  return {
+    wgsl: spec.wgsl,
+    inputs: spec.inputs,
+    ...(spec.entryPoint === undefined ? {} : { entryPoint: spec.entryPoint }),
+    ...(spec.params === undefined ? {} : { params: spec.params }),
+  };
 }
 
 export class Kernels {
-  private readonly mode: 'auto' | 'gpu' | 'cpu';
   private readonly maxKernelMs: number;
-  private readonly backends: string[][];
-  private device: GPUDevice | undefined;
-  private opening: Promise<GPUDevice | undefined> | undefined;
-  private noAdapter = false;
-  private adapterName: string | undefined;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly custom = new Map<string, KernelSpec>();
-  private readonly queues = new Map<string, Job<unknown>[]>();
+  private readonly engineOptions: EngineOptions;
+  private worker: Worker | undefined;
+  private readonly registered = new Map<string, KernelSpec>();
+  private readonly queues = new Map<string, Job[]>();
   private readonly turn: string[] = [];
-  private running = false;
-  private lastPath: 'gpu' | 'cpu' | 'none' = 'none';
-  private gpuCalls = 0;
-  private cpuCalls = 0;
-  private losses = 0;
+  private current: { id: number; job: Job; caller: string; timer: NodeJS.Timeout | undefined } | undefined;
+  /** Whether the kernel thread has opened its device (calls are timed from then on). */
+  private ready = false;
+  private nextId = 1;
+  private closed = false;
+  private readonly counts = { gpu: 0, cpu: 0, losses: 0 };
+  private path: 'gpu' | 'cpu' | 'none' = 'none';
+  private adapter: string | undefined;
   private readonly perCaller = new Map<string, number>();
 
   constructor(options: KernelsOptions = {}) {
-    this.mode = options.mode ?? 'auto';
-    this.maxKernelMs = options.maxKernelMs ?? 10_000;
-    this.backends = options.backends ?? [[], ['backend=opengl']];
+    const { maxKernelMs, ...engine } = options;
+    this.maxKernelMs = maxKernelMs ?? 10_000;
+    this.engineOptions = engine;
   }
 
-  /** Whether library kernels run on a GPU (creating the device if needed). */
-  async available(): Promise<boolean> {
-    return (await this.acquire()) !== undefined;
+  /** Whether library kernels run on a GPU here (creates the device on first use). */
+  available(): Promise<boolean> {
+    return this.call('host', 'available', []) as Promise<boolean>;
   }
 
-  stats(): KernelsStats {
-    return {
-      path: this.lastPath,
-      adapter: this.adapterName,
-      gpuCalls: this.gpuCalls,
-      cpuCalls: this.cpuCalls,
-      deviceLosses: this.losses,
-      perCaller: Object.fromEntries(this.perCaller),
-    };
-  }
-
-  // ---- the library --------------------------------------------------------------------
-
-  /** C = A · B for row-major A (m×k) and B (k×n). */
   matmulF32(a: Float32Array, b: Float32Array, m: number, k: number, n: number, caller = 'host'): Promise<Float32Array> {
-    checkDim('m', m);
-    checkDim('k', k);
-    checkDim('n', n);
-    if (a.length !== m * k) return Promise.reject(argsError(`a has ${a.length} values; m×k = ${m}×${k} needs ${m * k}`, { m, k }));
-    if (b.length !== k * n) return Promise.reject(argsError(`b has ${b.length} values; k×n = ${k}×${n} needs ${k * n}`, { k, n }));
-    this.checkBytes(m * n * 4, 'the product');
-    return this.enqueue(
-      caller,
-      () => cpu.matmul(a, b, m, k, n),
-      (d) => this.runGpu(d, 'matmul', wgsl.MATMUL, [a, b], m * n, new Uint32Array([m, k, n, 0]), [[Math.ceil(n / 16), Math.ceil(m / 16)]]),
-    );
+    return this.call(caller, 'matmulF32', [a, b, m, k, n]) as Promise<Float32Array>;
   }
 
-  /** out = alpha · x + y. */
+  /** alpha · x + y. */
   saxpyF32(alpha: number, x: Float32Array, y: Float32Array, caller = 'host'): Promise<Float32Array> {
-    return this.elementwise(x, y, 0, alpha, 1, caller);
+    return this.call(caller, 'saxpyF32', [alpha, x, y]) as Promise<Float32Array>;
   }
 
   addF32(x: Float32Array, y: Float32Array, caller = 'host'): Promise<Float32Array> {
-    return this.elementwise(x, y, 0, 1, 1, caller);
+    return this.call(caller, 'addF32', [x, y]) as Promise<Float32Array>;
   }
 
   mulF32(x: Float32Array, y: Float32Array, caller = 'host'): Promise<Float32Array> {
-    return this.elementwise(x, y, 1, 1, 1, caller);
+    return this.call(caller, 'mulF32', [x, y]) as Promise<Float32Array>;
   }
 
   sumF32(x: Float32Array, caller = 'host'): Promise<number> {
-    return this.reduction(x, 0, caller);
+    return this.call(caller, 'sumF32', [x]) as Promise<number>;
   }
 
   maxF32(x: Float32Array, caller = 'host'): Promise<number> {
-    if (x.length === 0) return Promise.reject(argsError('maxF32 of no values'));
-    return this.reduction(x, 1, caller);
+    return this.call(caller, 'maxF32', [x]) as Promise<number>;
   }
 
   /** Inclusive prefix sums. */
   scanF32(x: Float32Array, caller = 'host'): Promise<Float32Array> {
-    if (x.length === 0) return Promise.resolve(new Float32Array(0));
-    this.checkBytes(x.length * 4, 'the input');
-    return this.enqueue(
-      caller,
-      () => cpu.scan(x),
-      (d) => this.scanGpu(d, x),
-    );
+    return this.call(caller, 'scanF32', [x]) as Promise<Float32Array>;
   }
 
   /** Same-size 2-D convolution of an h×w image with a kh×kw kernel (odd sizes), zeros outside. */
   conv2dF32(img: Float32Array, h: number, w: number, kernel: Float32Array, kh: number, kw: number, caller = 'host'): Promise<Float32Array> {
-    checkDim('h', h);
-    checkDim('w', w);
-    if (img.length !== h * w) return Promise.reject(argsError(`the image has ${img.length} values; h×w = ${h}×${w} needs ${h * w}`));
-    if (!Number.isInteger(kh) || !Number.isInteger(kw) || kh % 2 !== 1 || kw % 2 !== 1 || kh > 31 || kw > 31) {
-      return Promise.reject(argsError(`kernel sizes must be odd integers up to 31, got ${kh}×${kw}`));
-    }
-    if (kernel.length !== kh * kw) return Promise.reject(argsError(`the kernel has ${kernel.length} values; ${kh}×${kw} needs ${kh * kw}`));
-    this.checkBytes(h * w * 4, 'the image');
-    return this.enqueue(
-      caller,
-      () => cpu.conv2d(img, h, w, kernel, kh, kw),
-      (d) =>
-        this.runGpu(d, 'conv2d', wgsl.CONV2D, [img, kernel], h * w, new Uint32Array([h, w, kh, kw]), [
-          [Math.ceil(w / 16), Math.ceil(h / 8)],
-        ]),
-    );
+    return this.call(caller, 'conv2dF32', [img, h, w, kernel, kh, kw]) as Promise<Float32Array>;
   }
-
-  // ---- kernels the embedding service brings ---------------------------------------------
 
   /**
-   * Compiles `spec.wgsl` now and keeps it under `name`. A kernel that does not compile is
-   * refused with `E_KERNEL_COMPILE` and the compiler's messages. Needs a GPU unless `spec.cpu`
-   * is given (then, without a GPU, only the CPU version is kept).
+   * Compiles a WGSL kernel now and keeps it under `name` (`E_KERNEL_COMPILE` with the
+   * compiler's messages when it does not compile). Without a GPU a kernel with a `cpu`
+   * version runs that (on the main thread: keep it small); one without fails with
+   * `E_KERNEL_UNAVAILABLE`.
    */
   async registerKernel(name: string, spec: KernelSpec): Promise<void> {
-    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(name))
-      throw argsError(`a kernel name must be 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(name)}`);
-    if (this.custom.has(name)) throw argsError(`a kernel named '${name}' is already registered`, { kernel: name });
-    if (typeof spec?.wgsl !== 'string' || !Number.isInteger(spec.inputs) || spec.inputs < 0 || spec.inputs > 6) {
-      throw argsError('a kernel spec needs wgsl (a string) and inputs (0 to 6)');
+    if (this.registered.has(name))
+      throw new KernelError(ErrorCode.KERNEL_ARGS, `a kernel named '${name}' is already registered`, { kernel: name });
+    const cpu = spec.cpu;
+    try {
+      await this.call('host', 'registerKernel', [name, portableSpec(spec)]);
+    } catch (err) {
+      // No GPU: a kernel with a CPU version is still usable.
+      if (!(err instanceof KernelError && err.code === ErrorCode.KERNEL_UNAVAILABLE && cpu !== undefined)) throw err;
     }
-    const device = await this.acquire();
-    if (device === undefined) {
-      if (spec.cpu === undefined) {
-        throw new KernelError(
-          ErrorCode.KERNEL_UNAVAILABLE,
-          `kernel '${name}' has no CPU version and no GPU is available; give spec.cpu or run where a GPU adapter is`,
-          {
-            kernel: name,
-          },
-        );
-      }
-    } else {
-      await this.compile(device, `custom:${name}`, spec.wgsl, spec.entryPoint ?? 'main', name);
-    }
-    this.custom.set(name, spec);
+    this.registered.set(name, spec);
   }
 
-  /** Runs the registered kernel `name` on `inputs` with `workgroups` (x, y, z) and returns its output. */
-  runKernel(
+  /** Runs a registered kernel with `workgroups` (x, y, z); resolves with its `outputLength` floats. */
+  async runKernel(
     name: string,
     call: { inputs: Float32Array[]; outputLength: number; params?: Uint32Array; workgroups: [number, number?, number?] },
     caller = 'host',
   ): Promise<Float32Array> {
-    const spec = this.custom.get(name);
+    const spec = this.registered.get(name);
     if (spec === undefined)
-      return Promise.reject(
-        new KernelError(ErrorCode.KERNEL_UNKNOWN, `no kernel named '${name}' is registered; registerKernel() it first`, { kernel: name }),
-      );
-    if (call.inputs.length !== spec.inputs)
-      return Promise.reject(argsError(`kernel '${name}' takes ${spec.inputs} inputs, got ${call.inputs.length}`));
-    if (!Number.isInteger(call.outputLength) || call.outputLength < 1)
-      return Promise.reject(argsError('outputLength must be a positive integer'));
-    const groups = call.workgroups.map((g) => g ?? 1);
-    if (groups.some((g) => !Number.isInteger(g) || g < 1 || g > MAX_GROUPS))
-      return Promise.reject(argsError(`workgroups must be integers from 1 to ${MAX_GROUPS}`));
-    this.checkBytes(call.outputLength * 4, 'the output');
-    const params = call.params ?? new Uint32Array(4);
-    return this.enqueue(caller, spec.cpu === undefined ? undefined : () => spec.cpu!(call.inputs, params), (d) =>
-      this.runGpu(
-        d,
-        `custom:${name}`,
-        spec.wgsl,
-        call.inputs,
-        call.outputLength,
-        spec.params === true ? params : undefined,
-        [groups as [number, number, number]],
-        spec.entryPoint ?? 'main',
-      ),
-    );
+      throw new KernelError(ErrorCode.KERNEL_UNKNOWN, `no kernel named '${name}' is registered; registerKernel() it first`, {
+        kernel: name,
+      });
+    try {
+      return (await this.call(caller, 'runKernel', [name, call])) as Float32Array;
+    } catch (err) {
+      const noGpu = err instanceof KernelError && (err.code === ErrorCode.KERNEL_UNAVAILABLE || err.code === ErrorCode.KERNEL_UNKNOWN);
+      if (!noGpu || spec.cpu === undefined) throw err;
+      this.counts.cpu++;
+      this.path = 'cpu';
+      return spec.cpu(call.inputs, call.params ?? new Uint32Array(4));
+    }
   }
 
-  /** Releases the device. Later calls create a new one. */
-  destroy(): void {
-    this.device?.destroy();
-    this.device = undefined;
-    this.pipelines.clear();
+  stats(): KernelsStats {
+    return {
+      path: this.path,
+      adapter: this.adapter,
+      gpuCalls: this.counts.gpu,
+      cpuCalls: this.counts.cpu,
+      deviceLosses: this.counts.losses,
+      perCaller: Object.fromEntries(this.perCaller),
+    };
   }
 
-  /** @internal Loses the device on purpose (tests of the recovery path): calls on it fail, the next one makes a new one. */
-  loseDevice(): void {
-    this.destroy();
+  /** @internal Loses the device on purpose (tests of the recovery path). */
+  loseDevice(): Promise<void> {
+    return this.call('host', 'loseDevice', []).then(() => {
+      this.counts.losses++;
+    });
   }
 
-  // ---- internals ------------------------------------------------------------------------
-
-  private checkBytes(bytes: number, what: string): void {
-    const limit = this.device?.limits.maxStorageBufferBindingSize ?? 128 << 20;
-    if (bytes > limit)
-      throw argsError(`${what} needs ${bytes} bytes, above the device's ${limit}-byte buffer limit; split the work`, { bytes, limit });
+  /** Ends the kernel thread once its current call is done; calls still queued or running reject with `E_CLOSED`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const closed = new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed');
+    for (const queue of this.queues.values()) for (const job of queue.splice(0)) job.reject(closed);
+    this.queues.clear();
+    this.turn.length = 0;
+    if (this.current !== undefined) {
+      clearTimeout(this.current.timer);
+      this.current.job.reject(closed);
+      this.current = undefined;
+    }
+    const worker = this.worker;
+    this.worker = undefined;
+    // Not terminate(): ending the thread while Dawn owes it an answer aborts the process.
+    if (worker !== undefined) await this.retire(worker);
   }
 
-  private elementwise(x: Float32Array, y: Float32Array, op: 0 | 1, alpha: number, beta: number, caller: string): Promise<Float32Array> {
-    if (x.length !== y.length) return Promise.reject(argsError(`x has ${x.length} values and y ${y.length}; they must match`));
-    if (x.length === 0) return Promise.resolve(new Float32Array(0));
-    this.checkBytes(x.length * 4, 'the input');
-    const params = new Uint32Array(4);
-    params[0] = x.length;
-    params[1] = op;
-    new Float32Array(params.buffer).set([alpha, beta], 2);
-    return this.enqueue(
-      caller,
-      () => cpu.elementwise(x, y, op === 1 ? 'mul' : 'axpby', alpha, beta),
-      (d) => this.runGpu(d, 'elementwise', wgsl.ELEMENTWISE, [x, y], x.length, params, [[Math.min(MAX_GROUPS, Math.ceil(x.length / 128))]]),
-    );
-  }
-
-  private reduction(x: Float32Array, op: 0 | 1, caller: string): Promise<number> {
-    if (x.length === 0) return Promise.resolve(0);
-    this.checkBytes(x.length * 4, 'the input');
-    return this.enqueue(
-      caller,
-      () => (op === 0 ? cpu.sum(x) : cpu.max(x)),
-      async (d) => {
-        // Fold to at most 1024 partials in one pass, then to one in a second.
-        let values = x;
-        while (values.length > 1) {
-          const groups = Math.min(1024, Math.ceil(values.length / 128));
-          values = await this.runGpu(d, 'reduce', wgsl.REDUCE, [values], groups, new Uint32Array([values.length, op, 0, 0]), [[groups]]);
-        }
-        return values[0]!;
-      },
-    );
-  }
-
-  private async scanGpu(d: GPUDevice, x: Float32Array): Promise<Float32Array> {
-    // Scan 128-element blocks, scan the block totals (recursively), add them back.
-    const blocks = Math.ceil(x.length / 128);
-    const perRow = Math.min(blocks, MAX_GROUPS);
-    const grid: [number, number] = [perRow, Math.ceil(blocks / perRow)];
-    const params = new Uint32Array([x.length, perRow, 0, 0]);
-    const [scanned, sums] = await this.runGpuMulti(d, 'scanBlocks', wgsl.SCAN_BLOCKS, x, blocks, params, grid);
-    if (blocks === 1) return scanned;
-    const offsets = await this.scanGpu(d, sums);
-    return this.runGpuAdd(d, scanned, offsets, params, grid);
-  }
-
-  /** Queues `gpu` (or `cpuPath` when there is no GPU) behind the caller's earlier calls; callers take turns. */
-  private enqueue<T>(caller: string, cpuPath: (() => T) | undefined, gpu: (device: GPUDevice) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const job: Job<T> = {
-        run: async () => {
-          const device = await this.acquire();
-          if (device === undefined) {
-            if (cpuPath === undefined) throw new KernelError(ErrorCode.KERNEL_UNAVAILABLE, 'this kernel needs a GPU and none is available');
-            this.cpuCalls++;
-            this.lastPath = 'cpu';
-            return cpuPath();
-          }
-          const result = await gpu(device);
-          this.gpuCalls++;
-          this.lastPath = 'gpu';
-          return result;
-        },
-        resolve,
-        reject,
-      };
+  private call(caller: string, op: string, args: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed'));
+    return new Promise((resolve, reject) => {
       let queue = this.queues.get(caller);
       if (queue === undefined) {
         this.queues.set(caller, (queue = []));
         this.turn.push(caller);
       }
-      queue.push(job as Job<unknown>);
-      void this.pump();
+      queue.push({ op, args, resolve, reject });
+      this.pump();
     });
   }
 
-  private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.turn.length > 0) {
-        const caller = this.turn.shift()!;
-        const queue = this.queues.get(caller)!;
-        const job = queue.shift()!;
-        // The caller goes to the back of the line if it has more.
-        if (queue.length > 0) this.turn.push(caller);
-        else this.queues.delete(caller);
-        try {
-          job.resolve(await job.run());
-          this.perCaller.set(caller, (this.perCaller.get(caller) ?? 0) + 1);
-        } catch (err) {
-          job.reject(err);
-        }
-      }
-    } finally {
-      this.running = false;
+  /** Sends the next caller's next call when nothing is running. */
+  private pump(): void {
+    if (this.current !== undefined || this.closed) return;
+    if (this.turn.length === 0) {
+      this.worker?.unref();
+      return;
     }
+    const caller = this.turn.shift()!;
+    const queue = this.queues.get(caller)!;
+    const job = queue.shift()!;
+    // The caller goes to the back of the line if it has more.
+    if (queue.length > 0) this.turn.push(caller);
+    else this.queues.delete(caller);
+    const id = this.nextId++;
+    this.current = { id, job, caller, timer: undefined };
+    if (this.worker !== undefined && this.ready) this.startClock();
+    const worker = this.thread();
+    // A call in flight keeps the process alive; an idle kernel thread does not.
+    worker.ref();
+    worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest);
   }
 
-  private acquire(): Promise<GPUDevice | undefined> {
-    if (this.mode === 'cpu') return Promise.resolve(undefined);
-    if (this.device !== undefined) return Promise.resolve(this.device);
-    if (this.noAdapter) return this.mode === 'gpu' ? Promise.reject(this.unavailable()) : Promise.resolve(undefined);
-    this.opening ??= this.open().finally(() => (this.opening = undefined));
-    return this.opening;
-  }
-
-  private unavailable(): KernelError {
-    return new KernelError(
-      ErrorCode.KERNEL_UNAVAILABLE,
-      "no WebGPU adapter is available (mode 'gpu'); install a GPU driver, or Mesa for the software renderer, or use mode 'auto'",
-    );
-  }
-
-  private async open(): Promise<GPUDevice | undefined> {
-    // Mesa's EGL picks a display-less platform only when told.
+  private thread(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    // Mesa's EGL needs a display-less platform on a machine without a display. Set here, on the
+    // main thread: a worker's process.env is its own copy and never reaches the C environment.
     process.env['EGL_PLATFORM'] ??= 'surfaceless';
-    for (const toggles of this.backends) {
-      const gpu = create(toggles);
-      keepAlive.push(gpu);
-      const adapter = (await gpu.requestAdapter()) ?? (await gpu.requestAdapter({ featureLevel: 'compatibility' }));
-      if (adapter === null) continue;
-      const device = await adapter.requestDevice({
-        requiredLimits: {
-          maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-          maxBufferSize: adapter.limits.maxBufferSize,
-        },
-      });
-      this.adapterName = `${adapter.info.vendor || adapter.info.architecture || 'unknown'} ${adapter.info.description}`.trim();
-      this.pipelines.clear();
-      this.device = device;
-      void device.lost.then(() => {
-        if (this.device === device) {
-          this.device = undefined;
-          this.pipelines.clear();
-        }
-        this.losses++;
-      });
-      return device;
-    }
-    this.noAdapter = true;
-    if (this.mode === 'gpu') throw this.unavailable();
-    return undefined;
-  }
-
-  private async compile(device: GPUDevice, key: string, code: string, entryPoint: string, name?: string): Promise<GPUComputePipeline> {
-    const cached = this.pipelines.get(key);
-    if (cached !== undefined) return cached;
-    const module = device.createShaderModule({ code });
-    const info = await module.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === 'error');
-    const failed = (messages: string[]): KernelError =>
-      new KernelError(ErrorCode.KERNEL_COMPILE, `kernel '${name ?? key}' does not compile: ${messages.join('; ')}`, {
-        kernel: name ?? key,
-        messages,
-      });
-    if (errors.length > 0) throw failed(errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`));
-    device.pushErrorScope('validation');
-    let pipeline: GPUComputePipeline;
-    try {
-      pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint } });
-    } catch (err) {
-      await device.popErrorScope();
-      throw failed([(err as Error).message]);
-    }
-    const error = await device.popErrorScope();
-    if (error !== null) throw failed([error.message]);
-    this.pipelines.set(key, pipeline);
-    return pipeline;
-  }
-
-  private storage(device: GPUDevice, data: Float32Array | undefined, bytes: number, extra = 0): GPUBuffer {
-    const buffer = device.createBuffer({ size: Math.max(4, Math.ceil(bytes / 4) * 4), usage: STORAGE | COPY_DST | COPY_SRC | extra });
-    if (data !== undefined && data.byteLength > 0) device.queue.writeBuffer(buffer, 0, ownBytes(data));
-    return buffer;
-  }
-
-  private uniform(device: GPUDevice, params: Uint32Array): GPUBuffer {
-    const buffer = device.createBuffer({ size: Math.max(16, Math.ceil(params.byteLength / 16) * 16), usage: UNIFORM | COPY_DST });
-    device.queue.writeBuffer(buffer, 0, ownBytes(params));
-    return buffer;
-  }
-
-  /** Runs one compute pass over `inputs` (+ output, + uniform) and reads `outputLength` floats back. */
-  private async runGpu(
-    device: GPUDevice,
-    key: string,
-    code: string,
-    inputs: Float32Array[],
-    outputLength: number,
-    params: Uint32Array | undefined,
-    dispatches: [number, number?, number?][],
-    entryPoint = 'main',
-  ): Promise<Float32Array> {
-    const pipeline = await this.compile(device, key, code, entryPoint);
-    const buffers = inputs.map((x) => this.storage(device, x, x.byteLength));
-    const output = this.storage(device, undefined, outputLength * 4);
-    const uniform = params === undefined ? undefined : this.uniform(device, params);
-    const entries = [...buffers, output, ...(uniform ? [uniform] : [])].map((buffer, binding) => ({ binding, resource: { buffer } }));
-    try {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-      for (const [x, y, z] of dispatches) pass.dispatchWorkgroups(x, y ?? 1, z ?? 1);
-      pass.end();
-      return await this.readBack(device, encoder, output, outputLength);
-    } finally {
-      for (const b of [...buffers, output, ...(uniform ? [uniform] : [])]) b.destroy();
-    }
-  }
-
-  /** The block scan: scans x in place (returned) and returns the block totals too. */
-  private async runGpuMulti(
-    device: GPUDevice,
-    key: string,
-    code: string,
-    x: Float32Array,
-    blocks: number,
-    params: Uint32Array,
-    grid: [number, number],
-  ): Promise<[Float32Array, Float32Array]> {
-    const pipeline = await this.compile(device, key, code, 'main');
-    const data = this.storage(device, x, x.byteLength);
-    const sums = this.storage(device, undefined, blocks * 4);
-    const uniform = this.uniform(device, params);
-    try {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(
-        0,
-        device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [data, sums, uniform].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      );
-      pass.dispatchWorkgroups(grid[0], grid[1]);
-      pass.end();
-      const scanned = await this.readBack(device, encoder, data, x.length);
-      const totals = await this.readBack(device, device.createCommandEncoder(), sums, blocks);
-      return [scanned, totals];
-    } finally {
-      for (const b of [data, sums, uniform]) b.destroy();
-    }
-  }
-
-  private async runGpuAdd(
-    device: GPUDevice,
-    scanned: Float32Array,
-    offsets: Float32Array,
-    params: Uint32Array,
-    grid: [number, number],
-  ): Promise<Float32Array> {
-    const pipeline = await this.compile(device, 'scanAdd', wgsl.SCAN_ADD, 'main');
-    const data = this.storage(device, scanned, scanned.byteLength);
-    const sums = this.storage(device, offsets, offsets.byteLength);
-    const uniform = this.uniform(device, params);
-    try {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(
-        0,
-        device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [data, sums, uniform].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      );
-      pass.dispatchWorkgroups(grid[0], grid[1]);
-      pass.end();
-      return await this.readBack(device, encoder, data, scanned.length);
-    } finally {
-      for (const b of [data, sums, uniform]) b.destroy();
-    }
-  }
-
-  /** Copies `length` floats of `source` out, bounded by `maxKernelMs`. */
-  private async readBack(device: GPUDevice, encoder: GPUCommandEncoder, source: GPUBuffer, length: number): Promise<Float32Array> {
-    const read = device.createBuffer({ size: Math.max(4, length * 4), usage: MAP_READ | COPY_DST });
-    encoder.copyBufferToBuffer(source, 0, read, 0, Math.max(4, length * 4));
-    device.queue.submit([encoder.finish()]);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        read.mapAsync(MAP_MODE_READ),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            // GPU work cannot be cancelled: drop the device; the next call makes a new one.
-            if (this.device === device) this.destroy();
-            reject(
-              new KernelError(
-                ErrorCode.KERNEL_TIMEOUT,
-                `a kernel ran longer than maxKernelMs=${this.maxKernelMs}; the device was replaced`,
-                { maxKernelMs: this.maxKernelMs },
-              ),
-            );
-          }, this.maxKernelMs);
-        }),
-      ]);
-      return new Float32Array(read.getMappedRange().slice(0, length * 4));
-    } catch (err) {
-      if (err instanceof KernelError) throw err;
-      if (this.device !== device) {
-        throw new KernelError(
-          ErrorCode.KERNEL_DEVICE_LOST,
-          'the GPU device was lost during the call; the next call creates a new one',
-          {},
-          { cause: err },
-        );
+    const worker = new Worker(THREAD, { workerData: this.engineOptions });
+    worker.unref();
+    this.ready = false;
+    worker.on('message', (reply: KernelReply) => {
+      if ('ready' in reply) {
+        if (worker !== this.worker) return;
+        this.ready = true;
+        if (this.current !== undefined && this.current.timer === undefined) this.startClock();
+        return;
       }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      read.destroy();
+      this.settle(worker, reply);
+    });
+    worker.on('error', (err) => this.lost(worker, err));
+    worker.on('exit', () => this.lost(worker, new Error('the kernel thread exited')));
+    this.worker = worker;
+    // A new thread has a new engine: compile the registered kernels there first.
+    for (const [name, spec] of this.registered) {
+      worker.postMessage({ id: 0, op: 'registerKernel', args: [name, portableSpec(spec)] } satisfies KernelRequest);
     }
+    return worker;
+  }
+
+  private startClock(): void {
+    const current = this.current!;
+    current.timer = setTimeout(() => this.expire(current.id), this.maxKernelMs);
+  }
+
+  private settle(worker: Worker, reply: Exclude<KernelReply, { ready: true }>): void {
+    if (worker !== this.worker || this.current === undefined || reply.id !== this.current.id) return;
+    const { job, caller, timer } = this.current;
+    clearTimeout(timer);
+    this.current = undefined;
+    if (reply.ok) {
+      if (job.op !== 'available' && job.op !== 'registerKernel' && job.op !== 'loseDevice') {
+        if (reply.path === 'gpu') this.counts.gpu++;
+        else if (reply.path === 'cpu') this.counts.cpu++;
+        this.path = reply.path;
+        this.perCaller.set(caller, (this.perCaller.get(caller) ?? 0) + 1);
+      }
+      this.adapter = reply.adapter;
+      job.resolve(reply.value);
+    } else {
+      job.reject(fromWire(reply.error));
+    }
+    this.pump();
+  }
+
+  private expire(id: number): void {
+    if (this.current?.id !== id) return;
+    const { job } = this.current;
+    this.current = undefined;
+    this.counts.losses++;
+    // GPU work cannot be stopped, and ending a thread while Dawn still owes it an answer
+    // aborts the process: leave the old thread to finish and end itself; new calls go to a
+    // new thread with a new device.
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker !== undefined) this.retire(worker);
+    job.reject(
+      new KernelError(
+        ErrorCode.KERNEL_TIMEOUT,
+        `a kernel call ran longer than maxKernelMs=${this.maxKernelMs}; new calls go to a new kernel thread and device`,
+        {
+          maxKernelMs: this.maxKernelMs,
+        },
+      ),
+    );
+    this.pump();
+  }
+
+  /** Lets `worker` finish what it has and end by itself; resolves when it has. */
+  private retire(worker: Worker): Promise<void> {
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.unref();
+    worker.postMessage({ id: 0, op: 'shutdown', args: [] } satisfies KernelRequest);
+    return exited;
+  }
+
+  private lost(worker: Worker, err: Error): void {
+    if (worker !== this.worker) return;
+    this.worker = undefined;
+    if (this.current === undefined) return;
+    const { job, timer } = this.current;
+    clearTimeout(timer);
+    this.current = undefined;
+    this.counts.losses++;
+    job.reject(
+      new KernelError(
+        ErrorCode.KERNEL_DEVICE_LOST,
+        `the kernel thread stopped: ${err.message}; the next call starts a new one`,
+        {},
+        { cause: err },
+      ),
+    );
+    this.pump();
   }
 }
