@@ -67,6 +67,12 @@ export interface RuntimeOptions {
    * serves this process only.
    */
   redis?: RedisTarget;
+  /**
+   * GPU kernels for guests (`kernels.*` in the SDK): `mode` `'auto'` (default: the GPU when
+   * an adapter is found, else the CPU), `'gpu'` or `'cpu'`; `maxKernelMs` (default 10 000)
+   * bounds one kernel call.
+   */
+  kernels?: { mode?: 'auto' | 'gpu' | 'cpu'; maxKernelMs?: number };
   /** How long a global state lock lasts unless released, in milliseconds. Default 30000. */
   stateLeaseMs?: number;
 }
@@ -120,6 +126,7 @@ export const RUNTIME_DEFAULTS = {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
   },
   redis: undefined as RedisTarget | undefined,
+  kernels: { mode: 'auto', maxKernelMs: 10_000 } as { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number },
   stateLeaseMs: 30_000,
 } as const;
 
@@ -192,6 +199,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
     redis: redisTarget(o['redis']),
+    kernels: kernelOptions(o['kernels']),
     stateLeaseMs: integer(o['stateLeaseMs'], 'options.stateLeaseMs', 10, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.stateLeaseMs),
   };
 }
@@ -217,6 +225,14 @@ function oneOf<T extends string>(value: unknown, path: string, allowed: readonly
   if (value === undefined) return fallback;
   if (!allowed.includes(value as T)) fail(path, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
   return value as T;
+}
+
+function kernelOptions(value: unknown): { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number } {
+  const o = checkObject(value, 'options.kernels', ['mode', 'maxKernelMs']);
+  return {
+    mode: oneOf(o['mode'], 'options.kernels.mode', ['auto', 'gpu', 'cpu'] as const, 'auto'),
+    maxKernelMs: integer(o['maxKernelMs'], 'options.kernels.maxKernelMs', 1, MAX_TIMEOUT_MS, 10_000),
+  };
 }
 
 function redisTarget(value: unknown): RedisTarget | undefined {

@@ -186,7 +186,9 @@ export type StateOp =
   | 'readAppended'
   | 'clearAppended'
   | 'lockGlobal'
-  | 'unlockGlobal';
+  | 'unlockGlobal'
+  /** Not state: a GPU kernel call, `args` = [method, caller, ...its arguments] (see kernels/). */
+  | 'kernel';
 
 export type FromWorker =
   /** Sent once the worker has loaded and listens. */

@@ -31,6 +31,7 @@ import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
+import { Kernels, type KernelsStats } from '../kernels/index.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -116,6 +117,8 @@ export interface FunctionInfo {
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
+  /** The GPU kernels: which path they take, calls per path and per function; absent before first use. */
+  kernels?: KernelsStats;
 }
 
 const encoder = new TextEncoder();
@@ -139,6 +142,7 @@ export class Runtime {
     readonly options: ResolvedRuntimeOptions,
     private readonly pool: Pool,
     private readonly store: StateStore,
+    private readonly kernelsRef: { kernels: Kernels | undefined },
   ) {
     this.state = new HostState(store);
     pool.external = (fn, input, leftMs) => {
@@ -503,7 +507,19 @@ export class Runtime {
   }
 
   stats(): RuntimeStats {
-    return { ...this.pool.stats(), functions: this.registry.size + this.handlers.size };
+    const stats: RuntimeStats = { ...this.pool.stats(), functions: this.registry.size + this.handlers.size };
+    if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
+    return stats;
+  }
+
+  /**
+   * The GPU kernels guests reach with `kernels.*`, for the embedding service: the same
+   * library, and `registerKernel(name, { wgsl, inputs, params?, cpu? })` for kernels guests
+   * run by name. Created on first use (one device per process, on its own thread).
+   */
+  get kernels(): Kernels {
+    this.checkOpen();
+    return (this.kernelsRef.kernels ??= new Kernels(this.options.kernels));
   }
 
   /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
@@ -512,6 +528,7 @@ export class Runtime {
     this.closed = true;
     this.closing.abort(new RuntimeClosedError(ErrorCode.CLOSED, 'the runtime is closed'));
     await this.pool.close();
+    await this.kernelsRef.kernels?.close();
     await this.store.close();
   }
 
@@ -596,6 +613,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     global = redis;
   }
   const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs });
+  const kernelsRef: { kernels: Kernels | undefined } = { kernels: undefined };
   const pool = new Pool(
     { size: resolved.workers, minWorkers: resolved.minWorkers, idleTimeoutMs: resolved.idleTimeoutMs },
     {
@@ -609,7 +627,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxMessageBytes: resolved.maxMessageBytes,
     },
     resolved.logger,
-    stateService(store),
+    stateService(store, () => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
     (holder) => store.releaseHolder(holder),
   );
   try {
@@ -619,5 +637,5 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     await store.close();
     throw err;
   }
-  return new Runtime(resolved, pool, store);
+  return new Runtime(resolved, pool, store, kernelsRef);
 }

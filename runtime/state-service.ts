@@ -6,11 +6,38 @@ import type { Lease } from '../state/global-tier.js';
 import type { Range } from '../state/key-state.js';
 import { checkKey, type HeldLock, type StateStore } from '../state/store.js';
 import type { StateOp } from './protocol.js';
+import type { Kernels } from '../kernels/index.js';
 
 export type StateService = (op: StateOp, args: unknown[]) => Promise<unknown>;
 
-export function stateService(store: StateStore): StateService {
+/** The kernel methods a guest may reach, by name. */
+const KERNEL_METHODS = new Set([
+  'available',
+  'matmulF32',
+  'saxpyF32',
+  'addF32',
+  'mulF32',
+  'sumF32',
+  'maxF32',
+  'scanF32',
+  'conv2dF32',
+  'runKernel',
+]);
+
+/** `kernels` is asked for the process's kernels when a guest first uses them. */
+export function stateService(store: StateStore, kernels: () => Kernels): StateService {
   return async (op, args) => {
+    if (op === 'kernel') {
+      const [method, caller, ...rest] = args as [string, string, ...unknown[]];
+      if (!KERNEL_METHODS.has(method)) throw new Error(`unknown kernel method '${method}'`);
+      const k = kernels();
+      if (method === 'available') return k.available();
+      if (method === 'runKernel') {
+        const [name, call] = rest as Parameters<Kernels['runKernel']>;
+        return k.runKernel(name, call, caller);
+      }
+      return (k[method as 'sumF32'] as (...a: unknown[]) => Promise<unknown>).call(k, ...rest, caller);
+    }
     const key = args[0] as string;
     if (op !== 'unlockGlobal') checkKey(key);
     switch (op) {

@@ -3,6 +3,7 @@
 // test loudly instead of passing on the CPU path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernels } from '../dist/kernels/index.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
 import * as cpu from '../dist/kernels/cpu.js';
 
 /** Deterministic values in [-1, 1). */
@@ -197,5 +198,64 @@ describe('kernels: bounded calls and the CPU path', () => {
       expect(Array.from(await k.runKernel('twice', { inputs: [Float32Array.of(1, 2)], outputLength: 2, workgroups: [1] }))).toEqual([2, 4]);
       await expect(k.registerKernel('gpuOnly', { wgsl: TWICE, inputs: 1 })).rejects.toMatchObject({ code: 'E_KERNEL_UNAVAILABLE' });
     });
+  });
+});
+
+describe('kernels from guests (nuvola:kernels)', () => {
+  const f32 = (...xs: number[]): Uint8Array => new Uint8Array(new Float32Array(xs).buffer);
+  const u32 = (...xs: number[]): Uint8Array => new Uint8Array(new Uint32Array(xs).buffer);
+  const request = (op: number, ...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat([Buffer.from([op, 0, 0, 0]), ...parts]));
+  const floats = (r: { output: Uint8Array }): Float32Array => new Float32Array(Uint8Array.from(r.output).buffer);
+  const track = closedAfterEach();
+
+  it('a guest multiplies, sums, scans, convolves and runs a registered kernel on the device; results equal the CPU', async () => {
+    const { rt } = await track({ workers: 2 });
+    await rt.register('k', guestBytes('kern_ops'));
+    expect(text((await rt.invoke('k', request(6))).output)).toBe('1');
+    const [m, kk, n] = [13, 21, 8];
+    const a = values(m * kk, 1);
+    const b = values(kk * n, 2);
+    const product = floats(await rt.invoke('k', request(1, u32(m, kk, n), new Uint8Array(a.buffer), new Uint8Array(b.buffer))));
+    expect(maxError(product, cpu.matmul(a, b, m, kk, n))).toBeLessThan(1e-5);
+    expect(Array.from(floats(await rt.invoke('k', request(2, f32(1, 2, 3.5)))))).toEqual([6.5]);
+    expect(Array.from(floats(await rt.invoke('k', request(3, f32(1, 2, 3)))))).toEqual([1, 3, 6]);
+    expect(Array.from(floats(await rt.invoke('k', request(4, f32(2), u32(2), f32(1, 2), f32(10, 20)))))).toEqual([12, 24]);
+    expect(Array.from(floats(await rt.invoke('k', request(5, u32(2, 2, 1, 1), f32(1, 2, 3, 4), f32(3)))))).toEqual([3, 6, 9, 12]);
+    expect(Array.from(floats(await rt.invoke('k', request(8, f32(-1, 7, 2)))))).toEqual([7]);
+    await rt.kernels.registerKernel('twice', { wgsl: TWICE, inputs: 1 });
+    expect(Array.from(floats(await rt.invoke('k', request(7, f32(1, 2, 3)))))).toEqual([2, 4, 6]);
+    expect(rt.stats().kernels).toMatchObject({ path: 'gpu', perCaller: { k: 7 } });
+  });
+
+  it('bad arguments trap that call with a coded error; the function serves on', async () => {
+    const { rt } = await track({ workers: 1 });
+    await rt.register('k', guestBytes('kern_ops'));
+    // m = 0: the kernels refuse it.
+    await expect(rt.invoke('k', request(1, u32(0, 2, 2), f32(1, 2, 3, 4)))).rejects.toMatchObject({ code: 'E_KERNEL_ARGS' });
+    // An unknown registered kernel.
+    await expect(rt.invoke('k', request(7, f32(1)))).rejects.toMatchObject({ code: 'E_KERNEL_UNKNOWN' });
+    expect(Array.from(floats(await rt.invoke('k', request(2, f32(4, 5)))))).toEqual([9]);
+  });
+
+  it("with kernels: { mode: 'cpu' } guests get the same results on the CPU path, and stats say so", async () => {
+    const { rt } = await track({ workers: 1, kernels: { mode: 'cpu' } });
+    await rt.register('k', guestBytes('kern_ops'));
+    expect(text((await rt.invoke('k', request(6))).output)).toBe('0');
+    const a = values(6, 3);
+    const b = values(6, 4);
+    const product = floats(await rt.invoke('k', request(1, u32(2, 3, 2), new Uint8Array(a.buffer), new Uint8Array(b.buffer))));
+    expect(Array.from(product)).toEqual(Array.from(cpu.matmul(a, b, 2, 3, 2)));
+    expect(rt.stats().kernels).toMatchObject({ path: 'cpu', gpuCalls: 0, cpuCalls: 1 });
+  });
+
+  it('eight functions calling at once share the device in turn: every one completes its share', async () => {
+    const { rt } = await track({ workers: 2 });
+    const bytes = guestBytes('kern_ops');
+    const names = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    for (const name of names) await rt.register(name, bytes);
+    const x = values(20_000, 7);
+    const input = request(2, new Uint8Array(x.buffer));
+    await Promise.all(names.flatMap((name) => Array.from({ length: 4 }, () => rt.invoke(name, input))));
+    expect(rt.stats().kernels!.perCaller).toEqual(Object.fromEntries(names.map((n) => [n, 4])));
   });
 });

@@ -9,6 +9,7 @@ import { chainImports } from './chain.js';
 import { commImports } from './comm.js';
 import { env } from './env.js';
 import { io } from './io.js';
+import { kernelImports } from './kernels.js';
 import { stateImports } from './state.js';
 
 /** One import module: its function names (true where the import may suspend) and their binding. */
@@ -19,7 +20,7 @@ export interface Capability {
   bind(ref: ContextRef): Record<string, (...args: never[]) => unknown>;
 }
 
-const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, env];
+const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, kernelImports, env];
 
 /** module → import name → the only kind the ABI provides for it. */
 export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(

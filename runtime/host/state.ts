@@ -47,8 +47,8 @@ export function configureState(rpc: Rpc): void {
   channel = rpc;
 }
 
-/** A request on behalf of one instance, tracked so that its locks are released only after it. */
-function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
+/** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
+export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
   const pending = channel(op, args);
   const inflight = ctx.state.inflight;
   inflight.add(pending);

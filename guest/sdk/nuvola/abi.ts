@@ -95,6 +95,35 @@ export const COMM_RECV = 'recv';
 export const COMM_TAKE = 'take';
 
 /**
+ * GPU kernels (see kernels/ on the host): every import suspends the guest while the kernel
+ * runs (its worker serves others); arrays are f32, passed as pointer and length in floats.
+ * Results are written to `out` (which must hold them). Bad arguments trap with E_KERNEL_ARGS,
+ * a lost device with E_KERNEL_DEVICE_LOST, a kernel past `maxKernelMs` with E_KERNEL_TIMEOUT.
+ */
+export const MODULE_KERNELS = 'nuvola:kernels';
+/** `available(): i32` — 1 when kernels run on a GPU, 0 on the CPU path. */
+export const KERNELS_AVAILABLE = 'available';
+/** `matmul_f32(a, b, m, k, n, out)` — out (m×n) = a (m×k) · b (k×n), row-major. */
+export const KERNELS_MATMUL_F32 = 'matmul_f32';
+/** `saxpy_f32(alpha, x, y, n, out)` — out = alpha · x + y. */
+export const KERNELS_SAXPY_F32 = 'saxpy_f32';
+/** `add_f32(x, y, n, out)`, `mul_f32(x, y, n, out)` — elementwise. */
+export const KERNELS_ADD_F32 = 'add_f32';
+export const KERNELS_MUL_F32 = 'mul_f32';
+/** `sum_f32(x, n): f32`, `max_f32(x, n): f32`. */
+export const KERNELS_SUM_F32 = 'sum_f32';
+export const KERNELS_MAX_F32 = 'max_f32';
+/** `scan_f32(x, n, out)` — inclusive prefix sums. */
+export const KERNELS_SCAN_F32 = 'scan_f32';
+/** `conv2d_f32(img, h, w, kernel, kh, kw, out)` — same-size convolution, zeros outside. */
+export const KERNELS_CONV2D_F32 = 'conv2d_f32';
+/**
+ * `run(name, nameLen, inputs, inputsLen, params, paramsLen, gx, gy, gz, out, outLen)` — a
+ * kernel the host registered: `inputs` is a framed list of f32 arrays (bytes), `params` u32s.
+ */
+export const KERNELS_RUN = 'run';
+
+/**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".
  */

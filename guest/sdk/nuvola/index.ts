@@ -5,3 +5,4 @@ export { state } from "./state";
 export { chain } from "./chain";
 export { comm } from "./comm";
 export { frames } from "./frames";
+export { kernels } from "./kernels";

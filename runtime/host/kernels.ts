@@ -1,0 +1,162 @@
+/**
+ * Worker thread. Host imports of module `nuvola:kernels`: a guest calling GPU kernels. The
+ * arrays are copied out of guest memory, the call goes to the main thread's kernels (kernels/,
+ * one device per process, callers taken in turn by function name), and the result is written
+ * back into guest memory. Every import suspends the guest while the kernel runs; the worker
+ * goes on serving other instances.
+ */
+import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError, makeError } from '../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
+import type { Capability } from './imports.js';
+import { request } from './state.js';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A copy of `n` f32s at `ptr` in the guest's memory (bounds-checked). */
+function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float32Array {
+  const bytes = guestBytes(ctx, ptr, (n >>> 0) * 4, what);
+  return new Float32Array(bytes.slice().buffer);
+}
+
+/** Writes `values` to `ptr` (which must hold `expected` floats). */
+function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expected: number, what: string): void {
+  if (values.length !== expected) {
+    throw new GuestError(ErrorCode.GUEST_TRAP, `${what}: the kernel gave ${values.length} values for an output of ${expected}`);
+  }
+  guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+}
+
+function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
+  return request(ctx, 'kernel', [method, ctx.fn, ...args]);
+}
+
+/** The framed list of byte strings at ptr/len, as f32 arrays. */
+function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array[] {
+  const bytes = guestBytes(ctx, ptr, len, 'kernels.run');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = (): GuestError =>
+    new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run inputs that are not a framed list of f32 arrays`);
+  if (bytes.byteLength < 4) throw bad();
+  const count = view.getUint32(0, true);
+  const out: Float32Array[] = [];
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (bytes.byteLength - at < 4) throw bad();
+    const n = view.getUint32(at, true);
+    at += 4;
+    if (n > bytes.byteLength - at || n % 4 !== 0) throw bad();
+    out.push(new Float32Array(bytes.slice(at, at + n).buffer));
+    at += n;
+  }
+  return out;
+}
+
+export const kernelImports: Capability = {
+  module: abi.MODULE_KERNELS,
+  functions: {
+    [abi.KERNELS_AVAILABLE]: true,
+    [abi.KERNELS_MATMUL_F32]: true,
+    [abi.KERNELS_SAXPY_F32]: true,
+    [abi.KERNELS_ADD_F32]: true,
+    [abi.KERNELS_MUL_F32]: true,
+    [abi.KERNELS_SUM_F32]: true,
+    [abi.KERNELS_MAX_F32]: true,
+    [abi.KERNELS_SCAN_F32]: true,
+    [abi.KERNELS_CONV2D_F32]: true,
+    [abi.KERNELS_RUN]: true,
+  },
+  bind(ref: ContextRef) {
+    const elementwise =
+      (method: 'addF32' | 'mulF32') =>
+      (x: number, y: number, n: number, out: number): Promise<void> => {
+        const ctx = ref.ctx;
+        const what = `kernels.${method}`;
+        return call(ctx, method, [floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
+          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
+        );
+      };
+    return {
+      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', []).then((ok) => (ok === true ? 1 : 0)),
+      [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
+        const ctx = ref.ctx;
+        const what = 'kernels.matmulF32';
+        // Sizes checked by the kernels (E_KERNEL_ARGS); here only that the ranges are in memory.
+        const mm = m >>> 0;
+        const kk = k >>> 0;
+        const nn = n >>> 0;
+        if (mm * kk > 2 ** 28 || kk * nn > 2 ** 28 || mm * nn > 2 ** 28) {
+          return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
+        }
+        return call(ctx, 'matmulF32', [floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn]).then((r) =>
+          writeFloats(ctx, out, r as Float32Array, mm * nn, what),
+        );
+      },
+      [abi.KERNELS_SAXPY_F32]: (alpha: number, x: number, y: number, n: number, out: number): Promise<void> => {
+        const ctx = ref.ctx;
+        const what = 'kernels.saxpyF32';
+        return call(ctx, 'saxpyF32', [alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
+          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
+        );
+      },
+      [abi.KERNELS_ADD_F32]: elementwise('addF32'),
+      [abi.KERNELS_MUL_F32]: elementwise('mulF32'),
+      [abi.KERNELS_SUM_F32]: (x: number, n: number): Promise<number> =>
+        call(ref.ctx, 'sumF32', [floats(ref.ctx, x, n, 'kernels.sumF32')]) as Promise<number>,
+      [abi.KERNELS_MAX_F32]: (x: number, n: number): Promise<number> =>
+        call(ref.ctx, 'maxF32', [floats(ref.ctx, x, n, 'kernels.maxF32')]) as Promise<number>,
+      [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
+        const ctx = ref.ctx;
+        return call(ctx, 'scanF32', [floats(ctx, x, n, 'kernels.scanF32')]).then((r) =>
+          writeFloats(ctx, out, r as Float32Array, n >>> 0, 'kernels.scanF32'),
+        );
+      },
+      [abi.KERNELS_CONV2D_F32]: (img: number, h: number, w: number, kernel: number, kh: number, kw: number, out: number): Promise<void> => {
+        const ctx = ref.ctx;
+        const what = 'kernels.conv2dF32';
+        const size = (h >>> 0) * (w >>> 0);
+        if (size > 2 ** 28)
+          return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
+        return call(ctx, 'conv2dF32', [
+          floats(ctx, img, size, what),
+          h >>> 0,
+          w >>> 0,
+          floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
+          kh >>> 0,
+          kw >>> 0,
+        ]).then((r) => writeFloats(ctx, out, r as Float32Array, size, what));
+      },
+      [abi.KERNELS_RUN]: (
+        namePtr: number,
+        nameLen: number,
+        inputs: number,
+        inputsLen: number,
+        params: number,
+        paramsLen: number,
+        gx: number,
+        gy: number,
+        gz: number,
+        out: number,
+        outLen: number,
+      ): Promise<void> => {
+        const ctx = ref.ctx;
+        let name: string;
+        try {
+          name = decoder.decode(guestBytes(ctx, namePtr, nameLen, 'kernels.run'));
+        } catch (err) {
+          if (err instanceof TypeError)
+            throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run a name that is not UTF-8`);
+          throw err;
+        }
+        const u32s = new Uint32Array(guestBytes(ctx, params, (paramsLen >>> 0) * 4, 'kernels.run').slice().buffer);
+        const spec = {
+          inputs: framedFloats(ctx, inputs, inputsLen),
+          outputLength: outLen >>> 0,
+          params: u32s,
+          workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
+        };
+        return call(ctx, 'runKernel', [name, spec]).then((r) => writeFloats(ctx, out, r as Float32Array, outLen >>> 0, 'kernels.run'));
+      },
+    };
+  },
+};
