@@ -492,6 +492,8 @@ export class KernelEngine {
     const read = device.createBuffer({ size: Math.max(4, length * 4), usage: MAP_READ | COPY_DST });
     encoder.copyBufferToBuffer(source, 0, read, 0, Math.max(4, length * 4));
     device.queue.submit([encoder.finish()]);
+    // Dawn's pending map does not keep Node's event loop alive by itself.
+    const keepAlive = setInterval(() => {}, 1000);
     try {
       await read.mapAsync(MAP_MODE_READ);
       return new Float32Array(read.getMappedRange().slice(0, length * 4));
@@ -506,6 +508,7 @@ export class KernelEngine {
       }
       throw err;
     } finally {
+      clearInterval(keepAlive);
       read.destroy();
     }
   }

@@ -194,7 +194,7 @@ export class Kernels {
     const worker = this.worker;
     this.worker = undefined;
     // Not terminate(): ending the thread while Dawn owes it an answer aborts the process.
-    if (worker !== undefined) await this.retire(worker);
+    if (worker !== undefined) await this.retire(worker, true);
   }
 
   private call(caller: string, op: string, args: unknown[]): Promise<unknown> {
@@ -307,10 +307,14 @@ export class Kernels {
     this.pump();
   }
 
-  /** Lets `worker` finish what it has and end by itself; resolves when it has. */
-  private retire(worker: Worker): Promise<void> {
+  /**
+   * Lets `worker` finish what it has and end by itself; resolves when it has. `wait`: the
+   * process stays up until then (close); otherwise an abandoned thread does not hold it.
+   */
+  private retire(worker: Worker, wait = false): Promise<void> {
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.unref();
+    if (wait) worker.ref();
+    else worker.unref();
     worker.postMessage({ id: 0, op: 'shutdown', args: [] } satisfies KernelRequest);
     return exited;
   }

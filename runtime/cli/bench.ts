@@ -5,6 +5,7 @@ import { benchState, STATE_DEFAULTS } from '../../bench/state.js';
 import { benchColdstart, COLDSTART_DEFAULTS } from '../../bench/coldstart.js';
 import { benchComm, COMM_DEFAULTS } from '../../bench/comm.js';
 import { benchSkeletons, SKELETONS_DEFAULTS } from '../../bench/skeletons.js';
+import { benchKernels, KERNELS_DEFAULTS } from '../../bench/kernels.js';
 
 export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
   invoke: (runs) => benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs }),
@@ -12,6 +13,7 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   comm: (runs) => benchComm({ runs: runs ?? COMM_DEFAULTS.runs }),
   coldstart: (runs) => benchColdstart({ ...COLDSTART_DEFAULTS, runs: runs ?? COLDSTART_DEFAULTS.runs }),
   skeletons: (runs) => benchSkeletons({ ...SKELETONS_DEFAULTS, runs: runs ?? SKELETONS_DEFAULTS.runs }),
+  kernels: (runs) => benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs }),
 };
 
 export async function runBench(name: string, runs: number | undefined): Promise<{ json: BenchReport; table: string }> {
