@@ -8,6 +8,7 @@ import { stateExample } from './03-state/main.js';
 import { coldstartExample } from './04-coldstart/main.js';
 import { chainAndGroupExample } from './05-chain-and-group/main.js';
 import { skeletonsExample } from './06-skeletons/main.js';
+import { kernelsExample } from './07-kernels/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -30,7 +31,10 @@ await chainAndGroupExample();
 console.log('\n6. skeletons — farm, pipeline and its normal form, map-reduce, divide and conquer');
 await skeletonsExample();
 
-console.log('\n7. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n7. GPU kernels — a guest multiplies matrices on the shared device');
+await kernelsExample();
+
+console.log('\n8. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));
