@@ -112,7 +112,10 @@ export class KernelEngine {
     checkDim('n', n);
     if (a.length !== m * k) return Promise.reject(argsError(`a has ${a.length} values; m×k = ${m}×${k} needs ${m * k}`, { m, k }));
     if (b.length !== k * n) return Promise.reject(argsError(`b has ${b.length} values; k×n = ${k}×${n} needs ${k * n}`, { k, n }));
+    this.checkBytes(m * k * 4, 'a');
+    this.checkBytes(k * n * 4, 'b');
     this.checkBytes(m * n * 4, 'the product');
+    this.checkGroups(Math.ceil(n / 16), Math.ceil(m / 16));
     return this.run(
       () => cpu.matmul(a, b, m, k, n),
       (d) => this.runGpu(d, 'matmul', wgsl.MATMUL, [a, b], m * n, new Uint32Array([m, k, n, 0]), [[Math.ceil(n / 16), Math.ceil(m / 16)]]),
@@ -161,6 +164,7 @@ export class KernelEngine {
     }
     if (kernel.length !== kh * kw) return Promise.reject(argsError(`the kernel has ${kernel.length} values; ${kh}×${kw} needs ${kh * kw}`));
     this.checkBytes(h * w * 4, 'the image');
+    this.checkGroups(Math.ceil(w / 16), Math.ceil(h / 8));
     return this.run(
       () => cpu.conv2d(img, h, w, kernel, kh, kw),
       (d) =>
@@ -217,6 +221,8 @@ export class KernelEngine {
     if (groups.some((g) => !Number.isInteger(g) || g < 1 || g > MAX_GROUPS))
       return Promise.reject(argsError(`workgroups must be integers from 1 to ${MAX_GROUPS}`));
     this.checkBytes(call.outputLength * 4, 'the output');
+    for (const input of call.inputs) this.checkBytes(input.byteLength, 'an input');
+    this.checkGroups(...(groups as [number, number, number]));
     const params = call.params ?? new Uint32Array(4);
     return this.run(undefined, (d) =>
       this.runGpu(
@@ -245,6 +251,16 @@ export class KernelEngine {
   }
 
   // ---- internals ------------------------------------------------------------------------
+
+  private checkGroups(...counts: number[]): void {
+    const limit = this.device?.limits.maxComputeWorkgroupsPerDimension ?? MAX_GROUPS;
+    if (counts.some((c) => c > limit)) {
+      throw argsError(`the work needs ${counts.join('×')} workgroups, above the device's ${limit} per dimension; split the work`, {
+        workgroups: counts,
+        limit,
+      });
+    }
+  }
 
   private checkBytes(bytes: number, what: string): void {
     const limit = this.device?.limits.maxStorageBufferBindingSize ?? 128 << 20;
@@ -276,7 +292,7 @@ export class KernelEngine {
         let values = x;
         while (values.length > 1) {
           const groups = Math.min(1024, Math.ceil(values.length / 128));
-          values = await this.runGpu(d, 'reduce', wgsl.REDUCE, [values], groups, new Uint32Array([values.length, op, 0, 0]), [[groups]]);
+          values = await this.runGpu(d, 'reduce', wgsl.REDUCE, [values], groups, new Uint32Array([values.length, op, 0xff800000, 0]), [[groups]]);
         }
         return values[0]!;
       },
@@ -491,7 +507,18 @@ export class KernelEngine {
   private async readBack(device: GPUDevice, encoder: GPUCommandEncoder, source: GPUBuffer, length: number): Promise<Float32Array> {
     const read = device.createBuffer({ size: Math.max(4, length * 4), usage: MAP_READ | COPY_DST });
     encoder.copyBufferToBuffer(source, 0, read, 0, Math.max(4, length * 4));
+    // Anything the device refuses (a bind group that does not fit, a dispatch too large, out of
+    // memory) would otherwise only be printed, and the read-back would be zeros.
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
     device.queue.submit([encoder.finish()]);
+    const invalid = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (invalid !== null || oom !== null) {
+      read.destroy();
+      const message = (invalid ?? oom)!.message;
+      throw argsError(`the device refused the kernel's work: ${message.split('\n')[0]}`, { message });
+    }
     // Dawn's pending map does not keep Node's event loop alive by itself.
     const keepAlive = setInterval(() => {}, 1000);
     try {

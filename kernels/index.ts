@@ -229,7 +229,22 @@ export class Kernels {
     const worker = this.thread();
     // A call in flight keeps the process alive; an idle kernel thread does not.
     worker.ref();
-    worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest);
+    try {
+      worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest);
+    } catch (err) {
+      // Arguments that cannot cross to the thread (a detached array): this call fails, the queue goes on.
+      clearTimeout(this.current.timer);
+      this.current = undefined;
+      job.reject(
+        new KernelError(
+          ErrorCode.KERNEL_ARGS,
+          `the arguments cannot be sent to the kernel thread: ${(err as Error).message}`,
+          {},
+          { cause: err },
+        ),
+      );
+      queueMicrotask(() => this.pump());
+    }
   }
 
   private thread(): Worker {

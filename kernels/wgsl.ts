@@ -63,7 +63,7 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
 
 /** One pass of a reduction: each workgroup folds a grid-stride share of `n` values into one (op 0 sum, 1 max). */
 export const REDUCE = /* wgsl */ `
-struct Params { n: u32, op: u32, pad0: u32, pad1: u32 }
+struct Params { n: u32, op: u32, start: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -73,7 +73,8 @@ fn combine(a: f32, b: f32) -> f32 { if (p.op == 1u) { return max(a, b); } return
 fn main(@builtin(local_invocation_id) l: vec3u, @builtin(workgroup_id) w: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let stride = nw.x * 128u;
   var acc = 0.0;
-  if (p.op == 1u) { acc = -3.402823e38; }
+  // The fold's start, from the host: -inf for max (a constant -inf does not compile).
+  if (p.op == 1u) { acc = bitcast<f32>(p.start); }
   for (var i = w.x * 128u + l.x; i < p.n; i += stride) { acc = combine(acc, x[i]); }
   s[l.x] = acc;
   workgroupBarrier();

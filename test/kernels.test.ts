@@ -230,8 +230,8 @@ describe('kernels from guests (nuvola:kernels)', () => {
   it('bad arguments trap that call with a coded error; the function serves on', async () => {
     const { rt } = await track({ workers: 1 });
     await rt.register('k', guestBytes('kern_ops'));
-    // m = 0: the kernels refuse it.
-    await expect(rt.invoke('k', request(1, u32(0, 2, 2), f32(1, 2, 3, 4)))).rejects.toMatchObject({ code: 'E_KERNEL_ARGS' });
+    // m = 0: the SDK refuses it before calling the host.
+    await expect(rt.invoke('k', request(1, u32(0, 2, 2), f32(1, 2, 3, 4)))).rejects.toMatchObject({ code: 'E_GUEST_ABORT' });
     // An unknown registered kernel.
     await expect(rt.invoke('k', request(7, f32(1)))).rejects.toMatchObject({ code: 'E_KERNEL_UNKNOWN' });
     expect(Array.from(floats(await rt.invoke('k', request(2, f32(4, 5)))))).toEqual([9]);
@@ -257,5 +257,32 @@ describe('kernels from guests (nuvola:kernels)', () => {
     const input = request(2, new Uint8Array(x.buffer));
     await Promise.all(names.flatMap((name) => Array.from({ length: 4 }, () => rt.invoke(name, input))));
     expect(rt.stats().kernels!.perCaller).toEqual(Object.fromEntries(names.map((n) => [n, 4])));
+  });
+});
+
+describe('kernels: what the device would refuse is refused with a code, never zeros', () => {
+  const k = new Kernels();
+  afterAll(() => k.close());
+
+  it('too many workgroups, inputs beyond the buffer limit, bindings a kernel does not use', async () => {
+    expect(await k.available()).toBe(true);
+    // ceil(n / 16) workgroups in x: above 65535 for n > 1 048 560.
+    await expect(k.matmulF32(new Float32Array(1_048_592), new Float32Array(1), 1_048_592, 1, 1)).rejects.toMatchObject({
+      code: 'E_KERNEL_ARGS',
+    });
+    await expect(k.conv2dF32(new Float32Array(600_000), 600_000, 1, Float32Array.of(1), 1, 1)).rejects.toMatchObject({
+      code: 'E_KERNEL_ARGS',
+    });
+    // A kernel that declares an input it never reads: the automatic layout drops it.
+    const unused = /* wgsl */ `
+      @group(0) @binding(0) var<storage, read> x: array<f32>;
+      @group(0) @binding(1) var<storage, read_write> o: array<f32>;
+      @compute @workgroup_size(1) fn main() { o[0] = 1.0; }`;
+    await k.registerKernel('unused', { wgsl: unused, inputs: 1 });
+    await expect(k.runKernel('unused', { inputs: [Float32Array.of(1)], outputLength: 1, workgroups: [1] })).rejects.toMatchObject({
+      code: 'E_KERNEL_ARGS',
+    });
+    expect(await k.maxF32(Float32Array.of(-Infinity, -Infinity))).toBe(-Infinity);
+    expect(await k.sumF32(Float32Array.of(1, 2))).toBe(3);
   });
 });

@@ -9,13 +9,24 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, makeError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
-import { request } from './state.js';
+import { hostCall } from './state.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** Most floats one argument may have (1 GiB): more could not be in a 32-bit memory anyway. */
+const MAX_FLOATS = 2 ** 28;
+
 /** A copy of `n` f32s at `ptr` in the guest's memory (bounds-checked). */
 function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float32Array {
-  const bytes = guestBytes(ctx, ptr, (n >>> 0) * 4, what);
+  const count = n >>> 0;
+  if (count >= MAX_FLOATS) {
+    throw new GuestError(ErrorCode.GUEST_POINTER, `function '${ctx.fn}' passed ${what} ${count} floats: a range outside its memory`, {
+      function: ctx.fn,
+      import: what,
+      length: count,
+    });
+  }
+  const bytes = guestBytes(ctx, ptr, count * 4, what);
   return new Float32Array(bytes.slice().buffer);
 }
 
@@ -27,8 +38,9 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
   guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
+/** Not tracked with the instance's state requests: a kernel call holds no state lock. */
 function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
-  return request(ctx, 'kernel', [method, ctx.fn, ...args]);
+  return hostCall('kernel', [method, ctx.fn, ...args]);
 }
 
 /** The framed list of byte strings at ptr/len, as f32 arrays. */
@@ -148,6 +160,8 @@ export const kernelImports: Capability = {
             throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run a name that is not UTF-8`);
           throw err;
         }
+        if (paramsLen >>> 0 > 1024)
+          throw makeError(ErrorCode.KERNEL_ARGS, `function '${ctx.fn}' passed kernels.run more than 1024 params`);
         const u32s = new Uint32Array(guestBytes(ctx, params, (paramsLen >>> 0) * 4, 'kernels.run').slice().buffer);
         const spec = {
           inputs: framedFloats(ctx, inputs, inputsLen),

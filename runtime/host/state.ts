@@ -47,6 +47,11 @@ export function configureState(rpc: Rpc): void {
   channel = rpc;
 }
 
+/** A request to the main thread that holds no state (a kernel call): not tracked with the instance's locks. */
+export function hostCall(op: StateOp, args: unknown[]): Promise<unknown> {
+  return channel(op, args);
+}
+
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
 export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
   const pending = channel(op, args);

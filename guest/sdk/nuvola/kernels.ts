@@ -27,7 +27,7 @@ declare function k_run(
   gx: i32, gy: i32, gz: i32, out: usize, outLen: i32,
 ): void;
 
-/** GPU kernels: static methods only. Errors trap the invocation with an E_KERNEL_* code. */
+/** GPU kernels: static methods only. Errors trap the invocation with an E_KERNEL_* code; arrays of the wrong length abort (E_GUEST_ABORT). */
 export abstract class kernels {
   /** Whether the kernels run on a GPU here (false: on the host's CPU path). */
   static available(): bool {
@@ -36,6 +36,7 @@ export abstract class kernels {
 
   /** a (m×k) · b (k×n), row-major. */
   static matmulF32(a: Float32Array, b: Float32Array, m: i32, k: i32, n: i32): Float32Array {
+    if (m < 1 || k < 1 || n < 1 || a.length != m * k || b.length != k * n) abort("kernels.matmulF32: a must hold m*k and b k*n floats, m, k, n >= 1");
     const out = new Float32Array(m * n);
     k_matmul(a.dataStart, b.dataStart, m, k, n, out.dataStart);
     return out;
@@ -43,18 +44,21 @@ export abstract class kernels {
 
   /** alpha · x + y. */
   static saxpyF32(alpha: f32, x: Float32Array, y: Float32Array): Float32Array {
+    if (x.length != y.length) abort("kernels.saxpyF32: x and y differ in length");
     const out = new Float32Array(x.length);
     k_saxpy(alpha, x.dataStart, y.dataStart, x.length, out.dataStart);
     return out;
   }
 
   static addF32(x: Float32Array, y: Float32Array): Float32Array {
+    if (x.length != y.length) abort("kernels.addF32: x and y differ in length");
     const out = new Float32Array(x.length);
     k_add(x.dataStart, y.dataStart, x.length, out.dataStart);
     return out;
   }
 
   static mulF32(x: Float32Array, y: Float32Array): Float32Array {
+    if (x.length != y.length) abort("kernels.mulF32: x and y differ in length");
     const out = new Float32Array(x.length);
     k_mul(x.dataStart, y.dataStart, x.length, out.dataStart);
     return out;
@@ -77,6 +81,7 @@ export abstract class kernels {
 
   /** Same-size 2-D convolution of an h×w image with a kh×kw kernel (odd sizes), zeros outside. */
   static conv2dF32(img: Float32Array, h: i32, w: i32, kernel: Float32Array, kh: i32, kw: i32): Float32Array {
+    if (h < 1 || w < 1 || kh < 1 || kw < 1 || img.length != h * w || kernel.length != kh * kw) abort("kernels.conv2dF32: img must hold h*w and kernel kh*kw floats");
     const out = new Float32Array(h * w);
     k_conv2d(img.dataStart, h, w, kernel.dataStart, kh, kw, out.dataStart);
     return out;
