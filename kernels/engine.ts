@@ -292,7 +292,9 @@ export class KernelEngine {
         let values = x;
         while (values.length > 1) {
           const groups = Math.min(1024, Math.ceil(values.length / 128));
-          values = await this.runGpu(d, 'reduce', wgsl.REDUCE, [values], groups, new Uint32Array([values.length, op, 0xff800000, 0]), [[groups]]);
+          values = await this.runGpu(d, 'reduce', wgsl.REDUCE, [values], groups, new Uint32Array([values.length, op, 0xff800000, 0]), [
+            [groups],
+          ]);
         }
         return values[0]!;
       },

@@ -160,8 +160,7 @@ export const kernelImports: Capability = {
             throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run a name that is not UTF-8`);
           throw err;
         }
-        if (paramsLen >>> 0 > 1024)
-          throw makeError(ErrorCode.KERNEL_ARGS, `function '${ctx.fn}' passed kernels.run more than 1024 params`);
+        if (paramsLen >>> 0 > 1024) throw makeError(ErrorCode.KERNEL_ARGS, `function '${ctx.fn}' passed kernels.run more than 1024 params`);
         const u32s = new Uint32Array(guestBytes(ctx, params, (paramsLen >>> 0) * 4, 'kernels.run').slice().buffer);
         const spec = {
           inputs: framedFloats(ctx, inputs, inputsLen),
