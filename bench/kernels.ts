@@ -32,15 +32,25 @@ function problem(n: number): { a: Float32Array; b: Float32Array } {
 
 const args = (op: number, n: number, repeat: number): Uint8Array => new Uint8Array(new Uint32Array([op, n, repeat]).buffer);
 
+/** What the guest last answered (c[0], c[last] or the sum), to check against the direct run. */
+let lastGuestOutput = new Float32Array(2);
+
 /** Time of one kernel inside a guest call: (call with `repeat` kernels − call with 1) / (repeat − 1). */
 async function guestKernelMs(rt: Runtime, fn: string, op: number, n: number, repeat: number): Promise<number> {
   const t1 = performance.now();
   await rt.invoke(fn, args(op, n, 1));
   const one = performance.now() - t1;
   const t2 = performance.now();
-  await rt.invoke(fn, args(op, n, repeat));
+  const result = await rt.invoke(fn, args(op, n, repeat));
   const many = performance.now() - t2;
+  lastGuestOutput = new Float32Array(Uint8Array.from(result.output).buffer);
   return Math.max(0, (many - one) / (repeat - 1));
+}
+
+function check(what: string, ours: number, theirs: number): void {
+  if (Math.abs(ours - theirs) > 1e-3 * Math.max(1, Math.abs(theirs))) {
+    throw new Error(`bench kernels: ${what} from the guest is ${ours}, directly ${theirs}: the kernel path is wrong`);
+  }
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -74,10 +84,13 @@ export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAUL
       await guestKernelMs(rt, 'k', 1, n, 2);
       const ours: number[] = [];
       const theirs: number[] = [];
+      let product: Float32Array = new Float32Array(0);
       for (let r = 0; r < options.runs; r++) {
         ours.push(await guestKernelMs(rt, 'k', 1, n, repeat));
-        theirs.push(await timed(() => direct.matmulF32(a, b, n, n, n)));
+        theirs.push(await timed(async () => (product = await direct.matmulF32(a, b, n, n, n))));
       }
+      check(`matmul ${n}² c[0]`, lastGuestOutput[0]!, product[0]!);
+      check(`matmul ${n}² c[last]`, lastGuestOutput[1]!, product[n * n - 1]!);
       const o = median(ours);
       const d = median(theirs);
       figures.push({
@@ -114,11 +127,14 @@ export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAUL
     const ours: number[] = [];
     const theirs: number[] = [];
     const cpus: number[] = [];
+    let total = 0;
     for (let r = 0; r < options.runs; r++) {
       ours.push(await guestKernelMs(rt, 'k', 2, count, 3));
-      theirs.push(await timed(() => direct.sumF32(x)));
+      theirs.push(await timed(async () => (total = await direct.sumF32(x))));
       cpus.push(await timed(() => Promise.resolve(cpu.sum(x))));
     }
+    check('sum of 16M', lastGuestOutput[0]!, total);
+    check('sum of 16M on the CPU', cpu.sum(x), total);
     figures.push({
       name: 'sum of 16M f32 from a guest',
       unit: 'ms',

@@ -67,6 +67,8 @@ export class Kernels {
   /** Whether the kernel thread has opened its device (calls are timed from then on). */
   private ready = false;
   private nextId = 1;
+  /** A thread left to finish a timed-out call: no new thread starts until it has ended. */
+  private draining: Promise<void> | undefined;
   private closed = false;
   private readonly counts = { gpu: 0, cpu: 0, losses: 0 };
   private path: 'gpu' | 'cpu' | 'none' = 'none';
@@ -213,6 +215,9 @@ export class Kernels {
   /** Sends the next caller's next call when nothing is running. */
   private pump(): void {
     if (this.current !== undefined || this.closed) return;
+    // On a renderer that serialises the device (Mesa's), a new thread would only wait behind
+    // the abandoned one — and time out in turn. Start the next one when it has ended.
+    if (this.worker === undefined && this.draining !== undefined && this.turn.length > 0) return;
     if (this.turn.length === 0) {
       this.worker?.unref();
       return;
@@ -309,7 +314,13 @@ export class Kernels {
     // new thread with a new device.
     const worker = this.worker;
     this.worker = undefined;
-    if (worker !== undefined) this.retire(worker);
+    if (worker !== undefined) {
+      const draining = this.retire(worker).then(() => {
+        if (this.draining === draining) this.draining = undefined;
+        this.pump();
+      });
+      this.draining = draining;
+    }
     job.reject(
       new KernelError(
         ErrorCode.KERNEL_TIMEOUT,
