@@ -307,10 +307,10 @@ export class KernelEngine {
     const perRow = Math.min(blocks, MAX_GROUPS);
     const grid: [number, number] = [perRow, Math.ceil(blocks / perRow)];
     const params = new Uint32Array([x.length, perRow, 0, 0]);
-    const [scanned, sums] = await this.runGpuMulti(d, 'scanBlocks', wgsl.SCAN_BLOCKS, x, blocks, params, grid);
+    const [scanned, sums] = await this.scanPass(d, 'scanBlocks', wgsl.SCAN_BLOCKS, x, blocks, params, grid);
     if (blocks === 1) return scanned;
-    const offsets = await this.scanGpu(d, sums);
-    return this.runGpuAdd(d, scanned, offsets, params, grid);
+    const offsets = await this.scanGpu(d, sums!);
+    return (await this.scanPass(d, 'scanAdd', wgsl.SCAN_ADD, scanned, offsets, params, grid))[0];
   }
 
   /** Runs `gpu`, or `cpuPath` when there is no GPU. */
@@ -440,68 +440,37 @@ export class KernelEngine {
     }
   }
 
-  /** The block scan: scans x in place (returned) and returns the block totals too. */
-  private async runGpuMulti(
+  /**
+   * One pass of the scan over `data` and the block totals `sums` (bindings 0 and 1, a uniform
+   * at 2): the block scan (sums written, read back too) or the adding back of the totals.
+   */
+  private async scanPass(
     device: GPUDevice,
     key: string,
     code: string,
-    x: Float32Array,
-    blocks: number,
+    data: Float32Array,
+    sums: Float32Array | number,
     params: Uint32Array,
     grid: [number, number],
-  ): Promise<[Float32Array, Float32Array]> {
+  ): Promise<[Float32Array, Float32Array | undefined]> {
     const pipeline = await this.compile(device, key, code, 'main');
-    const data = this.storage(device, x, x.byteLength);
-    const sums = this.storage(device, undefined, blocks * 4);
+    const dataBuffer = this.storage(device, data, data.byteLength);
+    const blocks = typeof sums === 'number' ? sums : sums.length;
+    const sumsBuffer = this.storage(device, typeof sums === 'number' ? undefined : sums, blocks * 4);
     const uniform = this.uniform(device, params);
     try {
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipeline);
-      pass.setBindGroup(
-        0,
-        device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [data, sums, uniform].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      );
+      const entries = [dataBuffer, sumsBuffer, uniform].map((buffer, binding) => ({ binding, resource: { buffer } }));
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(grid[0], grid[1]);
       pass.end();
-      const scanned = await this.readBack(device, encoder, data, x.length);
-      const totals = await this.readBack(device, device.createCommandEncoder(), sums, blocks);
-      return [scanned, totals];
+      const out = await this.readBack(device, encoder, dataBuffer, data.length);
+      const totals = typeof sums === 'number' ? await this.readBack(device, device.createCommandEncoder(), sumsBuffer, blocks) : undefined;
+      return [out, totals];
     } finally {
-      for (const b of [data, sums, uniform]) b.destroy();
-    }
-  }
-
-  private async runGpuAdd(
-    device: GPUDevice,
-    scanned: Float32Array,
-    offsets: Float32Array,
-    params: Uint32Array,
-    grid: [number, number],
-  ): Promise<Float32Array> {
-    const pipeline = await this.compile(device, 'scanAdd', wgsl.SCAN_ADD, 'main');
-    const data = this.storage(device, scanned, scanned.byteLength);
-    const sums = this.storage(device, offsets, offsets.byteLength);
-    const uniform = this.uniform(device, params);
-    try {
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(
-        0,
-        device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [data, sums, uniform].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-      );
-      pass.dispatchWorkgroups(grid[0], grid[1]);
-      pass.end();
-      return await this.readBack(device, encoder, data, scanned.length);
-    } finally {
-      for (const b of [data, sums, uniform]) b.destroy();
+      for (const b of [dataBuffer, sumsBuffer, uniform]) b.destroy();
     }
   }
 
