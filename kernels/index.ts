@@ -69,6 +69,7 @@ export class Kernels {
   private nextId = 1;
   /** A thread left to finish a timed-out call: no new thread starts until it has ended. */
   private draining: Promise<void> | undefined;
+  private drainingWorker: Worker | undefined;
   private closed = false;
   private readonly counts = { gpu: 0, cpu: 0, losses: 0 };
   private path: 'gpu' | 'cpu' | 'none' = 'none';
@@ -217,7 +218,11 @@ export class Kernels {
     if (this.current !== undefined || this.closed) return;
     // On a renderer that serialises the device (Mesa's), a new thread would only wait behind
     // the abandoned one — and time out in turn. Start the next one when it has ended.
-    if (this.worker === undefined && this.draining !== undefined && this.turn.length > 0) return;
+    if (this.worker === undefined && this.draining !== undefined && this.turn.length > 0) {
+      // Calls are waiting on it: it keeps the process alive meanwhile.
+      this.drainingWorker?.ref();
+      return;
+    }
     if (this.turn.length === 0) {
       this.worker?.unref();
       return;
@@ -316,10 +321,14 @@ export class Kernels {
     this.worker = undefined;
     if (worker !== undefined) {
       const draining = this.retire(worker).then(() => {
-        if (this.draining === draining) this.draining = undefined;
+        if (this.draining === draining) {
+          this.draining = undefined;
+          this.drainingWorker = undefined;
+        }
         this.pump();
       });
       this.draining = draining;
+      this.drainingWorker = worker;
     }
     job.reject(
       new KernelError(
