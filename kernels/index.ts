@@ -157,9 +157,19 @@ export class Kernels {
     } catch (err) {
       const noGpu = err instanceof KernelError && (err.code === ErrorCode.KERNEL_UNAVAILABLE || err.code === ErrorCode.KERNEL_UNKNOWN);
       if (!noGpu || spec.cpu === undefined) throw err;
+      const result = spec.cpu(call.inputs, call.params ?? new Uint32Array(4));
+      if (!(result instanceof Float32Array) || result.length !== call.outputLength) {
+        throw new KernelError(
+          ErrorCode.KERNEL_ARGS,
+          `the cpu version of kernel '${name}' must return a Float32Array of outputLength=${call.outputLength} values`,
+          {
+            kernel: name,
+          },
+        );
+      }
       this.counts.cpu++;
       this.path = 'cpu';
-      return spec.cpu(call.inputs, call.params ?? new Uint32Array(4));
+      return result;
     }
   }
 

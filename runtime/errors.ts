@@ -197,13 +197,23 @@ export function fromWire(wire: WireError): NuvolaError {
 
 /** Converts anything thrown into the wire form, keeping nuvola errors (and state-store errors) as they are. */
 export function toWire(err: unknown, fallback: ErrorCode = ErrorCode.GUEST_TRAP): WireError {
-  if (err instanceof NuvolaError) return err.toWire();
+  if (err instanceof NuvolaError) return cloneable(err.toWire());
   const coded = err as { code?: unknown; message?: unknown; details?: unknown };
   if (typeof coded?.code === 'string' && coded.code in classOf && typeof coded.message === 'string') {
-    return { code: coded.code as ErrorCode, message: coded.message, details: (coded.details as ErrorDetails) ?? {} };
+    return cloneable({ code: coded.code as ErrorCode, message: coded.message, details: (coded.details as ErrorDetails) ?? {} });
   }
   const message = err instanceof Error ? err.message : String(err);
   return { code: fallback, message, details: {} };
+}
+
+/** A wire error that can cross a thread: details that cannot be cloned (a function, say — host code may put anything there) are dropped. */
+function cloneable(wire: WireError): WireError {
+  try {
+    structuredClone(wire.details);
+    return wire;
+  } catch {
+    return { ...wire, details: {} };
+  }
 }
 
 /** Rebuilds anything thrown as a NuvolaError (state-store errors keep their codes). */

@@ -638,12 +638,17 @@ export class Pool {
     if (message.type === 'state') {
       const { id } = message;
       const request = this.state(message.op, message.args);
-      slot.stateInflight.add(request);
-      const done = (): void => void slot.stateInflight.delete(request);
-      request.then(done, done);
+      const kernel = message.op === 'kernel';
+      // Kernel calls hold no state: a lost worker's locks need not wait for them.
+      if (!kernel) {
+        slot.stateInflight.add(request);
+        const done = (): void => void slot.stateInflight.delete(request);
+        request.then(done, done);
+      }
       request.then(
         (value) => this.post(slot, { type: 'stateReply', id, value }),
-        (err: unknown) => this.post(slot, { type: 'stateReply', id, error: toWire(err, ErrorCode.STATE_UNAVAILABLE) }),
+        (err: unknown) =>
+          this.post(slot, { type: 'stateReply', id, error: toWire(err, kernel ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE) }),
       );
       return;
     }
@@ -741,6 +746,10 @@ export class Pool {
     };
     const spec = this.functions.get(fn);
     const caller = slot.inflight.get(message.parent)?.request;
+    if (this.closed) {
+      answer({ type: 'chainResult', callId, error: makeError(ErrorCode.CLOSED, 'the runtime is closed').toWire() });
+      return;
+    }
     if (spec === undefined) {
       const external = this.external?.(
         fn,

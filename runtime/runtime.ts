@@ -246,6 +246,18 @@ export class Runtime {
         path: 'handler',
       });
     }
+    if (
+      options !== undefined &&
+      (options === null || typeof options !== 'object' || Object.keys(options).some((key) => key !== 'timeoutMs'))
+    ) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `registerHandler('${name}', handler, options): options may only be { timeoutMs }`,
+        {
+          path: 'options',
+        },
+      );
+    }
     const { timeoutMs } = resolveFunctionOptions(options === undefined ? {} : { timeoutMs: options.timeoutMs });
     if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
       throw new RegistryError(
@@ -291,6 +303,11 @@ export class Runtime {
     input: Uint8Array,
     timeoutMs: number,
   ): Promise<{ output: Uint8Array; returnCode: number }> {
+    if (this.closing.signal.aborted) {
+      return Promise.reject(
+        new RuntimeClosedError(ErrorCode.CLOSED, `the runtime is closed; '${name}' was not started`, { function: name }),
+      );
+    }
     const controller = new AbortController();
     let rejectClosed!: (err: Error) => void;
     // close() ends the call at once with E_CLOSED, whether or not the handler heeds its signal.
@@ -319,12 +336,17 @@ export class Runtime {
       try {
         const result = await handler(input, { function: name, timeoutMs, signal: controller.signal });
         if (result instanceof Uint8Array) return { output: result, returnCode: 0 };
-        if (result !== null && typeof result === 'object' && result.output instanceof Uint8Array && Number.isInteger(result.returnCode)) {
+        if (
+          result !== null &&
+          typeof result === 'object' &&
+          result.output instanceof Uint8Array &&
+          (result.returnCode | 0) === result.returnCode
+        ) {
           return { output: result.output, returnCode: result.returnCode };
         }
         throw new HandlerError(
           ErrorCode.HANDLER_FAILED,
-          `handler '${name}' resolved with something other than a Uint8Array or { output, returnCode }`,
+          `handler '${name}' resolved with something other than a Uint8Array or { output, returnCode } (an i32)`,
           { function: name },
         );
       } catch (err) {

@@ -197,6 +197,11 @@ describe('kernels: bounded calls and the CPU path', () => {
       await k.registerKernel('twice', { wgsl: TWICE, inputs: 1, cpu: ([x]) => x!.map((v) => 2 * v) });
       expect(Array.from(await k.runKernel('twice', { inputs: [Float32Array.of(1, 2)], outputLength: 2, workgroups: [1] }))).toEqual([2, 4]);
       await expect(k.registerKernel('gpuOnly', { wgsl: TWICE, inputs: 1 })).rejects.toMatchObject({ code: 'E_KERNEL_UNAVAILABLE' });
+      // A cpu version that answers something other than a Float32Array of outputLength values.
+      await k.registerKernel('sloppy', { wgsl: TWICE, inputs: 1, cpu: () => [1, 2] as unknown as Float32Array });
+      await expect(k.runKernel('sloppy', { inputs: [Float32Array.of(1, 2)], outputLength: 2, workgroups: [1] })).rejects.toMatchObject({
+        code: 'E_KERNEL_ARGS',
+      });
     });
   });
 });

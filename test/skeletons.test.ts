@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NuvolaError, Runtime } from 'nuvola';
+import { HandlerError, type NuvolaError, type Runtime } from 'nuvola';
 import { until } from 'nuvola/testing';
 import {
   farm,
@@ -500,6 +500,25 @@ describe('skeletons: registered as functions', () => {
     const coded = await rt.invoke('coded');
     expect(coded.returnCode).toBe(3);
     expect(text(coded.output)).toBe('x');
+  });
+
+  it('handler edge cases: details that cannot cross a thread, a return code beyond i32, bad options, a closed runtime', async () => {
+    const rt = await withTestGuests();
+    // Details holding a function: a guest's chain.call still gets FAILED with the code (the process used to crash).
+    rt.registerHandler('odd', () => Promise.reject(new HandlerError('E_HANDLER_FAILED', 'odd details', { retry: () => 0 })));
+    const called = await rt.invoke('caller', frame([utf8('odd'), utf8('x')]));
+    expect(called.returnCode).toBe(-1);
+    expect(text(called.output)).toContain('E_HANDLER_FAILED');
+    rt.registerHandler('big', () => Promise.resolve({ output: new Uint8Array(0), returnCode: 2 ** 32 + 5 }));
+    await expect(rt.invoke('big')).rejects.toMatchObject({ code: 'E_HANDLER_FAILED' });
+    expect(() => rt.registerHandler('opts', () => Promise.resolve(new Uint8Array(0)), { timeout: 5 } as never)).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_OPTION' }) as Error,
+    );
+    expect(() => rt.registerHandler('opts2', () => Promise.resolve(new Uint8Array(0)), null as never)).toThrow(
+      expect.objectContaining({ code: 'E_INVALID_OPTION' }) as Error,
+    );
+    await rt.close();
+    await expect(rt.invoke('big')).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
 
   it('a registered skeleton that runs past its timeoutMs gives E_TIMEOUT and stops starting calls', async () => {

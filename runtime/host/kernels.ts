@@ -32,7 +32,7 @@ function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float3
 
 /** Writes `values` to `ptr` (which must hold `expected` floats). */
 function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expected: number, what: string): void {
-  if (values.length !== expected) {
+  if (!(values instanceof Float32Array) || values.length !== expected) {
     throw new GuestError(ErrorCode.GUEST_TRAP, `${what}: the kernel gave ${values.length} values for an output of ${expected}`);
   }
   guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
