@@ -14,6 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ErrorCode, fromWire, KernelError, RuntimeClosedError } from '../runtime/errors.js';
+import { ownedBuffers } from '../runtime/transfer.js';
 import type { EngineOptions, KernelSpec } from './engine.js';
 import type { KernelReply, KernelRequest } from './thread.js';
 
@@ -40,6 +41,8 @@ export interface KernelsStats {
 interface Job {
   op: string;
   args: unknown[];
+  /** The arguments' arrays belong to this call alone: move them to the thread instead of copying. */
+  owned?: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -210,7 +213,16 @@ export class Kernels {
     if (worker !== undefined) await this.retire(worker, true);
   }
 
-  private call(caller: string, op: string, args: unknown[]): Promise<unknown> {
+  /**
+   * @internal A call whose arrays nobody else holds (the runtime's copies of a guest's
+   * arguments): they are moved to the kernel thread, not copied. `method` is a library method
+   * or `runKernel`.
+   */
+  callOwned(caller: string, method: string, args: unknown[]): Promise<unknown> {
+    return this.call(caller, method, args, true);
+  }
+
+  private call(caller: string, op: string, args: unknown[], owned = false): Promise<unknown> {
     if (this.closed) return Promise.reject(new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed'));
     return new Promise((resolve, reject) => {
       let queue = this.queues.get(caller);
@@ -218,7 +230,7 @@ export class Kernels {
         this.queues.set(caller, (queue = []));
         this.turn.push(caller);
       }
-      queue.push({ op, args, resolve, reject });
+      queue.push({ op, args, owned, resolve, reject });
       this.pump();
     });
   }
@@ -250,7 +262,7 @@ export class Kernels {
     // A call in flight keeps the process alive; an idle kernel thread does not.
     worker.ref();
     try {
-      worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest);
+      worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest, job.owned === true ? ownedBuffers(job.args) : []);
     } catch (err) {
       // Arguments that cannot cross to the thread (a detached array): this call fails, the queue goes on.
       clearTimeout(this.current.timer);

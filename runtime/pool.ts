@@ -646,7 +646,13 @@ export class Pool {
         request.then(done, done);
       }
       request.then(
-        (value) => this.post(slot, { type: 'stateReply', id, value }),
+        // A kernel's result array is this reply's alone: moved to the worker, not copied.
+        (value) =>
+          this.post(
+            slot,
+            { type: 'stateReply', id, value },
+            kernel && value instanceof Float32Array ? [value.buffer as ArrayBuffer] : undefined,
+          ),
         (err: unknown) =>
           this.post(slot, { type: 'stateReply', id, error: toWire(err, kernel ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE) }),
       );

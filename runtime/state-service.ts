@@ -36,7 +36,8 @@ export function stateService(store: StateStore, kernels: () => Kernels): StateSe
         const [name, call] = rest as Parameters<Kernels['runKernel']>;
         return k.runKernel(name, call, caller);
       }
-      return (k[method as 'sumF32'] as (...a: unknown[]) => Promise<unknown>).call(k, ...rest, caller);
+      // The arrays are the worker's copies of the guest's: moved on, not copied again.
+      return k.callOwned(caller, method, rest);
     }
     const key = args[0] as string;
     if (op !== 'unlockGlobal') checkKey(key);

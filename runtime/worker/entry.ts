@@ -6,6 +6,7 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
+import { ownedBuffers } from '../transfer.js';
 import { configureChain, type ChildCall } from '../host/chain.js';
 import { configureComm } from '../host/comm.js';
 import { Mailboxes } from './mailbox.js';
@@ -79,7 +80,8 @@ configureState((op, args) => {
   const id = nextStateCall++;
   return new Promise((resolve, reject) => {
     stateCalls.set(id, { resolve, reject });
-    port.postMessage({ type: 'state', id, op, args } satisfies FromWorker);
+    // A kernel call's arrays are fresh copies of guest memory: moved to the main thread, not copied.
+    port.postMessage({ type: 'state', id, op, args } satisfies FromWorker, op === 'kernel' ? ownedBuffers(args) : []);
   });
 });
 /** Calls guests made with chain.call whose outcome has not arrived, by the worker's call id. */
