@@ -76,6 +76,8 @@ export class KernelEngine {
   private opening: Promise<GPUDevice | undefined> | undefined;
   private noAdapter = false;
   private adapterName: string | undefined;
+  /** The Dawn toggles that found the adapter in use. */
+  backend: string[] | undefined;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly custom = new Map<string, Omit<KernelSpec, 'cpu'>>();
   private lastPath: 'gpu' | 'cpu' | 'none' = 'none';
@@ -358,6 +360,7 @@ export class KernelEngine {
         },
       });
       this.adapterName = [adapter.info.vendor, adapter.info.architecture, adapter.info.description].filter((p) => p !== '').join(' ');
+      this.backend = toggles;
       this.pipelines.clear();
       this.device = device;
       void device.lost.then(() => {

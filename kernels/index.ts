@@ -61,7 +61,7 @@ function portableSpec(spec: KernelSpec): Omit<KernelSpec, 'cpu'> {
 
 export class Kernels {
   private readonly maxKernelMs: number;
-  private readonly engineOptions: EngineOptions;
+  private engineOptions: EngineOptions;
   private worker: Worker | undefined;
   private readonly registered = new Map<string, KernelSpec>();
   private readonly queues = new Map<string, Job[]>();
@@ -291,6 +291,9 @@ export class Kernels {
       if ('ready' in reply) {
         if (worker !== this.worker) return;
         this.ready = true;
+        // Later threads go straight to the backend that worked (on a machine without a GPU,
+        // trying Vulkan first costs time and fills stderr with the loader's complaints).
+        if (reply.backend !== undefined) this.engineOptions.backends = [reply.backend];
         if (this.current !== undefined && this.current.timer === undefined) this.startClock();
         return;
       }
@@ -311,7 +314,7 @@ export class Kernels {
     current.timer = setTimeout(() => this.expire(current.id), this.maxKernelMs);
   }
 
-  private settle(worker: Worker, reply: Exclude<KernelReply, { ready: true }>): void {
+  private settle(worker: Worker, reply: Exclude<KernelReply, { ready: true; backend: string[] | undefined }>): void {
     if (worker !== this.worker || this.current === undefined || reply.id !== this.current.id) return;
     const { job, caller, timer } = this.current;
     clearTimeout(timer);

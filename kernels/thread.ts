@@ -17,15 +17,16 @@ export interface KernelRequest {
 export type KernelReply =
   | { id: number; ok: true; value: unknown; path: 'gpu' | 'cpu' | 'none'; adapter: string | undefined }
   | { id: number; ok: false; error: ReturnType<typeof toWire> }
-  | { ready: true };
+  /** The device is open (or there is none); `backend`: the toggles that found the adapter. */
+  | { ready: true; backend: string[] | undefined };
 
 const engine = new KernelEngine(workerData as EngineOptions);
 const port = parentPort!;
 // Open the device first (it can take a while): the client starts its per-call clocks only
 // once this thread says it is ready.
 let chain: Promise<void> = engine.available().then(
-  () => port.postMessage({ ready: true }),
-  () => port.postMessage({ ready: true }),
+  () => port.postMessage({ ready: true, backend: engine.backend } satisfies KernelReply),
+  () => port.postMessage({ ready: true, backend: undefined } satisfies KernelReply),
 );
 
 const ops: Record<string, (...args: never[]) => Promise<unknown>> = {
