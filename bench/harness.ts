@@ -93,7 +93,7 @@ export function figure(
   return f;
 }
 
-function round(value: number, digits = 2): number {
+export function round(value: number, digits = 2): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
 }

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime, type Runtime } from 'nuvola';
 import * as cpu from '../kernels/cpu.js';
 import { KernelEngine } from '../kernels/engine.js';
-import { median, report, type BenchReport, type Figure } from './harness.js';
+import { figure, median, report, round, time, type BenchReport, type Figure } from './harness.js';
+
+const DIRECT = 'same kernel, WebGPU from JS';
 
 export interface KernelsBenchOptions {
   runs: number;
@@ -53,12 +55,6 @@ function check(what: string, ours: number, theirs: number): void {
   }
 }
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return performance.now() - t;
-}
-
 export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAULTS): Promise<BenchReport> {
   const rt = await createRuntime({ workers: 2, logger: () => {}, kernels: { maxKernelMs: 600_000 } });
   // The direct baseline runs on this thread, so Mesa's EGL needs the platform here too.
@@ -87,35 +83,19 @@ export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAUL
       let product: Float32Array = new Float32Array(0);
       for (let r = 0; r < options.runs; r++) {
         ours.push(await guestKernelMs(rt, 'k', 1, n, repeat));
-        theirs.push(await timed(async () => (product = await direct.matmulF32(a, b, n, n, n))));
+        theirs.push(await time(async () => (product = await direct.matmulF32(a, b, n, n, n))));
       }
       check(`matmul ${n}² c[0]`, lastGuestOutput[0]!, product[0]!);
       check(`matmul ${n}² c[last]`, lastGuestOutput[1]!, product[n * n - 1]!);
       const o = median(ours);
       const d = median(theirs);
-      figures.push({
-        name: `matmul ${n}² f32 from a guest`,
-        unit: 'ms',
-        median: round(o),
-        baseline: 'same kernel, WebGPU from JS',
-        baselineMedian: round(d),
-        ratio: round(o / d, 3),
-        better: 'lower',
-      });
+      figures.push(figure(`matmul ${n}² f32 from a guest`, 'ms', 'lower', ours, DIRECT, theirs));
       notes.push(
         `matmul ${n}²: ${(flop / (o / 1000) / 1e9).toFixed(1)} GFLOP/s from a guest, ${(flop / (d / 1000) / 1e9).toFixed(1)} GFLOP/s direct`,
       );
       if (n <= 512) {
-        const c = median(await Promise.all([0].map(() => timed(() => Promise.resolve(cpu.matmul(a, b, n, n, n))))));
-        figures.push({
-          name: `matmul ${n}² f32 on the CPU path`,
-          unit: 'ms',
-          median: round(c),
-          baseline: 'same kernel, WebGPU from JS',
-          baselineMedian: round(d),
-          ratio: round(c / d, 3),
-          better: 'lower',
-        });
+        const c = await time(() => Promise.resolve(cpu.matmul(a, b, n, n, n)));
+        figures.push(figure(`matmul ${n}² f32 on the CPU path`, 'ms', 'lower', [c], DIRECT, theirs));
       }
     }
     // Reduction of 16M floats.
@@ -130,34 +110,18 @@ export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAUL
     let total = 0;
     for (let r = 0; r < options.runs; r++) {
       ours.push(await guestKernelMs(rt, 'k', 2, count, 3));
-      theirs.push(await timed(async () => (total = await direct.sumF32(x))));
-      cpus.push(await timed(() => Promise.resolve(cpu.sum(x))));
+      theirs.push(await time(async () => (total = await direct.sumF32(x))));
+      cpus.push(await time(() => Promise.resolve(cpu.sum(x))));
     }
     check('sum of 16M', lastGuestOutput[0]!, total);
     check('sum of 16M on the CPU', cpu.sum(x), total);
-    figures.push({
-      name: 'sum of 16M f32 from a guest',
-      unit: 'ms',
-      median: round(median(ours)),
-      baseline: 'same kernel, WebGPU from JS',
-      baselineMedian: round(median(theirs)),
-      ratio: round(median(ours) / median(theirs), 3),
-      better: 'lower',
-    });
-    figures.push({
-      name: 'sum of 16M f32 on the CPU path',
-      unit: 'ms',
-      median: round(median(cpus)),
-      baseline: 'same kernel, WebGPU from JS',
-      baselineMedian: round(median(theirs)),
-      ratio: round(median(cpus) / median(theirs), 3),
-      better: 'lower',
-    });
+    figures.push(figure('sum of 16M f32 from a guest', 'ms', 'lower', ours, DIRECT, theirs));
+    figures.push(figure('sum of 16M f32 on the CPU path', 'ms', 'lower', cpus, DIRECT, theirs));
     // Eight functions sharing the device at once, each 6 products of 128².
     const names = Array.from({ length: 8 }, (_, i) => `k${i}`);
     for (const name of names) await rt.register(name, bytes, { memoryLimitPages: 4096, timeoutMs: 600_000 });
     const spreads: number[] = [];
-    const alone = median(await Promise.all([0].map(() => timed(() => rt.invoke('k0', args(1, 128, 6))))));
+    const alone = await time(() => rt.invoke('k0', args(1, 128, 6)));
     for (let r = 0; r < options.runs; r++) {
       const start = performance.now();
       const ends = await Promise.all(names.map((name) => rt.invoke(name, args(1, 128, 6)).then(() => performance.now() - start)));
@@ -178,9 +142,4 @@ export async function benchKernels(options: KernelsBenchOptions = KERNELS_DEFAUL
     await rt.close();
   }
   return report('kernels', options.runs, figures, notes);
-}
-
-function round(v: number, digits = 2): number {
-  const s = 10 ** digits;
-  return Math.round(v * s) / s;
 }

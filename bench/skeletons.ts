@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { createRuntime, type Runtime } from 'nuvola';
 import { calibrate, calibrateTransport, explain, normalize, predict, run, runAll, type Skeleton } from 'nuvola/skeletons';
 import * as apps from '../examples/06-skeletons/apps.js';
-import { median, report, type BenchReport, type Figure } from './harness.js';
+import { median, report, round, type BenchReport, type Figure } from './harness.js';
 
 export interface SkeletonsBenchOptions {
   runs: number;
@@ -212,11 +212,6 @@ export async function benchSkeletons(options: SkeletonsBenchOptions = SKELETONS_
   out.rows = rows.map((r) => ({ ...r, measuredMs: round(r.measuredMs), predictedMs: round(r.predictedMs) }));
   out.attachments = { 'skeletons.svg': plot(rows) };
   return out;
-}
-
-function round(v: number, digits = 2): number {
-  const s = 10 ** digits;
-  return Math.round(v * s) / s;
 }
 
 /** A log-log scatter of predicted (x) against measured (y), with y = x and a ±15% band. */

@@ -43,13 +43,10 @@ export interface KernelSpec {
 }
 
 export interface EngineStats {
-  /** Which path the last call took. */
+  /** Which path the last call took (the client counts calls and losses). */
   path: 'gpu' | 'cpu' | 'none';
   /** The adapter in use, when there is one. */
   adapter: string | undefined;
-  gpuCalls: number;
-  cpuCalls: number;
-  deviceLosses: number;
 }
 
 /** Keeps every `create()` result alive for the life of the process (Dawn crashes otherwise). */
@@ -81,9 +78,6 @@ export class KernelEngine {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly custom = new Map<string, Omit<KernelSpec, 'cpu'>>();
   private lastPath: 'gpu' | 'cpu' | 'none' = 'none';
-  private gpuCalls = 0;
-  private cpuCalls = 0;
-  private losses = 0;
 
   constructor(options: EngineOptions = {}) {
     this.mode = options.mode ?? 'auto';
@@ -99,9 +93,6 @@ export class KernelEngine {
     return {
       path: this.lastPath,
       adapter: this.adapterName,
-      gpuCalls: this.gpuCalls,
-      cpuCalls: this.cpuCalls,
-      deviceLosses: this.losses,
     };
   }
 
@@ -320,12 +311,10 @@ export class KernelEngine {
     const device = await this.acquire();
     if (device === undefined) {
       if (cpuPath === undefined) throw new KernelError(ErrorCode.KERNEL_UNAVAILABLE, 'this kernel needs a GPU and none is available');
-      this.cpuCalls++;
       this.lastPath = 'cpu';
       return cpuPath();
     }
     const result = await gpu(device);
-    this.gpuCalls++;
     this.lastPath = 'gpu';
     return result;
   }
@@ -368,7 +357,6 @@ export class KernelEngine {
           this.device = undefined;
           this.pipelines.clear();
         }
-        this.losses++;
       });
       return device;
     }

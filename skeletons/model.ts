@@ -48,8 +48,6 @@ interface Samples {
   outs: number[];
   /** Main-thread busy time of each call (calls only). */
   mains: number[];
-  /** Worker busy time of each call (calls only; `InvokeResult.workerMs`). */
-  workers: number[];
 }
 
 /**
@@ -118,10 +116,9 @@ export class Profile {
   ) {}
 
   /** @internal */
-  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0, worker = 0): void {
+  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0): void {
     let s = into.get(key);
-    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [], workers: [] }));
-    s.workers.push(worker);
+    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [] }));
     s.sizes.push(size);
     s.values.push(value);
     s.outs.push(out);
@@ -257,7 +254,7 @@ export async function calibrate(
 ): Promise<Profile> {
   const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
   const observe: Observer = {
-    call: (fn, inBytes, outBytes, ms, mainMs, workerMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs, workerMs),
+    call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs),
     host: (step, bytes, ms) => profile.record(profile.host, step, bytes, ms),
     shape: (key, value) => {
       const v = profile.shapes.get(key) ?? [];

@@ -29,8 +29,8 @@ import {
 
 /** What calibration (see model.ts) learns from a run: every call, host step and shape. */
 export interface Observer {
-  /** A call took `ms` in all, of which `mainMs` busy on the main thread (sending, receiving), `workerMs` on its worker. */
-  call(fn: string, inBytes: number, outBytes: number, ms: number, mainMs: number, workerMs: number): void;
+  /** A call took `ms` in all, of which `mainMs` busy on the main thread (sending, receiving). */
+  call(fn: string, inBytes: number, outBytes: number, ms: number, mainMs: number): void;
   host(step: string, bytes: number, ms: number): void;
   shape(key: string, value: number): void;
 }
@@ -51,6 +51,8 @@ interface Context {
   stop: () => void;
   /** Stage errors made by this run (others, from a nested run, are wrapped as this run's). */
   own: WeakSet<Error>;
+  /** Registered skeletons this run names (transitively), which it runs inline. */
+  nested: Map<string, Skeleton>;
   workers: number;
   sequential: boolean;
   observe: Observer | undefined;
@@ -95,8 +97,16 @@ export function checkFunctions(rt: Runtime, node: Skeleton): void {
   }
 }
 
-/** Registered skeletons run inside the run that names them: they may not name each other in a cycle. */
-function checkNesting(rt: Runtime, node: Skeleton, path: readonly string[] = []): void {
+/**
+ * The registered skeletons `node` names, transitively, by name: they run inside the run that
+ * names them, so they may not name each other in a cycle. Looked up once per run.
+ */
+function nestedSkeletons(
+  rt: Runtime,
+  node: Skeleton,
+  path: readonly string[] = [],
+  into = new Map<string, Skeleton>(),
+): Map<string, Skeleton> {
   for (const fn of functionsOf(node)) {
     const inner = registeredSkeleton(rt, fn);
     if (inner === undefined) continue;
@@ -105,13 +115,15 @@ function checkNesting(rt: Runtime, node: Skeleton, path: readonly string[] = [])
         cycle: [...path, fn],
       });
     }
-    checkNesting(rt, inner, [...path, fn]);
+    into.set(fn, inner);
+    nestedSkeletons(rt, inner, [...path, fn], into);
   }
+  return into;
 }
 
 function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
   checkFunctions(rt, node);
-  checkNesting(rt, node);
+  const nested = nestedSkeletons(rt, node);
   options.signal?.throwIfAborted();
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -120,6 +132,7 @@ function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
     stopped,
     stop,
     own: new WeakSet(),
+    nested,
     workers: rt.options.workers,
     sequential: options.sequential === true,
     observe: options.observe,
@@ -398,7 +411,7 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
   const go = async (): Promise<Uint8Array> => {
     if (ctx.failure !== undefined) throw ctx.failure;
     ctx.signal?.throwIfAborted();
-    const nested = fns.map((fn) => registeredSkeleton(ctx.rt, fn));
+    const nested = fns.map((fn) => ctx.nested.get(fn));
     if (fns.length === 1 || ctx.observe !== undefined || nested.some((n) => n !== undefined)) {
       // Calibration sees each function's own input and output size.
       for (let i = 0; i < fns.length; i++) {
@@ -417,7 +430,7 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
         if (result.returnCode !== 0) throw stageError(ctx, fn, where, item, undefined, result.returnCode);
         // The main thread's busy time during the call (it waits idle for the worker otherwise).
         const mainMs = Math.min(result.durationMs, nodePerformance.eventLoopUtilization(loop).active);
-        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs, result.workerMs);
+        ctx.observe?.call(fn, data.byteLength, result.output.byteLength, result.durationMs, mainMs);
         data = result.output;
       }
       return data;

@@ -62,14 +62,14 @@ describe('chaining: acceptance cases', () => {
 describe('chaining: depth and width on 2 workers', () => {
   it('completes a chain 100 calls deep (each waiting caller suspends, no worker blocks)', async () => {
     const rt = await start();
-    await rt.register('deep', guestBytes('chain_deep'));
+    await rt.register('deep', guestBytes('bench_deep'));
     const result = await rt.invoke('deep', i32(100));
     expect(result.returnCode).toBe(100);
   });
 
   it('completes a fan-out of 1000 calls', async () => {
     const rt = await start();
-    await rt.register('leaf', guestBytes('chain_leaf'));
+    await rt.register('leaf', guestBytes('bench_leaf'));
     await rt.register('fan', guestBytes('chain_fan'));
     const result = await rt.invoke('fan', i32(1000));
     expect(result.returnCode).toBe(1000);

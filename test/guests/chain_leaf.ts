@@ -1,4 +1,0 @@
-// Returns 1.
-export function main(): i32 {
-  return 1;
-}
