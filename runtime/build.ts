@@ -5,11 +5,13 @@
  * runtime, and top-level code exported as `_initialize` so the host decides when it runs.
  */
 import asc from 'assemblyscript/asc';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError } from './errors.js';
+import { WASI_START } from './host/wasi.js';
 
 export interface BuildOptions {
   /** Where to write the `.wasm`; when omitted the bytes are only returned. */
@@ -18,6 +20,23 @@ export interface BuildOptions {
   optimizeLevel?: number;
   /** Keep function names in the binary so traps show readable frames. Default false. */
   debug?: boolean;
+  /**
+   * Build a WASI command with `@assemblyscript/wasi-shim` (console, process.stdin/stdout,
+   * process.argv/env through WASI): top-level code becomes `_start`, which runs once per
+   * call. Register the result as usual (`abi` is detected). Default false.
+   */
+  wasi?: boolean;
+}
+
+/**
+ * The WASI shim's compiler options (its asconfig.json: a library folder and the globals it
+ * replaces), as flags: asc's API resolves a config's `lib` against the working directory.
+ */
+function wasiShimFlags(): string[] {
+  const dir = dirname(createRequire(import.meta.url).resolve('@assemblyscript/wasi-shim/package.json'));
+  const { options } = JSON.parse(readFileSync(join(dir, 'asconfig.json'), 'utf8')) as { options: { lib: string; use: string[] } };
+  // asc joins a library folder onto its base directory (the working directory), so relative.
+  return ['--lib', relative(process.cwd(), resolve(dir, options.lib)) || '.', ...options.use.flatMap((u) => ['--use', u])];
 }
 
 /** The directory holding the guest SDK package `nuvola`. */
@@ -48,7 +67,7 @@ export async function buildGuest(source: string, options: BuildOptions = {}): Pr
     '--runtime',
     'incremental',
     '--exportStart',
-    abi.EXPORT_START,
+    options.wasi ? WASI_START : abi.EXPORT_START,
     '--optimizeLevel',
     String(level),
     '--shrinkLevel',
@@ -62,6 +81,7 @@ export async function buildGuest(source: string, options: BuildOptions = {}): Pr
     '--noColors',
   ];
   if (options.debug) args.push('--debug');
+  if (options.wasi) args.push(...wasiShimFlags());
   let binary: Uint8Array | undefined;
   const errors: string[] = [];
   const result = await asc.main(args, {

@@ -87,6 +87,8 @@ export const ErrorCode = {
   KERNEL_TIMEOUT: 'E_KERNEL_TIMEOUT',
   /** A GPU was required (`mode: 'gpu'`, or a WGSL kernel) and none is available. */
   KERNEL_UNAVAILABLE: 'E_KERNEL_UNAVAILABLE',
+  /** A component does not implement nuvola's function world; `details.expected` is the world, `details.world` the component's. */
+  COMPONENT_WORLD: 'E_COMPONENT_WORLD',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -183,6 +185,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_KERNEL_DEVICE_LOST: KernelError,
   E_KERNEL_TIMEOUT: KernelError,
   E_KERNEL_UNAVAILABLE: KernelError,
+  E_COMPONENT_WORLD: ModuleError,
 };
 
 /** Builds the error class that matches `code`. */

@@ -1,14 +1,17 @@
 /**
  * Main thread. Turns bytes from `register` into a compiled, checked `WebAssembly.Module`:
- * the bytes must be Wasm, every import must be one the ABI provides, `main` and `memory` must
- * be exported, and the memory is capped at `memoryLimitPages`.
+ * the bytes must be Wasm, every import must be one the host provides (nuvola's ABI or WASI
+ * preview 1), the entry point (`main`, or `_start` for a WASI command) and `memory` must be
+ * exported, and the memory is capped at `memoryLimitPages`.
  */
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError, LimitError } from './errors.js';
 import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
 import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/imports.js';
+import { WASI_START } from './host/wasi.js';
 import { prepareModule, SnapshotUnsupported } from './snapshot/rewrite.js';
 import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';
+import type { GuestAbi } from './protocol.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
@@ -20,9 +23,25 @@ export interface CheckedModule {
   segments: DataSegment[];
   /** Whether the module imports a host function that may suspend (then `main` runs through JSPI). */
   suspends: boolean;
+  /** The interface it speaks (detected when registered with `abi: 'auto'`). */
+  abi: GuestAbi;
 }
 
-export async function checkModule(name: string, input: Uint8Array, memoryLimitPages: number): Promise<CheckedModule> {
+/** Whether the bytes are a WebAssembly component (layer 1) rather than a core module. */
+export function isComponent(bytes: Uint8Array): boolean {
+  return WASM_MAGIC.every((b, i) => bytes[i] === b) && bytes[6] === 0x01 && bytes[7] === 0x00 && bytes[4] !== 0x01;
+}
+
+/**
+ * `abi`: what the registration asked for. `'component-core'` is the core module of a
+ * component that jco's glue instantiates: its imports and exports are the glue's business.
+ */
+export async function checkModule(
+  name: string,
+  input: Uint8Array,
+  memoryLimitPages: number,
+  requested: 'auto' | 'nuvola' | 'wasi' | 'component-core' = 'auto',
+): Promise<CheckedModule> {
   const original = input as Uint8Array<ArrayBuffer>;
   const looksLikeWasm = WASM_MAGIC.every((b, i) => original[i] === b);
   if (!looksLikeWasm) {
@@ -66,49 +85,12 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
     });
   }
 
-  const unknown = WebAssembly.Module.imports(module)
-    .filter((i) => PROVIDED_IMPORTS[i.module]?.[i.name] !== i.kind)
-    .map((i) => `${i.module}.${i.name} (${i.kind})`);
-  if (unknown.length > 0) {
-    throw new ModuleError(
-      ErrorCode.UNKNOWN_IMPORT,
-      `function '${name}' imports what the nuvola ABI v${abi.ABI_VERSION} does not provide: ${unknown.join(', ')}. ` +
-        'Import host capabilities only through the "nuvola" guest SDK.',
-      { function: name, imports: unknown },
-    );
-  }
-
   const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
-  for (const [exportName, kind] of [
-    [abi.EXPORT_MAIN, 'function'],
-    [abi.EXPORT_MEMORY, 'memory'],
-  ] as const) {
-    if (exports.get(exportName) !== kind) {
-      throw new ModuleError(
-        ErrorCode.MISSING_EXPORT,
-        `function '${name}' must export a ${kind} named '${exportName}'` +
-          (exportName === abi.EXPORT_MAIN ? " (write `export function main(): i32` in the guest's entry file)" : ''),
-        { function: name, export: exportName },
-      );
-    }
-  }
-
-  // The engine would accept any `main` and fail at the first call; say so at register instead.
-  const signatures = exportSignatures(bytes);
-  for (const [exportName, expected] of [
-    [abi.EXPORT_MAIN, '() -> (i32)'],
-    [abi.EXPORT_INIT, '() -> ()'],
-  ] as const) {
-    const sig = signatures?.get(exportName);
-    if (sig !== undefined && formatSignature(sig) !== expected) {
-      throw new ModuleError(
-        ErrorCode.MISSING_EXPORT,
-        `function '${name}' exports '${exportName}' as ${formatSignature(sig)}; it must be ${expected}` +
-          (exportName === abi.EXPORT_MAIN ? ' (write `export function main(): i32`)' : ' (write `export function init(): void`)'),
-        { function: name, export: exportName, signature: formatSignature(sig), expected },
-      );
-    }
-  }
+  let abiName: GuestAbi;
+  if (requested === 'component-core') abiName = 'component';
+  else if (requested === 'auto') abiName = exports.get(WASI_START) === 'function' && !exports.has(abi.EXPORT_MAIN) ? 'wasi' : 'nuvola';
+  else abiName = requested;
+  if (abiName !== 'component') checkInterface(name, module, bytes, exports, abiName);
 
   const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
   let prepared: ReturnType<typeof prepareModule>;
@@ -132,5 +114,70 @@ export async function checkModule(name: string, input: Uint8Array, memoryLimitPa
       { function: name, reason: (err as Error).message },
     );
   }
-  return { module: rewritten, layout: prepared.layout, segments: prepared.dataSegments, suspends };
+  return { module: rewritten, layout: prepared.layout, segments: prepared.dataSegments, suspends, abi: abiName };
+}
+
+/** Checks a core module's imports and entry point against the ABI it speaks. */
+function checkInterface(
+  name: string,
+  module: WebAssembly.Module,
+  bytes: Uint8Array,
+  exports: Map<string, string>,
+  abiName: 'nuvola' | 'wasi',
+): void {
+  const unknown = WebAssembly.Module.imports(module)
+    .filter((i) => PROVIDED_IMPORTS[i.module]?.[i.name] !== i.kind)
+    .map((i) => `${i.module}.${i.name} (${i.kind})`);
+  if (unknown.length > 0) {
+    throw new ModuleError(
+      ErrorCode.UNKNOWN_IMPORT,
+      `function '${name}' imports what the nuvola ABI v${abi.ABI_VERSION} does not provide: ${unknown.join(', ')}. ` +
+        'Import host capabilities only through the "nuvola" guest SDK, or WASI preview 1 (wasi_snapshot_preview1).',
+      { function: name, imports: unknown },
+    );
+  }
+
+  const entry = abiName === 'wasi' ? WASI_START : abi.EXPORT_MAIN;
+  for (const [exportName, kind] of [
+    [entry, 'function'],
+    [abi.EXPORT_MEMORY, 'memory'],
+  ] as const) {
+    if (exports.get(exportName) !== kind) {
+      const hint =
+        exportName === abi.EXPORT_MAIN
+          ? " (write `export function main(): i32` in the guest's entry file, or register a WASI command, which exports `_start`, with abi: 'wasi')"
+          : exportName === WASI_START
+            ? ' (a WASI command exports `_start`: build it as a command, not a reactor library)'
+            : '';
+      throw new ModuleError(ErrorCode.MISSING_EXPORT, `function '${name}' must export a ${kind} named '${exportName}'${hint}`, {
+        function: name,
+        export: exportName,
+      });
+    }
+  }
+
+  // The engine would accept any `main` and fail at the first call; say so at register instead.
+  const signatures = exportSignatures(bytes);
+  const expectations: [string, string][] =
+    abiName === 'wasi'
+      ? [[WASI_START, '() -> ()']]
+      : [
+          [abi.EXPORT_MAIN, '() -> (i32)'],
+          [abi.EXPORT_INIT, '() -> ()'],
+        ];
+  for (const [exportName, expected] of expectations) {
+    const sig = signatures?.get(exportName);
+    if (sig !== undefined && formatSignature(sig) !== expected) {
+      throw new ModuleError(
+        ErrorCode.MISSING_EXPORT,
+        `function '${name}' exports '${exportName}' as ${formatSignature(sig)}; it must be ${expected}` +
+          (exportName === abi.EXPORT_MAIN
+            ? ' (write `export function main(): i32`)'
+            : exportName === abi.EXPORT_INIT
+              ? ' (write `export function init(): void`)'
+              : ''),
+        { function: name, export: exportName, signature: formatSignature(sig), expected },
+      );
+    }
+  }
 }

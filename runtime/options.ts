@@ -3,9 +3,12 @@
  * Everything is checked before any thread starts or any byte is read; a bad value throws an
  * {@link InvalidOptionError} whose `details.path` names the option.
  */
-import { availableParallelism } from 'node:os';
+import { realpathSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { RedisTarget } from '../state/redis-tier.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
+import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi.js';
 
 /** One line a guest logged, or one the runtime itself reports. */
 export interface LogEntry {
@@ -75,6 +78,12 @@ export interface RuntimeOptions {
   kernels?: { mode?: 'auto' | 'gpu' | 'cpu'; maxKernelMs?: number };
   /** How long a global state lock lasts unless released, in milliseconds. Default 30000. */
   stateLeaseMs?: number;
+  /**
+   * Where transpiled WebAssembly components are cached by content hash, so that registering
+   * the same component again (here or in a later process) skips jco. `null`: in memory only.
+   * Default: `nuvola-components` in the system's temporary directory.
+   */
+  componentCacheDir?: string | null;
 }
 
 /** Options of `rt.register`. */
@@ -96,6 +105,27 @@ export interface FunctionOptions {
    * specified). Use `'keep'` only for caches that are safe to share between all callers.
    */
   reuse?: 'reset' | 'keep';
+  /**
+   * The interface the module speaks. `'nuvola'`: the guest SDK's ABI (exports `main`).
+   * `'wasi'`: a WASI preview 1 command (exports `_start`): the input is its stdin, its stdout
+   * the output, its stderr the log, its exit code the return code. `'component'`: a
+   * WebAssembly component of the world in `wit/nuvola-function.wit`. Default `'auto'`: a
+   * component by its header, a WASI command when it exports `_start` and not `main`, else
+   * the SDK's ABI.
+   */
+  abi?: 'auto' | 'nuvola' | 'wasi' | 'component';
+  /**
+   * What the WASI imports give the guest (WASI commands, and SDK guests that import WASI):
+   * `args` (argv[1..]; argv[0] is the function's name), `env` (its environment), and `dirs`,
+   * the only host directories it may touch — `{ host, guest?, writable? }`, seen by the guest
+   * at `guest` (default: the same path as on the host), read-only unless `writable`.
+   * Default: no arguments, an empty environment, no file system.
+   */
+  wasi?: {
+    args?: string[];
+    env?: Record<string, string>;
+    dirs?: { host: string; guest?: string; writable?: boolean }[];
+  };
 }
 
 /** Options of `rt.invoke`. */
@@ -128,6 +158,7 @@ export const RUNTIME_DEFAULTS = {
   redis: undefined as RedisTarget | undefined,
   kernels: { mode: 'auto', maxKernelMs: 10_000 } as { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number },
   stateLeaseMs: 30_000,
+  componentCacheDir: join(tmpdir(), 'nuvola-components') as string | null,
 } as const;
 
 export const FUNCTION_DEFAULTS = {
@@ -135,6 +166,8 @@ export const FUNCTION_DEFAULTS = {
   memoryLimitPages: 1024,
   stateKeys: undefined as string[] | undefined,
   reuse: 'reset' as 'reset' | 'keep',
+  abi: 'auto' as 'auto' | 'nuvola' | 'wasi' | 'component',
+  wasi: NO_WASI,
 } as const;
 
 /** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
@@ -142,8 +175,14 @@ export const MAX_PAGES = 65536;
 /** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis'>> & { redis: RedisTarget | undefined };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys'>> & { stateKeys: string[] | undefined };
+export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'componentCacheDir'>> & {
+  redis: RedisTarget | undefined;
+  componentCacheDir: string | null;
+};
+export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi'>> & {
+  stateKeys: string[] | undefined;
+  wasi: WasiConfig;
+};
 
 function fail(path: string, expected: string, got: unknown): never {
   throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${path} must be ${expected}, got ${describe(got)}`, { path });
@@ -201,6 +240,7 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     redis: redisTarget(o['redis']),
     kernels: kernelOptions(o['kernels']),
     stateLeaseMs: integer(o['stateLeaseMs'], 'options.stateLeaseMs', 10, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.stateLeaseMs),
+    componentCacheDir: cacheDir(o['componentCacheDir']),
   };
 }
 
@@ -211,7 +251,58 @@ export function resolveFunctionOptions(options: unknown): ResolvedFunctionOption
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
     stateKeys: stateKeys(o['stateKeys']),
     reuse: oneOf(o['reuse'], 'options.reuse', ['reset', 'keep'] as const, FUNCTION_DEFAULTS.reuse),
+    abi: oneOf(o['abi'], 'options.abi', ['auto', 'nuvola', 'wasi', 'component'] as const, FUNCTION_DEFAULTS.abi),
+    wasi: wasiOptions(o['wasi']),
   };
+}
+
+function cacheDir(value: unknown): string | null {
+  if (value === undefined) return RUNTIME_DEFAULTS.componentCacheDir;
+  if (value === null) return null;
+  if (typeof value !== 'string' || value === '') fail('options.componentCacheDir', 'a directory path or null', value);
+  return resolve(value);
+}
+
+function wasiOptions(value: unknown): WasiConfig {
+  if (value === undefined) return NO_WASI;
+  const o = checkObject(value, 'options.wasi', ['args', 'env', 'dirs']);
+  const plain = (v: unknown): v is string => typeof v === 'string' && !v.includes('\0');
+  const args = o['args'] ?? [];
+  if (!Array.isArray(args) || !args.every(plain)) fail('options.wasi.args', 'an array of strings without NUL', args);
+  const envObject = checkObject(o['env'], 'options.wasi.env', Object.keys((o['env'] as object | undefined) ?? {}));
+  const env = Object.entries(envObject).map(([name, v]) => {
+    if (name === '' || name.includes('=') || !plain(name) || !plain(v)) {
+      fail(`options.wasi.env.${name}`, 'a string (and a name without = or NUL)', v);
+    }
+    return `${name}=${v}`;
+  });
+  const dirsValue = o['dirs'] ?? [];
+  if (!Array.isArray(dirsValue)) fail('options.wasi.dirs', 'an array of { host, guest?, writable? }', dirsValue);
+  const dirs = dirsValue.map((d: unknown, i): WasiDir => {
+    const path = `options.wasi.dirs[${i}]`;
+    const entry = checkObject(d === undefined ? null : d, path, ['host', 'guest', 'writable']);
+    const host = entry['host'];
+    if (!plain(host) || host === '') fail(`${path}.host`, 'the path of a directory', host);
+    let real: string;
+    try {
+      real = realpathSync(host);
+      if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `option ${path}.host: ${host} is not a directory (${(err as Error).message})`,
+        {
+          path: `${path}.host`,
+        },
+      );
+    }
+    const guest = entry['guest'] ?? host;
+    if (!plain(guest) || guest === '') fail(`${path}.guest`, 'a path', guest);
+    const writable = entry['writable'] ?? false;
+    if (typeof writable !== 'boolean') fail(`${path}.writable`, 'a boolean', writable);
+    return { host: real, guest, writable };
+  });
+  return { args: [...(args as string[])], env, dirs };
 }
 
 export function resolveInvokeOptions(options: unknown, fn: { timeoutMs: number }): { timeoutMs: number; trace: boolean } {

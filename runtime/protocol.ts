@@ -13,6 +13,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
+import type { WasiConfig } from './host/wasi.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
 /** Layout of the Int32Array over each worker's control SharedArrayBuffer. */
@@ -95,6 +96,27 @@ export interface FunctionSpec {
   stateKeys: string[] | undefined;
   /** Longest a guest waits for a global lock, in ms (its timeout). */
   timeoutMs: number;
+  /** Which interface the guest speaks: nuvola's SDK ABI, a WASI command, or a component. */
+  abi: GuestAbi;
+  /** Arguments, environment and granted directories of the WASI imports. */
+  wasi: WasiConfig;
+  /** For a component: jco's instantiation code and the core modules besides `module` (runtime/component.ts). */
+  component?: ComponentCode;
+}
+
+/** The interface a guest module speaks (see `abi` in register()). */
+export type GuestAbi = 'nuvola' | 'wasi' | 'component';
+
+/** A component transpiled by jco: what a worker needs to instantiate it. */
+export interface ComponentCode {
+  /** Content hash of the component (the transpile cache's key); workers cache the compiled glue by it. */
+  hash: string;
+  /** jco's `instantiate` (sync instantiation), as a function body returning it. */
+  glue: string;
+  /** The core module that defines the memory: rewritten for snapshots, it is `FunctionSpec.module`. */
+  main: string;
+  /** The other core modules by the names the glue asks for. */
+  modules: Record<string, WebAssembly.Module>;
 }
 
 /** The group an invocation is a rank of. */

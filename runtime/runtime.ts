@@ -13,7 +13,9 @@ import {
   RuntimeClosedError,
   TimeoutError,
 } from './errors.js';
-import { checkModule } from './module-check.js';
+import { checkModule, isComponent, type CheckedModule } from './module-check.js';
+import { prepareComponent } from './component.js';
+import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
   resolveFunctionOptions,
   resolveInvokeOptions,
@@ -108,6 +110,8 @@ export interface FunctionInfo {
   timeoutMs: number;
   /** For guest modules: whether an instance is reset after each call or keeps its state. */
   reuse?: 'reset' | 'keep';
+  /** For guest modules: the interface it speaks (`'nuvola'`, `'wasi'` or `'component'`). */
+  abi?: 'nuvola' | 'wasi' | 'component';
   /** For guest modules: the state keys it may touch (`undefined`: any). */
   stateKeys?: readonly string[];
   /** For host handlers: the function registered (so a library can recognise its own). */
@@ -173,22 +177,46 @@ export class Runtime {
     this.reserved.add(name);
     try {
       const bytes = await this.loadBytes(name, wasm);
-      const checked = await checkModule(name, bytes, fnOptions.memoryLimitPages);
+      const component = isComponent(bytes);
+      if (component !== (fnOptions.abi === 'component') && fnOptions.abi !== 'auto') {
+        throw new ModuleError(
+          ErrorCode.INVALID_MODULE,
+          component
+            ? `function '${name}' is a WebAssembly component, registered with abi: '${fnOptions.abi}'; register it with abi: 'component' (or leave abi out)`
+            : `function '${name}' is registered with abi: 'component', but its bytes are a core WebAssembly module, not a component`,
+          { function: name, abi: fnOptions.abi },
+        );
+      }
+      let checked: CheckedModule;
+      let code: ComponentCode | undefined;
+      if (component) {
+        ({ checked, code } = await prepareComponent(name, bytes, fnOptions.memoryLimitPages, this.options.componentCacheDir));
+      } else {
+        checked = await checkModule(name, bytes, fnOptions.memoryLimitPages, fnOptions.abi === 'component' ? 'auto' : fnOptions.abi);
+      }
+      if (checked.abi === 'wasi' && fnOptions.reuse === 'keep') {
+        throw new InvalidOptionError(
+          ErrorCode.INVALID_OPTION,
+          `function '${name}' is a WASI command, which runs once per instance: reuse: 'keep' does not apply; leave reuse out`,
+          { path: 'options.reuse' },
+        );
+      }
       this.checkOpen();
-      await this.pool.register(
-        {
-          name,
-          module: checked.module,
-          layout: checked.layout,
-          reuse: fnOptions.reuse,
-          suspends: checked.suspends,
-          memoryLimitPages: fnOptions.memoryLimitPages,
-          stateKeys: fnOptions.stateKeys,
-          timeoutMs: fnOptions.timeoutMs,
-        },
-        checked.segments,
-        fnOptions.timeoutMs,
-      );
+      const spec: FunctionSpec = {
+        name,
+        module: checked.module,
+        layout: checked.layout,
+        reuse: fnOptions.reuse,
+        suspends: checked.suspends,
+        memoryLimitPages: fnOptions.memoryLimitPages,
+        stateKeys: fnOptions.stateKeys,
+        timeoutMs: fnOptions.timeoutMs,
+        abi: checked.abi,
+        wasi: fnOptions.wasi,
+      };
+      if (code !== undefined) spec.component = code;
+      await this.pool.register(spec, checked.segments, fnOptions.timeoutMs);
+      fnOptions.abi = checked.abi;
       if (checked.layout.resetNote !== undefined && fnOptions.reuse === 'reset') {
         this.options.logger({ function: 'nuvola', level: 'warn', message: `function '${name}': ${checked.layout.resetNote}` });
       }
@@ -293,6 +321,7 @@ export class Runtime {
       kind: 'wasm',
       timeoutMs: fn.timeoutMs,
       reuse: fn.reuse,
+      abi: fn.abi === 'auto' ? 'nuvola' : fn.abi,
       ...(fn.stateKeys === undefined ? {} : { stateKeys: [...fn.stateKeys] }),
     };
   }

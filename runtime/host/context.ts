@@ -7,6 +7,7 @@ import { ErrorCode, GuestError } from '../errors.js';
 import type { ChildCall } from './chain.js';
 import type { GroupRef } from '../protocol.js';
 import type { GuestState } from './state.js';
+import type { WasiState } from './wasi.js';
 
 export interface GuestContext {
   readonly fn: string;
@@ -40,6 +41,8 @@ export interface GuestContext {
   received: Uint8Array;
   /** Calls the current invocation made with `chain.call`, by id (created on first use). */
   calls: Map<number, ChildCall> | undefined;
+  /** The WASI imports' per-call state (stdin position, stdout, open files); undefined for components. */
+  wasi: WasiState | undefined;
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
   written: (ptr: number, length: number) => void;
 }

@@ -11,6 +11,7 @@ import { env } from './env.js';
 import { io } from './io.js';
 import { kernelImports } from './kernels.js';
 import { stateImports } from './state.js';
+import { wasiImports } from './wasi.js';
 
 /** One import module: its function names (true where the import may suspend) and their binding. */
 export interface Capability {
@@ -20,7 +21,7 @@ export interface Capability {
   bind(ref: ContextRef): Record<string, (...args: never[]) => unknown>;
 }
 
-const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, kernelImports, env];
+const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, kernelImports, env, wasiImports];
 
 /** module → import name → the only kind the ABI provides for it. */
 export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(

@@ -26,6 +26,7 @@ import {
   type WorkerLog,
   type InvokeSuccess,
 } from '../protocol.js';
+import { dropGlue } from './component.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
@@ -358,8 +359,9 @@ function complete(
  * stack ran out: every write is marked before it happens, but an instance that failed in an
  * unusual place is cheap to replace.
  */
-function reusableAfter(err: unknown): boolean {
-  return !(err instanceof RangeError);
+function reusableAfter(err: unknown, instance: GuestInstance): boolean {
+  // jco's glue keeps per-call bookkeeping (its current task) that a trap leaves half done.
+  return !(err instanceof RangeError) && instance.spec.abi !== 'component';
 }
 
 /**
@@ -431,7 +433,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline, request.group);
   } catch (err) {
     fail(request.id, inst.classify(err).toWire());
-    retire(entry, inst, false, reusableAfter(err));
+    retire(entry, inst, false, reusableAfter(err, inst));
     return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
@@ -450,7 +452,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       (err: unknown) => {
         if (record.settled) return;
         fail(request.id, inst.classify(err).toWire());
-        retire(entry, inst, false, reusableAfter(err));
+        retire(entry, inst, false, reusableAfter(err, inst));
       },
     )
     .finally(() => {
@@ -552,6 +554,8 @@ function unregister(name: string): void {
   for (let i = 0; i < spares; i++) dropSpare(entry);
   const { globalsArea } = entry.env.restored!;
   dirty.release(globalsArea, Math.max(8, 8 * entry.spec.layout.globalTypes.length));
+  const hash = entry.spec.component?.hash;
+  if (hash !== undefined && ![...functions.values()].some((f) => f.spec.component?.hash === hash)) dropGlue(hash);
 }
 
 /** Restores one instance for a pending `prewarm`; returns false when none is pending. */

@@ -9,6 +9,7 @@ import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../
 import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
+import { endCall, newWasiState, WASI_START, WasiExit } from '../host/wasi.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
@@ -22,6 +23,7 @@ import {
   type Snapshot,
 } from '../snapshot/layout.js';
 import type { DirtyMap } from './dirty-map.js';
+import { componentErrorMessage, instantiateComponent, type ComponentApi } from './component.js';
 import { LocalImage } from './image.js';
 
 export interface SuspendHooks {
@@ -89,10 +91,10 @@ export class GuestInstance {
   private readonly env: InstanceEnv;
   private readonly memory: WebAssembly.Memory;
   private readonly entry: () => number | Promise<number>;
-  private readonly exports: WebAssembly.Exports;
+  private exports: WebAssembly.Exports;
   /** `__nuvola_load(area, base)` and `__nuvola_save(area)` (see snapshot/layout.ts). */
-  private readonly load: (area: number, base: number) => void;
-  private readonly save: (area: number) => void;
+  private load: (area: number, base: number) => void;
+  private save: (area: number) => void;
   private readonly dirtyBase: number;
   /** The import object and the ref its imports read: the worker's, or the instance's own. */
   private readonly host: WorkerImports;
@@ -106,40 +108,50 @@ export class GuestInstance {
    */
   static boot(spec: FunctionSpec, segments: DataSegment[], env: InstanceEnv): GuestInstance {
     const { layout } = spec;
-    const instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env);
     const area = env.dirty.allocate(Math.max(8, 8 * layout.globalTypes.length));
-    instance.host.ref.ctx = instance.ctx;
+    let instance: GuestInstance | undefined;
     try {
-      // Point the write tracking at this instance's slice, keeping the globals' initial values.
-      instance.save(area);
-      instance.load(area, instance.dirtyBase);
-      const target = new Uint8Array(instance.memory.buffer);
-      for (const segment of segments) {
-        if (segment.offset + segment.bytes.byteLength > target.byteLength) {
-          throw new ModuleError(
-            ErrorCode.INSTANTIATE_FAILED,
-            `function '${spec.name}' could not be instantiated: a data segment (offset ${segment.offset}, ${segment.bytes.byteLength} bytes) lies outside its initial memory of ${target.byteLength} bytes`,
-            { function: spec.name },
-          );
-        }
-        target.set(segment.bytes, segment.offset);
+      // Start-up runs as soon as the core module is instantiated: a component's glue may
+      // call into it before the constructor returns.
+      instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env, (self) => self.startUp(segments, area));
+      if (spec.abi !== 'component') {
+        const exports = instance.exports;
+        if (typeof exports[abi.EXPORT_START] === 'function') (exports[abi.EXPORT_START] as () => void)();
+        if (typeof exports[abi.EXPORT_INIT] === 'function') (exports[abi.EXPORT_INIT] as () => void)();
+        // A full collection now leaves the snapshot compact and the collector idle: otherwise
+        // every call restored from it would resume the same incremental cycle, marking (writing)
+        // the whole heap, and its reset would restore all of it.
+        // (Not in a WASI command built with AssemblyScript: its runtime starts in `_start`.)
+        if (spec.abi === 'nuvola' && typeof exports[abi.EXPORT_COLLECT] === 'function') (exports[abi.EXPORT_COLLECT] as () => void)();
       }
-      const exports = instance.exports;
-      if (layout.hasStart) (exports[EXPORT_START_SECTION] as () => void)();
-      if (typeof exports[abi.EXPORT_START] === 'function') (exports[abi.EXPORT_START] as () => void)();
-      if (typeof exports[abi.EXPORT_INIT] === 'function') (exports[abi.EXPORT_INIT] as () => void)();
-      // A full collection now leaves the snapshot compact and the collector idle: otherwise
-      // every call restored from it would resume the same incremental cycle, marking (writing)
-      // the whole heap, and its reset would restore all of it.
-      if (typeof exports[abi.EXPORT_COLLECT] === 'function') (exports[abi.EXPORT_COLLECT] as () => void)();
     } catch (err) {
-      const error = err instanceof ModuleError ? err : instantiateError(spec.name, err, instance);
-      instance.dispose();
+      const error = err instanceof NuvolaError && !(err instanceof GuestError) ? err : instantiateError(spec.name, err, instance);
+      instance?.dispose();
       throw error;
     } finally {
       env.dirty.release(area, Math.max(8, 8 * layout.globalTypes.length));
     }
     return instance;
+  }
+
+  /** The boot instance's first steps: its data segments and the module's start function. */
+  private startUp(segments: DataSegment[], area: number): void {
+    this.host.ref.ctx = this.ctx;
+    // Point the write tracking at this instance's slice, keeping the globals' initial values.
+    this.save(area);
+    this.load(area, this.dirtyBase);
+    const target = new Uint8Array(this.memory.buffer);
+    for (const segment of segments) {
+      if (segment.offset + segment.bytes.byteLength > target.byteLength) {
+        throw new ModuleError(
+          ErrorCode.INSTANTIATE_FAILED,
+          `function '${this.spec.name}' could not be instantiated: a data segment (offset ${segment.offset}, ${segment.bytes.byteLength} bytes) lies outside its initial memory of ${target.byteLength} bytes`,
+          { function: this.spec.name },
+        );
+      }
+      target.set(segment.bytes, segment.offset);
+    }
+    if (this.spec.layout.hasStart) (this.exports[EXPORT_START_SECTION] as () => void)();
   }
 
   /**
@@ -154,12 +166,11 @@ export class GuestInstance {
       memory = newMemory(spec, spec.snapshot!.pages, env);
       restored.image.fill(new Uint8Array(memory.buffer));
     }
-    const instance = new GuestInstance(spec, memory, env);
-    instance.load(restored.globalsArea, instance.dirtyBase);
-    return instance;
+    return new GuestInstance(spec, memory, env, (self) => self.load(restored.globalsArea, self.dirtyBase));
   }
 
-  private constructor(spec: FunctionSpec, memory: WebAssembly.Memory, env: InstanceEnv) {
+  /** `prepare` runs once the module that owns the memory is instantiated, before any other code of it. */
+  private constructor(spec: FunctionSpec, memory: WebAssembly.Memory, env: InstanceEnv, prepare: (self: GuestInstance) => void) {
     this.spec = spec;
     this.env = env;
     this.memory = memory;
@@ -190,6 +201,7 @@ export class GuestInstance {
       calls: undefined,
       group: undefined,
       received: EMPTY,
+      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi'),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
@@ -201,20 +213,67 @@ export class GuestInstance {
     } else {
       this.host = env.host;
     }
-    const imports = { ...this.host.imports, [SNAPSHOT_MODULE]: { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory } };
-    let instance: WebAssembly.Instance;
+    const snapshotImports = { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory };
+    // Set by instantiateMain, which always runs before the constructor returns.
+    this.exports = {};
+    this.load = this.save = () => {};
+    const instantiateMain = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
+      const instance = new WebAssembly.Instance(module, { ...imports, [SNAPSHOT_MODULE]: snapshotImports });
+      this.exports = instance.exports;
+      this.load = this.exports[EXPORT_LOAD] as (area: number, base: number) => void;
+      this.save = this.exports[EXPORT_SAVE] as (area: number) => void;
+      prepare(this);
+      return instance;
+    };
     try {
-      instance = new WebAssembly.Instance(spec.module, imports);
+      if (spec.abi === 'component') {
+        const api = instantiateComponent(spec.component!, spec.module, { log: (message) => this.logComponent(message) }, instantiateMain);
+        this.entry = () => this.runComponent(api);
+      } else {
+        instantiateMain(spec.module, this.host.imports);
+        this.entry = spec.abi === 'wasi' ? wasiEntry(this.exports, spec.suspends) : mainEntry(this.exports, spec.suspends);
+      }
     } catch (err) {
+      if (err instanceof NuvolaError && !(err instanceof GuestError)) throw err;
+      const error = instantiateError(spec.name, err);
+      this.disposed = true;
       env.dirty.release(dirtyBase, this.dirtyBlocks);
       env.onDispose();
-      throw instantiateError(spec.name, err);
+      throw error;
     }
-    this.exports = instance.exports;
-    this.load = this.exports[EXPORT_LOAD] as (area: number, base: number) => void;
-    this.save = this.exports[EXPORT_SAVE] as (area: number) => void;
-    const main = this.exports[abi.EXPORT_MAIN] as () => number;
-    this.entry = spec.suspends ? WebAssembly.promising(main) : main;
+  }
+
+  /** One call of a component's `run`: its `ok` list is the output (code 0), its `err` string the output of code 1. */
+  private runComponent(api: ComponentApi): number {
+    const ctx = this.ctx;
+    let output: Uint8Array;
+    try {
+      output = api.run(ctx.input);
+    } catch (err) {
+      const message = componentErrorMessage(err);
+      if (message === undefined) throw err;
+      ctx.output = encoder.encode(message);
+      return 1;
+    }
+    if (output.byteLength > ctx.maxOutputBytes) {
+      throw new LimitError(
+        ErrorCode.OUTPUT_TOO_LARGE,
+        `function '${ctx.fn}' returned ${output.byteLength} bytes of output, above maxOutputBytes=${ctx.maxOutputBytes}; raise it in createRuntime()`,
+        { function: ctx.fn, bytes: output.byteLength, maxOutputBytes: ctx.maxOutputBytes },
+      );
+    }
+    ctx.output = output;
+    return 0;
+  }
+
+  /** A component's `log` import: one line per call, within the call's log budget. */
+  private logComponent(message: string): void {
+    const ctx = this.ctx;
+    if (ctx.logBudget <= 0) return;
+    const bytes = encoder.encode(message);
+    ctx.logBudget -= bytes.byteLength;
+    if (ctx.logBudget >= 0) ctx.log(message);
+    else ctx.log(`${message.slice(0, Math.max(0, message.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
   }
 
   /** The instance's memory image and mutable globals, as a snapshot every worker can restore. */
@@ -295,6 +354,8 @@ export class GuestInstance {
 
   /** Releases what a failed invocation held (the instance may still be reset and reused). */
   failed(): void {
+    if (this.ctx.wasi !== undefined) endCall(this.ctx, this.ctx.wasi);
+    this.ctx.output = undefined;
     releaseState(this.ctx, false);
     this.ctx.calls = undefined;
     this.ctx.group = undefined;
@@ -317,7 +378,8 @@ export class GuestInstance {
   /** Takes the output of the finished call and clears the per-call context. */
   finish(): Uint8Array {
     releaseState(this.ctx, true);
-    const output = this.ctx.output ?? new Uint8Array(0);
+    const stdout = this.ctx.wasi !== undefined ? endCall(this.ctx, this.ctx.wasi) : undefined;
+    const output = this.ctx.output ?? stdout ?? new Uint8Array(0);
     this.ctx.input = EMPTY;
     this.ctx.output = undefined;
     this.ctx.invocationId = 0;
@@ -331,6 +393,16 @@ export class GuestInstance {
   classify(err: unknown): NuvolaError {
     if (err instanceof NuvolaError) return err;
     const fn = this.spec.name;
+    if (err instanceof WasiExit) {
+      return new GuestError(
+        ErrorCode.GUEST_TRAP,
+        `function '${fn}' called proc_exit(${err.code}) where it could not end a call (during start-up)`,
+        {
+          function: fn,
+          exitCode: err.code,
+        },
+      );
+    }
     const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
     const message = err instanceof Error ? err.message : String(err);
     const frames = wasmFrames(err);
@@ -355,6 +427,34 @@ export class GuestInstance {
 }
 
 const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** An SDK guest's `main`: its i32 is the return code. */
+function mainEntry(exports: WebAssembly.Exports, suspends: boolean): () => number | Promise<number> {
+  const main = exports[abi.EXPORT_MAIN] as () => number;
+  return suspends ? WebAssembly.promising(main) : main;
+}
+
+/** A WASI command's `_start`: 0 when it returns, the code of `proc_exit` when it exits. */
+function wasiEntry(exports: WebAssembly.Exports, suspends: boolean): () => number | Promise<number> {
+  const exited = (err: unknown): number => {
+    if (err instanceof WasiExit) return err.code;
+    throw err;
+  };
+  const start = exports[WASI_START] as () => void;
+  if (suspends) {
+    const started = WebAssembly.promising(start);
+    return () => started().then(() => 0, exited);
+  }
+  return () => {
+    try {
+      start();
+      return 0;
+    } catch (err) {
+      return exited(err);
+    }
+  };
+}
 
 function wasmFrames(err: unknown): string[] {
   const stack = err instanceof Error ? (err.stack ?? '') : '';

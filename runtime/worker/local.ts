@@ -4,6 +4,7 @@
  * so instances can be restored, called, reset and inspected directly.
  */
 import { checkModule } from '../module-check.js';
+import { NO_WASI } from '../host/wasi.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -42,6 +43,8 @@ export async function snapshotHere(
     memoryLimitPages,
     stateKeys: undefined,
     timeoutMs: 1000,
+    abi: checked.abi,
+    wasi: NO_WASI,
   };
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
