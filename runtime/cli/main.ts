@@ -6,13 +6,44 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
-import { buildGuest, createRuntime, NuvolaError } from '../index.js';
+import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface RunOptions {
+  input?: string;
+  inputFile?: string;
+  timeoutMs?: number;
+  memoryLimitPages?: number;
+  abi?: 'nuvola' | 'wasi' | 'component';
+  arg: string[];
+  env: string[];
+  dir: string[];
+  dirRw: string[];
+}
+
+/** `--arg`, `--env`, `--dir` and `--dir-rw` as register()'s `wasi` option. */
+function wasiOptions(opts: RunOptions): NonNullable<FunctionOptions['wasi']> {
+  const env: Record<string, string> = {};
+  for (const pair of opts.env) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new InvalidArgumentError(`--env ${pair}: expected NAME=value`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const dir = (spec: string, writable: boolean): { host: string; guest: string; writable: boolean } => {
+    const at = spec.indexOf(':');
+    return at < 0 ? { host: spec, guest: spec, writable } : { host: spec.slice(0, at), guest: spec.slice(at + 1), writable };
+  };
+  return { args: opts.arg, env, dirs: [...opts.dir.map((d) => dir(d, false)), ...opts.dirRw.map((d) => dir(d, true))] };
 }
 
 function fail(err: unknown): never {
@@ -36,9 +67,10 @@ program
   .requiredOption('-o, --out <file>', 'where to write the .wasm module')
   .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
   .option('--debug', 'keep function names for readable trap frames', false)
-  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean }) => {
+  .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
+  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean }) => {
     try {
-      const bytes = await buildGuest(source, { outFile: opts.out, optimizeLevel: opts.optimizeLevel, debug: opts.debug });
+      const bytes = await buildGuest(source, { outFile: opts.out, optimizeLevel: opts.optimizeLevel, debug: opts.debug, wasi: opts.wasi });
       process.stderr.write(`built ${opts.out} (${bytes.byteLength} bytes)\n`);
     } catch (err) {
       fail(err);
@@ -47,23 +79,29 @@ program
 
 program
   .command('run')
-  .description('run a guest once and print its output; exits with its return code')
-  .argument('<module>', 'a .wasm module, or a .ts guest source to build first')
+  .description('run a guest (SDK module, WASI command or component) once and print its output; exits with its return code')
+  .argument('<module>', 'a .wasm module or component, or a .ts guest source to build first')
   .option('-i, --input <text>', 'input passed to the guest as UTF-8')
   .option('--input-file <file>', 'file whose bytes are the input')
   .option('--timeout-ms <ms>', 'timeoutMs of the call', positiveInt)
   .option('--memory-limit-pages <pages>', 'memoryLimitPages of the function', positiveInt)
-  .action(async (module: string, opts: { input?: string; inputFile?: string; timeoutMs?: number; memoryLimitPages?: number }) => {
+  .addOption(new Option('--abi <abi>', 'the interface the module speaks (default: detected)').choices(['nuvola', 'wasi', 'component']))
+  .option('--arg <value>', 'a WASI argument (repeat for more)', collect, [])
+  .option('--env <NAME=value>', 'a WASI environment variable (repeat for more)', collect, [])
+  .option('--dir <host[:guest]>', 'grant a WASI guest a directory, read-only (repeat for more)', collect, [])
+  .option('--dir-rw <host[:guest]>', 'grant a WASI guest a directory it may write (repeat for more)', collect, [])
+  .action(async (module: string, opts: RunOptions) => {
     let code = 0;
     try {
       if (opts.input !== undefined && opts.inputFile !== undefined) throw new Error('pass --input or --input-file, not both');
-      const wasm = extname(module) === '.ts' ? await buildGuest(module) : module;
+      const wasm = extname(module) === '.ts' ? await buildGuest(module, { wasi: opts.abi === 'wasi' }) : module;
       const input = opts.inputFile !== undefined ? await readFile(opts.inputFile) : opts.input;
       const rt = await createRuntime({ workers: 1 });
       try {
-        const fnOptions: { timeoutMs?: number; memoryLimitPages?: number } = {};
+        const fnOptions: FunctionOptions = { wasi: wasiOptions(opts) };
         if (opts.timeoutMs !== undefined) fnOptions.timeoutMs = opts.timeoutMs;
         if (opts.memoryLimitPages !== undefined) fnOptions.memoryLimitPages = opts.memoryLimitPages;
+        if (opts.abi !== undefined) fnOptions.abi = opts.abi;
         await rt.register('main', wasm, fnOptions);
         const result = await rt.invoke('main', input);
         process.stdout.write(result.output);

@@ -1,7 +1,7 @@
 // A WASI command built with @assemblyscript/wasi-shim: counts the lines, words and bytes of
 // stdin, like `wc`, and prints them on stdout as `lines words bytes`. `--top` as an argument
 // (register with wasi: { args: ['--top'] }) also prints the most frequent word.
-const chunk = new ArrayBuffer(65536);
+const chunk = new ArrayBuffer(4096);
 let lines = 0;
 let words = 0;
 let bytes = 0;

@@ -1,0 +1,83 @@
+// Built with the WASI shim, but calling WASI directly, the way a hostile guest would (no
+// libc to normalise paths first). Each line of stdin is a command; each result is a line on
+// stdout:
+//   open PATH          path_open(fd 3, PATH) for reading → "open PATH errno N"
+//   create PATH        path_open(fd 3, PATH, O_CREAT) for writing → "create PATH errno N"
+//   badiov             fd_write with an iovec pointing past the end of memory (traps)
+//   clock              "clock ok" when the monotonic clock moves forward
+//   random             "random ok" when 32 random bytes are not all zero
+//   prestat            the name of preopened fd 3, or "prestat errno N"
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_write")
+declare function fd_write(fd: u32, iovs: usize, count: usize, written: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_open")
+declare function path_open(fd: u32, dirflags: u32, path: usize, pathLen: usize, oflags: u32, rights: u64, inheriting: u64, fdflags: u32, opened: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_prestat_get")
+declare function fd_prestat_get(fd: u32, out: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_prestat_dir_name")
+declare function fd_prestat_dir_name(fd: u32, out: usize, len: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "clock_time_get")
+declare function clock_time_get(id: u32, precision: u64, out: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "random_get")
+declare function random_get(buf: usize, len: usize): u16;
+
+function say(line: string): void {
+  process.stdout.write(line + "\n");
+}
+
+function openPath(path: string, create: bool): void {
+  const bytes = String.UTF8.encode(path);
+  const fdOut = memory.data(8);
+  const rights: u64 = create ? (1 << 6) | (1 << 1) : 1 << 1;
+  const err = path_open(3, 0, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
+  say((create ? "create " : "open ") + path + " errno " + err.toString());
+}
+
+const chunk = new ArrayBuffer(4096);
+let text = "";
+for (;;) {
+  const n = process.stdin.read(chunk);
+  if (n <= 0) break;
+  text += String.UTF8.decode(chunk.slice(0, n));
+}
+const lines = text.split("\n");
+for (let i = 0; i < lines.length; i++) {
+  const line = lines[i];
+  if (line.startsWith("open ")) openPath(line.substring(5), false);
+  else if (line.startsWith("create ")) openPath(line.substring(7), true);
+  else if (line == "badiov") {
+    const iov = memory.data(8);
+    store<u32>(iov, 0xfffff000);
+    store<u32>(iov, 4096, 4);
+    fd_write(1, iov, 1, memory.data(4));
+  } else if (line == "clock") {
+    const a = memory.data(8);
+    const b = memory.data(8);
+    clock_time_get(1, 0, a);
+    for (let j = 0; j < 100000; j++) store<u32>(b, j);
+    clock_time_get(1, 0, b);
+    say(load<u64>(b) > load<u64>(a) ? "clock ok" : "clock stuck");
+  } else if (line == "random") {
+    const buf = memory.data(32);
+    random_get(buf, 32);
+    let any = false;
+    for (let j = 0; j < 32; j++) any = any || load<u8>(buf + j) != 0;
+    say(any ? "random ok" : "random zero");
+  } else if (line == "prestat") {
+    const pre = memory.data(8);
+    const err = fd_prestat_get(3, pre);
+    if (err != 0) {
+      say("prestat errno " + err.toString());
+    } else {
+      const len = load<u32>(pre, 4);
+      const name = new ArrayBuffer(len);
+      fd_prestat_dir_name(3, changetype<usize>(name), len);
+      say("prestat " + String.UTF8.decode(name));
+    }
+  }
+}
