@@ -63,6 +63,7 @@ async function buildC(source: string, target: string): Promise<void> {
     throw new Error(
       `cannot build the C guest ${source} (${(err as Error).message.trim()}). The WASI tests need clang, lld and wasi-libc: ` +
         'apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32 (.ci/run does this)',
+      { cause: err },
     );
   }
 }
