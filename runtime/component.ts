@@ -10,7 +10,7 @@
  * the same bytes, in this process or a later one, skips it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, ModuleError } from './errors.js';
 import { checkModule, type CheckedModule } from './module-check.js';
@@ -48,8 +48,6 @@ const memoryCache = new Map<string, Promise<Transpiled>>();
 export interface PreparedComponent {
   checked: CheckedModule;
   code: ComponentCode;
-  /** Whether the transpiled output came from a cache (memory or disk). */
-  cached: boolean;
 }
 
 /**
@@ -63,18 +61,16 @@ export async function prepareComponent(
   cacheDir: string | null,
 ): Promise<PreparedComponent> {
   const hash = createHash('sha256').update(CACHE_FORMAT).update(bytes).digest('hex');
-  let cached = true;
+  const dir = cacheDir === null || !(await trustedDir(cacheDir)) ? undefined : join(cacheDir, hash);
   let pending = memoryCache.get(hash);
   if (pending === undefined) {
-    pending = loadOrTranspile(name, hash, bytes, cacheDir).then(({ transpiled, fromDisk }) => {
-      cached = fromDisk;
-      return transpiled;
-    });
+    pending = (async () => (dir !== undefined ? await readEntry(dir) : undefined) ?? transpile(name, bytes))();
     memoryCache.set(hash, pending);
     // A failure is not cached: the next registration tries again (and reports again).
     pending.catch(() => memoryCache.delete(hash));
   }
   const transpiled = await pending;
+  if (dir !== undefined) await writeEntry(dir, transpiled);
   checkWorld(name, transpiled);
 
   const modules: Record<string, WebAssembly.Module> = {};
@@ -109,44 +105,58 @@ export async function prepareComponent(
     );
   }
   const checked = await checkModule(name, transpiled.cores[main]!, memoryLimitPages, 'component-core');
-  return { checked, code: { hash, glue: transpiled.glue, main, modules }, cached };
+  return { checked, code: { hash, glue: transpiled.glue, main, modules } };
 }
 
-async function loadOrTranspile(
-  name: string,
-  hash: string,
-  bytes: Uint8Array,
-  cacheDir: string | null,
-): Promise<{ transpiled: Transpiled; fromDisk: boolean }> {
-  const dir = cacheDir === null ? undefined : join(cacheDir, hash);
-  if (dir !== undefined) {
-    try {
-      const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Omit<Transpiled, 'cores' | 'glue'> & { cores: string[] };
-      const cores: Record<string, Uint8Array> = {};
-      for (const file of meta.cores) cores[file] = await readFile(join(dir, file));
-      const glue = await readFile(join(dir, 'glue.js'), 'utf8');
-      return { transpiled: { glue, cores, imports: meta.imports, exports: meta.exports, wit: meta.wit }, fromDisk: true };
-    } catch {
-      // Not cached (or a partial entry from a crash): transpile.
-    }
+/** A cache entry, or undefined when there is none (or only part of one, from a crash). */
+async function readEntry(dir: string): Promise<Transpiled | undefined> {
+  try {
+    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Omit<Transpiled, 'cores' | 'glue'> & { cores: string[] };
+    const cores: Record<string, Uint8Array> = {};
+    for (const file of meta.cores) cores[file] = await readFile(join(dir, file));
+    const glue = await readFile(join(dir, 'glue.js'), 'utf8');
+    return { glue, cores, imports: meta.imports, exports: meta.exports, wit: meta.wit };
+  } catch {
+    return undefined;
   }
-  const transpiled = await transpile(name, bytes);
-  if (dir !== undefined) {
-    // Written beside and renamed into place, so a reader never sees half an entry.
-    const staging = `${dir}.${process.pid}.${Date.now()}`;
-    try {
-      await mkdir(staging, { recursive: true });
-      for (const [file, core] of Object.entries(transpiled.cores)) await writeFile(join(staging, file), core);
-      await writeFile(join(staging, 'glue.js'), transpiled.glue);
-      const meta = { cores: Object.keys(transpiled.cores), imports: transpiled.imports, exports: transpiled.exports, wit: transpiled.wit };
-      await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
-      await rename(staging, dir);
-    } catch {
-      // Another process cached it first, or the directory is not writable: the cache is an optimisation.
-      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    }
+}
+
+/** Writes a cache entry unless there is one: beside it first, then renamed, so a reader never sees half an entry. */
+async function writeEntry(dir: string, transpiled: Transpiled): Promise<void> {
+  try {
+    await stat(join(dir, 'meta.json'));
+    return;
+  } catch {
+    // Not there yet.
   }
-  return { transpiled, fromDisk: false };
+  const staging = `${dir}.${process.pid}.${Date.now()}`;
+  try {
+    await mkdir(staging, { recursive: true });
+    for (const [file, core] of Object.entries(transpiled.cores)) await writeFile(join(staging, file), core);
+    await writeFile(join(staging, 'glue.js'), transpiled.glue);
+    const meta = { cores: Object.keys(transpiled.cores), imports: transpiled.imports, exports: transpiled.exports, wit: transpiled.wit };
+    await writeFile(join(staging, 'meta.json'), JSON.stringify(meta));
+    await rename(staging, dir);
+  } catch {
+    // Another process cached it first, or the directory is not writable: the cache is an optimisation.
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Whether the cache directory may be trusted: what it holds runs as code in the workers, so
+ * it must belong to this user and be writable by nobody else (created so when missing). A
+ * directory that fails the check is not used; components are then transpiled every time.
+ */
+async function trustedDir(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const stats = await stat(dir);
+    const uid = process.getuid?.();
+    return stats.isDirectory() && (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
 }
 
 async function transpile(name: string, bytes: Uint8Array): Promise<Transpiled> {

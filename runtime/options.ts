@@ -80,8 +80,10 @@ export interface RuntimeOptions {
   stateLeaseMs?: number;
   /**
    * Where transpiled WebAssembly components are cached by content hash, so that registering
-   * the same component again (here or in a later process) skips jco. `null`: in memory only.
-   * Default: `nuvola-components` in the system's temporary directory.
+   * the same component again (here or in a later process) skips jco. Its contents run as code
+   * in the workers: a directory that is not this user's alone (mode 0700 or stricter) is not
+   * used. `null`: in memory only. Default: `nuvola-components-<uid>` in the system's
+   * temporary directory.
    */
   componentCacheDir?: string | null;
 }
@@ -158,7 +160,7 @@ export const RUNTIME_DEFAULTS = {
   redis: undefined as RedisTarget | undefined,
   kernels: { mode: 'auto', maxKernelMs: 10_000 } as { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number },
   stateLeaseMs: 30_000,
-  componentCacheDir: join(tmpdir(), 'nuvola-components') as string | null,
+  componentCacheDir: join(tmpdir(), `nuvola-components-${process.getuid?.() ?? 'user'}`) as string | null,
 } as const;
 
 export const FUNCTION_DEFAULTS = {
