@@ -2,15 +2,17 @@
  * `nuvola bench invoke`: the cost of one invocation, side by side in one process run with
  * (a) the same empty guest called directly on the main thread (the floor) and
  * (c) piscina running an equivalent trivial task on the same number of workers.
- * Also times register-to-first-result for a ~100 KB module.
+ * Also times register-to-first-result for a ~100 KB module, and the same echo as an SDK
+ * guest, a WASI command and a component.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { buildGuest, createRuntime } from 'nuvola';
-import { figure, latencyRun, median, report, throughputRun, type BenchReport } from './harness.js';
+import { buildGuest, createRuntime, type Runtime } from 'nuvola';
+import { buildComponent, ECHO_COMPONENT_WAT } from './components.js';
+import { figure, latencyRun, median, report, throughputRun, type BenchReport, type Figure } from './harness.js';
 
 export interface InvokeBenchOptions {
   workers: number;
@@ -42,6 +44,48 @@ async function paddedGuest(): Promise<Uint8Array> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Warm invokes of the same echo as an SDK guest, a WASI command (AssemblyScript + wasi-shim)
+ * and a component, in one runtime, rounds rotating which goes first: each figure is the WASI
+ * or component echo with the SDK echo as its baseline.
+ */
+async function abiRows(rt: Runtime, runs: number, latencyCalls: number, throughputCalls: number, concurrency: number): Promise<Figure[]> {
+  await rt.register('echo-sdk', await buildGuest(join(guestDir, 'echo.ts')));
+  await rt.register(
+    'echo-wasi',
+    await buildGuest(fileURLToPath(new URL('../../guest/examples/wasi/echo.ts', import.meta.url)), { wasi: true }),
+  );
+  await rt.register('echo-component', await buildComponent(ECHO_COMPONENT_WAT));
+  const input = new TextEncoder().encode('an echo of sixty-four bytes, the same for all three guests....');
+  const kinds = ['echo-sdk', 'echo-wasi', 'echo-component'] as const;
+  const call = (fn: string) => async () => {
+    const result = await rt.invoke(fn, input);
+    if (result.output.byteLength !== input.byteLength) throw new Error(`bench invoke: ${fn} echoed ${result.output.byteLength} bytes`);
+  };
+  for (const fn of kinds) {
+    await throughputRun(call(fn), 2000, concurrency);
+    await latencyRun(call(fn), 300);
+  }
+  const lat: Record<string, number[]> = {};
+  const tput: Record<string, number[]> = {};
+  for (let run = 0; run < runs; run++) {
+    for (let k = 0; k < kinds.length; k++) {
+      const fn = kinds[(k + run) % kinds.length]!;
+      (lat[fn] ??= []).push((await latencyRun(call(fn), latencyCalls)).p50);
+      (tput[fn] ??= []).push(await throughputRun(call(fn), throughputCalls, concurrency));
+    }
+  }
+  const rows: Figure[] = [];
+  for (const [fn, label] of [
+    ['echo-wasi', 'WASI echo'],
+    ['echo-component', 'component echo'],
+  ] as const) {
+    rows.push(figure(`${label}, latency p50`, 'µs', 'lower', lat[fn]!, 'SDK echo', lat['echo-sdk']!));
+    rows.push(figure(`${label}, throughput, ${concurrency} in flight`, 'calls/s', 'higher', tput[fn]!, 'SDK echo', tput['echo-sdk']!));
+  }
+  return rows;
 }
 
 export async function benchInvoke(options: InvokeBenchOptions = INVOKE_DEFAULTS): Promise<BenchReport> {
@@ -120,6 +164,8 @@ export async function benchInvoke(options: InvokeBenchOptions = INVOKE_DEFAULTS)
     theirsFirst.push(performance.now() - t);
   }
 
+  const abiFigures = await abiRows(rt, runs, latencyCalls, throughputCalls / 2, concurrency);
+
   await rt.close();
   await piscina.destroy();
 
@@ -140,6 +186,7 @@ export async function benchInvoke(options: InvokeBenchOptions = INVOKE_DEFAULTS)
         'compile + instantiate + call on main thread',
         theirsFirst,
       ),
+      ...abiFigures,
     ],
     [
       `${workers} workers; empty guest; ${latencyCalls} sequential calls and ${throughputCalls} calls per run; median of ${runs} runs.`,

@@ -14,6 +14,8 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   coldstart: (runs) => benchColdstart({ ...COLDSTART_DEFAULTS, runs: runs ?? COLDSTART_DEFAULTS.runs }),
   skeletons: (runs) => benchSkeletons({ ...SKELETONS_DEFAULTS, runs: runs ?? SKELETONS_DEFAULTS.runs }),
   kernels: (runs) => benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs }),
+  // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
+  wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };
 
 export async function runBench(name: string, runs: number | undefined): Promise<{ json: BenchReport; table: string }> {
