@@ -9,6 +9,7 @@ import { coldstartExample } from './04-coldstart/main.js';
 import { chainAndGroupExample } from './05-chain-and-group/main.js';
 import { skeletonsExample } from './06-skeletons/main.js';
 import { kernelsExample } from './07-kernels/main.js';
+import { wasiAndComponentsExample } from './08-wasi-and-components/main.js';
 
 const wordcount = fileURLToPath(new URL('../../guest/examples/wordcount.ts', import.meta.url));
 
@@ -34,7 +35,10 @@ await skeletonsExample();
 console.log('\n7. GPU kernels — a guest multiplies matrices on the shared device');
 await kernelsExample();
 
-console.log('\n8. many calls at once — word counts of 10 000 lines on 2 workers');
+console.log('\n8. guests from other toolchains — a WASI command and a WebAssembly component');
+await wasiAndComponentsExample();
+
+console.log('\n9. many calls at once — word counts of 10 000 lines on 2 workers');
 const rt = await createRuntime({ workers: 2 });
 try {
   await rt.register('wordcount', await buildGuest(wordcount));

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
+import { WASI_MODULE } from '../runtime/host/wasi.js';
 
 const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
 const sdkChain = readFileSync(new URL('../guest/sdk/nuvola/chain.ts', import.meta.url), 'utf8');
@@ -35,6 +36,10 @@ describe('ABI', () => {
 
   it('AssemblyScript runtime imports live in env, and nuvola capabilities never do', () => {
     expect(Object.keys(PROVIDED_IMPORTS[abi.MODULE_ENV] ?? {}).sort()).toEqual([abi.ENV_ABORT, abi.ENV_SEED, abi.ENV_TRACE].sort());
-    for (const module of Object.keys(PROVIDED_IMPORTS)) if (module !== abi.MODULE_ENV) expect(module.startsWith('nuvola:')).toBe(true);
+    for (const module of Object.keys(PROVIDED_IMPORTS)) {
+      if (module !== abi.MODULE_ENV && module !== WASI_MODULE) expect(module.startsWith('nuvola:')).toBe(true);
+    }
+    // WASI preview 1, all of it (what is not supported answers ENOTSUP rather than failing to link).
+    expect(Object.keys(PROVIDED_IMPORTS[WASI_MODULE] ?? {})).toHaveLength(46);
   });
 });

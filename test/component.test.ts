@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NuvolaError } from 'nuvola';
 import { buildComponent, ECHO_COMPONENT_WAT } from '../bench/components.js';
+import { FUNCTION_WORLD } from '../runtime/component.js';
 import { closedAfterEach, guestBytes, runScript, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -66,6 +67,38 @@ const EXTRA_IMPORT_WAT = `(module
     (i32.const 16))
   (func (export "cabi_post_run") (param i32))
 )`;
+
+describe('the function world', () => {
+  it('wit/nuvola-function.wit is the world the runtime checks against (less its comments)', () => {
+    const shipped = readFileSync(new URL('../wit/nuvola-function.wit', import.meta.url), 'utf8');
+    const code = shipped
+      .split('\n')
+      .filter((line) => !line.trim().startsWith('//'))
+      .join('\n')
+      .trim();
+    expect(code).toBe(FUNCTION_WORLD);
+  });
+
+  it('nuvola run runs a component file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nuvola-component-cli-'));
+    try {
+      const path = join(dir, 'echo.wasm');
+      writeFileSync(path, echo);
+      const { execFile } = await import('node:child_process');
+      const root = new URL('../', import.meta.url).pathname;
+      const run = (input: string): Promise<{ stdout: string; code: number }> =>
+        new Promise((resolve) => {
+          execFile(process.execPath, ['dist/runtime/cli/main.js', 'run', path, '--input', input], { cwd: root }, (err, stdout) =>
+            resolve({ stdout, code: err ? ((err as { code?: number }).code ?? 1) : 0 }),
+          );
+        });
+      expect(await run('from the command line')).toEqual({ stdout: 'from the command line', code: 0 });
+      expect(await run('')).toEqual({ stdout: 'empty input', code: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('components', () => {
   it('run echoes, detected from the header, from many callers at once', async () => {
