@@ -1,8 +1,8 @@
 /**
  * Worker thread. Host imports of module `wasi_snapshot_preview1`: WASI preview 1 for guests
  * built by other toolchains (C and Rust through wasi-libc, AssemblyScript through
- * `@assemblyscript/wasi-shim`), written for nuvola rather than borrowed from `node:wasi` (see
- * docs/wasi.md for the measurements behind that choice).
+ * `@assemblyscript/wasi-shim`), written for nuvola rather than borrowed from `node:wasi` or
+ * `@wasmer/wasi` (guest/README.md has the measurements and the reasons).
  *
  * Per call: stdin reads the invocation's input; stdout is the output of a WASI command
  * (`abi: 'wasi'`) and goes to the log for SDK guests; stderr goes to the function's log, line
