@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
-import { closeHostFiles, HOST_FILE_SLOTS } from './host/wasi.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -133,8 +132,6 @@ interface Slot {
   readonly index: number;
   readonly worker: Worker;
   readonly control: Int32Array;
-  /** Host files its WASI guests hold open (see WorkerData.hostFiles). */
-  readonly hostFiles: Int32Array;
   /** Invocations sent or about to be sent to this worker, in the order sent. */
   readonly inflight: Map<number, Pending>;
   outbox: InvokeRequest[];
@@ -235,13 +232,13 @@ export class Pool {
   private coldStarts = 0;
   private warmStarts = 0;
   private readonly parkTimer: NodeJS.Timeout;
-  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'hostFiles'>;
+  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs' | 'hostFiles'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -265,8 +262,7 @@ export class Pool {
     const control = new SharedArrayBuffer(Control.LENGTH * 4);
     const holder = this.freeHolders.shift();
     if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
-    const hostFiles = new SharedArrayBuffer(HOST_FILE_SLOTS * 4);
-    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, hostFiles };
+    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder };
     // The worker is a module file: flags that only make sense for the main script (such as
     // `--input-type` of `node -e`) would stop it from loading.
     const worker = newWorker(data);
@@ -274,7 +270,6 @@ export class Pool {
       index,
       worker,
       control: new Int32Array(control),
-      hostFiles: new Int32Array(hostFiles),
       inflight: new Map(),
       outbox: [],
       sent: 0,
@@ -967,7 +962,6 @@ export class Pool {
   private onExit(slot: Slot): void {
     // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
     Atomics.store(this.memoryCounts, slot.holder, 0);
-    closeHostFiles(slot.hostFiles);
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
     // under those locks) are done; until then its holder number stays taken.

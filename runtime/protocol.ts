@@ -79,12 +79,6 @@ export interface WorkerData {
   maxInputBytes: number;
   /** Largest message between ranks, in bytes. */
   maxMessageBytes: number;
-  /**
-   * The host files this worker's WASI guests have open (runtime/host/wasi.ts): one Int32 per
-   * slot, fd + 1 or 0. Host file descriptors belong to the process, not the thread, so the
-   * pool closes what a terminated worker left open.
-   */
-  hostFiles: SharedArrayBuffer;
 }
 
 export interface FunctionSpec {

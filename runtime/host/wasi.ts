@@ -60,57 +60,6 @@ export interface WasiConfig {
 
 export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
 
-/** Host files one worker's guests may hold open at once; one more gets EMFILE. */
-export const HOST_FILE_SLOTS = 1024;
-
-/**
- * This worker's table of open host files (WorkerData.hostFiles): fd + 1 per used slot. Host
- * descriptors belong to the process, so when the pool terminates a worker (a guest looping
- * past its timeout with a file open), it closes what the table still lists. Undefined on a
- * thread that is not a worker (nuvola's own benchmarks and tests): nothing is recorded.
- */
-let hostFiles: Int32Array | undefined;
-
-/** Called once by the worker entry. */
-export function configureHostFiles(table: SharedArrayBuffer): void {
-  hostFiles = new Int32Array(table);
-}
-
-/** Records an open host fd; false when the table is full (the caller closes it and answers EMFILE). */
-function recordFile(fd: number): boolean {
-  if (hostFiles === undefined) return true;
-  for (let i = 0; i < hostFiles.length; i++) {
-    if (Atomics.compareExchange(hostFiles, i, 0, fd + 1) === 0) return true;
-  }
-  return false;
-}
-
-/** Closes a host fd, forgetting it first: a worker killed in between leaks the fd rather than leave the pool closing a number the process may have reused. */
-function closeFile(fd: number): void {
-  if (hostFiles !== undefined) {
-    const i = hostFiles.indexOf(fd + 1);
-    if (i >= 0) Atomics.store(hostFiles, i, 0);
-  }
-  try {
-    closeSync(fd);
-  } catch {
-    // Already closed: nothing to give back.
-  }
-}
-
-/** Main thread: closes the host files an exited worker left open. */
-export function closeHostFiles(table: Int32Array): void {
-  for (let i = 0; i < table.length; i++) {
-    const fd = Atomics.exchange(table, i, 0) - 1;
-    if (fd < 0) continue;
-    try {
-      closeSync(fd);
-    } catch {
-      // Closed already.
-    }
-  }
-}
-
 /** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
 export class WasiExit {
   constructor(readonly code: number) {}
@@ -170,7 +119,7 @@ function openPreopens(state: WasiState): void {
 export function endCall(ctx: GuestContext, wasi: WasiState): Uint8Array | undefined {
   for (const [fd, entry] of wasi.files) {
     if (entry.preopen) continue;
-    if (entry.fd !== undefined) closeFile(entry.fd);
+    if (entry.fd !== undefined) closeQuietly(entry.fd);
     wasi.files.delete(fd);
   }
   wasi.nextFd = 3 + wasi.config.dirs.length;
@@ -194,6 +143,14 @@ export function endCall(ctx: GuestContext, wasi: WasiState): Uint8Array | undefi
   return out;
 }
 
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed: nothing to give back.
+  }
+}
+
 // errno values of WASI preview 1 (alphabetical in the spec).
 const E = {
   SUCCESS: 0,
@@ -203,7 +160,6 @@ const E = {
   INVAL: 28,
   IO: 29,
   ISDIR: 31,
-  MFILE: 33,
   NOENT: 44,
   NOTDIR: 54,
   NOTEMPTY: 55,
@@ -579,7 +535,7 @@ export const wasiImports: Capability = {
         const wasi = wasiOf(ref.ctx);
         const entry = wasi.files.get(fd);
         if (entry === undefined || entry.preopen) return E.BADF;
-        if (entry.fd !== undefined) closeFile(entry.fd);
+        if (entry.fd !== undefined) closeQuietly(entry.fd);
         wasi.files.delete(fd);
         return E.SUCCESS;
       },
@@ -825,10 +781,6 @@ export const wasiImports: Capability = {
           hostFd = openSync(target, flags | fsc.O_NOFOLLOW, 0o644);
         } catch (err) {
           return errnoOf(err);
-        }
-        if (!recordFile(hostFd)) {
-          closeSync(hostFd);
-          return E.MFILE;
         }
         const newFd = wasi.nextFd++;
         wasi.files.set(newFd, {

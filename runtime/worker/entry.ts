@@ -26,7 +26,6 @@ import {
   type WorkerLog,
   type InvokeSuccess,
 } from '../protocol.js';
-import { configureHostFiles } from '../host/wasi.js';
 import { dropGlue } from './component.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
@@ -78,7 +77,6 @@ let nextExpiry = 0;
 const stateCalls = new Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>();
 let nextStateCall = 1;
 
-configureHostFiles(data.hostFiles);
 configureState((op, args) => {
   const id = nextStateCall++;
   return new Promise((resolve, reject) => {
