@@ -1,6 +1,6 @@
 // WASI preview 1 guests: AssemblyScript commands built with @assemblyscript/wasi-shim and a C
 // command built with clang and wasi-libc (test/setup/build-guests.ts), run as functions.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -163,6 +163,29 @@ describe('the host side of the sandbox (raw WASI calls)', () => {
       'random ok',
     ]);
     expect(logs.filter((l) => l.message.startsWith("nuvola: refused access to '")).length).toBe(3);
+  });
+
+  it('files a call left open are closed, also when its worker is terminated at the timeout (by Node: trackUnmanagedFds)', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('raw', guestBytes('wasi_raw'), { timeoutMs: 300, wasi: { dirs: [{ host: granted, guest: '/data' }] } });
+    const target = join(granted, 'hello.txt');
+    const openHere = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === target;
+        } catch {
+          return false;
+        }
+      }).length;
+    expect(openHere()).toBe(0);
+    // A call that ends normally closes what it opened.
+    expect(text((await rt.invoke('raw', 'open hello.txt')).output)).toBe('open hello.txt errno 0\n');
+    expect(openHere()).toBe(0);
+    expect((await failure(rt.invoke('raw', 'hold hello.txt'))).code).toBe(ErrorCode.TIMEOUT);
+    for (let i = 0; i < 100 && rt.stats().workerRestarts === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(rt.stats().workerRestarts).toBe(1);
+    expect(openHere()).toBe(0);
+    expect(text((await rt.invoke('raw', 'random')).output)).toBe('random ok\n');
   });
 
   it('with no grant there is no file system at all', async () => {

@@ -60,6 +60,9 @@ export interface WasiConfig {
 
 export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
 
+/** Files and directories one call may hold open at once (preopens included); one more gets EMFILE. */
+const MAX_OPEN_FILES = 256;
+
 /** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
 export class WasiExit {
   constructor(readonly code: number) {}
@@ -160,6 +163,7 @@ const E = {
   INVAL: 28,
   IO: 29,
   ISDIR: 31,
+  MFILE: 33,
   NOENT: 44,
   NOTDIR: 54,
   NOTEMPTY: 55,
@@ -197,6 +201,9 @@ function errnoOf(err: unknown): number {
       return E.ROFS;
     case 'EINVAL':
       return E.INVAL;
+    case 'EMFILE':
+    case 'ENFILE':
+      return E.MFILE;
     default:
       return E.IO;
   }
@@ -759,6 +766,7 @@ export const wasiImports: Capability = {
           if (stats === undefined) return E.NOENT;
           if (!stats.isDirectory()) return E.NOTDIR;
           if (wantsWrite && (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0) return E.ISDIR;
+          if (wasi.files.size >= MAX_OPEN_FILES) return E.MFILE;
           const newFd = wasi.nextFd++;
           wasi.files.set(newFd, {
             path: target,
@@ -776,8 +784,11 @@ export const wasiImports: Capability = {
         if (oflags & OFLAGS.CREAT) flags |= fsc.O_CREAT;
         if (oflags & OFLAGS.EXCL) flags |= fsc.O_EXCL;
         if (oflags & OFLAGS.TRUNC) flags |= fsc.O_TRUNC;
+        if (wasi.files.size >= MAX_OPEN_FILES) return E.MFILE;
         let hostFd: number;
         try {
+          // Closed at the end of the call; if the worker is terminated first (a guest looping
+          // past its timeout), Node closes it (workers track raw fds: trackUnmanagedFds).
           hostFd = openSync(target, flags | fsc.O_NOFOLLOW, 0o644);
         } catch (err) {
           return errnoOf(err);

@@ -7,6 +7,7 @@
 //   clock              "clock ok" when the monotonic clock moves forward
 //   random             "random ok" when 32 random bytes are not all zero
 //   prestat            the name of preopened fd 3, or "prestat errno N"
+//   hold PATH          opens PATH and then loops forever (its worker is terminated at the timeout)
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_write")
 declare function fd_write(fd: u32, iovs: usize, count: usize, written: usize): u16;
@@ -49,6 +50,11 @@ const lines = text.split("\n");
 for (let i = 0; i < lines.length; i++) {
   const line = lines[i];
   if (line.startsWith("open ")) openPath(line.substring(5), false);
+  else if (line.startsWith("hold ")) {
+    openPath(line.substring(5), false);
+    let spin: u32 = 0;
+    while (spin != 0xffffffff) spin = load<u32>(memory.data(4)) + (spin & 1);
+  }
   else if (line.startsWith("create ")) openPath(line.substring(7), true);
   else if (line == "badiov") {
     const iov = memory.data(8);
