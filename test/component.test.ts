@@ -216,3 +216,15 @@ describe('components', () => {
     }
   });
 });
+
+describe('examples/08-wasi-and-components', () => {
+  it('runs: a WASI word count, a component echo and its err, a component of another world refused', async () => {
+    const { wasiAndComponentsExample } = await import('../examples/08-wasi-and-components/main.js');
+    const lines: string[] = [];
+    await wasiAndComponentsExample((line) => lines.push(line));
+    expect(lines[0]).toContain('WASI word count (abi wasi): "2 9 44 in:2"');
+    expect(lines[1]).toContain('(abi component)');
+    expect(lines[2]).toBe('  run("hello, component") → "hello, component"; run("") → return code 1, "empty input"');
+    expect(lines[3]).toBe('  a component of another world: E_COMPONENT_WORLD');
+  });
+});

@@ -1,12 +1,15 @@
 // Guests from other toolchains: WASI commands (here AssemblyScript with the WASI shim; C and
 // Rust through wasi-libc work the same) and a WebAssembly component of nuvola's function world
 // (wit/nuvola-function.wit), built here from WAT with jco's bundled wasm-tools.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { buildGuest, createRuntime, NuvolaError } from 'nuvola';
 
-const file = (path: string): string => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
+/** A project file, from this example's source or its build (dist/examples/…). */
+const file = (path: string): string =>
+  ['../../', '../../../'].map((up) => fileURLToPath(new URL(up + path, import.meta.url))).find((f) => existsSync(f)) ?? path;
 
 export async function wasiAndComponentsExample(print: (line: string) => void = console.log): Promise<void> {
   const logs: string[] = [];
