@@ -10,8 +10,10 @@
  * the same bytes, in this process or a later one, skips it.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { ErrorCode, ModuleError } from './errors.js';
 import { checkModule, type CheckedModule } from './module-check.js';
 import type { ComponentCode } from './protocol.js';
@@ -30,7 +32,33 @@ world function {
 }`;
 
 /** Bump when the glue post-processing below changes: it is part of the cache key. */
-const CACHE_FORMAT = 'nuvola-component-1/jco-transpile-0.15';
+const CACHE_FORMAT = 'nuvola-component-1';
+
+let cacheKeyPrefix: string | undefined;
+
+/** The cache format and the installed jco-transpile's version: its output changes with it. */
+function cachePrefix(): string {
+  if (cacheKeyPrefix === undefined) {
+    let version = 'unknown';
+    let dir = dirname(createRequire(import.meta.url).resolve('@bytecodealliance/jco-transpile'));
+    for (;;) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === '@bytecodealliance/jco-transpile') {
+          version = pkg.version ?? version;
+          break;
+        }
+      } catch {
+        // No package.json at this level.
+      }
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+    cacheKeyPrefix = `${CACHE_FORMAT}/jco-transpile-${version}`;
+  }
+  return cacheKeyPrefix;
+}
 
 interface Transpiled {
   /** Glue as a function body returning jco's `instantiate`. */
@@ -60,7 +88,7 @@ export async function prepareComponent(
   memoryLimitPages: number,
   cacheDir: string | null,
 ): Promise<PreparedComponent> {
-  const hash = createHash('sha256').update(CACHE_FORMAT).update(bytes).digest('hex');
+  const hash = createHash('sha256').update(cachePrefix()).update(bytes).digest('hex');
   const dir = cacheDir === null || !(await trustedDir(cacheDir)) ? undefined : join(cacheDir, hash);
   let pending = memoryCache.get(hash);
   if (pending === undefined) {
@@ -111,6 +139,7 @@ export async function prepareComponent(
 /** A cache entry, or undefined when there is none (or only part of one, from a crash). */
 async function readEntry(dir: string): Promise<Transpiled | undefined> {
   try {
+    if (!(await lstat(dir)).isDirectory()) return undefined; // a link is not an entry this process wrote
     const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Omit<Transpiled, 'cores' | 'glue'> & { cores: string[] };
     const cores: Record<string, Uint8Array> = {};
     for (const file of meta.cores) cores[file] = await readFile(join(dir, file));
@@ -151,7 +180,8 @@ async function writeEntry(dir: string, transpiled: Transpiled): Promise<void> {
 async function trustedDir(dir: string): Promise<boolean> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const stats = await stat(dir);
+    // lstat: a link to a directory is not trusted (whoever made it chose where it points).
+    const stats = await lstat(dir);
     const uid = process.getuid?.();
     return stats.isDirectory() && (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;
   } catch {

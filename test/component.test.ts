@@ -1,6 +1,6 @@
 // WebAssembly components: built here with jco's bundled wasm-tools (bench/components.ts),
 // transpiled by jco at register, run on the workers with nuvola's snapshots and limits.
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,19 +199,23 @@ describe('components', () => {
           "\nreturn (...a) => { const api = instantiate(...a); return { run: (i) => new TextEncoder().encode('from disk: ' + new TextDecoder().decode(api.run(i))) }; };",
         ),
       );
-      const script = `
+      const script = (cacheDir: string): string => `
         import { createRuntime } from 'nuvola';
         import { readFileSync } from 'node:fs';
-        const rt = await createRuntime({ workers: 1, componentCacheDir: ${JSON.stringify(dir)}, logger: () => {} });
+        const rt = await createRuntime({ workers: 1, componentCacheDir: ${JSON.stringify(cacheDir)}, logger: () => {} });
         await rt.register('c', readFileSync(${JSON.stringify(join(dir, 'echo.component.wasm'))}));
         process.stdout.write(new TextDecoder().decode((await rt.invoke('c', 'hi')).output));
         await rt.close();`;
       writeFileSync(join(dir, 'echo.component.wasm'), echo);
-      expect((await runScript(script)).stdout).toBe('from disk: hi');
+      expect((await runScript(script(dir))).stdout).toBe('from disk: hi');
+      // A link to the directory is not trusted (whoever made it chose where it points).
+      symlinkSync(dir, `${dir}-link`);
+      expect((await runScript(script(`${dir}-link`))).stdout).toBe('hi');
       // A directory others may write to is not trusted: the same tampered entry is ignored.
       chmodSync(dir, 0o777);
-      expect((await runScript(script)).stdout).toBe('hi');
+      expect((await runScript(script(dir))).stdout).toBe('hi');
     } finally {
+      rmSync(`${dir}-link`, { force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });

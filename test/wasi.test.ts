@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { ErrorCode, NuvolaError } from 'nuvola';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
@@ -18,6 +19,17 @@ writeFileSync(join(granted, 'hello.txt'), 'hello from the granted directory\n');
 writeFileSync(join(outside, 'secret.txt'), 'secret\n');
 symlinkSync(join(outside, 'secret.txt'), join(granted, 'link-out'));
 afterAll(() => rmSync(area, { recursive: true, force: true }));
+
+/** How many of this process's open files are `target`. */
+function openHere(target: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === target;
+    } catch {
+      return false;
+    }
+  }).length;
+}
 
 async function failure(promise: Promise<unknown>): Promise<NuvolaError> {
   try {
@@ -169,23 +181,72 @@ describe('the host side of the sandbox (raw WASI calls)', () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('raw', guestBytes('wasi_raw'), { timeoutMs: 300, wasi: { dirs: [{ host: granted, guest: '/data' }] } });
     const target = join(granted, 'hello.txt');
-    const openHere = (): number =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === target;
-        } catch {
-          return false;
-        }
-      }).length;
-    expect(openHere()).toBe(0);
+    expect(openHere(target)).toBe(0);
     // A call that ends normally closes what it opened.
     expect(text((await rt.invoke('raw', 'open hello.txt')).output)).toBe('open hello.txt errno 0\n');
-    expect(openHere()).toBe(0);
+    expect(openHere(target)).toBe(0);
     expect((await failure(rt.invoke('raw', 'hold hello.txt'))).code).toBe(ErrorCode.TIMEOUT);
     for (let i = 0; i < 100 && rt.stats().workerRestarts === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(rt.stats().workerRestarts).toBe(1);
-    expect(openHere()).toBe(0);
+    expect(openHere(target)).toBe(0);
     expect(text((await rt.invoke('raw', 'random')).output)).toBe('random ok\n');
+  });
+
+  it('removes and renames directory entries, not what links point to, and never the grant itself', async () => {
+    const { rt } = await runtime();
+    const dir = join(area, 'entries');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'a.txt'), 'a');
+    symlinkSync(join(outside, 'secret.txt'), join(dir, 'lnk'));
+    symlinkSync(outside, join(dir, 'dlnk'));
+    await rt.register('raw', guestBytes('wasi_raw'), { wasi: { dirs: [{ host: dir, guest: '/w', writable: true }] } });
+    const commands = [
+      'unlink .',
+      'rmdir .',
+      'rmdir sub/..',
+      'rename . moved',
+      'rename a.txt ..',
+      'unlink dlnk/secret.txt',
+      'lstat lnk',
+      'lstat a.txt',
+      'unlink lnk',
+      'rename a.txt b.txt',
+      'rmdir sub',
+      'readdir',
+    ];
+    const out = text((await rt.invoke('raw', commands.join('\n'))).output)
+      .trim()
+      .split('\n');
+    expect(out).toEqual([
+      'unlink . errno 28',
+      'rmdir . errno 28',
+      'rmdir sub/.. errno 28',
+      'rename . moved errno 28',
+      'rename a.txt .. errno 28',
+      'unlink dlnk/secret.txt errno 76',
+      'lstat lnk errno 0 type 7',
+      'lstat a.txt errno 0 type 4',
+      'unlink lnk errno 0',
+      'rename a.txt b.txt errno 0',
+      'rmdir sub errno 0',
+      // ., .., b.txt, dlnk: each with its inode.
+      'readdir 4 entries, 0 without an inode',
+    ]);
+    // The link went, not the file it pointed to; the grant is still there.
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('secret\n');
+    expect(readdirSync(dir).sort()).toEqual(['b.txt', 'dlnk']);
+  });
+
+  it('stderr without newlines is logged as one line, cut at maxLogBytes', async () => {
+    const { rt, logs } = await runtime({ maxLogBytes: 1000 });
+    await rt.register('raw', guestBytes('wasi_raw'));
+    await rt.invoke('raw', 'spew 3000\nspew 3000\nrandom');
+    const lines = logs.filter((l) => l.function === 'raw').map((l) => l.message);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^x{1000}… \[log truncated: maxLogBytes reached\]$/);
+    // The next call has its own budget.
+    await rt.invoke('raw', 'spew 10');
+    expect(logs.filter((l) => l.function === 'raw').map((l) => l.message)[1]).toBe('x'.repeat(10));
   });
 
   it('with no grant there is no file system at all', async () => {
@@ -218,6 +279,37 @@ describe('registration', () => {
     // Nothing half-registered: the name is free.
     await rt.register('c', guestBytes('wasi_wc_c'), { abi: 'wasi' });
     expect(rt.describe('c').abi).toBe('wasi');
+  });
+
+  it('files opened by init() are closed when start-up ends', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('init', guestBytes('core_wasi_init_open'), { wasi: { dirs: [{ host: granted }] } });
+    expect(openHere(join(granted, 'hello.txt'))).toBe(0);
+    expect(text((await rt.invoke('init')).output)).toBe('init opened fd 4 errno 0');
+  });
+
+  it('start-up that fails gives back what it held, and proc_exit is reported where it happened', async () => {
+    const { rt } = await runtime({ workers: 1, maxInstances: 2 });
+    // A data segment past the initial memory fails in start-up, before any guest code runs.
+    const badSegment = await parse(`(module (memory (export "memory") 1) (data (i32.const 65530) "0123456789")
+      (func (export "main") (result i32) i32.const 0))`);
+    const exitInStart = await parse(`(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1) (func $s i32.const 9 call $exit) (start $s) (func (export "_start")))`);
+    const exitInMain = await parse(`(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1) (func (export "main") (result i32) i32.const 3 call $exit i32.const 0))`);
+    for (let i = 0; i < 3; i++) {
+      expect((await failure(rt.register('bad', badSegment))).code).toBe(ErrorCode.INSTANTIATE_FAILED);
+      const exited = await failure(rt.register('exit', exitInStart));
+      expect(exited.code).toBe(ErrorCode.INSTANTIATE_FAILED);
+      expect(exited.message).toContain('called proc_exit(9) during start-up');
+    }
+    // Six failed start-ups with maxInstances: 2, and instances are still to be had.
+    await rt.register('main', exitInMain);
+    const inMain = await failure(rt.invoke('main'));
+    expect(inMain.code).toBe(ErrorCode.GUEST_TRAP);
+    expect(inMain.message).toContain('called proc_exit(3) in a call: only a WASI command');
+    await rt.register('echo', guestBytes('core_echo'));
+    expect(text((await rt.invoke('echo', 'abc')).output)).toBe('cba');
   });
 
   it('an SDK guest that imports WASI logs its stdout instead of returning it', async () => {

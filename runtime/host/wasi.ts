@@ -23,6 +23,7 @@ import {
   openSync,
   readdirSync,
   readSync,
+  readlinkSync,
   realpathSync,
   renameSync,
   rmdirSync,
@@ -33,7 +34,7 @@ import {
   constants as fsc,
   type Stats,
 } from 'node:fs';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import { ErrorCode, LimitError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
@@ -90,8 +91,10 @@ export interface WasiState {
   stdinPos: number;
   stdout: Uint8Array[];
   stdoutBytes: number;
-  /** Unterminated last line of stderr (and of stdout when it is logged). */
+  /** Unterminated last line of stderr (and of stdout when it is logged), at most the log budget. */
   pending: [string, string];
+  /** Streaming decoders, so a UTF-8 sequence split across writes decodes whole. */
+  decoders: [TextDecoder, TextDecoder];
   files: Map<number, OpenEntry>;
   nextFd: number;
 }
@@ -104,6 +107,7 @@ export function newWasiState(config: WasiConfig, stdoutIsOutput: boolean): WasiS
     stdout: [],
     stdoutBytes: 0,
     pending: ['', ''],
+    decoders: [new TextDecoder(), new TextDecoder()],
     files: new Map(),
     nextFd: 3,
   };
@@ -127,7 +131,8 @@ export function endCall(ctx: GuestContext, wasi: WasiState): Uint8Array | undefi
   }
   wasi.nextFd = 3 + wasi.config.dirs.length;
   for (const stream of [0, 1] as const) {
-    if (wasi.pending[stream] !== '') logLine(ctx, wasi.pending[stream]);
+    const rest = wasi.pending[stream] + wasi.decoders[stream].decode();
+    if (rest !== '') logLine(ctx, rest);
     wasi.pending[stream] = '';
   }
   wasi.stdinPos = 0;
@@ -159,24 +164,31 @@ const E = {
   SUCCESS: 0,
   ACCES: 2,
   BADF: 8,
+  BUSY: 10,
   EXIST: 20,
+  FBIG: 22,
   INVAL: 28,
   IO: 29,
   ISDIR: 31,
+  LOOP: 32,
   MFILE: 33,
+  NAMETOOLONG: 37,
   NOENT: 44,
+  NOSPC: 51,
   NOTDIR: 54,
   NOTEMPTY: 55,
   NOTSUP: 58,
   PERM: 63,
   ROFS: 69,
   SPIPE: 70,
+  XDEV: 75,
   NOTCAPABLE: 76,
 } as const;
 
 const FILETYPE = { UNKNOWN: 0, CHARACTER_DEVICE: 2, DIRECTORY: 3, REGULAR_FILE: 4, SYMBOLIC_LINK: 7 } as const;
 const OFLAGS = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
 const FDFLAGS_APPEND = 1;
+const LOOKUP_SYMLINK_FOLLOW = 1;
 const RIGHT_FD_WRITE = 1n << 6n;
 const ALL_RIGHTS = (1n << 30n) - 1n;
 
@@ -204,6 +216,19 @@ function errnoOf(err: unknown): number {
     case 'EMFILE':
     case 'ENFILE':
       return E.MFILE;
+    case 'ELOOP':
+      return E.LOOP;
+    case 'ENAMETOOLONG':
+      return E.NAMETOOLONG;
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return E.NOSPC;
+    case 'EBUSY':
+      return E.BUSY;
+    case 'EFBIG':
+      return E.FBIG;
+    case 'EXDEV':
+      return E.XDEV;
     default:
       return E.IO;
   }
@@ -220,12 +245,25 @@ function logLine(ctx: GuestContext, line: string): void {
   else ctx.log(`${line.slice(0, Math.max(0, line.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
 }
 
-/** Appends text written to a logged stream, emitting each complete line. */
+/**
+ * Appends text written to a logged stream, emitting each complete line. Only the new bytes are
+ * searched for newlines, and an unterminated line longer than the log budget left is emitted
+ * (truncated) at once, so a guest writing without newlines costs neither memory nor time.
+ */
 function logText(ctx: GuestContext, wasi: WasiState, stream: 0 | 1, bytes: Uint8Array): void {
-  const text = wasi.pending[stream] + decoder.decode(bytes);
-  const lines = text.split('\n');
-  wasi.pending[stream] = lines.pop()!;
-  for (const line of lines) logLine(ctx, line);
+  if (ctx.logBudget <= 0) return;
+  const text = wasi.decoders[stream].decode(bytes, { stream: true });
+  let start = 0;
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+    logLine(ctx, wasi.pending[stream] + text.slice(start, nl));
+    wasi.pending[stream] = '';
+    start = nl + 1;
+  }
+  wasi.pending[stream] += text.slice(start);
+  if (wasi.pending[stream].length > ctx.logBudget) {
+    logLine(ctx, wasi.pending[stream]);
+    wasi.pending[stream] = '';
+  }
 }
 
 function u32(ctx: GuestContext, ptr: number, what: string, value: number): void {
@@ -282,39 +320,76 @@ function toNs(ms: number): bigint {
   return BigInt(Math.round(ms * 1e6));
 }
 
+/** Whether the host path `p` lies in the granted directory `root` (or is it). */
+function within(root: string, p: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * How a path's last component is treated: 'existing' follows links and must exist; 'create'
+ * follows links where it exists and otherwise names a new entry in an existing directory;
+ * 'entry' names the directory entry itself (unlink, rename, rmdir, lstat): links in the parent
+ * are followed, the last component is not, and it may be neither '.' nor '..'.
+ */
+type Resolve = 'existing' | 'create' | 'entry';
+
 /**
  * Resolves `path` relative to the directory `base` within its granted directory, refusing
  * absolute paths, `..` past the grant and symbolic links that lead out of it. Returns the
  * host path, or an errno.
  */
-function resolveIn(ctx: GuestContext, base: OpenEntry, path: string, mustExist: boolean): string | number {
+function resolveIn(ctx: GuestContext, base: OpenEntry, path: string, mode: Resolve): string | number {
   if (base.fd !== undefined) return E.NOTDIR;
   if (path.includes('\0')) return E.INVAL;
   const root = base.dir.host;
-  const target = isAbsolute(path) ? undefined : resolve(base.path, path);
-  const inside = (p: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
-  if (target === undefined || !inside(target)) return refused(ctx, path, base);
+  if (isAbsolute(path)) return refused(ctx, path, base);
+  if (mode === 'entry') {
+    const trimmed = path.replace(/\/+$/, '');
+    const slash = trimmed.lastIndexOf('/');
+    const last = trimmed.slice(slash + 1);
+    // The grant itself (or a name for a directory through '.' or '..') is never an entry to
+    // remove or rename.
+    if (last === '') return E.NOENT;
+    if (last === '.' || last === '..') return E.INVAL;
+    const parent = resolveIn(ctx, base, slash < 0 ? '.' : trimmed.slice(0, slash), 'existing');
+    return typeof parent === 'number' ? parent : resolve(parent, last);
+  }
+  const target = resolve(base.path, path);
+  if (!within(root, target)) return refused(ctx, path, base);
   // Follow links: the real location must still lie inside the grant.
   let real: string;
   try {
     real = realpathSync(target);
-  } catch {
-    if (mustExist) {
-      try {
-        lstatSync(target);
-      } catch {
-        return E.NOENT;
-      }
-      return refused(ctx, path, base);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return errnoOf(err);
+    try {
+      lstatSync(target);
+      return refused(ctx, path, base); // a dangling link
+    } catch {
+      if (mode === 'existing') return E.NOENT;
     }
     try {
-      real = resolve(realpathSync(dirname(target)), target.slice(dirname(target).length + 1));
-    } catch {
-      return E.NOENT;
+      real = resolve(realpathSync(dirname(target)), basename(target));
+    } catch (err2) {
+      return errnoOf(err2);
     }
   }
-  if (!inside(real)) return refused(ctx, path, base);
+  if (!within(root, real)) return refused(ctx, path, base);
   return real;
+}
+
+/**
+ * Checks that an opened host file is the one resolved: a link swapped in between the check and
+ * the open (by another process) must not lead out of the grant. Linux only (/proc/self/fd).
+ */
+function openedWithin(hostFd: number, root: string): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    return within(root, readlinkSync(`/proc/self/fd/${hostFd}`));
+  } catch {
+    return false;
+  }
 }
 
 function refused(ctx: GuestContext, path: string, base: OpenEntry): number {
@@ -508,13 +583,13 @@ export const wasiImports: Capability = {
       path: number,
       len: number,
       what: string,
-      mustExist: boolean,
+      mode: Resolve,
       forWrite: boolean,
     ): string | number => {
       const base = entryOf(ctx, fd);
       if (base === undefined) return E.BADF;
       if (forWrite && !base.dir.writable) return E.ROFS;
-      return resolveIn(ctx, base, guestString(ctx, path, len, what), mustExist);
+      return resolveIn(ctx, base, guestString(ctx, path, len, what), mode);
     };
 
     return {
@@ -634,23 +709,28 @@ export const wasiImports: Capability = {
         const entry = entryOf(ctx, fd);
         if (entry === undefined) return E.BADF;
         if (entry.fd !== undefined) return E.NOTDIR;
-        let names: { name: string; type: number }[];
+        let names: { name: string; type: number; ino: bigint }[];
         try {
-          names = readdirSync(entry.path, { withFileTypes: true }).map((d) => ({
-            name: d.name,
-            type: d.isDirectory()
+          // lstat, not the dirent: it gives the inode (d_ino) and never follows a link.
+          names = readdirSync(entry.path).flatMap((name) => {
+            const stats = lstatSync(resolve(entry.path, name), { bigint: true, throwIfNoEntry: false });
+            if (stats === undefined) return []; // removed since readdir
+            const type = stats.isDirectory()
               ? FILETYPE.DIRECTORY
-              : d.isFile()
+              : stats.isFile()
                 ? FILETYPE.REGULAR_FILE
-                : d.isSymbolicLink()
+                : stats.isSymbolicLink()
                   ? FILETYPE.SYMBOLIC_LINK
-                  : FILETYPE.UNKNOWN,
-          }));
+                  : FILETYPE.UNKNOWN;
+            return [{ name, type, ino: stats.ino }];
+          });
+          const here = lstatSync(entry.path, { bigint: true }).ino;
+          const up = entry.preopen ? here : lstatSync(dirname(entry.path), { bigint: true }).ino;
+          names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+          names.unshift({ name: '.', type: FILETYPE.DIRECTORY, ino: here }, { name: '..', type: FILETYPE.DIRECTORY, ino: up });
         } catch (err) {
           return errnoOf(err);
         }
-        names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        names.unshift({ name: '.', type: FILETYPE.DIRECTORY }, { name: '..', type: FILETYPE.DIRECTORY });
         const target = guestWritable(ctx, buf, len, 'fd_readdir');
         let at = 0;
         for (let i = Number(cookie); i < names.length && at < target.byteLength; i++) {
@@ -658,7 +738,7 @@ export const wasiImports: Capability = {
           const header = new Uint8Array(24);
           const hv = new DataView(header.buffer);
           hv.setBigUint64(0, BigInt(i + 1), true);
-          hv.setBigUint64(8, 0n, true);
+          hv.setBigUint64(8, names[i]!.ino, true);
           hv.setUint32(16, name.byteLength, true);
           hv.setUint8(20, names[i]!.type);
           // A record that does not fit is cut; the guest sees the buffer full and asks again.
@@ -706,7 +786,7 @@ export const wasiImports: Capability = {
       fd_write: (fd: number, iovs: number, count: number, nwritten: number) =>
         write(ref.ctx, fd, iovs, count, nwritten, undefined, 'fd_write'),
       path_create_directory: (fd: number, path: number, len: number) => {
-        const target = withDir(ref.ctx, fd, path, len, 'path_create_directory', false, true);
+        const target = withDir(ref.ctx, fd, path, len, 'path_create_directory', 'create', true);
         if (typeof target === 'number') return target;
         try {
           mkdirSync(target);
@@ -715,12 +795,13 @@ export const wasiImports: Capability = {
         }
         return E.SUCCESS;
       },
-      path_filestat_get: (fd: number, _flags: number, path: number, len: number, out: number) => {
+      path_filestat_get: (fd: number, flags: number, path: number, len: number, out: number) => {
         const ctx = ref.ctx;
-        const target = withDir(ctx, fd, path, len, 'path_filestat_get', true, false);
+        const follow = (flags & LOOKUP_SYMLINK_FOLLOW) !== 0;
+        const target = withDir(ctx, fd, path, len, 'path_filestat_get', follow ? 'existing' : 'entry', false);
         if (typeof target === 'number') return target;
         try {
-          writeFilestat(ctx, out, statSync(target), 'path_filestat_get');
+          writeFilestat(ctx, out, follow ? statSync(target) : lstatSync(target), 'path_filestat_get');
         } catch (err) {
           return errnoOf(err);
         }
@@ -746,7 +827,7 @@ export const wasiImports: Capability = {
         const wantsWrite =
           (oflags & (OFLAGS.CREAT | OFLAGS.TRUNC)) !== 0 || (rightsBase & RIGHT_FD_WRITE) !== 0n || (fdflags & FDFLAGS_APPEND) !== 0;
         const guestPath = guestString(ctx, path, len, 'path_open');
-        const target = resolveIn(ctx, base, guestPath, (oflags & OFLAGS.CREAT) === 0);
+        const target = resolveIn(ctx, base, guestPath, (oflags & OFLAGS.CREAT) === 0 ? 'existing' : 'create');
         if (typeof target === 'number') return target;
         if (wantsWrite && !base.dir.writable) {
           // A read-only grant: say so once in the log, and answer like a read-only file system.
@@ -793,6 +874,10 @@ export const wasiImports: Capability = {
         } catch (err) {
           return errnoOf(err);
         }
+        if (!openedWithin(hostFd, base.dir.host)) {
+          closeQuietly(hostFd);
+          return refused(ctx, guestPath, base);
+        }
         const newFd = wasi.nextFd++;
         wasi.files.set(newFd, {
           path: target,
@@ -808,7 +893,7 @@ export const wasiImports: Capability = {
       },
       path_readlink: notSupported,
       path_remove_directory: (fd: number, path: number, len: number) => {
-        const target = withDir(ref.ctx, fd, path, len, 'path_remove_directory', true, true);
+        const target = withDir(ref.ctx, fd, path, len, 'path_remove_directory', 'entry', true);
         if (typeof target === 'number') return target;
         try {
           rmdirSync(target);
@@ -818,9 +903,9 @@ export const wasiImports: Capability = {
         return E.SUCCESS;
       },
       path_rename: (fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
-        const from = withDir(ref.ctx, fd, oldPath, oldLen, 'path_rename', true, true);
+        const from = withDir(ref.ctx, fd, oldPath, oldLen, 'path_rename', 'entry', true);
         if (typeof from === 'number') return from;
-        const to = withDir(ref.ctx, newFd, newPath, newLen, 'path_rename', false, true);
+        const to = withDir(ref.ctx, newFd, newPath, newLen, 'path_rename', 'entry', true);
         if (typeof to === 'number') return to;
         try {
           renameSync(from, to);
@@ -831,7 +916,7 @@ export const wasiImports: Capability = {
       },
       path_symlink: notSupported,
       path_unlink_file: (fd: number, path: number, len: number) => {
-        const target = withDir(ref.ctx, fd, path, len, 'path_unlink_file', true, true);
+        const target = withDir(ref.ctx, fd, path, len, 'path_unlink_file', 'entry', true);
         if (typeof target === 'number') return target;
         try {
           unlinkSync(target);

@@ -100,6 +100,8 @@ export class GuestInstance {
   private readonly host: WorkerImports;
   private readonly dirtyBlocks: number;
   private disposed = false;
+  /** Whether a call is running (rather than start-up code), for the wording of errors. */
+  private calling = false;
 
   /**
    * The one instance of a registration that runs start-up code: the module's data segments,
@@ -124,8 +126,12 @@ export class GuestInstance {
         // (Not in a WASI command built with AssemblyScript: its runtime starts in `_start`.)
         if (spec.abi === 'nuvola' && typeof exports[abi.EXPORT_COLLECT] === 'function') (exports[abi.EXPORT_COLLECT] as () => void)();
       }
+      // Files `init` opened are closed (a snapshot cannot hold host files) and what it wrote to
+      // stderr is logged.
+      if (instance.ctx.wasi !== undefined) endCall(instance.ctx, instance.ctx.wasi);
     } catch (err) {
       const error = err instanceof NuvolaError && !(err instanceof GuestError) ? err : instantiateError(spec.name, err, instance);
+      if (instance?.ctx.wasi !== undefined) endCall(instance.ctx, instance.ctx.wasi);
       instance?.dispose();
       throw error;
     } finally {
@@ -234,8 +240,10 @@ export class GuestInstance {
         this.entry = spec.abi === 'wasi' ? wasiEntry(this.exports, spec.suspends) : mainEntry(this.exports, spec.suspends);
       }
     } catch (err) {
-      if (err instanceof NuvolaError && !(err instanceof GuestError)) throw err;
-      const error = instantiateError(spec.name, err);
+      // Start-up code runs in here (a data segment out of range, a trap or proc_exit in the
+      // start function): whatever failed, the slice and the instance count are given back.
+      const error = err instanceof NuvolaError && !(err instanceof GuestError) ? err : instantiateError(spec.name, err, this);
+      if (this.ctx.wasi !== undefined) endCall(this.ctx, this.ctx.wasi);
       this.disposed = true;
       env.dirty.release(dirtyBase, this.dirtyBlocks);
       env.onDispose();
@@ -349,11 +357,13 @@ export class GuestInstance {
     this.ctx.invocationId = invocationId;
     this.ctx.logBudget = this.env.limits.maxLogBytes;
     this.host.ref.ctx = this.ctx;
+    this.calling = true;
     return this.entry();
   }
 
   /** Releases what a failed invocation held (the instance may still be reset and reused). */
   failed(): void {
+    this.calling = false;
     if (this.ctx.wasi !== undefined) endCall(this.ctx, this.ctx.wasi);
     this.ctx.output = undefined;
     releaseState(this.ctx, false);
@@ -377,6 +387,7 @@ export class GuestInstance {
 
   /** Takes the output of the finished call and clears the per-call context. */
   finish(): Uint8Array {
+    this.calling = false;
     releaseState(this.ctx, true);
     const stdout = this.ctx.wasi !== undefined ? endCall(this.ctx, this.ctx.wasi) : undefined;
     const output = this.ctx.output ?? stdout ?? new Uint8Array(0);
@@ -394,14 +405,13 @@ export class GuestInstance {
     if (err instanceof NuvolaError) return err;
     const fn = this.spec.name;
     if (err instanceof WasiExit) {
-      return new GuestError(
-        ErrorCode.GUEST_TRAP,
-        `function '${fn}' called proc_exit(${err.code}) where it could not end a call (during start-up)`,
-        {
-          function: fn,
-          exitCode: err.code,
-        },
-      );
+      const where = this.calling
+        ? "in a call: only a WASI command (abi 'wasi') ends a call with proc_exit; an SDK guest returns its code from main()"
+        : 'during start-up (its start function or init()), which cannot end with an exit code';
+      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' called proc_exit(${err.code}) ${where}`, {
+        function: fn,
+        exitCode: err.code,
+      });
     }
     const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
     const message = err instanceof Error ? err.message : String(err);

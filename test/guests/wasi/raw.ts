@@ -8,6 +8,12 @@
 //   random             "random ok" when 32 random bytes are not all zero
 //   prestat            the name of preopened fd 3, or "prestat errno N"
 //   hold PATH          opens PATH and then loops forever (its worker is terminated at the timeout)
+//   unlink PATH        path_unlink_file(fd 3, PATH) → "unlink PATH errno N"
+//   rmdir PATH         path_remove_directory(fd 3, PATH) → "rmdir PATH errno N"
+//   rename A B         path_rename(fd 3, A, fd 3, B) → "rename A B errno N"
+//   lstat PATH         path_filestat_get(fd 3, no follow, PATH) → "lstat PATH errno N type T"
+//   readdir            fd_readdir(fd 3) → "readdir N entries, M without an inode"
+//   spew N             N bytes of "x" to stderr, no newline
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_write")
 declare function fd_write(fd: u32, iovs: usize, count: usize, written: usize): u16;
@@ -24,6 +30,21 @@ declare function fd_prestat_dir_name(fd: u32, out: usize, len: usize): u16;
 @external("wasi_snapshot_preview1", "clock_time_get")
 declare function clock_time_get(id: u32, precision: u64, out: usize): u16;
 // @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_unlink_file")
+declare function path_unlink_file(fd: u32, path: usize, len: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_remove_directory")
+declare function path_remove_directory(fd: u32, path: usize, len: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_rename")
+declare function path_rename(fd: u32, from: usize, fromLen: usize, newFd: u32, to: usize, toLen: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_filestat_get")
+declare function path_filestat_get(fd: u32, flags: u32, path: usize, len: usize, out: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_readdir")
+declare function fd_readdir(fd: u32, buf: usize, len: usize, cookie: u64, used: usize): u16;
+// @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "random_get")
 declare function random_get(buf: usize, len: usize): u16;
 
@@ -37,6 +58,49 @@ function openPath(path: string, create: bool): void {
   const rights: u64 = create ? (1 << 6) | (1 << 1) : 1 << 1;
   const err = path_open(3, 0, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
   say((create ? "create " : "open ") + path + " errno " + err.toString());
+}
+
+function pathOp(op: string, path: string): void {
+  const bytes = String.UTF8.encode(path);
+  const ptr = changetype<usize>(bytes);
+  const len = bytes.byteLength;
+  let err: u16 = 0;
+  let extra = "";
+  if (op == "unlink") err = path_unlink_file(3, ptr, len);
+  else if (op == "rmdir") err = path_remove_directory(3, ptr, len);
+  else if (op == "lstat") {
+    const stat = memory.data(64);
+    err = path_filestat_get(3, 0, ptr, len, stat);
+    extra = " type " + load<u8>(stat, 16).toString();
+  }
+  say(op + " " + path + " errno " + err.toString() + extra);
+}
+
+function rename(from: string, to: string): void {
+  const a = String.UTF8.encode(from);
+  const b = String.UTF8.encode(to);
+  const err = path_rename(3, changetype<usize>(a), a.byteLength, 3, changetype<usize>(b), b.byteLength);
+  say("rename " + from + " " + to + " errno " + err.toString());
+}
+
+function readdir(): void {
+  const buf = new ArrayBuffer(65536);
+  const used = memory.data(4);
+  const err = fd_readdir(3, changetype<usize>(buf), 65536, 0, used);
+  if (err != 0) {
+    say("readdir errno " + err.toString());
+    return;
+  }
+  let at: u32 = 0;
+  let entries = 0;
+  let noInode = 0;
+  const end = load<u32>(used);
+  while (at + 24 <= end) {
+    if (load<u64>(changetype<usize>(buf) + at, 8) == 0) noInode++;
+    entries++;
+    at += 24 + load<u32>(changetype<usize>(buf) + at, 16);
+  }
+  say("readdir " + entries.toString() + " entries, " + noInode.toString() + " without an inode");
 }
 
 const chunk = new ArrayBuffer(4096);
@@ -56,6 +120,22 @@ for (let i = 0; i < lines.length; i++) {
     while (spin != 0xffffffff) spin = load<u32>(memory.data(4)) + (spin & 1);
   }
   else if (line.startsWith("create ")) openPath(line.substring(7), true);
+  else if (line.startsWith("unlink ")) pathOp("unlink", line.substring(7));
+  else if (line.startsWith("rmdir ")) pathOp("rmdir", line.substring(6));
+  else if (line.startsWith("lstat ")) pathOp("lstat", line.substring(6));
+  else if (line.startsWith("rename ")) {
+    const parts = line.substring(7).split(" ");
+    rename(parts[0], parts[1]);
+  } else if (line == "readdir") readdir();
+  else if (line.startsWith("spew ")) {
+    const n = I32.parseInt(line.substring(5));
+    const buf = new ArrayBuffer(n);
+    memory.fill(changetype<usize>(buf), 0x78, n);
+    const iov = memory.data(8);
+    store<u32>(iov, changetype<usize>(buf));
+    store<u32>(iov, n, 4);
+    fd_write(2, iov, 1, memory.data(4));
+  }
   else if (line == "badiov") {
     const iov = memory.data(8);
     store<u32>(iov, 0xfffff000);
