@@ -89,6 +89,8 @@ export const ErrorCode = {
   KERNEL_UNAVAILABLE: 'E_KERNEL_UNAVAILABLE',
   /** A component does not implement nuvola's function world; `details.expected` is the world, `details.world` the component's. */
   COMPONENT_WORLD: 'E_COMPONENT_WORLD',
+  /** Cluster mode: Redis is unreachable, or no live host takes calls; the call was not sent. */
+  CLUSTER_UNAVAILABLE: 'E_CLUSTER_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -144,6 +146,8 @@ export class HandlerError extends NuvolaError {}
 export class SkeletonError extends NuvolaError {}
 /** A GPU kernel call failed: bad arguments, a kernel that does not compile, a lost device, a timeout. */
 export class KernelError extends NuvolaError {}
+/** Cluster mode: the cluster's Redis or hosts are not there to take a call. */
+export class ClusterError extends NuvolaError {}
 
 const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
   E_INVALID_OPTION: InvalidOptionError,
@@ -186,6 +190,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_KERNEL_TIMEOUT: KernelError,
   E_KERNEL_UNAVAILABLE: KernelError,
   E_COMPONENT_WORLD: ModuleError,
+  E_CLUSTER_UNAVAILABLE: ClusterError,
 };
 
 /** Builds the error class that matches `code`. */

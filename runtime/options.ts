@@ -4,8 +4,10 @@
  * {@link InvalidOptionError} whose `details.path` names the option.
  */
 import { realpathSync, statSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ClusterSettings } from '../cluster/cluster.js';
 import type { RedisTarget } from '../state/redis-tier.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi.js';
@@ -79,6 +81,23 @@ export interface RuntimeOptions {
   /** How long a global state lock lasts unless released, in milliseconds. Default 30000. */
   stateLeaseMs?: number;
   /**
+   * Cluster mode (needs `redis`): runtimes with the same Redis and cluster `name` form one
+   * cluster. Functions registered on any host run on all; a host routes calls through Redis
+   * when it runs `capacity` calls already (README "Many hosts"). `hostId` (default
+   * hostname-pid-random), `heartbeatMs` (default 500), `hostTimeoutMs` (a host without a
+   * heartbeat this long is dead and its calls are claimed by others; default 3000, at least
+   * 2 × heartbeatMs), `capacity` (default 4 × workers; 0: this host only sends calls),
+   * `idempotencyTtlMs` (how long a result stays recorded under its idempotency key; default 1 h).
+   */
+  cluster?: {
+    name: string;
+    hostId?: string;
+    heartbeatMs?: number;
+    hostTimeoutMs?: number;
+    capacity?: number;
+    idempotencyTtlMs?: number;
+  };
+  /**
    * Where transpiled WebAssembly components are cached by content hash, so that registering
    * the same component again (here or in a later process) skips jco. Its contents run as code
    * in the workers: a directory that is not this user's alone (mode 0700 or stricter) is not
@@ -135,6 +154,13 @@ export interface InvokeOptions {
   /** Overrides the function's `timeoutMs` for this call. */
   timeoutMs?: number;
   /**
+   * Cluster mode only: a key (1–256 characters) naming this invocation. The first completion
+   * under a key is recorded (for `cluster.idempotencyTtlMs`); a call with a key that completed
+   * answers with that result without running again, and one whose key is running on another
+   * host waits for it. Use it to retry after a timeout or a lost host without applying twice.
+   */
+  idempotencyKey?: string;
+  /**
    * Record the call tree: the result's `calls` lists this call and every call it made with
    * `chain.call`, transitively (id, parent, function, worker, timing, outcome). Default false.
    */
@@ -158,6 +184,7 @@ export const RUNTIME_DEFAULTS = {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
   },
   redis: undefined as RedisTarget | undefined,
+  cluster: undefined as RuntimeOptions['cluster'],
   kernels: { mode: 'auto', maxKernelMs: 10_000 } as { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number },
   stateLeaseMs: 30_000,
   componentCacheDir: join(tmpdir(), `nuvola-components-${process.getuid?.() ?? 'user'}`) as string | null,
@@ -177,9 +204,10 @@ export const MAX_PAGES = 65536;
 /** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'componentCacheDir'>> & {
+export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'componentCacheDir' | 'cluster'>> & {
   redis: RedisTarget | undefined;
   componentCacheDir: string | null;
+  cluster: ClusterSettings | undefined;
 };
 export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi'>> & {
   stateKeys: string[] | undefined;
@@ -243,6 +271,37 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     kernels: kernelOptions(o['kernels']),
     stateLeaseMs: integer(o['stateLeaseMs'], 'options.stateLeaseMs', 10, MAX_TIMEOUT_MS, RUNTIME_DEFAULTS.stateLeaseMs),
     componentCacheDir: cacheDir(o['componentCacheDir']),
+    cluster: clusterOptions(o['cluster'], o['redis'], integer(o['workers'], 'options.workers', 1, 128, RUNTIME_DEFAULTS.workers)),
+  };
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function clusterOptions(value: unknown, redis: unknown, workers: number): ClusterSettings | undefined {
+  if (value === undefined) return undefined;
+  const o = checkObject(value, 'options.cluster', ['name', 'hostId', 'heartbeatMs', 'hostTimeoutMs', 'capacity', 'idempotencyTtlMs']);
+  if (redis === undefined) fail('options.redis', 'set in cluster mode (the hosts of a cluster meet in Redis)', redis);
+  if (typeof o['name'] !== 'string' || !CLUSTER_NAME.test(o['name'])) {
+    fail('options.cluster.name', 'a name of 1 to 64 letters, digits and _ . : -', o['name']);
+  }
+  const hostId = o['hostId'] ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  if (typeof hostId !== 'string' || !CLUSTER_NAME.test(hostId))
+    fail('options.cluster.hostId', 'an id of 1 to 64 letters, digits and _ . : -', hostId);
+  const heartbeatMs = integer(o['heartbeatMs'], 'options.cluster.heartbeatMs', 10, 60_000, 500);
+  const hostTimeoutMs = integer(
+    o['hostTimeoutMs'],
+    'options.cluster.hostTimeoutMs',
+    2 * heartbeatMs,
+    MAX_TIMEOUT_MS,
+    Math.max(3000, 2 * heartbeatMs),
+  );
+  return {
+    name: o['name'],
+    hostId,
+    heartbeatMs,
+    hostTimeoutMs,
+    capacity: integer(o['capacity'], 'options.cluster.capacity', 0, 1_000_000, 4 * workers),
+    idempotencyTtlMs: integer(o['idempotencyTtlMs'], 'options.cluster.idempotencyTtlMs', 1000, MAX_TIMEOUT_MS, 3_600_000),
   };
 }
 
@@ -307,11 +366,22 @@ function wasiOptions(value: unknown): WasiConfig {
   return { args: [...(args as string[])], env, dirs };
 }
 
-export function resolveInvokeOptions(options: unknown, fn: { timeoutMs: number }): { timeoutMs: number; trace: boolean } {
-  const o = checkObject(options, 'options', ['timeoutMs', 'trace']);
+export function resolveInvokeOptions(
+  options: unknown,
+  fn: { timeoutMs: number },
+): { timeoutMs: number; trace: boolean; idempotencyKey: string | undefined } {
+  const o = checkObject(options, 'options', ['timeoutMs', 'trace', 'idempotencyKey']);
   const trace = o['trace'];
   if (trace !== undefined && typeof trace !== 'boolean') fail('options.trace', 'a boolean', trace);
-  return { timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs), trace: trace === true };
+  const key = o['idempotencyKey'];
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
+    fail('options.idempotencyKey', 'a string of 1 to 256 characters', key);
+  }
+  return {
+    timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs),
+    trace: trace === true,
+    idempotencyKey: key as string | undefined,
+  };
 }
 
 function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {

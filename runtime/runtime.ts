@@ -17,6 +17,7 @@ import { checkModule, isComponent, type CheckedModule } from './module-check.js'
 import { prepareComponent } from './component.js';
 import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
+  FUNCTION_DEFAULTS,
   resolveFunctionOptions,
   resolveInvokeOptions,
   resolveRuntimeOptions,
@@ -34,6 +35,7 @@ import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
+import { Cluster, moduleHash, settle, type HostInfo, type Outcome } from '../cluster/cluster.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -55,6 +57,17 @@ export interface InvokeResult {
   workerMs: number;
   /** With `{ trace: true }`: this call and every call it made with chain.call, transitively. */
   calls?: CallRecord[];
+  /** Cluster mode: the id of the host that ran the call. */
+  host?: string;
+}
+
+/** What `rt.cluster()` resolves to. */
+export interface ClusterView {
+  name: string;
+  /** This host's id. */
+  self: string;
+  /** The live hosts (this one included), as their last heartbeats described them. */
+  hosts: HostInfo[];
 }
 
 /** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
@@ -134,6 +147,10 @@ export class Runtime {
   private readonly registry = new Map<string, ResolvedFunctionOptions>();
   private readonly handlers = new Map<string, { handler: HostHandler; timeoutMs: number }>();
   private readonly reserved = new Set<string>();
+  /** Cluster mode: the content hash of each registered module's bytes. */
+  private readonly hashes = new Map<string, string>();
+  /** Cluster mode: this host's membership (set by createRuntime once the pool is up). */
+  private clusterRef: Cluster | undefined;
   /** Aborted at close: handlers still running stop starting work. */
   private readonly closing = new AbortController();
   private closed = false;
@@ -151,7 +168,8 @@ export class Runtime {
     this.state = new HostState(store);
     pool.external = (fn, input, leftMs) => {
       const entry = this.handlers.get(fn);
-      if (entry === undefined) return undefined;
+      // A chain.call to a function this host does not have goes to the cluster, if any.
+      if (entry === undefined) return this.clusterRef?.invoke(fn, input, leftMs).then((o) => settle(o));
       return this.runHandler(fn, entry.handler, input, Math.min(entry.timeoutMs, leftMs));
     };
   }
@@ -164,6 +182,20 @@ export class Runtime {
   async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
     this.checkOpen();
     checkName(name);
+    const bytes = await this.registerHere(name, wasm, options);
+    if (this.clusterRef !== undefined) {
+      // Shared with the cluster: the bytes once by content hash, the name with its options.
+      try {
+        await this.clusterRef.publish(name, bytes, JSON.parse(JSON.stringify(options ?? {})) as Record<string, unknown>);
+      } catch (err) {
+        this.unregisterHere(name);
+        throw err;
+      }
+    }
+  }
+
+  /** Registers on this host only; returns the module's bytes. */
+  private async registerHere(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<Uint8Array> {
     const fnOptions = resolveFunctionOptions(options);
     if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
       throw new RegistryError(
@@ -221,6 +253,8 @@ export class Runtime {
         this.options.logger({ function: 'nuvola', level: 'warn', message: `function '${name}': ${checked.layout.resetNote}` });
       }
       this.registry.set(name, fnOptions);
+      if (this.options.cluster !== undefined) this.hashes.set(name, moduleHash(bytes));
+      return bytes;
     } finally {
       this.reserved.delete(name);
     }
@@ -301,8 +335,33 @@ export class Runtime {
   unregister(name: string): void {
     this.checkOpen();
     if (this.handlers.delete(name)) return;
-    if (!this.registry.delete(name)) throw unknownFunction(name);
+    if (!this.registry.has(name)) throw unknownFunction(name);
+    this.unregisterHere(name);
+    // Cluster mode: gone from the registry too (hosts that loaded it keep it until they unregister it).
+    this.clusterRef
+      ?.unpublish(name)
+      .catch((err: NuvolaError) => this.options.logger({ function: 'nuvola', level: 'warn', message: err.message }));
+  }
+
+  private unregisterHere(name: string): void {
+    this.registry.delete(name);
+    this.hashes.delete(name);
     this.pool.unregister(name);
+  }
+
+  /**
+   * Cluster mode: the cluster's name, this host's id and the live hosts with their load.
+   * Rejects with E_INVALID_OPTION outside cluster mode and E_CLUSTER_UNAVAILABLE without Redis.
+   */
+  async cluster(): Promise<ClusterView> {
+    this.checkOpen();
+    const cluster = this.clusterRef;
+    if (cluster === undefined) {
+      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'not in cluster mode: pass { redis, cluster: { name } } to createRuntime()', {
+        path: 'options.cluster',
+      });
+    }
+    return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts() };
   }
 
   /** Names of the registered functions (guest modules and host handlers). */
@@ -404,22 +463,49 @@ export class Runtime {
     let bytes: Uint8Array;
     let timeoutMs: number;
     let trace = false;
+    let idempotencyKey: string | undefined;
+    const cluster = this.clusterRef;
     try {
       this.checkOpen();
       const fnOptions = this.registry.get(name);
       if (fnOptions === undefined) {
         const entry = this.handlers.get(name);
         if (entry !== undefined) return this.invokeHandler(name, entry, input, options);
-        throw unknownFunction(name);
+        if (cluster === undefined) throw unknownFunction(name);
       }
-      timeoutMs = fnOptions.timeoutMs;
-      if (options !== undefined) ({ timeoutMs, trace } = resolveInvokeOptions(options, fnOptions));
+      timeoutMs = fnOptions?.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs;
+      if (options !== undefined) ({ timeoutMs, trace, idempotencyKey } = resolveInvokeOptions(options, { timeoutMs }));
+      if (idempotencyKey !== undefined && cluster === undefined) {
+        throw new InvalidOptionError(
+          ErrorCode.INVALID_OPTION,
+          'options.idempotencyKey needs cluster mode (createRuntime({ redis, cluster }))',
+          {
+            path: 'options.idempotencyKey',
+          },
+        );
+      }
       bytes = toBytes(input);
       this.checkInputSize(name, bytes);
     } catch (err) {
       return Promise.reject(err as Error);
     }
     const start = performance.now();
+    if (cluster !== undefined) {
+      // Here when this host has the function and room; else (or with a key) through the cluster.
+      if (this.registry.has(name) && idempotencyKey === undefined && cluster.hasRoom()) {
+        return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined)).then((raw) => ({
+          output: raw.output,
+          returnCode: raw.returnCode,
+          cold: raw.cold,
+          worker: raw.worker,
+          workerMs: raw.workerMs,
+          durationMs: performance.now() - start,
+          host: cluster.hostId,
+          ...(raw.calls ? { calls: raw.calls } : {}),
+        }));
+      }
+      return cluster.invoke(name, bytes, timeoutMs, idempotencyKey).then((outcome) => clusterResult(outcome, start));
+    }
     return this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined).then((raw) => ({
       output: raw.output,
       returnCode: raw.returnCode,
@@ -578,9 +664,25 @@ export class Runtime {
     if (this.closed) return;
     this.closed = true;
     this.closing.abort(new RuntimeClosedError(ErrorCode.CLOSED, 'the runtime is closed'));
+    await this.clusterRef?.close();
     await this.pool.close();
     await this.kernelsRef.kernels?.close();
     await this.store.close();
+  }
+
+  /** @internal Joins the cluster of `options.cluster` (createRuntime). */
+  async joinCluster(): Promise<void> {
+    const settings = this.options.cluster!;
+    this.clusterRef = await Cluster.join(settings, this.options.redis!, {
+      workers: this.options.workers,
+      hashOf: (name) => this.hashes.get(name),
+      registerFetched: async (name, bytes, options) => {
+        // Raced by a local register() of the same name: that one stands.
+        if (!this.registry.has(name)) await this.registerHere(name, bytes, options as FunctionOptions);
+      },
+      run: (name, input, timeoutMs) => this.pool.invoke(name, input, timeoutMs),
+      log: (level, message) => this.options.logger({ function: 'nuvola', level, message }),
+    });
   }
 
   /** @internal The pool, for the hooks in `nuvola/testing`. */
@@ -611,6 +713,20 @@ function checkName(name: string): void {
       { path: 'name' },
     );
   }
+}
+
+/** A call's outcome from the cluster as `invoke` resolves it (or the error it rejects with). */
+function clusterResult(outcome: Outcome, start: number): InvokeResult {
+  const { output, returnCode } = settle(outcome);
+  return {
+    output,
+    returnCode,
+    cold: false,
+    worker: -1,
+    workerMs: 0,
+    durationMs: performance.now() - start,
+    ...('host' in outcome && outcome.host !== undefined ? { host: outcome.host } : {}),
+  };
 }
 
 function unknownFunction(name: string): RegistryError {
@@ -688,5 +804,14 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     await store.close();
     throw err;
   }
-  return new Runtime(resolved, pool, store, kernelsRef);
+  const runtime = new Runtime(resolved, pool, store, kernelsRef);
+  if (resolved.cluster !== undefined) {
+    try {
+      await runtime.joinCluster();
+    } catch (err) {
+      await runtime.close();
+      throw err;
+    }
+  }
+  return runtime;
 }

@@ -1,0 +1,667 @@
+/**
+ * Main thread. One host's membership in a cluster of runtimes that share a Redis: its
+ * heartbeat, the cluster's function registry (module bytes stored once by content hash), the
+ * shared work stream it routes calls through when it is busy and takes calls from when it is
+ * not, its reply stream, the recovery of dead hosts' calls, and idempotency keys.
+ *
+ * Guarantees (README "Many hosts"): a call sent through the work stream is delivered at least
+ * once — if its host dies before answering, another host claims it once the dead host's
+ * heartbeat has expired; the caller resolves or rejects exactly once, by its own deadline at
+ * the latest (E_TIMEOUT). With an idempotency key, the first completion is recorded and every
+ * later run or retry with that key answers with the recorded result, so the caller sees one
+ * result even when the function ran twice (a host that was slow, not dead).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
+import type { RedisTarget } from '../state/redis-tier.js';
+import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, HEARTBEAT, LIVE, RECORD, RENEW, type ClusterKeys } from './keys.js';
+
+/** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
+export interface ClusterSettings {
+  name: string;
+  hostId: string;
+  heartbeatMs: number;
+  hostTimeoutMs: number;
+  capacity: number;
+  idempotencyTtlMs: number;
+}
+
+/** A live host as its last heartbeat described it. */
+export interface HostInfo {
+  id: string;
+  hostname: string;
+  pid: number;
+  workers: number;
+  /** Calls it runs at once before routing more to the cluster (0: it only sends). */
+  capacity: number;
+  /** Calls running on it at its last heartbeat. */
+  inflight: number;
+  /** Calls it has completed, local and remote. */
+  completed: number;
+  /** Calls it took from the work stream (sent by other hosts, or by itself when it was busy). */
+  remote: number;
+  startedAt: number;
+}
+
+/** The outcome of one call, as it crosses hosts. */
+export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
+
+/** What the cluster needs from the runtime of its host. */
+export interface LocalHost {
+  workers: number;
+  /** The content hash of `name`'s code when it is registered here as a module, else undefined. */
+  hashOf(name: string): string | undefined;
+  /** Registers code fetched from the cluster's registry. */
+  registerFetched(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void>;
+  /** Runs a registered function on this host's pool. */
+  run(name: string, input: Uint8Array, timeoutMs: number): Promise<{ output: Uint8Array; returnCode: number }>;
+  log(level: 'info' | 'warn', message: string): void;
+}
+
+interface Pending {
+  resolve: (outcome: Outcome) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Scripted extends Redis {
+  nuvolaHeartbeat(alive: string, hosts: string, id: string, timeoutMs: number, info: string): Promise<string[]>;
+  nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
+  nuvolaForget(alive: string, hosts: string, reply: string, id: string): Promise<number>;
+  nuvolaBegin(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
+  nuvolaBeginBuffer(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
+  nuvolaRenew(running: string, host: string, leaseMs: number): Promise<number>;
+  nuvolaRecordBuffer(done: string, running: string, host: string, ttlMs: number, record: Buffer): Promise<Buffer>;
+  nuvolaAnswer(work: string, reply: string, group: string, entry: string, id: string, record: Buffer, ttlMs: number): Promise<number>;
+}
+
+type StreamEntry = [id: Buffer, fields: Buffer[]];
+
+/** The content hash the cluster stores a module's bytes under. */
+export function moduleHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** How long joining waits for Redis to answer, in ms. */
+const JOIN_WAIT_MS = 5000;
+
+/** Resolves once `client` is connected; rejects after `ms`. */
+function ready(client: Redis, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no connection within ${ms} ms`)), ms);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+function unavailable(what: string, err: unknown): NuvolaError {
+  return makeError(
+    ErrorCode.CLUSTER_UNAVAILABLE,
+    `cluster: ${what} failed, Redis is unreachable (${(err as Error).message}); the call was not sent — retry it (with an idempotency key, a retry never runs it twice to completion)`,
+    { cause: (err as Error).message },
+  );
+}
+
+export class Cluster {
+  readonly keys: ClusterKeys;
+  /** Commands. */
+  private readonly redis: Scripted;
+  /** Blocking reads of the work stream. */
+  private readonly workReader: Redis;
+  /** Blocking reads of this host's reply stream. */
+  private readonly replyReader: Redis;
+  private readonly pending = new Map<string, Pending>();
+  /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
+  private readonly leases = new Set<string>();
+  /** Fetches of functions from the registry in progress, by name. */
+  private readonly fetching = new Map<string, Promise<void>>();
+  private readonly startedAt = Date.now();
+  private inflight = 0;
+  private completed = 0;
+  private remote = 0;
+  private closed = false;
+  private slotFreed: (() => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private loops: Promise<void>[] = [];
+  /** Hosts seen alive at the last heartbeat (this one included). */
+  private live: HostInfo[] = [];
+  private lastWarning = '';
+
+  private constructor(
+    readonly settings: ClusterSettings,
+    target: RedisTarget,
+    private readonly host: LocalHost,
+  ) {
+    this.keys = clusterKeys(settings.name);
+    const { url, ...extra } = typeof target === 'string' ? { url: target } : target;
+    const connect = (blocking: boolean): Redis => {
+      const client = new Redis(url, {
+        ...extra,
+        // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE);
+        // the clients reconnect in the background.
+        enableOfflineQueue: blocking,
+        maxRetriesPerRequest: blocking ? null : 1,
+        retryStrategy: (times) => Math.min(50 * times, 1000),
+        enableAutoPipelining: !blocking,
+        connectionName: `nuvola:${settings.name}:${settings.hostId}`,
+      });
+      client.on('error', (err: Error) => this.warn(`redis: ${err.message}`));
+      return client;
+    };
+    const redis = connect(false) as Scripted;
+    redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
+    redis.defineCommand('nuvolaLive', { numberOfKeys: 2, lua: LIVE });
+    redis.defineCommand('nuvolaForget', { numberOfKeys: 3, lua: FORGET });
+    redis.defineCommand('nuvolaBegin', { numberOfKeys: 2, lua: BEGIN });
+    redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
+    redis.defineCommand('nuvolaRecord', { numberOfKeys: 2, lua: RECORD });
+    redis.defineCommand('nuvolaAnswer', { numberOfKeys: 2, lua: ANSWER });
+    this.redis = redis;
+    this.workReader = connect(true);
+    this.replyReader = connect(true);
+  }
+
+  /** Joins the cluster: creates the work stream's group if needed, beats once, starts the loops. */
+  static async join(settings: ClusterSettings, target: RedisTarget, host: LocalHost): Promise<Cluster> {
+    const cluster = new Cluster(settings, target, host);
+    try {
+      await ready(cluster.redis, JOIN_WAIT_MS);
+      await cluster.redis.xgroup('CREATE', cluster.keys.work, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+        if (!err.message.includes('BUSYGROUP')) throw err;
+      });
+      await cluster.beat();
+    } catch (err) {
+      await cluster.close();
+      throw makeError(
+        ErrorCode.CLUSTER_UNAVAILABLE,
+        `cluster '${settings.name}': could not join, Redis is unreachable (${(err as Error).message}); start Redis or check the redis option`,
+        { cluster: settings.name },
+      );
+    }
+    cluster.heartbeatTimer = setInterval(() => void cluster.tick(), settings.heartbeatMs);
+    cluster.loops = [cluster.replyLoop(), cluster.workLoop()];
+    return cluster;
+  }
+
+  get hostId(): string {
+    return this.settings.hostId;
+  }
+
+  /** Live hosts, read from Redis now. */
+  async hosts(): Promise<HostInfo[]> {
+    let infos: (string | null)[];
+    try {
+      infos = await this.redis.nuvolaLive(this.keys.alive, this.keys.hosts);
+    } catch (err) {
+      throw unavailable('listing hosts', err);
+    }
+    return infos.filter((s): s is string => s !== null).map((s) => JSON.parse(s) as HostInfo);
+  }
+
+  /** Publishes a registration: the bytes once by content hash, the name with its options. */
+  async publish(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void> {
+    const hash = moduleHash(bytes);
+    let existing: string | null;
+    try {
+      existing = await this.redis.hget(this.keys.functions, name);
+    } catch (err) {
+      throw unavailable(`registering '${name}'`, err);
+    }
+    if (existing !== null && (JSON.parse(existing) as { hash: string }).hash !== hash) {
+      throw makeError(
+        ErrorCode.ALREADY_REGISTERED,
+        `cluster '${this.settings.name}' already has a function named '${name}' with other code; unregister() it (on any host) first or pick another name`,
+        { function: name, cluster: this.settings.name },
+      );
+    }
+    try {
+      await this.redis.set(this.keys.module(hash), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'NX');
+      await this.redis.hset(this.keys.functions, name, JSON.stringify({ hash, options }));
+    } catch (err) {
+      throw unavailable(`registering '${name}'`, err);
+    }
+  }
+
+  /** Removes a name from the cluster's registry (hosts that loaded it keep it until they restart). */
+  async unpublish(name: string): Promise<void> {
+    try {
+      await this.redis.hdel(this.keys.functions, name);
+    } catch (err) {
+      throw unavailable(`unregistering '${name}'`, err);
+    }
+  }
+
+  /** Whether calls should stay here: this host runs fewer calls than its capacity. */
+  hasRoom(): boolean {
+    return this.inflight < this.settings.capacity;
+  }
+
+  /** Counts a call running on this host (for the capacity and the heartbeat's load). */
+  track<T>(run: Promise<T>): Promise<T> {
+    this.inflight++;
+    const done = (): void => {
+      this.inflight--;
+      this.completed++;
+      const freed = this.slotFreed;
+      this.slotFreed = undefined;
+      freed?.();
+    };
+    run.then(done, done);
+    return run;
+  }
+
+  /**
+   * Runs `name` somewhere in the cluster: here when the function is known here (or in the
+   * registry) and this host has room, else through the work stream. With `idempotencyKey`, a
+   * key that completed before answers with its recorded result.
+   */
+  async invoke(name: string, input: Uint8Array, timeoutMs: number, idempotencyKey?: string): Promise<Outcome> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.hasRoom() && (this.host.hashOf(name) !== undefined || (await this.known(name)))) {
+      return idempotencyKey === undefined
+        ? this.runHere(name, undefined, input, deadline)
+        : this.keyed(idempotencyKey, deadline, () => this.runHere(name, undefined, input, deadline));
+    }
+    return this.send(name, input, deadline, idempotencyKey);
+  }
+
+  /** Sends a call through the work stream and waits for its reply (or its deadline). */
+  private async send(name: string, input: Uint8Array, deadline: number, idempotencyKey: string | undefined): Promise<Outcome> {
+    if (!this.live.some((h) => h.capacity > 0)) {
+      // The list is from the last heartbeat: look again before saying no.
+      try {
+        this.live = await this.hosts();
+      } catch (err) {
+        return { error: toWire(err) };
+      }
+    }
+    if (!this.live.some((h) => h.capacity > 0)) {
+      return {
+        error: makeError(
+          ErrorCode.CLUSTER_UNAVAILABLE,
+          `cluster '${this.settings.name}': no live host takes calls (every host has capacity 0, or none is alive); start a host`,
+          { function: name, cluster: this.settings.name },
+        ).toWire(),
+      };
+    }
+    const id = randomUUID();
+    const answer = new Promise<Outcome>((resolve) => {
+      const timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          resolve({
+            error: makeError(
+              ErrorCode.TIMEOUT,
+              `'${name}' sent to cluster '${this.settings.name}' got no answer within its timeout; with an idempotency key a retry returns the result if it completed`,
+              { function: name, cluster: this.settings.name, invocation: id },
+            ).toWire(),
+          });
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      this.pending.set(id, { resolve, timer });
+    });
+    const fields: (string | Buffer)[] = ['id', id, 'fn', name, 'from', this.hostId, 'dl', String(deadline)];
+    if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
+    try {
+      await this.redis.xadd(this.keys.work, '*', ...fields);
+    } catch (err) {
+      const pending = this.pending.get(id);
+      if (pending !== undefined) {
+        clearTimeout(pending.timer);
+        this.pending.delete(id);
+        pending.resolve({ error: unavailable(`sending '${name}'`, err).toWire() });
+      }
+    }
+    return answer;
+  }
+
+  /** Whether the cluster's registry has `name` (fetching and registering it here on the way). */
+  private async known(name: string): Promise<boolean> {
+    try {
+      await this.fetch(name, undefined);
+      return true;
+    } catch (err) {
+      if ((err as NuvolaError).code === ErrorCode.UNKNOWN_FUNCTION) throw err;
+      return false;
+    }
+  }
+
+  /** Makes sure `name` is registered here with the code of `hash` (any, when undefined). */
+  private async fetch(name: string, hash: string | undefined): Promise<void> {
+    const have = this.host.hashOf(name);
+    if (have !== undefined && (hash === undefined || have === hash)) return;
+    let loading = this.fetching.get(name);
+    if (loading === undefined) {
+      loading = (async () => {
+        let entry: string | null;
+        try {
+          entry = await this.redis.hget(this.keys.functions, name);
+        } catch (err) {
+          throw unavailable(`looking up '${name}'`, err);
+        }
+        if (entry === null) {
+          throw makeError(
+            ErrorCode.UNKNOWN_FUNCTION,
+            `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
+            { function: name, cluster: this.settings.name },
+          );
+        }
+        const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
+        if (have !== undefined) {
+          throw makeError(
+            ErrorCode.ALREADY_REGISTERED,
+            `host '${this.hostId}' has a function named '${name}' with other code than cluster '${this.settings.name}' registered (${stored.slice(0, 12)}…); unregister it here`,
+            { function: name, cluster: this.settings.name },
+          );
+        }
+        const bytes = await this.redis.getBuffer(this.keys.module(stored));
+        if (bytes === null) {
+          throw makeError(ErrorCode.UNKNOWN_FUNCTION, `cluster '${this.settings.name}' lost the code of '${name}'; register it again`, {
+            function: name,
+          });
+        }
+        await this.host.registerFetched(name, new Uint8Array(bytes), options);
+      })().finally(() => this.fetching.delete(name));
+      this.fetching.set(name, loading);
+    }
+    await loading;
+  }
+
+  private async runHere(name: string, hash: string | undefined, input: Uint8Array, deadline: number): Promise<Outcome> {
+    try {
+      await this.fetch(name, hash);
+      const left = deadline - Date.now();
+      if (left <= 0) throw makeError(ErrorCode.TIMEOUT, `'${name}' reached this host after its deadline`, { function: name });
+      const { output, returnCode } = await this.track(this.host.run(name, input, left));
+      return { output, returnCode, host: this.hostId };
+    } catch (err) {
+      return { error: toWire(err, ErrorCode.GUEST_TRAP) };
+    }
+  }
+
+  /**
+   * Runs `run` once per idempotency key across the cluster: a recorded result answers at once;
+   * while another host holds the key's lease this one waits for its record (or for the lease
+   * to lapse, when that host died, and then runs it itself).
+   */
+  private async keyed(key: string, deadline: number, run: () => Promise<Outcome>): Promise<Outcome> {
+    const done = this.keys.done(key);
+    const running = this.keys.running(key);
+    try {
+      for (;;) {
+        const [state, record] = await this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs);
+        if (state === 1) return decode(record!);
+        if (state === 0) break;
+        if (Date.now() >= deadline) {
+          return {
+            error: makeError(ErrorCode.TIMEOUT, `idempotency key '${key}' is still running on another host`, {
+              idempotencyKey: key,
+            }).toWire(),
+          };
+        }
+        await sleep(Math.min(50, this.settings.heartbeatMs));
+      }
+    } catch (err) {
+      return { error: unavailable(`starting the call with idempotency key '${key}'`, err).toWire() };
+    }
+    this.leases.add(key);
+    try {
+      const outcome = await run();
+      const record = await this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome));
+      return decode(record);
+    } catch (err) {
+      return { error: unavailable(`recording the result for idempotency key '${key}'`, err).toWire() };
+    } finally {
+      this.leases.delete(key);
+    }
+  }
+
+  /** Takes calls from the work stream while this host has room. */
+  private async workLoop(): Promise<void> {
+    // First the calls a previous life of this host id took and never answered.
+    let from = '0';
+    while (!this.closed) {
+      const room = this.settings.capacity - this.inflight;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotFreed = resolve;
+          setTimeout(resolve, 200).unref();
+        });
+        continue;
+      }
+      let read: [Buffer, StreamEntry[]][] | null;
+      try {
+        read = (await this.workReader.xreadgroupBuffer(
+          'GROUP',
+          GROUP,
+          this.hostId,
+          'COUNT',
+          room,
+          'BLOCK',
+          from === '0' ? 1 : 1000,
+          'STREAMS',
+          this.keys.work,
+          from,
+        )) as [Buffer, StreamEntry[]][] | null;
+      } catch (err) {
+        if (this.closed) return;
+        if ((err as Error).message.includes('NOGROUP')) {
+          await this.redis.xgroup('CREATE', this.keys.work, GROUP, '0', 'MKSTREAM').catch(() => undefined);
+        } else {
+          this.warn(`cluster: reading the work stream failed (${(err as Error).message}); retrying`);
+        }
+        await sleep(200);
+        continue;
+      }
+      const entries = read?.[0]?.[1] ?? [];
+      if (from === '0' && entries.length === 0) from = '>';
+      for (const entry of entries) void this.execute(entry);
+      if (from === '0' && entries.length > 0) from = `${entries[entries.length - 1]![0].toString()}`;
+    }
+  }
+
+  /** Runs one call from the work stream and answers its caller. */
+  private async execute([entryId, raw]: StreamEntry): Promise<void> {
+    if (raw === null || raw === undefined) return; // deleted meanwhile
+    const f = fieldsOf(raw);
+    const id = f.get('id')?.toString() ?? '';
+    const name = f.get('fn')?.toString() ?? '';
+    const from = f.get('from')?.toString() ?? '';
+    const deadline = Number(f.get('dl')?.toString() ?? '0');
+    const input = f.get('in') ?? Buffer.alloc(0);
+    const key = f.get('idem')?.toString();
+    this.remote++;
+    const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    const run = (): Promise<Outcome> => this.runHere(name, undefined, bytes, deadline);
+    const outcome = key === undefined ? await run() : await this.keyed(key, deadline, run);
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await this.redis.nuvolaAnswer(
+          this.keys.work,
+          this.keys.reply(from),
+          GROUP,
+          entryId.toString(),
+          id,
+          encode(outcome),
+          Math.max(60_000, 10 * this.settings.hostTimeoutMs),
+        );
+        return;
+      } catch (err) {
+        // Unacknowledged, the entry stays pending under this host: keep trying while alive.
+        this.warn(`cluster: answering call ${id} failed (${(err as Error).message}); retrying`);
+        await sleep(Math.min(1000, 100 * (attempt + 1)));
+      }
+    }
+  }
+
+  /** Reads this host's reply stream and settles the waiting calls. */
+  private async replyLoop(): Promise<void> {
+    // From the start: a host id's reply stream holds only replies to it (a previous life's are ignored).
+    let last = '0-0';
+    const stream = this.keys.reply(this.hostId);
+    while (!this.closed) {
+      let read: [Buffer, StreamEntry[]][] | null;
+      try {
+        read = (await this.replyReader.xreadBuffer('COUNT', 1024, 'BLOCK', 1000, 'STREAMS', stream, last)) as
+          [Buffer, StreamEntry[]][] | null;
+      } catch (err) {
+        if (this.closed) return;
+        this.warn(`cluster: reading replies failed (${(err as Error).message}); retrying`);
+        await sleep(200);
+        continue;
+      }
+      for (const [entryId, raw] of read?.[0]?.[1] ?? []) {
+        last = entryId.toString();
+        const f = fieldsOf(raw);
+        const id = f.get('id')?.toString() ?? '';
+        const pending = this.pending.get(id);
+        if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
+        this.pending.delete(id);
+        clearTimeout(pending.timer);
+        pending.resolve(decode(f.get('r') ?? Buffer.alloc(0)));
+      }
+    }
+  }
+
+  /** One heartbeat: renew this host, renew its leases, recover dead hosts' calls. */
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const dead = await this.beat();
+      for (const key of this.leases)
+        void this.redis.nuvolaRenew(this.keys.running(key), this.hostId, this.settings.hostTimeoutMs).catch(() => 0);
+      for (const id of dead) if (id !== this.hostId) await this.recover(id);
+    } catch (err) {
+      this.warn(`cluster: heartbeat failed (${(err as Error).message}); this host counts as dead after hostTimeoutMs without one`);
+    }
+  }
+
+  private async beat(): Promise<string[]> {
+    const info: HostInfo = {
+      id: this.hostId,
+      hostname: hostname(),
+      pid: process.pid,
+      workers: this.host.workers,
+      capacity: this.settings.capacity,
+      inflight: this.inflight,
+      completed: this.completed,
+      remote: this.remote,
+      startedAt: this.startedAt,
+    };
+    const dead = await this.redis.nuvolaHeartbeat(
+      this.keys.alive,
+      this.keys.hosts,
+      this.hostId,
+      this.settings.hostTimeoutMs,
+      JSON.stringify(info),
+    );
+    this.live = await this.hosts();
+    return dead;
+  }
+
+  /**
+   * Claims the calls a dead host took and never answered, and runs them here. Two hosts may
+   * both see it dead: XCLAIM's minimum idle time lets only the first take each call.
+   */
+  private async recover(dead: string): Promise<void> {
+    if (!this.hasRoom()) return; // a host with room will; or this one at a later beat
+    const pending = (await this.redis.xpending(this.keys.work, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', 256, dead)) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    if (pending.length > 0) {
+      const claimed = (await this.redis.callBuffer(
+        'XCLAIM',
+        this.keys.work,
+        GROUP,
+        this.hostId,
+        this.settings.heartbeatMs,
+        ...pending.map((p) => p[0]),
+      )) as StreamEntry[];
+      if (claimed.length > 0) this.host.log('info', `cluster: took over ${claimed.length} unanswered calls of dead host '${dead}'`);
+      for (const entry of claimed) void this.execute(entry);
+      return;
+    }
+    const left = (await this.redis.xpending(this.keys.work, GROUP, '-', '+', 1, dead)) as unknown[];
+    if (left.length === 0) {
+      await this.redis.xgroup('DELCONSUMER', this.keys.work, GROUP, dead);
+      if ((await this.redis.nuvolaForget(this.keys.alive, this.keys.hosts, this.keys.reply(dead), dead)) === 1) {
+        this.host.log('info', `cluster: host '${dead}' left (its heartbeat expired)`);
+      }
+    }
+  }
+
+  private warn(message: string): void {
+    if (message === this.lastWarning) return;
+    this.lastWarning = message;
+    this.host.log('warn', message);
+  }
+
+  /** Leaves the cluster: stops taking calls, fails waiting ones, and forgets this host at once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    this.slotFreed?.();
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.resolve({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() });
+    }
+    this.pending.clear();
+    this.workReader.disconnect();
+    this.replyReader.disconnect();
+    await Promise.allSettled(this.loops);
+    // Leave cleanly: calls still pending under this host are claimed by others at once.
+    try {
+      if (this.redis.status === 'ready') {
+        await this.redis.zadd(this.keys.alive, 0, this.hostId);
+      }
+    } catch {
+      // Redis is away: the heartbeat expires by itself.
+    }
+    this.redis.disconnect();
+  }
+}
+
+function fieldsOf(raw: Buffer[]): Map<string, Buffer> {
+  const map = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < raw.length; i += 2) map.set(raw[i]!.toString(), raw[i + 1]!);
+  return map;
+}
+
+/** An outcome as bytes: a JSON header's length (4 bytes, LE), the header, then the output. */
+export function encode(outcome: Outcome): Buffer {
+  const header = Buffer.from(
+    JSON.stringify('error' in outcome ? { error: outcome.error } : { rc: outcome.returnCode, host: outcome.host }),
+  );
+  const output =
+    'error' in outcome ? Buffer.alloc(0) : Buffer.from(outcome.output.buffer, outcome.output.byteOffset, outcome.output.byteLength);
+  const lead = Buffer.alloc(4);
+  lead.writeUInt32LE(header.byteLength, 0);
+  return Buffer.concat([lead, header, output]);
+}
+
+export function decode(bytes: Buffer): Outcome {
+  const length = bytes.readUInt32LE(0);
+  const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as { error?: WireError; rc?: number; host?: string };
+  if (header.error !== undefined) return { error: header.error };
+  const output = new Uint8Array(bytes.byteLength - 4 - length);
+  output.set(bytes.subarray(4 + length));
+  return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
+}
+
+/** An outcome as the caller sees it: the result, or the rebuilt error thrown. */
+export function settle(outcome: Outcome): { output: Uint8Array; returnCode: number; host?: string } {
+  if ('error' in outcome) throw fromWire(outcome.error);
+  return outcome;
+}

@@ -1,0 +1,106 @@
+/**
+ * Main thread. The Redis keys of one cluster and the Lua scripts that keep its invariants.
+ * Every key of a cluster carries the hash tag `{<cluster name>}`, so on a Redis Cluster they
+ * all live in one slot and every script (which touches several) is allowed.
+ */
+
+/** The consumer group every host reads the work stream in. */
+export const GROUP = 'hosts';
+
+export interface ClusterKeys {
+  /** Sorted set: host id → the server time (ms) its heartbeat expires. */
+  alive: string;
+  /** Hash: host id → its last heartbeat's JSON (load, capacity, pid). */
+  hosts: string;
+  /** Hash: function name → JSON { hash, options } of its registration. */
+  functions: string;
+  /** The shared work stream (consumer group {@link GROUP}). */
+  work: string;
+  /** A module's bytes by content hash. */
+  module(hash: string): string;
+  /** A host's reply stream: results of the calls it sent to the work stream. */
+  reply(host: string): string;
+  /** The recorded result of an invocation with an idempotency key. */
+  done(key: string): string;
+  /** The host running an invocation with an idempotency key (a lease). */
+  running(key: string): string;
+}
+
+export function clusterKeys(cluster: string): ClusterKeys {
+  const p = `nuvola:cl:{${cluster}}:`;
+  return {
+    alive: `${p}alive`,
+    hosts: `${p}hosts`,
+    functions: `${p}fn`,
+    work: `${p}work`,
+    module: (hash) => `${p}mod:${hash}`,
+    reply: (host) => `${p}reply:${host}`,
+    done: (key) => `${p}done:${key}`,
+    running: (key) => `${p}run:${key}`,
+  };
+}
+
+const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * KEYS: alive, hosts. ARGV: id, timeoutMs, info. Renews this host's heartbeat (server time, so
+ * host clocks do not matter) and returns the ids whose heartbeat has expired.
+ */
+export const HEARTBEAT = `${NOW_MS}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)`;
+
+/** KEYS: alive, hosts. Returns the live hosts' info. */
+export const LIVE = `${NOW_MS}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))`;
+
+/** KEYS: alive, hosts, reply stream of the dead host. ARGV: id. Forgets a dead host (unless it came back). */
+export const FORGET = `${NOW_MS}
+local until = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if until > now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+return 1`;
+
+/**
+ * KEYS: done, running. ARGV: host, leaseMs. Starts an invocation with an idempotency key:
+ * {1, record} when it has completed before (its recorded result), {2, holder} while another
+ * host runs it, {0} when this host now holds the lease and must run it.
+ */
+export const BEGIN = `local record = redis.call('GET', KEYS[1])
+if record then return {1, record} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {2, holder} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {0}`;
+
+/** KEYS: running. ARGV: host, leaseMs. Extends the lease if this host still holds it. */
+export const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+/**
+ * KEYS: done, running. ARGV: host, ttlMs, record. Records the result of an invocation with an
+ * idempotency key unless one is recorded already (the first completion wins), releases the
+ * lease, and returns the record that stands.
+ */
+export const RECORD = `local record = redis.call('GET', KEYS[1])
+if not record then
+  record = ARGV[3]
+  redis.call('SET', KEYS[1], record, 'PX', ARGV[2])
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return record`;
+
+/**
+ * KEYS: work, reply. ARGV: group, entry id, invocation id, record, reply TTL ms. Answers a call
+ * taken from the work stream and acknowledges (and deletes) it, in one step: a host that dies before this
+ * leaves the entry pending (another host claims it); after it, the caller has the answer.
+ */
+export const ANSWER = `redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'id', ARGV[3], 'r', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return acked`;
