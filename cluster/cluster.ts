@@ -148,7 +148,7 @@ export class Cluster {
         enableOfflineQueue: blocking,
         maxRetriesPerRequest: blocking ? null : 1,
         retryStrategy: (times) => Math.min(50 * times, 1000),
-        enableAutoPipelining: !blocking,
+        enableAutoPipelining: false,
         connectionName: `nuvola:${settings.name}:${settings.hostId}`,
       });
       client.on('error', (err: Error) => this.warn(`redis: ${err.message}`));
@@ -245,15 +245,17 @@ export class Cluster {
   /** Counts a call running on this host (for the capacity and the heartbeat's load). */
   track<T>(run: Promise<T>): Promise<T> {
     this.inflight++;
-    const done = (): void => {
-      this.inflight--;
-      this.completed++;
-      const freed = this.slotFreed;
-      this.slotFreed = undefined;
-      freed?.();
-    };
+    const done = (): void => this.release();
     run.then(done, done);
     return run;
+  }
+
+  private release(): void {
+    this.inflight--;
+    this.completed++;
+    const freed = this.slotFreed;
+    this.slotFreed = undefined;
+    freed?.();
   }
 
   /**
@@ -265,8 +267,8 @@ export class Cluster {
     const deadline = Date.now() + timeoutMs;
     if (this.hasRoom() && (this.host.hashOf(name) !== undefined || (await this.known(name)))) {
       return idempotencyKey === undefined
-        ? this.runHere(name, undefined, input, deadline)
-        : this.keyed(idempotencyKey, deadline, () => this.runHere(name, undefined, input, deadline));
+        ? this.track(this.runHere(name, input, deadline))
+        : this.track(this.keyed(idempotencyKey, deadline, () => this.runHere(name, input, deadline)));
     }
     return this.send(name, input, deadline, idempotencyKey);
   }
@@ -375,12 +377,13 @@ export class Cluster {
     await loading;
   }
 
-  private async runHere(name: string, hash: string | undefined, input: Uint8Array, deadline: number): Promise<Outcome> {
+  /** Runs a call on this host's pool (the caller counts it in `inflight`). */
+  private async runHere(name: string, input: Uint8Array, deadline: number): Promise<Outcome> {
     try {
-      await this.fetch(name, hash);
+      await this.fetch(name, undefined);
       const left = deadline - Date.now();
       if (left <= 0) throw makeError(ErrorCode.TIMEOUT, `'${name}' reached this host after its deadline`, { function: name });
-      const { output, returnCode } = await this.track(this.host.run(name, input, left));
+      const { output, returnCode } = await this.host.run(name, input, left);
       return { output, returnCode, host: this.hostId };
     } catch (err) {
       return { error: toWire(err, ErrorCode.GUEST_TRAP) };
@@ -468,9 +471,18 @@ export class Cluster {
     }
   }
 
-  /** Runs one call from the work stream and answers its caller. */
+  /** Runs one call from the work stream and answers its caller; counted in `inflight` until answered. */
   private async execute([entryId, raw]: StreamEntry): Promise<void> {
     if (raw === null || raw === undefined) return; // deleted meanwhile
+    this.inflight++;
+    try {
+      await this.executeCounted(entryId, raw);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async executeCounted(entryId: Buffer, raw: Buffer[]): Promise<void> {
     const f = fieldsOf(raw);
     const id = f.get('id')?.toString() ?? '';
     const name = f.get('fn')?.toString() ?? '';
@@ -480,7 +492,7 @@ export class Cluster {
     const key = f.get('idem')?.toString();
     this.remote++;
     const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-    const run = (): Promise<Outcome> => this.runHere(name, undefined, bytes, deadline);
+    const run = (): Promise<Outcome> => this.runHere(name, bytes, deadline);
     const outcome = key === undefined ? await run() : await this.keyed(key, deadline, run);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
@@ -596,7 +608,7 @@ export class Cluster {
     if (left.length === 0) {
       await this.redis.xgroup('DELCONSUMER', this.keys.work, GROUP, dead);
       if ((await this.redis.nuvolaForget(this.keys.alive, this.keys.hosts, this.keys.reply(dead), dead)) === 1) {
-        this.host.log('info', `cluster: host '${dead}' left (its heartbeat expired)`);
+        this.host.log('info', `cluster: host '${dead}' is gone (it left, or its heartbeat expired)`);
       }
     }
   }

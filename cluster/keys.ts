@@ -59,8 +59,8 @@ return redis.call('HMGET', KEYS[2], unpack(ids))`;
 
 /** KEYS: alive, hosts, reply stream of the dead host. ARGV: id. Forgets a dead host (unless it came back). */
 export const FORGET = `${NOW_MS}
-local until = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
-if until > now then return 0 end
+local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if expires > now then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])

@@ -1,0 +1,190 @@
+/**
+ * `nuvola bench cluster`, side by side in one run, with a throwaway redis-server and cluster
+ * hosts as child processes on this machine:
+ * - the latency of one remote invocation (a caller with capacity 0 → the work stream → a host
+ *   process → the reply stream) vs the same call run locally, and vs the raw Redis client doing
+ *   the same request/reply over streams with a child process (no Wasm, no nuvola);
+ * - the throughput of calls routed through Redis Streams with 1, 2 and 3 host processes (one
+ *   worker each) vs one local runtime with one worker;
+ * - the time to recover a killed host's calls vs the configured host timeout.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { buildGuest, createRuntime, type Runtime } from 'nuvola';
+import { startHost, type HostProcess } from '../cluster/spawn.js';
+import { figure, latencyRun, median, report, round, throughputRun, type BenchReport } from './harness.js';
+import { startRedis } from './redis-server.js';
+
+export interface ClusterBenchOptions {
+  runs: number;
+  /** Sequential calls per latency run. */
+  calls: number;
+}
+
+export const CLUSTER_DEFAULTS: ClusterBenchOptions = { runs: 5, calls: 300 };
+
+const guestDir = fileURLToPath(new URL('../../bench/guests/', import.meta.url));
+const rawServer = fileURLToPath(new URL('./cluster-raw-server.js', import.meta.url));
+const TIMING = { heartbeatMs: 100, hostTimeoutMs: 1000 };
+const NAP_MS = 400;
+
+/** The raw-Redis request/reply baseline: its server child and a caller. */
+async function rawEcho(url: string): Promise<{ call: (input: Buffer) => Promise<Buffer>; close: () => Promise<void> }> {
+  const stream = `bench:raw:${randomUUID()}`;
+  const replies = `${stream}:reply`;
+  const child = spawn(process.execPath, [rawServer, url, stream], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout!, 'data');
+  const writer = new Redis(url);
+  const reader = new Redis(url);
+  const waiting = new Map<string, (b: Buffer) => void>();
+  let open = true;
+  const loop = (async () => {
+    let last = '0-0';
+    while (open) {
+      const read = (await reader.xreadBuffer('COUNT', 1024, 'BLOCK', 200, 'STREAMS', replies, last).catch(() => null)) as
+        | [Buffer, [Buffer, Buffer[]][]][]
+        | null;
+      for (const [entryId, fields] of read?.[0]?.[1] ?? []) {
+        last = entryId.toString();
+        waiting.get(fields[1]!.toString())?.(fields[3]!);
+        waiting.delete(fields[1]!.toString());
+      }
+    }
+  })();
+  return {
+    call: (input) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const id = randomUUID();
+        waiting.set(id, resolve);
+        writer.xadd(stream, '*', 'id', id, 'from', replies, 'in', input).catch(reject);
+      }),
+    close: async () => {
+      open = false;
+      await loop;
+      child.kill('SIGTERM');
+      writer.disconnect();
+      reader.disconnect();
+    },
+  };
+}
+
+export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAULTS): Promise<BenchReport> {
+  const { runs, calls } = options;
+  const redis = await startRedis();
+  const cluster = { name: `bench-${process.pid}`, ...TIMING };
+  const hosts: HostProcess[] = [];
+  const rts: Runtime[] = [];
+  const raw = new Redis(redis.url);
+  let rawBaseline: Awaited<ReturnType<typeof rawEcho>> | undefined;
+  try {
+    const echo = await buildGuest(join(guestDir, 'echo.ts'));
+    const nap = await buildGuest(join(guestDir, 'nap.ts'));
+    hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
+    const caller = await createRuntime({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: 0 }, logger: () => {} });
+    rts.push(caller);
+    const local = await createRuntime({ workers: 1, logger: () => {} });
+    rts.push(local);
+    await caller.register('echo', echo);
+    await caller.register('nap', nap);
+    await local.register('echo', echo);
+    rawBaseline = await rawEcho(redis.url);
+    const input = Buffer.alloc(64, 7);
+    const remoteCall = (): Promise<unknown> => caller.invoke('echo', input);
+    const localCall = (): Promise<unknown> => local.invoke('echo', input);
+    const rawCall = rawBaseline.call;
+    for (let i = 0; i < 300; i++) {
+      await remoteCall();
+      await localCall();
+      await rawCall(input);
+    }
+
+    // Redis round trip, for the cost of a remote call in round trips.
+    const pings: number[] = [];
+    for (let run = 0; run < runs; run++) pings.push((await latencyRun(() => raw.ping(), 1000)).p50);
+    const rtt = median(pings);
+
+    const remote: number[] = [];
+    const remoteP99: number[] = [];
+    const here: number[] = [];
+    const rawRemote: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const r = await latencyRun(remoteCall, calls);
+      remote.push(r.p50);
+      remoteP99.push(r.p99);
+      here.push((await latencyRun(localCall, calls)).p50);
+      rawRemote.push((await latencyRun(() => rawCall(input), calls)).p50);
+    }
+    const extraRtt = (median(remote) - median(here)) / rtt;
+
+    // Throughput through the work stream with 1, 2, 3 hosts vs one local runtime.
+    const throughput: { hosts: number; nuvola: number[]; local: number[] }[] = [];
+    for (let k = 1; k <= 3; k++) {
+      while (hosts.length < k) hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
+      await throughputRun(remoteCall, 1000, 256);
+      const row = { hosts: k, nuvola: [] as number[], local: [] as number[] };
+      for (let run = 0; run < runs; run++) {
+        row.nuvola.push(await throughputRun(remoteCall, 3000, 256));
+        row.local.push(await throughputRun(localCall, 3000, 256));
+      }
+      throughput.push(row);
+    }
+
+    // Recovery: a survivor and a victim take 4 naps each; the victim is killed at once.
+    while (hosts.length > 0) await hosts.pop()!.stop();
+    const recovery: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const survivor = await startHost({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: 4 } });
+      const victim = await startHost({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: 4 } });
+      hosts.push(survivor, victim);
+      const sent = Array.from({ length: 8 }, (_, i) =>
+        caller.invoke('nap', String(NAP_MS), { idempotencyKey: `nap-${run}-${i}-${process.pid}`, timeoutMs: 30_000 }),
+      );
+      // Until both hold their four (the caller sees it in their heartbeats).
+      for (let i = 0; i < 100; i++) {
+        const view = await caller.cluster();
+        if (view.hosts.find((h) => h.id === victim.id)?.inflight === 4) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const killed = performance.now();
+      await victim.kill();
+      const done = await Promise.all(sent.map((p) => p.then(() => performance.now())));
+      recovery.push(Math.max(...done) - killed - NAP_MS);
+      await survivor.stop();
+      hosts.length = 0;
+    }
+
+    const figures = [
+      figure('remote invocation latency p50 (work stream → host process)', 'µs', 'lower', remote, 'local invocation', here, remoteP99),
+      figure('remote invocation latency p50', 'µs', 'lower', remote, 'raw Redis streams request/reply (no Wasm)', rawRemote),
+      ...throughput.map((row) =>
+        figure(
+          `throughput through Redis Streams, ${row.hosts} host process${row.hosts > 1 ? 'es' : ''} × 1 worker`,
+          'calls/s',
+          'higher',
+          row.nuvola,
+          'one local runtime, 1 worker',
+          row.local,
+        ),
+      ),
+      figure('recovery of a killed host’s calls (after the nap)', 'ms', 'lower', recovery, 'hostTimeoutMs', [TIMING.hostTimeoutMs]),
+    ];
+    const notes = [
+      `Redis round trip (PING p50) ${round(rtt)} µs; a remote call costs ${round(extraRtt)} round trips more than a local one (target ≤ 3)`,
+      `recovery ${round(median(recovery))} ms with hostTimeoutMs ${TIMING.hostTimeoutMs} and heartbeatMs ${TIMING.heartbeatMs}: ${round(median(recovery) / TIMING.hostTimeoutMs)}× the timeout (target ≤ 2×)`,
+      'all processes share this machine’s cores: throughput with more hosts measures the overhead, not a speed-up',
+    ];
+    const out = report('cluster', runs, figures, notes);
+    out.rows = [{ rttMicros: round(rtt), extraRoundTrips: round(extraRtt), recoveryMs: recovery.map((v) => round(v)), throughput }];
+    return out;
+  } finally {
+    await rawBaseline?.close();
+    for (const rt of rts) await rt.close();
+    for (const host of hosts) await host.kill();
+    raw.disconnect();
+    await redis.stop();
+  }
+}
