@@ -16,8 +16,7 @@ process.stdout.write('ready\n');
 process.on('SIGTERM', () => process.exit(0));
 for (;;) {
   const read = (await reader.xreadgroupBuffer('GROUP', 'g', 'raw', 'COUNT', 256, 'BLOCK', 1000, 'STREAMS', stream, '>')) as
-    | [Buffer, [Buffer, Buffer[]][]][]
-    | null;
+    [Buffer, [Buffer, Buffer[]][]][] | null;
   for (const [entryId, fields] of read?.[0]?.[1] ?? []) {
     const f = new Map<string, Buffer>();
     for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!.toString(), fields[i + 1]!);

@@ -46,8 +46,7 @@ async function rawEcho(url: string): Promise<{ call: (input: Buffer) => Promise<
     let last = '0-0';
     while (open) {
       const read = (await reader.xreadBuffer('COUNT', 1024, 'BLOCK', 200, 'STREAMS', replies, last).catch(() => null)) as
-        | [Buffer, [Buffer, Buffer[]][]][]
-        | null;
+        [Buffer, [Buffer, Buffer[]][]][] | null;
       for (const [entryId, fields] of read?.[0]?.[1] ?? []) {
         last = entryId.toString();
         waiting.get(fields[1]!.toString())?.(fields[3]!);

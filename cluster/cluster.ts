@@ -466,8 +466,28 @@ export class Cluster {
       }
       const entries = read?.[0]?.[1] ?? [];
       if (from === '0' && entries.length === 0) from = '>';
-      for (const entry of entries) void this.execute(entry);
+      for (const entry of entries) {
+        // A read issued with room may return after local calls took it: hand the rest back.
+        if (this.inflight < this.settings.capacity || from !== '>') void this.execute(entry);
+        else void this.handBack(entry);
+      }
       if (from === '0' && entries.length > 0) from = `${entries[entries.length - 1]![0].toString()}`;
+    }
+  }
+
+  /** Puts a call this host took but has no room for back at the end of the work stream, for another host. */
+  private async handBack([entryId, raw]: StreamEntry): Promise<void> {
+    if (raw === null || raw === undefined) return;
+    try {
+      await this.redis
+        .multi()
+        .xadd(this.keys.work, '*', ...raw)
+        .xack(this.keys.work, GROUP, entryId)
+        .xdel(this.keys.work, entryId)
+        .exec();
+    } catch {
+      // Still pending under this host: run it once there is room (and Redis is back).
+      void this.execute([entryId, raw]);
     }
   }
 
@@ -632,7 +652,8 @@ export class Cluster {
     this.pending.clear();
     this.workReader.disconnect();
     this.replyReader.disconnect();
-    await Promise.allSettled(this.loops);
+    // A read queued while Redis is away may never settle: do not wait for it past a second.
+    await Promise.race([Promise.allSettled(this.loops), sleep(1000)]);
     // Leave cleanly: calls still pending under this host are claimed by others at once.
     try {
       if (this.redis.status === 'ready') {

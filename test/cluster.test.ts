@@ -1,0 +1,293 @@
+// Cluster mode with real processes on loopback: a real redis-server, cluster hosts as child
+// processes (dist/cluster/host.js), and callers in this process. Faults: a host killed with
+// calls in flight, Redis restarted mid-run, a host whose Redis connection is slowed down.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
+import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
+import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
+
+const runtime = closedAfterEach();
+let redis: TestRedis;
+let raw: Redis;
+const hosts: HostProcess[] = [];
+let clusterSeq = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  raw = new Redis(redis.url);
+});
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.kill()));
+});
+afterAll(async () => {
+  raw?.disconnect();
+  await redis?.stop();
+});
+
+const FAST = { heartbeatMs: 100, hostTimeoutMs: 600 };
+
+/** A fresh cluster name per test: tests share one Redis. */
+function newCluster(): { name: string; heartbeatMs: number; hostTimeoutMs: number } {
+  return { name: `t${process.pid}-${++clusterSeq}`, ...FAST };
+}
+
+async function host(url: string, cluster: Record<string, unknown>): Promise<HostProcess> {
+  const h = await startHost({ workers: 1, redis: url, cluster: cluster as { name: string } });
+  hosts.push(h);
+  return h;
+}
+
+async function caller(url: string, cluster: Record<string, unknown>, capacity = 0): Promise<Runtime> {
+  return (await runtime({ workers: 1, redis: url, cluster: { ...(cluster as { name: string }), capacity } })).rt;
+}
+
+async function failure(p: Promise<unknown>): Promise<NuvolaError> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: NuvolaError) => e,
+  );
+}
+
+/** Polls `rt.cluster()` until `ok` holds for the host `id` (heartbeats are every 100 ms). */
+async function until(rt: Runtime, id: string, ok: (h: { inflight: number; remote: number }) => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const info = (await rt.cluster()).hosts.find((h) => h.id === id);
+    if (info !== undefined && ok(info)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`host ${id} never got there`);
+}
+
+/** Entries of the work stream taken and not yet answered. */
+async function unanswered(name: string): Promise<number> {
+  const summary = (await raw.xpending(`nuvola:cl:{${name}}:work`, 'hosts')) as [number, ...unknown[]];
+  return summary[0];
+}
+
+describe('a cluster of hosts', () => {
+  it('hosts list each other; a function registered on one runs on another, its bytes stored once', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster);
+    await c.register('echo', guestBytes('core_echo'));
+    await c.register('echo-too', guestBytes('core_echo'));
+    expect(await raw.keys(`nuvola:cl:{${cluster.name}}:mod:*`)).toHaveLength(1);
+    const result = await c.invoke('echo', 'abc');
+    expect(text(result.output)).toBe('cba');
+    expect(result.returnCode).toBe(3);
+    expect(result.host).toBe(b.id);
+    expect(text((await c.invoke('echo-too', 'xy')).output)).toBe('yx');
+    const view = await c.cluster();
+    expect(view.name).toBe(cluster.name);
+    expect(view.hosts.map((h) => h.id).sort()).toEqual([b.id, view.self].sort());
+    expect(view.hosts.find((h) => h.id === view.self)!.capacity).toBe(0);
+    // Other code under a name the cluster has: refused, and nothing is left registered.
+    const d = await caller(redis.url, cluster);
+    expect((await failure(d.register('echo', guestBytes('chain_say')))).code).toBe(ErrorCode.ALREADY_REGISTERED);
+    expect(d.functions()).toEqual([]);
+    expect((await failure(c.invoke('nowhere'))).code).toBe(ErrorCode.UNKNOWN_FUNCTION);
+    // A guest error crosses hosts with its code.
+    await c.register('trap', guestBytes('core_unreachable'));
+    expect((await failure(c.invoke('trap'))).code).toBe(ErrorCode.GUEST_TRAP);
+  });
+
+  it('runs calls here while it has room and sends the rest through Redis', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster, 1);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const results = await Promise.all(Array.from({ length: 4 }, () => c.invoke('sleep', '300')));
+    const self = (await c.cluster()).self;
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 300'));
+    expect(results.filter((r) => r.host === self)).toHaveLength(1);
+    expect(results.filter((r) => r.host === b.id)).toHaveLength(3);
+  });
+
+  it('a chained call to a function this host lacks runs elsewhere in the cluster', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, cluster);
+    const publisher = await caller(redis.url, cluster);
+    await publisher.register('say', guestBytes('chain_say'));
+    // Room for one call: the parent; its two chained calls go to the host process.
+    const c = await caller(redis.url, cluster, 1);
+    await c.register('outputs', guestBytes('chain_outputs'));
+    const result = await c.invoke('outputs');
+    expect(text(result.output)).toBe('expected A|longer expected B');
+    expect(result.returnCode).toBe(0);
+    await until(c, b.id, (h) => h.remote >= 2);
+  });
+
+  it('an idempotency key that completed answers with its recorded result, without running again', async () => {
+    const cluster = newCluster();
+    await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const first = await c.invoke('sleep', '400', { idempotencyKey: 'order-1' });
+    expect(text(first.output)).toBe('slept 400');
+    const again = await c.invoke('sleep', '5', { idempotencyKey: 'order-1' });
+    expect(text(again.output)).toBe('slept 400');
+    // It did not sleep 400 ms again.
+    expect(again.durationMs).toBeLessThan(400);
+    expect(text((await c.invoke('sleep', '5', { idempotencyKey: 'order-2' })).output)).toBe('slept 5');
+    expect(await raw.exists(`nuvola:cl:{${cluster.name}}:done:order-1`)).toBe(1);
+  });
+
+  it('options: cluster needs redis, keys need cluster mode, a cluster of no takers says so', async () => {
+    await expect(runtime({ cluster: { name: 'x' } })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+      details: { path: 'options.redis' },
+    });
+    await expect(runtime({ redis: redis.url, cluster: { name: 'bad name' } })).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('echo', guestBytes('core_echo'));
+    expect((await failure(rt.invoke('echo', 'x', { idempotencyKey: 'k' }))).code).toBe(ErrorCode.INVALID_OPTION);
+    expect((await failure(rt.cluster())).code).toBe(ErrorCode.INVALID_OPTION);
+    const c = await caller(redis.url, newCluster());
+    await c.register('echo', guestBytes('core_echo'));
+    expect((await failure(c.invoke('echo', 'x'))).code).toBe(ErrorCode.CLUSTER_UNAVAILABLE);
+  });
+
+  it('a host that cannot reach Redis fails to start with E_CLUSTER_UNAVAILABLE', async () => {
+    await expect(runtime({ workers: 1, redis: 'redis://127.0.0.1:1', cluster: { name: 'nobody' } })).rejects.toMatchObject({
+      code: ErrorCode.CLUSTER_UNAVAILABLE,
+    });
+  });
+});
+
+describe('faults (real processes on loopback)', () => {
+  it('a host killed with calls in flight: every call completes once for its caller, keyed retries do not run again', async () => {
+    const cluster = newCluster();
+    const victim = await host(redis.url, { ...cluster, capacity: 4 });
+    const c = await caller(redis.url, cluster);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const keyed = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '800', { idempotencyKey: `kill-${i}`, timeoutMs: 15_000 }));
+    await until(c, victim.id, (h) => h.inflight === 4);
+    const plain = Array.from({ length: 2 }, () => c.invoke('sleep', '800', { timeoutMs: 15_000 }));
+    const survivor = await host(redis.url, { ...cluster, capacity: 8 });
+    await victim.kill();
+    const results = await Promise.all([...keyed, ...plain]);
+    expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 800'));
+    // The killed host's calls were taken over; the survivor answered all of them.
+    expect(results.every((r) => r.host === survivor.id)).toBe(true);
+    expect(survivor.log.some((l) => l.includes(`took over 4 unanswered calls of dead host '${victim.id}'`))).toBe(true);
+    // Retried with their keys, they answer from the record: same output, no second run.
+    const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `kill-${i}` })));
+    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+    expect(await unanswered(cluster.name)).toBe(0);
+  });
+
+  it('when every host is gone, a call fails with a coded error instead of hanging', async () => {
+    const cluster = newCluster();
+    const only = await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const sent = c.invoke('sleep', '2000', { timeoutMs: 1500 });
+    await until(c, only.id, (h) => h.inflight === 1);
+    await only.kill();
+    expect((await failure(sent)).code).toBe(ErrorCode.TIMEOUT);
+    // Once its heartbeat has expired, new calls are refused at once.
+    await new Promise((r) => setTimeout(r, FAST.hostTimeoutMs + 200));
+    expect((await failure(c.invoke('sleep', '1', { timeoutMs: 5000 }))).code).toBe(ErrorCode.CLUSTER_UNAVAILABLE);
+  });
+
+  it('Redis restarted mid-run: hosts reconnect and carry on, nothing acknowledged is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nuvola-aof-'));
+    const durable = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]);
+    try {
+      const cluster = { ...newCluster(), hostTimeoutMs: 3000 };
+      await host(durable.url, cluster);
+      const c = await caller(durable.url, cluster);
+      await c.register('sleep', guestBytes('core_sleep'));
+      const sent = Array.from({ length: 6 }, (_, i) => c.invoke('sleep', '700', { idempotencyKey: `restart-${i}`, timeoutMs: 20_000 }));
+      await new Promise((r) => setTimeout(r, 200));
+      await durable.stop();
+      await new Promise((r) => setTimeout(r, 400));
+      await durable.start();
+      const results = await Promise.all(sent);
+      expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 700'));
+      // And it carries on.
+      expect(text((await c.invoke('sleep', '1')).output)).toBe('slept 1');
+    } finally {
+      await durable.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a host whose Redis connection turns slow: its keyed calls are taken over and recorded once', async () => {
+    const cluster = newCluster();
+    const proxy = await delayingProxy(redis.port);
+    try {
+      const slow = await host(`redis://127.0.0.1:${proxy.port}`, { ...cluster, capacity: 4 });
+      const c = await caller(redis.url, cluster);
+      await c.register('sleep', guestBytes('core_sleep'));
+      const sent = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '2500', { idempotencyKey: `slow-${i}`, timeoutMs: 20_000 }));
+      await until(c, slow.id, (h) => h.inflight === 4);
+      const fast = await host(redis.url, { ...cluster, capacity: 8 });
+      // Everything the slow host sends or receives now arrives 3 s late: past its host timeout.
+      proxy.delayMs = 3000;
+      const results = await Promise.all(sent);
+      expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 2500'));
+      // One record per key, and every answer is that record (whichever host ran it first).
+      for (let i = 0; i < 4; i++) {
+        const record = await raw.getBuffer(`nuvola:cl:{${cluster.name}}:done:slow-${i}`);
+        expect(record).not.toBeNull();
+        expect(record!.toString()).toContain(`"host":"${results[i]!.host!}"`);
+      }
+      expect(results.some((r) => r.host === fast.id)).toBe(true);
+      proxy.delayMs = 0;
+      // The slow host's late answers change nothing: retries still get the recorded results.
+      await new Promise((r) => setTimeout(r, 3500));
+      const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `slow-${i}` })));
+      expect(retried.map((r) => r.host)).toEqual(results.map((r) => r.host));
+      expect(await unanswered(cluster.name)).toBe(0);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
+/** A TCP proxy to Redis that can hold every chunk back by `delayMs`, keeping order. */
+async function delayingProxy(target: number): Promise<{ port: number; delayMs: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const state = { delayMs: 0 };
+  const relay = (from: Socket, to: Socket): void => {
+    let last = 0;
+    from.on('data', (chunk) => {
+      const at = Math.max(last, Date.now() + state.delayMs);
+      last = at;
+      setTimeout(() => to.destroyed || to.write(chunk), at - Date.now());
+    });
+    from.on('close', () => setTimeout(() => to.destroy(), Math.max(0, last - Date.now())));
+  };
+  const server: Server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    relay(client, upstream);
+    relay(upstream, client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
