@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
 import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
+import { clusterUp } from '../dist/cluster/up.js';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
@@ -159,6 +160,19 @@ describe('a cluster of hosts', () => {
     await expect(runtime({ workers: 1, redis: 'redis://127.0.0.1:1', cluster: { name: 'nobody' } })).rejects.toMatchObject({
       code: ErrorCode.CLUSTER_UNAVAILABLE,
     });
+  });
+});
+
+describe('nuvola cluster up', () => {
+  it('starts hosts, spreads a burst over them, and survives killing one', async () => {
+    const lines: string[] = [];
+    await clusterUp(2, { redisUrl: redis.url, calls: 60 }, (line) => lines.push(line));
+    expect(lines[1]).toMatch(/^started 2 host processes: /);
+    expect(lines[3]).toMatch(/^60 calls of 'hello' in \d+ ms .*first answer "Hello call 0"; by host:$/);
+    const killed = lines.findIndex((l) => l.startsWith('killed '));
+    expect(killed).toBeGreaterThan(3);
+    expect(lines[killed + 1]).toMatch(/^all 8 naps answered, once each; [1-8] finished after the kill \+ 1 s \(taken over by \S+\)/);
+    expect(lines[killed + 2]).toMatch(/^retried with its idempotency key, nap 0 answers from the record/);
   });
 });
 

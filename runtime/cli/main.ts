@@ -116,6 +116,25 @@ program
   });
 
 program
+  .command('cluster')
+  .description('a local cluster to try: `nuvola cluster up N` starts Redis and N host processes on loopback and runs a demo across them')
+  .addArgument(program.createArgument('<verb>', 'what to do').choices(['up']))
+  .addArgument(program.createArgument('<hosts>', 'how many host processes').argParser(positiveInt))
+  .option('--redis <url>', 'use this Redis instead of starting one (redis-server must be installed otherwise)')
+  .addOption(new Option('--calls <n>', 'calls in the burst').argParser(positiveInt))
+  .action(async (_verb: string, hosts: number, opts: { redis?: string; calls?: number }) => {
+    try {
+      const { clusterUp } = await import('../../cluster/up.js');
+      await clusterUp(hosts, {
+        ...(opts.redis !== undefined ? { redisUrl: opts.redis } : {}),
+        ...(opts.calls !== undefined ? { calls: opts.calls } : {}),
+      });
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
   .command('bench')
   .description(`run a microbenchmark against its baseline: ${Object.keys(BENCHES).join(', ')}`)
   .addArgument(program.createArgument('<name>', 'which benchmark').choices(Object.keys(BENCHES)))
