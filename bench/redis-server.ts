@@ -2,7 +2,10 @@
 // failure (CI installs it), never a skip.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface TestRedis {
   url: string;
@@ -58,4 +61,46 @@ export async function startRedis(args: string[] = []): Promise<TestRedis> {
   };
   await redis.start();
   return redis;
+}
+
+export interface TestRedisCluster {
+  /** The nodes' URLs (every one a master; hash slots split evenly). */
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway Redis Cluster of `masters` nodes on loopback (no replicas): redis-server with
+ * `--cluster-enabled yes` on free ports, joined by `redis-cli --cluster create`.
+ */
+export async function startRedisCluster(masters = 3): Promise<TestRedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'nuvola-redis-cluster-'));
+  const nodes: TestRedis[] = [];
+  const stop = async (): Promise<void> => {
+    for (const node of nodes) await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir]));
+    }
+    const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+    });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    // Every node must see the whole cluster before clients use it.
+    for (let attempt = 0; ; attempt++) {
+      const ok = nodes.every((n) =>
+        spawnSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok'),
+      );
+      if (ok) break;
+      if (attempt > 100) throw new Error('the Redis Cluster did not reach cluster_state:ok within 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { urls: nodes.map((n) => n.url), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -13,9 +13,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
-import type { RedisTarget } from '../state/redis-tier.js';
+import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
 import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, HEARTBEAT, LIVE, RECORD, RENEW, type ClusterKeys } from './keys.js';
 
 /** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
@@ -139,16 +139,12 @@ export class Cluster {
     private readonly host: LocalHost,
   ) {
     this.keys = clusterKeys(settings.name);
-    const { url, ...extra } = typeof target === 'string' ? { url: target } : target;
     const connect = (blocking: boolean): Redis => {
-      const client = new Redis(url, {
-        ...extra,
-        // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE);
-        // the clients reconnect in the background.
-        enableOfflineQueue: blocking,
+      // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE); the
+      // blocking reads wait for the reconnection.
+      const client = connectRedis(target, {
+        offlineQueue: blocking,
         maxRetriesPerRequest: blocking ? null : 1,
-        retryStrategy: (times) => Math.min(50 * times, 1000),
-        enableAutoPipelining: false,
         connectionName: `nuvola:${settings.name}:${settings.hostId}`,
       });
       client.on('error', (err: Error) => this.warn(`redis: ${err.message}`));

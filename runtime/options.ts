@@ -68,8 +68,9 @@ export interface RuntimeOptions {
   logger?: (entry: LogEntry) => void;
   /**
    * The global state tier: a Redis URL (`redis://user:password@host:port/db`, `rediss://` for
-   * TLS) or `{ url, tls, username, password }`. Default: none — an in-process tier that
-   * serves this process only.
+   * TLS), `{ url, tls, username, password }`, or a Redis Cluster: `{ cluster: [seed node
+   * URLs], tls?, username?, password? }`. Default: none — an in-process tier that serves this
+   * process only.
    */
   redis?: RedisTarget;
   /**
@@ -403,8 +404,14 @@ function redisTarget(value: unknown): RedisTarget | undefined {
   const isUrl = (v: unknown): v is string => typeof v === 'string' && /^rediss?:\/\//.test(v);
   if (isUrl(value)) return value;
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const o = checkObject(value, 'options.redis', ['url', 'tls', 'username', 'password']);
-    if (!isUrl(o['url'])) fail('options.redis.url', 'a redis:// or rediss:// URL', o['url']);
+    const o = checkObject(value, 'options.redis', ['url', 'cluster', 'tls', 'username', 'password']);
+    if (o['cluster'] !== undefined) {
+      const nodes = o['cluster'];
+      if (o['url'] !== undefined) fail('options.redis.url', 'absent with options.redis.cluster (the seed nodes say where)', o['url']);
+      if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isUrl)) {
+        fail('options.redis.cluster', 'a non-empty array of redis:// URLs of Redis Cluster nodes', nodes);
+      }
+    } else if (!isUrl(o['url'])) fail('options.redis.url', 'a redis:// or rediss:// URL', o['url']);
     for (const field of ['username', 'password'] as const) {
       if (o[field] !== undefined && typeof o[field] !== 'string') fail(`options.redis.${field}`, 'a string', o[field]);
     }
@@ -412,7 +419,7 @@ function redisTarget(value: unknown): RedisTarget | undefined {
       fail('options.redis.tls', 'an object of TLS options', o['tls']);
     return value as RedisTarget;
   }
-  return fail('options.redis', 'a redis:// or rediss:// URL, or { url, tls?, username?, password? }', value);
+  return fail('options.redis', 'a redis:// or rediss:// URL, { url, tls?, username?, password? } or { cluster: [urls], … }', value);
 }
 
 function stateKeys(value: unknown): string[] | undefined {

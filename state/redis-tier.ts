@@ -9,13 +9,12 @@
  * automatic reconnection, TLS and cluster support in one well-kept client.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConnectionOptions } from 'node:tls';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, type RedisTarget } from './redis-connect.js';
 import { StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease, Piece } from './global-tier.js';
 
-/** Where the Redis tier connects: a URL (`redis://`, or `rediss://` for TLS), or a URL with options. */
-export type RedisTarget = string | { url: string; tls?: ConnectionOptions; password?: string; username?: string };
+export type { RedisTarget } from './redis-connect.js';
 
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
@@ -68,16 +67,9 @@ export class RedisTier implements GlobalTier {
   private readonly client: Scripted;
 
   constructor(target: RedisTarget, onError: (message: string) => void) {
-    const { url, ...extra } = typeof target === 'string' ? { url: target } : target;
-    const client = new Redis(url, {
-      ...extra,
-      // Fail fast while disconnected instead of queueing: the caller gets E_STATE_UNAVAILABLE
-      // at once and its dirty data stays dirty. Reconnection goes on in the background.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-      lazyConnect: false,
-    });
+    // Fail fast while disconnected instead of queueing: the caller gets E_STATE_UNAVAILABLE
+    // at once and its dirty data stays dirty. Reconnection goes on in the background.
+    const client = connectRedis(target, { offlineQueue: false, maxRetriesPerRequest: 1 });
     let last = '';
     client.on('error', (err: Error) => {
       if (err.message !== last) onError(`redis: ${err.message}`);

@@ -1,0 +1,89 @@
+// Against a real Redis Cluster (three masters on loopback, made with redis-cli --cluster
+// create): the global state tier and cluster mode, with hosts as child processes.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from 'ioredis';
+import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
+import { startRedisCluster, type TestRedisCluster } from '../bench/redis-server.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
+
+const runtime = closedAfterEach();
+let redis: TestRedisCluster;
+const hosts: HostProcess[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisCluster(3);
+});
+afterEach(async () => {
+  await Promise.all(hosts.splice(0).map((h) => h.kill()));
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe('on a Redis Cluster', () => {
+  it('the global tier spreads keys over the slots and reads them back from another runtime', async () => {
+    const target = { cluster: redis.urls };
+    const a = (await runtime({ workers: 1, redis: target })).rt;
+    const b = (await runtime({ workers: 1, redis: target })).rt;
+    const keys = Array.from({ length: 24 }, (_, i) => `rc-key-${i}`);
+    for (const [i, key] of keys.entries()) {
+      await a.state.write(key, new Uint8Array([i, i + 1, i + 2]));
+      await a.state.push(key);
+    }
+    for (const [i, key] of keys.entries()) {
+      await b.state.pull(key);
+      expect([...(await b.state.read(key))]).toEqual([i, i + 1, i + 2]);
+    }
+    // The keys really are spread over the three masters.
+    const probe = new Cluster(redis.urls.map((u) => ({ host: '127.0.0.1', port: Number(new URL(u).port) })));
+    try {
+      await new Promise((resolve) => probe.once('ready', resolve));
+      const owners = new Set<number>();
+      for (const node of probe.nodes('master')) {
+        const found = await node.keys('nuvola:v:{rc-key-*');
+        if (found.length > 0) owners.add(node.options.port!);
+      }
+      expect(owners.size).toBe(3);
+    } finally {
+      probe.disconnect();
+    }
+  });
+
+  it('cluster mode: two host processes increment one counter under the global write lock, exactly', async () => {
+    const target = { cluster: redis.urls };
+    const cluster = { name: 'rc', heartbeatMs: 100, hostTimeoutMs: 1000 };
+    hosts.push(await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } }));
+    hosts.push(await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } }));
+    const c = (await runtime({ workers: 1, redis: target, cluster: { ...cluster, capacity: 0 } })).rt;
+    await c.register('counter', guestBytes('state_counter'), { timeoutMs: 60_000 });
+    const results = await Promise.all(Array.from({ length: 40 }, () => c.invoke('counter', 'rc-counter')));
+    expect(results.map((r) => r.returnCode).sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(new Set(results.map((r) => r.host))).toEqual(new Set(hosts.map((h) => h.id)));
+    await c.state.pull('rc-counter');
+    expect(new DataView((await c.state.read('rc-counter')).buffer).getInt32(0, true)).toBe(40);
+    const echo = await c.register('echo', guestBytes('core_echo')).then(() => c.invoke('echo', 'slot'));
+    expect(text(echo.output)).toBe('tols');
+  });
+
+  it('fault: a host killed with keyed calls in flight; the survivor takes them over, each answered once', async () => {
+    const target = { cluster: redis.urls };
+    const cluster = { name: 'rc-kill', heartbeatMs: 100, hostTimeoutMs: 600 };
+    const victim = await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } });
+    hosts.push(victim);
+    const c = (await runtime({ workers: 1, redis: target, cluster: { ...cluster, capacity: 0 } })).rt;
+    await c.register('sleep', guestBytes('core_sleep'));
+    const sent = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '800', { idempotencyKey: `rc-kill-${i}`, timeoutMs: 15_000 }));
+    for (let i = 0; i < 200; i++) {
+      if ((await c.cluster()).hosts.find((h) => h.id === victim.id)?.inflight === 4) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const survivor = await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 8 } });
+    hosts.push(survivor);
+    await victim.kill();
+    const results = await Promise.all(sent);
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+    expect(results.every((r) => r.host === survivor.id)).toBe(true);
+    const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `rc-kill-${i}` })));
+    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+  });
+});
