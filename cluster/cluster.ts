@@ -15,8 +15,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
+import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
-import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, HEARTBEAT, LIVE, RECORD, RENEW, type ClusterKeys } from './keys.js';
+import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, GROUP_ADD, HEARTBEAT, LIVE, RECORD, RENEW, type ClusterKeys } from './keys.js';
 
 /** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
 export interface ClusterSettings {
@@ -57,11 +58,24 @@ export interface LocalHost {
   registerFetched(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void>;
   /** Runs a registered function on this host's pool. */
   run(name: string, input: Uint8Array, timeoutMs: number): Promise<{ output: Uint8Array; returnCode: number }>;
+  /** Runs some ranks of a group whose other ranks are on other hosts. */
+  runPart(
+    name: string,
+    size: number,
+    input: Uint8Array,
+    timeoutMs: number,
+    part: GroupPart,
+  ): Promise<{ output: Uint8Array; returnCode: number }[]>;
+  /** A message from a rank on another host to a rank of the part `id`. */
+  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void;
+  /** A rank on another host failed: the part `id` stops. */
+  abortPart(id: number, error: NuvolaError): void;
   log(level: 'info' | 'warn', message: string): void;
 }
 
 interface Pending {
-  resolve: (outcome: Outcome) => void;
+  /** Gets the reply's record (see {@link encode}). */
+  resolve: (record: Buffer) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -74,6 +88,7 @@ interface Scripted extends Redis {
   nuvolaRenew(running: string, host: string, leaseMs: number): Promise<number>;
   nuvolaRecordBuffer(done: string, running: string, host: string, ttlMs: number, record: Buffer): Promise<Buffer>;
   nuvolaAnswer(work: string, reply: string, group: string, entry: string, id: string, record: Buffer, ttlMs: number): Promise<number>;
+  nuvolaGroupAdd(stream: string, ttlMs: number, ...fields: (string | Buffer)[]): Promise<number>;
 }
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
@@ -116,6 +131,10 @@ export class Cluster {
   private readonly workReader: Redis;
   /** Blocking reads of this host's reply stream. */
   private readonly replyReader: Redis;
+  /** Blocking reads of the inboxes of the group ranks running here. */
+  private readonly inboxReader: Redis;
+  /** Parts of groups spread over hosts that run here, by group id. */
+  private readonly parts = new Map<string, GroupPart>();
   private readonly pending = new Map<string, Pending>();
   /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
   private readonly leases = new Set<string>();
@@ -158,9 +177,11 @@ export class Cluster {
     redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
     redis.defineCommand('nuvolaRecord', { numberOfKeys: 2, lua: RECORD });
     redis.defineCommand('nuvolaAnswer', { numberOfKeys: 2, lua: ANSWER });
+    redis.defineCommand('nuvolaGroupAdd', { numberOfKeys: 1, lua: GROUP_ADD });
     this.redis = redis;
     this.workReader = connect(true);
     this.replyReader = connect(true);
+    this.inboxReader = connect(true);
   }
 
   /** Joins the cluster: creates the work stream's group if needed, beats once, starts the loops. */
@@ -181,7 +202,7 @@ export class Cluster {
       );
     }
     cluster.heartbeatTimer = setInterval(() => void cluster.tick(), settings.heartbeatMs);
-    cluster.loops = [cluster.replyLoop(), cluster.workLoop()];
+    cluster.loops = [cluster.replyLoop(), cluster.workLoop(), cluster.inboxLoop()];
     return cluster;
   }
 
@@ -288,34 +309,41 @@ export class Cluster {
         ).toWire(),
       };
     }
+    const fields: (string | Buffer)[] = ['fn', name];
+    if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
+    return decode(await this.request(name, fields, deadline));
+  }
+
+  /**
+   * Adds a call to the work stream and resolves with its reply's record, or with an error
+   * record at the deadline or when Redis is away.
+   */
+  private async request(name: string, fields: (string | Buffer)[], deadline: number): Promise<Buffer> {
     const id = randomUUID();
-    const answer = new Promise<Outcome>((resolve) => {
+    const answer = new Promise<Buffer>((resolve) => {
       const timer = setTimeout(
         () => {
           this.pending.delete(id);
-          resolve({
-            error: makeError(
-              ErrorCode.TIMEOUT,
-              `'${name}' sent to cluster '${this.settings.name}' got no answer within its timeout; with an idempotency key a retry returns the result if it completed`,
-              { function: name, cluster: this.settings.name, invocation: id },
-            ).toWire(),
-          });
+          const error = makeError(
+            ErrorCode.TIMEOUT,
+            `'${name}' sent to cluster '${this.settings.name}' got no answer within its timeout; with an idempotency key a retry returns the result if it completed`,
+            { function: name, cluster: this.settings.name, invocation: id },
+          );
+          resolve(encode({ error: error.toWire() }));
         },
         Math.max(1, deadline - Date.now()),
       );
       this.pending.set(id, { resolve, timer });
     });
-    const fields: (string | Buffer)[] = ['id', id, 'fn', name, 'from', this.hostId, 'dl', String(deadline)];
-    if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-    if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
     try {
-      await this.redis.xadd(this.keys.work, '*', ...fields);
+      await this.redis.xadd(this.keys.work, '*', 'id', id, 'from', this.hostId, 'dl', String(deadline), ...fields);
     } catch (err) {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
         this.pending.delete(id);
-        pending.resolve({ error: unavailable(`sending '${name}'`, err).toWire() });
+        pending.resolve(encode({ error: unavailable(`sending '${name}'`, err).toWire() }));
       }
     }
     return answer;
@@ -509,7 +537,15 @@ export class Cluster {
     this.remote++;
     const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     const run = (): Promise<Outcome> => this.runHere(name, bytes, deadline);
-    const outcome = key === undefined ? await run() : await this.keyed(key, deadline, run);
+    let record: Buffer;
+    const group = f.get('gid')?.toString();
+    if (group !== undefined) {
+      const ranks = JSON.parse(f.get('ranks')?.toString() ?? '[]') as number[];
+      const size = Number(f.get('size')?.toString() ?? '0');
+      record = await this.runPart(name, group, size, ranks, bytes, deadline);
+    } else {
+      record = encode(key === undefined ? await run() : await this.keyed(key, deadline, run));
+    }
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         await this.redis.nuvolaAnswer(
@@ -518,7 +554,7 @@ export class Cluster {
           GROUP,
           entryId.toString(),
           id,
-          encode(outcome),
+          record,
           Math.max(60_000, 10 * this.settings.hostTimeoutMs),
         );
         return;
@@ -526,6 +562,162 @@ export class Cluster {
         // Unacknowledged, the entry stays pending under this host: keep trying while alive.
         this.warn(`cluster: answering call ${id} failed (${(err as Error).message}); retrying`);
         await sleep(Math.min(1000, 100 * (attempt + 1)));
+      }
+    }
+  }
+
+  /**
+   * Runs `size` ranks of `name` as one group spread over the cluster's hosts: the ranks are
+   * split in contiguous parts, one per host that takes calls, each part sent through the work
+   * stream; messages between ranks on different hosts go through Redis streams (one per
+   * receiving rank, so each sender's messages arrive in order). The first failing rank ends the
+   * group on every host. Resolves with each rank's outcome in rank order.
+   */
+  async invokeGroup(name: string, size: number, input: Uint8Array, timeoutMs: number): Promise<Outcome[]> {
+    const deadline = Date.now() + timeoutMs;
+    try {
+      this.live = await this.hosts();
+    } catch (err) {
+      return [{ error: toWire(err) }];
+    }
+    const takers = this.live.filter((h) => h.capacity > 0).length;
+    if (takers === 0) {
+      const error = makeError(ErrorCode.CLUSTER_UNAVAILABLE, `cluster '${this.settings.name}': no live host takes calls; start a host`, {
+        function: name,
+      });
+      return [{ error: error.toWire() }];
+    }
+    const parts = Math.min(size, takers);
+    const group = randomUUID();
+    const ranksOf = (p: number): number[] => {
+      const from = Math.floor((p * size) / parts);
+      const to = Math.floor(((p + 1) * size) / parts);
+      return Array.from({ length: to - from }, (_, i) => from + i);
+    };
+    let aborted = false;
+    const abort = (error: WireError): void => {
+      if (aborted) return;
+      aborted = true;
+      this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error)).catch(() => undefined);
+    };
+    try {
+      const results = await Promise.all(
+        Array.from({ length: parts }, async (_, p) => {
+          const ranks = ranksOf(p);
+          const fields: (string | Buffer)[] = ['fn', name, 'gid', group, 'size', String(size), 'ranks', JSON.stringify(ranks)];
+          if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+          const outcomes = decodePart(await this.request(name, fields, deadline), ranks.length);
+          const failed = outcomes.find((o): o is { error: WireError } => 'error' in o);
+          if (failed !== undefined) abort(failed.error);
+          return outcomes;
+        }),
+      );
+      return results.flat();
+    } finally {
+      const keys = [this.keys.control(group), ...Array.from({ length: size }, (_, r) => this.keys.inbox(group, r))];
+      void this.redis.del(...keys).catch(() => undefined);
+    }
+  }
+
+  /** Runs a part of a group spread over hosts; its record lists each of its ranks' outcomes. */
+  private async runPart(name: string, group: string, size: number, ranks: number[], input: Uint8Array, deadline: number): Promise<Buffer> {
+    // The entry counted one call; a part holds one instance per rank.
+    this.inflight += ranks.length - 1;
+    let published = false;
+    const part: GroupPart = {
+      ranks,
+      send: (from, to, data) => {
+        this.groupAdd(this.keys.inbox(group, to), 'f', String(from), 'd', Buffer.from(data)).catch((err: Error) => {
+          if (part.id !== undefined) this.host.abortPart(part.id, unavailable(`sending a message to rank ${to}`, err));
+        });
+      },
+      aborted: (error) => {
+        published = true;
+        this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error.toWire())).catch(() => undefined);
+      },
+    };
+    try {
+      await this.fetch(name, undefined);
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw makeError(ErrorCode.TIMEOUT, `a part of group '${name}' reached this host after its deadline`, { function: name });
+      const run = this.host.runPart(name, size, input, left, part);
+      this.parts.set(group, part);
+      this.poke();
+      const results = await run;
+      return encodePart(results.map((r) => ({ ...r, host: this.hostId })));
+    } catch (err) {
+      const wire = toWire(err);
+      if (!published) this.groupAdd(this.keys.control(group), 'e', JSON.stringify(wire)).catch(() => undefined);
+      return encodePart([{ error: wire }]);
+    } finally {
+      this.parts.delete(group);
+      this.inflight -= ranks.length - 1;
+    }
+  }
+
+  /** Adds to a group's stream, which lapses a minute after its last entry (or `hostTimeoutMs`, if longer). */
+  private groupAdd(stream: string, ...fields: (string | Buffer)[]): Promise<number> {
+    return this.redis.nuvolaGroupAdd(stream, Math.max(60_000, this.settings.hostTimeoutMs), ...fields);
+  }
+
+  /** Wakes the inbox reader: the set of group streams to read changed. */
+  private poke(): void {
+    void this.redis.xadd(this.keys.poke(this.hostId), 'MAXLEN', '~', '100', '*', 'p', '1').catch(() => undefined);
+  }
+
+  /** Reads the inboxes (and control streams) of the group ranks running here and hands their messages to the pool. */
+  private async inboxLoop(): Promise<void> {
+    const last = new Map<string, string>();
+    const poke = this.keys.poke(this.hostId);
+    while (!this.closed) {
+      const streams = [poke];
+      const route = new Map<string, { group: string; rank: number | undefined }>();
+      for (const [group, part] of this.parts) {
+        const control = this.keys.control(group);
+        streams.push(control);
+        route.set(control, { group, rank: undefined });
+        for (const rank of part.ranks) {
+          const inbox = this.keys.inbox(group, rank);
+          streams.push(inbox);
+          route.set(inbox, { group, rank });
+        }
+      }
+      for (const stream of last.keys()) if (stream !== poke && !route.has(stream)) last.delete(stream);
+      let read: [Buffer, StreamEntry[]][] | null;
+      try {
+        read = (await this.inboxReader.xreadBuffer(
+          'COUNT',
+          1024,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          ...streams,
+          ...streams.map((s) => last.get(s) ?? '0-0'),
+        )) as [Buffer, StreamEntry[]][] | null;
+      } catch (err) {
+        if (this.closed) return;
+        this.warn(`cluster: reading group messages failed (${(err as Error).message}); retrying`);
+        await sleep(200);
+        continue;
+      }
+      for (const [streamName, entries] of read ?? []) {
+        const stream = streamName.toString();
+        const to = route.get(stream);
+        for (const [entryId, raw] of entries) {
+          last.set(stream, entryId.toString());
+          const part = to === undefined ? undefined : this.parts.get(to.group);
+          if (to === undefined || part?.id === undefined) continue;
+          const f = fieldsOf(raw);
+          if (to.rank === undefined) {
+            this.host.abortPart(part.id, fromWire(JSON.parse(f.get('e')?.toString() ?? '{}') as WireError));
+            continue;
+          }
+          const data = f.get('d') ?? Buffer.alloc(0);
+          const shared = new SharedArrayBuffer(data.byteLength);
+          new Uint8Array(shared).set(data);
+          this.host.deliver(part.id, Number(f.get('f')?.toString() ?? '-1'), to.rank, shared);
+        }
       }
     }
   }
@@ -554,7 +746,7 @@ export class Cluster {
         if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
         this.pending.delete(id);
         clearTimeout(pending.timer);
-        pending.resolve(decode(f.get('r') ?? Buffer.alloc(0)));
+        pending.resolve(f.get('r') ?? encode({ error: makeError(ErrorCode.CLUSTER_UNAVAILABLE, 'an empty reply').toWire() }));
       }
     }
   }
@@ -643,11 +835,12 @@ export class Cluster {
     this.slotFreed?.();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.resolve({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() });
+      pending.resolve(encode({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() }));
     }
     this.pending.clear();
     this.workReader.disconnect();
     this.replyReader.disconnect();
+    this.inboxReader.disconnect();
     // A read queued while Redis is away may never settle: do not wait for it past a second.
     await Promise.race([Promise.allSettled(this.loops), sleep(1000)]);
     // Leave cleanly: calls still pending under this host are claimed by others at once.
@@ -687,6 +880,34 @@ export function decode(bytes: Buffer): Outcome {
   const output = new Uint8Array(bytes.byteLength - 4 - length);
   output.set(bytes.subarray(4 + length));
   return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
+}
+
+/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
+function encodePart(outcomes: Outcome[]): Buffer {
+  const parts = outcomes.map(encode);
+  const lead = Buffer.alloc(8 + 4 * parts.length);
+  lead.writeUInt32LE(PART_MARK, 0);
+  lead.writeUInt32LE(parts.length, 4);
+  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
+  return Buffer.concat([lead, ...parts]);
+}
+
+/** Leads a part's record where a plain record has its header's length (never this). */
+const PART_MARK = 0xffffffff;
+
+/** A group part's record → one outcome per rank (a part-wide error repeated, or a plain error record). */
+function decodePart(record: Buffer, ranks: number): Outcome[] {
+  // Timeouts and lost connections come back as a plain outcome record, not a part.
+  if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
+  const count = record.readUInt32LE(4);
+  const out: Outcome[] = [];
+  let at = 8 + 4 * count;
+  for (let i = 0; i < count; i++) {
+    const length = record.readUInt32LE(8 + 4 * i);
+    out.push(decode(record.subarray(at, at + length)));
+    at += length;
+  }
+  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }
 
 /** An outcome as the caller sees it: the result, or the rebuilt error thrown. */

@@ -24,6 +24,12 @@ export interface ClusterKeys {
   done(key: string): string;
   /** The host running an invocation with an idempotency key (a lease). */
   running(key: string): string;
+  /** Messages to rank `rank` of the group `group` spread over hosts (a stream). */
+  inbox(group: string, rank: number): string;
+  /** Control entries of a group spread over hosts: a rank's failure (a stream). */
+  control(group: string): string;
+  /** Wakes a host's reader of group messages when the groups it serves change (a stream). */
+  poke(host: string): string;
 }
 
 export function clusterKeys(cluster: string): ClusterKeys {
@@ -37,6 +43,9 @@ export function clusterKeys(cluster: string): ClusterKeys {
     reply: (host) => `${p}reply:${host}`,
     done: (key) => `${p}done:${key}`,
     running: (key) => `${p}run:${key}`,
+    inbox: (group, rank) => `${p}g:${group}:${rank}`,
+    control: (group) => `${p}g:${group}:ctl`,
+    poke: (host) => `${p}poke:${host}`,
   };
 }
 
@@ -104,3 +113,11 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return acked`;
+
+/**
+ * KEYS: a group stream (a rank's inbox or the group's control stream). ARGV: ttlMs, then field
+ * and value pairs. Adds an entry and keeps the stream no longer than `ttlMs` past its last
+ * one, so a message sent after its group ended does not stay behind.
+ */
+export const GROUP_ADD = `redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])`;

@@ -106,6 +106,20 @@ interface Group {
   aborted: boolean;
   /** With placement 'pack': the one worker every rank goes to. */
   packed: Slot | undefined;
+  /** A part of a group spread over hosts: the ranks run here, and how the others are reached. */
+  part?: GroupPart;
+}
+
+/** Where a group's ranks run when some are on other hosts (cluster mode). */
+export interface GroupPart {
+  /** The ranks that run on this pool; messages to the others go through `send`. */
+  ranks: number[];
+  /** Carries a message to a rank on another host. */
+  send(from: number, to: number, data: SharedArrayBuffer): void;
+  /** Called once when a rank here fails and ends the group (not for an abort from elsewhere). */
+  aborted(error: NuvolaError): void;
+  /** Set by the pool when the part starts: the id `deliver` and `abortPart` take. */
+  id?: number;
 }
 
 interface Pending {
@@ -198,6 +212,9 @@ export interface PoolOptions {
   minWorkers: number;
   idleTimeoutMs: number;
 }
+
+/** In a group's `workers`: the rank runs on another host (cluster mode). */
+const REMOTE_RANK = -2;
 
 export class Pool {
   private readonly slots: Slot[] = [];
@@ -630,6 +647,10 @@ export class Pool {
     if (message.type === 'comm') {
       // Routed by reference: the SharedArrayBuffer is shared, not copied.
       const group = this.groups.get(message.group);
+      if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
+        group.part.send(message.from, message.to, message.data);
+        return;
+      }
       const target = group?.slots[message.to];
       if (group === undefined || group.aborted || target === undefined || target.dead) return;
       this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
@@ -678,6 +699,7 @@ export class Pool {
     input: Uint8Array,
     timeoutMs: number,
     placement: 'spread' | 'pack' = 'spread',
+    part?: GroupPart,
   ): Promise<RawResult[]> {
     const id = this.nextGroup++;
     const group: Group = {
@@ -686,14 +708,21 @@ export class Pool {
       aborted: false,
       packed: placement === 'pack' ? this.pick(fn) : undefined,
     };
+    if (part !== undefined) {
+      group.part = part;
+      part.id = id;
+    }
     this.groups.set(id, group);
     let first: NuvolaError | undefined;
-    const workers = new Array<number>(size).fill(-1);
-    const calls = Array.from({ length: size }, (_, rank) =>
+    // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
+    const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
+    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
+    const calls = ranks.map((rank) =>
       this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers } }).catch((err: NuvolaError) => {
         if (first === undefined) {
           first = err;
           err.details['rank'] ??= rank;
+          if (!group.aborted) group.part?.aborted(err);
           this.abortGroup(id, group, err);
         }
         throw err;
@@ -708,6 +737,20 @@ export class Pool {
       for (const slot of new Set(group.slots))
         if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commEnd', group: id });
     }
+  }
+
+  /** A message from a rank on another host to rank `to` of the group part `id`. */
+  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void {
+    const group = this.groups.get(id);
+    const target = group?.slots[to];
+    if (group === undefined || group.aborted || target === undefined || target.dead) return;
+    this.post(target, { type: 'comm', group: id, from, to, data });
+  }
+
+  /** A rank of the group part `id` failed on another host: the ranks here stop too. */
+  abortPart(id: number, error: NuvolaError): void {
+    const group = this.groups.get(id);
+    if (group !== undefined && !group.aborted) this.abortGroup(id, group, error);
   }
 
   /**

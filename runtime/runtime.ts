@@ -94,9 +94,12 @@ export interface GroupOptions {
   /**
    * Where the ranks run. `'spread'` (default): over the workers, for ranks that compute in
    * parallel. `'pack'`: all on one worker, where messages never leave the thread — for ranks
-   * that mostly talk (a 1 KiB round trip then costs ~7 µs instead of ~60–120 µs).
+   * that mostly talk (a 1 KiB round trip then costs ~7 µs instead of ~60–120 µs). `'hosts'`
+   * (cluster mode): split over the cluster's hosts that take calls, in contiguous blocks of
+   * ranks; messages between hosts go through Redis, with the same semantics (per-sender order,
+   * the first failing rank ends the group everywhere).
    */
-  placement?: 'spread' | 'pack';
+  placement?: 'spread' | 'pack' | 'hosts';
 }
 
 /** What a host handler gets besides its input. */
@@ -562,10 +565,10 @@ export class Runtime {
       );
     }
     const { placement, ...rest } = options ?? {};
-    if (placement !== undefined && placement !== 'spread' && placement !== 'pack') {
+    if (placement !== undefined && placement !== 'spread' && placement !== 'pack' && placement !== 'hosts') {
       throw new InvalidOptionError(
         ErrorCode.INVALID_OPTION,
-        `option placement must be "spread" or "pack", got ${JSON.stringify(placement)}`,
+        `option placement must be "spread", "pack" or "hosts", got ${JSON.stringify(placement)}`,
         {
           path: 'options.placement',
         },
@@ -575,6 +578,20 @@ export class Runtime {
     const bytes = toBytes(input);
     this.checkInputSize(name, bytes);
     const start = performance.now();
+    if (placement === 'hosts') {
+      const cluster = this.clusterRef;
+      if (cluster === undefined) {
+        throw new InvalidOptionError(ErrorCode.INVALID_OPTION, "placement 'hosts' needs cluster mode (createRuntime({ redis, cluster }))", {
+          path: 'options.placement',
+        });
+      }
+      const outcomes = await cluster.invokeGroup(name, size, bytes, timeoutMs);
+      // The rank that failed first, not one stopped because of it.
+      const errors = outcomes.filter((o) => 'error' in o);
+      const failed = errors.find((o) => o.error.code !== ErrorCode.COMM_ABORTED) ?? errors[0];
+      if (failed !== undefined) settle(failed);
+      return outcomes.map((o) => clusterResult(o, start));
+    }
     const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs, placement);
     const durationMs = performance.now() - start;
     return raws.map((raw) => ({
@@ -681,6 +698,9 @@ export class Runtime {
         if (!this.registry.has(name)) await this.registerHere(name, bytes, options as FunctionOptions);
       },
       run: (name, input, timeoutMs) => this.pool.invoke(name, input, timeoutMs),
+      runPart: (name, size, input, timeoutMs, part) => this.pool.invokeGroup(name, size, input, timeoutMs, 'spread', part),
+      deliver: (id, from, to, data) => this.pool.deliver(id, from, to, data),
+      abortPart: (id, error) => this.pool.abortPart(id, error),
       log: (level, message) => this.options.logger({ function: 'nuvola', level, message }),
     });
   }

@@ -163,6 +163,40 @@ describe('a cluster of hosts', () => {
   });
 });
 
+describe('messaging across hosts (invokeGroup with placement: hosts)', () => {
+  it('collectives and ordered point-to-point messages between ranks on different hosts; a failing rank ends the group everywhere', async () => {
+    const cluster = newCluster();
+    const h1 = await host(redis.url, cluster);
+    const h2 = await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster);
+    await c.register('ops', guestBytes('comm_ops'), { timeoutMs: 10_000 });
+    const group = async (size: number, mode: string): Promise<{ outputs: string[]; hosts: Set<string | undefined> }> => {
+      const results = await c.invokeGroup('ops', size, mode, { placement: 'hosts' });
+      return { outputs: results.map((r) => text(r.output)), hosts: new Set(results.map((r) => r.host)) };
+    };
+    const sum = await group(5, 'allreduce');
+    expect(sum.outputs).toEqual(Array(5).fill('10,100,1000'));
+    expect(sum.hosts).toEqual(new Set([h1.id, h2.id]));
+    // Ranks 0 and 1 on different hosts: five round trips, in order.
+    expect((await group(2, 'pingpong')).outputs[0]).toBe('2 4 6 8 10');
+    expect((await group(4, 'scan')).outputs).toEqual(['1,0,0', '2,1,0', '3,3,0', '4,6,0']);
+    expect((await group(5, 'mixed')).outputs).toEqual(Array.from({ length: 5 }, (_, r) => `b4 10,5,0 ${r === 1 ? 5 : 0}`));
+    // State pushed before a barrier is seen by every rank after it, across hosts.
+    expect((await group(4, 'barrier')).outputs).toEqual(Array(4).fill('saw 4 of 4'));
+    const failed = await failure(c.invokeGroup('ops', 3, 'trapone', { placement: 'hosts' }));
+    expect(failed.code).toBe(ErrorCode.GUEST_TRAP);
+    expect(failed.details['rank']).toBe(1);
+    // And the cluster serves the next group.
+    expect((await group(3, 'allreduce')).outputs).toEqual(Array(3).fill('3,30,300'));
+    // Groups leave no message streams behind.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await raw.keys(`nuvola:cl:{${cluster.name}}:g:*`)).toEqual([]);
+    const local = (await runtime({ workers: 1 })).rt;
+    await local.register('ops', guestBytes('comm_ops'));
+    expect((await failure(local.invokeGroup('ops', 2, 'allreduce', { placement: 'hosts' }))).code).toBe(ErrorCode.INVALID_OPTION);
+  });
+});
+
 describe('nuvola cluster up', () => {
   it('starts hosts, spreads a burst over them, and survives killing one', async () => {
     const lines: string[] = [];
@@ -182,19 +216,20 @@ describe('faults (real processes on loopback)', () => {
     const victim = await host(redis.url, { ...cluster, capacity: 4 });
     const c = await caller(redis.url, cluster);
     await c.register('sleep', guestBytes('core_sleep'));
-    const keyed = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '800', { idempotencyKey: `kill-${i}`, timeoutMs: 15_000 }));
+    const keyed = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '3000', { idempotencyKey: `kill-${i}`, timeoutMs: 15_000 }));
     await until(c, victim.id, (h) => h.inflight === 4);
-    const plain = Array.from({ length: 2 }, () => c.invoke('sleep', '800', { timeoutMs: 15_000 }));
+    const plain = Array.from({ length: 2 }, () => c.invoke('sleep', '3000', { timeoutMs: 15_000 }));
     const survivor = await host(redis.url, { ...cluster, capacity: 8 });
+    // Killed long before its 3 s sleeps end, however slow the survivor was to start.
     await victim.kill();
     const results = await Promise.all([...keyed, ...plain]);
-    expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 800'));
+    expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 3000'));
     // The killed host's calls were taken over; the survivor answered all of them.
     expect(results.every((r) => r.host === survivor.id)).toBe(true);
     expect(survivor.log.some((l) => l.includes(`took over 4 unanswered calls of dead host '${victim.id}'`))).toBe(true);
     // Retried with their keys, they answer from the record: same output, no second run.
     const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `kill-${i}` })));
-    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
     expect(await unanswered(cluster.name)).toBe(0);
   });
 

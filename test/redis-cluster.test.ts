@@ -72,18 +72,19 @@ describe('on a Redis Cluster', () => {
     hosts.push(victim);
     const c = (await runtime({ workers: 1, redis: target, cluster: { ...cluster, capacity: 0 } })).rt;
     await c.register('sleep', guestBytes('core_sleep'));
-    const sent = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '800', { idempotencyKey: `rc-kill-${i}`, timeoutMs: 15_000 }));
+    const sent = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '3000', { idempotencyKey: `rc-kill-${i}`, timeoutMs: 15_000 }));
     for (let i = 0; i < 200; i++) {
       if ((await c.cluster()).hosts.find((h) => h.id === victim.id)?.inflight === 4) break;
       await new Promise((r) => setTimeout(r, 25));
     }
     const survivor = await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 8 } });
     hosts.push(survivor);
+    // Killed long before its 3 s sleeps end, however slow the survivor was to start.
     await victim.kill();
     const results = await Promise.all(sent);
-    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
     expect(results.every((r) => r.host === survivor.id)).toBe(true);
     const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `rc-kill-${i}` })));
-    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 800'));
+    expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
   });
 });
