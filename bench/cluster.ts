@@ -71,6 +71,18 @@ async function rawEcho(url: string): Promise<{ call: (input: Buffer) => Promise<
   };
 }
 
+/** Redis's own CPU time so far (the sum of INFO commandstats' usec), in µs, and the commands run. */
+async function redisWork(raw: Redis): Promise<{ usec: number; calls: number }> {
+  const info = await raw.info('commandstats');
+  let usec = 0;
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+),usec=(\d+)/gm)) {
+    calls += Number(m[1]);
+    usec += Number(m[2]);
+  }
+  return { usec, calls };
+}
+
 export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAULTS): Promise<BenchReport> {
   const { runs, calls } = options;
   const redis = await startRedis();
@@ -120,17 +132,30 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
     const extraRtt = (median(remote) - median(here)) / rtt;
 
     // Throughput through the work stream with 1, 2, 3 hosts vs one local runtime.
-    const throughput: { hosts: number; nuvola: number[]; local: number[] }[] = [];
+    const throughput: { hosts: number; nuvola: number[]; local: number[]; redisMicrosPerCall: number[]; commandsPerCall: number[] }[] = [];
     for (let k = 1; k <= 3; k++) {
       while (hosts.length < k) hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
       await throughputRun(remoteCall, 1000, 256);
-      const row = { hosts: k, nuvola: [] as number[], local: [] as number[] };
+      const row = {
+        hosts: k,
+        nuvola: [] as number[],
+        local: [] as number[],
+        redisMicrosPerCall: [] as number[],
+        commandsPerCall: [] as number[],
+      };
       for (let run = 0; run < runs; run++) {
+        const before = await redisWork(raw);
         row.nuvola.push(await throughputRun(remoteCall, 3000, 256));
+        const after = await redisWork(raw);
+        // Redis's CPU per remote call (heartbeats included): what bounds one Redis's throughput.
+        row.redisMicrosPerCall.push((after.usec - before.usec) / 3000);
+        row.commandsPerCall.push((after.calls - before.calls - 1) / 3000);
         row.local.push(await throughputRun(localCall, 3000, 256));
       }
       throughput.push(row);
     }
+    const redisMicros = median(throughput.flatMap((r) => r.redisMicrosPerCall));
+    const commands = median(throughput.flatMap((r) => r.commandsPerCall));
 
     // Recovery: a survivor and a victim take 4 naps each; the victim is killed at once.
     while (hosts.length > 0) await hosts.pop()!.stop();
@@ -175,9 +200,19 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       `Redis round trip (PING p50) ${round(rtt)} µs; a remote call costs ${round(extraRtt)} round trips more than a local one (target ≤ 3)`,
       `recovery ${round(median(recovery))} ms with hostTimeoutMs ${TIMING.hostTimeoutMs} and heartbeatMs ${TIMING.heartbeatMs}: ${round(median(recovery) / TIMING.hostTimeoutMs)}× the timeout (target ≤ 2×)`,
       'all processes share this machine’s cores: throughput with more hosts measures the overhead, not a speed-up',
+      `Redis spends ${round(redisMicros)} µs of its one core per remote call (${round(commands)} commands, INFO commandstats): one Redis tops out near ${round(1e6 / redisMicros, 0)} remote calls/s, however many hosts`,
     ];
     const out = report('cluster', runs, figures, notes);
-    out.rows = [{ rttMicros: round(rtt), extraRoundTrips: round(extraRtt), recoveryMs: recovery.map((v) => round(v)), throughput }];
+    out.rows = [
+      {
+        rttMicros: round(rtt),
+        extraRoundTrips: round(extraRtt),
+        redisMicrosPerCall: round(redisMicros),
+        commandsPerCall: round(commands),
+        recoveryMs: recovery.map((v) => round(v)),
+        throughput,
+      },
+    ];
     return out;
   } finally {
     await rawBaseline?.close();

@@ -13,7 +13,9 @@ export type {
   HostHandler,
   HandlerContext,
   FunctionInfo,
+  ClusterView,
 } from './runtime.js';
+export type { HostInfo } from '../cluster/cluster.js';
 export type { CallRecord } from './pool.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
@@ -32,6 +34,7 @@ export {
   HandlerError,
   SkeletonError,
   KernelError,
+  ClusterError,
 } from './errors.js';
 export type { HostState } from './host-state.js';
 export type { RedisTarget } from '../state/redis-tier.js';
