@@ -151,6 +151,7 @@ export class Cluster {
   /** Hosts seen alive at the last heartbeat (this one included). */
   private live: HostInfo[] = [];
   private lastWarning = '';
+  private ticking = false;
 
   private constructor(
     readonly settings: ClusterSettings,
@@ -753,7 +754,9 @@ export class Cluster {
 
   /** One heartbeat: renew this host, renew its leases, recover dead hosts' calls. */
   private async tick(): Promise<void> {
-    if (this.closed) return;
+    // One beat at a time: a slow Redis must not pile them up.
+    if (this.closed || this.ticking) return;
+    this.ticking = true;
     try {
       const dead = await this.beat();
       for (const key of this.leases)
@@ -761,6 +764,8 @@ export class Cluster {
       for (const id of dead) if (id !== this.hostId) await this.recover(id);
     } catch (err) {
       this.warn(`cluster: heartbeat failed (${(err as Error).message}); this host counts as dead after hostTimeoutMs without one`);
+    } finally {
+      this.ticking = false;
     }
   }
 
@@ -792,8 +797,9 @@ export class Cluster {
    * both see it dead: XCLAIM's minimum idle time lets only the first take each call.
    */
   private async recover(dead: string): Promise<void> {
-    if (!this.hasRoom()) return; // a host with room will; or this one at a later beat
-    const pending = (await this.redis.xpending(this.keys.work, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', 256, dead)) as [
+    const room = this.settings.capacity - this.inflight;
+    if (room <= 0) return; // a host with room will; or this one at a later beat
+    const pending = (await this.redis.xpending(this.keys.work, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', room, dead)) as [
       string,
       string,
       number,
