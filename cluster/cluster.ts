@@ -17,7 +17,7 @@ import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
 import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
-import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, GROUP_ADD, HEARTBEAT, LIVE, RECORD, RENEW, type ClusterKeys } from './keys.js';
+import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, GROUP_ADD, HEARTBEAT, LIVE, RECORD, RENEW, ROUTE, type ClusterKeys } from './keys.js';
 
 /** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
 export interface ClusterSettings {
@@ -56,6 +56,8 @@ export interface LocalHost {
   hashOf(name: string): string | undefined;
   /** Registers code fetched from the cluster's registry. */
   registerFetched(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void>;
+  /** Whether this host's local state tier holds `key`. */
+  holds(key: string): boolean;
   /** Runs a registered function on this host's pool. */
   run(name: string, input: Uint8Array, timeoutMs: number): Promise<{ output: Uint8Array; returnCode: number }>;
   /** Runs some ranks of a group whose other ranks are on other hosts. */
@@ -82,7 +84,8 @@ interface Pending {
 interface Scripted extends Redis {
   nuvolaHeartbeat(alive: string, hosts: string, id: string, timeoutMs: number, info: string): Promise<string[]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
-  nuvolaForget(alive: string, hosts: string, reply: string, id: string): Promise<number>;
+  nuvolaForget(alive: string, hosts: string, reply: string, queue: string, id: string): Promise<number>;
+  nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
   nuvolaBegin(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaBeginBuffer(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaRenew(running: string, host: string, leaseMs: number): Promise<number>;
@@ -173,7 +176,8 @@ export class Cluster {
     const redis = connect(false) as Scripted;
     redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
     redis.defineCommand('nuvolaLive', { numberOfKeys: 2, lua: LIVE });
-    redis.defineCommand('nuvolaForget', { numberOfKeys: 3, lua: FORGET });
+    redis.defineCommand('nuvolaForget', { numberOfKeys: 4, lua: FORGET });
+    redis.defineCommand('nuvolaRoute', { numberOfKeys: 3, lua: ROUTE });
     redis.defineCommand('nuvolaBegin', { numberOfKeys: 2, lua: BEGIN });
     redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
     redis.defineCommand('nuvolaRecord', { numberOfKeys: 2, lua: RECORD });
@@ -190,9 +194,7 @@ export class Cluster {
     const cluster = new Cluster(settings, target, host);
     try {
       await ready(cluster.redis, JOIN_WAIT_MS);
-      await cluster.redis.xgroup('CREATE', cluster.keys.work, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
-        if (!err.message.includes('BUSYGROUP')) throw err;
-      });
+      await cluster.createGroups();
       await cluster.beat();
     } catch (err) {
       await cluster.close();
@@ -209,6 +211,15 @@ export class Cluster {
 
   get hostId(): string {
     return this.settings.hostId;
+  }
+
+  /** The consumer group on the shared work stream and on this host's own (from their start). */
+  private async createGroups(): Promise<void> {
+    for (const stream of [this.keys.work, this.keys.queue(this.hostId)]) {
+      await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+        if (!err.message.includes('BUSYGROUP')) throw err;
+      });
+    }
   }
 
   /** Live hosts, read from Redis now. */
@@ -277,22 +288,58 @@ export class Cluster {
   }
 
   /**
-   * Runs `name` somewhere in the cluster: here when the function is known here (or in the
-   * registry) and this host has room, else through the work stream. With `idempotencyKey`, a
-   * key that completed before answers with its recorded result.
+   * Where a call naming `stateKey` should run: this host when its local tier holds the key
+   * and it has room; else the key's home, the live host that takes calls which the key hashes
+   * to (rendezvous hashing: while the hosts stay the same every call naming the key goes
+   * there, so that host comes to hold it). Undefined when the home was full at its last
+   * heartbeat: then the call goes wherever there is room.
    */
-  async invoke(name: string, input: Uint8Array, timeoutMs: number, idempotencyKey?: string): Promise<Outcome> {
+  placeOf(stateKey: string): string | undefined {
+    if (this.hasRoom() && this.host.holds(stateKey)) return this.hostId;
+    const home = homeOf(
+      stateKey,
+      this.live.filter((h) => h.capacity > 0),
+    );
+    if (home === undefined || home.id === this.hostId) return home?.id;
+    return home.inflight < home.capacity ? home.id : undefined;
+  }
+
+  /** Whether a call (naming `stateKey`, if any) should run on this host rather than be sent. */
+  runsHere(stateKey: string | undefined): boolean {
+    if (!this.hasRoom()) return false;
+    if (stateKey === undefined) return true;
+    const place = this.placeOf(stateKey);
+    return place === undefined || place === this.hostId;
+  }
+
+  /**
+   * Runs `name` somewhere in the cluster: here when the function is known here (or in the
+   * registry) and this host has room, else through the work stream; with `stateKey`, on the
+   * host {@link placeOf} picks. With `idempotencyKey`, a key that completed before answers
+   * with its recorded result.
+   */
+  async invoke(name: string, input: Uint8Array, timeoutMs: number, idempotencyKey?: string, stateKey?: string): Promise<Outcome> {
     const deadline = Date.now() + timeoutMs;
-    if (this.hasRoom() && (this.host.hashOf(name) !== undefined || (await this.known(name)))) {
+    if (this.runsHere(stateKey) && (this.host.hashOf(name) !== undefined || (await this.known(name)))) {
       return idempotencyKey === undefined
         ? this.track(this.runHere(name, input, deadline))
         : this.track(this.keyed(idempotencyKey, deadline, () => this.runHere(name, input, deadline)));
     }
-    return this.send(name, input, deadline, idempotencyKey);
+    const place = stateKey === undefined ? undefined : this.placeOf(stateKey);
+    return this.send(name, input, deadline, idempotencyKey, place === this.hostId ? undefined : place);
   }
 
-  /** Sends a call through the work stream and waits for its reply (or its deadline). */
-  private async send(name: string, input: Uint8Array, deadline: number, idempotencyKey: string | undefined): Promise<Outcome> {
+  /**
+   * Sends a call through the work stream (or to the own work stream of `target`) and waits
+   * for its reply (or its deadline).
+   */
+  private async send(
+    name: string,
+    input: Uint8Array,
+    deadline: number,
+    idempotencyKey: string | undefined,
+    target: string | undefined,
+  ): Promise<Outcome> {
     if (!this.live.some((h) => h.capacity > 0)) {
       // The list is from the last heartbeat: look again before saying no.
       try {
@@ -313,14 +360,14 @@ export class Cluster {
     const fields: (string | Buffer)[] = ['fn', name];
     if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
-    return decode(await this.request(name, fields, deadline));
+    return decode(await this.request(name, fields, deadline, target));
   }
 
   /**
    * Adds a call to the work stream and resolves with its reply's record, or with an error
    * record at the deadline or when Redis is away.
    */
-  private async request(name: string, fields: (string | Buffer)[], deadline: number): Promise<Buffer> {
+  private async request(name: string, fields: (string | Buffer)[], deadline: number, target?: string): Promise<Buffer> {
     const id = randomUUID();
     const answer = new Promise<Buffer>((resolve) => {
       const timer = setTimeout(
@@ -338,7 +385,9 @@ export class Cluster {
       this.pending.set(id, { resolve, timer });
     });
     try {
-      await this.redis.xadd(this.keys.work, '*', 'id', id, 'from', this.hostId, 'dl', String(deadline), ...fields);
+      const head = ['id', id, 'from', this.hostId, 'dl', String(deadline)];
+      if (target === undefined) await this.redis.xadd(this.keys.work, '*', ...head, ...fields);
+      else await this.redis.nuvolaRoute(this.keys.alive, this.keys.queue(target), this.keys.work, target, ...head, ...fields);
     } catch (err) {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
@@ -452,10 +501,12 @@ export class Cluster {
     }
   }
 
-  /** Takes calls from the work stream while this host has room. */
+  /** Takes calls from this host's own work stream and the shared one while this host has room. */
   private async workLoop(): Promise<void> {
-    // First the calls a previous life of this host id took and never answered.
-    let from = '0';
+    const streams = [this.keys.queue(this.hostId), this.keys.work];
+    // First the calls a previous life of this host id took and never answered ('0': this
+    // consumer's pending entries, then after the last one read), then new ones ('>').
+    const from = streams.map(() => '0');
     while (!this.closed) {
       const room = this.settings.capacity - this.inflight;
       if (room <= 0) {
@@ -465,69 +516,75 @@ export class Cluster {
         });
         continue;
       }
+      // Reading history never blocks, so block only once both streams are past it.
+      const history = from.some((f) => f !== '>');
       let read: [Buffer, StreamEntry[]][] | null;
       try {
-        read = (await this.workReader.xreadgroupBuffer(
-          'GROUP',
-          GROUP,
-          this.hostId,
-          'COUNT',
-          room,
-          'BLOCK',
-          from === '0' ? 1 : 1000,
-          'STREAMS',
-          this.keys.work,
-          from,
-        )) as [Buffer, StreamEntry[]][] | null;
+        const id = this.hostId;
+        read = (
+          history
+            ? await this.workReader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'STREAMS', ...streams, ...from)
+            : await this.workReader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'BLOCK', 1000, 'STREAMS', ...streams, ...from)
+        ) as [Buffer, StreamEntry[]][] | null;
       } catch (err) {
         if (this.closed) return;
         if ((err as Error).message.includes('NOGROUP')) {
-          await this.redis.xgroup('CREATE', this.keys.work, GROUP, '0', 'MKSTREAM').catch(() => undefined);
+          await this.createGroups().catch(() => undefined);
         } else {
           this.warn(`cluster: reading the work stream failed (${(err as Error).message}); retrying`);
         }
         await sleep(200);
         continue;
       }
-      const entries = read?.[0]?.[1] ?? [];
-      if (from === '0' && entries.length === 0) from = '>';
-      for (const entry of entries) {
+      const byStream = new Map((read ?? []).map(([stream, entries]) => [stream.toString(), entries]));
+      streams.forEach((stream, i) => {
+        const entries = byStream.get(stream) ?? [];
+        if (from[i] !== '>') {
+          // History: run every call this host id still owes, room or not.
+          for (const entry of entries) void this.execute(stream, entry);
+          from[i] = entries.length === 0 ? '>' : entries[entries.length - 1]![0].toString();
+          return;
+        }
         // A read issued with room may return after local calls took it: hand the rest back.
-        if (this.inflight < this.settings.capacity || from !== '>') void this.execute(entry);
-        else void this.handBack(entry);
-      }
-      if (from === '0' && entries.length > 0) from = `${entries[entries.length - 1]![0].toString()}`;
+        for (const entry of entries) {
+          if (this.inflight < this.settings.capacity) void this.execute(stream, entry);
+          else void this.handBack(stream, entry);
+        }
+      });
     }
   }
 
-  /** Puts a call this host took but has no room for back at the end of the work stream, for another host. */
-  private async handBack([entryId, raw]: StreamEntry): Promise<void> {
+  /**
+   * Moves a call this host (or a dead one) took, or that waits in a dead host's own stream,
+   * to the end of the shared work stream, for any host.
+   */
+  private async handBack(stream: string, [entryId, raw]: StreamEntry): Promise<void> {
     if (raw === null || raw === undefined) return;
     try {
       await this.redis
         .multi()
         .xadd(this.keys.work, '*', ...raw)
-        .xack(this.keys.work, GROUP, entryId)
-        .xdel(this.keys.work, entryId)
+        .xack(stream, GROUP, entryId)
+        .xdel(stream, entryId)
         .exec();
     } catch {
       // Still pending under this host: run it once there is room (and Redis is back).
-      void this.execute([entryId, raw]);
+      void this.execute(stream, [entryId, raw]);
     }
   }
 
-  /** Runs one call from the work stream and answers its caller; counted in `inflight` until answered. */
-  private async execute([entryId, raw]: StreamEntry): Promise<void> {
+  /** Runs one call taken from `stream` and answers its caller; counted in `inflight` until answered. */
+  private async execute(stream: string, [entryId, raw]: StreamEntry): Promise<void> {
     if (raw === null || raw === undefined) return; // deleted meanwhile
     this.inflight++;
     try {
-      await this.executeCounted(entryId, raw);
+      await this.executeCounted(stream, entryId, raw);
     } finally {
       this.release();
     }
   }
 
-  private async executeCounted(entryId: Buffer, raw: Buffer[]): Promise<void> {
+  private async executeCounted(stream: string, entryId: Buffer, raw: Buffer[]): Promise<void> {
     const f = fieldsOf(raw);
     const id = f.get('id')?.toString() ?? '';
     const name = f.get('fn')?.toString() ?? '';
@@ -550,7 +607,7 @@ export class Cluster {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         await this.redis.nuvolaAnswer(
-          this.keys.work,
+          stream,
           this.keys.reply(from),
           GROUP,
           entryId.toString(),
@@ -793,10 +850,13 @@ export class Cluster {
   }
 
   /**
-   * Claims the calls a dead host took and never answered, and runs them here. Two hosts may
-   * both see it dead: XCLAIM's minimum idle time lets only the first take each call.
+   * Claims the calls a dead host took and never answered, and runs them here; moves the calls
+   * waiting in its own work stream to the shared one. Two hosts may both see it dead: XCLAIM's
+   * minimum idle time lets only the first take each call.
    */
   private async recover(dead: string): Promise<void> {
+    const queue = this.keys.queue(dead);
+    const drained = await this.drain(queue);
     const room = this.settings.capacity - this.inflight;
     if (room <= 0) return; // a host with room will; or this one at a later beat
     const pending = (await this.redis.xpending(this.keys.work, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', room, dead)) as [
@@ -806,24 +866,60 @@ export class Cluster {
       number,
     ][];
     if (pending.length > 0) {
-      const claimed = (await this.redis.callBuffer(
-        'XCLAIM',
+      const claimed = await this.claim(
         this.keys.work,
-        GROUP,
-        this.hostId,
-        this.settings.heartbeatMs,
-        ...pending.map((p) => p[0]),
-      )) as StreamEntry[];
+        pending.map((p) => p[0]),
+      );
       if (claimed.length > 0) this.host.log('info', `cluster: took over ${claimed.length} unanswered calls of dead host '${dead}'`);
-      for (const entry of claimed) void this.execute(entry);
+      for (const entry of claimed) void this.execute(this.keys.work, entry);
       return;
     }
     const left = (await this.redis.xpending(this.keys.work, GROUP, '-', '+', 1, dead)) as unknown[];
-    if (left.length === 0) {
+    if (left.length === 0 && drained) {
       await this.redis.xgroup('DELCONSUMER', this.keys.work, GROUP, dead);
-      if ((await this.redis.nuvolaForget(this.keys.alive, this.keys.hosts, this.keys.reply(dead), dead)) === 1) {
+      if ((await this.redis.nuvolaForget(this.keys.alive, this.keys.hosts, this.keys.reply(dead), queue, dead)) === 1) {
         this.host.log('info', `cluster: host '${dead}' is gone (it left, or its heartbeat expired)`);
       }
+    }
+  }
+
+  /** Takes entries of `stream` for this host, if their idle time still allows (see XCLAIM). */
+  private async claim(stream: string, ids: string[]): Promise<StreamEntry[]> {
+    return (await this.redis.callBuffer('XCLAIM', stream, GROUP, this.hostId, this.settings.heartbeatMs, ...ids)) as StreamEntry[];
+  }
+
+  /**
+   * Moves every call of a dead host's own work stream to the shared one: those it (or another
+   * host that is gone) took and never answered, and those nobody took yet. Resolves with
+   * whether the stream is empty now.
+   */
+  private async drain(queue: string): Promise<boolean> {
+    try {
+      for (let moved = 0; moved < 10_000;) {
+        const live = new Set(this.live.map((h) => h.id));
+        const pending = (await this.redis.xpending(queue, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', 100)) as [
+          string,
+          string,
+          number,
+          number,
+        ][];
+        const orphans = pending.filter((p) => !live.has(p[1])).map((p) => p[0]);
+        let entries: StreamEntry[];
+        if (orphans.length > 0) {
+          entries = await this.claim(queue, orphans);
+        } else {
+          const read = (await this.redis.xreadgroupBuffer('GROUP', GROUP, this.hostId, 'COUNT', 100, 'STREAMS', queue, '>')) as
+            [Buffer, StreamEntry[]][] | null;
+          entries = read?.[0]?.[1] ?? [];
+        }
+        if (entries.length === 0) return (await this.redis.xlen(queue)) === 0;
+        for (const entry of entries) await this.handBack(queue, entry);
+        moved += entries.length;
+      }
+      return false;
+    } catch (err) {
+      if ((err as Error).message.includes('NOGROUP')) return true; // no such stream: nothing to move
+      throw err;
     }
   }
 
@@ -859,6 +955,39 @@ export class Cluster {
     }
     this.redis.disconnect();
   }
+}
+
+/**
+ * The home of a state key among `hosts`: the one with the highest hash of (host id, key)
+ * (rendezvous hashing — when a host joins or leaves, only the keys whose home it is or
+ * becomes move). Undefined when `hosts` is empty.
+ */
+export function homeOf<H extends { id: string }>(key: string, hosts: readonly H[]): H | undefined {
+  let best: H | undefined;
+  let bestScore = -1;
+  for (const h of hosts) {
+    const score = mix(`${h.id}\u0000${key}`);
+    if (score > bestScore || (score === bestScore && best !== undefined && h.id < best.id)) {
+      best = h;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** A 32-bit hash of a string: FNV-1a over its UTF-16 code units, then MurmurHash3's final mix. */
+function mix(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 function fieldsOf(raw: Buffer[]): Map<string, Buffer> {

@@ -16,6 +16,8 @@ export interface ClusterKeys {
   functions: string;
   /** The shared work stream (consumer group {@link GROUP}). */
   work: string;
+  /** A host's own work stream: calls sent to it for the state key they name (consumer group {@link GROUP}). */
+  queue(host: string): string;
   /** A module's bytes by content hash. */
   module(hash: string): string;
   /** A host's reply stream: results of the calls it sent to the work stream. */
@@ -39,6 +41,7 @@ export function clusterKeys(cluster: string): ClusterKeys {
     hosts: `${p}hosts`,
     functions: `${p}fn`,
     work: `${p}work`,
+    queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
     reply: (host) => `${p}reply:${host}`,
     done: (key) => `${p}done:${key}`,
@@ -66,14 +69,33 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))`;
 
-/** KEYS: alive, hosts, reply stream of the dead host. ARGV: id. Forgets a dead host (unless it came back). */
+/**
+ * KEYS: alive, hosts, reply stream and own work stream of the dead host. ARGV: id. Forgets a
+ * dead host (unless it came back, or calls are still in its own work stream).
+ */
 export const FORGET = `${NOW_MS}
 local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 if expires > now then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 and redis.call('XLEN', KEYS[4]) > 0 then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[3], KEYS[4])
 return 1`;
+
+/**
+ * KEYS: alive, the target host's own work stream, the shared work stream. ARGV: target host
+ * id, then field and value pairs. Sends a call to the target host while its heartbeat is
+ * current, else to the shared stream (so nothing is sent to a host known to be dead).
+ * Returns 1 when the target got it.
+ */
+export const ROUTE = `${NOW_MS}
+local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if expires > now then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+  return 1
+end
+redis.call('XADD', KEYS[3], '*', unpack(ARGV, 2))
+return 0`;
 
 /**
  * KEYS: done, running. ARGV: host, leaseMs. Starts an invocation with an idempotency key:

@@ -9,6 +9,7 @@ import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ClusterSettings } from '../cluster/cluster.js';
 import type { RedisTarget } from '../state/redis-tier.js';
+import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi.js';
 
@@ -161,6 +162,15 @@ export interface InvokeOptions {
    * host waits for it. Use it to retry after a timeout or a lost host without applying twice.
    */
   idempotencyKey?: string;
+  /**
+   * The state key this call mostly works on: a placement hint. In cluster mode the call runs on
+   * this host when its local tier holds the key, else on the key's home host (each key hashes
+   * to one of the live hosts that take calls, so all calls naming it meet there and find it in
+   * that host's local tier) — unless that host was full at its last heartbeat, then wherever
+   * there is room. On a single host it changes nothing. It grants no access: `stateKeys` still
+   * applies.
+   */
+  stateKey?: string;
   /**
    * Record the call tree: the result's `calls` lists this call and every call it made with
    * `chain.call`, transitively (id, parent, function, worker, timing, outcome). Default false.
@@ -370,18 +380,26 @@ function wasiOptions(value: unknown): WasiConfig {
 export function resolveInvokeOptions(
   options: unknown,
   fn: { timeoutMs: number },
-): { timeoutMs: number; trace: boolean; idempotencyKey: string | undefined } {
-  const o = checkObject(options, 'options', ['timeoutMs', 'trace', 'idempotencyKey']);
+): { timeoutMs: number; trace: boolean; idempotencyKey: string | undefined; stateKey: string | undefined } {
+  const o = checkObject(options, 'options', ['timeoutMs', 'trace', 'idempotencyKey', 'stateKey']);
   const trace = o['trace'];
   if (trace !== undefined && typeof trace !== 'boolean') fail('options.trace', 'a boolean', trace);
   const key = o['idempotencyKey'];
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
     fail('options.idempotencyKey', 'a string of 1 to 256 characters', key);
   }
+  const stateKey = o['stateKey'];
+  if (
+    stateKey !== undefined &&
+    (typeof stateKey !== 'string' || stateKey.length === 0 || Buffer.byteLength(stateKey) > MAX_STATE_KEY_BYTES)
+  ) {
+    fail('options.stateKey', `a state key: a string of 1 to ${MAX_STATE_KEY_BYTES} bytes of UTF-8`, stateKey);
+  }
   return {
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, fn.timeoutMs),
     trace: trace === true,
     idempotencyKey: key as string | undefined,
+    stateKey: stateKey as string | undefined,
   };
 }
 

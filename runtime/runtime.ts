@@ -467,6 +467,7 @@ export class Runtime {
     let timeoutMs: number;
     let trace = false;
     let idempotencyKey: string | undefined;
+    let stateKey: string | undefined;
     const cluster = this.clusterRef;
     try {
       this.checkOpen();
@@ -477,7 +478,7 @@ export class Runtime {
         if (cluster === undefined) throw unknownFunction(name);
       }
       timeoutMs = fnOptions?.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs;
-      if (options !== undefined) ({ timeoutMs, trace, idempotencyKey } = resolveInvokeOptions(options, { timeoutMs }));
+      if (options !== undefined) ({ timeoutMs, trace, idempotencyKey, stateKey } = resolveInvokeOptions(options, { timeoutMs }));
       if (idempotencyKey !== undefined && cluster === undefined) {
         throw new InvalidOptionError(
           ErrorCode.INVALID_OPTION,
@@ -494,8 +495,9 @@ export class Runtime {
     }
     const start = performance.now();
     if (cluster !== undefined) {
-      // Here when this host has the function and room; else (or with a key) through the cluster.
-      if (this.registry.has(name) && idempotencyKey === undefined && cluster.hasRoom()) {
+      // Here when this host has the function and room (and holds or is home to the state key);
+      // else (or with an idempotency key) through the cluster.
+      if (this.registry.has(name) && idempotencyKey === undefined && cluster.runsHere(stateKey)) {
         return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined)).then((raw) => ({
           output: raw.output,
           returnCode: raw.returnCode,
@@ -507,7 +509,7 @@ export class Runtime {
           ...(raw.calls ? { calls: raw.calls } : {}),
         }));
       }
-      return cluster.invoke(name, bytes, timeoutMs, idempotencyKey).then((outcome) => clusterResult(outcome, start));
+      return cluster.invoke(name, bytes, timeoutMs, idempotencyKey, stateKey).then((outcome) => clusterResult(outcome, start));
     }
     return this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined).then((raw) => ({
       output: raw.output,
@@ -693,6 +695,7 @@ export class Runtime {
     this.clusterRef = await Cluster.join(settings, this.options.redis!, {
       workers: this.options.workers,
       hashOf: (name) => this.hashes.get(name),
+      holds: (key) => this.store.holds(key),
       registerFetched: async (name, bytes, options) => {
         // Raced by a local register() of the same name: that one stands.
         if (!this.registry.has(name)) await this.registerHere(name, bytes, options as FunctionOptions);

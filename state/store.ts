@@ -53,6 +53,11 @@ export class StateStore {
     return this.install(KeyState.create(key, size, size, false)).handle;
   }
 
+  /** Whether the local tier has `key` (its bytes, or some of them, may still be only global). */
+  holds(key: string): boolean {
+    return this.keys.has(key);
+  }
+
   /** The local key, created empty when unknown here (without asking the global tier). */
   local(key: string): KeyState {
     checkKey(key);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
+import { homeOf } from '../dist/cluster/cluster.js';
 import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
 import { clusterUp } from '../dist/cluster/up.js';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
@@ -141,6 +142,45 @@ describe('a cluster of hosts', () => {
     expect(await raw.exists(`nuvola:cl:{${cluster.name}}:done:order-1`)).toBe(1);
   });
 
+  it('calls naming a state key meet on its home host, or stay on a host that holds the key', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, cluster);
+    const c = await host(redis.url, cluster);
+    const a = await caller(redis.url, cluster);
+    await a.register('count', guestBytes('state_local_count'));
+    const takers = (await a.cluster()).hosts.filter((h) => h.capacity > 0);
+    expect(takers.map((h) => h.id).sort()).toEqual([b.id, c.id].sort());
+    const homes = new Set<string>();
+    for (let k = 0; k < 16; k++) {
+      const key = `place-${k}`;
+      const runs = [];
+      // The count is kept in each host's local tier: exact only if every call meets on one host.
+      for (let i = 0; i < 3; i++) runs.push(await a.invoke('count', key, { stateKey: key }));
+      expect(runs.map((r) => r.returnCode)).toEqual([1, 2, 3]);
+      expect(new Set(runs.map((r) => r.host))).toEqual(new Set([homeOf(key, takers)!.id]));
+      homes.add(runs[0]!.host!);
+    }
+    expect([...homes].sort()).toEqual([b.id, c.id].sort());
+
+    // A host with room that holds a key keeps its calls; a key it does not hold goes home.
+    const d = await caller(redis.url, cluster, 1);
+    const self = (await d.cluster()).self;
+    await until(d, self, () => true);
+    const withD = (await d.cluster()).hosts.filter((h) => h.capacity > 0);
+    const held = Array.from({ length: 64 }, (_, i) => `held-${i}`).find((k) => homeOf(k, withD)!.id !== self)!;
+    const away = Array.from({ length: 64 }, (_, i) => `away-${i}`).find((k) => homeOf(k, withD)!.id !== self)!;
+    expect((await d.invoke('count', held)).host).toBe(self); // no hint: it has room
+    const again = await d.invoke('count', held, { stateKey: held });
+    expect([again.host, again.returnCode]).toEqual([self, 2]);
+    const sent = await d.invoke('count', away, { stateKey: away });
+    expect(sent.host).toBe(homeOf(away, withD)!.id);
+    // Hints are checked like other options, and change nothing on a single host.
+    expect((await failure(d.invoke('count', 'x', { stateKey: '' }))).code).toBe(ErrorCode.INVALID_OPTION);
+    const { rt: single } = await runtime({ workers: 1 });
+    await single.register('count', guestBytes('state_local_count'));
+    expect((await single.invoke('count', 'solo', { stateKey: 'solo' })).returnCode).toBe(1);
+  });
+
   it('options: cluster needs redis, keys need cluster mode, a cluster of no takers says so', async () => {
     await expect(runtime({ cluster: { name: 'x' } })).rejects.toMatchObject({
       code: ErrorCode.INVALID_OPTION,
@@ -231,6 +271,38 @@ describe('faults (real processes on loopback)', () => {
     const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `kill-${i}` })));
     expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
     expect(await unanswered(cluster.name)).toBe(0);
+  });
+
+  it("a killed host's calls sent to it for their state key are taken over, the waiting ones too", async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, { ...cluster, capacity: 1 });
+    const c = await host(redis.url, { ...cluster, capacity: 1 });
+    const a = await caller(redis.url, cluster);
+    await a.register('sleep', guestBytes('core_sleep'));
+    await until(a, b.id, () => true);
+    await until(a, c.id, () => true);
+    const home = (await a.invoke('sleep', '1', { stateKey: 'cart' })).host!;
+    const [victim, survivor] = home === b.id ? [b, c] : [c, b];
+    // Let the caller's view of the home's load (from heartbeats) show it idle again.
+    await until(a, victim.id, (h) => h.inflight === 0);
+    await new Promise((r) => setTimeout(r, 3 * FAST.heartbeatMs));
+    const queue = `nuvola:cl:{${cluster.name}}:work:${victim.id}`;
+    // Sent at once, all three go to the home's own stream: it runs one, two wait there.
+    const calls = Array.from({ length: 3 }, (_, i) =>
+      a.invoke('sleep', '800', { stateKey: 'cart', idempotencyKey: `cart-${i}`, timeoutMs: 15_000 }),
+    );
+    await until(a, victim.id, (h) => h.inflight === 1);
+    expect(await raw.xlen(queue)).toBe(3);
+    await victim.kill();
+    const results = await Promise.all(calls);
+    expect(results.map((r) => text(r.output))).toEqual(Array(3).fill('slept 800'));
+    expect(results.every((r) => r.host === survivor.id)).toBe(true);
+    // The dead host's own stream is gone once emptied, and nothing is left unanswered.
+    for (let i = 0; i < 100 && (await raw.exists(queue)) === 1; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await raw.exists(queue)).toBe(0);
+    expect(await unanswered(cluster.name)).toBe(0);
+    // The key's home is now the survivor.
+    expect((await a.invoke('sleep', '1', { stateKey: 'cart' })).host).toBe(survivor.id);
   });
 
   it('when every host is gone, a call fails with a coded error instead of hanging', async () => {
