@@ -12,6 +12,8 @@ export interface TestRedis {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Sends a signal to the server (SIGSTOP: it stops answering without closing connections; SIGCONT). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 async function freePort(): Promise<number> {
@@ -49,6 +51,9 @@ export async function startRedis(args: string[] = []): Promise<TestRedis> {
         });
         proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
       });
+    },
+    signal(signal) {
+      child?.kill(signal);
     },
     async stop() {
       const proc = child;

@@ -17,7 +17,22 @@ import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
 import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
-import { ANSWER, BEGIN, clusterKeys, FORGET, GROUP, GROUP_ADD, HEARTBEAT, LIVE, RECORD, RENEW, ROUTE, type ClusterKeys } from './keys.js';
+import {
+  ANSWER,
+  BEGIN,
+  clusterKeys,
+  FORGET,
+  GROUP,
+  GROUP_ADD,
+  HEARTBEAT,
+  LIVE,
+  PUBLISH,
+  RECORD,
+  RELEASE,
+  RENEW,
+  ROUTE,
+  type ClusterKeys,
+} from './keys.js';
 
 /** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
 export interface ClusterSettings {
@@ -54,8 +69,11 @@ export interface LocalHost {
   workers: number;
   /** The content hash of `name`'s code when it is registered here as a module, else undefined. */
   hashOf(name: string): string | undefined;
-  /** Registers code fetched from the cluster's registry. */
-  registerFetched(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void>;
+  /**
+   * Registers code fetched from the cluster's registry; with `replace`, in place of code
+   * fetched before under the name (never of code registered on this host).
+   */
+  registerFetched(name: string, bytes: Uint8Array, options: Record<string, unknown>, replace: boolean): Promise<void>;
   /** Whether this host's local state tier holds `key`. */
   holds(key: string): boolean;
   /** Runs a registered function on this host's pool. */
@@ -84,7 +102,9 @@ interface Pending {
 interface Scripted extends Redis {
   nuvolaHeartbeat(alive: string, hosts: string, id: string, timeoutMs: number, info: string): Promise<string[]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
-  nuvolaForget(alive: string, hosts: string, reply: string, queue: string, id: string): Promise<number>;
+  nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
+  nuvolaPublish(functions: string, module: string, name: string, hash: string, entry: string, bytes: Buffer): Promise<number | string>;
+  nuvolaRelease(running: string, host: string): Promise<number>;
   nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
   nuvolaBegin(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaBeginBuffer(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
@@ -118,10 +138,12 @@ function ready(client: Redis, ms: number): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-function unavailable(what: string, err: unknown): NuvolaError {
+const NOT_SENT = 'the call was not sent — retry it (with an idempotency key, a retry never runs it twice to completion)';
+
+function unavailable(what: string, err: unknown, outcome = NOT_SENT): NuvolaError {
   return makeError(
     ErrorCode.CLUSTER_UNAVAILABLE,
-    `cluster: ${what} failed, Redis is unreachable (${(err as Error).message}); the call was not sent — retry it (with an idempotency key, a retry never runs it twice to completion)`,
+    `cluster: ${what} failed, Redis is unreachable or not answering (${(err as Error).message}); ${outcome}`,
     { cause: (err as Error).message },
   );
 }
@@ -136,11 +158,22 @@ export class Cluster {
   private readonly replyReader: Redis;
   /** Blocking reads of the inboxes of the group ranks running here. */
   private readonly inboxReader: Redis;
-  /** Parts of groups spread over hosts that run here, by group id. */
-  private readonly parts = new Map<string, GroupPart>();
+  /**
+   * Parts of groups spread over hosts that run here, by `<group id>/<first rank>` (one host may
+   * run two parts of a group).
+   */
+  private readonly parts = new Map<string, { group: string; part: GroupPart }>();
   private readonly pending = new Map<string, Pending>();
   /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
   private readonly leases = new Set<string>();
+  /** Runs of idempotency keys on this host: a second call with a running key joins it. */
+  private readonly keyedRuns = new Map<string, Promise<Outcome>>();
+  /** Outcomes of calls that never started (not recorded under an idempotency key). */
+  private readonly unstarted = new WeakSet<Outcome>();
+  /** Calls taken from a work stream and running here, as `<stream> <entry id>`. */
+  private readonly executing = new Set<string>();
+  /** The calls answered last (up to 4096), as in `executing`. */
+  private readonly answered = new Set<string>();
   /** Fetches of functions from the registry in progress, by name. */
   private readonly fetching = new Map<string, Promise<void>>();
   private readonly startedAt = Date.now();
@@ -148,6 +181,10 @@ export class Cluster {
   private completed = 0;
   private remote = 0;
   private closed = false;
+  /** Set when close() lets Redis go: no more answers. */
+  private disconnected = false;
+  /** Calls from the work streams running here (close() gives them a moment to answer). */
+  private readonly executions = new Set<Promise<void>>();
   private slotFreed: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loops: Promise<void>[] = [];
@@ -155,6 +192,8 @@ export class Cluster {
   private live: HostInfo[] = [];
   private lastWarning = '';
   private ticking = false;
+  /** Connections the work reader made so far (see workLoop). */
+  private readerConnections = 0;
 
   private constructor(
     readonly settings: ClusterSettings,
@@ -168,6 +207,8 @@ export class Cluster {
       const client = connectRedis(target, {
         offlineQueue: blocking,
         maxRetriesPerRequest: blocking ? null : 1,
+        // A Redis that stops answering (stopped, partitioned) must not hold commands forever.
+        ...(blocking ? {} : { commandTimeoutMs: Math.max(1000, settings.hostTimeoutMs) }),
         connectionName: `nuvola:${settings.name}:${settings.hostId}`,
       });
       client.on('error', (err: Error) => this.warn(`redis: ${err.message}`));
@@ -176,7 +217,9 @@ export class Cluster {
     const redis = connect(false) as Scripted;
     redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
     redis.defineCommand('nuvolaLive', { numberOfKeys: 2, lua: LIVE });
-    redis.defineCommand('nuvolaForget', { numberOfKeys: 4, lua: FORGET });
+    redis.defineCommand('nuvolaForget', { numberOfKeys: 5, lua: FORGET });
+    redis.defineCommand('nuvolaPublish', { numberOfKeys: 2, lua: PUBLISH });
+    redis.defineCommand('nuvolaRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('nuvolaRoute', { numberOfKeys: 3, lua: ROUTE });
     redis.defineCommand('nuvolaBegin', { numberOfKeys: 2, lua: BEGIN });
     redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
@@ -185,6 +228,7 @@ export class Cluster {
     redis.defineCommand('nuvolaGroupAdd', { numberOfKeys: 1, lua: GROUP_ADD });
     this.redis = redis;
     this.workReader = connect(true);
+    this.workReader.on('ready', () => this.readerConnections++);
     this.replyReader = connect(true);
     this.inboxReader = connect(true);
   }
@@ -228,7 +272,7 @@ export class Cluster {
     try {
       infos = await this.redis.nuvolaLive(this.keys.alive, this.keys.hosts);
     } catch (err) {
-      throw unavailable('listing hosts', err);
+      throw unavailable('listing hosts', err, 'ask again once Redis is back');
     }
     return infos.filter((s): s is string => s !== null).map((s) => JSON.parse(s) as HostInfo);
   }
@@ -236,24 +280,26 @@ export class Cluster {
   /** Publishes a registration: the bytes once by content hash, the name with its options. */
   async publish(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void> {
     const hash = moduleHash(bytes);
-    let existing: string | null;
+    let published: number | string;
     try {
-      existing = await this.redis.hget(this.keys.functions, name);
+      // One script: two hosts publishing other code under one name at once cannot both win.
+      published = await this.redis.nuvolaPublish(
+        this.keys.functions,
+        this.keys.module(hash),
+        name,
+        hash,
+        JSON.stringify({ hash, options }),
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
     } catch (err) {
-      throw unavailable(`registering '${name}'`, err);
+      throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
     }
-    if (existing !== null && (JSON.parse(existing) as { hash: string }).hash !== hash) {
+    if (published !== 1) {
       throw makeError(
         ErrorCode.ALREADY_REGISTERED,
         `cluster '${this.settings.name}' already has a function named '${name}' with other code; unregister() it (on any host) first or pick another name`,
         { function: name, cluster: this.settings.name },
       );
-    }
-    try {
-      await this.redis.set(this.keys.module(hash), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'NX');
-      await this.redis.hset(this.keys.functions, name, JSON.stringify({ hash, options }));
-    } catch (err) {
-      throw unavailable(`registering '${name}'`, err);
     }
   }
 
@@ -262,7 +308,11 @@ export class Cluster {
     try {
       await this.redis.hdel(this.keys.functions, name);
     } catch (err) {
-      throw unavailable(`unregistering '${name}'`, err);
+      throw unavailable(
+        `unregistering '${name}'`,
+        err,
+        "the name stays in the cluster's registry — unregister it again once Redis is back",
+      );
     }
   }
 
@@ -304,9 +354,18 @@ export class Cluster {
     return home.inflight < home.capacity ? home.id : undefined;
   }
 
-  /** Whether a call (naming `stateKey`, if any) should run on this host rather than be sent. */
-  runsHere(stateKey: string | undefined): boolean {
-    if (!this.hasRoom()) return false;
+  /**
+   * Whether a call (naming `stateKey`, if any) should run on this host rather than be sent.
+   * A `nested` call (a running guest's `chain.call`) also runs here when this host is full but
+   * no other host had room at the last heartbeat: sent, it would wait for room that the calls
+   * waiting on it hold.
+   */
+  runsHere(stateKey: string | undefined, nested = false): boolean {
+    if (!this.hasRoom()) {
+      return (
+        nested && this.settings.capacity > 0 && !this.live.some((h) => h.id !== this.hostId && h.capacity > 0 && h.inflight < h.capacity)
+      );
+    }
     if (stateKey === undefined) return true;
     const place = this.placeOf(stateKey);
     return place === undefined || place === this.hostId;
@@ -316,14 +375,26 @@ export class Cluster {
    * Runs `name` somewhere in the cluster: here when the function is known here (or in the
    * registry) and this host has room, else through the work stream; with `stateKey`, on the
    * host {@link placeOf} picks. With `idempotencyKey`, a key that completed before answers
-   * with its recorded result.
+   * with its recorded result. `nested`: see {@link runsHere}.
    */
-  async invoke(name: string, input: Uint8Array, timeoutMs: number, idempotencyKey?: string, stateKey?: string): Promise<Outcome> {
+  async invoke(
+    name: string,
+    input: Uint8Array,
+    timeoutMs: number,
+    idempotencyKey?: string,
+    stateKey?: string,
+    nested = false,
+  ): Promise<Outcome> {
     const deadline = Date.now() + timeoutMs;
-    if (this.runsHere(stateKey) && (this.host.hashOf(name) !== undefined || (await this.known(name)))) {
+    if (
+      this.runsHere(stateKey, nested) &&
+      (this.host.hashOf(name) !== undefined || (await this.known(name))) &&
+      // Looked up in the registry meanwhile: other calls may have taken the room.
+      this.runsHere(stateKey, nested)
+    ) {
       return idempotencyKey === undefined
         ? this.track(this.runHere(name, input, deadline))
-        : this.track(this.keyed(idempotencyKey, deadline, () => this.runHere(name, input, deadline)));
+        : this.track(this.keyed(idempotencyKey, deadline, name, () => this.runHere(name, input, deadline)));
     }
     const place = stateKey === undefined ? undefined : this.placeOf(stateKey);
     return this.send(name, input, deadline, idempotencyKey, place === this.hostId ? undefined : place);
@@ -345,7 +416,8 @@ export class Cluster {
       try {
         this.live = await this.hosts();
       } catch (err) {
-        return { error: toWire(err) };
+        const cause = (err as NuvolaError).details?.['cause'] ?? (err as Error).message;
+        return { error: unavailable(`finding a host for '${name}'`, new Error(String(cause))).toWire() };
       }
     }
     if (!this.live.some((h) => h.capacity > 0)) {
@@ -358,6 +430,9 @@ export class Cluster {
       };
     }
     const fields: (string | Buffer)[] = ['fn', name];
+    // The code this host knows under the name: a host with older code fetches this one.
+    const hash = this.host.hashOf(name);
+    if (hash !== undefined) fields.push('h', hash);
     if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
     return decode(await this.request(name, fields, deadline, target));
@@ -367,7 +442,7 @@ export class Cluster {
    * Adds a call to the work stream and resolves with its reply's record, or with an error
    * record at the deadline or when Redis is away.
    */
-  private async request(name: string, fields: (string | Buffer)[], deadline: number, target?: string): Promise<Buffer> {
+  private request(name: string, fields: (string | Buffer)[], deadline: number, target?: string): Promise<Buffer> {
     const id = randomUUID();
     const answer = new Promise<Buffer>((resolve) => {
       const timer = setTimeout(
@@ -384,18 +459,20 @@ export class Cluster {
       );
       this.pending.set(id, { resolve, timer });
     });
-    try {
-      const head = ['id', id, 'from', this.hostId, 'dl', String(deadline)];
-      if (target === undefined) await this.redis.xadd(this.keys.work, '*', ...head, ...fields);
-      else await this.redis.nuvolaRoute(this.keys.alive, this.keys.queue(target), this.keys.work, target, ...head, ...fields);
-    } catch (err) {
+    const head = ['id', id, 'from', this.hostId, 'dl', String(deadline)];
+    // Not awaited: the deadline's timer settles the call even when Redis never answers.
+    const sent =
+      target === undefined
+        ? this.redis.xadd(this.keys.work, '*', ...head, ...fields)
+        : this.redis.nuvolaRoute(this.keys.alive, this.keys.queue(target), this.keys.work, target, ...head, ...fields);
+    sent.catch((err: unknown) => {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
         this.pending.delete(id);
         pending.resolve(encode({ error: unavailable(`sending '${name}'`, err).toWire() }));
       }
-    }
+    });
     return answer;
   }
 
@@ -410,70 +487,101 @@ export class Cluster {
     }
   }
 
-  /** Makes sure `name` is registered here with the code of `hash` (any, when undefined). */
+  /**
+   * Makes sure `name` is registered here. `hash` is the code the caller knows under the name:
+   * when this host has other code, the registry decides — code fetched before is replaced by
+   * the registry's (it was registered again); code registered on this host stays and the call
+   * fails with E_ALREADY_REGISTERED.
+   */
   private async fetch(name: string, hash: string | undefined): Promise<void> {
-    const have = this.host.hashOf(name);
-    if (have !== undefined && (hash === undefined || have === hash)) return;
-    let loading = this.fetching.get(name);
-    if (loading === undefined) {
-      loading = (async () => {
-        let entry: string | null;
-        try {
-          entry = await this.redis.hget(this.keys.functions, name);
-        } catch (err) {
-          throw unavailable(`looking up '${name}'`, err);
-        }
-        if (entry === null) {
-          throw makeError(
-            ErrorCode.UNKNOWN_FUNCTION,
-            `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
-            { function: name, cluster: this.settings.name },
-          );
-        }
-        const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
-        if (have !== undefined) {
-          throw makeError(
-            ErrorCode.ALREADY_REGISTERED,
-            `host '${this.hostId}' has a function named '${name}' with other code than cluster '${this.settings.name}' registered (${stored.slice(0, 12)}…); unregister it here`,
-            { function: name, cluster: this.settings.name },
-          );
-        }
-        const bytes = await this.redis.getBuffer(this.keys.module(stored));
-        if (bytes === null) {
-          throw makeError(ErrorCode.UNKNOWN_FUNCTION, `cluster '${this.settings.name}' lost the code of '${name}'; register it again`, {
-            function: name,
-          });
-        }
-        await this.host.registerFetched(name, new Uint8Array(bytes), options);
-      })().finally(() => this.fetching.delete(name));
-      this.fetching.set(name, loading);
+    for (;;) {
+      const have = this.host.hashOf(name);
+      if (have !== undefined && (hash === undefined || have === hash)) return;
+      const loading = this.fetching.get(name);
+      if (loading === undefined) break;
+      await loading; // another fetch of the name: then look again
     }
+    const loading = (async () => {
+      const have = this.host.hashOf(name);
+      let entry: string | null;
+      try {
+        entry = await this.redis.hget(this.keys.functions, name);
+      } catch (err) {
+        throw unavailable(`looking up '${name}'`, err, 'the call did not run — retry it');
+      }
+      if (entry === null) {
+        if (have !== undefined) return; // unregistered from the cluster: this host keeps its copy
+        throw makeError(
+          ErrorCode.UNKNOWN_FUNCTION,
+          `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
+          { function: name, cluster: this.settings.name },
+        );
+      }
+      const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
+      if (have === stored) return;
+      const bytes = await this.redis.getBuffer(this.keys.module(stored));
+      if (bytes === null) {
+        throw makeError(ErrorCode.UNKNOWN_FUNCTION, `cluster '${this.settings.name}' lost the code of '${name}'; register it again`, {
+          function: name,
+        });
+      }
+      await this.host.registerFetched(name, new Uint8Array(bytes), options, have !== undefined);
+    })().finally(() => this.fetching.delete(name));
+    this.fetching.set(name, loading);
     await loading;
   }
 
   /** Runs a call on this host's pool (the caller counts it in `inflight`). */
-  private async runHere(name: string, input: Uint8Array, deadline: number): Promise<Outcome> {
+  private async runHere(name: string, input: Uint8Array, deadline: number, hash?: string): Promise<Outcome> {
     try {
-      await this.fetch(name, undefined);
+      await this.fetch(name, hash);
       const left = deadline - Date.now();
       if (left <= 0) throw makeError(ErrorCode.TIMEOUT, `'${name}' reached this host after its deadline`, { function: name });
-      const { output, returnCode } = await this.host.run(name, input, left);
+    } catch (err) {
+      // It never started: an idempotency key's lease is given back, nothing recorded.
+      const outcome = { error: toWire(err, ErrorCode.GUEST_TRAP) };
+      this.unstarted.add(outcome);
+      return outcome;
+    }
+    try {
+      const { output, returnCode } = await this.host.run(name, input, deadline - Date.now());
       return { output, returnCode, host: this.hostId };
     } catch (err) {
-      return { error: toWire(err, ErrorCode.GUEST_TRAP) };
+      const outcome = { error: toWire(err, ErrorCode.GUEST_TRAP) };
+      // Closing: the call was cut short, not answered by the guest; another host may run it.
+      if (outcome.error.code === ErrorCode.CLOSED) this.unstarted.add(outcome);
+      return outcome;
     }
   }
 
   /**
    * Runs `run` once per idempotency key across the cluster: a recorded result answers at once;
-   * while another host holds the key's lease this one waits for its record (or for the lease
-   * to lapse, when that host died, and then runs it itself).
+   * while this host runs the key another call with it joins that run; while another host
+   * holds the key's lease this one waits for its record (or for the lease to lapse, when that
+   * host died, and then runs it itself). Outcomes of calls that never started (the deadline
+   * passed first, the code could not be fetched, the runtime closed) are not recorded.
    */
-  private async keyed(key: string, deadline: number, run: () => Promise<Outcome>): Promise<Outcome> {
+  private keyed(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
+    const joined = this.keyedRuns.get(key);
+    if (joined !== undefined) return joined;
+    const running = this.keyedRun(key, deadline, name, run).finally(() => this.keyedRuns.delete(key));
+    this.keyedRuns.set(key, running);
+    return running;
+  }
+
+  private async keyedRun(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
     const done = this.keys.done(key);
     const running = this.keys.running(key);
+    const late = (): Outcome => ({
+      error: makeError(
+        ErrorCode.TIMEOUT,
+        `'${name}' with idempotency key '${key}' did not start before its deadline (nothing is recorded under the key)`,
+        { function: name, idempotencyKey: key },
+      ).toWire(),
+    });
     try {
       for (;;) {
+        if (Date.now() >= deadline) return late();
         const [state, record] = await this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs);
         if (state === 1) return decode(record!);
         if (state === 0) break;
@@ -487,15 +595,36 @@ export class Cluster {
         await sleep(Math.min(50, this.settings.heartbeatMs));
       }
     } catch (err) {
-      return { error: unavailable(`starting the call with idempotency key '${key}'`, err).toWire() };
+      return {
+        error: unavailable(
+          `starting the call with idempotency key '${key}'`,
+          err,
+          'the call did not run — retry it with the same key',
+        ).toWire(),
+      };
     }
     this.leases.add(key);
     try {
       const outcome = await run();
-      const record = await this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome));
-      return decode(record);
-    } catch (err) {
-      return { error: unavailable(`recording the result for idempotency key '${key}'`, err).toWire() };
+      if (this.unstarted.has(outcome)) {
+        await this.redis.nuvolaRelease(running, this.hostId).catch(() => 0); // else it lapses by itself
+        return outcome;
+      }
+      // It ran: the record must be written, or a retry would run it again. Keep trying while
+      // the caller waits (the lease is renewed meanwhile); past that, answer with the outcome.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return decode(await this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome)));
+        } catch (err) {
+          if (this.closed || Date.now() >= deadline) {
+            this.warn(
+              `cluster: the result for idempotency key '${key}' could not be recorded (${(err as Error).message}); a retry with the key may run it again`,
+            );
+            return outcome;
+          }
+          await sleep(Math.min(1000, 100 * (attempt + 1)));
+        }
+      }
     } finally {
       this.leases.delete(key);
     }
@@ -507,7 +636,14 @@ export class Cluster {
     // First the calls a previous life of this host id took and never answered ('0': this
     // consumer's pending entries, then after the last one read), then new ones ('>').
     const from = streams.map(() => '0');
+    let connections = this.readerConnections;
     while (!this.closed) {
+      if (connections !== this.readerConnections) {
+        // Reconnected: a read whose reply was lost left calls pending under this host. Read
+        // the pending ones again (those running here already are skipped).
+        connections = this.readerConnections;
+        from.fill('0');
+      }
       const room = this.settings.capacity - this.inflight;
       if (room <= 0) {
         await new Promise<void>((resolve) => {
@@ -541,7 +677,7 @@ export class Cluster {
         const entries = byStream.get(stream) ?? [];
         if (from[i] !== '>') {
           // History: run every call this host id still owes, room or not.
-          for (const entry of entries) void this.execute(stream, entry);
+          for (const entry of entries) void this.execute(stream, entry, true);
           from[i] = entries.length === 0 ? '>' : entries[entries.length - 1]![0].toString();
           return;
         }
@@ -573,18 +709,36 @@ export class Cluster {
     }
   }
 
-  /** Runs one call taken from `stream` and answers its caller; counted in `inflight` until answered. */
-  private async execute(stream: string, [entryId, raw]: StreamEntry): Promise<void> {
+  /**
+   * Runs one call taken from `stream` and answers its caller; counted in `inflight` until
+   * answered. `retaken`: the call was taken before, by a host now dead or by a previous life
+   * of this host id, and may have run partly.
+   */
+  private async execute(stream: string, [entryId, raw]: StreamEntry, retaken = false): Promise<void> {
     if (raw === null || raw === undefined) return; // deleted meanwhile
+    const entry = `${stream} ${entryId.toString()}`;
+    // Read again after a reconnection: it runs here already, or has just been answered.
+    if (this.executing.has(entry) || this.answered.has(entry)) return;
+    this.executing.add(entry);
     this.inflight++;
+    let finished = (): void => undefined;
+    const execution = new Promise<void>((resolve) => (finished = resolve));
+    this.executions.add(execution);
     try {
-      await this.executeCounted(stream, entryId, raw);
+      if (await this.executeCounted(stream, entryId, raw, retaken)) {
+        this.answered.add(entry);
+        if (this.answered.size > 4096) this.answered.delete(this.answered.values().next().value!);
+      }
     } finally {
+      this.executions.delete(execution);
+      finished();
+      this.executing.delete(entry);
       this.release();
     }
   }
 
-  private async executeCounted(stream: string, entryId: Buffer, raw: Buffer[]): Promise<void> {
+  /** Resolves with whether the call was answered. */
+  private async executeCounted(stream: string, entryId: Buffer, raw: Buffer[], retaken: boolean): Promise<boolean> {
     const f = fieldsOf(raw);
     const id = f.get('id')?.toString() ?? '';
     const name = f.get('fn')?.toString() ?? '';
@@ -592,19 +746,36 @@ export class Cluster {
     const deadline = Number(f.get('dl')?.toString() ?? '0');
     const input = f.get('in') ?? Buffer.alloc(0);
     const key = f.get('idem')?.toString();
+    const hash = f.get('h')?.toString();
     this.remote++;
     const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-    const run = (): Promise<Outcome> => this.runHere(name, bytes, deadline);
+    const run = (): Promise<Outcome> => this.runHere(name, bytes, deadline, hash);
     let record: Buffer;
     const group = f.get('gid')?.toString();
     if (group !== undefined) {
       const ranks = JSON.parse(f.get('ranks')?.toString() ?? '[]') as number[];
       const size = Number(f.get('size')?.toString() ?? '0');
-      record = await this.runPart(name, group, size, ranks, bytes, deadline);
+      if (retaken) {
+        // Its ranks may have sent and received messages already: running them again would
+        // replay the group's conversation out of step. The group fails instead.
+        const error = makeError(
+          ErrorCode.WORKER_LOST,
+          `ranks ${ranks.join(', ')} of group '${name}' were on a host that died (or restarted) mid-run; a group cannot resume — invoke it again`,
+          { function: name, ranks },
+        ).toWire();
+        this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error)).catch(() => undefined);
+        record = encodePart([{ error }]);
+      } else {
+        record = await this.runPart(name, group, size, ranks, bytes, deadline);
+      }
     } else {
-      record = encode(key === undefined ? await run() : await this.keyed(key, deadline, run));
+      const outcome = key === undefined ? await run() : await this.keyed(key, deadline, name, run);
+      // Cut short by this host closing: left unanswered, so another host takes the call.
+      if (this.closed && 'error' in outcome && outcome.error.code === ErrorCode.CLOSED) return false;
+      record = encode(outcome);
     }
-    for (let attempt = 0; !this.closed; attempt++) {
+    // Answers still go out while closing (until Redis is let go).
+    for (let attempt = 0; !this.disconnected; attempt++) {
       try {
         await this.redis.nuvolaAnswer(
           stream,
@@ -615,13 +786,14 @@ export class Cluster {
           record,
           Math.max(60_000, 10 * this.settings.hostTimeoutMs),
         );
-        return;
+        return true;
       } catch (err) {
         // Unacknowledged, the entry stays pending under this host: keep trying while alive.
         this.warn(`cluster: answering call ${id} failed (${(err as Error).message}); retrying`);
         await sleep(Math.min(1000, 100 * (attempt + 1)));
       }
     }
+    return false;
   }
 
   /**
@@ -686,7 +858,7 @@ export class Cluster {
       ranks,
       send: (from, to, data) => {
         this.groupAdd(this.keys.inbox(group, to), 'f', String(from), 'd', Buffer.from(data)).catch((err: Error) => {
-          if (part.id !== undefined) this.host.abortPart(part.id, unavailable(`sending a message to rank ${to}`, err));
+          if (part.id !== undefined) this.host.abortPart(part.id, unavailable(`sending a message to rank ${to}`, err, 'the group stops'));
         });
       },
       aborted: (error) => {
@@ -700,7 +872,7 @@ export class Cluster {
       if (left <= 0)
         throw makeError(ErrorCode.TIMEOUT, `a part of group '${name}' reached this host after its deadline`, { function: name });
       const run = this.host.runPart(name, size, input, left, part);
-      this.parts.set(group, part);
+      this.parts.set(`${group}/${ranks[0]}`, { group, part });
       this.poke();
       const results = await run;
       return encodePart(results.map((r) => ({ ...r, host: this.hostId })));
@@ -709,7 +881,7 @@ export class Cluster {
       if (!published) this.groupAdd(this.keys.control(group), 'e', JSON.stringify(wire)).catch(() => undefined);
       return encodePart([{ error: wire }]);
     } finally {
-      this.parts.delete(group);
+      this.parts.delete(`${group}/${ranks[0]}`);
       this.inflight -= ranks.length - 1;
     }
   }
@@ -730,15 +902,21 @@ export class Cluster {
     const poke = this.keys.poke(this.hostId);
     while (!this.closed) {
       const streams = [poke];
-      const route = new Map<string, { group: string; rank: number | undefined }>();
-      for (const [group, part] of this.parts) {
+      // A rank's inbox goes to its part; a group's control stream to each of its parts here.
+      const route = new Map<string, { parts: GroupPart[]; rank: number | undefined }>();
+      for (const { group, part } of this.parts.values()) {
         const control = this.keys.control(group);
-        streams.push(control);
-        route.set(control, { group, rank: undefined });
+        const to = route.get(control);
+        if (to === undefined) {
+          streams.push(control);
+          route.set(control, { parts: [part], rank: undefined });
+        } else {
+          to.parts.push(part);
+        }
         for (const rank of part.ranks) {
           const inbox = this.keys.inbox(group, rank);
           streams.push(inbox);
-          route.set(inbox, { group, rank });
+          route.set(inbox, { parts: [part], rank });
         }
       }
       for (const stream of last.keys()) if (stream !== poke && !route.has(stream)) last.delete(stream);
@@ -764,17 +942,21 @@ export class Cluster {
         const to = route.get(stream);
         for (const [entryId, raw] of entries) {
           last.set(stream, entryId.toString());
-          const part = to === undefined ? undefined : this.parts.get(to.group);
-          if (to === undefined || part?.id === undefined) continue;
+          if (to === undefined) continue;
+          // Parts that ended while the read was out get nothing.
+          const running = new Set([...this.parts.values()].map((p) => p.part));
           const f = fieldsOf(raw);
-          if (to.rank === undefined) {
-            this.host.abortPart(part.id, fromWire(JSON.parse(f.get('e')?.toString() ?? '{}') as WireError));
-            continue;
+          for (const part of to.parts) {
+            if (part.id === undefined || !running.has(part)) continue;
+            if (to.rank === undefined) {
+              this.host.abortPart(part.id, fromWire(JSON.parse(f.get('e')?.toString() ?? '{}') as WireError));
+              continue;
+            }
+            const data = f.get('d') ?? Buffer.alloc(0);
+            const shared = new SharedArrayBuffer(data.byteLength);
+            new Uint8Array(shared).set(data);
+            this.host.deliver(part.id, Number(f.get('f')?.toString() ?? '-1'), to.rank, shared);
           }
-          const data = f.get('d') ?? Buffer.alloc(0);
-          const shared = new SharedArrayBuffer(data.byteLength);
-          new Uint8Array(shared).set(data);
-          this.host.deliver(part.id, Number(f.get('f')?.toString() ?? '-1'), to.rank, shared);
         }
       }
     }
@@ -871,13 +1053,13 @@ export class Cluster {
         pending.map((p) => p[0]),
       );
       if (claimed.length > 0) this.host.log('info', `cluster: took over ${claimed.length} unanswered calls of dead host '${dead}'`);
-      for (const entry of claimed) void this.execute(this.keys.work, entry);
+      for (const entry of claimed) void this.execute(this.keys.work, entry, true);
       return;
     }
-    const left = (await this.redis.xpending(this.keys.work, GROUP, '-', '+', 1, dead)) as unknown[];
-    if (left.length === 0 && drained) {
-      await this.redis.xgroup('DELCONSUMER', this.keys.work, GROUP, dead);
-      if ((await this.redis.nuvolaForget(this.keys.alive, this.keys.hosts, this.keys.reply(dead), queue, dead)) === 1) {
+    // Forgotten only once nothing of it is left (checked and done in one script).
+    if (drained) {
+      const { alive, hosts, work } = this.keys;
+      if ((await this.redis.nuvolaForget(alive, hosts, work, queue, this.keys.poke(dead), dead)) === 1) {
         this.host.log('info', `cluster: host '${dead}' is gone (it left, or its heartbeat expired)`);
       }
     }
@@ -943,8 +1125,10 @@ export class Cluster {
     this.workReader.disconnect();
     this.replyReader.disconnect();
     this.inboxReader.disconnect();
-    // A read queued while Redis is away may never settle: do not wait for it past a second.
-    await Promise.race([Promise.allSettled(this.loops), sleep(1000)]);
+    // Calls from the work streams that finish within a second still answer (later ones are cut
+    // short by the pool's close and left to other hosts). A read queued while Redis is away
+    // may never settle: do not wait for it past that second either.
+    await Promise.race([Promise.allSettled([...this.loops, ...this.executions]), sleep(1000)]);
     // Leave cleanly: calls still pending under this host are claimed by others at once.
     try {
       if (this.redis.status === 'ready') {
@@ -953,6 +1137,7 @@ export class Cluster {
     } catch {
       // Redis is away: the heartbeat expires by itself.
     }
+    this.disconnected = true;
     this.redis.disconnect();
   }
 }

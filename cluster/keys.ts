@@ -70,16 +70,20 @@ if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))`;
 
 /**
- * KEYS: alive, hosts, reply stream and own work stream of the dead host. ARGV: id. Forgets a
- * dead host (unless it came back, or calls are still in its own work stream).
+ * KEYS: alive, hosts, shared work stream, own work stream and poke stream of the dead host.
+ * ARGV: id. Forgets a dead host unless it came back, a call it took from the shared stream is
+ * still unanswered, or calls wait in its own stream. Its reply stream is left to expire (see
+ * {@link ANSWER}): a host that only lapsed may still read replies from it.
  */
 export const FORGET = `${NOW_MS}
 local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 if expires > now then return 0 end
+if #redis.call('XPENDING', KEYS[3], '${GROUP}', '-', '+', 1, ARGV[1]) > 0 then return 0 end
 if redis.call('EXISTS', KEYS[4]) == 1 and redis.call('XLEN', KEYS[4]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[3], '${GROUP}', ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[4], KEYS[5])
 return 1`;
 
 /**
@@ -108,6 +112,20 @@ local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return {2, holder} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return {0}`;
+
+/**
+ * KEYS: functions, module. ARGV: name, hash, registration JSON, bytes. Publishes a function
+ * unless the name stands for other code: stores the bytes once (by hash) and the name.
+ * Returns 1, or the other code's registration JSON.
+ */
+export const PUBLISH = `local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing and cjson.decode(existing).hash ~= ARGV[2] then return existing end
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+
+/** KEYS: running. ARGV: host. Gives the lease up (without a record) if this host holds it. */
+export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /** KEYS: running. ARGV: host, leaseMs. Extends the lease if this host still holds it. */
 export const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;

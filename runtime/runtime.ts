@@ -152,6 +152,8 @@ export class Runtime {
   private readonly reserved = new Set<string>();
   /** Cluster mode: the content hash of each registered module's bytes. */
   private readonly hashes = new Map<string, string>();
+  /** Cluster mode: names registered here from the cluster's registry (not by register()). */
+  private readonly fetched = new Set<string>();
   /** Cluster mode: this host's membership (set by createRuntime once the pool is up). */
   private clusterRef: Cluster | undefined;
   /** Aborted at close: handlers still running stop starting work. */
@@ -172,7 +174,9 @@ export class Runtime {
     pool.external = (fn, input, leftMs) => {
       const entry = this.handlers.get(fn);
       // A chain.call to a function this host does not have goes to the cluster, if any.
-      if (entry === undefined) return this.clusterRef?.invoke(fn, input, leftMs).then((o) => settle(o));
+      if (entry === undefined) {
+        return this.clusterRef?.invoke(fn, input, leftMs, undefined, undefined, true).then((o) => settle(o));
+      }
       return this.runHandler(fn, entry.handler, input, Math.min(entry.timeoutMs, leftMs));
     };
   }
@@ -349,6 +353,7 @@ export class Runtime {
   private unregisterHere(name: string): void {
     this.registry.delete(name);
     this.hashes.delete(name);
+    this.fetched.delete(name);
     this.pool.unregister(name);
   }
 
@@ -696,9 +701,22 @@ export class Runtime {
       workers: this.options.workers,
       hashOf: (name) => this.hashes.get(name),
       holds: (key) => this.store.holds(key),
-      registerFetched: async (name, bytes, options) => {
-        // Raced by a local register() of the same name: that one stands.
-        if (!this.registry.has(name)) await this.registerHere(name, bytes, options as FunctionOptions);
+      registerFetched: async (name, bytes, options, replace) => {
+        if (replace) {
+          // Registered again in the cluster with other code: the copy fetched before goes.
+          if (!this.fetched.has(name)) {
+            throw new RegistryError(
+              ErrorCode.ALREADY_REGISTERED,
+              `host '${settings.hostId}' has its own function '${name}' with other code than cluster '${settings.name}' has under the name; unregister() it here`,
+              { function: name, cluster: settings.name },
+            );
+          }
+          this.unregisterHere(name);
+        } else if (this.registry.has(name)) {
+          return; // raced by a local register() of the same name: that one stands
+        }
+        await this.registerHere(name, bytes, options as FunctionOptions);
+        this.fetched.add(name);
       },
       run: (name, input, timeoutMs) => this.pool.invoke(name, input, timeoutMs),
       runPart: (name, size, input, timeoutMs, part) => this.pool.invokeGroup(name, size, input, timeoutMs, 'spread', part),

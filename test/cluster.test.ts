@@ -181,6 +181,51 @@ describe('a cluster of hosts', () => {
     expect((await single.invoke('count', 'solo', { stateKey: 'solo' })).returnCode).toBe(1);
   });
 
+  it('calls with one idempotency key at once on one host run it once', async () => {
+    const cluster = newCluster();
+    const c = await caller(redis.url, cluster, 4);
+    await c.register('counter', guestBytes('state_counter'));
+    const both = await Promise.all([0, 1].map(() => c.invoke('counter', `ctr-${cluster.name}`, { idempotencyKey: 'same' })));
+    expect(both.map((r) => r.returnCode)).toEqual([1, 1]);
+    expect((await c.invoke('counter', `ctr-${cluster.name}`)).returnCode).toBe(2);
+  });
+
+  it('a keyed call that reaches its host after its deadline records nothing: a retry runs it', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, { ...cluster, capacity: 1 });
+    const c = await caller(redis.url, cluster);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const busy = c.invoke('sleep', '1000');
+    await until(c, b.id, (h) => h.inflight === 1);
+    expect((await failure(c.invoke('sleep', '5', { idempotencyKey: 'late', timeoutMs: 300 }))).code).toBe(ErrorCode.TIMEOUT);
+    await busy;
+    await until(c, b.id, (h) => h.inflight === 0 && h.remote === 2);
+    expect(await raw.exists(`nuvola:cl:{${cluster.name}}:done:late`)).toBe(0);
+    expect(text((await c.invoke('sleep', '5', { idempotencyKey: 'late' })).output)).toBe('slept 5');
+  });
+
+  it('a function registered again with other code runs the new code on hosts that fetched the old', async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, cluster);
+    const c = await caller(redis.url, cluster);
+    await c.register('f', guestBytes('core_echo'));
+    expect(text((await c.invoke('f', 'abc')).output)).toBe('cba');
+    await c.unregister('f');
+    await c.register('f', guestBytes('chain_say'));
+    const again = await c.invoke('f', 'abc');
+    expect([text(again.output), again.host]).toEqual(['abc', b.id]);
+  });
+
+  it("a chained call runs on its parent's host when every host is full, instead of waiting forever", async () => {
+    const cluster = newCluster();
+    const b = await host(redis.url, { ...cluster, capacity: 1 });
+    const c = await caller(redis.url, cluster);
+    await c.register('say', guestBytes('chain_say'));
+    await c.register('outputs', guestBytes('chain_outputs'));
+    const result = await c.invoke('outputs', undefined, { timeoutMs: 10_000 });
+    expect([text(result.output), result.host]).toEqual(['expected A|longer expected B', b.id]);
+  });
+
   it('options: cluster needs redis, keys need cluster mode, a cluster of no takers says so', async () => {
     await expect(runtime({ cluster: { name: 'x' } })).rejects.toMatchObject({
       code: ErrorCode.INVALID_OPTION,
@@ -234,6 +279,47 @@ describe('messaging across hosts (invokeGroup with placement: hosts)', () => {
     const local = (await runtime({ workers: 1 })).rt;
     await local.register('ops', guestBytes('comm_ops'));
     expect((await failure(local.invokeGroup('ops', 2, 'allreduce', { placement: 'hosts' }))).code).toBe(ErrorCode.INVALID_OPTION);
+  });
+
+  it('two parts of one group on one host both get their messages', async () => {
+    const cluster = newCluster();
+    const a = await host(redis.url, { ...cluster, capacity: 4 });
+    const b = await host(redis.url, { ...cluster, capacity: 1 });
+    const c = await caller(redis.url, cluster);
+    await c.register('ops', guestBytes('comm_ops'), { timeoutMs: 10_000 });
+    await c.register('sleep', guestBytes('core_sleep'));
+    // Keep b full (a call sent to it for a state key whose home it is): a takes both parts.
+    const takers = (await c.cluster()).hosts.filter((h) => h.capacity > 0);
+    const key = Array.from({ length: 64 }, (_, i) => `busy-${i}`).find((k) => homeOf(k, takers)!.id === b.id)!;
+    const busy = c.invoke('sleep', '3000', { stateKey: key });
+    await until(c, b.id, (h) => h.inflight === 1);
+    const results = await c.invokeGroup('ops', 4, 'allreduce', { placement: 'hosts' });
+    expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('6,60,600'));
+    expect(new Set(results.map((r) => r.host))).toEqual(new Set([a.id]));
+    expect((await busy).host).toBe(b.id);
+  });
+
+  it('a host dying mid-group fails the group with E_WORKER_LOST rather than replaying its part', async () => {
+    const cluster = newCluster();
+    const h1 = await host(redis.url, { ...cluster, capacity: 4 });
+    const h2 = await host(redis.url, { ...cluster, capacity: 4 });
+    const c = await caller(redis.url, cluster);
+    await c.register('ops', guestBytes('comm_ops'), { timeoutMs: 10_000 });
+    expect((await c.invokeGroup('ops', 2, 'slowpong', { placement: 'hosts' }))[0]!.output).toEqual(
+      new TextEncoder().encode('2 4 6 8 10 12 14 16 18 20'),
+    );
+    const group = failure(c.invokeGroup('ops', 2, 'slowpong', { placement: 'hosts' }));
+    let victim: HostProcess | undefined;
+    for (let i = 0; i < 200 && victim === undefined; i++) {
+      const busy = (await c.cluster()).hosts.find((h) => h.inflight > 0);
+      victim = [h1, h2].find((h) => h.id === busy?.id);
+      if (victim === undefined) await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 400)); // a few rounds in
+    await victim!.kill();
+    const error = await group;
+    expect(error.code).toBe(ErrorCode.WORKER_LOST);
+    expect(error.message).toMatch(/died \(or restarted\) mid-run/);
   });
 });
 
@@ -303,6 +389,48 @@ describe('faults (real processes on loopback)', () => {
     expect(await unanswered(cluster.name)).toBe(0);
     // The key's home is now the survivor.
     expect((await a.invoke('sleep', '1', { stateKey: 'cart' })).host).toBe(survivor.id);
+  });
+
+  it('a host restarted under its id runs the calls its previous life took, then new ones', async () => {
+    const cluster = newCluster();
+    const hostId = `fixed-${cluster.name}`;
+    const first = await host(redis.url, { ...cluster, hostId });
+    const c = await caller(redis.url, cluster);
+    await c.register('sleep', guestBytes('core_sleep'));
+    const owed = c.invoke('sleep', '1500', { timeoutMs: 20_000 });
+    await until(c, first.id, (h) => h.inflight === 1);
+    await first.kill();
+    const second = await host(redis.url, { ...cluster, hostId });
+    const result = await owed;
+    expect([text(result.output), result.host]).toEqual(['slept 1500', hostId]);
+    expect((await c.invoke('sleep', '1', { timeoutMs: 5000 })).host).toBe(second.id);
+    expect(await unanswered(cluster.name)).toBe(0);
+  });
+
+  it('a Redis that stops answering (SIGSTOP): calls settle by their deadline with a coded error', async () => {
+    const own = await startRedis();
+    try {
+      const cluster = newCluster();
+      await host(own.url, cluster);
+      const c = await caller(own.url, cluster, 1);
+      await c.register('sleep', guestBytes('core_sleep'));
+      await c.invoke('sleep', '1'); // here: it has room
+      own.signal('SIGSTOP');
+      const started = Date.now();
+      const calls = [
+        // Here (it has room): waits on Redis to start its key, and holds the one slot…
+        failure(c.invoke('sleep', '1', { timeoutMs: 1000, idempotencyKey: 'stopped' })),
+        // …so this one is sent through the work stream.
+        failure(c.invoke('sleep', '1', { timeoutMs: 1000 })),
+      ];
+      const errors = await Promise.all(calls);
+      for (const e of errors) expect([ErrorCode.TIMEOUT, ErrorCode.CLUSTER_UNAVAILABLE]).toContain(e.code);
+      // Each settled by its deadline (1 s), or the command timeout (max(1 s, hostTimeoutMs)) — not when Redis came back.
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      own.signal('SIGCONT');
+      await own.stop();
+    }
   });
 
   it('when every host is gone, a call fails with a coded error instead of hanging', async () => {

@@ -77,6 +77,20 @@ export function main(): i32 {
       }
     }
     outputString(s.trim());
+  } else if (mode == "slowpong") {
+    // Like pingpong, ten rounds of 150 ms each (for killing a host mid-conversation).
+    let s = "";
+    for (let i = 1; i <= 10; i++) {
+      sleep(150);
+      if (r == 0) {
+        comm.send(1, bytesOf(i.toString()));
+        s += text(comm.recv(1)) + " ";
+      } else if (r == 1) {
+        const got = I32.parseInt(text(comm.recv(0)));
+        comm.send(0, bytesOf((got * 2).toString()));
+      }
+    }
+    outputString(s.trim());
   } else if (mode == "sendmissing") {
     comm.send(n + 3, bytesOf("x"));
   } else if (mode == "recvself") {
