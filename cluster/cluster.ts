@@ -121,6 +121,9 @@ export function moduleHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** Hex digits of a code hash a call carries (see send). */
+const HASH_PREFIX = 16;
+
 /** How long joining waits for Redis to answer, in ms. */
 const JOIN_WAIT_MS = 5000;
 
@@ -154,6 +157,8 @@ export class Cluster {
   private readonly redis: Scripted;
   /** Blocking reads of the work stream. */
   private readonly workReader: Redis;
+  /** Blocking reads of this host's own work stream. */
+  private readonly queueReader: Redis;
   /** Blocking reads of this host's reply stream. */
   private readonly replyReader: Redis;
   /** Blocking reads of the inboxes of the group ranks running here. */
@@ -185,15 +190,16 @@ export class Cluster {
   private disconnected = false;
   /** Calls from the work streams running here (close() gives them a moment to answer). */
   private readonly executions = new Set<Promise<void>>();
-  private slotFreed: (() => void) | undefined;
+  /** The work loops waiting for room. */
+  private readonly slotFreed = new Set<() => void>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private loops: Promise<void>[] = [];
   /** Hosts seen alive at the last heartbeat (this one included). */
   private live: HostInfo[] = [];
   private lastWarning = '';
   private ticking = false;
-  /** Connections the work reader made so far (see workLoop). */
-  private readerConnections = 0;
+  /** Connections each work stream reader made so far (see workLoop). */
+  private readonly connections = new Map<Redis, number>();
 
   private constructor(
     readonly settings: ClusterSettings,
@@ -207,8 +213,6 @@ export class Cluster {
       const client = connectRedis(target, {
         offlineQueue: blocking,
         maxRetriesPerRequest: blocking ? null : 1,
-        // A Redis that stops answering (stopped, partitioned) must not hold commands forever.
-        ...(blocking ? {} : { commandTimeoutMs: Math.max(1000, settings.hostTimeoutMs) }),
         connectionName: `nuvola:${settings.name}:${settings.hostId}`,
       });
       client.on('error', (err: Error) => this.warn(`redis: ${err.message}`));
@@ -228,7 +232,10 @@ export class Cluster {
     redis.defineCommand('nuvolaGroupAdd', { numberOfKeys: 1, lua: GROUP_ADD });
     this.redis = redis;
     this.workReader = connect(true);
-    this.workReader.on('ready', () => this.readerConnections++);
+    this.queueReader = connect(true);
+    for (const reader of [this.workReader, this.queueReader]) {
+      reader.on('ready', () => this.connections.set(reader, (this.connections.get(reader) ?? 0) + 1));
+    }
     this.replyReader = connect(true);
     this.inboxReader = connect(true);
   }
@@ -249,7 +256,12 @@ export class Cluster {
       );
     }
     cluster.heartbeatTimer = setInterval(() => void cluster.tick(), settings.heartbeatMs);
-    cluster.loops = [cluster.replyLoop(), cluster.workLoop(), cluster.inboxLoop()];
+    cluster.loops = [
+      cluster.replyLoop(),
+      cluster.workLoop(cluster.workReader, cluster.keys.work),
+      cluster.workLoop(cluster.queueReader, cluster.keys.queue(cluster.hostId)),
+      cluster.inboxLoop(),
+    ];
     return cluster;
   }
 
@@ -270,7 +282,7 @@ export class Cluster {
   async hosts(): Promise<HostInfo[]> {
     let infos: (string | null)[];
     try {
-      infos = await this.redis.nuvolaLive(this.keys.alive, this.keys.hosts);
+      infos = await this.bounded(this.redis.nuvolaLive(this.keys.alive, this.keys.hosts));
     } catch (err) {
       throw unavailable('listing hosts', err, 'ask again once Redis is back');
     }
@@ -283,13 +295,15 @@ export class Cluster {
     let published: number | string;
     try {
       // One script: two hosts publishing other code under one name at once cannot both win.
-      published = await this.redis.nuvolaPublish(
-        this.keys.functions,
-        this.keys.module(hash),
-        name,
-        hash,
-        JSON.stringify({ hash, options }),
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      published = await this.bounded(
+        this.redis.nuvolaPublish(
+          this.keys.functions,
+          this.keys.module(hash),
+          name,
+          hash,
+          JSON.stringify({ hash, options }),
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        ),
       );
     } catch (err) {
       throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
@@ -306,7 +320,7 @@ export class Cluster {
   /** Removes a name from the cluster's registry (hosts that loaded it keep it until they restart). */
   async unpublish(name: string): Promise<void> {
     try {
-      await this.redis.hdel(this.keys.functions, name);
+      await this.bounded(this.redis.hdel(this.keys.functions, name));
     } catch (err) {
       throw unavailable(
         `unregistering '${name}'`,
@@ -332,9 +346,8 @@ export class Cluster {
   private release(): void {
     this.inflight--;
     this.completed++;
-    const freed = this.slotFreed;
-    this.slotFreed = undefined;
-    freed?.();
+    for (const freed of this.slotFreed) freed();
+    this.slotFreed.clear();
   }
 
   /**
@@ -431,8 +444,9 @@ export class Cluster {
     }
     const fields: (string | Buffer)[] = ['fn', name];
     // The code this host knows under the name: a host with older code fetches this one.
+    // (Its first 64 bits: enough to tell two codes under one name apart, and short per entry.)
     const hash = this.host.hashOf(name);
-    if (hash !== undefined) fields.push('h', hash);
+    if (hash !== undefined) fields.push('h', hash.slice(0, HASH_PREFIX));
     if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
     return decode(await this.request(name, fields, deadline, target));
@@ -496,7 +510,7 @@ export class Cluster {
   private async fetch(name: string, hash: string | undefined): Promise<void> {
     for (;;) {
       const have = this.host.hashOf(name);
-      if (have !== undefined && (hash === undefined || have === hash)) return;
+      if (have !== undefined && (hash === undefined || have.startsWith(hash))) return;
       const loading = this.fetching.get(name);
       if (loading === undefined) break;
       await loading; // another fetch of the name: then look again
@@ -505,7 +519,7 @@ export class Cluster {
       const have = this.host.hashOf(name);
       let entry: string | null;
       try {
-        entry = await this.redis.hget(this.keys.functions, name);
+        entry = await this.bounded(this.redis.hget(this.keys.functions, name));
       } catch (err) {
         throw unavailable(`looking up '${name}'`, err, 'the call did not run — retry it');
       }
@@ -519,7 +533,12 @@ export class Cluster {
       }
       const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
       if (have === stored) return;
-      const bytes = await this.redis.getBuffer(this.keys.module(stored));
+      let bytes: Buffer | null;
+      try {
+        bytes = await this.bounded(this.redis.getBuffer(this.keys.module(stored)));
+      } catch (err) {
+        throw unavailable(`fetching the code of '${name}'`, err, 'the call did not run — retry it');
+      }
       if (bytes === null) {
         throw makeError(ErrorCode.UNKNOWN_FUNCTION, `cluster '${this.settings.name}' lost the code of '${name}'; register it again`, {
           function: name,
@@ -582,7 +601,7 @@ export class Cluster {
     try {
       for (;;) {
         if (Date.now() >= deadline) return late();
-        const [state, record] = await this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs);
+        const [state, record] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs));
         if (state === 1) return decode(record!);
         if (state === 0) break;
         if (Date.now() >= deadline) {
@@ -614,7 +633,9 @@ export class Cluster {
       // the caller waits (the lease is renewed meanwhile); past that, answer with the outcome.
       for (let attempt = 0; ; attempt++) {
         try {
-          return decode(await this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome)));
+          return decode(
+            await this.bounded(this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome))),
+          );
         } catch (err) {
           if (this.closed || Date.now() >= deadline) {
             this.warn(
@@ -630,37 +651,39 @@ export class Cluster {
     }
   }
 
-  /** Takes calls from this host's own work stream and the shared one while this host has room. */
-  private async workLoop(): Promise<void> {
-    const streams = [this.keys.queue(this.hostId), this.keys.work];
+  /**
+   * Takes calls from one work stream (the shared one, or this host's own) while this host has
+   * room. One loop and one connection per stream: a read blocking on both streams at once
+   * cost a seventh of the throughput through the shared one (`nuvola bench cluster`).
+   */
+  private async workLoop(reader: Redis, stream: string): Promise<void> {
     // First the calls a previous life of this host id took and never answered ('0': this
     // consumer's pending entries, then after the last one read), then new ones ('>').
-    const from = streams.map(() => '0');
-    let connections = this.readerConnections;
+    let from = '0';
+    let connections = this.connections.get(reader) ?? 0;
     while (!this.closed) {
-      if (connections !== this.readerConnections) {
+      if (connections !== (this.connections.get(reader) ?? 0)) {
         // Reconnected: a read whose reply was lost left calls pending under this host. Read
         // the pending ones again (those running here already are skipped).
-        connections = this.readerConnections;
-        from.fill('0');
+        connections = this.connections.get(reader) ?? 0;
+        from = '0';
       }
       const room = this.settings.capacity - this.inflight;
       if (room <= 0) {
         await new Promise<void>((resolve) => {
-          this.slotFreed = resolve;
+          this.slotFreed.add(resolve);
           setTimeout(resolve, 200).unref();
         });
         continue;
       }
-      // Reading history never blocks, so block only once both streams are past it.
-      const history = from.some((f) => f !== '>');
       let read: [Buffer, StreamEntry[]][] | null;
       try {
         const id = this.hostId;
+        // Reading history never blocks.
         read = (
-          history
-            ? await this.workReader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'STREAMS', ...streams, ...from)
-            : await this.workReader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'BLOCK', 1000, 'STREAMS', ...streams, ...from)
+          from !== '>'
+            ? await reader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'STREAMS', stream, from)
+            : await reader.xreadgroupBuffer('GROUP', GROUP, id, 'COUNT', room, 'BLOCK', 1000, 'STREAMS', stream, from)
         ) as [Buffer, StreamEntry[]][] | null;
       } catch (err) {
         if (this.closed) return;
@@ -672,21 +695,18 @@ export class Cluster {
         await sleep(200);
         continue;
       }
-      const byStream = new Map((read ?? []).map(([stream, entries]) => [stream.toString(), entries]));
-      streams.forEach((stream, i) => {
-        const entries = byStream.get(stream) ?? [];
-        if (from[i] !== '>') {
-          // History: run every call this host id still owes, room or not.
-          for (const entry of entries) void this.execute(stream, entry, true);
-          from[i] = entries.length === 0 ? '>' : entries[entries.length - 1]![0].toString();
-          return;
-        }
-        // A read issued with room may return after local calls took it: hand the rest back.
-        for (const entry of entries) {
-          if (this.inflight < this.settings.capacity) void this.execute(stream, entry);
-          else void this.handBack(stream, entry);
-        }
-      });
+      const entries = read?.[0]?.[1] ?? [];
+      if (from !== '>') {
+        // History: run every call this host id still owes, room or not.
+        for (const entry of entries) void this.execute(stream, entry, true);
+        from = entries.length === 0 ? '>' : entries[entries.length - 1]![0].toString();
+        continue;
+      }
+      // A read issued with room may return after local calls took it: hand the rest back.
+      for (const entry of entries) {
+        if (this.inflight < this.settings.capacity) void this.execute(stream, entry);
+        else void this.handBack(stream, entry);
+      }
     }
   }
 
@@ -1020,12 +1040,8 @@ export class Cluster {
       remote: this.remote,
       startedAt: this.startedAt,
     };
-    const dead = await this.redis.nuvolaHeartbeat(
-      this.keys.alive,
-      this.keys.hosts,
-      this.hostId,
-      this.settings.hostTimeoutMs,
-      JSON.stringify(info),
+    const dead = await this.bounded(
+      this.redis.nuvolaHeartbeat(this.keys.alive, this.keys.hosts, this.hostId, this.settings.hostTimeoutMs, JSON.stringify(info)),
     );
     this.live = await this.hosts();
     return dead;
@@ -1105,6 +1121,21 @@ export class Cluster {
     }
   }
 
+  /**
+   * Rejects when Redis has not answered `command` within max(1 s, hostTimeoutMs): a Redis that
+   * stops answering (stopped, partitioned) must not hold a caller, a heartbeat or close()
+   * forever. Only for commands off the per-call path (a timer per command there costs a fifth
+   * of the throughput; those calls are bounded by their callers' deadlines instead).
+   */
+  private bounded<T>(command: Promise<T>): Promise<T> {
+    const ms = Math.max(1000, this.settings.hostTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ms} ms`)), ms);
+    });
+    return Promise.race([command, limit]).finally(() => clearTimeout(timer));
+  }
+
   private warn(message: string): void {
     if (message === this.lastWarning) return;
     this.lastWarning = message;
@@ -1116,13 +1147,15 @@ export class Cluster {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeatTimer);
-    this.slotFreed?.();
+    for (const freed of this.slotFreed) freed();
+    this.slotFreed.clear();
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.resolve(encode({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() }));
     }
     this.pending.clear();
     this.workReader.disconnect();
+    this.queueReader.disconnect();
     this.replyReader.disconnect();
     this.inboxReader.disconnect();
     // Calls from the work streams that finish within a second still answer (later ones are cut
@@ -1132,7 +1165,7 @@ export class Cluster {
     // Leave cleanly: calls still pending under this host are claimed by others at once.
     try {
       if (this.redis.status === 'ready') {
-        await this.redis.zadd(this.keys.alive, 0, this.hostId);
+        await this.bounded(this.redis.zadd(this.keys.alive, 0, this.hostId));
       }
     } catch {
       // Redis is away: the heartbeat expires by itself.
