@@ -581,6 +581,13 @@ export class Runtime {
         },
       );
     }
+    for (const only of ['idempotencyKey', 'stateKey', 'trace'] as const) {
+      if ((rest as Record<string, unknown>)[only] !== undefined) {
+        throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${only} is for invoke(), not invokeGroup()`, {
+          path: `options.${only}`,
+        });
+      }
+    }
     const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(rest, fnOptions).timeoutMs;
     const bytes = toBytes(input);
     this.checkInputSize(name, bytes);

@@ -279,6 +279,9 @@ describe('messaging across hosts (invokeGroup with placement: hosts)', () => {
     const local = (await runtime({ workers: 1 })).rt;
     await local.register('ops', guestBytes('comm_ops'));
     expect((await failure(local.invokeGroup('ops', 2, 'allreduce', { placement: 'hosts' }))).code).toBe(ErrorCode.INVALID_OPTION);
+    // Options of single calls are refused, not ignored.
+    const keyed = await failure(c.invokeGroup('ops', 2, 'allreduce', { idempotencyKey: 'k' } as never));
+    expect([keyed.code, keyed.details['path']]).toEqual([ErrorCode.INVALID_OPTION, 'options.idempotencyKey']);
   });
 
   it('two parts of one group on one host both get their messages', async () => {
