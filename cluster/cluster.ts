@@ -173,11 +173,13 @@ export class Cluster {
   private readonly leases = new Set<string>();
   /** Runs of idempotency keys on this host: a second call with a running key joins it. */
   private readonly keyedRuns = new Map<string, Promise<Outcome>>();
+  /** Calls sent to this host's own stream that wait here for room (see release). */
+  private readonly waiting: [string, StreamEntry][] = [];
   /** Outcomes of calls that never started (not recorded under an idempotency key). */
   private readonly unstarted = new WeakSet<Outcome>();
   /** Calls taken from a work stream and running here, as `<stream> <entry id>`. */
   private readonly executing = new Set<string>();
-  /** The calls answered last (up to 4096), as in `executing`. */
+  /** The calls this host is done with (answered or moved on), the last 4096, as in `executing`. */
   private readonly answered = new Set<string>();
   /** Fetches of functions from the registry in progress, by name. */
   private readonly fetching = new Map<string, Promise<void>>();
@@ -198,6 +200,7 @@ export class Cluster {
   private live: HostInfo[] = [];
   private lastWarning = '';
   private ticking = false;
+  private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
 
@@ -256,12 +259,14 @@ export class Cluster {
       );
     }
     cluster.heartbeatTimer = setInterval(() => void cluster.tick(), settings.heartbeatMs);
-    cluster.loops = [
-      cluster.replyLoop(),
-      cluster.workLoop(cluster.workReader, cluster.keys.work),
-      cluster.workLoop(cluster.queueReader, cluster.keys.queue(cluster.hostId)),
-      cluster.inboxLoop(),
-    ];
+    cluster.loops = [cluster.replyLoop(), cluster.inboxLoop()];
+    // A host that only sends (capacity 0) takes no calls.
+    if (settings.capacity > 0) {
+      cluster.loops.push(
+        cluster.workLoop(cluster.workReader, cluster.keys.work),
+        cluster.workLoop(cluster.queueReader, cluster.keys.queue(cluster.hostId)),
+      );
+    }
     return cluster;
   }
 
@@ -346,25 +351,30 @@ export class Cluster {
   private release(): void {
     this.inflight--;
     this.completed++;
+    // Calls sent to this host for their state key wait here for room, not back in the stream.
+    while (this.waiting.length > 0 && this.inflight < this.settings.capacity) {
+      const [stream, entry] = this.waiting.shift()!;
+      void this.execute(stream, entry);
+    }
     for (const freed of this.slotFreed) freed();
     this.slotFreed.clear();
   }
 
   /**
-   * Where a call naming `stateKey` should run: this host when its local tier holds the key
-   * and it has room; else the key's home, the live host that takes calls which the key hashes
-   * to (rendezvous hashing: while the hosts stay the same every call naming the key goes
-   * there, so that host comes to hold it). Undefined when the home was full at its last
-   * heartbeat: then the call goes wherever there is room.
+   * Where a call naming `stateKey` should run: the key's home, the live host that takes calls
+   * which the key hashes to (rendezvous hashing: while the hosts stay the same every call
+   * naming the key goes there, so that host holds the key in its local tier) — unless the
+   * home was full at its last heartbeat: then this host if its local tier holds the key and
+   * it has room, else undefined (wherever there is room).
    */
   placeOf(stateKey: string): string | undefined {
-    if (this.hasRoom() && this.host.holds(stateKey)) return this.hostId;
     const home = homeOf(
       stateKey,
       this.live.filter((h) => h.capacity > 0),
     );
-    if (home === undefined || home.id === this.hostId) return home?.id;
-    return home.inflight < home.capacity ? home.id : undefined;
+    if (home?.id === this.hostId) return this.hostId; // here, or sent when this host is full
+    if (home !== undefined && home.inflight < home.capacity) return home.id;
+    return this.hasRoom() && this.host.holds(stateKey) ? this.hostId : undefined;
   }
 
   /**
@@ -568,7 +578,8 @@ export class Cluster {
     } catch (err) {
       const outcome = { error: toWire(err, ErrorCode.GUEST_TRAP) };
       // Closing: the call was cut short, not answered by the guest; another host may run it.
-      if (outcome.error.code === ErrorCode.CLOSED) this.unstarted.add(outcome);
+      // Timed out in its worker's queue: it never started.
+      if (outcome.error.code === ErrorCode.CLOSED || outcome.error.details?.['started'] === false) this.unstarted.add(outcome);
       return outcome;
     }
   }
@@ -580,53 +591,69 @@ export class Cluster {
    * host died, and then runs it itself). Outcomes of calls that never started (the deadline
    * passed first, the code could not be fetched, the runtime closed) are not recorded.
    */
-  private keyed(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
-    const joined = this.keyedRuns.get(key);
-    if (joined !== undefined) return joined;
-    const running = this.keyedRun(key, deadline, name, run).finally(() => this.keyedRuns.delete(key));
-    this.keyedRuns.set(key, running);
-    return running;
+  private async keyed(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
+    for (;;) {
+      const joined = this.keyedRuns.get(key);
+      if (joined === undefined) {
+        const running = this.keyedRun(key, deadline, name, run).finally(() => this.keyedRuns.delete(key));
+        this.keyedRuns.set(key, running);
+        return running;
+      }
+      // Joined by this call's own deadline; a run that never started (its deadline was
+      // shorter, say) leaves this one to try itself.
+      let timer: NodeJS.Timeout | undefined;
+      const own = new Promise<Outcome>((resolve) => {
+        timer = setTimeout(() => resolve(this.late(name, key)), Math.max(1, deadline - Date.now()));
+      });
+      const outcome = await Promise.race([joined, own]).finally(() => clearTimeout(timer));
+      if (this.unstarted.has(outcome) && Date.now() < deadline) {
+        await joined; // settled already, or about to: its entry goes with it
+        continue;
+      }
+      return outcome;
+    }
+  }
+
+  /** The outcome of a keyed call whose deadline came before it started (not recorded). */
+  private late(name: string, key: string, why = 'did not start before its deadline'): Outcome {
+    const outcome: Outcome = {
+      error: makeError(ErrorCode.TIMEOUT, `'${name}' with idempotency key '${key}' ${why} (nothing is recorded under the key)`, {
+        function: name,
+        idempotencyKey: key,
+      }).toWire(),
+    };
+    this.unstarted.add(outcome);
+    return outcome;
   }
 
   private async keyedRun(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
     const done = this.keys.done(key);
     const running = this.keys.running(key);
-    const late = (): Outcome => ({
-      error: makeError(
-        ErrorCode.TIMEOUT,
-        `'${name}' with idempotency key '${key}' did not start before its deadline (nothing is recorded under the key)`,
-        { function: name, idempotencyKey: key },
-      ).toWire(),
-    });
     try {
       for (;;) {
-        if (Date.now() >= deadline) return late();
+        if (Date.now() >= deadline) return this.late(name, key);
         const [state, record] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs));
         if (state === 1) return decode(record!);
         if (state === 0) break;
-        if (Date.now() >= deadline) {
-          return {
-            error: makeError(ErrorCode.TIMEOUT, `idempotency key '${key}' is still running on another host`, {
-              idempotencyKey: key,
-            }).toWire(),
-          };
-        }
+        if (Date.now() >= deadline) return this.late(name, key, 'was still running on another host at its deadline');
         await sleep(Math.min(50, this.settings.heartbeatMs));
       }
     } catch (err) {
-      return {
+      const outcome: Outcome = {
         error: unavailable(
           `starting the call with idempotency key '${key}'`,
           err,
           'the call did not run — retry it with the same key',
         ).toWire(),
       };
+      this.unstarted.add(outcome);
+      return outcome;
     }
     this.leases.add(key);
     try {
       const outcome = await run();
       if (this.unstarted.has(outcome)) {
-        await this.redis.nuvolaRelease(running, this.hostId).catch(() => 0); // else it lapses by itself
+        void this.bounded(this.redis.nuvolaRelease(running, this.hostId)).catch(() => 0); // else it lapses by itself
         return outcome;
       }
       // It ran: the record must be written, or a retry would run it again. Keep trying while
@@ -660,19 +687,29 @@ export class Cluster {
     // First the calls a previous life of this host id took and never answered ('0': this
     // consumer's pending entries, then after the last one read), then new ones ('>').
     let from = '0';
+    // The first pass reads what a previous process of this host id took (it may have run
+    // partly); a later one, after a reconnection, what this process's lost reads took.
+    let retaken = true;
     let connections = this.connections.get(reader) ?? 0;
+    const own = stream !== this.keys.work;
     while (!this.closed) {
       if (connections !== (this.connections.get(reader) ?? 0)) {
         // Reconnected: a read whose reply was lost left calls pending under this host. Read
-        // the pending ones again (those running here already are skipped).
+        // the pending ones again (those running here, or done with, are skipped).
         connections = this.connections.get(reader) ?? 0;
         from = '0';
       }
-      const room = this.settings.capacity - this.inflight;
+      const room = this.settings.capacity - this.inflight - (own ? this.waiting.length : 0);
       if (room <= 0) {
         await new Promise<void>((resolve) => {
-          this.slotFreed.add(resolve);
-          setTimeout(resolve, 200).unref();
+          const wake = (): void => {
+            clearTimeout(timer);
+            this.slotFreed.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, 200);
+          timer.unref();
+          this.slotFreed.add(wake);
         });
         continue;
       }
@@ -697,14 +734,23 @@ export class Cluster {
       }
       const entries = read?.[0]?.[1] ?? [];
       if (from !== '>') {
-        // History: run every call this host id still owes, room or not.
-        for (const entry of entries) void this.execute(stream, entry, true);
-        from = entries.length === 0 ? '>' : entries[entries.length - 1]![0].toString();
+        // History: run every call this host id still owes, room or not (not those waiting here).
+        for (const entry of entries) {
+          if (!this.waiting.some(([s, e]) => s === stream && e[0].equals(entry[0]))) void this.execute(stream, entry, retaken);
+        }
+        if (entries.length === 0) {
+          from = '>';
+          retaken = false;
+        } else {
+          from = entries[entries.length - 1]![0].toString();
+        }
         continue;
       }
-      // A read issued with room may return after local calls took it: hand the rest back.
+      // A read issued with room may return after local calls (or the other stream's) took
+      // it: calls sent here for their state key wait for room here; others go back.
       for (const entry of entries) {
         if (this.inflight < this.settings.capacity) void this.execute(stream, entry);
+        else if (own) this.waiting.push([stream, entry]);
         else void this.handBack(stream, entry);
       }
     }
@@ -723,6 +769,7 @@ export class Cluster {
         .xack(stream, GROUP, entryId)
         .xdel(stream, entryId)
         .exec();
+      this.done(`${stream} ${entryId.toString()}`); // a re-read after a reconnection skips it
     } catch {
       // Still pending under this host: run it once there is room (and Redis is back).
       void this.execute(stream, [entryId, raw]);
@@ -745,16 +792,19 @@ export class Cluster {
     const execution = new Promise<void>((resolve) => (finished = resolve));
     this.executions.add(execution);
     try {
-      if (await this.executeCounted(stream, entryId, raw, retaken)) {
-        this.answered.add(entry);
-        if (this.answered.size > 4096) this.answered.delete(this.answered.values().next().value!);
-      }
+      if (await this.executeCounted(stream, entryId, raw, retaken)) this.done(entry);
     } finally {
       this.executions.delete(execution);
       finished();
       this.executing.delete(entry);
       this.release();
     }
+  }
+
+  /** Remembers an entry this host is done with (answered, or moved on) — the last 4096. */
+  private done(entry: string): void {
+    this.answered.add(entry);
+    if (this.answered.size > 4096) this.answered.delete(this.answered.values().next().value!);
   }
 
   /** Resolves with whether the call was answered. */
@@ -786,7 +836,7 @@ export class Cluster {
         this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error)).catch(() => undefined);
         record = encodePart([{ error }]);
       } else {
-        record = await this.runPart(name, group, size, ranks, bytes, deadline);
+        record = await this.runPart(name, group, size, ranks, bytes, deadline, hash);
       }
     } else {
       const outcome = key === undefined ? await run() : await this.keyed(key, deadline, name, run);
@@ -855,6 +905,8 @@ export class Cluster {
         Array.from({ length: parts }, async (_, p) => {
           const ranks = ranksOf(p);
           const fields: (string | Buffer)[] = ['fn', name, 'gid', group, 'size', String(size), 'ranks', JSON.stringify(ranks)];
+          const hash = this.host.hashOf(name);
+          if (hash !== undefined) fields.push('h', hash.slice(0, HASH_PREFIX));
           if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
           const outcomes = decodePart(await this.request(name, fields, deadline), ranks.length);
           const failed = outcomes.find((o): o is { error: WireError } => 'error' in o);
@@ -870,7 +922,15 @@ export class Cluster {
   }
 
   /** Runs a part of a group spread over hosts; its record lists each of its ranks' outcomes. */
-  private async runPart(name: string, group: string, size: number, ranks: number[], input: Uint8Array, deadline: number): Promise<Buffer> {
+  private async runPart(
+    name: string,
+    group: string,
+    size: number,
+    ranks: number[],
+    input: Uint8Array,
+    deadline: number,
+    hash: string | undefined,
+  ): Promise<Buffer> {
     // The entry counted one call; a part holds one instance per rank.
     this.inflight += ranks.length - 1;
     let published = false;
@@ -887,7 +947,7 @@ export class Cluster {
       },
     };
     try {
-      await this.fetch(name, undefined);
+      await this.fetch(name, hash);
       const left = deadline - Date.now();
       if (left <= 0)
         throw makeError(ErrorCode.TIMEOUT, `a part of group '${name}' reached this host after its deadline`, { function: name });
@@ -1020,7 +1080,17 @@ export class Cluster {
       const dead = await this.beat();
       for (const key of this.leases)
         void this.redis.nuvolaRenew(this.keys.running(key), this.hostId, this.settings.hostTimeoutMs).catch(() => 0);
-      for (const id of dead) if (id !== this.hostId) await this.recover(id);
+      // Recovery runs beside the beats (a long one must not stop this host's heartbeat), one
+      // at a time; a host that only sends leaves it to hosts that take calls.
+      const others = dead.filter((id) => id !== this.hostId);
+      if (others.length > 0 && !this.recovering && this.settings.capacity > 0) {
+        this.recovering = true;
+        void (async () => {
+          for (const id of others) await this.recover(id);
+        })()
+          .catch((err: Error) => this.warn(`cluster: recovering dead hosts' calls failed (${err.message}); retrying at the next beat`))
+          .finally(() => (this.recovering = false));
+      }
     } catch (err) {
       this.warn(`cluster: heartbeat failed (${(err as Error).message}); this host counts as dead after hostTimeoutMs without one`);
     } finally {
@@ -1093,7 +1163,8 @@ export class Cluster {
    */
   private async drain(queue: string): Promise<boolean> {
     try {
-      for (let moved = 0; moved < 10_000;) {
+      // A bounded batch per beat; the rest at the next ones.
+      for (let moved = 0; moved < 500;) {
         const live = new Set(this.live.map((h) => h.id));
         const pending = (await this.redis.xpending(queue, GROUP, 'IDLE', this.settings.heartbeatMs, '-', '+', 100)) as [
           string,
@@ -1101,7 +1172,10 @@ export class Cluster {
           number,
           number,
         ][];
-        const orphans = pending.filter((p) => !live.has(p[1])).map((p) => p[0]);
+        // Taken by hosts now gone — or by this one, by a read whose reply was lost.
+        const orphans = pending
+          .filter((p) => !live.has(p[1]) || (p[1] === this.hostId && !this.executing.has(`${queue} ${p[0]}`)))
+          .map((p) => p[0]);
         let entries: StreamEntry[];
         if (orphans.length > 0) {
           entries = await this.claim(queue, orphans);

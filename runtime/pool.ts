@@ -862,12 +862,13 @@ export class Pool {
     pending.reject(error);
   }
 
-  private timeoutError(pending: Pending, where: string): NuvolaError {
+  /** `started: false`: the call never started (the cluster records nothing for it). */
+  private timeoutError(pending: Pending, where: string, started = true): NuvolaError {
     const { fn, timeoutMs } = pending.request;
     return makeError(
       ErrorCode.TIMEOUT,
       `function '${fn}' did not finish within timeoutMs=${timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
-      { function: fn, timeoutMs },
+      { function: fn, timeoutMs, ...(started ? {} : { started: false }) },
     );
   }
 
@@ -931,7 +932,7 @@ export class Pool {
         }
       } else if (pending.position >= started) {
         // The worker drops it unstarted: the deadline travels with the request.
-        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue"));
+        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue", false));
       }
       // A started call of a module that cannot suspend has finished; its result is on the way.
     }
