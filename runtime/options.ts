@@ -164,11 +164,11 @@ export interface InvokeOptions {
   idempotencyKey?: string;
   /**
    * The state key this call mostly works on: a placement hint. In cluster mode the call runs on
-   * this host when its local tier holds the key, else on the key's home host (each key hashes
-   * to one of the live hosts that take calls, so all calls naming it meet there and find it in
-   * that host's local tier) — unless that host was full at its last heartbeat, then wherever
-   * there is room. On a single host it changes nothing. It grants no access: `stateKeys` still
-   * applies.
+   * the key's home host (each key hashes to one of the live hosts that take calls, so all calls
+   * naming it meet there and find it in that host's local tier) — unless that host was full at
+   * its last heartbeat: then on this host if its local tier holds the key and it has room, else
+   * wherever there is room. On a single host it changes nothing. It grants no access:
+   * `stateKeys` still applies.
    */
   stateKey?: string;
   /**
