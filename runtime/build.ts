@@ -51,8 +51,20 @@ export function sdkPath(): string {
   }
 }
 
+/** The build in progress: asc keeps process-wide state, so builds run one at a time. */
+let building: Promise<unknown> = Promise.resolve();
+
 /** Compiles `source` (an AssemblyScript file) and returns the Wasm bytes. */
-export async function buildGuest(source: string, options: BuildOptions = {}): Promise<Uint8Array> {
+export function buildGuest(source: string, options: BuildOptions = {}): Promise<Uint8Array> {
+  const build = building.then(
+    () => buildNow(source, options),
+    () => buildNow(source, options),
+  );
+  building = build.catch(() => undefined);
+  return build;
+}
+
+async function buildNow(source: string, options: BuildOptions): Promise<Uint8Array> {
   const input = resolve(source);
   if (!existsSync(input)) {
     throw new ModuleError(ErrorCode.BUILD_FAILED, `cannot build ${source}: no such file`, { source: input });
@@ -84,17 +96,26 @@ export async function buildGuest(source: string, options: BuildOptions = {}): Pr
   if (options.wasi) args.push(...wasiShimFlags());
   let binary: Uint8Array | undefined;
   const errors: string[] = [];
-  const result = await asc.main(args, {
-    writeFile(name: string, contents: Uint8Array | string) {
-      if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
-    },
-    stderr: {
-      write(chunk: string | Uint8Array) {
-        errors.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-        return true;
+  // asc adds the files of a `--lib` folder to its process-wide standard library and keeps
+  // them: a later build without the WASI shim would then compile the shim's files too.
+  const library = asc.libraryFiles as Record<string, string>;
+  const standard = new Set(Object.keys(library));
+  let result: Awaited<ReturnType<typeof asc.main>>;
+  try {
+    result = await asc.main(args, {
+      writeFile(name: string, contents: Uint8Array | string) {
+        if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
       },
-    },
-  } as unknown as asc.APIOptions);
+      stderr: {
+        write(chunk: string | Uint8Array) {
+          errors.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+          return true;
+        },
+      },
+    } as unknown as asc.APIOptions);
+  } finally {
+    for (const name of Object.keys(library)) if (!standard.has(name)) delete library[name];
+  }
   if (result.error || binary === undefined) {
     const diagnostics = errors.join('').trim();
     throw new ModuleError(ErrorCode.BUILD_FAILED, `cannot build ${source}:\n${diagnostics || (result.error?.message ?? 'no output')}`, {

@@ -63,3 +63,14 @@ export function main(): i32 { outputString("hi " + inputString()); return inputS
     expect(r.stderr).toContain('E_INVALID_MODULE');
   });
 });
+
+describe('the README quick start', () => {
+  it('`npm run demo` runs every section to the end', async () => {
+    const demo = new URL('../dist/examples/demo.js', import.meta.url).pathname;
+    const root = new URL('..', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, [demo], { cwd: root, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 });
+    for (let section = 1; section <= 9; section++) expect(stdout).toMatch(new RegExp(`^${section}\\. `, 'm'));
+    expect(stdout).toMatch(/word counts of 10 000 lines[\s\S]*10000 calls in/);
+    expect(stdout.trimEnd().endsWith('done.')).toBe(true);
+  }, 180_000);
+});

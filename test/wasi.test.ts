@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
-import { ErrorCode, NuvolaError } from 'nuvola';
+import { buildGuest, ErrorCode, NuvolaError } from 'nuvola';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -65,6 +65,17 @@ describe('WASI commands in AssemblyScript (wasi-shim)', () => {
     const the = words.filter((w) => w === 'the').length;
     expect(the).toBeGreaterThan(1);
     expect(text((await rt.invoke('wcTop', input)).output)).toBe(`${lines} ${words.length} ${input.length} the:${the}\n`);
+  });
+
+  it('a WASI build leaves later plain builds in the process alone', async () => {
+    const wasi = await buildGuest('guest/examples/wasi/echo.ts', { wasi: true });
+    const plain = await buildGuest('guest/examples/hello.ts');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('echo', wasi);
+    await rt.register('hello', plain);
+    expect(rt.describe('echo').abi).toBe('wasi');
+    expect(text((await rt.invoke('echo', 'both')).output)).toBe('both');
+    expect(text((await rt.invoke('hello', 'x')).output)).toBe('Hello x');
   });
 
   it('also gets nuvola state through the SDK', async () => {
