@@ -15,6 +15,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
+import { FUNCTION_DEFAULTS } from '../runtime/options.js';
 import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
 import {
@@ -171,6 +172,8 @@ export class Cluster {
   private readonly pending = new Map<string, Pending>();
   /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
   private readonly leases = new Set<string>();
+  /** Registered timeouts of functions this host calls without having them (see timeoutOf). */
+  private readonly timeouts = new Map<string, number>();
   /** Runs of idempotency keys on this host: a second call with a running key joins it. */
   private readonly keyedRuns = new Map<string, Promise<Outcome>>();
   /** Calls sent to this host's own stream that wait here for room (see release). */
@@ -403,12 +406,13 @@ export class Cluster {
   async invoke(
     name: string,
     input: Uint8Array,
-    timeoutMs: number,
+    timeoutMs: number | undefined,
     idempotencyKey?: string,
     stateKey?: string,
     nested = false,
   ): Promise<Outcome> {
-    const deadline = Date.now() + timeoutMs;
+    // Undefined: the timeout the function was registered with (from the registry).
+    const deadline = Date.now() + (timeoutMs ?? (await this.timeoutOf(name)));
     if (
       this.runsHere(stateKey, nested) &&
       (this.host.hashOf(name) !== undefined || (await this.known(name))) &&
@@ -500,6 +504,30 @@ export class Cluster {
     return answer;
   }
 
+  /**
+   * The `timeoutMs` `name` was registered with (the default when it gave none, or when the
+   * registry cannot be read), cached per name; a fetch of the name refreshes it.
+   */
+  private async timeoutOf(name: string): Promise<number> {
+    const cached = this.timeouts.get(name);
+    if (cached !== undefined) return cached;
+    let entry: string | null = null;
+    try {
+      entry = await this.bounded(this.redis.hget(this.keys.functions, name));
+    } catch {
+      // Redis is away: the call will say so; the default bounds it meanwhile.
+    }
+    return entry === null ? FUNCTION_DEFAULTS.timeoutMs : this.noteTimeout(name, entry);
+  }
+
+  /** Caches the timeout of a registry entry. */
+  private noteTimeout(name: string, entry: string): number {
+    const { options } = JSON.parse(entry) as { options?: { timeoutMs?: unknown } };
+    const ms = typeof options?.timeoutMs === 'number' ? options.timeoutMs : FUNCTION_DEFAULTS.timeoutMs;
+    this.timeouts.set(name, ms);
+    return ms;
+  }
+
   /** Whether the cluster's registry has `name` (fetching and registering it here on the way). */
   private async known(name: string): Promise<boolean> {
     try {
@@ -542,6 +570,7 @@ export class Cluster {
         );
       }
       const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
+      this.noteTimeout(name, entry);
       if (have === stored) return;
       let bytes: Buffer | null;
       try {

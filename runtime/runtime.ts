@@ -514,7 +514,11 @@ export class Runtime {
           ...(raw.calls ? { calls: raw.calls } : {}),
         }));
       }
-      return cluster.invoke(name, bytes, timeoutMs, idempotencyKey, stateKey).then((outcome) => clusterResult(outcome, start));
+      // Not registered here and no timeout given: the function's own, from the cluster's registry.
+      const own = !this.registry.has(name) && (options as InvokeOptions | undefined)?.timeoutMs === undefined;
+      return cluster
+        .invoke(name, bytes, own ? undefined : timeoutMs, idempotencyKey, stateKey)
+        .then((outcome) => clusterResult(outcome, start));
     }
     return this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined).then((raw) => ({
       output: raw.output,

@@ -229,6 +229,16 @@ describe('a cluster of hosts', () => {
     expect(text((await c.invoke('sleep', '5', { idempotencyKey: 'late' })).output)).toBe('slept 5');
   });
 
+  it("a call from a host that lacks the function gets the function's own timeout", async () => {
+    const cluster = newCluster();
+    await host(redis.url, cluster);
+    const publisher = await caller(redis.url, cluster);
+    await publisher.register('sleep', guestBytes('core_sleep'), { timeoutMs: 300 });
+    const c = await caller(redis.url, cluster);
+    expect((await failure(c.invoke('sleep', '1000'))).code).toBe(ErrorCode.TIMEOUT);
+    expect(text((await c.invoke('sleep', '1000', { timeoutMs: 5000 })).output)).toBe('slept 1000');
+  });
+
   it('a function registered again with other code runs the new code on hosts that fetched the old', async () => {
     const cluster = newCluster();
     const b = await host(redis.url, cluster);
