@@ -29,6 +29,7 @@ import {
   LIVE,
   PUBLISH,
   RECORD,
+  UNPUBLISH,
   RELEASE,
   RENEW,
   ROUTE,
@@ -59,6 +60,8 @@ export interface HostInfo {
   completed: number;
   /** Calls it took from the work stream (sent by other hosts, or by itself when it was busy). */
   remote: number;
+  /** It reads its own work stream, so calls can be sent to it for their state key. */
+  ownStream?: boolean;
   startedAt: number;
 }
 
@@ -106,6 +109,7 @@ interface Scripted extends Redis {
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
   nuvolaPublish(functions: string, module: string, name: string, hash: string, entry: string, bytes: Buffer): Promise<number | string>;
   nuvolaRelease(running: string, host: string): Promise<number>;
+  nuvolaUnpublish(functions: string, module: string, name: string, hash: string): Promise<number>;
   nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
   nuvolaBegin(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaBeginBuffer(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
@@ -230,6 +234,7 @@ export class Cluster {
     redis.defineCommand('nuvolaForget', { numberOfKeys: 5, lua: FORGET });
     redis.defineCommand('nuvolaPublish', { numberOfKeys: 2, lua: PUBLISH });
     redis.defineCommand('nuvolaRelease', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('nuvolaUnpublish', { numberOfKeys: 2, lua: UNPUBLISH });
     redis.defineCommand('nuvolaRoute', { numberOfKeys: 3, lua: ROUTE });
     redis.defineCommand('nuvolaBegin', { numberOfKeys: 2, lua: BEGIN });
     redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
@@ -325,10 +330,14 @@ export class Cluster {
     }
   }
 
-  /** Removes a name from the cluster's registry (hosts that loaded it keep it until they restart). */
-  async unpublish(name: string): Promise<void> {
+  /**
+   * Removes a name from the cluster's registry if it still stands for the code of `hash`, and
+   * the code's bytes once no other name uses them (hosts that loaded it keep it until they
+   * unregister it). One script, sent at once: a later publish from this host comes after it.
+   */
+  async unpublish(name: string, hash: string): Promise<void> {
     try {
-      await this.bounded(this.redis.hdel(this.keys.functions, name));
+      await this.bounded(this.redis.nuvolaUnpublish(this.keys.functions, this.keys.module(hash), name, hash));
     } catch (err) {
       throw unavailable(
         `unregistering '${name}'`,
@@ -371,9 +380,10 @@ export class Cluster {
    * it has room, else undefined (wherever there is room).
    */
   placeOf(stateKey: string): string | undefined {
+    // (Hosts of an earlier version, without their own stream, are no homes.)
     const home = homeOf(
       stateKey,
-      this.live.filter((h) => h.capacity > 0),
+      this.live.filter((h) => h.capacity > 0 && h.ownStream === true),
     );
     if (home?.id === this.hostId) return this.hostId; // here, or sent when this host is full
     if (home !== undefined && home.inflight < home.capacity) return home.id;
@@ -902,8 +912,26 @@ export class Cluster {
    * receiving rank, so each sender's messages arrive in order). The first failing rank ends the
    * group on every host. Resolves with each rank's outcome in rank order.
    */
-  async invokeGroup(name: string, size: number, input: Uint8Array, timeoutMs: number): Promise<Outcome[]> {
-    const deadline = Date.now() + timeoutMs;
+  async invokeGroup(name: string, size: number, input: Uint8Array, timeoutMs: number | undefined): Promise<Outcome[]> {
+    if (timeoutMs === undefined && this.host.hashOf(name) === undefined) {
+      // Not registered here: the registry must have it, and says its timeout.
+      let entry: string | null;
+      try {
+        entry = await this.bounded(this.redis.hget(this.keys.functions, name));
+      } catch (err) {
+        return [{ error: unavailable(`looking up '${name}'`, err).toWire() }];
+      }
+      if (entry === null) {
+        const error = makeError(
+          ErrorCode.UNKNOWN_FUNCTION,
+          `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
+          { function: name, cluster: this.settings.name },
+        );
+        return [{ error: error.toWire() }];
+      }
+      timeoutMs = this.noteTimeout(name, entry);
+    }
+    const deadline = Date.now() + (timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs);
     try {
       this.live = await this.hosts();
     } catch (err) {
@@ -1137,6 +1165,7 @@ export class Cluster {
       inflight: this.inflight,
       completed: this.completed,
       remote: this.remote,
+      ownStream: this.settings.capacity > 0,
       startedAt: this.startedAt,
     };
     const dead = await this.bounded(

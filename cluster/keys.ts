@@ -124,6 +124,20 @@ redis.call('SET', KEYS[2], ARGV[4], 'NX')
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`;
 
+/**
+ * KEYS: functions, module of the name's code. ARGV: name, its code's hash. Removes the name if
+ * it still stands for that code, and the code's bytes once no other name uses them. Returns 1
+ * when the name was removed.
+ */
+export const UNPUBLISH = `local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing or cjson.decode(existing).hash ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+for _, entry in ipairs(redis.call('HVALS', KEYS[1])) do
+  if cjson.decode(entry).hash == ARGV[2] then return 1 end
+end
+redis.call('DEL', KEYS[2])
+return 1`;
+
 /** KEYS: running. ARGV: host. Gives the lease up (without a record) if this host holds it. */
 export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 

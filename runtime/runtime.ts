@@ -343,11 +343,16 @@ export class Runtime {
     this.checkOpen();
     if (this.handlers.delete(name)) return;
     if (!this.registry.has(name)) throw unknownFunction(name);
+    const hash = this.hashes.get(name);
     this.unregisterHere(name);
-    // Cluster mode: gone from the registry too (hosts that loaded it keep it until they unregister it).
-    this.clusterRef
-      ?.unpublish(name)
-      .catch((err: NuvolaError) => this.options.logger({ function: 'nuvola', level: 'warn', message: err.message }));
+    // Cluster mode: gone from the registry too, if it still stands for this code (hosts that
+    // loaded it keep it until they unregister it). Sent now: a register() after this one
+    // reaches Redis after it.
+    if (hash !== undefined) {
+      this.clusterRef
+        ?.unpublish(name, hash)
+        .catch((err: NuvolaError) => this.options.logger({ function: 'nuvola', level: 'warn', message: err.message }));
+    }
   }
 
   private unregisterHere(name: string): void {
@@ -562,7 +567,9 @@ export class Runtime {
         path: 'name',
       });
     }
-    if (fnOptions === undefined) throw unknownFunction(name);
+    // Over hosts, a function this host lacks runs from the cluster's registry.
+    const fromCluster = fnOptions === undefined && options?.placement === 'hosts' && this.clusterRef !== undefined;
+    if (fnOptions === undefined && !fromCluster) throw unknownFunction(name);
     if (!Number.isInteger(size) || size < 1) {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `invokeGroup size must be a positive integer, got ${String(size)}`, {
         path: 'size',
@@ -592,7 +599,9 @@ export class Runtime {
         });
       }
     }
-    const timeoutMs = options === undefined ? fnOptions.timeoutMs : resolveInvokeOptions(rest, fnOptions).timeoutMs;
+    const resolved = options === undefined ? undefined : resolveInvokeOptions(rest, fnOptions ?? FUNCTION_DEFAULTS);
+    // Undefined (a function from the cluster, no timeout given): the one it was registered with.
+    const timeoutMs = fnOptions === undefined && rest.timeoutMs === undefined ? undefined : (resolved?.timeoutMs ?? fnOptions!.timeoutMs);
     const bytes = toBytes(input);
     this.checkInputSize(name, bytes);
     const start = performance.now();
@@ -610,7 +619,7 @@ export class Runtime {
       if (failed !== undefined) settle(failed);
       return outcomes.map((o) => clusterResult(o, start));
     }
-    const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs, placement);
+    const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs!, placement);
     const durationMs = performance.now() - start;
     return raws.map((raw) => ({
       output: raw.output,

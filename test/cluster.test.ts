@@ -99,6 +99,19 @@ describe('a cluster of hosts', () => {
     // A guest error crosses hosts with its code.
     await c.register('trap', guestBytes('core_unreachable'));
     expect((await failure(c.invoke('trap'))).code).toBe(ErrorCode.GUEST_TRAP);
+    // The bytes go with the last name that uses them (unregister tells the cluster in the background).
+    const names = async (want: string[]): Promise<void> => {
+      for (let i = 0; i < 40 && (await raw.hkeys(`nuvola:cl:{${cluster.name}}:fn`)).sort().join() !== want.join(); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await c.unregister('echo');
+    await names(['echo-too', 'trap']);
+    expect(await raw.keys(`nuvola:cl:{${cluster.name}}:mod:*`)).toHaveLength(2); // echo-too's, trap's
+    await c.unregister('echo-too');
+    await names(['trap']);
+    expect(await raw.hkeys(`nuvola:cl:{${cluster.name}}:fn`)).toEqual(['trap']);
+    expect(await raw.keys(`nuvola:cl:{${cluster.name}}:mod:*`)).toHaveLength(1);
   });
 
   it('runs calls here while it has room and sends the rest through Redis', async () => {
@@ -306,8 +319,13 @@ describe('messaging across hosts (invokeGroup with placement: hosts)', () => {
     const failed = await failure(c.invokeGroup('ops', 3, 'trapone', { placement: 'hosts' }));
     expect(failed.code).toBe(ErrorCode.GUEST_TRAP);
     expect(failed.details['rank']).toBe(1);
-    // And the cluster serves the next group.
+    // And the cluster serves the next group — also to a host that never registered the function.
     expect((await group(3, 'allreduce')).outputs).toEqual(Array(3).fill('3,30,300'));
+    const other = await caller(redis.url, cluster);
+    expect((await other.invokeGroup('ops', 2, 'allreduce', { placement: 'hosts' })).map((r) => text(r.output))).toEqual(
+      Array(2).fill('1,10,100'),
+    );
+    expect((await failure(other.invokeGroup('nope', 2, 'x', { placement: 'hosts' }))).code).toBe(ErrorCode.UNKNOWN_FUNCTION);
     // Groups leave no message streams behind.
     await new Promise((r) => setTimeout(r, 100));
     expect(await raw.keys(`nuvola:cl:{${cluster.name}}:g:*`)).toEqual([]);
