@@ -158,6 +158,17 @@ describe('groups: faults', () => {
     expect(rt.stats().workerRestarts).toBe(0);
   });
 
+  it('stops a rank that was on the CPU when another failed once it suspends (in a sleep, not a receive)', async () => {
+    const rt = await start();
+    await rt.register('busy', guestBytes('comm_busy'), { timeoutMs: 10_000 });
+    const started = performance.now();
+    const err = (await rt.invokeGroup('busy', 3, 'spinsleep:150').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_GUEST_TRAP');
+    // Not the 3 s sleep: the spinning ranks were stopped when they suspended.
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
+  });
+
   it('refuses a message over maxMessageBytes (E_MESSAGE_TOO_LARGE)', async () => {
     const rt = await start({ maxMessageBytes: 1024 });
     const err = await failure(rt, 2, 'big');

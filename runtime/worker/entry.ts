@@ -9,7 +9,7 @@ import { configureState } from '../host/state.js';
 import { ownedBuffers } from '../transfer.js';
 import { configureChain, type ChildCall } from '../host/chain.js';
 import { configureComm } from '../host/comm.js';
-import { Mailboxes } from './mailbox.js';
+import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
 import type { GuestContext } from '../host/context.js';
@@ -64,6 +64,8 @@ interface FunctionEntry {
 interface Suspended {
   instance: GuestInstance;
   settled: boolean;
+  /** The group and rank, for a rank of a group. */
+  group?: { id: number; rank: number };
 }
 
 const functions = new Map<string, FunctionEntry>();
@@ -442,7 +444,11 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     complete(request, entry, inst, returned, cold, began);
     return;
   }
-  const record: Suspended = { instance: inst, settled: false };
+  const record: Suspended = {
+    instance: inst,
+    settled: false,
+    ...(request.group ? { group: { id: request.group.id, rank: request.group.rank } } : {}),
+  };
   suspended.set(request.id, record);
   const settled = returned
     .then(
@@ -600,10 +606,21 @@ function handle(message: ToWorker): void {
       needsEventLoop = true;
       mailboxes.deliver(message.group, message.to, message.from, message.data);
       break;
-    case 'commAbort':
+    case 'commAbort': {
       needsEventLoop = true;
       mailboxes.abort(message.group, message.error);
+      // Ranks of the group suspended in something other than a receive (a sleep, a lock): the
+      // pool cancels those it saw off the CPU; one that was on the CPU then is stopped here.
+      for (const [id, record] of suspended) {
+        if (record.settled || record.group?.id !== message.group) continue;
+        record.settled = true;
+        suspended.delete(id);
+        record.instance.cancel();
+        fail(id, abortedError(message.error, record.group.rank).toWire());
+      }
+      scheduleFlush();
       break;
+    }
     case 'commEnd':
       mailboxes.end(message.group);
       break;

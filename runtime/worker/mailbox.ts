@@ -72,7 +72,8 @@ export class Mailboxes {
   }
 }
 
-function abortedError(cause: WireError, rank: number): GuestError {
+/** The error of a rank stopped because another rank of its group failed. */
+export function abortedError(cause: WireError, rank: number): GuestError {
   return new GuestError(
     ErrorCode.COMM_ABORTED,
     `rank ${rank} stopped: another rank of its group failed (${cause.code}: ${cause.message})`,

@@ -1,6 +1,7 @@
 // Ranks busy on the CPU (review cases): "hang:1" — rank 0 wakes ranks 1 and 2 in one go,
 // rank 2 then spins forever; "busy:N" — rank 1 traps after 100 ms while rank 0 computes N
-// million steps before its receive.
+// million steps before its receive; "spinsleep:N" — rank 1 traps at once while the others
+// compute N million steps, then sleep.
 import { comm, inputString, outputString, sleep } from "nuvola";
 let acc: u64 = 0;
 function spin(millions: i32): void {
@@ -38,6 +39,11 @@ export function main(): i32 {
     comm.recv(1);
   } else if (mode == "spin") {
     spin(arg);
+  } else if (mode == "spinsleep") {
+    // rank 1 traps at once; the others are on the CPU for `arg` million steps, then sleep 3 s
+    if (r == 1) unreachable();
+    spin(arg);
+    sleep(3000);
   }
   outputString("ok " + r.toString() + " " + (acc & 1).toString());
   return 0;
