@@ -401,9 +401,10 @@ describe('faults (real processes on loopback)', () => {
     const keyed = Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '3000', { idempotencyKey: `kill-${i}`, timeoutMs: 15_000 }));
     await until(c, victim.id, (h) => h.inflight === 4);
     const plain = Array.from({ length: 2 }, () => c.invoke('sleep', '3000', { timeoutMs: 15_000 }));
-    const survivor = await host(redis.url, { ...cluster, capacity: 8 });
-    // Killed long before its 3 s sleeps end, however slow the survivor was to start.
+    // Killed long before its 3 s sleeps end; the survivor starts after (however slow it is to
+    // start, the calls wait in Redis for it).
     await victim.kill();
+    const survivor = await host(redis.url, { ...cluster, capacity: 8 });
     const results = await Promise.all([...keyed, ...plain]);
     expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 3000'));
     // The killed host's calls were taken over; the survivor answered all of them.

@@ -77,10 +77,11 @@ describe('on a Redis Cluster', () => {
       if ((await c.cluster()).hosts.find((h) => h.id === victim.id)?.inflight === 4) break;
       await new Promise((r) => setTimeout(r, 25));
     }
+    // Killed long before its 3 s sleeps end; the survivor starts after (however slow it is to
+    // start, the calls wait in Redis for it).
+    await victim.kill();
     const survivor = await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 8 } });
     hosts.push(survivor);
-    // Killed long before its 3 s sleeps end, however slow the survivor was to start.
-    await victim.kill();
     const results = await Promise.all(sent);
     expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
     expect(results.every((r) => r.host === survivor.id)).toBe(true);
