@@ -104,7 +104,15 @@ interface Pending {
 }
 
 interface Scripted extends Redis {
-  nuvolaHeartbeat(alive: string, hosts: string, id: string, timeoutMs: number, info: string): Promise<string[]>;
+  nuvolaHeartbeat(
+    alive: string,
+    hosts: string,
+    epoch: string,
+    id: string,
+    timeoutMs: number,
+    info: string,
+    fresh: string,
+  ): Promise<[string[], string]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
   nuvolaPublish(functions: string, module: string, name: string, hash: string, entry: string, bytes: Buffer): Promise<number | string>;
@@ -207,6 +215,10 @@ export class Cluster {
   private live: HostInfo[] = [];
   private lastWarning = '';
   private ticking = false;
+  /** The cluster's epoch at the last heartbeat (see HEARTBEAT). */
+  private epoch: string | undefined;
+  /** What this host published (for {@link republish}), by name. */
+  private readonly published = new Map<string, { bytes: Uint8Array; options: Record<string, unknown> }>();
   private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
@@ -229,7 +241,7 @@ export class Cluster {
       return client;
     };
     const redis = connect(false) as Scripted;
-    redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 2, lua: HEARTBEAT });
+    redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT });
     redis.defineCommand('nuvolaLive', { numberOfKeys: 2, lua: LIVE });
     redis.defineCommand('nuvolaForget', { numberOfKeys: 5, lua: FORGET });
     redis.defineCommand('nuvolaPublish', { numberOfKeys: 2, lua: PUBLISH });
@@ -328,6 +340,7 @@ export class Cluster {
         { function: name, cluster: this.settings.name },
       );
     }
+    this.published.set(name, { bytes, options });
   }
 
   /**
@@ -336,6 +349,7 @@ export class Cluster {
    * unregister it). One script, sent at once: a later publish from this host comes after it.
    */
   async unpublish(name: string, hash: string): Promise<void> {
+    this.published.delete(name);
     try {
       await this.bounded(this.redis.nuvolaUnpublish(this.keys.functions, this.keys.module(hash), name, hash));
     } catch (err) {
@@ -1168,11 +1182,30 @@ export class Cluster {
       ownStream: this.settings.capacity > 0,
       startedAt: this.startedAt,
     };
-    const dead = await this.bounded(
-      this.redis.nuvolaHeartbeat(this.keys.alive, this.keys.hosts, this.hostId, this.settings.hostTimeoutMs, JSON.stringify(info)),
+    const { alive, hosts, epoch: epochKey } = this.keys;
+    const [dead, epoch] = await this.bounded(
+      this.redis.nuvolaHeartbeat(alive, hosts, epochKey, this.hostId, this.settings.hostTimeoutMs, JSON.stringify(info), randomUUID()),
     );
+    if (this.epoch !== undefined && epoch !== this.epoch) this.republish();
+    this.epoch = epoch;
     this.live = await this.hosts();
     return dead;
+  }
+
+  /**
+   * Redis lost the cluster's data (restarted without persistence): publishes this host's
+   * registrations again, so hosts that never loaded them can fetch them. The work streams'
+   * groups come back as the readers find them missing.
+   */
+  private republish(): void {
+    if (this.published.size === 0) return;
+    this.host.log(
+      'warn',
+      `cluster '${this.settings.name}': Redis lost the cluster's data (restarted without persistence?); publishing this host's ${this.published.size} functions again — calls it had acknowledged are lost`,
+    );
+    for (const [name, { bytes, options }] of this.published) {
+      this.publish(name, bytes, options).catch((err: Error) => this.warn(`cluster: publishing '${name}' again failed (${err.message})`));
+    }
   }
 
   /**

@@ -14,6 +14,8 @@ export interface ClusterKeys {
   hosts: string;
   /** Hash: function name → JSON { hash, options } of its registration. */
   functions: string;
+  /** A random value set once: another value means Redis lost the cluster's data. */
+  epoch: string;
   /** The shared work stream (consumer group {@link GROUP}). */
   work: string;
   /** A host's own work stream: calls sent to it for the state key they name (consumer group {@link GROUP}). */
@@ -40,6 +42,7 @@ export function clusterKeys(cluster: string): ClusterKeys {
     alive: `${p}alive`,
     hosts: `${p}hosts`,
     functions: `${p}fn`,
+    epoch: `${p}epoch`,
     work: `${p}work`,
     queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
@@ -55,13 +58,20 @@ export function clusterKeys(cluster: string): ClusterKeys {
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * KEYS: alive, hosts. ARGV: id, timeoutMs, info. Renews this host's heartbeat (server time, so
- * host clocks do not matter) and returns the ids whose heartbeat has expired.
+ * KEYS: alive, hosts, epoch. ARGV: id, timeoutMs, info, a new epoch. Renews this host's
+ * heartbeat (server time, so host clocks do not matter) and returns the ids whose heartbeat
+ * has expired, and the cluster's epoch: a random value set once, so a Redis that lost its data
+ * (restarted without persistence) shows up as a new epoch.
  */
 export const HEARTBEAT = `${NOW_MS}
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)`;
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', KEYS[3], epoch)
+end
+return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now), epoch}`;
 
 /** KEYS: alive, hosts. Returns the live hosts' info. */
 export const LIVE = `${NOW_MS}

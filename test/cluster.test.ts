@@ -490,6 +490,31 @@ describe('faults (real processes on loopback)', () => {
     }
   });
 
+  it('Redis restarted without persistence: hosts publish their functions again for hosts that join later', async () => {
+    const own = await startRedis();
+    const check = new Redis(own.url);
+    try {
+      const cluster = newCluster();
+      const b = await host(own.url, cluster);
+      const c = await caller(own.url, cluster);
+      await c.register('echo', guestBytes('core_echo'));
+      expect((await c.invoke('echo', 'abc')).host).toBe(b.id);
+      await own.stop();
+      await own.start(); // same port, no data
+      const fn = `nuvola:cl:{${cluster.name}}:fn`;
+      for (let i = 0; i < 200 && (await check.hexists(fn, 'echo').catch(() => 0)) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await check.hexists(fn, 'echo')).toBe(1);
+      // A host that never loaded it can fetch it now.
+      const d = await host(own.url, cluster);
+      await b.kill();
+      const result = await c.invoke('echo', 'xyz', { timeoutMs: 10_000 });
+      expect([text(result.output), result.host]).toEqual(['zyx', d.id]);
+    } finally {
+      check.disconnect();
+      await own.stop();
+    }
+  });
+
   it('when every host is gone, a call fails with a coded error instead of hanging', async () => {
     const cluster = newCluster();
     const only = await host(redis.url, cluster);
