@@ -656,7 +656,10 @@ export class Cluster {
       // shorter, say) leaves this one to try itself.
       let timer: NodeJS.Timeout | undefined;
       const own = new Promise<Outcome>((resolve) => {
-        timer = setTimeout(() => resolve(this.late(name, key)), Math.max(1, deadline - Date.now()));
+        timer = setTimeout(
+          () => resolve(this.late(name, key, 'was still running on this host (another call with the key) at its deadline')),
+          Math.max(1, deadline - Date.now()),
+        );
       });
       const outcome = await Promise.race([joined, own]).finally(() => clearTimeout(timer));
       if (this.unstarted.has(outcome) && Date.now() < deadline) {
