@@ -134,6 +134,9 @@ export function moduleHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** How long a function's registered timeout is trusted before it is looked up again, in ms. */
+const TIMEOUT_CACHE_MS = 10_000;
+
 /** Hex digits of a code hash a call carries (see send). */
 const HASH_PREFIX = 16;
 
@@ -185,7 +188,7 @@ export class Cluster {
   /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
   private readonly leases = new Set<string>();
   /** Registered timeouts of functions this host calls without having them (see timeoutOf). */
-  private readonly timeouts = new Map<string, number>();
+  private readonly timeouts = new Map<string, { ms: number; at: number }>();
   /** Runs of idempotency keys on this host: a second call with a running key joins it. */
   private readonly keyedRuns = new Map<string, Promise<Outcome>>();
   /** Calls sent to this host's own stream that wait here for room (see release). */
@@ -217,6 +220,8 @@ export class Cluster {
   private ticking = false;
   /** The cluster's epoch at the last heartbeat (see HEARTBEAT). */
   private epoch: string | undefined;
+  /** A republish failed while Redis was away: try again at the next beat. */
+  private republishAgain = false;
   /** What this host published (for {@link republish}), by name. */
   private readonly published = new Map<string, { bytes: Uint8Array; options: Record<string, unknown> }>();
   private recovering = false;
@@ -317,6 +322,13 @@ export class Cluster {
   /** Publishes a registration: the bytes once by content hash, the name with its options. */
   async publish(name: string, bytes: Uint8Array, options: Record<string, unknown>): Promise<void> {
     const hash = moduleHash(bytes);
+    // Kept (a copy: the caller may reuse its buffer) before the script is sent, so that an
+    // unregister() meanwhile, whose script Redis runs after this one, also forgets it here.
+    const mine = { bytes: new Uint8Array(bytes), options };
+    this.published.set(name, mine);
+    const forget = (): void => {
+      if (this.published.get(name) === mine) this.published.delete(name);
+    };
     let published: number | string;
     try {
       // One script: two hosts publishing other code under one name at once cannot both win.
@@ -331,16 +343,17 @@ export class Cluster {
         ),
       );
     } catch (err) {
+      forget();
       throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
     }
     if (published !== 1) {
+      forget();
       throw makeError(
         ErrorCode.ALREADY_REGISTERED,
         `cluster '${this.settings.name}' already has a function named '${name}' with other code; unregister() it (on any host) first or pick another name`,
         { function: name, cluster: this.settings.name },
       );
     }
-    this.published.set(name, { bytes, options });
   }
 
   /**
@@ -534,7 +547,8 @@ export class Cluster {
    */
   private async timeoutOf(name: string): Promise<number> {
     const cached = this.timeouts.get(name);
-    if (cached !== undefined) return cached;
+    // Looked up again after a while: the name may have been registered again with another.
+    if (cached !== undefined && Date.now() - cached.at < TIMEOUT_CACHE_MS) return cached.ms;
     let entry: string | null = null;
     try {
       entry = await this.bounded(this.redis.hget(this.keys.functions, name));
@@ -548,7 +562,9 @@ export class Cluster {
   private noteTimeout(name: string, entry: string): number {
     const { options } = JSON.parse(entry) as { options?: { timeoutMs?: unknown } };
     const ms = typeof options?.timeoutMs === 'number' ? options.timeoutMs : FUNCTION_DEFAULTS.timeoutMs;
-    this.timeouts.set(name, ms);
+    this.timeouts.delete(name); // (re-inserted last: the oldest go first below)
+    this.timeouts.set(name, { ms, at: Date.now() });
+    if (this.timeouts.size > 4096) this.timeouts.delete(this.timeouts.keys().next().value!);
     return ms;
   }
 
@@ -657,7 +673,14 @@ export class Cluster {
       let timer: NodeJS.Timeout | undefined;
       const own = new Promise<Outcome>((resolve) => {
         timer = setTimeout(
-          () => resolve(this.late(name, key, 'was still running on this host (another call with the key) at its deadline')),
+          () =>
+            resolve(
+              this.late(
+                name,
+                key,
+                'was still running on this host (another call with the key) at its deadline; that run records its result',
+              ),
+            ),
           Math.max(1, deadline - Date.now()),
         );
       });
@@ -671,9 +694,9 @@ export class Cluster {
   }
 
   /** The outcome of a keyed call whose deadline came before it started (not recorded). */
-  private late(name: string, key: string, why = 'did not start before its deadline'): Outcome {
+  private late(name: string, key: string, why = 'did not start before its deadline (nothing is recorded under the key)'): Outcome {
     const outcome: Outcome = {
-      error: makeError(ErrorCode.TIMEOUT, `'${name}' with idempotency key '${key}' ${why} (nothing is recorded under the key)`, {
+      error: makeError(ErrorCode.TIMEOUT, `'${name}' with idempotency key '${key}' ${why}`, {
         function: name,
         idempotencyKey: key,
       }).toWire(),
@@ -691,7 +714,9 @@ export class Cluster {
         const [state, record] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs));
         if (state === 1) return decode(record!);
         if (state === 0) break;
-        if (Date.now() >= deadline) return this.late(name, key, 'was still running on another host at its deadline');
+        if (Date.now() >= deadline) {
+          return this.late(name, key, 'was still running on another host at its deadline; that run records its result');
+        }
         await sleep(Math.min(50, this.settings.heartbeatMs));
       }
     } catch (err) {
@@ -1189,7 +1214,7 @@ export class Cluster {
     const [dead, epoch] = await this.bounded(
       this.redis.nuvolaHeartbeat(alive, hosts, epochKey, this.hostId, this.settings.hostTimeoutMs, JSON.stringify(info), randomUUID()),
     );
-    if (this.epoch !== undefined && epoch !== this.epoch) this.republish();
+    if ((this.epoch !== undefined && epoch !== this.epoch) || this.republishAgain) this.republish();
     this.epoch = epoch;
     this.live = await this.hosts();
     return dead;
@@ -1201,13 +1226,18 @@ export class Cluster {
    * groups come back as the readers find them missing.
    */
   private republish(): void {
+    this.republishAgain = false;
     if (this.published.size === 0) return;
     this.host.log(
       'warn',
       `cluster '${this.settings.name}': Redis lost the cluster's data (restarted without persistence?); publishing this host's ${this.published.size} functions again — calls it had acknowledged are lost`,
     );
     for (const [name, { bytes, options }] of this.published) {
-      this.publish(name, bytes, options).catch((err: Error) => this.warn(`cluster: publishing '${name}' again failed (${err.message})`));
+      this.publish(name, bytes, options).catch((err: NuvolaError) => {
+        this.warn(`cluster: publishing '${name}' again failed (${err.message})`);
+        // Redis still away: again at the next beat. Other code under the name: that one stands.
+        if (err.code === ErrorCode.CLUSTER_UNAVAILABLE) this.republishAgain = true;
+      });
     }
   }
 

@@ -56,16 +56,19 @@ let building: Promise<unknown> = Promise.resolve();
 
 /** Compiles `source` (an AssemblyScript file) and returns the Wasm bytes. */
 export function buildGuest(source: string, options: BuildOptions = {}): Promise<Uint8Array> {
+  // Read now, not when the build's turn comes: the caller may change them meanwhile.
+  const input = resolve(source);
+  const settings = { ...options, ...(options.outFile !== undefined ? { outFile: resolve(options.outFile) } : {}) };
   const build = building.then(
-    () => buildNow(source, options),
-    () => buildNow(source, options),
+    () => buildNow(source, input, settings),
+    () => buildNow(source, input, settings),
   );
   building = build.catch(() => undefined);
   return build;
 }
 
-async function buildNow(source: string, options: BuildOptions): Promise<Uint8Array> {
-  const input = resolve(source);
+/** `source` as the caller wrote it (for messages), `input` resolved when the build was asked for. */
+async function buildNow(source: string, input: string, options: BuildOptions): Promise<Uint8Array> {
   if (!existsSync(input)) {
     throw new ModuleError(ErrorCode.BUILD_FAILED, `cannot build ${source}: no such file`, { source: input });
   }

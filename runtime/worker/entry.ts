@@ -65,7 +65,7 @@ interface Suspended {
   instance: GuestInstance;
   settled: boolean;
   /** The group and rank, for a rank of a group. */
-  group?: { id: number; rank: number };
+  group?: { id: number; rank: number; fn: string };
 }
 
 const functions = new Map<string, FunctionEntry>();
@@ -447,7 +447,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   const record: Suspended = {
     instance: inst,
     settled: false,
-    ...(request.group ? { group: { id: request.group.id, rank: request.group.rank } } : {}),
+    ...(request.group ? { group: { id: request.group.id, rank: request.group.rank, fn: request.fn } } : {}),
   };
   suspended.set(request.id, record);
   const settled = returned
@@ -616,7 +616,7 @@ function handle(message: ToWorker): void {
         record.settled = true;
         suspended.delete(id);
         record.instance.cancel();
-        fail(id, abortedError(message.error, record.group.rank).toWire());
+        fail(id, abortedError(message.error, record.group.rank, record.group.fn).toWire());
       }
       scheduleFlush();
       break;

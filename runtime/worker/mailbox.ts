@@ -73,11 +73,12 @@ export class Mailboxes {
 }
 
 /** The error of a rank stopped because another rank of its group failed. */
-export function abortedError(cause: WireError, rank: number): GuestError {
+export function abortedError(cause: WireError, rank: number, fn?: string): GuestError {
   return new GuestError(
     ErrorCode.COMM_ABORTED,
     `rank ${rank} stopped: another rank of its group failed (${cause.code}: ${cause.message})`,
     {
+      ...(fn !== undefined ? { function: fn } : {}),
       rank,
       cause,
     },
