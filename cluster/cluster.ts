@@ -195,8 +195,11 @@ export class Cluster {
   private readonly waiting: [string, StreamEntry][] = [];
   /** Outcomes of calls that never started (not recorded under an idempotency key). */
   private readonly unstarted = new WeakSet<Outcome>();
-  /** Calls taken from a work stream and running here, as `<stream> <entry id>`. */
-  private readonly executing = new Set<string>();
+  /**
+   * Calls taken from a work stream and running here, as `<stream> <entry id>`, each settling
+   * when it is done (close() gives them a moment to answer).
+   */
+  private readonly executing = new Map<string, Promise<void>>();
   /** The calls this host is done with (answered or moved on), the last 4096, as in `executing`. */
   private readonly answered = new Set<string>();
   /** Fetches of functions from the registry in progress, by name. */
@@ -208,8 +211,6 @@ export class Cluster {
   private closed = false;
   /** Set when close() lets Redis go: no more answers. */
   private disconnected = false;
-  /** Calls from the work streams running here (close() gives them a moment to answer). */
-  private readonly executions = new Set<Promise<void>>();
   /** The work loops waiting for room. */
   private readonly slotFreed = new Set<() => void>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -493,11 +494,8 @@ export class Cluster {
         ).toWire(),
       };
     }
-    const fields: (string | Buffer)[] = ['fn', name];
     // The code this host knows under the name: a host with older code fetches this one.
-    // (Its first 64 bits: enough to tell two codes under one name apart, and short per entry.)
-    const hash = this.host.hashOf(name);
-    if (hash !== undefined) fields.push('h', hash.slice(0, HASH_PREFIX));
+    const fields: (string | Buffer)[] = ['fn', name, ...this.codeField(name)];
     if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
     if (idempotencyKey !== undefined) fields.push('idem', idempotencyKey);
     return decode(await this.request(name, fields, deadline, target));
@@ -568,6 +566,24 @@ export class Cluster {
     return ms;
   }
 
+  /** `name` is neither registered here nor in the cluster's registry. */
+  private unknown(name: string): NuvolaError {
+    return makeError(
+      ErrorCode.UNKNOWN_FUNCTION,
+      `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
+      { function: name, cluster: this.settings.name },
+    );
+  }
+
+  /**
+   * The field naming the code this host knows under `name`, if any: its first 64 bits, enough
+   * to tell two codes under one name apart, and short per entry.
+   */
+  private codeField(name: string): string[] {
+    const hash = this.host.hashOf(name);
+    return hash === undefined ? [] : ['h', hash.slice(0, HASH_PREFIX)];
+  }
+
   /** Whether the cluster's registry has `name` (fetching and registering it here on the way). */
   private async known(name: string): Promise<boolean> {
     try {
@@ -603,11 +619,7 @@ export class Cluster {
       }
       if (entry === null) {
         if (have !== undefined) return; // unregistered from the cluster: this host keeps its copy
-        throw makeError(
-          ErrorCode.UNKNOWN_FUNCTION,
-          `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
-          { function: name, cluster: this.settings.name },
-        );
+        throw this.unknown(name);
       }
       const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
       this.noteTimeout(name, entry);
@@ -867,17 +879,14 @@ export class Cluster {
     const entry = `${stream} ${entryId.toString()}`;
     // Read again after a reconnection: it runs here already, or has just been answered.
     if (this.executing.has(entry) || this.answered.has(entry)) return;
-    this.executing.add(entry);
-    this.inflight++;
     let finished = (): void => undefined;
-    const execution = new Promise<void>((resolve) => (finished = resolve));
-    this.executions.add(execution);
+    this.executing.set(entry, new Promise<void>((resolve) => (finished = resolve)));
+    this.inflight++;
     try {
       if (await this.executeCounted(stream, entryId, raw, retaken)) this.done(entry);
     } finally {
-      this.executions.delete(execution);
-      finished();
       this.executing.delete(entry);
+      finished();
       this.release();
     }
   }
@@ -964,12 +973,7 @@ export class Cluster {
         return [{ error: unavailable(`looking up '${name}'`, err).toWire() }];
       }
       if (entry === null) {
-        const error = makeError(
-          ErrorCode.UNKNOWN_FUNCTION,
-          `no function named '${name}' is registered on this host or in cluster '${this.settings.name}'; register() it first`,
-          { function: name, cluster: this.settings.name },
-        );
-        return [{ error: error.toWire() }];
+        return [{ error: this.unknown(name).toWire() }];
       }
       timeoutMs = this.noteTimeout(name, entry);
     }
@@ -1003,9 +1007,17 @@ export class Cluster {
       const results = await Promise.all(
         Array.from({ length: parts }, async (_, p) => {
           const ranks = ranksOf(p);
-          const fields: (string | Buffer)[] = ['fn', name, 'gid', group, 'size', String(size), 'ranks', JSON.stringify(ranks)];
-          const hash = this.host.hashOf(name);
-          if (hash !== undefined) fields.push('h', hash.slice(0, HASH_PREFIX));
+          const fields: (string | Buffer)[] = [
+            'fn',
+            name,
+            ...this.codeField(name),
+            'gid',
+            group,
+            'size',
+            String(size),
+            'ranks',
+            JSON.stringify(ranks),
+          ];
           if (input.byteLength > 0) fields.push('in', Buffer.from(input.buffer, input.byteOffset, input.byteLength));
           const outcomes = decodePart(await this.request(name, fields, deadline), ranks.length);
           const failed = outcomes.find((o): o is { error: WireError } => 'error' in o);
@@ -1359,7 +1371,7 @@ export class Cluster {
     // Calls from the work streams that finish within a second still answer (later ones are cut
     // short by the pool's close and left to other hosts). A read queued while Redis is away
     // may never settle: do not wait for it past that second either.
-    await Promise.race([Promise.allSettled([...this.loops, ...this.executions]), sleep(1000)]);
+    await Promise.race([Promise.allSettled([...this.loops, ...this.executing.values()]), sleep(1000)]);
     // Leave cleanly: calls still pending under this host are claimed by others at once.
     try {
       if (this.redis.status === 'ready') {

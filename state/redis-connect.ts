@@ -19,8 +19,6 @@ export interface ConnectOptions {
   /** Retries of a command across reconnections; null: until it is sent. */
   maxRetriesPerRequest: number | null;
   connectionName?: string;
-  /** Fails a command with no reply after this many ms (default: never). */
-  commandTimeoutMs?: number;
 }
 
 /** A client for `target`: a Redis, or a Cluster that speaks the same commands. */
@@ -30,7 +28,6 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions): Redi
     enableOfflineQueue: options.offlineQueue,
     maxRetriesPerRequest: options.maxRetriesPerRequest,
     ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
-    ...(options.commandTimeoutMs !== undefined ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   if (typeof target === 'string') return new Redis(target, { ...common, retryStrategy: retry });
   if ('url' in target) {

@@ -22,6 +22,22 @@ function text(b: Uint8Array): string {
   return String.UTF8.decodeUnsafe(b.dataStart, <usize>b.length);
 }
 
+/** Rank 0 sends 1..rounds to rank 1, which answers each doubled, `pause` ms before each round. */
+function pingpong(r: i32, rounds: i32, pause: i32): string {
+  let s = "";
+  for (let i = 1; i <= rounds; i++) {
+    if (pause > 0) sleep(pause);
+    if (r == 0) {
+      comm.send(1, bytesOf(i.toString()));
+      s += text(comm.recv(1)) + " ";
+    } else if (r == 1) {
+      const got = I32.parseInt(text(comm.recv(0)));
+      comm.send(0, bytesOf((got * 2).toString()));
+    }
+  }
+  return s.trim();
+}
+
 export function main(): i32 {
   const mode = inputString();
   const r = comm.rank();
@@ -66,31 +82,10 @@ export function main(): i32 {
     outputString(show(comm.scanF64(f64s(1, rf, 0))));
   } else if (mode == "pingpong") {
     // Rank 0 sends 1..5 to rank 1, which answers each doubled; order is kept.
-    let s = "";
-    for (let i = 1; i <= 5; i++) {
-      if (r == 0) {
-        comm.send(1, bytesOf(i.toString()));
-        s += text(comm.recv(1)) + " ";
-      } else if (r == 1) {
-        const got = I32.parseInt(text(comm.recv(0)));
-        comm.send(0, bytesOf((got * 2).toString()));
-      }
-    }
-    outputString(s.trim());
+    outputString(pingpong(r, 5, 0));
   } else if (mode == "slowpong") {
     // Like pingpong, ten rounds of 150 ms each (for killing a host mid-conversation).
-    let s = "";
-    for (let i = 1; i <= 10; i++) {
-      sleep(150);
-      if (r == 0) {
-        comm.send(1, bytesOf(i.toString()));
-        s += text(comm.recv(1)) + " ";
-      } else if (r == 1) {
-        const got = I32.parseInt(text(comm.recv(0)));
-        comm.send(0, bytesOf((got * 2).toString()));
-      }
-    }
-    outputString(s.trim());
+    outputString(pingpong(r, 10, 150));
   } else if (mode == "sendmissing") {
     comm.send(n + 3, bytesOf("x"));
   } else if (mode == "recvself") {
