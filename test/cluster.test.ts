@@ -544,7 +544,18 @@ describe('faults (real processes on loopback)', () => {
       await durable.start();
       const results = await Promise.all(sent);
       expect(results.map((r) => text(r.output))).toEqual(Array(6).fill('slept 700'));
-      // And it carries on.
+      // And it carries on, once its command connection is back too (until then calls fail at
+      // once with E_CLUSTER_UNAVAILABLE, as documented; the replies above came on another).
+      for (
+        let i = 0;
+        i < 100 &&
+        !(await c.cluster().then(
+          () => true,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 50));
       expect(text((await c.invoke('sleep', '1')).output)).toBe('slept 1');
     } finally {
       await durable.stop();
