@@ -117,6 +117,11 @@ export interface ComponentCode {
   main: string;
   /** The other core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
+  /**
+   * By core module: the exports that could be the component's `realloc` (the glue writes the
+   * input into what it returns; the worker marks that range for the reset).
+   */
+  reallocs: Record<string, string[]>;
 }
 
 /** The group an invocation is a rank of. */

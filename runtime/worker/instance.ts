@@ -233,7 +233,13 @@ export class GuestInstance {
     };
     try {
       if (spec.abi === 'component') {
-        const api = instantiateComponent(spec.component!, spec.module, { log: (message) => this.logComponent(message) }, instantiateMain);
+        const api = instantiateComponent(
+          spec.component!,
+          spec.module,
+          { log: (message) => this.logComponent(message) },
+          instantiateMain,
+          (ptr, length) => this.glueWrote(ptr, length),
+        );
         this.entry = () => this.runComponent(api);
       } else {
         instantiateMain(spec.module, this.host.imports);
@@ -272,6 +278,16 @@ export class GuestInstance {
     }
     ctx.output = output;
     return 0;
+  }
+
+  /**
+   * A range of guest memory the component's glue is about to write (its `realloc` returned
+   * it): marked so the reset restores it. Clamped to the memory: a range past its end is never
+   * written (the glue's write fails), and the marks must stay inside this instance's slice.
+   */
+  private glueWrote(ptr: number, length: number): void {
+    const end = Math.min(ptr + length, this.memory.buffer.byteLength);
+    if (end > ptr) this.ctx.written(ptr, end - ptr);
   }
 
   /** A component's `log` import: one line per call, within the call's log budget. */
