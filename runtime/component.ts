@@ -3,7 +3,10 @@
  * API, `@bytecodealliance/jco-transpile`), check that its world is nuvola's function world
  * (`wit/nuvola-function.wit`), and hand the workers the glue and the core modules. The core
  * module that owns the memory goes through the same checks and snapshot rewrite as any guest,
- * so a component gets the same limits, snapshots and reset.
+ * so a component gets the same limits, snapshots and reset. The other core modules are checked
+ * for state a reset would miss (snapshot/core-state.ts): a component with such a module gets a
+ * fresh instance for every call. The exports that could be the component's `realloc` are
+ * listed, so that the workers mark the input the glue copies into what they return.
  *
  * Transpiling takes tens of milliseconds and more: its output is cached by the component's
  * content hash, in memory and (unless turned off) in a directory, so a second registration of
