@@ -4,7 +4,8 @@
 // text format) and built with jco's bundled wasm-tools, like test/component.test.ts's.
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
-import { buildComponent } from '../bench/components.js';
+import { ErrorCode, NuvolaError } from 'nuvola';
+import { buildComponent, ECHO_COMPONENT_WAT } from '../bench/components.js';
 import { closedAfterEach, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -121,6 +122,28 @@ const WRITER_COMPONENT = `(component
   ${LIFT_RUN}
 )`;
 
+/** component_hidden_memory: a second core module with a memory of its own, not exported. */
+const HIDDEN_MEMORY_COMPONENT = `(component
+  (core module $hidden
+    (memory 1)
+    (func (export "next") (result i32)
+      (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+      (i32.load (i32.const 0))))
+  (core module $main
+    (import "hidden" "next" (func $next (result i32)))
+    ${MEMORY_AND_REALLOC}
+    (func (export "run") (param i32 i32) (result i32)
+      (i32.store8 (i32.const 32) (i32.add (i32.const 48) (call $next)))
+      (i32.store8 (i32.const 16) (i32.const 0))
+      (i32.store (i32.const 20) (i32.const 32))
+      (i32.store (i32.const 24) (i32.const 1))
+      (i32.const 16)))
+  (core instance $h (instantiate $hidden))
+  (core instance $m (instantiate $main (with "hidden" (instance $h))))
+  (alias core export $m "run" (core func $run))
+  ${LIFT_RUN}
+)`;
+
 const SECRET = 'component-secret';
 const hidden = (s: string): Uint8Array => Uint8Array.from([0x52, ...Buffer.from(s).map((b) => b ^ 0x55)]);
 /** The secret after 100 bytes of padding: past where the next call's shorter input is copied. */
@@ -173,5 +196,28 @@ describe('component isolation between calls', () => {
     await rt.invoke('kept', write(SECRET));
     // Two copies: the input the glue wrote and the module's own at 40000.
     expect(text((await rt.invoke('kept', hidden(SECRET))).output)).toBe('2');
+  });
+
+  it("jco's own shim modules keep nothing: a component importing log is reset in place, without a warning", async () => {
+    const { rt, logs } = await runtime({ workers: 1 });
+    await rt.register('echo', await buildComponent(ECHO_COMPONENT_WAT));
+    const calls = [];
+    for (let i = 0; i < 3; i++) calls.push(await rt.invoke('echo', '#logged'));
+    expect(calls.map((c) => c.cold)).toEqual([false, false, false]);
+    expect(logs.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
+  it('a second core module with a memory of its own (not exported) is refused like a second memory', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    let error: unknown;
+    try {
+      await rt.register('hidden', await parse(HIDDEN_MEMORY_COMPONENT));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(NuvolaError);
+    expect((error as NuvolaError).code).toBe(ErrorCode.INVALID_MODULE);
+    expect((error as NuvolaError).message).toContain('more than one memory');
+    expect(rt.functions()).toEqual([]);
   });
 });
