@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { ErrorCode, NuvolaError } from 'nuvola';
 import { buildComponent, ECHO_COMPONENT_WAT } from '../bench/components.js';
+import { coreModuleState } from '../runtime/snapshot/core-state.js';
 import { closedAfterEach, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -219,5 +220,34 @@ describe('component isolation between calls', () => {
     expect((error as NuvolaError).code).toBe(ErrorCode.INVALID_MODULE);
     expect((error as NuvolaError).message).toContain('more than one memory');
     expect(rt.functions()).toEqual([]);
+  });
+});
+
+describe('coreModuleState: what a core module other than the memory-owning one keeps', () => {
+  const state = async (body: string): Promise<ReturnType<typeof coreModuleState>> => coreModuleState(await parse(`(module ${body})`));
+
+  it("a table filled at instantiation and calls through it keep nothing (jco's shim and fixup)", async () => {
+    expect(
+      await state('(type $t (func)) (table (export "t") 1 1 funcref) (func (export "f") (call_indirect (type $t) (i32.const 0)))'),
+    ).toEqual({
+      definesMemory: false,
+      kept: undefined,
+    });
+    expect(await state('(import "a" "f" (func $f)) (import "a" "t" (table 1 1 funcref)) (elem (i32.const 0) func $f)')).toEqual({
+      definesMemory: false,
+      kept: undefined,
+    });
+    expect((await state('(global $k i32 (i32.const 7)) (func (export "k") (result i32) (global.get $k))')).kept).toBeUndefined();
+  });
+
+  it('names what it keeps: a mutable global, a memory (imported or its own), an imported mutable global, table writes', async () => {
+    expect((await state('(global $n (mut i64) (i64.const 0))')).kept).toBe('keeps a mutable global');
+    expect((await state('(import "env" "memory" (memory 1))')).kept).toBe('imports a memory and writes to it are not tracked');
+    expect(await state('(memory 1)')).toEqual({ definesMemory: true, kept: 'defines a memory of its own' });
+    expect((await state('(import "env" "g" (global (mut i32)))')).kept).toBe('imports a mutable global');
+    expect((await state('(table 1 funcref) (func (table.set (i32.const 0) (ref.null func)))')).kept).toBe('uses table.set in its code');
+    expect((await state('(table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1))))')).kept).toContain(
+      'tables or dropped segments',
+    );
   });
 });
