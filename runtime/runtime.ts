@@ -820,7 +820,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   if (typeof (WebAssembly as { Suspending?: unknown }).Suspending !== 'function') {
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
-      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Run it with the node from the "node" devDependency (npm run …, npx …)`,
+      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Install Node.js 24 (nvm install 24, or your system's package), ` +
+        'or add it to your app with `npm i -D node@24` and start the app through an npm script, which puts that node first on the PATH',
       { path: 'node' },
     );
   }
