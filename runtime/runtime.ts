@@ -703,6 +703,11 @@ export class Runtime {
     return (this.kernelsRef.kernels ??= new Kernels(this.options.kernels));
   }
 
+  /** `await using rt = await createRuntime()`: closes the runtime when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -814,6 +819,8 @@ function toBytes(input: InvokeInput): Uint8Array {
 /** How long createRuntime waits for Redis before going on without it (it reconnects by itself), in ms. */
 const REDIS_CONNECT_WAIT_MS = 2000;
 
+let memoryTierNoticed = false;
+
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
@@ -829,11 +836,15 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   let global: GlobalTier;
   if (resolved.redis === undefined) {
     global = new MemoryTier();
-    resolved.logger({
+    // Said once per process, not per runtime: tests and tools start many.
+    if (!memoryTierNoticed) {
+      memoryTierNoticed = true;
+      resolved.logger({
       function: 'nuvola',
       level: 'info',
-      message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
-    });
+        message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
+      });
+    }
   } else {
     const redis = new RedisTier(resolved.redis, warn);
     if (!(await redis.connected(REDIS_CONNECT_WAIT_MS))) {

@@ -4,6 +4,7 @@
  * runtime API like any embedding service would.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
@@ -55,8 +56,15 @@ function fail(err: unknown): never {
   process.exit(2);
 }
 
+/** The package's version, from its package.json (two folders above `dist/runtime/cli`). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 const program = new Command()
   .name('nuvola')
+  .version(packageVersion(), '-V, --version', 'print the version of nuvola')
   .description('A stateful serverless runtime for Node.js: AssemblyScript functions on a pool of worker threads.')
   .showHelpAfterError();
 
