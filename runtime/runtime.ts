@@ -2,6 +2,7 @@
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import {
   ErrorCode,
   HandlerError,
@@ -182,14 +183,14 @@ export class Runtime {
   }
 
   /**
-   * Compiles `wasm` (bytes, or a path to a `.wasm` file) once, checks it against the ABI, and
+   * Compiles `wasm` (bytes, or a path or `file:` URL of a `.wasm` file) once, checks it against the ABI, and
    * makes it callable as `name` on every worker. Rejects with a {@link ModuleError} or
    * {@link RegistryError} and leaves nothing registered when anything is wrong.
    */
-  async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
+  async register(name: string, wasm: Uint8Array | ArrayBuffer | string | URL, options?: FunctionOptions): Promise<void> {
     this.checkOpen();
     checkName(name);
-    const bytes = await this.registerHere(name, wasm, options);
+    const bytes = await this.registerHere(name, wasm instanceof URL ? modulePath(wasm) : wasm, options);
     if (this.clusterRef !== undefined) {
       // Shared with the cluster: the bytes once by content hash, the name with its options.
       try {
@@ -821,6 +822,20 @@ const REDIS_CONNECT_WAIT_MS = 2000;
 
 let memoryTierNoticed = false;
 
+/** The file a module URL names (`new URL('./f.wasm', import.meta.url)`); only `file:` URLs. */
+function modulePath(url: URL): string {
+  if (url.protocol !== 'file:') {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `register() takes a file: URL or a path, not ${url.protocol} (${url.href}); fetch the bytes and pass them`,
+      {
+        path: 'wasm',
+      },
+    );
+  }
+  return fileURLToPath(url);
+}
+
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
@@ -840,8 +855,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     if (!memoryTierNoticed) {
       memoryTierNoticed = true;
       resolved.logger({
-      function: 'nuvola',
-      level: 'info',
+        function: 'nuvola',
+        level: 'info',
         message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
       });
     }

@@ -9,6 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
+import { initApp } from './init.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -67,6 +68,19 @@ const program = new Command()
   .version(packageVersion(), '-V, --version', 'print the version of nuvola')
   .description('A stateful serverless runtime for Node.js: AssemblyScript functions on a pool of worker threads.')
   .showHelpAfterError();
+
+program
+  .command('init')
+  .description('scaffold an application that embeds nuvola: a host (src/) and a guest (guests/), each with its own tsconfig')
+  .argument('[dir]', 'the folder to create (default: the current one, which must be empty)', '.')
+  .action((dir: string) => {
+    try {
+      const written = initApp(dir, packageVersion());
+      process.stdout.write(`created ${written.join(', ')} in ${dir}\nnext: npm install && npm start\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
 
 program
   .command('build')

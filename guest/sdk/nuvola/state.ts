@@ -2,46 +2,67 @@
 // Every call may suspend this instance (never its worker); an error traps the invocation
 // with an E_STATE_* code that the caller of invoke() receives.
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "size")
 declare function st_size(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "read")
 declare function st_read(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "write")
 declare function st_write(k: usize, kl: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "write_at")
 declare function st_write_at(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "append")
 declare function st_append(k: usize, kl: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "appended_load")
 declare function st_appended_load(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "read_all")
 declare function st_read_all(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "take")
 declare function st_take(ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "clear_appended")
 declare function st_clear_appended(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "push")
 declare function st_push(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "push_partial")
 declare function st_push_partial(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "pull")
 declare function st_pull(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "delete")
 declare function st_delete(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_read")
 declare function st_lock_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_read")
 declare function st_unlock_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_write")
 declare function st_lock_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_write")
 declare function st_unlock_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_global_read")
 declare function st_lock_global_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_global_read")
 declare function st_unlock_global_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_global_write")
 declare function st_lock_global_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_global_write")
 declare function st_unlock_global_write(k: usize, kl: i32): void;
 
