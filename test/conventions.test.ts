@@ -2,6 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRuntime, NuvolaError } from 'nuvola';
+import { guestBytes } from './helpers.js';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -34,5 +35,18 @@ describe('Node conventions', () => {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(child.status).toBe(0);
     expect(child.stderr.split('\n').filter((line) => line.includes('in-process global tier'))).toHaveLength(1);
+  });
+
+  it('refuses a guest that waits in init() with a coded error that says what to do', async () => {
+    await using rt = await createRuntime({ workers: 1, logger: () => {} });
+    const err = await rt.register('sleepy', guestBytes('conventions_init_sleep')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NuvolaError);
+    expect((err as NuvolaError).code).toBe('E_INSTANTIATE_FAILED');
+    expect((err as NuvolaError).message).toContain('do that in main()');
+    expect((err as NuvolaError).message).not.toContain('WebAssembly.promising');
+    expect((err as NuvolaError).details['reason']).toBe('suspended-in-init');
+    // Nothing was left registered: the name can be used again.
+    await rt.register('sleepy', guestBytes('core_echo'));
+    expect((await rt.invoke('sleepy', 'ab')).returnCode).toBe(2);
   });
 });
