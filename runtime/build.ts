@@ -4,7 +4,7 @@
  * no bindings (they would instantiate with empty imports), the freeing `incremental`
  * runtime, and top-level code exported as `_initialize` so the host decides when it runs.
  */
-import asc from 'assemblyscript/asc';
+import type ascModule from 'assemblyscript/asc';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -96,6 +96,9 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
     '--noColors',
   ];
   if (options.debug) args.push('--debug');
+  // Loaded on the first build, not with the package: the compiler takes ~500 ms to load and
+  // uses top-level await, which would make `require('nuvola')` fail (ERR_REQUIRE_ASYNC_MODULE).
+  const asc: typeof ascModule = (await import('assemblyscript/asc')).default;
   if (options.wasi) args.push(...wasiShimFlags());
   let binary: Uint8Array | undefined;
   const errors: string[] = [];
@@ -103,7 +106,7 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
   // them: a later build without the WASI shim would then compile the shim's files too.
   const library = asc.libraryFiles as Record<string, string>;
   const standard = new Set(Object.keys(library));
-  let result: Awaited<ReturnType<typeof asc.main>>;
+  let result: Awaited<ReturnType<typeof ascModule.main>>;
   try {
     result = await asc.main(args, {
       writeFile(name: string, contents: Uint8Array | string) {
@@ -115,7 +118,7 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
           return true;
         },
       },
-    } as unknown as asc.APIOptions);
+    } as unknown as ascModule.APIOptions);
   } finally {
     for (const name of Object.keys(library)) if (!standard.has(name)) delete library[name];
   }

@@ -214,6 +214,10 @@ export type StateOp =
   | 'clearAppended'
   | 'lockGlobal'
   | 'unlockGlobal'
+  /** `args` = [key, delta: bigint]: an atomic i64 add in the global tier. */
+  | 'incrementGlobal'
+  /** `args` = [key, expected: bigint, value: bigint]: an atomic i64 compare-and-swap in the global tier. */
+  | 'compareAndSwapGlobal'
   /** Not state: a GPU kernel call, `args` = [method, caller, ...its arguments] (see kernels/). */
   | 'kernel';
 

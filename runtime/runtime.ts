@@ -2,6 +2,7 @@
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import {
   ErrorCode,
   HandlerError,
@@ -182,14 +183,14 @@ export class Runtime {
   }
 
   /**
-   * Compiles `wasm` (bytes, or a path to a `.wasm` file) once, checks it against the ABI, and
+   * Compiles `wasm` (bytes, or a path or `file:` URL of a `.wasm` file) once, checks it against the ABI, and
    * makes it callable as `name` on every worker. Rejects with a {@link ModuleError} or
    * {@link RegistryError} and leaves nothing registered when anything is wrong.
    */
-  async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
+  async register(name: string, wasm: Uint8Array | ArrayBuffer | string | URL, options?: FunctionOptions): Promise<void> {
     this.checkOpen();
     checkName(name);
-    const bytes = await this.registerHere(name, wasm, options);
+    const bytes = await this.registerHere(name, wasm instanceof URL ? modulePath(wasm) : wasm, options);
     if (this.clusterRef !== undefined) {
       // Shared with the cluster: the bytes once by content hash, the name with its options.
       try {
@@ -703,6 +704,11 @@ export class Runtime {
     return (this.kernelsRef.kernels ??= new Kernels(this.options.kernels));
   }
 
+  /** `await using rt = await createRuntime()`: closes the runtime when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -814,13 +820,30 @@ function toBytes(input: InvokeInput): Uint8Array {
 /** How long createRuntime waits for Redis before going on without it (it reconnects by itself), in ms. */
 const REDIS_CONNECT_WAIT_MS = 2000;
 
+let memoryTierNoticed = false;
+
+/** The file a module URL names (`new URL('./f.wasm', import.meta.url)`); only `file:` URLs. */
+function modulePath(url: URL): string {
+  if (url.protocol !== 'file:') {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `register() takes a file: URL or a path, not ${url.protocol} (${url.href}); fetch the bytes and pass them`,
+      {
+        path: 'wasm',
+      },
+    );
+  }
+  return fileURLToPath(url);
+}
+
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
   if (typeof (WebAssembly as { Suspending?: unknown }).Suspending !== 'function') {
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
-      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Run it with the node from the "node" devDependency (npm run …, npx …)`,
+      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Install Node.js 24 (nvm install 24, or your system's package), ` +
+        'or add it to your app with `npm i -D node@24` and start the app through an npm script, which puts that node first on the PATH',
       { path: 'node' },
     );
   }
@@ -828,11 +851,15 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   let global: GlobalTier;
   if (resolved.redis === undefined) {
     global = new MemoryTier();
-    resolved.logger({
-      function: 'nuvola',
-      level: 'info',
-      message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
-    });
+    // Said once per process, not per runtime: tests and tools start many.
+    if (!memoryTierNoticed) {
+      memoryTierNoticed = true;
+      resolved.logger({
+        function: 'nuvola',
+        level: 'info',
+        message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
+      });
+    }
   } else {
     const redis = new RedisTier(resolved.redis, warn);
     if (!(await redis.connected(REDIS_CONNECT_WAIT_MS))) {

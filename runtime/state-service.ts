@@ -64,6 +64,10 @@ export function stateService(store: StateStore, kernels: () => Kernels): StateSe
         return store.lockGlobal(key, args[1] as 'read' | 'write', args[2] as number);
       case 'unlockGlobal':
         return store.unlockGlobal(args[0] as Lease);
+      case 'incrementGlobal':
+        return store.global.increment(key, args[1] as bigint);
+      case 'compareAndSwapGlobal':
+        return store.global.compareAndSwap(key, args[1] as bigint, args[2] as bigint);
     }
   };
 }

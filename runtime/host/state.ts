@@ -176,6 +176,8 @@ export const stateImports: Capability = {
       abi.STATE_UNLOCK_GLOBAL_READ,
       abi.STATE_LOCK_GLOBAL_WRITE,
       abi.STATE_UNLOCK_GLOBAL_WRITE,
+      abi.STATE_INCREMENT_GLOBAL,
+      abi.STATE_COMPARE_SWAP_GLOBAL,
     ].map((name) => [name, true]),
   ),
   bind(ref: ContextRef) {
@@ -318,6 +320,14 @@ export const stateImports: Capability = {
       [abi.STATE_UNLOCK_GLOBAL_READ]: unlockGlobal('read'),
       [abi.STATE_LOCK_GLOBAL_WRITE]: lockGlobal('write'),
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
+      [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
+        const k = key(ctx, kp, kl, 'increment_global');
+        return (await request(ctx, 'incrementGlobal', [k, delta])) as bigint;
+      }),
+      [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
+        const k = key(ctx, kp, kl, 'compare_swap_global');
+        return (await request(ctx, 'compareAndSwapGlobal', [k, expected, value])) ? 1 : 0;
+      }),
     };
   },
 };

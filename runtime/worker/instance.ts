@@ -491,9 +491,22 @@ function wasmFrames(err: unknown): string[] {
     .map((line) => line.trim());
 }
 
+/** V8's message when Wasm calls a suspending import outside `WebAssembly.promising` (start-up code, `init`). */
+const SUSPEND_OUTSIDE_PROMISING = /trying to suspend without WebAssembly\.promising/;
+
 function instantiateError(fn: string, err: unknown, instance?: GuestInstance): NuvolaError {
+  const raw = err instanceof Error ? err.message : String(err);
+  if (SUSPEND_OUTSIDE_PROMISING.test(raw)) {
+    return new ModuleError(
+      ErrorCode.INSTANTIATE_FAILED,
+      `function '${fn}' could not be instantiated: its init() or top-level code called a host function that waits ` +
+        '(sleep, a state pull, push or lock, chain.wait, a message or a kernel), which cannot suspend while the function is registered; ' +
+        'do that in main(), or give the value to init() some other way',
+      { function: fn, reason: 'suspended-in-init' },
+    );
+  }
   const cause = instance ? instance.classify(err) : undefined;
-  const message = cause?.message ?? (err instanceof Error ? err.message : String(err));
+  const message = cause?.message ?? raw;
   return new ModuleError(ErrorCode.INSTANTIATE_FAILED, `function '${fn}' could not be instantiated: ${message}`, {
     function: fn,
     cause: cause?.toWire(),
