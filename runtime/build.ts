@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError } from './errors.js';
 import { WASI_START } from './host/wasi.js';
+import { dropCustomSection, embedSourceMap } from './source-map.js';
 
 export interface BuildOptions {
   /** Where to write the `.wasm`; when omitted the bytes are only returned. */
@@ -20,6 +21,12 @@ export interface BuildOptions {
   optimizeLevel?: number;
   /** Keep function names in the binary so traps show readable frames. Default false. */
   debug?: boolean;
+  /**
+   * Embed the compiler's source map (a `nuvola.sourcemap` custom section: file names and
+   * positions, not the sources), so that traps and aborts name the guest's own
+   * `file.ts:line:column`. Default true; false gives a smaller module.
+   */
+  sourceMap?: boolean;
   /**
    * Build a WASI command with `@assemblyscript/wasi-shim` (console, process.stdin/stdout,
    * process.argv/env through WASI): top-level code becomes `_start`, which runs once per
@@ -96,11 +103,14 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
     '--noColors',
   ];
   if (options.debug) args.push('--debug');
+  const withMap = options.sourceMap !== false;
+  if (withMap) args.push('--sourceMap');
   // Loaded on the first build, not with the package: the compiler takes ~500 ms to load and
   // uses top-level await, which would make `require('nuvola')` fail (ERR_REQUIRE_ASYNC_MODULE).
   const asc: typeof ascModule = (await import('assemblyscript/asc')).default;
   if (options.wasi) args.push(...wasiShimFlags());
   let binary: Uint8Array | undefined;
+  let sourceMap: string | undefined;
   const errors: string[] = [];
   // asc adds the files of a `--lib` folder to its process-wide standard library and keeps
   // them: a later build without the WASI shim would then compile the shim's files too.
@@ -111,6 +121,7 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
     result = await asc.main(args, {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
+        else if (name.endsWith('.wasm.map')) sourceMap = typeof contents === 'string' ? contents : Buffer.from(contents).toString();
       },
       stderr: {
         write(chunk: string | Uint8Array) {
@@ -129,10 +140,21 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
       diagnostics,
     });
   }
+  if (withMap && sourceMap !== undefined) binary = withSourceMap(binary, sourceMap);
   if (options.outFile !== undefined) {
     const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(dirname(resolve(options.outFile)), { recursive: true });
     await writeFile(options.outFile, binary);
   }
   return binary;
+}
+
+/**
+ * The module with asc's source map embedded (runtime/source-map.ts), its `sourceMappingURL`
+ * section (naming a file nobody writes) dropped. Sources are named as the build's working
+ * directory sees them, the standard library as `~lib/…`.
+ */
+function withSourceMap(binary: Uint8Array, json: string): Uint8Array {
+  const map = JSON.parse(json) as { sources: string[]; mappings: string };
+  return embedSourceMap(dropCustomSection(binary, 'sourceMappingURL'), { sources: map.sources, mappings: map.mappings });
 }

@@ -11,6 +11,7 @@
  * wakes it faster than the event loop would. The main thread bumps SIGNAL after each post
  * and notifies when IDLE is set.
  */
+import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
 import type { WasiConfig } from './host/wasi.js';
@@ -102,6 +103,8 @@ export interface FunctionSpec {
   wasi: WasiConfig;
   /** For a component: jco's instantiation code and the core modules besides `module` (runtime/component.ts). */
   component?: ComponentCode;
+  /** Guest source positions for stack frames (runtime/source-map.ts), when the module carries a source map. */
+  sources?: SourceTable;
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */

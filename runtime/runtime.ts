@@ -255,6 +255,7 @@ export class Runtime {
         wasi: fnOptions.wasi,
       };
       if (code !== undefined) spec.component = code;
+      if (checked.sources !== undefined) spec.sources = checked.sources;
       await this.pool.register(spec, checked.segments, fnOptions.timeoutMs);
       fnOptions.abi = checked.abi;
       if (checked.layout.resetNote !== undefined && fnOptions.reuse === 'reset') {

@@ -89,10 +89,17 @@ program
   .requiredOption('-o, --out <file>', 'where to write the .wasm module')
   .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
   .option('--debug', 'keep function names for readable trap frames', false)
+  .option('--no-source-map', 'leave out the source map that makes traps name the guest file:line:col')
   .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
-  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean }) => {
+  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean; sourceMap: boolean }) => {
     try {
-      const bytes = await buildGuest(source, { outFile: opts.out, optimizeLevel: opts.optimizeLevel, debug: opts.debug, wasi: opts.wasi });
+      const bytes = await buildGuest(source, {
+        outFile: opts.out,
+        optimizeLevel: opts.optimizeLevel,
+        debug: opts.debug,
+        wasi: opts.wasi,
+        sourceMap: opts.sourceMap,
+      });
       process.stderr.write(`built ${opts.out} (${bytes.byteLength} bytes)\n`);
     } catch (err) {
       fail(err);

@@ -5,6 +5,7 @@
  * instance go back to the warm pool the moment `main` returns.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
 import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
@@ -212,6 +213,7 @@ export class GuestInstance {
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
       },
+      sources: spec.sources,
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
@@ -431,7 +433,9 @@ export class GuestInstance {
     }
     const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
     const message = err instanceof Error ? err.message : String(err);
-    const frames = wasmFrames(err);
+    const frames = mapFrames(err instanceof Error ? (err.stack ?? '') : '', this.spec.sources);
+    const own = ownFrame(frames);
+    const at = own === undefined ? '' : ` at ${own}`;
     // AssemblyScript's allocator first tries to double the memory, then to grow by what it
     // needs, and executes `unreachable` when both fail; the engine refuses any growth past the
     // cap set at register. So an `unreachable` with over half the cap in use is, in practice,
@@ -446,9 +450,9 @@ export class GuestInstance {
     }
     if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
       const trap = err instanceof RangeError ? 'call stack exhausted' : message;
-      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}`, { function: fn, trap, pages, frames });
+      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}${at}`, { function: fn, trap, pages, frames });
     }
-    return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}`, { function: fn, trap: message, frames });
+    return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}${at}`, { function: fn, trap: message, frames });
   }
 }
 
@@ -480,15 +484,6 @@ function wasiEntry(exports: WebAssembly.Exports, suspends: boolean): () => numbe
       return exited(err);
     }
   };
-}
-
-function wasmFrames(err: unknown): string[] {
-  const stack = err instanceof Error ? (err.stack ?? '') : '';
-  return stack
-    .split('\n')
-    .filter((line) => line.includes('wasm://'))
-    .slice(0, 8)
-    .map((line) => line.trim());
 }
 
 /** V8's message when Wasm calls a suspending import outside `WebAssembly.promising` (start-up code, `init`). */
