@@ -87,6 +87,29 @@ export interface CallLink {
   parent?: number;
   trace?: boolean;
   group?: GroupRef;
+  /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
+  admitted?: Admission;
+}
+
+/**
+ * A function's `maxConcurrency`: its calls running now (shared with the workers, which take a
+ * slot for a chained call they run themselves) and the calls or groups waiting for slots, in
+ * the order they came.
+ */
+interface Admission {
+  readonly limit: number;
+  readonly running: Int32Array;
+  readonly waiting: Waiter[];
+}
+
+interface Waiter {
+  /** Slots it needs: 1 for a call, a group's ranks for a group. */
+  n: number;
+  deadline: number;
+  done: boolean;
+  grant(): void;
+  /** Its deadline passed (`error` undefined: the timeout's), or the runtime closed. */
+  expire(error?: NuvolaError): void;
 }
 
 /** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
@@ -108,6 +131,8 @@ interface Group {
   packed: Slot | undefined;
   /** A part of a group spread over hosts: the ranks run here, and how the others are reached. */
   part?: GroupPart;
+  /** Per rank, bytes sent to it and not yet received (GroupRef.queued). */
+  queued: Int32Array;
 }
 
 /** Where a group's ranks run when some are on other hosts (cluster mode). */
@@ -134,6 +159,8 @@ interface Pending {
   cancelBy: number | undefined;
   /** For a call a worker runs itself: whether its module can suspend (as that worker has it registered). */
   suspends?: boolean;
+  /** The maxConcurrency slot it holds until it is answered. */
+  admission?: Admission;
 }
 
 /** A traced call tree: its records so far and when its root started. */
@@ -203,6 +230,17 @@ export interface PoolStats {
   inflight: number;
   completed: number;
   failed: number;
+  /** Bytes of group messages sent and not yet received, over all running groups (at most `maxQueuedMessageBytes` per rank). */
+  queuedMessageBytes: number;
+}
+
+/** One function's calls under its `maxConcurrency`. */
+export interface ConcurrencyStats {
+  /** Calls running now (holding a slot). */
+  running: number;
+  /** Calls (and groups, counted once) waiting for a slot. */
+  waiting: number;
+  maxConcurrency: number;
 }
 
 /** Pool settings beyond what each worker is told. */
@@ -221,6 +259,7 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  private readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
@@ -365,6 +404,7 @@ export class Pool {
         throw fromWire(done.error);
       }
       this.functions.set(spec.name, registered);
+      this.admissions.set(spec.name, { limit: spec.concurrency.limit, running: new Int32Array(spec.concurrency.running), waiting: [] });
       return registered;
     } finally {
       this.release();
@@ -414,6 +454,15 @@ export class Pool {
     this.flush();
     this.functions.delete(name);
     this.home.delete(name);
+    // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
+    const admission = this.admissions.get(name);
+    this.admissions.delete(name);
+    for (const waiter of admission?.waiting.splice(0) ?? []) {
+      if (!waiter.done) {
+        waiter.done = true;
+        waiter.grant();
+      }
+    }
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
   }
 
@@ -482,6 +531,7 @@ export class Pool {
         resolve: (result) => {
           this.completed++;
           this.release();
+          this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
           // In the order they started (ids of calls a worker ran itself are negative).
           if (link?.trace === true && trace !== undefined) result.calls = [...trace.records].sort((a, b) => a.startMs - b.startMs);
@@ -490,6 +540,7 @@ export class Pool {
         reject: (error) => {
           this.failed++;
           this.release();
+          this.freeSlot(pending);
           record(-1, undefined, error.code);
           reject(error);
         },
@@ -501,16 +552,109 @@ export class Pool {
         const group = this.groups.get(link.group.id);
         if (group !== undefined) group.pendings[link.group.rank] = pending;
       }
+      const admission = this.admissions.get(fn);
       if (adopted === undefined) {
-        this.dispatch(pending);
+        if (admission === undefined) this.dispatch(pending);
+        else if (link?.admitted !== undefined) {
+          pending.admission = link.admitted;
+          this.dispatch(pending);
+        } else {
+          this.admit(admission, 1, request.deadline, {
+            grant: () => {
+              pending.admission = admission;
+              this.dispatch(pending);
+            },
+            expire: (error) => this.fail(pending, error ?? this.waitedError(fn, timeoutMs, admission.limit)),
+          });
+        }
         return;
       }
+      // Its worker took a slot for it (see takeSlot in worker/entry.ts).
+      pending.admission = admission;
       // Already on its worker; position -1 counts as started (its worker's loss fails it).
       request.local = true;
       pending.position = -1;
       pending.suspends = adopted.suspends;
       adopted.slot.inflight.set(id, pending);
     });
+  }
+
+  /** Takes `n` slots of `admission` if they are free. */
+  private take(admission: Admission, n: number): boolean {
+    for (;;) {
+      const running = Atomics.load(admission.running, 0);
+      if (running + n > admission.limit) return false;
+      if (Atomics.compareExchange(admission.running, 0, running, running + n) === running) return true;
+    }
+  }
+
+  /** Grants `n` slots now if free and nobody waits before, else queues the request until `deadline`. */
+  private admit(admission: Admission, n: number, deadline: number, on: Pick<Waiter, 'grant' | 'expire'>): void {
+    if (admission.waiting.length === 0 && this.take(admission, n)) return on.grant();
+    this.hold();
+    let held = true;
+    const unhold = (): void => {
+      if (held) this.release();
+      held = false;
+    };
+    admission.waiting.push({
+      n,
+      deadline,
+      done: false,
+      grant: () => {
+        unhold();
+        on.grant();
+      },
+      expire: (error) => {
+        unhold();
+        on.expire(error);
+      },
+    });
+  }
+
+  /** Gives back the slot a call held, and lets waiting calls in. */
+  private freeSlot(pending: Pending): void {
+    const admission = pending.admission;
+    if (admission === undefined) return;
+    pending.admission = undefined;
+    Atomics.sub(admission.running, 0, 1);
+    this.admitWaiting(admission);
+  }
+
+  private admitWaiting(admission: Admission): void {
+    while (admission.waiting.length > 0) {
+      const head = admission.waiting[0]!;
+      if (!head.done && !this.take(admission, head.n)) return;
+      admission.waiting.shift();
+      if (head.done) continue;
+      head.done = true;
+      head.grant();
+    }
+  }
+
+  /** Fails calls and groups that waited for slots past their deadline. */
+  private sweepAdmissions(now: number): void {
+    for (const admission of this.admissions.values()) {
+      let expired = false;
+      for (const waiter of admission.waiting) {
+        if (waiter.done || now < waiter.deadline) continue;
+        waiter.done = true;
+        expired = true;
+        waiter.expire();
+      }
+      if (expired) {
+        admission.waiting.splice(0, admission.waiting.length, ...admission.waiting.filter((w) => !w.done));
+        this.admitWaiting(admission);
+      }
+    }
+  }
+
+  private waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
+    return makeError(
+      ErrorCode.TIMEOUT,
+      `a ${what} of '${fn}' waited timeoutMs=${timeoutMs} for a slot: maxConcurrency=${limit} calls of it were running all along (a recursive fan-out waits on itself this way); raise maxConcurrency in register() or make fewer calls at once`,
+      { function: fn, timeoutMs, maxConcurrency: limit, started: false },
+    );
   }
 
   /**
@@ -701,12 +845,33 @@ export class Pool {
     placement: 'spread' | 'pack' = 'spread',
     part?: GroupPart,
   ): Promise<RawResult[]> {
+    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
+    // Every rank of the group at once, or none: ranks admitted one by one could each wait on
+    // a rank that waits for a slot another group's rank holds.
+    const admission = this.admissions.get(fn);
+    if (admission !== undefined) {
+      if (ranks.length > admission.limit) {
+        throw makeError(
+          ErrorCode.INSTANCE_LIMIT,
+          `a group of ${ranks.length} ranks of '${fn}' needs ${ranks.length} calls at once, above its maxConcurrency=${admission.limit}; use fewer ranks or raise maxConcurrency in register()`,
+          { function: fn, size: ranks.length, maxConcurrency: admission.limit },
+        );
+      }
+      await new Promise<void>((resolve, reject) =>
+        this.admit(admission, ranks.length, wallClock() + timeoutMs, {
+          grant: resolve,
+          expire: (error) => reject(error ?? this.waitedError(fn, timeoutMs, admission.limit, 'group')),
+        }),
+      );
+    }
     const id = this.nextGroup++;
+    const queued = new SharedArrayBuffer(4 * size);
     const group: Group = {
       slots: new Array<Slot | undefined>(size).fill(undefined),
       pendings: new Array<Pending | undefined>(size).fill(undefined),
       aborted: false,
       packed: placement === 'pack' ? this.pick(fn) : undefined,
+      queued: new Int32Array(queued),
     };
     if (part !== undefined) {
       group.part = part;
@@ -716,9 +881,8 @@ export class Pool {
     let first: NuvolaError | undefined;
     // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
     const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
-    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
     const calls = ranks.map((rank) =>
-      this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers } }).catch((err: NuvolaError) => {
+      this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers, queued }, ...(admission ? { admitted: admission } : {}) }).catch((err: NuvolaError) => {
         if (first === undefined) {
           first = err;
           err.details['rank'] ??= rank;
@@ -744,6 +908,21 @@ export class Pool {
     const group = this.groups.get(id);
     const target = group?.slots[to];
     if (group === undefined || group.aborted || target === undefined || target.dead) return;
+    // Counted here, where the receiving rank lowers it; a sender elsewhere cannot be refused,
+    // so a full queue ends the group instead.
+    const before = Atomics.add(group.queued, to, data.byteLength);
+    const cap = this.workerOptions.maxQueuedMessageBytes;
+    if (before > 0 && before + data.byteLength > cap) {
+      const fn = group.pendings[to]?.request.fn ?? '?';
+      const error = makeError(
+        ErrorCode.QUEUE_FULL,
+        `rank ${from} of a group of '${fn}' on another host sent ${data.byteLength} bytes to rank ${to}, which has ${before} bytes it has not received yet; maxQueuedMessageBytes=${cap} — receive sooner or raise maxQueuedMessageBytes in createRuntime()`,
+        { function: fn, rank: from, peer: to, bytes: data.byteLength, queuedBytes: before, maxQueuedMessageBytes: cap },
+      );
+      group.part?.aborted(error);
+      this.abortGroup(id, group, error);
+      return;
+    }
     this.post(target, { type: 'comm', group: id, from, to, data });
   }
 
@@ -886,6 +1065,7 @@ export class Pool {
       if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
     }
     for (const state of this.registering.values()) this.sweepRegistration(state, now);
+    this.sweepAdmissions(now);
   }
 
   private sweepCalls(slot: Slot, now: number): void {
@@ -1096,6 +1276,8 @@ export class Pool {
   }
 
   stats(): PoolStats {
+    let queuedMessageBytes = 0;
+    for (const group of this.groups.values()) for (const bytes of group.queued) queuedMessageBytes += bytes;
     let inflight = 0;
     let workers = 0;
     let instances = 0;
@@ -1119,7 +1301,21 @@ export class Pool {
       inflight,
       completed: this.completed,
       failed: this.failed,
+      queuedMessageBytes,
     };
+  }
+
+  /** Per registered function, its calls running and waiting under `maxConcurrency`. */
+  concurrency(): Map<string, ConcurrencyStats> {
+    const out = new Map<string, ConcurrencyStats>();
+    for (const [name, admission] of this.admissions) {
+      out.set(name, {
+        running: Atomics.load(admission.running, 0),
+        waiting: admission.waiting.filter((w) => !w.done).length,
+        maxConcurrency: admission.limit,
+      });
+    }
+    return out;
   }
 
   async close(): Promise<void> {
@@ -1134,6 +1330,13 @@ export class Pool {
         this.fail(pending, makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn }));
       }
       slot.inflight.clear();
+    }
+    for (const admission of this.admissions.values()) {
+      for (const waiter of admission.waiting.splice(0)) {
+        if (waiter.done) continue;
+        waiter.done = true;
+        waiter.expire(makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency'));
+      }
     }
     for (const state of this.registering.values()) {
       state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };
