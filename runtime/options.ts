@@ -363,12 +363,12 @@ function clusterOptions(value: unknown, redis: unknown, workers: number): Cluste
   };
 }
 
-/** `maxInstances`: the runtime's, which bounds `maxConcurrency` and sets its default. */
+/** `maxInstances`: the runtime's, which sets the default `maxConcurrency`. */
 export function resolveFunctionOptions(options: unknown, maxInstances: number = RUNTIME_DEFAULTS.maxInstances): ResolvedFunctionOptions {
   const o = checkObject(options, 'options', Object.keys(FUNCTION_DEFAULTS));
   const quota = checkObject(o['stateQuota'], 'options.stateQuota', ['bytes', 'keys']);
   return {
-    maxConcurrency: integer(o['maxConcurrency'], 'options.maxConcurrency', 1, maxInstances, Math.max(1, Math.floor(maxInstances / 2))),
+    maxConcurrency: integer(o['maxConcurrency'], 'options.maxConcurrency', 1, 1_000_000, Math.max(1, Math.floor(maxInstances / 2))),
     stateQuota: {
       bytes: integer(quota['bytes'], 'options.stateQuota.bytes', 0, 2 ** 53 - 1, FUNCTION_DEFAULTS.stateQuota.bytes),
       keys: integer(quota['keys'], 'options.stateQuota.keys', 0, 2 ** 31 - 1, FUNCTION_DEFAULTS.stateQuota.keys),

@@ -882,7 +882,10 @@ export class Pool {
     // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
     const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
     const calls = ranks.map((rank) =>
-      this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers, queued }, ...(admission ? { admitted: admission } : {}) }).catch((err: NuvolaError) => {
+      this.invoke(fn, input, timeoutMs, {
+        group: { id, rank, size, workers, queued },
+        ...(admission ? { admitted: admission } : {}),
+      }).catch((err: NuvolaError) => {
         if (first === undefined) {
           first = err;
           err.details['rank'] ??= rank;
