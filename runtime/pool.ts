@@ -1327,19 +1327,20 @@ export class Pool {
     clearInterval(this.sweeper);
     clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
-    for (const slot of this.slots) {
-      for (const pending of slot.inflight.values()) {
-        const fn = pending.request.fn;
-        this.fail(pending, makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn }));
-      }
-      slot.inflight.clear();
-    }
+    // First, so that a slot given back below lets no waiting call through to a worker.
     for (const admission of this.admissions.values()) {
       for (const waiter of admission.waiting.splice(0)) {
         if (waiter.done) continue;
         waiter.done = true;
         waiter.expire(makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency'));
       }
+    }
+    for (const slot of this.slots) {
+      for (const pending of slot.inflight.values()) {
+        const fn = pending.request.fn;
+        this.fail(pending, makeError(ErrorCode.CLOSED, `function '${fn}' was still running when the runtime closed`, { function: fn }));
+      }
+      slot.inflight.clear();
     }
     for (const state of this.registering.values()) {
       state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };

@@ -239,9 +239,10 @@ describe('maxConcurrency', () => {
     const during = r.stats().byFunction['recurse']!;
     expect(during).toMatchObject({ running: 6, maxConcurrency: 6 });
     expect(during.waiting).toBeGreaterThan(0);
-    // The fan-out waits on itself and times out; every slot and waiting call is given back.
+    // The fan-out waits on itself and times out (the root itself, or first its calls, which
+    // it then reports as failed); every slot and waiting call is given back.
     const outcome = await fanOut;
-    expect(outcome.ok ? 'ok' : outcome.error.code).toBe('E_TIMEOUT');
+    expect(['E_TIMEOUT', 'failed']).toContain(outcome.ok ? text(outcome.value.output) : outcome.error.code);
     await until(() => {
       const s = r.stats().byFunction['recurse']!;
       return s.running === 0 && s.waiting === 0;
@@ -257,6 +258,17 @@ describe('maxConcurrency', () => {
     expect(rt.stats().byFunction['sleep']!.running).toBe(2);
     expect((await Promise.all(calls)).map((c) => text(c.output))).toEqual(['slept 20', 'slept 21', 'slept 22', 'slept 23', 'slept 24']);
     expect(rt.stats().byFunction['sleep']).toMatchObject({ running: 0, waiting: 0, maxConcurrency: 2 });
+  });
+
+  it('fails calls still waiting for a slot with E_CLOSED at close(), and none reaches a worker', async () => {
+    const rt = await start(2);
+    await rt.register('sleep', guestBytes('core_sleep'), { maxConcurrency: 1 });
+    const calls = [0, 1, 2].map(() => settle(rt.invoke('sleep', '5000')));
+    const started = () => logs.filter((l) => l.function === 'sleep' && l.message.startsWith('before')).length;
+    await until(() => rt.stats().byFunction['sleep']!.waiting === 2 && started() === 1);
+    await rt.close();
+    expect((await Promise.all(calls)).map((c) => (c.ok ? 'ok' : c.error.code))).toEqual(['E_CLOSED', 'E_CLOSED', 'E_CLOSED']);
+    expect(started()).toBe(1);
   });
 
   it('admits a group only when all its ranks fit, and refuses one larger than the quota', async () => {
