@@ -1,6 +1,6 @@
-import { comm, inputString, outputString } from "nuvola";
-// Queue caps. "flood <count> <kib>": rank 0 sends <count> messages of <kib> KiB to rank 1,
-// which never receives. "acked <rounds> <count> <kib>": each round rank 0 sends <count>
+import { comm, inputString, outputString, sleep } from "nuvola";
+// Queue caps. "flood <count> <kib> [ms]": rank 0 sends <count> messages of <kib> KiB to rank 1,
+// which never receives (it sleeps <ms> ms, if given, before it returns). "acked <rounds> <count> <kib>": each round rank 0 sends <count>
 // such messages and waits for rank 1's ack, sent once it has received them all.
 export function main(): i32 {
   const parts = inputString().split(" ");
@@ -9,6 +9,7 @@ export function main(): i32 {
     const count = I32.parseInt(parts[1]);
     const size = I32.parseInt(parts[2]) * 1024;
     if (r == 0) for (let i = 0; i < count; i++) comm.send(1, new Uint8Array(size));
+    else if (parts.length > 3) sleep(I32.parseInt(parts[3]));
     outputString("sent " + count.toString());
   } else if (parts[0] == "acked") {
     const rounds = I32.parseInt(parts[1]);
