@@ -558,6 +558,10 @@ export class Pool {
         else if (link?.admitted !== undefined) {
           pending.admission = link.admitted;
           this.dispatch(pending);
+        } else if (admission.waiting.length === 0 && this.take(admission, 1)) {
+          // The common case, without the closures a waiting call needs.
+          pending.admission = admission;
+          this.dispatch(pending);
         } else {
           this.admit(admission, 1, request.deadline, {
             grant: () => {
