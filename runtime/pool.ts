@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
+import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -89,27 +90,6 @@ export interface CallLink {
   group?: GroupRef;
   /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
   admitted?: Admission;
-}
-
-/**
- * A function's `maxConcurrency`: its calls running now (shared with the workers, which take a
- * slot for a chained call they run themselves) and the calls or groups waiting for slots, in
- * the order they came.
- */
-interface Admission {
-  readonly limit: number;
-  readonly running: Int32Array;
-  readonly waiting: Waiter[];
-}
-
-interface Waiter {
-  /** Slots it needs: 1 for a call, a group's ranks for a group. */
-  n: number;
-  deadline: number;
-  done: boolean;
-  grant(): void;
-  /** Its deadline passed (`error` undefined: the timeout's), or the runtime closed. */
-  expire(error?: NuvolaError): void;
 }
 
 /** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
@@ -232,15 +212,6 @@ export interface PoolStats {
   failed: number;
   /** Bytes of group messages sent and not yet received, over all running groups (at most `maxQueuedMessageBytes` per rank). */
   queuedMessageBytes: number;
-}
-
-/** One function's calls under its `maxConcurrency`. */
-export interface ConcurrencyStats {
-  /** Calls running now (holding a slot). */
-  running: number;
-  /** Calls (and groups, counted once) waiting for a slot. */
-  waiting: number;
-  maxConcurrency: number;
 }
 
 /** Pool settings beyond what each worker is told. */
@@ -404,7 +375,7 @@ export class Pool {
         throw fromWire(done.error);
       }
       this.functions.set(spec.name, registered);
-      this.admissions.set(spec.name, { limit: spec.concurrency.limit, running: new Int32Array(spec.concurrency.running), waiting: [] });
+      this.admissions.set(spec.name, new Admission(spec.concurrency.limit, spec.concurrency.running));
       return registered;
     } finally {
       this.release();
@@ -455,14 +426,8 @@ export class Pool {
     this.functions.delete(name);
     this.home.delete(name);
     // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
-    const admission = this.admissions.get(name);
+    this.admissions.get(name)?.drain();
     this.admissions.delete(name);
-    for (const waiter of admission?.waiting.splice(0) ?? []) {
-      if (!waiter.done) {
-        waiter.done = true;
-        waiter.grant();
-      }
-    }
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
   }
 
@@ -558,7 +523,7 @@ export class Pool {
         else if (link?.admitted !== undefined) {
           pending.admission = link.admitted;
           this.dispatch(pending);
-        } else if (admission.waiting.length === 0 && this.take(admission, 1)) {
+        } else if (admission.tryTake(1)) {
           // The common case, without the closures a waiting call needs.
           pending.admission = admission;
           this.dispatch(pending);
@@ -583,28 +548,17 @@ export class Pool {
     });
   }
 
-  /** Takes `n` slots of `admission` if they are free. */
-  private take(admission: Admission, n: number): boolean {
-    for (;;) {
-      const running = Atomics.load(admission.running, 0);
-      if (running + n > admission.limit) return false;
-      if (Atomics.compareExchange(admission.running, 0, running, running + n) === running) return true;
-    }
-  }
-
-  /** Grants `n` slots now if free and nobody waits before, else queues the request until `deadline`. */
-  private admit(admission: Admission, n: number, deadline: number, on: Pick<Waiter, 'grant' | 'expire'>): void {
-    if (admission.waiting.length === 0 && this.take(admission, n)) return on.grant();
+  /** Grants `n` slots of `admission` now if free and nobody waits before, else queues the request until `deadline`. */
+  private admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
+    if (admission.tryTake(n)) return on.grant();
+    // Keeps the sweeper, which expires waiting requests, running.
     this.hold();
     let held = true;
     const unhold = (): void => {
       if (held) this.release();
       held = false;
     };
-    admission.waiting.push({
-      n,
-      deadline,
-      done: false,
+    admission.wait(n, deadline, {
       grant: () => {
         unhold();
         on.grant();
@@ -616,41 +570,12 @@ export class Pool {
     });
   }
 
-  /** Gives back the slot a call held, and lets waiting calls in. */
+  /** Gives back the slot a call held (which lets waiting calls in). */
   private freeSlot(pending: Pending): void {
     const admission = pending.admission;
     if (admission === undefined) return;
     pending.admission = undefined;
-    Atomics.sub(admission.running, 0, 1);
-    this.admitWaiting(admission);
-  }
-
-  private admitWaiting(admission: Admission): void {
-    while (admission.waiting.length > 0) {
-      const head = admission.waiting[0]!;
-      if (!head.done && !this.take(admission, head.n)) return;
-      admission.waiting.shift();
-      if (head.done) continue;
-      head.done = true;
-      head.grant();
-    }
-  }
-
-  /** Fails calls and groups that waited for slots past their deadline. */
-  private sweepAdmissions(now: number): void {
-    for (const admission of this.admissions.values()) {
-      let expired = false;
-      for (const waiter of admission.waiting) {
-        if (waiter.done || now < waiter.deadline) continue;
-        waiter.done = true;
-        expired = true;
-        waiter.expire();
-      }
-      if (expired) {
-        admission.waiting.splice(0, admission.waiting.length, ...admission.waiting.filter((w) => !w.done));
-        this.admitWaiting(admission);
-      }
-    }
+    admission.give(1);
   }
 
   private waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
@@ -1072,7 +997,7 @@ export class Pool {
       if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
     }
     for (const state of this.registering.values()) this.sweepRegistration(state, now);
-    this.sweepAdmissions(now);
+    for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
   private sweepCalls(slot: Slot, now: number): void {
@@ -1315,13 +1240,7 @@ export class Pool {
   /** Per registered function, its calls running and waiting under `maxConcurrency`. */
   concurrency(): Map<string, ConcurrencyStats> {
     const out = new Map<string, ConcurrencyStats>();
-    for (const [name, admission] of this.admissions) {
-      out.set(name, {
-        running: Atomics.load(admission.running, 0),
-        waiting: admission.waiting.filter((w) => !w.done).length,
-        maxConcurrency: admission.limit,
-      });
-    }
+    for (const [name, admission] of this.admissions) out.set(name, admission.stats());
     return out;
   }
 
@@ -1332,13 +1251,8 @@ export class Pool {
     clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
     // First, so that a slot given back below lets no waiting call through to a worker.
-    for (const admission of this.admissions.values()) {
-      for (const waiter of admission.waiting.splice(0)) {
-        if (waiter.done) continue;
-        waiter.done = true;
-        waiter.expire(makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency'));
-      }
-    }
+    const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
+    for (const admission of this.admissions.values()) admission.drain(closed);
     for (const slot of this.slots) {
       for (const pending of slot.inflight.values()) {
         const fn = pending.request.fn;

@@ -27,7 +27,8 @@ import {
   type ResolvedRuntimeOptions,
   type RuntimeOptions,
 } from './options.js';
-import { Pool, type CallRecord, type ConcurrencyStats, type PoolStats } from './pool.js';
+import { Pool, type CallRecord, type PoolStats } from './pool.js';
+import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
