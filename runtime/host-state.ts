@@ -75,7 +75,7 @@ export class HostState {
   }
 
   append(key: string, data: Uint8Array): Promise<void> {
-    return this.run(() => this.store.global.append(key, data));
+    return this.run(() => this.store.append(key, data));
   }
 
   readAppended(key: string): Promise<Uint8Array[]> {
@@ -83,7 +83,7 @@ export class HostState {
   }
 
   clearAppended(key: string): Promise<void> {
-    return this.run(() => this.store.global.clearAppended(key));
+    return this.run(() => this.store.clearAppended(key));
   }
 
   push(key: string): Promise<void> {

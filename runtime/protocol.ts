@@ -80,6 +80,10 @@ export interface WorkerData {
   maxInputBytes: number;
   /** Largest message between ranks, in bytes. */
   maxMessageBytes: number;
+  /** Most bytes of messages queued for one rank (sent, not yet received). */
+  maxQueuedMessageBytes: number;
+  /** Most bytes of chained calls' outputs one invocation may hold. */
+  maxChainedOutputBytes: number;
 }
 
 export interface FunctionSpec {
@@ -105,6 +109,12 @@ export interface FunctionSpec {
   component?: ComponentCode;
   /** Guest source positions for stack frames (runtime/source-map.ts), when the module carries a source map. */
   sources?: SourceTable;
+  /**
+   * `maxConcurrency`, and one Int32 shared by the pool and every worker: the function's calls
+   * running now. Only the pool lowers it; a worker raises it (below `limit`) for a chained
+   * call it runs itself.
+   */
+  concurrency: { limit: number; running: SharedArrayBuffer };
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */
@@ -134,6 +144,11 @@ export interface GroupRef {
   size: number;
   /** The worker (index) each rank was dispatched to: a message to a rank on the same worker never leaves it. */
   workers: number[];
+  /**
+   * One Int32 per rank: bytes of messages sent to it (on this host) and not yet received. A
+   * sender raises it (up to `maxQueuedMessageBytes`), the receiving rank lowers it.
+   */
+  queued: SharedArrayBuffer;
 }
 
 export interface InvokeRequest {

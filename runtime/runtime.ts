@@ -29,6 +29,7 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { Pool, type CallRecord, type PoolStats } from './pool.js';
+import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
@@ -135,9 +136,22 @@ export interface FunctionInfo {
   handler?: HostHandler;
 }
 
+/** One function in `stats().byFunction`. */
+export interface FunctionStats extends ConcurrencyStats {
+  /** Bytes of the local state tier charged to it: room of the keys it last created or grew, plus what it appended here. */
+  stateBytes: number;
+  /** Local keys charged to it. */
+  stateKeys: number;
+  stateQuota: { bytes: number; keys: number };
+}
+
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
+  /** Per registered guest module: its calls under `maxConcurrency` and its use of the local state tier against `stateQuota`. */
+  byFunction: Record<string, FunctionStats>;
+  /** The runtime-wide caps on what guests make the host hold. */
+  limits: { maxQueuedMessageBytes: number; maxChainedOutputBytes: number; maxInstances: number };
   /** The GPU kernels: which path they take, calls per path and per function; absent before first use. */
   kernels?: KernelsStats;
 }
@@ -148,7 +162,6 @@ export const POOL = Symbol('nuvola.pool');
 const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
-  private readonly registry = new Map<string, ResolvedFunctionOptions>();
   private readonly handlers = new Map<string, { handler: HostHandler; timeoutMs: number }>();
   private readonly reserved = new Set<string>();
   /** Cluster mode: the content hash of each registered module's bytes. */
@@ -170,6 +183,8 @@ export class Runtime {
     private readonly pool: Pool,
     private readonly store: StateStore,
     private readonly kernelsRef: { kernels: Kernels | undefined },
+    /** The guest modules registered here, with their options (the store reads their stateQuota). */
+    private readonly registry: Map<string, ResolvedFunctionOptions>,
   ) {
     this.state = new HostState(store);
     pool.external = (fn, input, leftMs) => {
@@ -204,7 +219,7 @@ export class Runtime {
 
   /** Registers on this host only; returns the module's bytes. */
   private async registerHere(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<Uint8Array> {
-    const fnOptions = resolveFunctionOptions(options);
+    const fnOptions = resolveFunctionOptions(options, this.options.maxInstances);
     if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
       throw new RegistryError(
         ErrorCode.ALREADY_REGISTERED,
@@ -253,6 +268,7 @@ export class Runtime {
         timeoutMs: fnOptions.timeoutMs,
         abi: checked.abi,
         wasi: fnOptions.wasi,
+        concurrency: { limit: fnOptions.maxConcurrency, running: new SharedArrayBuffer(4) },
       };
       if (code !== undefined) spec.component = code;
       if (checked.sources !== undefined) spec.sources = checked.sources;
@@ -690,7 +706,21 @@ export class Runtime {
   }
 
   stats(): RuntimeStats {
-    const stats: RuntimeStats = { ...this.pool.stats(), functions: this.registry.size + this.handlers.size };
+    const concurrency = this.pool.concurrency();
+    const usage = this.store.usage();
+    const byFunction: Record<string, FunctionStats> = {};
+    for (const [name, options] of this.registry) {
+      const calls = concurrency.get(name) ?? { running: 0, waiting: 0, maxConcurrency: options.maxConcurrency };
+      const state = usage.get(name) ?? { bytes: 0, keys: 0 };
+      byFunction[name] = { ...calls, stateBytes: state.bytes, stateKeys: state.keys, stateQuota: { ...options.stateQuota } };
+    }
+    const { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances } = this.options;
+    const stats: RuntimeStats = {
+      ...this.pool.stats(),
+      functions: this.registry.size + this.handlers.size,
+      byFunction,
+      limits: { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances },
+    };
     if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
     return stats;
   }
@@ -868,7 +898,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     }
     global = redis;
   }
-  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs });
+  const registry = new Map<string, ResolvedFunctionOptions>();
+  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs, quota: (owner) => registry.get(owner)?.stateQuota });
   const kernelsRef: { kernels: Kernels | undefined } = { kernels: undefined };
   const pool = new Pool(
     { size: resolved.workers, minWorkers: resolved.minWorkers, idleTimeoutMs: resolved.idleTimeoutMs },
@@ -881,6 +912,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       memoryPoolSize: resolved.memoryPoolSize,
       maxInputBytes: resolved.maxInputBytes,
       maxMessageBytes: resolved.maxMessageBytes,
+      maxQueuedMessageBytes: resolved.maxQueuedMessageBytes,
+      maxChainedOutputBytes: resolved.maxChainedOutputBytes,
     },
     resolved.logger,
     stateService(store, () => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
@@ -893,7 +926,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     await store.close();
     throw err;
   }
-  const runtime = new Runtime(resolved, pool, store, kernelsRef);
+  const runtime = new Runtime(resolved, pool, store, kernelsRef, registry);
   if (resolved.cluster !== undefined) {
     try {
       await runtime.joinCluster();

@@ -45,6 +45,7 @@ export async function snapshotHere(
     timeoutMs: 1000,
     abi: checked.abi,
     wasi: NO_WASI,
+    concurrency: { limit: 1_000_000, running: new SharedArrayBuffer(4) },
   };
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
