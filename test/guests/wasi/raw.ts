@@ -56,7 +56,7 @@ function openPath(path: string, create: bool): void {
   const bytes = String.UTF8.encode(path);
   const fdOut = memory.data(8);
   const rights: u64 = create ? (1 << 6) | (1 << 1) : 1 << 1;
-  const err = path_open(3, 0, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
+  const err = path_open(3, 1 /* follow links, as wasi-libc does */, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
   say((create ? "create " : "open ") + path + " errno " + err.toString());
 }
 

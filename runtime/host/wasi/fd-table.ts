@@ -1,0 +1,155 @@
+/**
+ * Worker thread. The descriptor table of one WASI instance: stdio, preopened directories and
+ * what the guest opened, each with its rights, and the host descriptor behind it. Every
+ * directory (preopens included) is a real host descriptor opened O_DIRECTORY|O_NOFOLLOW:
+ * paths are reached relative to it (paths.ts), never by a host path string, so renaming
+ * things around cannot move a descriptor out of its grant.
+ *
+ * Descriptors are bounded twice: `MAX_OPEN_FILES` per call (EMFILE in the guest), and
+ * `MAX_WORKER_FILES` for all calls of the worker thread together, suspended ones included
+ * (ENFILE in the guest), so that many calls cannot run the process out of descriptors.
+ */
+import { closeSync, openSync, constants as fsc } from 'node:fs';
+import { DIR_RIGHTS, FILE_RIGHTS, STDIN_RIGHTS, STDOUT_RIGHTS } from './abi.js';
+
+/** A directory a registration grants: `host` (absolute, resolved) appears to the guest as `guest`. */
+export interface WasiDir {
+  host: string;
+  guest: string;
+  writable: boolean;
+}
+
+/** What a registration sets for its WASI guest (resolved and checked on the main thread). */
+export interface WasiConfig {
+  /** argv[1..]; argv[0] is the function's name. */
+  args: string[];
+  /** `NAME=value` pairs. */
+  env: string[];
+  dirs: WasiDir[];
+}
+
+export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
+
+/** Files and directories one call may hold open at once (preopens it used included); one more gets EMFILE. */
+export const MAX_OPEN_FILES = 256;
+/** Host descriptors all WASI calls of one worker thread may hold at once; one more gets ENFILE. */
+export const MAX_WORKER_FILES = 1024;
+
+let workerFiles = 0;
+
+/** Host descriptors the WASI imports of this worker hold now (for tests). */
+export function workerOpenFiles(): number {
+  return workerFiles;
+}
+
+export type FdKind = 'stdin' | 'stdout' | 'stderr' | 'file' | 'dir';
+
+/** One guest descriptor. */
+export interface FdEntry {
+  kind: FdKind;
+  /** Host descriptor; -1 for stdio, and for a preopen not used yet in this call. */
+  host: number;
+  /** The grant a file or directory lies in (undefined for stdio). */
+  grant: WasiDir | undefined;
+  /** The guest's name of a preopened directory (fd_prestat_get). */
+  preopen: string | undefined;
+  base: bigint;
+  inheriting: bigint;
+  /** fdflags: APPEND and NONBLOCK are kept; the others are refused. */
+  flags: number;
+  position: number;
+}
+
+export interface FdTable {
+  entries: Map<number, FdEntry>;
+  /** Host descriptors this call opened (preopens included), for the per-call cap. */
+  open: number;
+  /** Whether the call changed the table (opened, closed, renumbered, changed rights or flags). */
+  changed: boolean;
+}
+
+export function newFdTable(config: WasiConfig): FdTable {
+  const entries = new Map<number, FdEntry>();
+  const stdio = (kind: FdKind, base: bigint): FdEntry => ({
+    kind,
+    host: -1,
+    grant: undefined,
+    preopen: undefined,
+    base,
+    inheriting: 0n,
+    flags: 0,
+    position: 0,
+  });
+  entries.set(0, stdio('stdin', STDIN_RIGHTS));
+  entries.set(1, stdio('stdout', STDOUT_RIGHTS));
+  entries.set(2, stdio('stderr', STDOUT_RIGHTS));
+  config.dirs.forEach((grant, i) => {
+    entries.set(3 + i, {
+      kind: 'dir',
+      host: -1,
+      grant,
+      preopen: grant.guest,
+      base: DIR_RIGHTS,
+      inheriting: DIR_RIGHTS | FILE_RIGHTS,
+      flags: 0,
+      position: 0,
+    });
+  });
+  return { entries, open: 0, changed: false };
+}
+
+/** Whether a descriptor may be opened, or which cap stops it. */
+export type Budget = 'ok' | 'call' | 'worker';
+
+/** Whether one more host descriptor may be opened now. */
+export function budget(table: FdTable): Budget {
+  if (table.open >= MAX_OPEN_FILES) return 'call';
+  if (workerFiles >= MAX_WORKER_FILES) return 'worker';
+  return 'ok';
+}
+
+/** Counts a host descriptor this call opened. */
+export function opened(table: FdTable): void {
+  table.open++;
+  workerFiles++;
+}
+
+/** Closes a host descriptor this call opened and counted. */
+export function release(table: FdTable, host: number): void {
+  try {
+    closeSync(host);
+  } catch {
+    // Already closed: nothing to give back.
+  }
+  table.open--;
+  workerFiles--;
+}
+
+/**
+ * The host descriptor of a directory entry, opening a preopen on its first use in a call, or
+ * which budget is spent.
+ */
+export function dirHost(table: FdTable, entry: FdEntry): number | Budget {
+  if (entry.host >= 0) return entry.host;
+  const left = budget(table);
+  if (left !== 'ok') return left;
+  // The grant's path was resolved at registration; O_NOFOLLOW keeps a link swapped in its
+  // place (by the host) from being followed.
+  entry.host = openSync(entry.grant!.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  opened(table);
+  return entry.host;
+}
+
+/** Closes an entry's host descriptor (no two entries share one: fd_renumber moves). */
+export function closeEntry(table: FdTable, entry: FdEntry): void {
+  if (entry.host < 0) return;
+  release(table, entry.host);
+  entry.host = -1;
+}
+
+/** Ends a call: closes every host descriptor it opened and, if it changed the table, rebuilds it. */
+export function resetFdTable(table: FdTable, config: WasiConfig): FdTable {
+  for (const entry of table.entries.values()) closeEntry(table, entry);
+  if (!table.changed) return table;
+  return newFdTable(config);
+}
