@@ -34,6 +34,11 @@ const SWEEP_INTERVAL_MS = 5;
 const ZOMBIE_GRACE_MS = 1000;
 /** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
 const CANCEL_GRACE_MS = 100;
+/**
+ * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
+ * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
+ */
+const CLOSE_WAIT_MS = 2000;
 
 /** The process's flags that a worker accepts, worked out on the first spawn. */
 let workerExecArgv: string[] | undefined;
@@ -1140,6 +1145,13 @@ export class Pool {
       state.done();
     }
     this.registering.clear();
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.slots.map((slot) => slot.worker.terminate())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { closedAfterEach, guestBytes, guestPath, runScript, text } from './helpers.js';
 
 const runtime = closedAfterEach();
 
@@ -114,5 +114,25 @@ describe('WASI sandbox hardening', () => {
     while (!existsSync(join(dir, 'ready-again'))) await new Promise((r) => setTimeout(r, 20));
     writeFileSync(join(dir, 'release'), '');
     expect(text((await again).output)).toBe('255 33\n');
+  });
+});
+
+describe('WASI grants are Linux only', () => {
+  it('elsewhere, register() with dirs fails with E_INVALID_OPTION before anything runs', async () => {
+    const script = `
+      Object.defineProperty(process, 'platform', { value: 'darwin' });
+      const { createRuntime } = await import('nuvola');
+      const { readFileSync } = await import('node:fs');
+      const rt = await createRuntime({ workers: 1 });
+      try {
+        await rt.register('raw', readFileSync(${JSON.stringify(guestPath('wasi_raw'))}), { wasi: { dirs: [{ host: ${JSON.stringify(area)} }] } });
+        console.log('registered');
+      } catch (err) {
+        console.log(err.code, err.message);
+      } finally {
+        await rt.close();
+      }`;
+    const { stdout } = await runScript(script);
+    expect(stdout).toMatch(/^E_INVALID_OPTION option options\.wasi\.dirs: granting directories to a WASI guest needs Linux/);
   });
 });
