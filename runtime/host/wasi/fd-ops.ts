@@ -73,6 +73,9 @@ export function fileWrite(
       total += n;
     }
     if (at === undefined) entry.position = position;
+    // O_SYNC/O_DSYNC semantics for a descriptor opened or set with those flags.
+    if ((entry.flags & FDFLAGS.SYNC) !== 0) fsyncSync(entry.host);
+    else if ((entry.flags & (FDFLAGS.DSYNC | FDFLAGS.RSYNC)) !== 0) fdatasyncSync(entry.host);
   } catch (err) {
     return [errnoOf(err)];
   }
@@ -115,8 +118,7 @@ export function fdFdstatSetFlags(table: FdTable, fd: number, flags: number): num
   const entry = withRight(table, fd, R.FD_FDSTAT_SET_FLAGS);
   if (typeof entry === 'number') return entry;
   if ((flags & ~(FDFLAGS.APPEND | FDFLAGS.NONBLOCK | FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC)) !== 0) return E.INVAL;
-  // Writes are synchronous already (each fd_write is one write(2) the call waits for); the
-  // sync flags are kept only to be reported.
+  // APPEND and the sync flags act in fileWrite; NONBLOCK changes nothing (files never block).
   entry.flags = flags;
   table.changed = true;
   return E.SUCCESS;
