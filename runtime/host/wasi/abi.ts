@@ -1,6 +1,6 @@
 /**
- * Both threads' view of WASI preview 1's numbers (witx `wasi_snapshot_preview1`): errno values,
- * rights, file types and flags. Worker thread (imported by the WASI host imports only).
+ * Worker thread. WASI preview 1's numbers (witx `wasi_snapshot_preview1`): errno values,
+ * rights, file types and flags.
  */
 
 /** errno values (alphabetical in the spec). */

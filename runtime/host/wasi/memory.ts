@@ -3,7 +3,7 @@
  * access through context.ts's bounds-checked views (a range outside memory traps with
  * E_GUEST_POINTER).
  */
-import type { Stats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { guestBytes, guestWritable, type GuestContext } from '../context.js';
 import { FILETYPE } from './abi.js';
 
@@ -45,12 +45,7 @@ export function filetype(stats: { isDirectory(): boolean; isFile(): boolean; isS
 }
 
 /** Writes a filestat; `stats` undefined: a character device (stdio). Times in nanoseconds. */
-export function writeFilestat(
-  ctx: GuestContext,
-  ptr: number,
-  stats: Stats | import('node:fs').BigIntStats | undefined,
-  what: string,
-): void {
+export function writeFilestat(ctx: GuestContext, ptr: number, stats: Stats | BigIntStats | undefined, what: string): void {
   const bytes = guestWritable(ctx, ptr, 64, what);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, 64);
   bytes.fill(0);
@@ -65,7 +60,7 @@ export function writeFilestat(
   dv.setBigUint64(24, BigInt(stats.nlink), true);
   dv.setBigUint64(32, BigInt(stats.size), true);
   if (typeof stats.atimeMs === 'bigint') {
-    const big = stats as import('node:fs').BigIntStats;
+    const big = stats as BigIntStats;
     dv.setBigUint64(40, big.atimeNs, true);
     dv.setBigUint64(48, big.mtimeNs, true);
     dv.setBigUint64(56, big.ctimeNs, true);
