@@ -1153,5 +1153,7 @@ export class Pool {
       }),
     ]);
     clearTimeout(timer);
+    // A worker still there is stuck for good: it must not keep the process alive either.
+    for (const slot of this.slots) slot.worker.unref();
   }
 }
