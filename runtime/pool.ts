@@ -257,10 +257,12 @@ export class Pool {
   private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
+  /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
+  private readonly wasiFileCounts: Int32Array;
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -270,10 +272,12 @@ export class Pool {
     private readonly onLost: (holder: number) => void,
   ) {
     this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
+    this.wasiFileCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
     this.workerOptions = {
       ...workerOptions,
       idleTimeoutMs: options.idleTimeoutMs,
       memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
+      wasiFileCounts: this.wasiFileCounts.buffer as SharedArrayBuffer,
     };
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
     this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
@@ -1011,6 +1015,7 @@ export class Pool {
   private onExit(slot: Slot): void {
     // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
     Atomics.store(this.memoryCounts, slot.holder, 0);
+    Atomics.store(this.wasiFileCounts, slot.holder, 0);
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
     // under those locks) are done; until then its holder number stays taken.

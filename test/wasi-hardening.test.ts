@@ -1,7 +1,7 @@
 // The WASI sandbox against escapes that the fd-relative design closes: a directory
 // descriptor is the directory it was opened as (not a path that can be swapped for a link),
-// special files never block a worker, and descriptors are bounded per worker thread as well as
-// per call.
+// special files never block a worker, and descriptors are bounded for the whole process as well
+// as per call.
 import {
   closeSync,
   constants,
@@ -86,29 +86,30 @@ describe('WASI sandbox hardening', () => {
     expect(logs.some((l) => l.message.includes("refused to open 'pipe': only regular files and directories"))).toBe(true);
   });
 
-  it('descriptors held by suspended calls are bounded per worker thread: the call past the budget gets ENFILE', async () => {
+  it('descriptors held by suspended calls are bounded for the whole process: the call past the budget gets ENFILE', async () => {
     const dir = join(area, 'budget');
     mkdirSync(dir);
     const data = join(dir, 'data.txt');
     writeFileSync(data, 'x');
-    const { rt } = await runtime({ workers: 1 });
+    const { rt } = await runtime({ workers: 2 });
     await rt.register('hold', guestBytes('wasi_hold'), { timeoutMs: 25_000, wasi: { dirs: [{ host: dir, guest: '/b', writable: true }] } });
-    const calls = Array.from({ length: 6 }, (_, i) => rt.invoke('hold', String(i)));
+    // Eighteen calls on two workers each want 256 descriptors (the grant and 255 files): wait
+    // until the process's 4096 are all taken, while every call sleeps holding what it got.
+    const calls = Array.from({ length: 18 }, (_, i) => rt.invoke('hold', String(i)));
     for (const call of calls) call.catch(() => undefined); // awaited below; a failure here is not unhandled
-    // Six calls each want 256 descriptors (the grant and 255 files): wait until the worker's
-    // 1024 are all taken, while every call sleeps holding what it got.
-    while (openHere(data) + openHere(dir) < 1024) await new Promise((r) => setTimeout(r, 20));
-    expect(openHere(data) + openHere(dir)).toBe(1024);
+    const held = (): number => openHere(data) + openHere(dir);
+    while (held() < 4096) await new Promise((r) => setTimeout(r, 20));
+    expect(held()).toBe(4096);
     writeFileSync(join(dir, 'release'), '');
     const results = (await Promise.all(calls)).map((out) => text(out.output).trim().split(' ').map(Number) as [number, number]);
-    expect(results.reduce((n, [opened]) => n + opened, 0)).toBeLessThanOrEqual(1024);
+    expect(results.reduce((n, [opened]) => n + opened, 0)).toBeLessThanOrEqual(4096);
     for (const [opened, errno] of results) {
       expect(opened).toBeLessThanOrEqual(255);
-      expect([33, 41]).toContain(errno); // EMFILE (the call's 256) or ENFILE (the worker's 1024)
+      expect([33, 41]).toContain(errno); // EMFILE (the call's 256) or ENFILE (the process's 4096)
     }
     expect(results.some(([, errno]) => errno === 41)).toBe(true);
     // All given back: a new call gets its full 255 again.
-    expect(openHere(data)).toBe(0);
+    expect(held()).toBe(0);
     rmSync(join(dir, 'release'));
     const again = rt.invoke('hold', 'again');
     while (!existsSync(join(dir, 'ready-again'))) await new Promise((r) => setTimeout(r, 20));

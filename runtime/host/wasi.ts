@@ -26,7 +26,7 @@ import * as pathOps from './wasi/path-ops.js';
 import { encoder, iovecs, toNs, u32, u64 } from './wasi/memory.js';
 import { logText, type WasiState } from './wasi/state.js';
 
-export { NO_WASI, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
+export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
 export { endCall, newWasiState, type WasiState } from './wasi/state.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';

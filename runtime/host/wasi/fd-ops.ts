@@ -24,7 +24,7 @@ export function hostOf(table: FdTable, entry: FdEntry): number {
   try {
     const host = dirHost(table, entry);
     if (host === 'call') return -E.MFILE;
-    if (host === 'worker') return -E.NFILE;
+    if (host === 'process') return -E.NFILE;
     return host as number;
   } catch (err) {
     return -errnoOf(err);

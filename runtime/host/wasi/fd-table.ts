@@ -5,9 +5,10 @@
  * paths are reached relative to it (paths.ts), never by a host path string, so renaming
  * things around cannot move a descriptor out of its grant.
  *
- * Descriptors are bounded twice: `MAX_OPEN_FILES` per call (EMFILE in the guest), and
- * `MAX_WORKER_FILES` for all calls of the worker thread together, suspended ones included
- * (ENFILE in the guest), so that many calls cannot run the process out of descriptors.
+ * Host descriptors are bounded twice: `MAX_OPEN_FILES` per call (EMFILE in the guest), and
+ * `MAX_PROCESS_FILES` for all WASI calls of the process together, on every worker, suspended
+ * ones included (ENFILE in the guest), so that many calls cannot run the process out of
+ * descriptors.
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import { DIR_RIGHTS, FILE_RIGHTS, STDIN_RIGHTS, STDOUT_RIGHTS } from './abi.js';
@@ -30,16 +31,47 @@ export interface WasiConfig {
 
 export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
 
-/** Files and directories one call may hold open at once (preopens it used included); one more gets EMFILE. */
+/** Host descriptors one call may hold at once (preopens it used included); one more gets EMFILE. */
 export const MAX_OPEN_FILES = 256;
-/** Host descriptors all WASI calls of one worker thread may hold at once; one more gets ENFILE. */
-export const MAX_WORKER_FILES = 1024;
+/** Host descriptors all WASI calls of the process may hold at once; one more gets ENFILE. */
+export const MAX_PROCESS_FILES = 4096;
 
-let workerFiles = 0;
+/** The process-wide count of WASI host descriptors, as one thread sees it. */
+export interface FileBudget {
+  /** Counts one descriptor in; false (nothing counted) when the process holds `MAX_PROCESS_FILES`. */
+  take(): boolean;
+  give(): void;
+}
 
-/** Host descriptors the WASI imports of this worker hold now (for tests). */
-export function workerOpenFiles(): number {
-  return workerFiles;
+/**
+ * A budget shared by the workers: each counts into its own slot of `counts` (the pool zeroes
+ * a slot when its worker exits, so nothing a lost worker held stays counted) and checks the
+ * sum.
+ */
+export function sharedFileBudget(counts: Int32Array, slot: number, max = MAX_PROCESS_FILES): FileBudget {
+  return {
+    take() {
+      Atomics.add(counts, slot, 1);
+      // Plain reads: the sum only needs to be about right (two threads at the cap at once may both back off).
+      let total = 0;
+      for (let i = 0; i < counts.length; i++) total += counts[i]!;
+      if (total <= max) return true;
+      Atomics.sub(counts, slot, 1);
+      return false;
+    },
+    give() {
+      Atomics.sub(counts, slot, 1);
+    },
+  };
+}
+
+/** A budget for one thread alone (nuvola's tests and benchmarks on the current thread). */
+export function localFileBudget(max = MAX_PROCESS_FILES): FileBudget {
+  let held = 0;
+  return {
+    take: () => (held < max ? (held++, true) : false),
+    give: () => void held--,
+  };
 }
 
 export type FdKind = 'stdin' | 'stdout' | 'stderr' | 'file' | 'dir';
@@ -62,13 +94,14 @@ export interface FdEntry {
 
 export interface FdTable {
   entries: Map<number, FdEntry>;
+  budget: FileBudget;
   /** Host descriptors this call opened (preopens included), for the per-call cap. */
   open: number;
   /** Whether the call changed the table (opened, closed, renumbered, changed rights or flags). */
   changed: boolean;
 }
 
-export function newFdTable(config: WasiConfig): FdTable {
+export function newFdTable(config: WasiConfig, budget: FileBudget): FdTable {
   const entries = new Map<number, FdEntry>();
   const stdio = (kind: FdKind, base: bigint): FdEntry => ({
     kind,
@@ -95,34 +128,34 @@ export function newFdTable(config: WasiConfig): FdTable {
       position: 0,
     });
   });
-  return { entries, open: 0, changed: false };
+  return { entries, budget, open: 0, changed: false };
 }
 
 /** Whether a descriptor may be opened, or which cap stops it. */
-export type Budget = 'ok' | 'call' | 'worker';
+export type Budget = 'ok' | 'call' | 'process';
 
-/** Whether one more host descriptor may be opened now. */
-export function budget(table: FdTable): Budget {
+/** Counts one more host descriptor for this call, or says which cap stops it. */
+export function take(table: FdTable): Budget {
   if (table.open >= MAX_OPEN_FILES) return 'call';
-  if (workerFiles >= MAX_WORKER_FILES) return 'worker';
+  if (!table.budget.take()) return 'process';
+  table.open++;
   return 'ok';
 }
 
-/** Counts a host descriptor this call opened. */
-export function opened(table: FdTable): void {
-  table.open++;
-  workerFiles++;
+/** Gives back what `take` counted, for a descriptor that was not opened after all. */
+export function untake(table: FdTable): void {
+  table.open--;
+  table.budget.give();
 }
 
-/** Closes a host descriptor this call opened and counted. */
+/** Closes a host descriptor this call counted. */
 export function release(table: FdTable, host: number): void {
   try {
     closeSync(host);
   } catch {
     // Already closed: nothing to give back.
   }
-  table.open--;
-  workerFiles--;
+  untake(table);
 }
 
 /**
@@ -131,12 +164,16 @@ export function release(table: FdTable, host: number): void {
  */
 export function dirHost(table: FdTable, entry: FdEntry): number | Budget {
   if (entry.host >= 0) return entry.host;
-  const left = budget(table);
+  const left = take(table);
   if (left !== 'ok') return left;
-  // The grant's path was resolved at registration; O_NOFOLLOW keeps a link swapped in its
-  // place (by the host) from being followed.
-  entry.host = openSync(entry.grant!.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-  opened(table);
+  try {
+    // The grant's path was resolved at registration; O_NOFOLLOW keeps a link swapped in its
+    // place (by the host) from being followed.
+    entry.host = openSync(entry.grant!.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+  } catch (err) {
+    untake(table);
+    throw err;
+  }
   return entry.host;
 }
 
@@ -151,5 +188,5 @@ export function closeEntry(table: FdTable, entry: FdEntry): void {
 export function resetFdTable(table: FdTable, config: WasiConfig): FdTable {
   for (const entry of table.entries.values()) closeEntry(table, entry);
   if (!table.changed) return table;
-  return newFdTable(config);
+  return newFdTable(config, table.budget);
 }

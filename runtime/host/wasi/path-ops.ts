@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { guestWritable, type GuestContext } from '../context.js';
 import { DIR_RIGHTS, E, errnoOf, FDFLAGS, FILE_RIGHTS, LOOKUP_SYMLINK_FOLLOW, OFLAGS, R, WRITE_RIGHTS } from './abi.js';
-import { budget, opened, release, type FdTable, type WasiDir } from './fd-table.js';
+import { release, take, untake, type FdTable, type WasiDir } from './fd-table.js';
 import { hostOf, withRight } from './fd-ops.js';
 import { guestString, u32, writeFilestat } from './memory.js';
 import { resolve, type LeafMode, type Walk } from './paths.js';
@@ -253,7 +253,7 @@ export function pathOpen(
   const walked = walkFrom(ctx, table, fd, path, len, needed, 'nofollow', 'path_open', changes);
   if (typeof walked === 'number') return walked;
   const { walk, writable } = walked;
-  const left = budget(table);
+  const left = take(table);
   if (left !== 'ok') {
     walk.done();
     return left === 'call' ? E.MFILE : E.NFILE;
@@ -275,10 +275,12 @@ export function pathOpen(
         if (!follow || !stoppedAtLink(err, walk)) throw err;
         const failed = walk.expand();
         if (failed === E.NOTCAPABLE) refused(ctx, guestString(ctx, path, len, 'path_open'), parent.grant!);
-        if (failed !== undefined) return failed;
+        if (failed !== undefined) {
+          untake(table);
+          return failed;
+        }
       }
     }
-    opened(table);
     const stats = fstatSync(host);
     const dir = stats.isDirectory();
     if (!dir && !stats.isFile()) {
@@ -311,6 +313,7 @@ export function pathOpen(
     host = -1;
   } catch (err) {
     if (host >= 0) release(table, host);
+    else untake(table);
     return errnoOf(err);
   } finally {
     walk.done();

@@ -4,7 +4,7 @@
  * `endCall`.
  */
 import type { GuestContext } from '../context.js';
-import { newFdTable, resetFdTable, type FdTable, type WasiConfig } from './fd-table.js';
+import { newFdTable, resetFdTable, type FdTable, type FileBudget, type WasiConfig } from './fd-table.js';
 import { encoder } from './memory.js';
 
 /** Per-instance WASI state; `endCall` clears what a call leaves. */
@@ -22,7 +22,8 @@ export interface WasiState {
   fds: FdTable;
 }
 
-export function newWasiState(config: WasiConfig, stdoutIsOutput: boolean): WasiState {
+/** `budget`: the process-wide count of WASI host descriptors, as this thread sees it. */
+export function newWasiState(config: WasiConfig, stdoutIsOutput: boolean, budget: FileBudget): WasiState {
   return {
     config,
     stdoutIsOutput,
@@ -31,7 +32,7 @@ export function newWasiState(config: WasiConfig, stdoutIsOutput: boolean): WasiS
     stdoutBytes: 0,
     pending: ['', ''],
     decoders: [new TextDecoder(), new TextDecoder()],
-    fds: newFdTable(config),
+    fds: newFdTable(config, budget),
   };
 }
 
