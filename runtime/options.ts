@@ -404,6 +404,14 @@ function wasiOptions(value: unknown): WasiConfig {
   });
   const dirsValue = o['dirs'] ?? [];
   if (!Array.isArray(dirsValue)) fail('options.wasi.dirs', 'an array of { host, guest?, writable? }', dirsValue);
+  if (dirsValue.length > 0 && process.platform !== 'linux') {
+    // Grants are reached only through directory descriptors and /proc/self/fd (host/wasi/paths.ts).
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `option options.wasi.dirs: granting directories to a WASI guest needs Linux (/proc/self/fd); this is ${process.platform}: leave dirs out`,
+      { path: 'options.wasi.dirs' },
+    );
+  }
   const dirs = dirsValue.map((d: unknown, i): WasiDir => {
     const path = `options.wasi.dirs[${i}]`;
     const entry = checkObject(d === undefined ? null : d, path, ['host', 'guest', 'writable']);

@@ -35,6 +35,11 @@ const SWEEP_INTERVAL_MS = 5;
 const ZOMBIE_GRACE_MS = 1000;
 /** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
 const CANCEL_GRACE_MS = 100;
+/**
+ * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
+ * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
+ */
+const CLOSE_WAIT_MS = 2000;
 
 /** The process's flags that a worker accepts, worked out on the first spawn. */
 let workerExecArgv: string[] | undefined;
@@ -262,10 +267,12 @@ export class Pool {
   private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
+  /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
+  private readonly wasiFileCounts: Int32Array;
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -275,10 +282,12 @@ export class Pool {
     private readonly onLost: (holder: number) => void,
   ) {
     this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
+    this.wasiFileCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
     this.workerOptions = {
       ...workerOptions,
       idleTimeoutMs: options.idleTimeoutMs,
       memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
+      wasiFileCounts: this.wasiFileCounts.buffer as SharedArrayBuffer,
     };
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
     this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
@@ -1118,6 +1127,7 @@ export class Pool {
   private onExit(slot: Slot): void {
     // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
     Atomics.store(this.memoryCounts, slot.holder, 0);
+    Atomics.store(this.wasiFileCounts, slot.holder, 0);
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
     // under those locks) are done; until then its holder number stays taken.
@@ -1265,6 +1275,15 @@ export class Pool {
       state.done();
     }
     this.registering.clear();
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.slots.map((slot) => slot.worker.terminate())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    // A worker still there is stuck for good: it must not keep the process alive either.
+    for (const slot of this.slots) slot.worker.unref();
   }
 }

@@ -72,6 +72,8 @@ export interface WorkerData {
    * nothing it held stays counted.
    */
   memoryCounts: SharedArrayBuffer;
+  /** Like `memoryCounts`: the host descriptors each worker's WASI imports hold (capped in sum). */
+  wasiFileCounts: SharedArrayBuffer;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */

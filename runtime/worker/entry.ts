@@ -9,6 +9,7 @@ import { configureState } from '../host/state.js';
 import { ownedBuffers } from '../transfer.js';
 import { configureChain, type ChainBudget, type ChildCall } from '../host/chain.js';
 import { configureComm } from '../host/comm.js';
+import { sharedFileBudget } from '../host/wasi.js';
 import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
@@ -274,6 +275,7 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
 }
 
 const host = workerImports(hooks);
+const wasiFiles = sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder);
 
 function newEnv(fn: string): InstanceEnv {
   const log = (message: string): void => {
@@ -289,6 +291,7 @@ function newEnv(fn: string): InstanceEnv {
     onDispose: () => {
       Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
+    wasiFiles,
   };
 }
 

@@ -10,7 +10,7 @@ import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../
 import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
-import { endCall, newWasiState, WASI_START, WasiExit } from '../host/wasi.js';
+import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../host/wasi.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
@@ -51,6 +51,8 @@ export interface InstanceEnv {
   admit: (fn: string) => void;
   /** Called once for every admitted instance when it is disposed or failed to come up. */
   onDispose: () => void;
+  /** The process-wide count of host descriptors the WASI imports hold (fd-table.ts). */
+  wasiFiles: FileBudget;
   /**
    * The function's snapshot on this worker: its image, and the slots in the dirty-map memory
    * that hold its globals. Set once the snapshot exists (not for the boot instance).
@@ -208,7 +210,7 @@ export class GuestInstance {
       calls: undefined,
       group: undefined,
       received: EMPTY,
-      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi'),
+      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', env.wasiFiles),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
