@@ -68,6 +68,12 @@ describe('nuvola init', () => {
     expect(start.out).toContain('Hello nuvola 0');
   });
 
+  it("runs the app's own guest test (node --test with testGuest)", async () => {
+    const tests = await run(['--test', 'test/hello.test.ts'], app);
+    expect(tests.code, tests.out).toBe(0);
+    expect(tests.out).toMatch(/pass 1/);
+  });
+
   it('refuses a folder that is not empty', async () => {
     const again = await run([cli, 'init', app], dir);
     expect(again.code).toBe(2);
