@@ -49,6 +49,22 @@ describe('on a Redis Cluster', () => {
     }
   });
 
+  it("a state key beginning with '}' (an empty hash tag) works: write, push under the global lock, pull, append", async () => {
+    const target = { cluster: redis.urls };
+    const a = (await runtime({ workers: 1, redis: target })).rt;
+    const b = (await runtime({ workers: 1, redis: target })).rt;
+    for (const key of ['}lead', '}', '}{x}', '{}odd']) {
+      await a.state.lockGlobalWrite(key);
+      await a.state.write(key, `v:${key}`);
+      await a.state.push(key);
+      await a.state.unlockGlobalWrite(key);
+      await a.state.append(key, new TextEncoder().encode('one'));
+      await b.state.pull(key);
+      expect(text(await b.state.read(key))).toBe(`v:${key}`);
+      expect((await b.state.readAppended(key)).map(text)).toEqual(['one']);
+    }
+  });
+
   it('cluster mode: two host processes increment one counter under the global write lock, exactly', async () => {
     const target = { cluster: redis.urls };
     const cluster = { name: 'rc', heartbeatMs: 100, hostTimeoutMs: 1000 };
