@@ -42,7 +42,7 @@ function newCluster(): { name: string; secret: string | string[]; heartbeatMs: n
 }
 
 async function host(url: string, cluster: Record<string, unknown>): Promise<HostProcess> {
-  const h = await startHost({ workers: 1, redis: url, cluster: cluster as { name: string } });
+  const h = await startHost({ workers: 1, redis: url, cluster: cluster as { name: string; secret: string } });
   hosts.push(h);
   return h;
 }
