@@ -956,9 +956,7 @@ export class Cluster {
       const record = this.sealRecord(name, key, inputHash, outcome);
       for (let attempt = 0; ; attempt++) {
         try {
-          const stands = await this.bounded(
-            this.redis.nuvolaRecordBuffer(done, running, holder, this.settings.idempotencyTtlMs, record),
-          );
+          const stands = await this.bounded(this.redis.nuvolaRecordBuffer(done, running, holder, this.settings.idempotencyTtlMs, record));
           const opened = this.openRecord(name, key, stands);
           if (opened !== undefined) return opened.input === inputHash ? opened.outcome : this.conflict(name, key);
           // A forged record was there first: dropped, then this one is recorded.

@@ -361,9 +361,13 @@ function clusterGrants(value: unknown): ClusterSettings['grants'] {
       real = realpathSync(host);
       if (!statSync(real).isDirectory()) throw new Error('not a directory');
     } catch (err) {
-      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${path}.host: ${host} is not a directory (${(err as Error).message})`, {
-        path: `${path}.host`,
-      });
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `option ${path}.host: ${host} is not a directory (${(err as Error).message})`,
+        {
+          path: `${path}.host`,
+        },
+      );
     }
     const writable = entry['writable'] ?? false;
     if (typeof writable !== 'boolean') fail(`${path}.writable`, 'a boolean', writable);

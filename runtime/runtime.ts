@@ -376,9 +376,13 @@ export class Runtime {
     this.checkOpen();
     const cluster = this.clusterRef;
     if (cluster === undefined) {
-      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'not in cluster mode: pass { redis, cluster: { name, secret } } to createRuntime()', {
-        path: 'options.cluster',
-      });
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        'not in cluster mode: pass { redis, cluster: { name, secret } } to createRuntime()',
+        {
+          path: 'options.cluster',
+        },
+      );
     }
     return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts(), rejected: cluster.rejected };
   }

@@ -280,7 +280,9 @@ describe('a cluster of hosts', () => {
       code: ErrorCode.INVALID_OPTION,
       details: { path: 'options.redis' },
     });
-    await expect(runtime({ redis: redis.url, cluster: { name: 'bad name', secret: SECRET } })).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+    await expect(runtime({ redis: redis.url, cluster: { name: 'bad name', secret: SECRET } })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_OPTION,
+    });
     const { rt } = await runtime({ workers: 1 });
     await rt.register('echo', guestBytes('core_echo'));
     expect((await failure(rt.invoke('echo', 'x', { idempotencyKey: 'k' }))).code).toBe(ErrorCode.INVALID_OPTION);
