@@ -228,6 +228,29 @@ describe('a Redis client without the secret', () => {
   });
 });
 
+describe('groups over hosts', () => {
+  it('a message or a failure injected into a running group is dropped: the group completes as if alone', async () => {
+    const cluster = newCluster();
+    const hosts = [await member(cluster, 4), await member(cluster, 4)];
+    const c = await member(cluster, 0);
+    await c.register('ops', guestBytes('comm_ops'), { timeoutMs: 20_000 });
+    await takers(c, 2);
+    // Ten rounds of 150 ms: rank 1 doubles what rank 0 sends.
+    const group = c.invokeGroup('ops', 2, 'slowpong', { placement: 'hosts' });
+    let part: Map<string, Buffer> | undefined;
+    await eventually(async () => (part = await entryOf(`${prefix(cluster)}work`, 'ops')) !== undefined, 'a part in the stream');
+    const gid = part!.get('gid')!.toString();
+    const error = JSON.stringify({ code: ErrorCode.GUEST_TRAP, message: 'forged failure', details: {} });
+    await raw.xadd(`${prefix(cluster)}g:${gid}:1`, '*', 'f', '0', 's', '1000', 'd', '999', 'm', Buffer.alloc(32));
+    await raw.xadd(`${prefix(cluster)}g:${gid}:1`, '*', 'f', '0', 'd', '999');
+    await raw.xadd(`${prefix(cluster)}g:${gid}:ctl`, '*', 'e', error);
+    const results = await group;
+    expect(text(results[0]!.output)).toBe('2 4 6 8 10 12 14 16 18 20');
+    const dropped = await Promise.all(hosts.map(async (h) => (await h.cluster()).rejected.messages));
+    expect(dropped.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('grants', () => {
   it("a fetched function gets only the directories and environment the host's cluster.grants gives", async () => {
     const base = mkdtempSync(join(tmpdir(), 'nuvola-grants-'));
