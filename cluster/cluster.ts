@@ -1391,13 +1391,15 @@ export class Cluster {
           if (to === undefined) continue;
           // Parts that ended while the read was out get nothing.
           const running = new Set([...this.parts.values()].map((p) => p.part));
+          const live = to.parts.filter((part) => part.id !== undefined && running.has(part));
+          if (live.length === 0) continue;
           const f = fieldsOf(raw);
           if (!this.verifiedGroupEntry(to.group, to.rank, f)) {
             this.reject('messages', `an entry of ${stream}`);
             continue;
           }
-          for (const part of to.parts) {
-            if (part.id === undefined || !running.has(part)) continue;
+          for (const part of live) {
+            if (part.id === undefined) continue;
             if (to.rank === undefined) {
               this.host.abortPart(part.id, fromWire(JSON.parse(f.get('e')?.toString() ?? '{}') as WireError));
               continue;
