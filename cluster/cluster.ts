@@ -19,7 +19,10 @@ import { FUNCTION_DEFAULTS } from '../runtime/options.js';
 import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
 import { refusedGrants, type Grants } from './grants.js';
-import { MAC_BYTES, Seal, sha256, type SealField } from './seal.js';
+import { decode, decodePart, encode, encodePart, Entries, type Outcome, type Rejected } from './entries.js';
+import { Seal, sha256 } from './seal.js';
+
+export { decode, encode, type Outcome, type Rejected } from './entries.js';
 import {
   ANSWER,
   BEGIN,
@@ -70,23 +73,6 @@ export interface HostInfo {
   ownStream?: boolean;
   startedAt: number;
 }
-
-/**
- * Entries this host dropped because they failed verification (no valid MAC under the
- * cluster's secret, or bytes that do not match their hash), by kind, since it joined.
- */
-export interface Rejected {
-  calls: number;
-  replies: number;
-  functions: number;
-  modules: number;
-  records: number;
-  hosts: number;
-  messages: number;
-}
-
-/** The outcome of one call, as it crosses hosts. */
-export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
 
 /** What the cluster needs from the runtime of its host. */
 export interface LocalHost {
@@ -270,15 +256,11 @@ export class Cluster {
   private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
-  /** Authenticates what hosts leave in Redis for each other. */
-  private readonly seal: Seal;
+  /** What hosts leave in Redis for each other, signed and verified. */
+  private readonly entries: Entries;
   private readonly rejectedCounts: Rejected = { calls: 0, replies: 0, functions: 0, modules: 0, records: 0, hosts: 0, messages: 0 };
   /** When each kind of rejection was last logged (at most one line per kind per 10 s). */
   private readonly rejectedLogged = new Map<keyof Rejected, number>();
-  /** Group messages this host sent, by `<group> <from> <to>`: the last sequence number. */
-  private readonly sentSeq = new Map<string, number>();
-  /** Group messages this host received, by `<group> <from> <to>`: the last sequence number. */
-  private readonly seenSeq = new Map<string, number>();
 
   private constructor(
     readonly settings: ClusterSettings,
@@ -286,7 +268,7 @@ export class Cluster {
     private readonly host: LocalHost,
   ) {
     this.keys = clusterKeys(settings.name);
-    this.seal = new Seal(settings.secrets, settings.name);
+    this.entries = new Entries(new Seal(settings.secrets, settings.name), (kind, what) => this.reject(kind, what));
     const connect = (blocking: boolean): Redis => {
       // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE); the
       // blocking reads wait for the reconnection.
@@ -372,7 +354,7 @@ export class Cluster {
     const hosts = new Map<string, HostInfo>();
     for (const value of infos) {
       if (value === null) continue;
-      const info = this.openHeartbeat(value);
+      const info = this.entries.openHeartbeat(value);
       if (info !== undefined) hosts.set(info.id, info);
     }
     return [...hosts.values()];
@@ -393,50 +375,6 @@ export class Cluster {
       'warn',
       `cluster '${this.settings.name}': dropped ${what}: it failed verification (${this.rejectedCounts[kind]} ${kind} so far). Something without the cluster's secret writes to its Redis, or a host has another cluster.secret — check Redis ACLs and every host's secret`,
     );
-  }
-
-  /** A heartbeat as stored: its MAC (hex), then its JSON. */
-  private sealHeartbeat(info: HostInfo): string {
-    const json = JSON.stringify(info);
-    return this.seal.sign('host', [json]).toString('hex') + json;
-  }
-
-  private openHeartbeat(value: string): HostInfo | undefined {
-    const json = value.slice(2 * MAC_BYTES);
-    if (this.seal.verify('host', [json], Buffer.from(value.slice(0, 2 * MAC_BYTES), 'hex'))) {
-      try {
-        return JSON.parse(json) as HostInfo;
-      } catch {
-        // (signed, so never: as forged)
-      }
-    }
-    this.reject('hosts', 'a heartbeat');
-    return undefined;
-  }
-
-  /** A registry entry as stored: the code's hash, the options' JSON, and a MAC binding them to the name. */
-  private sealEntry(name: string, hash: string, options: Record<string, unknown>): string {
-    const o = JSON.stringify(options);
-    return JSON.stringify({ hash, o, mac: this.seal.sign('fn', [name, hash, o]).toString('hex') });
-  }
-
-  /** A registry entry read from Redis, verified; undefined (counted, logged) when it fails. */
-  private openEntry(name: string, raw: string): { hash: string; options: Record<string, unknown> } | undefined {
-    try {
-      const { hash, o, mac } = JSON.parse(raw) as { hash?: unknown; o?: unknown; mac?: unknown };
-      if (
-        typeof hash === 'string' &&
-        typeof o === 'string' &&
-        typeof mac === 'string' &&
-        this.seal.verify('fn', [name, hash, o], Buffer.from(mac, 'hex'))
-      ) {
-        return { hash, options: JSON.parse(o) as Record<string, unknown> };
-      }
-    } catch {
-      // Not JSON: as forged.
-    }
-    this.reject('functions', `the registry entry of '${name}'`);
-    return undefined;
   }
 
   private forgedEntry(name: string): NuvolaError {
@@ -469,7 +407,7 @@ export class Cluster {
             this.keys.module(hash),
             name,
             hash,
-            this.sealEntry(name, hash, options),
+            this.entries.registration(name, hash, options),
             Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
             forged,
           ),
@@ -478,7 +416,7 @@ export class Cluster {
         forget();
         throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
       }
-      if (typeof published !== 'string' || this.openEntry(name, published) !== undefined) break;
+      if (typeof published !== 'string' || this.entries.openRegistration(name, published) !== undefined) break;
       forged = published;
     }
     if (published !== 1) {
@@ -656,10 +594,7 @@ export class Cluster {
       );
       this.pending.set(id, { resolve, timer });
     });
-    // Every field under one MAC: the call's id, reply route and deadline (an entry replayed
-    // later is refused as late), its function, code hash, input and idempotency key.
-    const entry: (string | Buffer)[] = ['id', id, 'from', this.hostId, 'dl', String(deadline), ...fields];
-    entry.push('m', this.seal.sign('call', entry));
+    const entry = this.entries.call(['id', id, 'from', this.hostId, 'dl', String(deadline), ...fields]);
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
     const sent =
       target === undefined
@@ -690,7 +625,7 @@ export class Cluster {
     } catch {
       // Redis is away: the call will say so; the default bounds it meanwhile.
     }
-    const verified = entry === null ? undefined : this.openEntry(name, entry);
+    const verified = entry === null ? undefined : this.entries.openRegistration(name, entry);
     return verified === undefined ? FUNCTION_DEFAULTS.timeoutMs : this.noteTimeout(name, verified.options);
   }
 
@@ -758,7 +693,7 @@ export class Cluster {
         if (have !== undefined) return; // unregistered from the cluster: this host keeps its copy
         throw this.unknown(name);
       }
-      const verified = this.openEntry(name, entry);
+      const verified = this.entries.openRegistration(name, entry);
       if (verified === undefined) throw this.forgedEntry(name);
       const { hash: stored, options } = verified;
       this.noteTimeout(name, options);
@@ -890,26 +825,6 @@ export class Cluster {
     return outcome;
   }
 
-  /** An idempotency record as stored: MAC, the input's SHA-256, the outcome (see {@link encode}). */
-  private sealRecord(name: string, key: string, inputHash: string, outcome: Outcome): Buffer {
-    const input = Buffer.from(inputHash, 'hex');
-    const body = encode(outcome);
-    return Buffer.concat([this.seal.sign('done', [name, key, input, body]), input, body]);
-  }
-
-  /** An idempotency record read from Redis, verified; undefined (counted, logged) when it fails. */
-  private openRecord(name: string, key: string, record: Buffer): { input: string; outcome: Outcome } | undefined {
-    if (record.byteLength >= 2 * MAC_BYTES + 4) {
-      const input = record.subarray(MAC_BYTES, 2 * MAC_BYTES);
-      const body = record.subarray(2 * MAC_BYTES);
-      if (this.seal.verify('done', [name, key, input, body], record.subarray(0, MAC_BYTES))) {
-        return { input: input.toString('hex'), outcome: decode(body) };
-      }
-    }
-    this.reject('records', `the idempotency record of '${name}' with key '${key}'`);
-    return undefined;
-  }
-
   private async keyedRun(key: string, deadline: number, name: string, inputHash: string, run: () => Promise<Outcome>): Promise<Outcome> {
     const done = this.keys.done(name, key);
     const running = this.keys.running(name, key);
@@ -920,7 +835,7 @@ export class Cluster {
         if (Date.now() >= deadline) return this.late(name, key);
         const [state, value] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, holder, this.settings.hostTimeoutMs));
         if (state === 1) {
-          const record = this.openRecord(name, key, value!);
+          const record = this.entries.openRecord(name, key, value!);
           if (record !== undefined) return record.input === inputHash ? record.outcome : this.conflict(name, key);
           // Forged: it does not stand (dropped unless replaced meanwhile); look again.
           await this.bounded(this.redis.nuvolaRelease(done, value!));
@@ -953,11 +868,11 @@ export class Cluster {
       }
       // It ran: the record must be written, or a retry would run it again. Keep trying while
       // the caller waits (the lease is renewed meanwhile); past that, answer with the outcome.
-      const record = this.sealRecord(name, key, inputHash, outcome);
+      const record = this.entries.record(name, key, inputHash, outcome);
       for (let attempt = 0; ; attempt++) {
         try {
           const stands = await this.bounded(this.redis.nuvolaRecordBuffer(done, running, holder, this.settings.idempotencyTtlMs, record));
-          const opened = this.openRecord(name, key, stands);
+          const opened = this.entries.openRecord(name, key, stands);
           if (opened !== undefined) return opened.input === inputHash ? opened.outcome : this.conflict(name, key);
           // A forged record was there first: dropped, then this one is recorded.
           await this.bounded(this.redis.nuvolaRelease(done, stands));
@@ -1085,9 +1000,8 @@ export class Cluster {
     const entry = `${stream} ${entryId.toString()}`;
     // Read again after a reconnection: it runs here already, or has just been answered.
     if (this.executing.has(entry) || this.answered.has(entry)) return;
-    if (!this.verifiedCall(raw)) {
+    if (!this.entries.verifiedCall(raw, `call entry ${entryId.toString()} of ${stream}`)) {
       // Injected or altered: never run, never answered (its reply route is not to be trusted).
-      this.reject('calls', `call entry ${entryId.toString()} of ${stream}`);
       this.done(entry);
       await this.redis
         .multi()
@@ -1107,17 +1021,6 @@ export class Cluster {
       finished();
       this.release();
     }
-  }
-
-  /** Whether a call entry's fields carry a valid MAC (the `m` field, over all the others in order). */
-  private verifiedCall(raw: Buffer[]): boolean {
-    const fields: SealField[] = [];
-    let mac: Buffer | undefined;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (raw[i]!.toString() === 'm') mac = raw[i + 1];
-      else fields.push(raw[i]!, raw[i + 1]!);
-    }
-    return this.seal.verify('call', fields, mac);
   }
 
   /** Remembers an entry this host is done with (answered, or moved on) — the last 4096. */
@@ -1174,8 +1077,7 @@ export class Cluster {
           id,
           record,
           Math.max(60_000, 10 * this.settings.hostTimeoutMs),
-          // Bound to the call it answers: a reply cannot be moved onto another call.
-          this.seal.sign('reply', [id, record]),
+          this.entries.reply(id, record),
         );
         return true;
       } catch (err) {
@@ -1206,7 +1108,7 @@ export class Cluster {
       if (entry === null) {
         return [{ error: this.unknown(name).toWire() }];
       }
-      const verified = this.openEntry(name, entry);
+      const verified = this.entries.openRegistration(name, entry);
       if (verified === undefined) return [{ error: this.forgedEntry(name).toWire() }];
       timeoutMs = this.noteTimeout(name, verified.options);
     }
@@ -1307,29 +1209,18 @@ export class Cluster {
     } finally {
       this.parts.delete(`${group}/${ranks[0]}`);
       this.inflight -= ranks.length - 1;
-      if (![...this.parts.values()].some((p) => p.group === group)) {
-        for (const seq of [this.sentSeq, this.seenSeq]) for (const k of seq.keys()) if (k.startsWith(`${group} `)) seq.delete(k);
-      }
+      if (![...this.parts.values()].some((p) => p.group === group)) this.entries.forgetGroup(group);
     }
   }
 
-  /**
-   * Sends a message to a rank on another host: numbered per (sender, receiver), under a MAC
-   * that binds the group, both ranks, the number and the data — the receiver drops what does
-   * not verify, or comes again.
-   */
+  /** Sends a message to a rank on another host (numbered and authenticated, see entries.ts). */
   private groupMessage(group: string, from: number, to: number, data: Buffer): Promise<number> {
-    const id = `${group} ${from} ${to}`;
-    const seq = String((this.sentSeq.get(id) ?? 0) + 1);
-    this.sentSeq.set(id, Number(seq));
-    const mac = this.seal.sign('msg', [group, String(from), String(to), seq, data]);
-    return this.groupAdd(this.keys.inbox(group, to), 'f', String(from), 's', seq, 'd', data, 'm', mac);
+    return this.groupAdd(this.keys.inbox(group, to), ...this.entries.message(group, from, to, data));
   }
 
-  /** Tells every part of a group that a rank failed (under a MAC binding the group). */
+  /** Tells every part of a group that a rank failed. */
   private groupFailed(group: string, error: WireError): void {
-    const json = JSON.stringify(error);
-    this.groupAdd(this.keys.control(group), 'e', json, 'm', this.seal.sign('ctl', [group, json])).catch(() => undefined);
+    this.groupAdd(this.keys.control(group), ...this.entries.failure(group, error)).catch(() => undefined);
   }
 
   /** Adds to a group's stream, which lapses a minute after its last entry (or `hostTimeoutMs`, if longer). */
@@ -1394,10 +1285,7 @@ export class Cluster {
           const live = to.parts.filter((part) => part.id !== undefined && running.has(part));
           if (live.length === 0) continue;
           const f = fieldsOf(raw);
-          if (!this.verifiedGroupEntry(to.group, to.rank, f)) {
-            this.reject('messages', `an entry of ${stream}`);
-            continue;
-          }
+          if (!this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`)) continue;
           for (const part of live) {
             if (part.id === undefined) continue;
             if (to.rank === undefined) {
@@ -1412,25 +1300,6 @@ export class Cluster {
         }
       }
     }
-  }
-
-  /**
-   * Whether a group stream's entry verifies: a control entry's MAC, or a message's MAC and a
-   * number above the last one from its sender to its receiver (an entry copied again is dropped).
-   */
-  private verifiedGroupEntry(group: string, rank: number | undefined, f: Map<string, Buffer>): boolean {
-    if (rank === undefined) {
-      const e = f.get('e');
-      return e !== undefined && this.seal.verify('ctl', [group, e], f.get('m'));
-    }
-    const from = f.get('f')?.toString() ?? '';
-    const seq = f.get('s')?.toString() ?? '';
-    const data = f.get('d') ?? Buffer.alloc(0);
-    if (!this.seal.verify('msg', [group, from, String(rank), seq, data], f.get('m'))) return false;
-    const id = `${group} ${from} ${rank}`;
-    if (Number(seq) <= (this.seenSeq.get(id) ?? 0)) return false;
-    this.seenSeq.set(id, Number(seq));
-    return true;
   }
 
   /** Reads this host's reply stream and settles the waiting calls. */
@@ -1457,10 +1326,7 @@ export class Cluster {
         const pending = this.pending.get(id);
         if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
         // A forged reply is dropped: the caller waits for the real one (or its deadline).
-        if (record === undefined || !this.seal.verify('reply', [id, record], f.get('m'))) {
-          this.reject('replies', `a reply to call ${id}`);
-          continue;
-        }
+        if (!this.entries.verifiedReply(id, record, f.get('m'))) continue;
         this.pending.delete(id);
         clearTimeout(pending.timer);
         pending.resolve(record);
@@ -1509,7 +1375,15 @@ export class Cluster {
     };
     const { alive, hosts, epoch: epochKey } = this.keys;
     const [dead, epoch] = await this.bounded(
-      this.redis.nuvolaHeartbeat(alive, hosts, epochKey, this.hostId, this.settings.hostTimeoutMs, this.sealHeartbeat(info), randomUUID()),
+      this.redis.nuvolaHeartbeat(
+        alive,
+        hosts,
+        epochKey,
+        this.hostId,
+        this.settings.hostTimeoutMs,
+        this.entries.heartbeat(info),
+        randomUUID(),
+      ),
     );
     if ((this.epoch !== undefined && epoch !== this.epoch) || this.republishAgain) this.republish();
     this.epoch = epoch;
@@ -1707,55 +1581,6 @@ function fieldsOf(raw: Buffer[]): Map<string, Buffer> {
   const map = new Map<string, Buffer>();
   for (let i = 0; i + 1 < raw.length; i += 2) map.set(raw[i]!.toString(), raw[i + 1]!);
   return map;
-}
-
-/** An outcome as bytes: a JSON header's length (4 bytes, LE), the header, then the output. */
-export function encode(outcome: Outcome): Buffer {
-  const header = Buffer.from(
-    JSON.stringify('error' in outcome ? { error: outcome.error } : { rc: outcome.returnCode, host: outcome.host }),
-  );
-  const output =
-    'error' in outcome ? Buffer.alloc(0) : Buffer.from(outcome.output.buffer, outcome.output.byteOffset, outcome.output.byteLength);
-  const lead = Buffer.alloc(4);
-  lead.writeUInt32LE(header.byteLength, 0);
-  return Buffer.concat([lead, header, output]);
-}
-
-export function decode(bytes: Buffer): Outcome {
-  const length = bytes.readUInt32LE(0);
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as { error?: WireError; rc?: number; host?: string };
-  if (header.error !== undefined) return { error: header.error };
-  const output = new Uint8Array(bytes.byteLength - 4 - length);
-  output.set(bytes.subarray(4 + length));
-  return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
-}
-
-/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
-function encodePart(outcomes: Outcome[]): Buffer {
-  const parts = outcomes.map(encode);
-  const lead = Buffer.alloc(8 + 4 * parts.length);
-  lead.writeUInt32LE(PART_MARK, 0);
-  lead.writeUInt32LE(parts.length, 4);
-  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
-  return Buffer.concat([lead, ...parts]);
-}
-
-/** Leads a part's record where a plain record has its header's length (never this). */
-const PART_MARK = 0xffffffff;
-
-/** A group part's record → one outcome per rank (a part-wide error repeated, or a plain error record). */
-function decodePart(record: Buffer, ranks: number): Outcome[] {
-  // Timeouts and lost connections come back as a plain outcome record, not a part.
-  if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
-  const count = record.readUInt32LE(4);
-  const out: Outcome[] = [];
-  let at = 8 + 4 * count;
-  for (let i = 0; i < count; i++) {
-    const length = record.readUInt32LE(8 + 4 * i);
-    out.push(decode(record.subarray(at, at + length)));
-    at += length;
-  }
-  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }
 
 /** An outcome as the caller sees it: the result, or the rebuilt error thrown. */
