@@ -37,7 +37,7 @@ import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
-import { Cluster, moduleHash, settle, type HostInfo, type Outcome } from '../cluster/cluster.js';
+import { Cluster, moduleHash, settle, type HostInfo, type Outcome, type Rejected } from '../cluster/cluster.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -70,6 +70,12 @@ export interface ClusterView {
   self: string;
   /** The live hosts (this one included), as their last heartbeats described them. */
   hosts: HostInfo[];
+  /**
+   * What this host dropped since it joined because it failed verification (no valid MAC under
+   * the cluster's secret, bytes that do not match their hash), by kind. Non-zero: something
+   * without the secret writes to the cluster's Redis, or a host has another secret.
+   */
+  rejected: Rejected;
 }
 
 /** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
@@ -388,11 +394,15 @@ export class Runtime {
     this.checkOpen();
     const cluster = this.clusterRef;
     if (cluster === undefined) {
-      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'not in cluster mode: pass { redis, cluster: { name } } to createRuntime()', {
-        path: 'options.cluster',
-      });
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        'not in cluster mode: pass { redis, cluster: { name, secret } } to createRuntime()',
+        {
+          path: 'options.cluster',
+        },
+      );
     }
-    return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts() };
+    return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts(), rejected: cluster.rejected };
   }
 
   /** Names of the registered functions (guest modules and host handlers). */

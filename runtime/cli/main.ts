@@ -146,7 +146,9 @@ program
 
 program
   .command('cluster')
-  .description('a local cluster to try: `nuvola cluster up N` starts Redis and N host processes on loopback and runs a demo across them')
+  .description(
+    'a local cluster to try: `nuvola cluster up N` starts Redis and N host processes on loopback and runs a demo across them; the cluster secret comes from NUVOLA_CLUSTER_SECRET (default: a random one for the run)',
+  )
   .addArgument(program.createArgument('<verb>', 'what to do').choices(['up']))
   .addArgument(program.createArgument('<hosts>', 'how many host processes').argParser(positiveInt))
   .option('--redis <url>', 'use this Redis instead of starting one (redis-server must be installed otherwise)')
