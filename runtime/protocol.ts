@@ -79,6 +79,8 @@ export interface WorkerData {
   maxInputBytes: number;
   /** Largest message between ranks, in bytes. */
   maxMessageBytes: number;
+  /** The worker's outcome log: outcomes not posted yet, read by the pool if the worker is lost (runtime/outcome-log.ts). */
+  outcomes: SharedArrayBuffer;
 }
 
 export interface FunctionSpec {
