@@ -223,5 +223,23 @@ describe('bad input', () => {
         await small.close();
       }
     });
+
+    it("charges AssemblyScript's trace() to the same budget", async () => {
+      const { rt: small, logs } = await runtimeWithLogs({ workers: 1, maxLogBytes: 4096 });
+      try {
+        await small.register('trace', guestBytes('core_trace_flood'));
+        await small.invoke('trace');
+        await small.invoke('trace');
+        const lines = logs.filter((l) => l.function === 'trace');
+        // Per invocation: four full lines ('trace: ' + 1000 characters + ' 1.5, 2'), then one cut.
+        expect(lines).toHaveLength(10);
+        expect(lines[0]!.message).toBe(`trace: ${'y'.repeat(1000)} 1.5, 2`);
+        expect(lines.filter((l) => l.message.endsWith('… [log truncated: maxLogBytes reached]'))).toHaveLength(2);
+        const bytes = lines.reduce((n, l) => n + new TextEncoder().encode(l.message).byteLength, 0);
+        expect(bytes).toBeLessThan(2 * 4096 + 200);
+      } finally {
+        await small.close();
+      }
+    });
   });
 });
