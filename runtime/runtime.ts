@@ -1,7 +1,6 @@
 /**
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
-import { readFile } from 'node:fs/promises';
 import {
   ErrorCode,
   HandlerError,
@@ -15,6 +14,7 @@ import {
 } from './errors.js';
 import { checkModule, isComponent, type CheckedModule } from './module-check.js';
 import { prepareComponent } from './component.js';
+import { moduleTooLarge, readModuleFile } from './module-file.js';
 import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
   FUNCTION_DEFAULTS,
@@ -270,14 +270,7 @@ export class Runtime {
   private async loadBytes(name: string, wasm: Uint8Array | ArrayBuffer | string): Promise<Uint8Array> {
     let bytes: Uint8Array;
     if (typeof wasm === 'string') {
-      try {
-        bytes = await readFile(wasm);
-      } catch (err) {
-        throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': cannot read ${wasm}: ${(err as Error).message}`, {
-          function: name,
-          path: wasm,
-        });
-      }
+      bytes = await readModuleFile(name, wasm, this.options.maxModuleBytes);
     } else if (wasm instanceof Uint8Array) {
       bytes = wasm;
     } else if (wasm instanceof ArrayBuffer) {
@@ -291,13 +284,7 @@ export class Runtime {
         },
       );
     }
-    if (bytes.byteLength > this.options.maxModuleBytes) {
-      throw new ModuleError(
-        ErrorCode.MODULE_TOO_LARGE,
-        `function '${name}' is ${bytes.byteLength} bytes, above maxModuleBytes=${this.options.maxModuleBytes}; raise it in createRuntime()`,
-        { function: name, bytes: bytes.byteLength, maxModuleBytes: this.options.maxModuleBytes },
-      );
-    }
+    if (bytes.byteLength > this.options.maxModuleBytes) throw moduleTooLarge(name, bytes.byteLength, this.options.maxModuleBytes);
     return bytes;
   }
 
