@@ -15,6 +15,11 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function optimizeLevel(value: string): number {
+  if (!/^[0-3]$/.test(value)) throw new InvalidArgumentError('expected 0, 1, 2 or 3');
+  return Number(value);
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -65,7 +70,7 @@ program
   .description('compile an AssemblyScript guest (importing "nuvola") to a .wasm module')
   .argument('<source>', 'the guest source file, e.g. hello.ts')
   .requiredOption('-o, --out <file>', 'where to write the .wasm module')
-  .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
+  .option('-O, --optimize-level <n>', 'optimisation level 0-3', optimizeLevel, 3)
   .option('--debug', 'keep function names for readable trap frames', false)
   .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
   .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean }) => {
