@@ -96,6 +96,8 @@ export interface FunctionSpec {
   memoryLimitPages: number;
   /** State keys (exact, or prefixes ending in `*`) the function may touch; undefined: any. */
   stateKeys: string[] | undefined;
+  /** Functions the guest may call with chain.call; undefined: any. */
+  callees: string[] | undefined;
   /** Longest a guest waits for a global lock, in ms (its timeout). */
   timeoutMs: number;
   /** Which interface the guest speaks: nuvola's SDK ABI, a WASI command, or a component. */

@@ -18,6 +18,7 @@ import { moduleTooLarge, readModuleFile } from './module-file.js';
 import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
   FUNCTION_DEFAULTS,
+  FUNCTION_NAME,
   resolveFunctionOptions,
   resolveInvokeOptions,
   resolveRuntimeOptions,
@@ -130,6 +131,8 @@ export interface FunctionInfo {
   abi?: 'nuvola' | 'wasi' | 'component';
   /** For guest modules: the state keys it may touch (`undefined`: any). */
   stateKeys?: readonly string[];
+  /** For guest modules: the functions it may call with `chain.call` (`undefined`: any). */
+  callees?: readonly string[];
   /** For host handlers: the function registered (so a library can recognise its own). */
   handler?: HostHandler;
 }
@@ -144,7 +147,6 @@ export interface RuntimeStats extends PoolStats {
 const encoder = new TextEncoder();
 /** @internal Key of the pool accessor used by `nuvola/testing`. */
 export const POOL = Symbol('nuvola.pool');
-const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
   private readonly registry = new Map<string, ResolvedFunctionOptions>();
@@ -249,6 +251,7 @@ export class Runtime {
         suspends: checked.suspends,
         memoryLimitPages: fnOptions.memoryLimitPages,
         stateKeys: fnOptions.stateKeys,
+        callees: fnOptions.callees,
         timeoutMs: fnOptions.timeoutMs,
         abi: checked.abi,
         wasi: fnOptions.wasi,
@@ -382,6 +385,7 @@ export class Runtime {
       reuse: fn.reuse,
       abi: fn.abi === 'auto' ? 'nuvola' : fn.abi,
       ...(fn.stateKeys === undefined ? {} : { stateKeys: [...fn.stateKeys] }),
+      ...(fn.callees === undefined ? {} : { callees: [...fn.callees] }),
     };
   }
 
@@ -754,7 +758,7 @@ export class Runtime {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+  if (typeof name !== 'string' || !FUNCTION_NAME.test(name)) {
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
       `function name must be 1 to 128 characters of letters, digits and _ . : / -, got ${JSON.stringify(name)}`,

@@ -30,7 +30,11 @@ export function configureChain(start: Starter): void {
   starter = start;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name with a leading byte-order mark is another name, not the one without.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Most characters of a callee's name an error repeats (a registered name has at most 128). */
+const MAX_NAME_ECHO = 128;
 
 function child(ctx: GuestContext, id: number): ChildCall {
   const call = ctx.calls?.get(id);
@@ -75,6 +79,14 @@ export const chainImports: Capability = {
           if (err instanceof TypeError)
             throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed chain.call a name that is not UTF-8`);
           throw err;
+        }
+        if (ctx.callees !== undefined && !ctx.callees.includes(name)) {
+          const echo = name.length <= MAX_NAME_ECHO ? name : `${name.slice(0, MAX_NAME_ECHO)}…`;
+          throw new GuestError(
+            ErrorCode.CHAIN_DENIED,
+            `function '${ctx.fn}' may not call '${echo}'; register it with callees including it`,
+            { function: ctx.fn, callee: echo },
+          );
         }
         const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
         ctx.calls ??= new Map();

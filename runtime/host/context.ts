@@ -31,6 +31,8 @@ export interface GuestContext {
   readonly cancelWaiters: Set<() => void>;
   /** State keys the function may touch (exact, or prefixes ending in `*`); undefined: any. */
   readonly stateKeys: readonly string[] | undefined;
+  /** Functions the guest may call with chain.call; undefined: any. */
+  readonly callees: readonly string[] | undefined;
   /** Wall-clock deadline of the current invocation (global lock waits end there). */
   deadline: number;
   /** Locks and leases the current invocation holds. */

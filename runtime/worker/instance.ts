@@ -202,6 +202,7 @@ export class GuestInstance {
       cancelled: false,
       cancelWaiters: new Set(),
       stateKeys: spec.stateKeys,
+      callees: spec.callees,
       deadline: 0,
       state: newGuestState(),
       calls: undefined,
