@@ -20,9 +20,9 @@ import type { WireError } from './errors.js';
 import type { InvokeOutcome } from './protocol.js';
 
 /** Bytes of each worker's log. */
-export const OUTCOME_LOG_BYTES = 64 * 1024;
+export const OUTCOME_LOG_BYTES = 1024 * 1024;
 /** The largest payload kept in the log; an outcome with a larger one is posted at once. */
-const MAX_PAYLOAD_BYTES = 4 * 1024;
+const MAX_PAYLOAD_BYTES = 64 * 1024;
 const HEADER_BYTES = 8;
 const RECORD_HEADER_BYTES = 24;
 const FAILED = 1;

@@ -167,9 +167,10 @@ describe('lost workers', () => {
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 300 });
     await rt.register('echo', guestBytes('core_echo'));
     await rt.register('abort', guestBytes('core_abort'));
-    // One batch on the one worker: quick calls (one fails, one has a large output), then one
-    // that loops until its worker is stopped. Their results would go back with the batch.
+    // One batch on the one worker: quick calls (one fails, one has an output too large for the
+    // outcome log, posted at once), then one that loops until its worker is stopped.
     const quick = [
+      settle(rt.invoke('echo', 'z'.repeat(100_000))),
       settle(rt.invoke('echo', 'z'.repeat(10_000))),
       settle(rt.invoke('abort', 'not fine')),
       settle(rt.invoke('loop', 'x')),
@@ -181,6 +182,7 @@ describe('lost workers', () => {
     expect(stuckResult.ok ? 'ok' : stuckResult.error.code).toBe('E_TIMEOUT');
     const outcomes = await Promise.all(quick);
     expect(outcomes.map((o) => (o.ok ? `${o.value.returnCode} ${text(o.value.output).slice(0, 5)}` : o.error.code))).toEqual([
+      '100000 zzzzz',
       '10000 zzzzz',
       'E_GUEST_ABORT',
       '0 ',
