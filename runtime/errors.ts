@@ -50,6 +50,8 @@ export const ErrorCode = {
   CHAIN_OUTPUT_LIMIT: 'E_CHAIN_OUTPUT_LIMIT',
   /** The guest used a chain id its invocation did not get from `chain.call`. */
   CHAIN_ID: 'E_CHAIN_ID',
+  /** The guest's chain.call named a function outside its `callees` (see register()). */
+  CHAIN_DENIED: 'E_CHAIN_DENIED',
   /** The guest passed a host import a pointer or length outside its own memory. */
   GUEST_POINTER: 'E_GUEST_POINTER',
   /** The guest needed more memory than `memoryLimitPages` allows. */
@@ -196,6 +198,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_GUEST_ABORT: GuestError,
   E_GUEST_POINTER: GuestError,
   E_CHAIN_ID: GuestError,
+  E_CHAIN_DENIED: GuestError,
   E_COMM_RANK: GuestError,
   E_COMM_ABORTED: GuestError,
   E_MESSAGE_TOO_LARGE: LimitError,

@@ -149,6 +149,13 @@ export interface FunctionOptions {
    */
   stateKeys?: string[];
   /**
+   * Functions the guest may call with `chain.call` (exact names); a call to any other traps
+   * with `E_CHAIN_DENIED`. A callee runs under its own `stateKeys`, not the caller's: give a
+   * function with narrow `stateKeys` a `callees` list too, or it reaches further through
+   * callees with wider access. Default: any registered function.
+   */
+  callees?: string[];
+  /**
    * What a warm instance keeps between calls. `'reset'` (default): after every call the
    * instance goes back to the snapshot taken after `init()` — memory and globals — so no call
    * sees what another wrote. `'keep'`: nothing is reset; a call may see globals and heap
@@ -251,6 +258,7 @@ export const FUNCTION_DEFAULTS = {
   timeoutMs: 30_000,
   memoryLimitPages: 1024,
   stateKeys: undefined as string[] | undefined,
+  callees: undefined as string[] | undefined,
   reuse: 'reset' as 'reset' | 'keep',
   abi: 'auto' as 'auto' | 'nuvola' | 'wasi' | 'component',
   wasi: NO_WASI,
@@ -263,14 +271,17 @@ export const FUNCTION_DEFAULTS = {
 export const MAX_PAGES = 65536;
 /** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** What a function may be named (register, callees). */
+export const FUNCTION_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'componentCacheDir' | 'cluster'>> & {
   redis: RedisTarget | undefined;
   componentCacheDir: string | null;
   cluster: ClusterSettings | undefined;
 };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi' | 'stateQuota'>> & {
+export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota'>> & {
   stateKeys: string[] | undefined;
+  callees: string[] | undefined;
   wasi: WasiConfig;
   stateQuota: { bytes: number; keys: number };
 };
@@ -450,6 +461,7 @@ export function resolveFunctionOptions(options: unknown, maxInstances: number = 
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
     stateKeys: stateKeys(o['stateKeys']),
+    callees: callees(o['callees']),
     reuse: oneOf(o['reuse'], 'options.reuse', ['reset', 'keep'] as const, FUNCTION_DEFAULTS.reuse),
     abi: oneOf(o['abi'], 'options.abi', ['auto', 'nuvola', 'wasi', 'component'] as const, FUNCTION_DEFAULTS.abi),
     wasi: wasiOptions(o['wasi']),
@@ -574,6 +586,14 @@ function redisTarget(value: unknown): RedisTarget | undefined {
     return value as RedisTarget;
   }
   return fail('options.redis', 'a redis:// or rediss:// URL, { url, tls?, username?, password? } or { cluster: [urls], … }', value);
+}
+
+function callees(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((n) => typeof n !== 'string' || !FUNCTION_NAME.test(n))) {
+    fail('options.callees', 'an array of function names (1 to 128 characters of letters, digits and _ . : / -)', value);
+  }
+  return [...(value as string[])];
 }
 
 function stateKeys(value: unknown): string[] | undefined {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { until } from 'nuvola/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildGuest } from 'nuvola';
 
 const run = promisify(execFile);
 const cli = new URL('../dist/runtime/cli/main.js', import.meta.url).pathname;
@@ -120,6 +121,18 @@ export function main(): i32 { outputString("rank " + comm.rank().toString() + " 
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('E_BUILD_FAILED');
     expect(r.stderr).toContain('undefinedThing');
+  });
+
+  it('refuses an optimisation level other than 0 to 3, from the command line and from buildGuest', async () => {
+    for (const level of ['x', '9', '1.5', '-1']) {
+      const r = await nuvola(['build', 'greet.ts', '-O', level, '-o', `bad-${level}.wasm`], dir);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('expected 0, 1, 2 or 3');
+      await expect(stat(join(dir, `bad-${level}.wasm`))).rejects.toThrow();
+    }
+    const err = await buildGuest(join(dir, 'greet.ts'), { optimizeLevel: 9 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_INVALID_OPTION', details: { path: 'options.optimizeLevel' } });
+    expect((await nuvola(['build', 'greet.ts', '-O', '0', '-o', 'o0.wasm'], dir)).code).toBe(0);
   });
 
   it('reports a missing module with its code', async () => {

@@ -17,6 +17,11 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function optimizeLevel(value: string): number {
+  if (!/^[0-3]$/.test(value)) throw new InvalidArgumentError('expected 0, 1, 2 or 3');
+  return Number(value);
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -141,7 +146,7 @@ program
   .description('compile AssemblyScript guests (importing "nuvola") to .wasm modules')
   .argument('<sources...>', 'guest source files, e.g. hello.ts')
   .option('-o, --out <path>', 'the .wasm file (one source), or a folder for them (ending in / or existing); default: beside each source')
-  .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
+  .option('-O, --optimize-level <n>', 'optimisation level 0-3', optimizeLevel, 3)
   .option('--debug', 'keep function names for readable trap frames', false)
   .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
   .option('--no-source-map', 'leave out the source map that makes traps name the guest file:line:col')

@@ -3,9 +3,8 @@
  * stdout its output or log lines, stderr log lines) and the descriptor table, cleared by
  * `endCall`.
  */
-import type { GuestContext } from '../context.js';
+import { logLine, type GuestContext } from '../context.js';
 import { newFdTable, resetFdTable, type FdTable, type FileBudget, type WasiConfig } from './fd-table.js';
-import { encoder } from './memory.js';
 
 /** Per-instance WASI state; `endCall` clears what a call leaves. */
 export interface WasiState {
@@ -58,14 +57,6 @@ export function endCall(ctx: GuestContext, wasi: WasiState): Uint8Array | undefi
     at += chunk.byteLength;
   }
   return out;
-}
-
-export function logLine(ctx: GuestContext, line: string): void {
-  if (ctx.logBudget <= 0) return;
-  const bytes = encoder.encode(line).byteLength;
-  ctx.logBudget -= bytes;
-  if (ctx.logBudget >= 0) ctx.log(line);
-  else ctx.log(`${line.slice(0, Math.max(0, line.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
 }
 
 /**
