@@ -1,0 +1,100 @@
+// A hostile guest against the WASI sandbox (test/guests/wasi/attack.ts): what it may never do
+// through any import, and holes found in review (each fails without its fix).
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
+
+const runtime = closedAfterEach();
+
+const area = mkdtempSync(join(tmpdir(), 'nuvola-wasi-attack-'));
+const outside = join(area, 'outside');
+mkdirSync(outside);
+writeFileSync(join(outside, 'secret.txt'), 'secret\n');
+afterAll(() => rmSync(area, { recursive: true, force: true }));
+
+const lines = (out: Uint8Array): string[] => text(out).trim().split('\n');
+
+function fresh(name: string): string {
+  const dir = join(area, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'file.txt'), 'inside\n');
+  mkdirSync(join(dir, 'sub'));
+  return dir;
+}
+
+/** How many of this process's open files are `target`. */
+function openHere(target: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === target;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+describe('WASI sandbox against a hostile guest', () => {
+  it('holds: links out, .., loops, read-only grants, rights, renumber (each answer checked)', async () => {
+    const w = fresh('w');
+    const r = fresh('r');
+    symlinkSync('../outside', join(w, 'up'));
+    symlinkSync(join(outside, 'secret.txt'), join(w, 'abs'));
+    symlinkSync('loop', join(w, 'loop'));
+    symlinkSync('../outside/new.txt', join(w, 'dangling'));
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), {
+      wasi: {
+        dirs: [
+          { host: w, guest: '/w', writable: true },
+          { host: r, guest: '/r' },
+        ],
+      },
+    });
+    // [command, answer]: 76 ENOTCAPABLE, 69 EROFS, 32 ELOOP, 20 EEXIST, 54 ENOTDIR, 44 ENOENT.
+    const script: [string, string][] = [
+      ['open 3 up/secret.txt', 'open errno 76'],
+      ['open 3 abs', 'open errno 76'],
+      ['open 3 loop', 'open errno 32'],
+      ['open 3 ../w/file.txt', 'open errno 76'],
+      ['open 3 sub/../../w', 'open errno 76'],
+      ['create 3 dangling', 'create errno 20'], // O_EXCL: the link exists, nothing created outside
+      ['write 3 dangling', 'write errno 76'],
+      ['opendir 3 up', 'opendir errno 76'],
+      ['opendir 3 up/', 'opendir errno 76'],
+      ['stat 3 up/', 'stat errno 76 type 0'],
+      ['lstat 3 up/', 'lstat errno 76 type 0'], // a trailing slash follows, as the kernel would
+      ['stat 3 abs', 'stat errno 76 type 0'],
+      ['times 3 up/', 'times errno 76'],
+      ['times 3 -h', 'times errno 44'], // a leaf that looks like an option is a name to touch
+      ['mkdir 3 dangling/', 'mkdir errno 20'], // mkdirat never follows the last component
+      ['mkdir 3 up/x', 'mkdir errno 76'],
+      ['unlink 3 up/', 'unlink errno 54'],
+      ['unlink 3 dangling/', 'unlink errno 54'],
+      ['rename 4 file.txt 3 moved.txt', 'rename errno 69'], // out of a read-only grant
+      ['rename 3 file.txt 4 moved.txt', 'rename errno 69'], // into one
+      ['link 4 file.txt 3 l.txt', 'link errno 69'],
+      ['link 3 file.txt 4 l.txt', 'link errno 69'],
+      ['symlink /etc 3 etc', 'symlink errno 76'],
+      ['write 4 file.txt', 'write errno 69'],
+      ['open 4 file.txt', 'open errno 0 fd 5'],
+      ['fdwrite 5', 'fdwrite errno 76'],
+      ['pwrite 5', 'pwrite errno 76'],
+      ['rights 5', 'rights errno 76'], // rights only ever drop
+      ['read 5', 'read errno 0 inside'],
+      ['times 4 file.txt', 'times errno 69'],
+      ['mkdir 4 x', 'mkdir errno 69'],
+      ['symlink x 4 y', 'symlink errno 69'],
+      ['unlink 4 file.txt', 'unlink errno 69'],
+      ['renumber 4 3', 'renumber errno 0'], // the read-only grant over the writable one
+      ['write 3 file.txt', 'write errno 69'], // fd 3 is now the read-only grant
+      ['open 4 file.txt', 'open errno 8'], // the old number is gone
+    ];
+    const out = await rt.invoke('a', script.map(([cmd]) => cmd).join('\n'));
+    expect(lines(out.output)).toEqual(script.map(([, answer]) => answer));
+    expect(readdirSync(outside)).toEqual(['secret.txt']);
+    expect(readdirSync(r).sort()).toEqual(['file.txt', 'sub']);
+    expect(readFileSync(join(r, 'file.txt'), 'utf8')).toBe('inside\n');
+  });
+});
