@@ -98,3 +98,61 @@ describe('WASI sandbox against a hostile guest', () => {
     expect(readFileSync(join(r, 'file.txt'), 'utf8')).toBe('inside\n');
   });
 });
+
+describe('WASI holes found in review (each test fails without its fix)', () => {
+  it('a readdir cookie past 2^63 (negative as i64) lists nothing, it does not crash the import', async () => {
+    const w = fresh('cookie');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    const out = await rt.invoke('a', 'cookie 3 -1\ncookie 3 -9223372036854775808\ncookie 3 2');
+    expect(lines(out.output)).toEqual([
+      'cookie errno 0 used 0',
+      'cookie errno 0 used 0',
+      expect.stringMatching(/^cookie errno 0 used [1-9]/),
+    ]);
+  });
+
+  it('a path the kernel refuses half-way (a name over NAME_MAX after a directory) answers an errno and leaks no descriptor', async () => {
+    const w = fresh('long');
+    const deep = join(w, 'sub', 'a', 'b', 'c');
+    mkdirSync(deep, { recursive: true });
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    const long = 'x'.repeat(300);
+    const before = openHere(deep) + openHere(join(w, 'sub'));
+    for (let i = 0; i < 5; i++) {
+      const out = await rt.invoke('a', `stat 3 sub/a/b/c/${long}\nstat 3 sub/${long}\nlstat 3 sub/a/b/c/${long}`);
+      expect(lines(out.output)).toEqual(['stat errno 37 type 0', 'stat errno 37 type 0', 'lstat errno 37 type 0']);
+    }
+    expect(openHere(deep) + openHere(join(w, 'sub'))).toBe(before);
+  });
+
+  it('a grant inside a writable grant cannot be redirected outside by a link the guest puts on its host path', async () => {
+    const w = fresh('nest');
+    mkdirSync(join(w, 'a', 'b'), { recursive: true });
+    writeFileSync(join(w, 'a', 'b', 'mine.txt'), 'mine\n');
+    mkdirSync(join(outside, 'b'));
+    writeFileSync(join(outside, 'b', 'secret.txt'), 'secret\n');
+    const { rt, logs } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), {
+      wasi: {
+        dirs: [
+          { host: w, guest: '/w', writable: true },
+          { host: join(w, 'a', 'b'), guest: '/ro' },
+        ],
+      },
+    });
+    // The guest moves a/ away and puts a relative link to outside/ in its place: w/a/b is now outside/b.
+    const out = await rt.invoke('a', 'rename 3 a 3 a2\nsymlink ../outside 3 a\nopen 4 secret.txt\nread 5');
+    expect(lines(out.output).slice(0, 3)).toEqual(['rename errno 0', 'symlink errno 0', 'open errno 54']);
+    expect(text(out.output)).not.toContain('secret');
+    // A later call too (each call opens its grants afresh).
+    const again = await rt.invoke('a', 'open 4 secret.txt\nread 5');
+    expect(lines(again.output)[0]).toBe('open errno 54');
+    expect(logs.some((l) => l.message.includes("the directory granted as '/ro'"))).toBe(true);
+    // Put back, the grant works again.
+    rmSync(join(w, 'a'));
+    renameSync(join(w, 'a2'), join(w, 'a'));
+    expect(lines((await rt.invoke('a', 'open 4 mine.txt\nread 5')).output)).toEqual(['open errno 0 fd 5', 'read errno 0 mine']);
+  });
+});

@@ -167,14 +167,35 @@ export function dirHost(table: FdTable, entry: FdEntry): number | Budget {
   const left = take(table);
   if (left !== 'ok') return left;
   try {
-    // The grant's path was resolved at registration; O_NOFOLLOW keeps a link swapped in its
-    // place (by the host) from being followed.
-    entry.host = openSync(entry.grant!.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    entry.host = openGrant(entry.grant!.host);
   } catch (err) {
     untake(table);
     throw err;
   }
   return entry.host;
+}
+
+/**
+ * Opens a grant's directory. Its path was resolved at registration (realpath: no link in it),
+ * so it is opened one component at a time, each O_NOFOLLOW: a link put anywhere on the path
+ * since — by the host, or by a guest holding a writable grant that contains this one — fails
+ * the open (ENOTDIR: O_DIRECTORY|O_NOFOLLOW on a link) instead of leading the grant elsewhere.
+ */
+export function openGrant(path: string): number {
+  const flags = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  let fd = openSync('/', flags);
+  try {
+    for (const part of path.split('/')) {
+      if (part === '') continue;
+      const next = openSync(`/proc/self/fd/${fd}/${part}`, flags);
+      closeSync(fd);
+      fd = next;
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }
 
 /** Closes an entry's host descriptor (no two entries share one: fd_renumber moves). */

@@ -63,6 +63,13 @@ function walkFrom(
     return E.ROFS;
   }
   const host = hostOf(table, entry);
+  if ((host === -E.LOOP || host === -E.NOTDIR) && entry.preopen !== undefined) {
+    logLine(
+      ctx,
+      `nuvola: the directory granted as '${entry.grant!.guest}' cannot be opened: its host path holds a symbolic link or a file now ` +
+        '(grants are opened without following links put on their path after registration)',
+    );
+  }
   if (host < 0) return -host;
   const walk = resolve(host, guestPath, mode);
   if (walk === E.NOTCAPABLE) refused(ctx, guestPath, entry.grant!);
