@@ -1,6 +1,7 @@
 // A hostile guest against the WASI sandbox (test/guests/wasi/attack.ts): what it may never do
 // through any import, and holes found in review (each fails without its fix).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,6 +44,9 @@ describe('WASI sandbox against a hostile guest', () => {
     symlinkSync(join(outside, 'secret.txt'), join(w, 'abs'));
     symlinkSync('loop', join(w, 'loop'));
     symlinkSync('../outside/new.txt', join(w, 'dangling'));
+    symlinkSync('../outside/secret.txt', join(w, 'tout'));
+    execFileSync('mkfifo', [join(w, 'pipe')]);
+    symlinkSync('pipe', join(w, 'plink'));
     const { rt } = await runtime({ workers: 1 });
     await rt.register('a', guestBytes('wasi_attack'), {
       wasi: {
@@ -60,6 +64,11 @@ describe('WASI sandbox against a hostile guest', () => {
       ['open 3 ../w/file.txt', 'open errno 76'],
       ['open 3 sub/../../w', 'open errno 76'],
       ['create 3 dangling', 'create errno 20'], // O_EXCL: the link exists, nothing created outside
+      ['creat 3 dangling', 'creat errno 76'],
+      ['trunc 3 tout', 'trunc errno 76'],
+      ['open 3 plink', 'open errno 2'], // a FIFO through a link: EACCES at once
+      ['opendir 3 pipe', 'opendir errno 54'],
+      ['opendir 3 plink', 'opendir errno 54'],
       ['write 3 dangling', 'write errno 76'],
       ['opendir 3 up', 'opendir errno 76'],
       ['opendir 3 up/', 'opendir errno 76'],
@@ -83,6 +92,9 @@ describe('WASI sandbox against a hostile guest', () => {
       ['pwrite 5', 'pwrite errno 76'],
       ['rights 5', 'rights errno 76'], // rights only ever drop
       ['read 5', 'read errno 0 inside'],
+      ['opendir 4 sub', 'opendir errno 0 fd 6'], // asked with every right: still read-only
+      ['create 6 new.txt', 'create errno 69'],
+      ['mkdir 6 x', 'mkdir errno 69'],
       ['times 4 file.txt', 'times errno 69'],
       ['mkdir 4 x', 'mkdir errno 69'],
       ['symlink x 4 y', 'symlink errno 69'],
@@ -94,8 +106,54 @@ describe('WASI sandbox against a hostile guest', () => {
     const out = await rt.invoke('a', script.map(([cmd]) => cmd).join('\n'));
     expect(lines(out.output)).toEqual(script.map(([, answer]) => answer));
     expect(readdirSync(outside)).toEqual(['secret.txt']);
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('secret\n');
+    expect(rt.stats().workerRestarts).toBe(0);
     expect(readdirSync(r).sort()).toEqual(['file.txt', 'sub']);
     expect(readFileSync(join(r, 'file.txt'), 'utf8')).toBe('inside\n');
+  });
+});
+
+describe('WASI sandbox against a hostile guest: descriptors', () => {
+  it('a directory moved away from under its descriptor: .. from it still stops at it', async () => {
+    const a = fresh('moveA');
+    const b = fresh('moveB');
+    mkdirSync(join(a, 'sub', 'deep'), { recursive: true });
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), {
+      wasi: {
+        dirs: [
+          { host: a, guest: '/a', writable: true },
+          { host: b, guest: '/b', writable: true },
+        ],
+      },
+    });
+    // fd 5 is a/sub; moved into grant b, its parent is now b: never reachable through fd 5.
+    const out = await rt.invoke(
+      'a',
+      'opendir 3 sub\nrename 3 sub 4 sub\nopen 5 ../file.txt\nstat 5 deep/../../file.txt\nopendir 5 ..\nopen 4 file.txt',
+    );
+    expect(lines(out.output)).toEqual([
+      'opendir errno 0 fd 5',
+      'rename errno 0',
+      'open errno 76',
+      'stat errno 76 type 0',
+      'opendir errno 76',
+      'open errno 0 fd 6',
+    ]);
+  });
+
+  it('a call that traps holding descriptors gives them all back', async () => {
+    const w = fresh('traps');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    const file = join(w, 'file.txt');
+    for (let i = 0; i < 20; i++) {
+      // 20 × 255 > 4096: were any kept, the process budget would run out.
+      await expect(rt.invoke('a', 'many 3 file.txt 255\ntrap')).rejects.toMatchObject({ code: 'E_GUEST_TRAP' });
+    }
+    expect(openHere(file) + openHere(w)).toBe(0);
+    expect(lines((await rt.invoke('a', 'many 3 file.txt 300')).output)).toEqual(['many 255 errno 33']);
+    expect(openHere(file) + openHere(w)).toBe(0);
   });
 });
 

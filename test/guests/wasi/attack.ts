@@ -4,7 +4,11 @@
 //   open FD PATH            path_open(FD, follow, PATH) for reading → "open errno N fd M"
 //   write FD PATH           path_open(FD, follow, PATH) with FD_WRITE, no flags → "write errno N fd M"
 //   create FD PATH          path_open(FD, follow, PATH, O_CREAT|O_EXCL) with FD_WRITE
-//   opendir FD PATH         path_open(FD, follow, PATH, O_DIRECTORY), all rights inherited
+//   creat FD PATH           the same with O_CREAT alone
+//   trunc FD PATH           path_open(FD, follow, PATH, O_TRUNC) with FD_WRITE
+//   many FD PATH N          opens PATH N times for reading, keeping them → "many K errno N" (K opened)
+//   trap                    traps (unreachable), leaving what it opened
+//   opendir FD PATH         path_open(FD, follow, PATH, O_DIRECTORY), all rights but the write ones (EISDIR), all inherited
 //   stat FD PATH            path_filestat_get(FD, follow, PATH) → "stat errno N type T"
 //   lstat FD PATH           path_filestat_get(FD, no follow, PATH)
 //   rename FD A FD2 B       path_rename
@@ -89,6 +93,8 @@ const keep: ArrayBuffer[] = [];
 const ALL: u64 = 0x1fffffff;
 const FD_READ: u64 = 1 << 1;
 const FD_WRITE: u64 = 1 << 6;
+// FD_WRITE, FD_DATASYNC, FD_ALLOCATE, FD_FILESTAT_SET_SIZE: a directory asked with them is EISDIR.
+const WRITE: u64 = FD_WRITE | (1 << 0) | (1 << 8) | (1 << 22);
 
 function open(cmd: string, fd: u32, path: string, oflags: u32, rights: u64, inheriting: u64): void {
   const p = str(path);
@@ -113,7 +119,22 @@ function run(line: string): void {
   if (cmd == "open") open(cmd, <u32>I32.parseInt(w[1]), w[2], 0, FD_READ, 0);
   else if (cmd == "write") open(cmd, <u32>I32.parseInt(w[1]), w[2], 0, FD_WRITE | FD_READ, 0);
   else if (cmd == "create") open(cmd, <u32>I32.parseInt(w[1]), w[2], 1 | 4, FD_WRITE | FD_READ, 0);
-  else if (cmd == "opendir") open(cmd, <u32>I32.parseInt(w[1]), w[2], 2, ALL, ALL);
+  else if (cmd == "creat") open(cmd, fd, w[2], 1, FD_WRITE | FD_READ, 0);
+  else if (cmd == "trunc") open(cmd, fd, w[2], 8, FD_WRITE | FD_READ, 0);
+  else if (cmd == "many") {
+    const p = str(w[2]);
+    const out = memory.data(8);
+    const n = I32.parseInt(w[3]);
+    let k = 0;
+    let err: u16 = 0;
+    while (k < n) {
+      err = path_open(fd, 1, p.ptr, p.len, 0, FD_READ, 0, 0, out);
+      if (err != 0) break;
+      k++;
+    }
+    say(cmd + " " + k.toString() + " errno " + err.toString());
+  } else if (cmd == "trap") unreachable();
+  else if (cmd == "opendir") open(cmd, <u32>I32.parseInt(w[1]), w[2], 2, ALL & ~WRITE, ALL);
   else if (cmd == "stat" || cmd == "lstat") {
     const p = str(w[2]);
     const st = memory.data(64);
