@@ -185,6 +185,16 @@ describe('WASI holes found in review (each test fails without its fix)', () => {
     expect(openHere(deep) + openHere(join(w, 'sub'))).toBe(before);
   });
 
+  it('a path longer than PATH_MAX (4096 bytes) is refused with ENAMETOOLONG before it is decoded or walked', async () => {
+    const w = fresh('pathmax');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { wasi: { dirs: [{ host: w, guest: '/w', writable: true }] } });
+    const fits = `${'./'.repeat(2044)}file.txt`; // 4096 bytes
+    const over = `${'./'.repeat(20000)}file.txt`;
+    const out = await rt.invoke('a', [`stat 3 ${fits}`, `stat 3 ${over}`, `symlink ${over} 3 l`, `open 3 ${over}`].join('\n'));
+    expect(lines(out.output)).toEqual(['stat errno 0 type 4', 'stat errno 37 type 0', 'symlink errno 37', 'open errno 37']);
+  });
+
   it('a grant inside a writable grant cannot be redirected outside by a link the guest puts on its host path', async () => {
     const w = fresh('nest');
     mkdirSync(join(w, 'a', 'b'), { recursive: true });

@@ -138,6 +138,7 @@ function run(line: string): void {
   else if (cmd == "stat" || cmd == "lstat") {
     const p = str(w[2]);
     const st = memory.data(64);
+    memory.fill(st, 0, 64);
     const err = path_filestat_get(fd, cmd == "stat" ? 1 : 0, p.ptr, p.len, st);
     say(cmd + " errno " + err.toString() + " type " + load<u8>(st, 16).toString());
   } else if (cmd == "rename" || cmd == "link") {
