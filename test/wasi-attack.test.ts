@@ -1,6 +1,18 @@
 // A hostile guest against the WASI sandbox (test/guests/wasi/attack.ts): what it may never do
 // through any import, and holes found in review (each fails without its fix).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  statSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +59,7 @@ describe('WASI sandbox against a hostile guest', () => {
     symlinkSync('../outside/secret.txt', join(w, 'tout'));
     execFileSync('mkfifo', [join(w, 'pipe')]);
     symlinkSync('pipe', join(w, 'plink'));
+    symlinkSync('/proc', join(w, 'proc'));
     const { rt } = await runtime({ workers: 1 });
     await rt.register('a', guestBytes('wasi_attack'), {
       wasi: {
@@ -77,6 +90,23 @@ describe('WASI sandbox against a hostile guest', () => {
       ['stat 3 abs', 'stat errno 76 type 0'],
       ['times 3 up/', 'times errno 76'],
       ['times 3 -h', 'times errno 44'], // a leaf that looks like an option is a name to touch
+      ['times 3 abs', 'times errno 0'], // the link itself (inside), never its target
+      ['timesf 3 abs', 'timesf errno 76'],
+      ['timesf 3 up/secret.txt', 'timesf errno 76'],
+      ['open 3 ../../proc/self/environ', 'open errno 76'],
+      ['open 3 proc/self/environ', 'open errno 76'], // proc -> /proc
+      ['link 3 up/secret.txt 3 x', 'link errno 76'],
+      ['link 3 file.txt 3 up/x', 'link errno 76'],
+      ['linkf 3 abs 3 x', 'linkf errno 76'],
+      ['linkf 3 tout 3 x', 'linkf errno 76'],
+      ['narrow 3 sub', 'narrow errno 0 fd 5'], // inherits FD_READ only
+      ['write 5 new.txt', 'write errno 44'],
+      ['open 3 sub/new.txt', 'open errno 44'],
+      ['create 5 new.txt', 'create errno 0 fd 6'],
+      ['fdwrite 6', 'fdwrite errno 76'], // asked for FD_WRITE, inherited FD_READ only
+      ['rights 6', 'rights errno 76'],
+      ['close 6', 'close errno 0'],
+      ['close 5', 'close errno 0'],
       ['mkdir 3 dangling/', 'mkdir errno 20'], // mkdirat never follows the last component
       ['mkdir 3 up/x', 'mkdir errno 76'],
       ['unlink 3 up/', 'unlink errno 54'],
@@ -107,6 +137,8 @@ describe('WASI sandbox against a hostile guest', () => {
     expect(lines(out.output)).toEqual(script.map(([, answer]) => answer));
     expect(readdirSync(outside)).toEqual(['secret.txt']);
     expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('secret\n');
+    expect(statSync(join(outside, 'secret.txt')).mtimeMs).toBeGreaterThan(1000);
+    expect(lstatSync(join(w, 'abs')).mtimeMs).toBe(1000);
     expect(rt.stats().workerRestarts).toBe(0);
     expect(readdirSync(r).sort()).toEqual(['file.txt', 'sub']);
     expect(readFileSync(join(r, 'file.txt'), 'utf8')).toBe('inside\n');

@@ -9,6 +9,7 @@
 //   many FD PATH N          opens PATH N times for reading, keeping them → "many K errno N" (K opened)
 //   trap                    traps (unreachable), leaving what it opened
 //   opendir FD PATH         path_open(FD, follow, PATH, O_DIRECTORY), all rights but the write ones (EISDIR), all inherited
+//   narrow FD PATH          opendir, but only FD_READ inherited
 //   stat FD PATH            path_filestat_get(FD, follow, PATH) → "stat errno N type T"
 //   lstat FD PATH           path_filestat_get(FD, no follow, PATH)
 //   rename FD A FD2 B       path_rename
@@ -17,6 +18,8 @@
 //   mkdir FD PATH           path_create_directory
 //   unlink FD PATH          path_unlink_file
 //   times FD PATH           path_filestat_set_times(FD, no follow, PATH, mtim = 1 s)
+//   timesf FD PATH          the same, following links
+//   linkf FD A FD2 B        path_link following a link at A
 //   readlink FD PATH        path_readlink → "readlink errno N TARGET"
 //   cookie FD C             fd_readdir(FD, cookie C as i64) → "cookie errno N used M"
 //   fdwrite FD              fd_write(FD, "x") → "fdwrite errno N"
@@ -24,6 +27,7 @@
 //   read FD                 fd_pread(FD, 64 bytes, 0) → "read errno N TEXT"
 //   renumber A B            fd_renumber → "renumber errno N"
 //   rights FD               fd_fdstat_set_rights(FD, all, all) → "rights errno N"
+//   drop FD                 fd_fdstat_set_rights(FD, 0, 0) → "drop errno N"
 //   close FD                fd_close → "close errno N"
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "path_open")
@@ -134,6 +138,7 @@ function run(line: string): void {
     }
     say(cmd + " " + k.toString() + " errno " + err.toString());
   } else if (cmd == "trap") unreachable();
+  else if (cmd == "narrow") open(cmd, fd, w[2], 2, ALL & ~WRITE, FD_READ);
   else if (cmd == "opendir") open(cmd, <u32>I32.parseInt(w[1]), w[2], 2, ALL & ~WRITE, ALL);
   else if (cmd == "stat" || cmd == "lstat") {
     const p = str(w[2]);
@@ -141,11 +146,11 @@ function run(line: string): void {
     memory.fill(st, 0, 64);
     const err = path_filestat_get(fd, cmd == "stat" ? 1 : 0, p.ptr, p.len, st);
     say(cmd + " errno " + err.toString() + " type " + load<u8>(st, 16).toString());
-  } else if (cmd == "rename" || cmd == "link") {
+  } else if (cmd == "rename" || cmd == "link" || cmd == "linkf") {
     const a = str(w[2]);
     const b = str(w[4]);
     const to = <u32>I32.parseInt(w[3]);
-    const err = cmd == "rename" ? path_rename(fd, a.ptr, a.len, to, b.ptr, b.len) : path_link(fd, 0, a.ptr, a.len, to, b.ptr, b.len);
+    const err = cmd == "rename" ? path_rename(fd, a.ptr, a.len, to, b.ptr, b.len) : path_link(fd, cmd == "linkf" ? 1 : 0, a.ptr, a.len, to, b.ptr, b.len);
     say(cmd + " errno " + err.toString());
   } else if (cmd == "symlink") {
     const t = str(w[1]);
@@ -157,9 +162,9 @@ function run(line: string): void {
   } else if (cmd == "unlink") {
     const p = str(w[2]);
     say(cmd + " errno " + path_unlink_file(fd, p.ptr, p.len).toString());
-  } else if (cmd == "times") {
+  } else if (cmd == "times" || cmd == "timesf") {
     const p = str(w[2]);
-    say(cmd + " errno " + path_filestat_set_times(fd, 0, p.ptr, p.len, 0, 1000000000, 4).toString());
+    say(cmd + " errno " + path_filestat_set_times(fd, cmd == "timesf" ? 1 : 0, p.ptr, p.len, 0, 1000000000, 4).toString());
   } else if (cmd == "readlink") {
     const p = str(w[2]);
     const buf = memory.data(256);
@@ -188,6 +193,8 @@ function run(line: string): void {
     say(cmd + " errno " + fd_renumber(fd, <u32>I32.parseInt(w[2])).toString());
   } else if (cmd == "rights") {
     say(cmd + " errno " + fd_fdstat_set_rights(fd, ALL, ALL).toString());
+  } else if (cmd == "drop") {
+    say(cmd + " errno " + fd_fdstat_set_rights(fd, 0, 0).toString());
   } else if (cmd == "close") {
     say(cmd + " errno " + fd_close(fd).toString());
   } else if (cmd != "") {
