@@ -187,6 +187,21 @@ describe('WASI sandbox against a hostile guest: descriptors', () => {
     expect(lines((await rt.invoke('a', 'many 3 file.txt 300')).output)).toEqual(['many 255 errno 33']);
     expect(openHere(file) + openHere(w)).toBe(0);
   });
+  it('a call terminated at its timeout holding descriptors gives them all back (its worker exits, its count is zeroed)', async () => {
+    const w = fresh('timeouts');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { timeoutMs: 500, wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    // 20 × 256 > 4096: were the counts of terminated workers kept, the last calls would get ENFILE.
+    for (let i = 0; i < 20; i++) {
+      await expect(rt.invoke('a', 'many 3 file.txt 255\nspin')).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    }
+    const after = lines((await rt.invoke('a', 'many 3 file.txt 300')).output);
+    expect(after).toEqual(['many 255 errno 33']);
+    // At least 16 of them ran and were terminated (a call can also time out queued behind a
+    // restarting worker): 16 × 256 is the whole process budget.
+    expect(rt.stats().workerRestarts).toBeGreaterThanOrEqual(16);
+    expect(openHere(join(w, 'file.txt'))).toBe(0);
+  });
 });
 
 describe('WASI holes found in review (each test fails without its fix)', () => {

@@ -8,6 +8,7 @@
 //   trunc FD PATH           path_open(FD, follow, PATH, O_TRUNC) with FD_WRITE
 //   many FD PATH N          opens PATH N times for reading, keeping them → "many K errno N" (K opened)
 //   trap                    traps (unreachable), leaving what it opened
+//   spin                    loops until the call's timeout terminates its worker
 //   opendir FD PATH         path_open(FD, follow, PATH, O_DIRECTORY), all rights but the write ones (EISDIR), all inherited
 //   narrow FD PATH          opendir, but only FD_READ inherited
 //   stat FD PATH            path_filestat_get(FD, follow, PATH) → "stat errno N type T"
@@ -138,6 +139,10 @@ function run(line: string): void {
     }
     say(cmd + " " + k.toString() + " errno " + err.toString());
   } else if (cmd == "trap") unreachable();
+  else if (cmd == "spin") {
+    let n: u32 = 0;
+    while (n != 0xffffffff) n = load<u32>(memory.data(4)) + (n & 1);
+  }
   else if (cmd == "narrow") open(cmd, fd, w[2], 2, ALL & ~WRITE, FD_READ);
   else if (cmd == "opendir") open(cmd, <u32>I32.parseInt(w[1]), w[2], 2, ALL & ~WRITE, ALL);
   else if (cmd == "stat" || cmd == "lstat") {
