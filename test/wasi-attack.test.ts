@@ -242,6 +242,15 @@ describe('WASI holes found in review (each test fails without its fix)', () => {
     expect(lines(out.output)).toEqual(['stat errno 0 type 4', 'stat errno 37 type 0', 'symlink errno 37', 'open errno 37']);
   });
 
+  it('an iovec array longer than IOV_MAX (1024) is EINVAL, not a JavaScript array the size of guest memory', async () => {
+    const w = fresh('iovs');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    // 7 million empty iovecs took 3.4 s of one call before the cap (a JavaScript pair each).
+    const out = await rt.invoke('a', 'iovs 1024\niovs 1025\niovs 7000000');
+    expect(lines(out.output)).toEqual(['iovs errno 0', 'iovs errno 28', 'iovs errno 28']);
+  });
+
   it('a grant inside a writable grant cannot be redirected outside by a link the guest puts on its host path', async () => {
     const w = fresh('nest');
     mkdirSync(join(w, 'a', 'b'), { recursive: true });

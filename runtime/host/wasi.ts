@@ -23,7 +23,7 @@ import type { Capability } from './imports.js';
 import { E, R } from './wasi/abi.js';
 import * as fdOps from './wasi/fd-ops.js';
 import * as pathOps from './wasi/path-ops.js';
-import { encoder, iovecs, toNs, u32, u64 } from './wasi/memory.js';
+import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './wasi/memory.js';
 import { logText, type WasiState } from './wasi/state.js';
 
 export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
@@ -188,6 +188,7 @@ export const wasiImports: Capability = {
       const wasi = wasiOf(ctx);
       const entry = fdOps.withRight(wasi.fds, fd, R.FD_READ);
       if (typeof entry === 'number') return entry;
+      if (count >>> 0 > IOV_MAX) return E.INVAL;
       let total = 0;
       if (entry.kind === 'stdin') {
         if (at !== undefined) return E.SPIPE;
@@ -214,6 +215,7 @@ export const wasiImports: Capability = {
       const wasi = wasiOf(ctx);
       const entry = fdOps.withRight(wasi.fds, fd, R.FD_WRITE);
       if (typeof entry === 'number') return entry;
+      if (count >>> 0 > IOV_MAX) return E.INVAL;
       let total = 0;
       if (entry.kind === 'stdout' || entry.kind === 'stderr') {
         if (at !== undefined) return E.SPIPE;

@@ -30,6 +30,7 @@
 //   rights FD               fd_fdstat_set_rights(FD, all, all) → "rights errno N"
 //   drop FD                 fd_fdstat_set_rights(FD, 0, 0) → "drop errno N"
 //   close FD                fd_close → "close errno N"
+//   iovs N                  fd_write(2, N empty iovecs) (memory grown to hold them) → "iovs errno N"
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "path_open")
 declare function path_open(fd: u32, dirflags: u32, path: usize, pathLen: usize, oflags: u32, rights: u64, inheriting: u64, fdflags: u32, opened: usize): u16;
@@ -200,6 +201,12 @@ function run(line: string): void {
     say(cmd + " errno " + fd_fdstat_set_rights(fd, ALL, ALL).toString());
   } else if (cmd == "drop") {
     say(cmd + " errno " + fd_fdstat_set_rights(fd, 0, 0).toString());
+  } else if (cmd == "iovs") {
+    const n = <usize>I32.parseInt(w[1]);
+    const base = (<usize>memory.size() << 16);
+    memory.grow(<i32>((n * 8 + 0xffff) >> 16) + 1);
+    const written = memory.data(4);
+    say(cmd + " errno " + fd_write(2, base, n, written).toString());
   } else if (cmd == "close") {
     say(cmd + " errno " + fd_close(fd).toString());
   } else if (cmd != "") {
