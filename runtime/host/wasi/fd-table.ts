@@ -31,6 +31,9 @@ export interface WasiConfig {
 
 export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
 
+/** Linux's O_PATH (the same on x86-64 and arm64; Node does not export it). */
+const O_PATH = 0o10000000;
+
 /** Host descriptors one call may hold at once (preopens it used included); one more gets EMFILE. */
 export const MAX_OPEN_FILES = 256;
 /** Host descriptors all WASI calls of the process may hold at once; one more gets ENFILE. */
@@ -182,12 +185,15 @@ export function dirHost(table: FdTable, entry: FdEntry): number | Budget {
  * the open (ENOTDIR: O_DIRECTORY|O_NOFOLLOW on a link) instead of leading the grant elsewhere.
  */
 export function openGrant(path: string): number {
-  const flags = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
-  let fd = openSync('/', flags);
+  // The directories on the way are opened O_PATH (search permission is all a lookup needs, as
+  // for the kernel's own walk); the grant itself for reading (fd_readdir).
+  const parts = path.split('/').filter((part) => part !== '');
+  const last = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  const passing = O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
+  let fd = openSync('/', parts.length === 0 ? last : passing);
   try {
-    for (const part of path.split('/')) {
-      if (part === '') continue;
-      const next = openSync(`/proc/self/fd/${fd}/${part}`, flags);
+    for (let i = 0; i < parts.length; i++) {
+      const next = openSync(`/proc/self/fd/${fd}/${parts[i]!}`, i === parts.length - 1 ? last : passing);
       closeSync(fd);
       fd = next;
     }
