@@ -30,6 +30,7 @@
 //   rights FD               fd_fdstat_set_rights(FD, all, all) → "rights errno N"
 //   drop FD                 fd_fdstat_set_rights(FD, 0, 0) → "drop errno N"
 //   close FD                fd_close → "close errno N"
+//   poll N                  poll_oneoff with N clock subscriptions already due → "poll errno E events K"
 //   iovs N                  fd_write(2, N empty iovecs) (memory grown to hold them) → "iovs errno N"
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "path_open")
@@ -76,6 +77,9 @@ declare function fd_renumber(from: u32, to: u32): u16;
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_fdstat_set_rights")
 declare function fd_fdstat_set_rights(fd: u32, base: u64, inheriting: u64): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "poll_oneoff")
+declare function poll_oneoff(subs: usize, events: usize, n: usize, nevents: usize): u16;
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_close")
 declare function fd_close(fd: u32): u16;
@@ -201,6 +205,16 @@ function run(line: string): void {
     say(cmd + " errno " + fd_fdstat_set_rights(fd, ALL, ALL).toString());
   } else if (cmd == "drop") {
     say(cmd + " errno " + fd_fdstat_set_rights(fd, 0, 0).toString());
+  } else if (cmd == "poll") {
+    const n = <usize>I32.parseInt(w[1]);
+    const subs = (<usize>memory.size() << 16);
+    memory.grow(<i32>((n * 80 + 0xffff) >> 16) + 1);
+    // Zeroed memory: each subscription is a clock (type 0), realtime, timeout 0, relative: due.
+    const events = subs + n * 48;
+    const nevents = memory.data(4);
+    store<u32>(nevents, 0);
+    const err = poll_oneoff(subs, events, n, nevents);
+    say(cmd + " errno " + err.toString() + " events " + load<u32>(nevents).toString());
   } else if (cmd == "iovs") {
     const n = <usize>I32.parseInt(w[1]);
     const base = (<usize>memory.size() << 16);
