@@ -122,6 +122,11 @@ describe('WASI sandbox against a hostile guest', () => {
       ['pwrite 5', 'pwrite errno 76'],
       ['rights 5', 'rights errno 76'], // rights only ever drop
       ['read 5', 'read errno 0 inside'],
+      ['size 5', 'size errno 76'],
+      ['fdtimes 5', 'fdtimes errno 76'],
+      ['trunc 4 file.txt', 'trunc errno 69'],
+      ['rmdir 4 sub', 'rmdir errno 69'],
+      ['fdtimes 4', 'fdtimes errno 69'],
       ['opendir 4 sub', 'opendir errno 0 fd 6'], // asked with every right: still read-only
       ['create 6 new.txt', 'create errno 69'],
       ['mkdir 6 x', 'mkdir errno 69'],

@@ -18,6 +18,9 @@
 //   symlink TARGET FD PATH  path_symlink
 //   mkdir FD PATH           path_create_directory
 //   unlink FD PATH          path_unlink_file
+//   rmdir FD PATH           path_remove_directory
+//   size FD                 fd_filestat_set_size(FD, 0) → "size errno N"
+//   fdtimes FD              fd_filestat_set_times(FD, mtim = 1 s) → "fdtimes errno N"
 //   times FD PATH           path_filestat_set_times(FD, no follow, PATH, mtim = 1 s)
 //   timesf FD PATH          the same, following links
 //   linkf FD A FD2 B        path_link following a link at A
@@ -77,6 +80,15 @@ declare function fd_renumber(from: u32, to: u32): u16;
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_fdstat_set_rights")
 declare function fd_fdstat_set_rights(fd: u32, base: u64, inheriting: u64): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "path_remove_directory")
+declare function path_remove_directory(fd: u32, path: usize, len: usize): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_filestat_set_size")
+declare function fd_filestat_set_size(fd: u32, size: u64): u16;
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "fd_filestat_set_times")
+declare function fd_filestat_set_times(fd: u32, atim: u64, mtim: u64, fst: u32): u16;
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "poll_oneoff")
 declare function poll_oneoff(subs: usize, events: usize, n: usize, nevents: usize): u16;
@@ -169,6 +181,13 @@ function run(line: string): void {
   } else if (cmd == "mkdir") {
     const p = str(w[2]);
     say(cmd + " errno " + path_create_directory(fd, p.ptr, p.len).toString());
+  } else if (cmd == "rmdir") {
+    const p = str(w[2]);
+    say(cmd + " errno " + path_remove_directory(fd, p.ptr, p.len).toString());
+  } else if (cmd == "size") {
+    say(cmd + " errno " + fd_filestat_set_size(fd, 0).toString());
+  } else if (cmd == "fdtimes") {
+    say(cmd + " errno " + fd_filestat_set_times(fd, 0, 1000000000, 4).toString());
   } else if (cmd == "unlink") {
     const p = str(w[2]);
     say(cmd + " errno " + path_unlink_file(fd, p.ptr, p.len).toString());
