@@ -219,6 +219,11 @@ export class Cluster {
    * second call with a running key and the same input joins it.
    */
   private readonly keyedRuns = new Map<string, { input: string; run: Promise<Outcome> }>();
+  /**
+   * Groups with a part taken here, by group id: the parts running here, and the first ranks of
+   * every part taken here since the first of them started (a copied entry is not run twice).
+   */
+  private readonly groupRuns = new Map<string, { active: number; firsts: Set<number> }>();
   /** Calls sent to this host's own stream that wait here for room (see release). */
   private readonly waiting: [string, StreamEntry][] = [];
   /** Outcomes of calls that never started (not recorded under an idempotency key). */
@@ -268,7 +273,7 @@ export class Cluster {
     private readonly host: LocalHost,
   ) {
     this.keys = clusterKeys(settings.name);
-    this.entries = new Entries(new Seal(settings.secrets, settings.name), (kind, what) => this.reject(kind, what));
+    this.entries = new Entries(new Seal(settings.secrets, settings.name), settings.hostId, (kind, what) => this.reject(kind, what));
     const connect = (blocking: boolean): Redis => {
       // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE); the
       // blocking reads wait for the reconnection.
@@ -1011,6 +1016,17 @@ export class Cluster {
         .catch(() => undefined);
       return;
     }
+    if (this.copiedPart(raw)) {
+      // A copy of a group part that runs (or ran) here: run again, its ranks would talk twice.
+      this.done(entry);
+      await this.redis
+        .multi()
+        .xack(stream, GROUP, entryId)
+        .xdel(stream, entryId)
+        .exec()
+        .catch(() => undefined);
+      return;
+    }
     let finished = (): void => undefined;
     this.executing.set(entry, new Promise<void>((resolve) => (finished = resolve)));
     this.inflight++;
@@ -1020,6 +1036,36 @@ export class Cluster {
       this.executing.delete(entry);
       finished();
       this.release();
+    }
+  }
+
+  /**
+   * Whether a (verified) call entry is a part of a group whose part with the same first rank
+   * this host runs or ran while any part of the group still runs here — a copy of its entry
+   * (counted as rejected). Else a group part is noted as run here.
+   */
+  private copiedPart(raw: Buffer[]): boolean {
+    const f = fieldsOf(raw);
+    const group = f.get('gid')?.toString();
+    if (group === undefined) return false;
+    const first = (JSON.parse(f.get('ranks')?.toString() ?? '[]') as number[])[0] ?? -1;
+    let runs = this.groupRuns.get(group);
+    if (runs === undefined) this.groupRuns.set(group, (runs = { active: 0, firsts: new Set() }));
+    if (runs.firsts.has(first)) {
+      this.reject('calls', `a copy of the entry of ranks from ${first} of group ${group} (they run or ran here)`);
+      return true;
+    }
+    runs.firsts.add(first);
+    runs.active++;
+    return false;
+  }
+
+  /** A part of `group` taken here ended: the group is forgotten once none runs here. */
+  private partEnded(group: string): void {
+    const runs = this.groupRuns.get(group);
+    if (runs !== undefined && --runs.active <= 0) {
+      this.groupRuns.delete(group);
+      this.entries.forgetGroup(group);
     }
   }
 
@@ -1056,6 +1102,7 @@ export class Cluster {
           { function: name, ranks },
         ).toWire();
         this.groupFailed(group, error);
+        this.partEnded(group);
         record = encodePart([{ error }]);
       } else {
         record = await this.runPart(name, group, size, ranks, bytes, deadline, hash);
@@ -1209,7 +1256,7 @@ export class Cluster {
     } finally {
       this.parts.delete(`${group}/${ranks[0]}`);
       this.inflight -= ranks.length - 1;
-      if (![...this.parts.values()].some((p) => p.group === group)) this.entries.forgetGroup(group);
+      this.partEnded(group);
     }
   }
 
@@ -1285,7 +1332,17 @@ export class Cluster {
           const live = to.parts.filter((part) => part.id !== undefined && running.has(part));
           if (live.length === 0) continue;
           const f = fieldsOf(raw);
-          if (!this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`)) continue;
+          const verdict = this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`);
+          if (verdict === 'lost') {
+            const error = makeError(
+              ErrorCode.CLUSTER_INTEGRITY,
+              `a message from rank ${f.get('f')?.toString() ?? '?'} to rank ${to.rank} of a group spread over cluster '${this.settings.name}' was lost (removed from Redis by something without the cluster's secret?); the group stops — invoke it again, and check who may write to Redis`,
+              { cluster: this.settings.name, rank: to.rank },
+            );
+            for (const part of live) if (part.id !== undefined) this.host.abortPart(part.id, error);
+            continue;
+          }
+          if (verdict === 'dropped') continue;
           for (const part of live) {
             if (part.id === undefined) continue;
             if (to.rank === undefined) {

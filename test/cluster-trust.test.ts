@@ -2,12 +2,15 @@
 // and callers as runtimes in this process (so their `rejected` counts can be read), and a raw
 // ioredis client playing whoever else can write to that Redis.
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
 import { encode, moduleHash } from '../dist/cluster/cluster.js';
+import { Entries } from '../dist/cluster/entries.js';
+import { Seal } from '../dist/cluster/seal.js';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
@@ -248,6 +251,106 @@ describe('groups over hosts', () => {
     expect(text(results[0]!.output)).toBe('2 4 6 8 10 12 14 16 18 20');
     const dropped = await Promise.all(hosts.map(async (h) => (await h.cluster()).rejected.messages));
     expect(dropped.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('group messages (review)', () => {
+  const fieldMap = (fields: (string | Buffer)[]): Map<string, Buffer> => {
+    const map = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < fields.length; i += 2) map.set(String(fields[i]), Buffer.from(fields[i + 1]!));
+    return map;
+  };
+
+  it('a removed message stops the receiver, and a second run of a sender on another host is not heard', () => {
+    const seal = new Seal([SECRET], 'review');
+    const dropped: string[] = [];
+    const entries = (host: string): Entries => new Entries(seal, host, (_kind, what) => dropped.push(what));
+    const b = entries('host-b');
+    const c = entries('host-c');
+    const [m1, m2, m3] = ['one', 'two', 'three'].map((d) => fieldMap(b.message('g', 0, 1, Buffer.from(d))));
+    // Message 2 deleted from the inbox by a Redis writer: message 3 is authentic, yet cannot be taken.
+    const rx = entries('host-r');
+    expect(rx.verifiedGroupEntry('g', 1, m1!, 'm1')).toBe('ok');
+    expect(rx.verifiedGroupEntry('g', 1, m3!, 'm3')).toBe('lost');
+    // The call entry of rank 0's part copied and run again on host c: its messages are not taken,
+    // those of the first run are; a copied message is not taken twice.
+    const rx2 = entries('host-r2');
+    const again = ['one', 'two', 'other'].map((d) => fieldMap(c.message('g', 0, 1, Buffer.from(d))));
+    expect(rx2.verifiedGroupEntry('g', 1, m1!, 'm1')).toBe('ok');
+    expect(rx2.verifiedGroupEntry('g', 1, again[1]!, 'c2')).toBe('dropped');
+    expect(rx2.verifiedGroupEntry('g', 1, m2!, 'm2')).toBe('ok');
+    expect(rx2.verifiedGroupEntry('g', 1, again[2]!, 'c3')).toBe('dropped');
+    expect(rx2.verifiedGroupEntry('g', 1, m2!, 'm2 again')).toBe('dropped');
+    expect(rx2.verifiedGroupEntry('g', 1, m3!, 'm3')).toBe('ok');
+    // The sending host is under the MAC: a message relabelled as another host's does not verify.
+    const relabelled = new Map(again[0]!);
+    relabelled.set('o', Buffer.from('host-b'));
+    expect(entries('host-r3').verifiedGroupEntry('g', 1, relabelled, 'relabelled')).toBe('dropped');
+    expect(dropped.length).toBe(5);
+  });
+
+  it('a group part copied onto the host that runs it is not run a second time there', async () => {
+    const cluster = newCluster();
+    const hosts = [await member(cluster, 4), await member(cluster, 4)];
+    const c = await member(cluster, 0);
+    await c.register('ops', guestBytes('comm_ops'), { timeoutMs: 20_000 });
+    await takers(c, 2);
+    const group = c.invokeGroup('ops', 2, 'slowpong', { placement: 'hosts' });
+    const work = `${prefix(cluster)}work`;
+    let taker: string | undefined;
+    let copy: Buffer[] | undefined;
+    await eventually(async () => {
+      const entries = (await raw.xrangeBuffer(work, '-', '+')) as [Buffer, Buffer[]][];
+      const pending = (await raw.xpending(work, 'hosts', '-', '+', 10)) as [string, string, number, number][];
+      for (const [id, fields] of entries) {
+        const took = pending.find((p) => p[0] === id.toString());
+        if (took !== undefined && fields.some((f) => f.toString() === 'gid')) {
+          [taker, copy] = [took[1], fields];
+          return true;
+        }
+      }
+      return false;
+    }, 'a part taken');
+    await raw.xadd(`${prefix(cluster)}work:${taker!}`, '*', ...copy!);
+    const results = await group;
+    expect(results.map((r) => text(r.output))).toEqual(['2 4 6 8 10 12 14 16 18 20', expect.any(String)]);
+    const views = await Promise.all(hosts.map((h) => h.cluster()));
+    const view = views.find((v) => v.self === taker)!;
+    expect(view.rejected.calls).toBe(1);
+  });
+});
+
+describe('the MAC (review)', () => {
+  it('is HMAC-SHA256 under the cluster key, byte for byte, for secrets of every length', () => {
+    const frame = (kind: string, fields: (string | Buffer)[]): Buffer =>
+      Buffer.concat([
+        Buffer.from(kind),
+        ...fields.flatMap((f) => {
+          const b = Buffer.from(f);
+          const n = Buffer.alloc(4);
+          n.writeUInt32BE(b.byteLength);
+          return [n, b];
+        }),
+      ]);
+    for (const length of [32, 55, 63, 64, 65, 100, 128, 129, 1000]) {
+      for (const secret of ['s'.repeat(length), 'é'.repeat(length)]) {
+        const key = createHmac('sha256', secret).update('nuvola cluster\0c1').digest();
+        const fields = ['name', Buffer.from([0, 1, 2, 255]), '', 'ünï'];
+        const want = createHmac('sha256', key).update(frame('fn', fields)).digest();
+        const seal = new Seal([secret], 'c1');
+        expect(seal.sign('fn', fields).equals(want)).toBe(true);
+        expect(seal.verify('fn', fields, want)).toBe(true);
+        // Bytes moved from one field to the next, another kind, another cluster: no.
+        expect(seal.verify('fn', ['nam', Buffer.from('e\x00\x01\x02\xff', 'latin1'), '', 'ünï'], want)).toBe(false);
+        expect(seal.verify('fn', ['name', Buffer.from([0, 1, 2, 255]), 'ünï'], want)).toBe(false);
+        expect(seal.verify('call', fields, want)).toBe(false);
+        expect(new Seal([secret], 'c2').verify('fn', fields, want)).toBe(false);
+        expect(seal.verify('fn', fields, want.subarray(0, 31))).toBe(false);
+        // Rotation: a host with [other, secret] verifies it; one with [other] does not.
+        expect(new Seal([OTHER, secret], 'c1').verify('fn', fields, want)).toBe(true);
+        expect(new Seal([OTHER], 'c1').verify('fn', fields, want)).toBe(false);
+      }
+    }
   });
 });
 
