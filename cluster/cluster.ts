@@ -1128,7 +1128,20 @@ export class Cluster {
         );
         return true;
       } catch (err) {
-        // Unacknowledged, the entry stays pending under this host: keep trying while alive.
+        // Past the caller's deadline (and a margin for clocks) nobody waits for the answer: the
+        // call gives its slot back. (A reply stream Redis cannot write to — a key of another
+        // type planted there — would otherwise hold the slot, and in the end the host, forever.)
+        if (Date.now() > deadline + this.settings.hostTimeoutMs) {
+          this.warn(`cluster: answering call ${id} failed (${(err as Error).message}) past its deadline; given up`);
+          await this.redis
+            .multi()
+            .xack(stream, GROUP, entryId)
+            .xdel(stream, entryId)
+            .exec()
+            .catch(() => undefined);
+          return true;
+        }
+        // Unacknowledged, the entry stays pending under this host: keep trying while the caller waits.
         this.warn(`cluster: answering call ${id} failed (${(err as Error).message}); retrying`);
         await sleep(Math.min(1000, 100 * (attempt + 1)));
       }

@@ -320,6 +320,23 @@ describe('group messages (review)', () => {
   });
 });
 
+describe('availability (review)', () => {
+  it('a reply stream made unwritable does not hold the answering host: the slot comes back after the deadline', async () => {
+    const cluster = newCluster();
+    const h = await member(cluster, 1);
+    const c = await member(cluster, 0);
+    await c.register('echo', guestBytes('core_echo'));
+    await takers(c, 1);
+    const [self, host] = [(await c.cluster()).self, (await h.cluster()).self];
+    // A key of another type where the caller's reply stream goes: no answer can be written.
+    await raw.set(`${prefix(cluster)}reply:${self}`, 'not a stream');
+    expect((await failure(c.invoke('echo', 'abc', { timeoutMs: 300 }))).code).toBe(ErrorCode.TIMEOUT);
+    await eventually(async () => (await c.cluster()).hosts.find((x) => x.id === host)?.inflight === 0, 'the slot given back');
+    await raw.del(`${prefix(cluster)}reply:${self}`);
+    expect(text((await c.invoke('echo', 'xyz', { timeoutMs: 10_000 })).output)).toBe('zyx');
+  });
+});
+
 describe('the MAC (review)', () => {
   it('is HMAC-SHA256 under the cluster key, byte for byte, for secrets of every length', () => {
     const frame = (kind: string, fields: (string | Buffer)[]): Buffer =>
@@ -361,6 +378,8 @@ describe('grants', () => {
       const data = join(base, 'data');
       const elsewhere = mkdtempSync(join(tmpdir(), 'nuvola-elsewhere-'));
       mkdirSync(data);
+      mkdirSync(join(data, 'sub'));
+      mkdirSync(`${data}-evil`);
       symlinkSync(elsewhere, join(data, 'link'));
       // One cluster per host, so that each call goes to the host under test.
       const cases: [Record<string, unknown>, Record<string, unknown> | undefined, string | undefined][] = [
@@ -369,6 +388,10 @@ describe('grants', () => {
         [{ dirs: [{ host: data, writable: true }] }, { dirs: [{ host: base }] }, 'writable'],
         [{ dirs: [{ host: data, writable: true }] }, { dirs: [{ host: data, writable: true }] }, undefined],
         [{ dirs: [{ host: join(data, 'link') }] }, { dirs: [{ host: data }] }, 'link'],
+        // A sibling sharing the granted path's prefix, the parent through '..': not under it.
+        [{ dirs: [{ host: `${data}-evil` }] }, { dirs: [{ host: data }] }, 'data-evil'],
+        [{ dirs: [{ host: `${data}/sub/../..` }] }, { dirs: [{ host: data }] }, 'directory'],
+        [{ dirs: [{ host: join(data, 'sub') + '/' }] }, { dirs: [{ host: data + '/' }] }, undefined],
         [{ env: { TOKEN: 'x' } }, undefined, 'TOKEN'],
         [{ env: { TOKEN: 'x' } }, { env: ['TOKEN'] }, undefined],
         [{ args: ['--any'] }, undefined, undefined],
