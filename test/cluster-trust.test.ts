@@ -1,7 +1,7 @@
 // Cluster mode against a Redis client without the cluster's secret: a real redis-server, hosts
 // and callers as runtimes in this process (so their `rejected` counts can be read), and a raw
 // ioredis client playing whoever else can write to that Redis.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
 import { encode, moduleHash } from '../dist/cluster/cluster.js';
 import { Entries } from '../dist/cluster/entries.js';
 import { Seal } from '../dist/cluster/seal.js';
+import { startHost } from '../dist/cluster/spawn.js';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
@@ -335,6 +336,25 @@ describe('availability (review)', () => {
     await raw.del(`${prefix(cluster)}reply:${self}`);
     expect(text((await c.invoke('echo', 'xyz', { timeoutMs: 10_000 })).output)).toBe('zyx');
   });
+});
+
+describe('secret handling (review)', () => {
+  it.skipIf(process.platform !== 'linux')(
+    'a host process shows neither the secret nor the Redis password on its command line',
+    async () => {
+      const cluster = newCluster();
+      const password = 'the-redis-password-ps-must-not-show';
+      const h = await startHost({ workers: 1, redis: { url: redis.url, password }, cluster: { ...cluster, capacity: 1 } });
+      try {
+        const cmdline = readFileSync(`/proc/${h.child.pid}/cmdline`, 'utf8');
+        expect(cmdline).toContain('host.js');
+        expect(cmdline).not.toContain(password);
+        expect(cmdline).not.toContain(SECRET);
+      } finally {
+        await h.stop();
+      }
+    },
+  );
 });
 
 describe('the MAC (review)', () => {
