@@ -834,7 +834,7 @@ export class Cluster {
     const done = this.keys.done(name, key);
     const running = this.keys.running(name, key);
     // The lease names the input too: a call with another input sees the conflict at once.
-    const holder = `${this.hostId} ${inputHash}`;
+    const holder = this.entries.lease(name, key, inputHash);
     try {
       for (;;) {
         if (Date.now() >= deadline) return this.late(name, key);
@@ -847,7 +847,13 @@ export class Cluster {
           continue;
         }
         if (state === 0) break;
-        if (value!.toString().split(' ')[1] !== inputHash) return this.conflict(name, key);
+        const leased = this.entries.openLease(name, key, value!.toString());
+        if (leased === undefined) {
+          // Planted: it does not stand (dropped unless replaced meanwhile); look again.
+          await this.bounded(this.redis.nuvolaRelease(running, value!));
+          continue;
+        }
+        if (leased !== inputHash) return this.conflict(name, key);
         if (Date.now() >= deadline) {
           return this.late(name, key, 'was still running on another host at its deadline; that run records its result');
         }

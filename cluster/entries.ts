@@ -107,6 +107,22 @@ export class Entries {
   }
 
   /**
+   * An idempotency lease's value: `<host> <input SHA-256 hex> <MAC hex>`, the MAC binding the
+   * function, key, host and input hash (a planted lease neither blocks a key nor fakes a conflict).
+   */
+  lease(name: string, key: string, inputHash: string): string {
+    return `${this.hostId} ${inputHash} ${this.seal.sign('lease', [name, key, this.hostId, inputHash]).toString('hex')}`;
+  }
+
+  /** The input hash of a lease's value, or undefined (counted with records) when it does not verify. */
+  openLease(name: string, key: string, value: string): string | undefined {
+    const [host = '', input = '', mac = ''] = value.split(' ');
+    if (this.seal.verify('lease', [name, key, host, input], Buffer.from(mac, 'hex'))) return input;
+    this.reject('records', `the idempotency lease of '${name}' with key '${key}'`);
+    return undefined;
+  }
+
+  /**
    * A call's fields with its MAC appended (`m`), over every field in order: its id, reply
    * route and deadline (an entry copied later is refused as late), its function, code hash,
    * input, idempotency key and group fields.

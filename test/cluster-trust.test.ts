@@ -2,7 +2,7 @@
 // and callers as runtimes in this process (so their `rejected` counts can be read), and a raw
 // ioredis client playing whoever else can write to that Redis.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -450,6 +450,36 @@ describe('grants', () => {
 });
 
 describe('idempotency keys', () => {
+  it('a planted lease neither fakes a conflict nor blocks the key; a lease put back without expiry is taken over (review)', async () => {
+    const cluster = newCluster();
+    let h = await member(cluster, 4);
+    const c = await member(cluster, 0);
+    await c.register('echo', guestBytes('core_echo'));
+    await c.register('sleep', guestBytes('core_sleep'));
+    await takers(c, 1);
+    const lease = (fn: string, key: string): string => `${prefix(cluster)}run:${fn} ${key}`;
+    // Another input's lease as a host once wrote it (no MAC then): no false E_IDEMPOTENCY_CONFLICT.
+    await raw.set(lease('echo', 'a'), `ghost ${'0'.repeat(64)}`, 'PX', 60_000);
+    expect(text((await c.invoke('echo', 'abc', { idempotencyKey: 'a', timeoutMs: 5000 })).output)).toBe('cba');
+    // This input's lease, never lapsing: the call does not wait for a host that never answers.
+    const input = createHash('sha256').update('abc').digest('hex');
+    await raw.set(lease('echo', 'b'), `ghost ${input}`, 'PX', 60_000);
+    expect(text((await c.invoke('echo', 'abc', { idempotencyKey: 'b', timeoutMs: 5000 })).output)).toBe('cba');
+    expect((await h.cluster()).rejected.records).toBeGreaterThanOrEqual(2);
+    // A real lease, copied while its call ran, put back without expiry after its record was
+    // deleted, for the next host to see (its host is gone).
+    const running = c.invoke('sleep', '300', { idempotencyKey: 'c' });
+    let value: string | null = null;
+    await eventually(async () => (value = await raw.get(lease('sleep', 'c'))) !== null, 'the lease');
+    await running;
+    await h.close();
+    h = await member(cluster, 4);
+    await takers(c, 1);
+    await raw.del(`${prefix(cluster)}done:sleep c`);
+    await raw.set(lease('sleep', 'c'), value!);
+    await expect(c.invoke('sleep', '300', { idempotencyKey: 'c', timeoutMs: 5000 })).resolves.toBeDefined();
+  });
+
   it('name one call of one function with one input: another function has its own, another input is refused', async () => {
     const cluster = newCluster();
     await member(cluster, 4);
