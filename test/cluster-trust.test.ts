@@ -357,6 +357,44 @@ describe('secret handling (review)', () => {
   );
 });
 
+describe('malformed entries (review)', () => {
+  it('are dropped and counted wherever they are put; the hosts keep serving', async () => {
+    const cluster = newCluster();
+    const h = await member(cluster, 2);
+    const c = await member(cluster, 0);
+    await c.register('echo', guestBytes('core_echo'));
+    await takers(c, 1);
+    const p = prefix(cluster);
+    const bad = Buffer.from([0xff, 0xfe, 0x00, 0xc3]);
+    const later = String(Date.now() + 60_000);
+    // Calls: no fields that matter, non-UTF-8 names and values, a MAC of every wrong length, a large field.
+    await raw.xadd(`${p}work`, '*', 'x', 'y');
+    await raw.xadd(`${p}work`, '*', bad, bad, 'm', bad);
+    await raw.xadd(`${p}work`, '*', 'id', 'i', 'from', 'a', 'dl', later, 'fn', 'echo', 'm', Buffer.alloc(31));
+    await raw.xadd(`${p}work`, '*', 'id', 'i', 'from', 'a', 'dl', 'soon', 'fn', bad, 'gid', 'g', 'ranks', '{', 'm', Buffer.alloc(33));
+    await raw.xadd(`${p}work:${(await h.cluster()).self}`, '*', 'fn', 'echo', 'in', Buffer.alloc(4 << 20, 1), 'm', Buffer.alloc(32));
+    // Heartbeats, registry entries, records and replies of every wrong form.
+    for (const [i, value] of ['', 'zz', 'f'.repeat(64) + '{', bad.toString('latin1'), 'a'.repeat(200_000)].entries()) {
+      await raw.hset(`${p}hosts`, `ghost${i}`, value);
+      await raw.zadd(`${p}alive`, Date.now() + 60_000, `ghost${i}`);
+    }
+    for (const [i, value] of ['null', '[]', '{"hash":1}', '{"hash":"h","o":"{","mac":"zz"}', bad].entries()) {
+      await raw.hset(`${p}fn`, `bad${i}`, value);
+      expect((await failure(c.invoke(`bad${i}`, 'x'))).code).toBe(ErrorCode.CLUSTER_INTEGRITY);
+    }
+    await raw.set(`${p}done:echo k`, bad);
+    expect(text((await c.invoke('echo', 'abc', { idempotencyKey: 'k' })).output)).toBe('cba');
+    await raw.xadd(`${p}reply:${(await c.cluster()).self}`, '*', 'id', bad, 'r', bad);
+    await eventually(async () => (await h.cluster()).rejected.calls === 5, 'five calls dropped');
+    expect(text((await c.invoke('echo', 'still here')).output)).toBe('ereh llits');
+    const rejected = (await c.cluster()).rejected;
+    expect(rejected.hosts).toBeGreaterThanOrEqual(5);
+    expect(rejected.functions).toBeGreaterThanOrEqual(5);
+    expect((await c.cluster()).hosts.map((x) => x.id).sort()).toEqual([(await c.cluster()).self, (await h.cluster()).self].sort());
+    expect((await h.cluster()).rejected.records).toBe(1);
+  });
+});
+
 describe('the MAC (review)', () => {
   it('is HMAC-SHA256 under the cluster key, byte for byte, for secrets of every length', () => {
     const frame = (kind: string, fields: (string | Buffer)[]): Buffer =>
