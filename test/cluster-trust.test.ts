@@ -490,7 +490,7 @@ describe('grants', () => {
 describe('idempotency keys', () => {
   it('a planted lease neither fakes a conflict nor blocks the key; a lease put back without expiry is taken over (review)', async () => {
     const cluster = newCluster();
-    let h = await member(cluster, 4);
+    const h = await member(cluster, 4);
     const c = await member(cluster, 0);
     await c.register('echo', guestBytes('core_echo'));
     await c.register('sleep', guestBytes('core_sleep'));
@@ -511,7 +511,7 @@ describe('idempotency keys', () => {
     await eventually(async () => (value = await raw.get(lease('sleep', 'c'))) !== null, 'the lease');
     await running;
     await h.close();
-    h = await member(cluster, 4);
+    await member(cluster, 4); // the next host
     await takers(c, 1);
     await raw.del(`${prefix(cluster)}done:sleep c`);
     await raw.set(lease('sleep', 'c'), value!);
