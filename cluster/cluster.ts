@@ -72,6 +72,11 @@ export interface HostInfo {
   /** It reads its own work stream, so calls can be sent to it for their state key. */
   ownStream?: boolean;
   startedAt: number;
+  /**
+   * Heartbeats it sent since it started: a reader lists a host only while this goes up (a
+   * heartbeat put back in Redis by someone else does not keep a host that left listed).
+   */
+  beats?: number;
 }
 
 /** What the cluster needs from the runtime of its host. */
@@ -261,6 +266,10 @@ export class Cluster {
   private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
+  /** Per host id, its latest heartbeat seen here and when it was first seen (see hosts()). */
+  private readonly beatsSeen = new Map<string, { startedAt: number; beats: number; at: number }>();
+  /** Heartbeats this host sent. */
+  private beats = 0;
   /** What hosts leave in Redis for each other, signed and verified. */
   private readonly entries: Entries;
   private readonly rejectedCounts: Rejected = { calls: 0, replies: 0, functions: 0, modules: 0, records: 0, hosts: 0, messages: 0 };
@@ -357,11 +366,26 @@ export class Cluster {
       throw unavailable('listing hosts', err, 'ask again once Redis is back');
     }
     const hosts = new Map<string, HostInfo>();
+    const present = new Set<string>();
+    const now = Date.now();
     for (const value of infos) {
       if (value === null) continue;
       const info = this.entries.openHeartbeat(value);
-      if (info !== undefined) hosts.set(info.id, info);
+      if (info === undefined) continue;
+      present.add(info.id);
+      // Listed while its heartbeats go on: one that has not gone up for hostTimeoutMs (as
+      // seen here) was put back by someone else, its host gone.
+      const seen = this.beatsSeen.get(info.id);
+      const beats = info.beats ?? 0;
+      if (seen === undefined || info.startedAt > seen.startedAt || (info.startedAt === seen.startedAt && beats > seen.beats)) {
+        this.beatsSeen.set(info.id, { startedAt: info.startedAt, beats, at: now });
+      } else if (info.id !== this.hostId && now - seen.at > this.settings.hostTimeoutMs) {
+        continue;
+      }
+      hosts.set(info.id, info);
     }
+    // Forgotten once Redis no longer lists it (a stale one stays remembered while it is there).
+    for (const id of this.beatsSeen.keys()) if (!present.has(id)) this.beatsSeen.delete(id);
     return [...hosts.values()];
   }
 
@@ -1448,6 +1472,7 @@ export class Cluster {
       remote: this.remote,
       ownStream: this.settings.capacity > 0,
       startedAt: this.startedAt,
+      beats: ++this.beats,
     };
     const { alive, hosts, epoch: epochKey } = this.keys;
     const [dead, epoch] = await this.bounded(

@@ -357,6 +357,32 @@ describe('secret handling (review)', () => {
   );
 });
 
+describe('heartbeats (review)', () => {
+  it('a heartbeat put back does not keep a host that left listed', async () => {
+    const cluster = newCluster();
+    const h = await member(cluster, 4);
+    const c = await member(cluster, 0);
+    await takers(c, 1);
+    const id = (await h.cluster()).self;
+    const beat = (await raw.hget(`${prefix(cluster)}hosts`, id))!;
+    await h.close();
+    // Put back again and again, with a live score, as a writer would.
+    const putBack = (): Promise<unknown> =>
+      raw
+        .multi()
+        .zadd(`${prefix(cluster)}alive`, Date.now() + 60_000, id)
+        .hset(`${prefix(cluster)}hosts`, id, beat)
+        .exec();
+    await putBack();
+    const timer = setInterval(() => void putBack(), 50);
+    try {
+      await eventually(async () => !(await c.cluster()).hosts.some((x) => x.id === id), 'the host unlisted');
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
+
 describe('malformed entries (review)', () => {
   it('are dropped and counted wherever they are put; the hosts keep serving', async () => {
     const cluster = newCluster();
