@@ -794,6 +794,14 @@ export class Cluster {
    * passed first, the code could not be fetched, the runtime closed) are not recorded.
    */
   private async keyed(key: string, deadline: number, name: string, input: Uint8Array, run: () => Promise<Outcome>): Promise<Outcome> {
+    // No function has a space in its name (register() refuses it), and the key's Redis names
+    // rely on that (`done:<fn> <key>`): 'a b' with key 'c' would name the record of 'a' with
+    // key 'b c' — and, failing its MAC there, delete it. Such a name is no function.
+    if (name.includes(' ')) {
+      const outcome: Outcome = { error: this.unknown(name).toWire() };
+      this.unstarted.add(outcome);
+      return outcome;
+    }
     const inputHash = sha256(input).toString('hex');
     const id = `${name} ${key}`;
     for (;;) {

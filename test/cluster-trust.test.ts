@@ -514,6 +514,19 @@ describe('grants', () => {
 });
 
 describe('idempotency keys', () => {
+  it("a call of a name with a space cannot reach another function's record or lease (review)", async () => {
+    const cluster = newCluster();
+    const h = await member(cluster, 4);
+    const c = await member(cluster, 0);
+    await c.register('a', guestBytes('core_echo'));
+    await takers(c, 1);
+    expect(text((await c.invoke('a', 'abc', { idempotencyKey: 'b c' })).output)).toBe('cba');
+    // 'a b' with key 'c' names the same Redis key as 'a' with key 'b c'.
+    expect((await failure(c.invoke('a b', 'zzz', { idempotencyKey: 'c' }))).code).toBe(ErrorCode.UNKNOWN_FUNCTION);
+    expect(await raw.exists(`${prefix(cluster)}done:a b c`)).toBe(1);
+    expect((await h.cluster()).rejected.records).toBe(0);
+  });
+
   it('a planted lease neither fakes a conflict nor blocks the key; a lease put back without expiry is taken over (review)', async () => {
     const cluster = newCluster();
     const h = await member(cluster, 4);
