@@ -72,6 +72,11 @@ export interface HostInfo {
   /** It reads its own work stream, so calls can be sent to it for their state key. */
   ownStream?: boolean;
   startedAt: number;
+  /**
+   * Heartbeats it sent since it started: a reader lists a host only while this goes up (a
+   * heartbeat put back in Redis by someone else does not keep a host that left listed).
+   */
+  beats?: number;
 }
 
 /** What the cluster needs from the runtime of its host. */
@@ -219,6 +224,11 @@ export class Cluster {
    * second call with a running key and the same input joins it.
    */
   private readonly keyedRuns = new Map<string, { input: string; run: Promise<Outcome> }>();
+  /**
+   * Groups with a part taken here, by group id: the parts running here, and the first ranks of
+   * every part taken here since the first of them started (a copied entry is not run twice).
+   */
+  private readonly groupRuns = new Map<string, { active: number; firsts: Set<number> }>();
   /** Calls sent to this host's own stream that wait here for room (see release). */
   private readonly waiting: [string, StreamEntry][] = [];
   /** Outcomes of calls that never started (not recorded under an idempotency key). */
@@ -256,6 +266,10 @@ export class Cluster {
   private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
+  /** Per host id, its latest heartbeat seen here and when it was first seen (see hosts()). */
+  private readonly beatsSeen = new Map<string, { startedAt: number; beats: number; at: number }>();
+  /** Heartbeats this host sent. */
+  private beats = 0;
   /** What hosts leave in Redis for each other, signed and verified. */
   private readonly entries: Entries;
   private readonly rejectedCounts: Rejected = { calls: 0, replies: 0, functions: 0, modules: 0, records: 0, hosts: 0, messages: 0 };
@@ -268,7 +282,7 @@ export class Cluster {
     private readonly host: LocalHost,
   ) {
     this.keys = clusterKeys(settings.name);
-    this.entries = new Entries(new Seal(settings.secrets, settings.name), (kind, what) => this.reject(kind, what));
+    this.entries = new Entries(new Seal(settings.secrets, settings.name), settings.hostId, (kind, what) => this.reject(kind, what));
     const connect = (blocking: boolean): Redis => {
       // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE); the
       // blocking reads wait for the reconnection.
@@ -352,11 +366,26 @@ export class Cluster {
       throw unavailable('listing hosts', err, 'ask again once Redis is back');
     }
     const hosts = new Map<string, HostInfo>();
+    const present = new Set<string>();
+    const now = Date.now();
     for (const value of infos) {
       if (value === null) continue;
       const info = this.entries.openHeartbeat(value);
-      if (info !== undefined) hosts.set(info.id, info);
+      if (info === undefined) continue;
+      present.add(info.id);
+      // Listed while its heartbeats go on: one that has not gone up for hostTimeoutMs (as
+      // seen here) was put back by someone else, its host gone.
+      const seen = this.beatsSeen.get(info.id);
+      const beats = info.beats ?? 0;
+      if (seen === undefined || info.startedAt > seen.startedAt || (info.startedAt === seen.startedAt && beats > seen.beats)) {
+        this.beatsSeen.set(info.id, { startedAt: info.startedAt, beats, at: now });
+      } else if (info.id !== this.hostId && now - seen.at > this.settings.hostTimeoutMs) {
+        continue;
+      }
+      hosts.set(info.id, info);
     }
+    // Forgotten once Redis no longer lists it (a stale one stays remembered while it is there).
+    for (const id of this.beatsSeen.keys()) if (!present.has(id)) this.beatsSeen.delete(id);
     return [...hosts.values()];
   }
 
@@ -765,6 +794,14 @@ export class Cluster {
    * passed first, the code could not be fetched, the runtime closed) are not recorded.
    */
   private async keyed(key: string, deadline: number, name: string, input: Uint8Array, run: () => Promise<Outcome>): Promise<Outcome> {
+    // No function has a space in its name (register() refuses it), and the key's Redis names
+    // rely on that (`done:<fn> <key>`): 'a b' with key 'c' would name the record of 'a' with
+    // key 'b c' — and, failing its MAC there, delete it. Such a name is no function.
+    if (name.includes(' ')) {
+      const outcome: Outcome = { error: this.unknown(name).toWire() };
+      this.unstarted.add(outcome);
+      return outcome;
+    }
     const inputHash = sha256(input).toString('hex');
     const id = `${name} ${key}`;
     for (;;) {
@@ -829,7 +866,7 @@ export class Cluster {
     const done = this.keys.done(name, key);
     const running = this.keys.running(name, key);
     // The lease names the input too: a call with another input sees the conflict at once.
-    const holder = `${this.hostId} ${inputHash}`;
+    const holder = this.entries.lease(name, key, inputHash);
     try {
       for (;;) {
         if (Date.now() >= deadline) return this.late(name, key);
@@ -842,7 +879,13 @@ export class Cluster {
           continue;
         }
         if (state === 0) break;
-        if (value!.toString().split(' ')[1] !== inputHash) return this.conflict(name, key);
+        const leased = this.entries.openLease(name, key, value!.toString());
+        if (leased === undefined) {
+          // Planted: it does not stand (dropped unless replaced meanwhile); look again.
+          await this.bounded(this.redis.nuvolaRelease(running, value!));
+          continue;
+        }
+        if (leased !== inputHash) return this.conflict(name, key);
         if (Date.now() >= deadline) {
           return this.late(name, key, 'was still running on another host at its deadline; that run records its result');
         }
@@ -1011,6 +1054,17 @@ export class Cluster {
         .catch(() => undefined);
       return;
     }
+    if (this.copiedPart(raw)) {
+      // A copy of a group part that runs (or ran) here: run again, its ranks would talk twice.
+      this.done(entry);
+      await this.redis
+        .multi()
+        .xack(stream, GROUP, entryId)
+        .xdel(stream, entryId)
+        .exec()
+        .catch(() => undefined);
+      return;
+    }
     let finished = (): void => undefined;
     this.executing.set(entry, new Promise<void>((resolve) => (finished = resolve)));
     this.inflight++;
@@ -1020,6 +1074,36 @@ export class Cluster {
       this.executing.delete(entry);
       finished();
       this.release();
+    }
+  }
+
+  /**
+   * Whether a (verified) call entry is a part of a group whose part with the same first rank
+   * this host runs or ran while any part of the group still runs here — a copy of its entry
+   * (counted as rejected). Else a group part is noted as run here.
+   */
+  private copiedPart(raw: Buffer[]): boolean {
+    const f = fieldsOf(raw);
+    const group = f.get('gid')?.toString();
+    if (group === undefined) return false;
+    const first = (JSON.parse(f.get('ranks')?.toString() ?? '[]') as number[])[0] ?? -1;
+    let runs = this.groupRuns.get(group);
+    if (runs === undefined) this.groupRuns.set(group, (runs = { active: 0, firsts: new Set() }));
+    if (runs.firsts.has(first)) {
+      this.reject('calls', `a copy of the entry of ranks from ${first} of group ${group} (they run or ran here)`);
+      return true;
+    }
+    runs.firsts.add(first);
+    runs.active++;
+    return false;
+  }
+
+  /** A part of `group` taken here ended: the group is forgotten once none runs here. */
+  private partEnded(group: string): void {
+    const runs = this.groupRuns.get(group);
+    if (runs !== undefined && --runs.active <= 0) {
+      this.groupRuns.delete(group);
+      this.entries.forgetGroup(group);
     }
   }
 
@@ -1056,6 +1140,7 @@ export class Cluster {
           { function: name, ranks },
         ).toWire();
         this.groupFailed(group, error);
+        this.partEnded(group);
         record = encodePart([{ error }]);
       } else {
         record = await this.runPart(name, group, size, ranks, bytes, deadline, hash);
@@ -1081,7 +1166,20 @@ export class Cluster {
         );
         return true;
       } catch (err) {
-        // Unacknowledged, the entry stays pending under this host: keep trying while alive.
+        // Past the caller's deadline (and a margin for clocks) nobody waits for the answer: the
+        // call gives its slot back. (A reply stream Redis cannot write to — a key of another
+        // type planted there — would otherwise hold the slot, and in the end the host, forever.)
+        if (Date.now() > deadline + this.settings.hostTimeoutMs) {
+          this.warn(`cluster: answering call ${id} failed (${(err as Error).message}) past its deadline; given up`);
+          await this.redis
+            .multi()
+            .xack(stream, GROUP, entryId)
+            .xdel(stream, entryId)
+            .exec()
+            .catch(() => undefined);
+          return true;
+        }
+        // Unacknowledged, the entry stays pending under this host: keep trying while the caller waits.
         this.warn(`cluster: answering call ${id} failed (${(err as Error).message}); retrying`);
         await sleep(Math.min(1000, 100 * (attempt + 1)));
       }
@@ -1209,7 +1307,7 @@ export class Cluster {
     } finally {
       this.parts.delete(`${group}/${ranks[0]}`);
       this.inflight -= ranks.length - 1;
-      if (![...this.parts.values()].some((p) => p.group === group)) this.entries.forgetGroup(group);
+      this.partEnded(group);
     }
   }
 
@@ -1285,7 +1383,17 @@ export class Cluster {
           const live = to.parts.filter((part) => part.id !== undefined && running.has(part));
           if (live.length === 0) continue;
           const f = fieldsOf(raw);
-          if (!this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`)) continue;
+          const verdict = this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`);
+          if (verdict === 'lost') {
+            const error = makeError(
+              ErrorCode.CLUSTER_INTEGRITY,
+              `a message from rank ${f.get('f')?.toString() ?? '?'} to rank ${to.rank} of a group spread over cluster '${this.settings.name}' was lost (removed from Redis by something without the cluster's secret?); the group stops — invoke it again, and check who may write to Redis`,
+              { cluster: this.settings.name, rank: to.rank },
+            );
+            for (const part of live) if (part.id !== undefined) this.host.abortPart(part.id, error);
+            continue;
+          }
+          if (verdict === 'dropped') continue;
           for (const part of live) {
             if (part.id === undefined) continue;
             if (to.rank === undefined) {
@@ -1372,6 +1480,7 @@ export class Cluster {
       remote: this.remote,
       ownStream: this.settings.capacity > 0,
       startedAt: this.startedAt,
+      beats: ++this.beats,
     };
     const { alive, hosts, epoch: epochKey } = this.keys;
     const [dead, epoch] = await this.bounded(

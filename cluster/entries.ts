@@ -31,11 +31,16 @@ export type Reject = (kind: keyof Rejected, what: string) => void;
 export class Entries {
   /** Group messages this host sent, by `<group> <from> <to>`: the last sequence number. */
   private readonly sentSeq = new Map<string, number>();
-  /** Group messages this host took, by `<group> <from> <to>`: the last sequence number. */
-  private readonly seenSeq = new Map<string, number>();
+  /**
+   * Group messages this host took, by `<group> <from> <to>`: the host that sent the first one
+   * (every later one must come from it) and the last sequence number.
+   */
+  private readonly seenSeq = new Map<string, { host: string; seq: number }>();
 
   constructor(
     private readonly seal: Seal,
+    /** This host's id: the sender a group message names. */
+    private readonly hostId: string,
     private readonly reject: Reject,
   ) {}
 
@@ -102,6 +107,22 @@ export class Entries {
   }
 
   /**
+   * An idempotency lease's value: `<host> <input SHA-256 hex> <MAC hex>`, the MAC binding the
+   * function, key, host and input hash (a planted lease neither blocks a key nor fakes a conflict).
+   */
+  lease(name: string, key: string, inputHash: string): string {
+    return `${this.hostId} ${inputHash} ${this.seal.sign('lease', [name, key, this.hostId, inputHash]).toString('hex')}`;
+  }
+
+  /** The input hash of a lease's value, or undefined (counted with records) when it does not verify. */
+  openLease(name: string, key: string, value: string): string | undefined {
+    const [host = '', input = '', mac = ''] = value.split(' ');
+    if (this.seal.verify('lease', [name, key, host, input], Buffer.from(mac, 'hex'))) return input;
+    this.reject('records', `the idempotency lease of '${name}' with key '${key}'`);
+    return undefined;
+  }
+
+  /**
    * A call's fields with its MAC appended (`m`), over every field in order: its id, reply
    * route and deadline (an entry copied later is refused as late), its function, code hash,
    * input, idempotency key and group fields.
@@ -136,14 +157,15 @@ export class Entries {
 
   /**
    * The fields of a message from rank `from` to rank `to` on another host: numbered per
-   * (sender, receiver), under a MAC binding the group, both ranks, the number and the data.
+   * (sender, receiver) from 1 with no gap, under a MAC binding the group, both ranks, the
+   * number, the sending host and the data.
    */
   message(group: string, from: number, to: number, data: Buffer): (string | Buffer)[] {
     const id = `${group} ${from} ${to}`;
     const seq = (this.sentSeq.get(id) ?? 0) + 1;
     this.sentSeq.set(id, seq);
-    const mac = this.seal.sign('msg', [group, String(from), String(to), String(seq), data]);
-    return ['f', String(from), 's', String(seq), 'd', data, 'm', mac];
+    const mac = this.seal.sign('msg', [group, String(from), String(to), String(seq), this.hostId, data]);
+    return ['f', String(from), 's', String(seq), 'o', this.hostId, 'd', data, 'm', mac];
   }
 
   /** The fields of a group's control entry: a rank failed (under a MAC binding the group). */
@@ -153,28 +175,44 @@ export class Entries {
   }
 
   /**
-   * Whether an entry of a group's stream verifies: a control entry's MAC (`rank` undefined),
-   * or a message's MAC and a number above the last one from its sender to its receiver (an
-   * entry copied again is dropped).
+   * Whether an entry of a group's stream is to be taken: a control entry with its MAC (`rank`
+   * undefined), or a message with its MAC from the host that sent the first message from its
+   * sender to its receiver, numbered one above the last one taken. `'dropped'`: forged, copied
+   * again, or from a second run of the sending rank (a copied call entry run on another host)
+   * — ignored. `'lost'`: authentic, but a message before it never came (removed from Redis):
+   * the receiving part cannot go on.
    */
-  verifiedGroupEntry(group: string, rank: number | undefined, f: Map<string, Buffer>, what: string): boolean {
+  verifiedGroupEntry(group: string, rank: number | undefined, f: Map<string, Buffer>, what: string): 'ok' | 'dropped' | 'lost' {
     if (rank === undefined) {
       const e = f.get('e');
-      if (e !== undefined && this.seal.verify('ctl', [group, e], f.get('m'))) return true;
-    } else {
-      const from = f.get('f')?.toString() ?? '';
-      const seq = f.get('s')?.toString() ?? '';
-      const id = `${group} ${from} ${rank}`;
-      if (
-        this.seal.verify('msg', [group, from, String(rank), seq, f.get('d') ?? Buffer.alloc(0)], f.get('m')) &&
-        Number(seq) > (this.seenSeq.get(id) ?? 0)
-      ) {
-        this.seenSeq.set(id, Number(seq));
-        return true;
-      }
+      if (e !== undefined && this.seal.verify('ctl', [group, e], f.get('m'))) return 'ok';
+      this.reject('messages', what);
+      return 'dropped';
     }
-    this.reject('messages', what);
-    return false;
+    const from = f.get('f')?.toString() ?? '';
+    const seq = f.get('s')?.toString() ?? '';
+    const host = f.get('o')?.toString() ?? '';
+    const id = `${group} ${from} ${rank}`;
+    if (!this.seal.verify('msg', [group, from, String(rank), seq, host, f.get('d') ?? Buffer.alloc(0)], f.get('m'))) {
+      this.reject('messages', what);
+      return 'dropped';
+    }
+    const seen = this.seenSeq.get(id);
+    if (seen !== undefined && seen.host !== host) {
+      this.reject('messages', `${what} (rank ${from} run a second time, on host '${host}')`);
+      return 'dropped';
+    }
+    const last = seen?.seq ?? 0;
+    if (Number(seq) <= last) {
+      this.reject('messages', `${what} (a copy of message ${seq} from rank ${from})`);
+      return 'dropped';
+    }
+    if (Number(seq) !== last + 1) {
+      this.reject('messages', `${what} (message ${last + 1} from rank ${from} never came)`);
+      return 'lost';
+    }
+    this.seenSeq.set(id, { host, seq: Number(seq) });
+    return 'ok';
   }
 
   /** Forgets a group's message numbers (no part of it runs on this host any more). */

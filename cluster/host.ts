@@ -3,19 +3,23 @@
  * cluster's functions until it gets SIGTERM or SIGINT. `nuvola cluster up`, the fault tests and
  * `nuvola bench cluster` start it as a child process:
  *
- *   NUVOLA_CLUSTER_SECRET=… node dist/cluster/host.js '<json: { redis, cluster: { name, ... }, workers? }>'
+ *   NUVOLA_CLUSTER_SECRET=… NUVOLA_HOST_OPTIONS='<json: { redis, cluster: { name, ... }, workers? }>' node dist/cluster/host.js
  *
  * The cluster's secret comes from the environment variable NUVOLA_CLUSTER_SECRET (a string,
- * or a JSON list of strings to rotate), not the command line, which every user can read.
+ * or a JSON list of strings to rotate), and the options (whose redis target may carry a
+ * password) from NUVOLA_HOST_OPTIONS (else the first argument) — not the command line, which
+ * every user can read. Both are removed from the environment once read.
  *
  * It prints `ready <host id>` on stdout once it has joined, and a line per log entry on stderr.
  */
 import { createRuntime, type RuntimeOptions } from '../runtime/index.js';
-import { secretFromEnv } from './spawn.js';
+import { OPTIONS_ENV, SECRET_ENV, secretFromEnv } from './spawn.js';
 
 async function main(): Promise<void> {
-  const options = JSON.parse(process.argv[2] ?? '{}') as RuntimeOptions;
+  const options = JSON.parse(process.env[OPTIONS_ENV] ?? process.argv[2] ?? '{}') as RuntimeOptions;
   const secret = secretFromEnv();
+  delete process.env[OPTIONS_ENV];
+  delete process.env[SECRET_ENV];
   if (options.cluster !== undefined && secret !== undefined) options.cluster.secret ??= secret;
   const rt = await createRuntime({
     workers: 1,

@@ -30,7 +30,7 @@ export interface ClusterKeys {
    * with the key neither sees nor blocks it.
    */
   done(fn: string, key: string): string;
-  /** The host running a call of `fn` with an idempotency key (a lease): `<host id> <input SHA-256 hex>`. */
+  /** The host running a call of `fn` with an idempotency key (a lease): `<host id> <input SHA-256 hex> <MAC hex>`. */
   running(fn: string, key: string): string;
   /** Messages to rank `rank` of the group `group` spread over hosts (a stream). */
   inbox(group: string, rank: number): string;
@@ -117,15 +117,16 @@ redis.call('XADD', KEYS[3], '*', unpack(ARGV, 2))
 return 0`;
 
 /**
- * KEYS: done, running. ARGV: holder (`<host> <input hash>`), leaseMs. Starts an invocation with
- * an idempotency key: {1, record} when it has completed before (its recorded result), {2,
+ * KEYS: done, running. ARGV: holder (`<host> <input hash> <MAC>`), leaseMs. Starts an invocation
+ * with an idempotency key: {1, record} when it has completed before (its recorded result), {2,
  * holder} while another host (or this one with another input) runs it, {0} when this host now
- * holds the lease and must run it.
+ * holds the lease and must run it. A lease without expiry was never set by a host (they all
+ * lapse): it is taken over.
  */
 export const BEGIN = `local record = redis.call('GET', KEYS[1])
 if record then return {1, record} end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {2, holder} end
+if holder and holder ~= ARGV[1] and redis.call('PTTL', KEYS[2]) >= 0 then return {2, holder} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return {0}`;
 

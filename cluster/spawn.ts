@@ -20,6 +20,9 @@ export interface HostProcess {
 /** The environment variable a host process (and `nuvola cluster up`) takes the cluster's secret from. */
 export const SECRET_ENV = 'NUVOLA_CLUSTER_SECRET';
 
+/** The environment variable a host process takes its options from (JSON, as for createRuntime). */
+export const OPTIONS_ENV = 'NUVOLA_HOST_OPTIONS';
+
 /** The secret in {@link SECRET_ENV}: a JSON list or string as is, else the plain value; undefined when unset. */
 export function secretFromEnv(): string | string[] | undefined {
   const value = process.env[SECRET_ENV];
@@ -37,11 +40,16 @@ const HOST_SCRIPT = fileURLToPath(new URL('./host.js', import.meta.url));
 
 /** Starts one host; resolves once it has joined its cluster. */
 export function startHost(options: RuntimeOptions & { redis: unknown; cluster: { name: string } }, startMs = 20_000): Promise<HostProcess> {
-  // The secret goes in the environment, not on the command line (which `ps` shows every user).
+  // The secret and the options (their redis target may hold a password) go in the
+  // environment, which only this user can read, not on the command line, which `ps` shows everyone.
   const { secret, ...cluster } = options.cluster as { secret?: unknown };
-  const child = spawn(process.execPath, [HOST_SCRIPT, JSON.stringify({ ...options, cluster })], {
+  const child = spawn(process.execPath, [HOST_SCRIPT], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(secret !== undefined ? { [SECRET_ENV]: JSON.stringify(secret) } : {}) },
+    env: {
+      ...process.env,
+      [OPTIONS_ENV]: JSON.stringify({ ...options, cluster }),
+      ...(secret !== undefined ? { [SECRET_ENV]: JSON.stringify(secret) } : {}),
+    },
   });
   const log: string[] = [];
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').filter((l) => l !== '')));
