@@ -81,3 +81,14 @@ export function guestWritable(ctx: GuestContext, ptr: number, len: number, what:
   ctx.written(bytes.byteOffset, bytes.byteLength);
   return bytes;
 }
+
+const encoder = new TextEncoder();
+
+/** Logs a line for the guest within its invocation's `maxLogBytes`: cut at the budget, then dropped. */
+export function logLine(ctx: GuestContext, line: string): void {
+  if (ctx.logBudget <= 0) return;
+  const bytes = encoder.encode(line).byteLength;
+  ctx.logBudget -= bytes;
+  if (ctx.logBudget >= 0) ctx.log(line);
+  else ctx.log(`${line.slice(0, Math.max(0, line.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
+}

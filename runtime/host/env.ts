@@ -4,7 +4,7 @@
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, type ContextRef, type GuestContext } from './context.js';
+import { guestBytes, logLine, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 /** Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it. */
@@ -33,7 +33,8 @@ export const env: Capability = {
       },
       [abi.ENV_TRACE]: (msgPtr: number, n: number, ...args: number[]): void => {
         const ctx = ref.ctx;
-        ctx.log(`trace: ${readString(ctx, msgPtr)} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
+        // Within maxLogBytes like any other log line: the string's length is the guest's to write.
+        logLine(ctx, `trace: ${readString(ctx, msgPtr)} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
       },
       [abi.ENV_SEED]: (): number => Date.now() * Math.random(),
     };

@@ -36,7 +36,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
+import { guestBytes, guestWritable, logLine, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
@@ -236,14 +236,6 @@ function errnoOf(err: unknown): number {
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-
-function logLine(ctx: GuestContext, line: string): void {
-  if (ctx.logBudget <= 0) return;
-  const bytes = encoder.encode(line).byteLength;
-  ctx.logBudget -= bytes;
-  if (ctx.logBudget >= 0) ctx.log(line);
-  else ctx.log(`${line.slice(0, Math.max(0, line.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
-}
 
 /**
  * Appends text written to a logged stream, emitting each complete line. Only the new bytes are
@@ -732,8 +724,10 @@ export const wasiImports: Capability = {
           return errnoOf(err);
         }
         const target = guestWritable(ctx, buf, len, 'fd_readdir');
+        // The cookie is a u64 (an i64 here): -1 is 2^64 - 1, past the end like any other large one.
+        const first = Number(BigInt.asUintN(64, cookie) < BigInt(names.length) ? cookie : names.length);
         let at = 0;
-        for (let i = Number(cookie); i < names.length && at < target.byteLength; i++) {
+        for (let i = first; i < names.length && at < target.byteLength; i++) {
           const name = encoder.encode(names[i]!.name);
           const header = new Uint8Array(24);
           const hv = new DataView(header.buffer);
