@@ -51,6 +51,18 @@ describe('found by the host-boundary fuzzer', () => {
     expect(await used(0n)).toBe(24 + 1 + 24 + 2);
   });
 
+  it('an iovec count whose byte length passes 2^32 is E_GUEST_POINTER, not a wrapped length and a host RangeError', async () => {
+    const { rt } = await fuzzGuest();
+    // 2^31 iovecs are 2^34 bytes: the bounds check used to take that modulo 2^32 (0), pass, and
+    // leave fd_write to read past an empty view — reported as "call stack exhausted".
+    for (const count of [-0x80000000, 0x20000000]) {
+      const program = [step('wasi_snapshot_preview1', 'fd_write', [1, 40000, count, 50000])];
+      await expect(rt.invoke('fuzz', encodeProgram(IMPORTS, program, new Uint8Array(0)))).rejects.toMatchObject({
+        code: 'E_GUEST_POINTER',
+      });
+    }
+  });
+
   it('a kernel whose output does not fit in guest memory fails with E_GUEST_POINTER before it runs', async () => {
     const { rt } = await fuzzGuest();
     // 64×1 by 1×64: 4096 results, to be written 4 bytes before the end of a 64 KiB memory.

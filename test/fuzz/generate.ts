@@ -121,33 +121,32 @@ function fillData(r: Random, targets: Targets): Data {
   return d;
 }
 
-/** An i32 pointer: an edge value, a blob, or free memory past the program. */
-function pointer(r: Random, d: Data): number {
-  const roll = r.next();
-  if (roll < 0.35) return r.pick(EDGE_I32);
-  if (roll < 0.65) return r.pick(d.blobs)[0];
-  if (roll < 0.85) return 32768 + 4 * r.int(4096);
-  return r.u32() | 0;
+/** An i32 pointer: a blob or free memory past the program (with probability `sane`), else an edge value or any. */
+function pointer(r: Random, d: Data, sane: number): number {
+  if (r.chance(sane)) return r.chance(0.5) ? r.pick(d.blobs)[0] : 32768 + 4 * r.int(4096);
+  return r.chance(0.7) ? r.pick(EDGE_I32) : r.u32() | 0;
 }
 
-/** A (pointer, length) pair: a blob as it is, an edge pair, free memory, or one that wraps past 2^32. */
-function pair(r: Random, d: Data, pool: [number, number][]): [number, number] {
-  const roll = r.next();
-  if (roll < 0.45 && pool.length > 0) return r.pick(pool);
-  if (roll < 0.6) return r.pick(d.blobs);
-  if (roll < 0.75) return [32768 + r.int(32768), r.pick([0, 1, 8, 64, 4096, 32768])];
-  if (roll < 0.88) return [pointer(r, d), r.pick(EDGE_I32)];
+/** A (pointer, length) pair: a blob as it is or free memory (with probability `sane`), else an edge pair or one that wraps past 2^32. */
+function pair(r: Random, d: Data, pool: [number, number][], sane: number): [number, number] {
+  if (r.chance(sane)) {
+    const roll = r.next();
+    if (roll < 0.6 && pool.length > 0) return r.pick(pool);
+    if (roll < 0.8) return r.pick(d.blobs);
+    return [32768 + r.int(32768), r.pick([0, 1, 8, 64, 4096, 32768])];
+  }
+  if (r.chance(0.7)) return [pointer(r, d, 0.3), r.pick(EDGE_I32)];
   const back = 1 + r.int(64);
   return [(2 ** 32 - back) | 0, back + r.int(128)];
 }
 
-function argsFor(r: Random, d: Data, imp: ImportSig): (number | bigint)[] {
+function argsFor(r: Random, d: Data, imp: ImportSig, sane: number): (number | bigint)[] {
   const args: (number | bigint)[] = [];
   const params = imp.params;
   for (let j = 0; j < params.length; j++) {
     const kind: ArgKind = params[j]!;
     if ((kind === 'ptr' || kind === 'key' || kind === 'name') && params[j + 1] === 'len') {
-      const [p, n] = pair(r, d, kind === 'key' ? d.keys : kind === 'name' ? d.names : d.blobs);
+      const [p, n] = pair(r, d, kind === 'key' ? d.keys : kind === 'name' ? d.names : d.blobs, sane);
       args.push(p, n);
       j++;
       continue;
@@ -156,17 +155,17 @@ function argsFor(r: Random, d: Data, imp: ImportSig): (number | bigint)[] {
       case 'ptr':
       case 'key':
       case 'name':
-        args.push(pointer(r, d));
+        args.push(pointer(r, d, sane));
         break;
       case 'len':
       case 'int':
-        args.push(r.chance(0.7) ? r.pick(EDGE_I32) : r.chance(0.5) ? r.int(256) : r.u32() | 0);
+        args.push(r.chance(sane) ? r.int(16) : r.chance(0.7) ? r.pick(EDGE_I32) : r.u32() | 0);
         break;
       case 'count':
-        args.push(r.chance(0.8) ? r.pick(EDGE_COUNT) : r.int(64));
+        args.push(r.chance(sane) ? r.int(64) : r.pick(EDGE_COUNT));
         break;
       case 'id':
-        args.push(r.chance(0.8) ? r.pick(EDGE_ID) : r.u32() | 0);
+        args.push(r.chance(sane) ? r.int(6) : r.chance(0.8) ? r.pick(EDGE_ID) : r.u32() | 0);
         break;
       case 'ms':
         // A long sleep only ends at the timeout: rare, so a run stays short.
@@ -189,15 +188,20 @@ export interface Program {
   input: Uint8Array;
 }
 
-/** A random program of 1..MAX_STEPS calls; `weights` biases which imports are called. */
+/**
+ * A random program of 1..MAX_STEPS calls, imports chosen by `pickImport`. Each program draws how
+ * sane its arguments are (how often a pointer is a real blob, a count small, an id one that may
+ * exist), so some programs get deep into an import and others hammer its first checks.
+ */
 export function randomProgram(r: Random, imports: readonly ImportSig[], targets: Targets, pickImport: (r: Random) => number): Program {
   const d = fillData(r, targets);
+  const sane = r.pick([0.2, 0.6, 0.9]);
   const count = 1 + r.int(MAX_STEPS);
   const steps: Step[] = [];
   for (let i = 0; i < count; i++) {
     const index = r.chance(0.01) ? imports.length + r.int(4) : pickImport(r);
     const imp = imports[index];
-    steps.push({ import: index, args: imp === undefined ? [] : argsFor(r, d, imp) });
+    steps.push({ import: index, args: imp === undefined ? [] : argsFor(r, d, imp, sane) });
   }
   return { steps, input: encodeProgram(imports, steps, d.bytes()) };
 }

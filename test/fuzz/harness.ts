@@ -77,18 +77,20 @@ const KEYS = ['fuzz:a', 'fuzz:b', 'fuzz:big', 'other'];
 const PATHS = ['a.txt', 'sub', 'sub/b.txt', '.', '..', '../escape', '/etc/passwd', 'a.txt/x', ''];
 
 /**
- * Runs random programs until `calls` host calls have been made (a program makes 1 to 8),
- * `batch` invocations at a time. Stops at the first failure unless `keepGoing`.
+ * Runs random programs until they hold `calls` host calls (a program has 1 to 8 steps; the
+ * steps after one that fails its invocation do not run), `batch` invocations at a time.
+ * Stops after `maxFailures` (default 20) failures.
  */
 export async function fuzz(options: {
   seed: number;
   calls: number;
   guests: { name: string; path: string }[];
   batch?: number;
-  keepGoing?: boolean;
+  maxFailures?: number;
 }): Promise<FuzzReport> {
   const { seed, calls } = options;
   const batch = options.batch ?? 16;
+  const maxFailures = options.maxFailures ?? 20;
   const r = new Random(seed);
   const dir = mkdtempSync(join(tmpdir(), 'nuvola-fuzz-'));
   const rt: Runtime = await createRuntime({ workers: 2, logger: () => {} });
@@ -102,7 +104,7 @@ export async function fuzz(options: {
     const targets: Targets = { functions: FUNCTIONS, keys: KEYS, paths: PATHS };
     const pick = importPicker();
     let round = 0;
-    while (report.calls < calls && (options.keepGoing || report.failures.length === 0)) {
+    while (report.calls < calls && report.failures.length < maxFailures) {
       round++;
       const programs = Array.from({ length: batch }, () => randomProgram(r, IMPORTS, targets, pick));
       const group = r.chance(0.1);
