@@ -84,12 +84,14 @@ export function guestWritable(ctx: GuestContext, ptr: number, len: number, what:
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
-/** Logs a line for the guest within its invocation's `maxLogBytes`: cut at the budget, then dropped. */
+/** Logs a line for the guest within its invocation's `maxLogBytes` (UTF-8 bytes): cut at the budget, then dropped. */
 export function logLine(ctx: GuestContext, line: string): void {
-  if (ctx.logBudget <= 0) return;
-  const bytes = encoder.encode(line).byteLength;
-  ctx.logBudget -= bytes;
+  const room = ctx.logBudget;
+  if (room <= 0) return;
+  const bytes = encoder.encode(line);
+  ctx.logBudget -= bytes.byteLength;
   if (ctx.logBudget >= 0) ctx.log(line);
-  else ctx.log(`${line.slice(0, Math.max(0, line.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
+  else ctx.log(`${decoder.decode(bytes.subarray(0, room))}… [log truncated: maxLogBytes reached]`);
 }

@@ -58,8 +58,14 @@ const str = (s: string): number[] => {
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 
-/** The module's bytes, importing `imports` (all host functions by default). */
-export function fuzzGuestModule(imports: readonly ImportSig[] = IMPORTS): Uint8Array {
+/**
+ * The module's bytes, importing `imports` (all host functions by default). With `catchErrors`
+ * each step runs inside a `try … catch_all` (the legacy exception-handling opcodes, which the
+ * engine ships): a host error no longer ends the call, and the next step runs anyway — what a
+ * hostile guest would do.
+ */
+export function fuzzGuestModule(options: { catchErrors?: boolean; imports?: readonly ImportSig[] } = {}): Uint8Array {
+  const imports = options.imports ?? IMPORTS;
   const types: string[] = [];
   const typeBodies: number[][] = [];
   const typeOf = (params: ValType[], results: ValType[]): number => {
@@ -98,6 +104,7 @@ export function fuzzGuestModule(imports: readonly ImportSig[] = IMPORTS): Uint8A
   body.push(0x04, 0x40, 0x41, ...sleb(0), 0x0f, 0x0b);
   // base = 8 + i * STEP_BYTES
   body.push(0x20, I, 0x41, ...sleb(STEP_BYTES), 0x6c, 0x41, ...sleb(8), 0x6a, 0x21, BASE);
+  if (options.catchErrors) body.push(0x06, 0x40); // try
   body.push(0x02, 0x40); // block $done
   for (let c = 0; c < k; c++) body.push(0x02, 0x40); // block per case, innermost is case 0
   body.push(0x20, BASE, 0x28, 2, 0);
@@ -113,6 +120,7 @@ export function fuzzGuestModule(imports: readonly ImportSig[] = IMPORTS): Uint8A
     body.push(0x0c, ...uleb(k - 1 - c)); // br $done
   });
   body.push(0x0b); // end $done
+  if (options.catchErrors) body.push(0x19, 0x0b); // catch_all, end
   body.push(0x20, I, 0x41, ...sleb(1), 0x6a, 0x21, I);
   body.push(0x0c, 0); // br loop
   body.push(0x0b); // end loop

@@ -100,6 +100,7 @@ export async function fuzz(options: {
     const wasi = { args: ['x'], env: { FUZZ: '1' }, dirs: [{ host: dir, guest: '/data', writable: true }] };
     await rt.register('fuzz', wasm, { timeoutMs: 1000, wasi });
     await rt.register('fuzz_keys', wasm, { timeoutMs: 1000, stateKeys: ['fuzz:a'], wasi });
+    await rt.register('fuzz_catch', fuzzGuestModule({ catchErrors: true }), { timeoutMs: 1000, wasi });
     for (const g of options.guests) await rt.register(g.name, g.path);
     const targets: Targets = { functions: FUNCTIONS, keys: KEYS, paths: PATHS };
     const pick = importPicker();
@@ -110,7 +111,11 @@ export async function fuzz(options: {
       const group = r.chance(0.1);
       const outcomes = await Promise.allSettled(
         programs.map((p, i) =>
-          group && i === 0 ? rt.invokeGroup('fuzz', 2, p.input) : rt.invoke(r.chance(0.2) ? 'fuzz_keys' : 'fuzz', p.input),
+          answered<InvokeResult | InvokeResult[]>(
+            group && i === 0
+              ? rt.invokeGroup('fuzz', 2, p.input)
+              : rt.invoke(r.chance(0.2) ? 'fuzz_keys' : r.chance(0.25) ? 'fuzz_catch' : 'fuzz', p.input),
+          ),
         ),
       );
       outcomes.forEach((outcome, i) => {
@@ -131,6 +136,21 @@ export async function fuzz(options: {
     rmSync(dir, { recursive: true, force: true });
   }
   return report;
+}
+
+/**
+ * Longest a fuzzed call may take to be answered: past its 1 s timeout, the sweeper's grace for
+ * a cancel (1 s) and a kernel's maxKernelMs (10 s). Longer is a hung runtime.
+ */
+const ANSWER_MS = 30_000;
+
+/** The call's outcome, or a rejection saying it was never answered. */
+function answered<T>(call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not answered within ${ANSWER_MS} ms: the runtime hung`)), ANSWER_MS);
+  });
+  return Promise.race([call, hung]).finally(() => clearTimeout(timer));
 }
 
 /** Undefined when the runtime still answers a known-good function correctly and has lost no worker. */
