@@ -13,7 +13,7 @@ import { encodeProgram, fuzzGuestModule } from './fuzz/guest-module.js';
 import { IMPORTS } from './fuzz/signatures.js';
 import { guestPath } from './helpers.js';
 
-const CALLS = Number(process.env['NUVOLA_FUZZ_CALLS'] ?? 3000);
+const CALLS = Number(process.env['NUVOLA_FUZZ_CALLS'] ?? 5000);
 const SEED = Number(process.env['NUVOLA_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const index = (module: string, name: string): number => IMPORTS.findIndex((i) => i.module === module && i.name === name);
 
