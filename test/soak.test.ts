@@ -99,27 +99,31 @@ function script(calls: number): string {
 }
 
 describe('soak', () => {
-  it(`${CALLS} calls of mixed guests (echo, traps, timeouts, state, chains) keep memory flat after warm-up`, async () => {
-    const { stdout, stderr, code } = await runScript(script(CALLS), ['--expose-gc'], CALLS * 5);
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    const report = JSON.parse(stdout) as SoakReport;
-    if (process.env['NUVOLA_SOAK_CALLS'] !== undefined) console.log(JSON.stringify(report.checkpoints));
-    expect(report.wrong).toEqual([]);
-    expect(report.calls).toBe(CALLS);
-    // Every local count is exact: one host, each call under the key's write lock.
-    expect(report.stateCounts.counted).toBe(report.stateCounts.expected);
-    // Only the looping guest's timeouts may cost a worker, one each at most (one that is still
-    // queued at its deadline — its worker still starting after the last one — costs none).
-    const timeouts = Math.floor(CALLS / 2000);
-    expect(report.codes['E_TIMEOUT']).toBe(timeouts);
-    expect(report.codes['E_WORKER_LOST']).toBeUndefined();
-    expect(report.stats.workerRestarts).toBeLessThanOrEqual(timeouts);
-    expect(report.stats.workers).toBe(2);
-    // Flat after warm-up: between the middle checkpoint and the last, after a full collection.
-    const middle = report.checkpoints[Math.floor(report.checkpoints.length / 2) - 1]!;
-    const last = report.checkpoints[report.checkpoints.length - 1]!;
-    expect(last.rssMB - middle.rssMB).toBeLessThan(48);
-    expect(last.heapMB - middle.heapMB).toBeLessThan(8);
-  }, Math.max(120_000, CALLS * 6));
+  it(
+    `${CALLS} calls of mixed guests (echo, traps, timeouts, state, chains) keep memory flat after warm-up`,
+    async () => {
+      const { stdout, stderr, code } = await runScript(script(CALLS), ['--expose-gc'], CALLS * 5);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const report = JSON.parse(stdout) as SoakReport;
+      if (process.env['NUVOLA_SOAK_CALLS'] !== undefined) console.log(JSON.stringify(report.checkpoints));
+      expect(report.wrong).toEqual([]);
+      expect(report.calls).toBe(CALLS);
+      // Every local count is exact: one host, each call under the key's write lock.
+      expect(report.stateCounts.counted).toBe(report.stateCounts.expected);
+      // Only the looping guest's timeouts may cost a worker, one each at most (one that is still
+      // queued at its deadline — its worker still starting after the last one — costs none).
+      const timeouts = Math.floor(CALLS / 2000);
+      expect(report.codes['E_TIMEOUT']).toBe(timeouts);
+      expect(report.codes['E_WORKER_LOST']).toBeUndefined();
+      expect(report.stats.workerRestarts).toBeLessThanOrEqual(timeouts);
+      expect(report.stats.workers).toBe(2);
+      // Flat after warm-up: between the middle checkpoint and the last, after a full collection.
+      const middle = report.checkpoints[Math.floor(report.checkpoints.length / 2) - 1]!;
+      const last = report.checkpoints[report.checkpoints.length - 1]!;
+      expect(last.rssMB - middle.rssMB).toBeLessThan(48);
+      expect(last.heapMB - middle.heapMB).toBeLessThan(8);
+    },
+    Math.max(120_000, CALLS * 6),
+  );
 });
