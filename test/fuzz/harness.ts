@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createRuntime, NuvolaError, type InvokeResult, type Runtime } from 'nuvola';
 import { Random, describe, randomProgram, type Targets } from './generate.js';
 import { fuzzGuestModule } from './guest-module.js';
-import { IMPORTS } from './signatures.js';
+import { IMPORTS, type ArgKind, type ImportSig, type ValType } from './signatures.js';
 
 /**
  * Codes a host import may fail a call with. Not here: E_WORKER_LOST (a host call must never
@@ -36,7 +36,7 @@ export const ALLOWED_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Why an outcome is wrong, or undefined when it is one the boundary promises. */
-export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeResult[]>): string | undefined {
+export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeResult[]>, mistyped = false): string | undefined {
   if (outcome.status === 'fulfilled') {
     const results = Array.isArray(outcome.value) ? outcome.value : [outcome.value];
     const bad = results.find((r) => r.returnCode !== 0);
@@ -48,7 +48,7 @@ export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeR
   // The worker's classify() puts the engine's text in `details.trap` when something other than
   // a coded host error reached it: the generated guest cannot trap by itself, so that is a
   // host import throwing a plain TypeError or RangeError (a bug in the host, not the guest).
-  if (err.code === 'E_GUEST_TRAP' && err.details['trap'] !== undefined) return `uncoded host failure: ${err.message}`;
+  if (err.code === 'E_GUEST_TRAP' && err.details['trap'] !== undefined && !mistyped) return `uncoded host failure: ${err.message}`;
   return undefined;
 }
 
@@ -57,7 +57,20 @@ export interface FuzzReport {
   calls: number;
   invocations: number;
   codes: Record<string, number>;
+  /** The same, per registration the programs ran as. */
+  byKind: Record<string, Record<string, number>>;
   failures: string[];
+}
+
+/** The imports with about half of them declared with random types (parameters and result). */
+function mistype(r: Random): ImportSig[] {
+  const kinds: ArgKind[] = ['ptr', 'len', 'int', 'i64', 'f32', 'f64'];
+  const results: (ValType | undefined)[] = [undefined, 'i32', 'i64', 'f32', 'f64'];
+  return IMPORTS.map((imp) =>
+    r.chance(0.5) || (imp.module === 'nuvola:io' && imp.name.startsWith('input_'))
+      ? imp
+      : { ...imp, params: Array.from({ length: r.int(7) }, () => r.pick(kinds)), result: r.pick(results) },
+  );
 }
 
 /** Picks an import: a module first (each equally likely), then one of its functions. */
@@ -94,28 +107,40 @@ export async function fuzz(options: {
   const r = new Random(seed);
   const dir = mkdtempSync(join(tmpdir(), 'nuvola-fuzz-'));
   const rt: Runtime = await createRuntime({ workers: 2, logger: () => {} });
-  const report: FuzzReport = { seed, calls: 0, invocations: 0, codes: {}, failures: [] };
+  const report: FuzzReport = { seed, calls: 0, invocations: 0, codes: {}, byKind: {}, failures: [] };
   try {
-    const wasm = fuzzGuestModule();
     const wasi = { args: ['x'], env: { FUZZ: '1' }, dirs: [{ host: dir, guest: '/data', writable: true }] };
+    const mistyped = mistype(r);
+    // What each program may run as: the guest as it is, restricted to one state key, kept
+    // between calls, catching host errors, and with imports declared with the wrong types.
+    const kinds: { name: string; imports: readonly ImportSig[]; weight: number }[] = [
+      { name: 'fuzz', imports: IMPORTS, weight: 4 },
+      { name: 'fuzz_keys', imports: IMPORTS, weight: 1 },
+      { name: 'fuzz_keep', imports: IMPORTS, weight: 1 },
+      { name: 'fuzz_catch', imports: IMPORTS, weight: 2 },
+      { name: 'fuzz_mistyped', imports: mistyped, weight: 1 },
+    ];
+    const wasm = fuzzGuestModule();
     await rt.register('fuzz', wasm, { timeoutMs: 1000, wasi });
     await rt.register('fuzz_keys', wasm, { timeoutMs: 1000, stateKeys: ['fuzz:a'], wasi });
+    await rt.register('fuzz_keep', wasm, { timeoutMs: 1000, reuse: 'keep', wasi });
     await rt.register('fuzz_catch', fuzzGuestModule({ catchErrors: true }), { timeoutMs: 1000, wasi });
+    await rt.register('fuzz_mistyped', fuzzGuestModule({ imports: mistyped }), { timeoutMs: 1000, wasi });
     for (const g of options.guests) await rt.register(g.name, g.path);
     const targets: Targets = { functions: FUNCTIONS, keys: KEYS, paths: PATHS };
     const pick = importPicker();
+    const weighted = kinds.flatMap((k) => Array<(typeof kinds)[number]>(k.weight).fill(k));
     let round = 0;
     while (report.calls < calls && report.failures.length < maxFailures) {
       round++;
-      const programs = Array.from({ length: batch }, () => randomProgram(r, IMPORTS, targets, pick));
       const group = r.chance(0.1);
+      const programs = Array.from({ length: batch }, (_, i) => {
+        const kind = group && i === 0 ? kinds[0]! : r.pick(weighted);
+        return { kind, group: group && i === 0, ...randomProgram(r, kind.imports, targets, pick) };
+      });
       const outcomes = await Promise.allSettled(
-        programs.map((p, i) =>
-          answered<InvokeResult | InvokeResult[]>(
-            group && i === 0
-              ? rt.invokeGroup('fuzz', 2, p.input)
-              : rt.invoke(r.chance(0.2) ? 'fuzz_keys' : r.chance(0.25) ? 'fuzz_catch' : 'fuzz', p.input),
-          ),
+        programs.map((p) =>
+          answered<InvokeResult | InvokeResult[]>(p.group ? rt.invokeGroup(p.kind.name, 2, p.input) : rt.invoke(p.kind.name, p.input)),
         ),
       );
       outcomes.forEach((outcome, i) => {
@@ -124,9 +149,16 @@ export async function fuzz(options: {
         report.invocations++;
         const code = outcome.status === 'fulfilled' ? 'ok' : outcome.reason instanceof NuvolaError ? outcome.reason.code : 'other';
         report.codes[code] = (report.codes[code] ?? 0) + 1;
-        const problem = problemWith(outcome);
+        const kind = (report.byKind[program.kind.name] ??= {});
+        kind[code] = (kind[code] ?? 0) + 1;
+        // A guest that declared an import with the wrong types gets the engine's own error
+        // for the conversion (E_GUEST_TRAP with the engine's message): its fault, still coded.
+        const problem = problemWith(outcome, program.kind.imports !== IMPORTS);
         if (problem !== undefined)
-          report.failures.push(`seed ${seed}, round ${round}, program ${i}: ${problem}\n  program: ${describe(IMPORTS, program.steps)}`);
+          report.failures.push(
+            `seed ${seed}, round ${round}, program ${i} (${program.kind.name}${program.group ? ', group' : ''}): ${problem}\n` +
+              `  program: ${describe(program.kind.imports, program.steps)}`,
+          );
       });
       const health = await healthy(rt, r);
       if (health !== undefined) report.failures.push(`seed ${seed}, after round ${round}: ${health}`);
