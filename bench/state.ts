@@ -3,14 +3,17 @@
  * - reading and writing 1 MiB between the local tier and a guest vs a plain memcpy of 1 MiB;
  * - push and pull of 1 MiB through the global tier (Redis) vs the raw Redis client doing
  *   SET and GET of the same bytes;
- * - a partial push of 1% dirty chunks of a 64 MiB value vs a full push of it.
+ * - a partial push of 1% dirty chunks of a 64 MiB value vs a full push of it;
+ * - a visit counter three ways, 32 calls in flight: the atomic global increment vs the global
+ *   write lock around pull/add/push (both exact across hosts) vs the local tier's write lock
+ *   (exact on one host only).
  * Starts its own throwaway redis-server (which must be installed).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { buildGuest, createRuntime } from 'nuvola';
-import { time, figure, median, report, type BenchReport } from './harness.js';
+import { time, figure, median, report, throughputRun, type BenchReport } from './harness.js';
 import { startRedis } from './redis-server.js';
 
 export interface StateBenchOptions {
@@ -112,6 +115,25 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
     const check = await raw.getrangeBuffer('nuvola:v:{bench-big}', 100, 115);
     const pushedOk = check.every((b) => b === 7);
 
+    // A visit counter three ways, alternating which goes first.
+    await rt.register('counter', await buildGuest(join(guestDir, 'counter.ts')));
+    const ways = { atomic: 2000, locked: 300, local: 2000 } as const;
+    const perSecond: Record<keyof typeof ways, number[]> = { atomic: [], locked: [], local: [] };
+    const exact: string[] = [];
+    for (let run = -1; run < runs; run++) {
+      const order = (Object.keys(ways) as (keyof typeof ways)[]).slice();
+      if (run % 2 === 1) order.reverse();
+      for (const way of order) {
+        const key = `bench-counter-${way}-${run}`;
+        const calls = ways[way];
+        const rate = await throughputRun(() => rt.invoke('counter', `${way} ${key}`), calls, 32);
+        const final = way === 'local' ? await rt.state.read(key) : (await rt.state.pull(key), await rt.state.read(key));
+        const count = final.byteLength === 8 ? new DataView(final.buffer, final.byteOffset, 8).getBigInt64(0, true) : -1n;
+        if (count !== BigInt(calls)) exact.push(`${way} counted ${count} of ${calls}`);
+        if (run >= 0) perSecond[way].push(rate);
+      }
+    }
+
     return report(
       'state',
       runs,
@@ -135,6 +157,22 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
         figure('push 1 MiB to Redis', 'ms', 'lower', push, 'raw ioredis SET, same bytes', set),
         figure('pull 1 MiB from Redis', 'ms', 'lower', pull, 'raw ioredis GET, same bytes', get),
         figure(
+          'counter: atomic incrementGlobal (exact across hosts)',
+          'calls/s',
+          'higher',
+          perSecond.atomic,
+          'global write lock + pull/add/push (exact across hosts)',
+          perSecond.locked,
+        ),
+        figure(
+          'counter: atomic incrementGlobal (exact across hosts)',
+          'calls/s',
+          'higher',
+          perSecond.atomic,
+          'local write lock + read/add/write (exact on one host only)',
+          perSecond.local,
+        ),
+        figure(
           `partial push, ${dirtyChunks} dirty 64 KiB chunks (1%) of 64 MiB`,
           'ms',
           'lower',
@@ -147,6 +185,7 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
         `global tier: ${20 * runs} interleaved samples of each operation after 10 warm-up rounds.`,
         `local tier: a guest copies the value into its memory (readInto) and back (writeAt) ${rounds} times per call; per-operation time is the call minus an empty call, over ${2 * rounds} operations.`,
         `partial push sends ${dirtyChunks * CHUNK} of ${bigSize} bytes (${((100 * dirtyChunks * CHUNK) / bigSize).toFixed(2)}%); bytes landed in Redis: ${pushedOk ? 'verified' : 'NOT verified'}.`,
+        `counter: ${ways.atomic} / ${ways.locked} / ${ways.local} calls per run (atomic / locked / local), 32 in flight, on 2 workers and one Redis; final counts ${exact.length === 0 ? 'all exact' : `NOT exact: ${exact.join('; ')}`}.`,
         `global-tier throughput relative to the raw client: push ${(median(set) / median(push)).toFixed(2)}×, pull ${(median(get) / median(pull)).toFixed(2)}× (target ≥ 0.8×).`,
       ],
     );

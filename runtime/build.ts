@@ -4,7 +4,7 @@
  * no bindings (they would instantiate with empty imports), the freeing `incremental`
  * runtime, and top-level code exported as `_initialize` so the host decides when it runs.
  */
-import asc from 'assemblyscript/asc';
+import type ascModule from 'assemblyscript/asc';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError } from './errors.js';
 import { WASI_START } from './host/wasi.js';
+import { dropCustomSection, embedSourceMap } from './source-map.js';
 
 export interface BuildOptions {
   /** Where to write the `.wasm`; when omitted the bytes are only returned. */
@@ -20,6 +21,12 @@ export interface BuildOptions {
   optimizeLevel?: number;
   /** Keep function names in the binary so traps show readable frames. Default false. */
   debug?: boolean;
+  /**
+   * Embed the compiler's source map (a `nuvola.sourcemap` custom section: file names and
+   * positions, not the sources), so that traps and aborts name the guest's own
+   * `file.ts:line:column`. Default true; false gives a smaller module.
+   */
+  sourceMap?: boolean;
   /**
    * Build a WASI command with `@assemblyscript/wasi-shim` (console, process.stdin/stdout,
    * process.argv/env through WASI): top-level code becomes `_start`, which runs once per
@@ -96,18 +103,25 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
     '--noColors',
   ];
   if (options.debug) args.push('--debug');
+  const withMap = options.sourceMap !== false;
+  if (withMap) args.push('--sourceMap');
+  // Loaded on the first build, not with the package: the compiler takes ~500 ms to load and
+  // uses top-level await, which would make `require('nuvola')` fail (ERR_REQUIRE_ASYNC_MODULE).
+  const asc: typeof ascModule = (await import('assemblyscript/asc')).default;
   if (options.wasi) args.push(...wasiShimFlags());
   let binary: Uint8Array | undefined;
+  let sourceMap: string | undefined;
   const errors: string[] = [];
   // asc adds the files of a `--lib` folder to its process-wide standard library and keeps
   // them: a later build without the WASI shim would then compile the shim's files too.
   const library = asc.libraryFiles as Record<string, string>;
   const standard = new Set(Object.keys(library));
-  let result: Awaited<ReturnType<typeof asc.main>>;
+  let result: Awaited<ReturnType<typeof ascModule.main>>;
   try {
     result = await asc.main(args, {
       writeFile(name: string, contents: Uint8Array | string) {
         if (name.endsWith('.wasm') && typeof contents !== 'string') binary = contents;
+        else if (name.endsWith('.wasm.map')) sourceMap = typeof contents === 'string' ? contents : Buffer.from(contents).toString();
       },
       stderr: {
         write(chunk: string | Uint8Array) {
@@ -115,7 +129,7 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
           return true;
         },
       },
-    } as unknown as asc.APIOptions);
+    } as unknown as ascModule.APIOptions);
   } finally {
     for (const name of Object.keys(library)) if (!standard.has(name)) delete library[name];
   }
@@ -126,10 +140,21 @@ async function buildNow(source: string, input: string, options: BuildOptions): P
       diagnostics,
     });
   }
+  if (withMap && sourceMap !== undefined) binary = withSourceMap(binary, sourceMap);
   if (options.outFile !== undefined) {
     const { mkdir, writeFile } = await import('node:fs/promises');
     await mkdir(dirname(resolve(options.outFile)), { recursive: true });
     await writeFile(options.outFile, binary);
   }
   return binary;
+}
+
+/**
+ * The module with asc's source map embedded (runtime/source-map.ts), its `sourceMappingURL`
+ * section (naming a file nobody writes) dropped. Sources are named as the build's working
+ * directory sees them, the standard library as `~lib/…`.
+ */
+function withSourceMap(binary: Uint8Array, json: string): Uint8Array {
+  const map = JSON.parse(json) as { sources: string[]; mappings: string };
+  return embedSourceMap(dropCustomSection(binary, 'sourceMappingURL'), { sources: map.sources, mappings: map.mappings });
 }

@@ -3,7 +3,10 @@
  * API, `@bytecodealliance/jco-transpile`), check that its world is nuvola's function world
  * (`wit/nuvola-function.wit`), and hand the workers the glue and the core modules. The core
  * module that owns the memory goes through the same checks and snapshot rewrite as any guest,
- * so a component gets the same limits, snapshots and reset.
+ * so a component gets the same limits, snapshots and reset. The other core modules are checked
+ * for state a reset would miss (snapshot/core-state.ts): a component with such a module gets a
+ * fresh instance for every call. The exports that could be the component's `realloc` are
+ * listed, so that the workers mark the input the glue copies into what they return.
  *
  * Transpiling takes tens of milliseconds and more: its output is cached by the component's
  * content hash, in memory and (unless turned off) in a directory, so a second registration of
@@ -16,6 +19,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ErrorCode, ModuleError } from './errors.js';
 import { checkModule, type CheckedModule } from './module-check.js';
+import { coreModuleState } from './snapshot/core-state.js';
+import { exportSignatures } from './wasm-binary.js';
 import type { ComponentCode } from './protocol.js';
 import { HOST_INTERFACE } from './worker/component.js';
 
@@ -103,25 +108,36 @@ export async function prepareComponent(
 
   const modules: Record<string, WebAssembly.Module> = {};
   let main: string | undefined;
+  /** The core modules that define a memory: only one may. */
+  const memories: string[] = [];
+  let kept: string | undefined;
+  const reallocs: Record<string, string[]> = {};
   for (const [file, core] of Object.entries(transpiled.cores)) {
     const module = await WebAssembly.compile(core as Uint8Array<ArrayBuffer>);
+    const candidates = reallocExports(core);
+    if (candidates === undefined) kept ??= `its core module '${file}' has exports whose types nuvola cannot read`;
+    else if (candidates.length > 0) reallocs[file] = candidates;
     const ownsMemory =
       WebAssembly.Module.exports(module).some((e) => e.kind === 'memory') &&
       !WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
-    if (!ownsMemory) {
-      modules[file] = module;
+    if (ownsMemory) {
+      main ??= file;
+      memories.push(file);
       continue;
     }
-    if (main !== undefined) {
-      throw new ModuleError(
-        ErrorCode.INVALID_MODULE,
-        `function '${name}': components with more than one memory are not supported (${main} and ${file} each define one)`,
-        {
-          function: name,
-        },
-      );
-    }
-    main = file;
+    modules[file] = module;
+    const state = coreModuleState(core);
+    if (state.definesMemory) memories.push(file);
+    if (state.kept !== undefined) kept ??= `its core module '${file}' ${state.kept}`;
+  }
+  if (memories.length > 1) {
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}': components with more than one memory are not supported (${memories[0]} and ${memories[1]} each define one)`,
+      {
+        function: name,
+      },
+    );
   }
   if (main === undefined) {
     throw new ModuleError(
@@ -133,7 +149,28 @@ export async function prepareComponent(
     );
   }
   const checked = await checkModule(name, transpiled.cores[main]!, memoryLimitPages, 'component-core');
-  return { checked, code: { hash, glue: transpiled.glue, main, modules } };
+  if (kept !== undefined && checked.layout.tracked) {
+    // Only the memory-owning module is snapshotted: the component is replaced after every call.
+    checked.layout = {
+      ...checked.layout,
+      tracked: false,
+      resetNote: `${kept}, which a reset does not put back; each call gets a fresh instance instead of a reset`,
+    };
+  }
+  return { checked, code: { hash, glue: transpiled.glue, main, modules, reallocs } };
+}
+
+/**
+ * The exports of a core module that could be the component's `realloc`: every function of
+ * its type, `(i32, i32, i32, i32) -> (i32)`, whatever its name. The glue writes the input into
+ * the range realloc returns; the worker marks that range for the reset (worker/component.ts).
+ * Undefined when the module's types cannot be read.
+ */
+function reallocExports(core: Uint8Array): string[] | undefined {
+  const signatures = exportSignatures(core);
+  if (signatures === undefined) return undefined;
+  const i32 = (types: string[], n: number): boolean => types.length === n && types.every((t) => t === 'i32');
+  return [...signatures].filter(([, sig]) => i32(sig.params, 4) && i32(sig.results, 1)).map(([name]) => name);
 }
 
 /** A cache entry, or undefined when there is none (or only part of one, from a crash). */

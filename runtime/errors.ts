@@ -38,6 +38,16 @@ export const ErrorCode = {
   COMM_ABORTED: 'E_COMM_ABORTED',
   /** A message larger than `maxMessageBytes`. */
   MESSAGE_TOO_LARGE: 'E_MESSAGE_TOO_LARGE',
+  /**
+   * The receiving rank already has `maxQueuedMessageBytes` of messages sent to it and not yet
+   * received; the sender's call fails. Receive sooner, send less at once, or raise the option.
+   */
+  QUEUE_FULL: 'E_QUEUE_FULL',
+  /**
+   * A chained call's output would make its caller hold more than `maxChainedOutputBytes` of
+   * chained outputs; the caller sees that call fail (`CHAIN_FAILED`).
+   */
+  CHAIN_OUTPUT_LIMIT: 'E_CHAIN_OUTPUT_LIMIT',
   /** The guest used a chain id its invocation did not get from `chain.call`. */
   CHAIN_ID: 'E_CHAIN_ID',
   /** The guest passed a host import a pointer or length outside its own memory. */
@@ -67,6 +77,8 @@ export const ErrorCode = {
   STATE_DENIED: 'E_STATE_DENIED',
   /** A state key that is empty or longer than 1024 bytes. */
   STATE_BAD_KEY: 'E_STATE_BAD_KEY',
+  /** The write would make the function hold more of the local state tier than its `stateQuota` (bytes or keys). */
+  STATE_QUOTA: 'E_STATE_QUOTA',
   /** A host handler (see `registerHandler`) threw something that is not a nuvola error. */
   HANDLER_FAILED: 'E_HANDLER_FAILED',
   /** A skeleton's stage failed on an item; `details` name the function, the item and the cause. */
@@ -170,6 +182,8 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_COMM_RANK: GuestError,
   E_COMM_ABORTED: GuestError,
   E_MESSAGE_TOO_LARGE: LimitError,
+  E_QUEUE_FULL: LimitError,
+  E_CHAIN_OUTPUT_LIMIT: LimitError,
   E_TIMEOUT: TimeoutError,
   E_WORKER_LOST: WorkerLostError,
   E_CLOSED: RuntimeClosedError,
@@ -179,6 +193,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_STATE_LEASE: StateError,
   E_STATE_DENIED: StateError,
   E_STATE_BAD_KEY: StateError,
+  E_STATE_QUOTA: LimitError,
   E_HANDLER_FAILED: HandlerError,
   E_SKELETON_STAGE: SkeletonError,
   E_INVALID_SKELETON: SkeletonError,

@@ -6,7 +6,7 @@
 import { StateClient } from '../state/client.js';
 import type { Lease } from '../state/global-tier.js';
 import type { KeyState } from '../state/key-state.js';
-import type { StateStore } from '../state/store.js';
+import { checkKey, type StateStore } from '../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from './errors.js';
 
 /** Default wait for a contended global lock from the host, in milliseconds. */
@@ -52,7 +52,6 @@ export class HostState {
     return this.run(() => this.client.size(key));
   }
 
-  /** The whole value (empty for an unknown key). */
   /** The whole value, as one consistent snapshot (empty for an unknown key). */
   read(key: string): Promise<Uint8Array> {
     return this.run(() => this.client.readAll(key, this.mode(key)));
@@ -76,7 +75,7 @@ export class HostState {
   }
 
   append(key: string, data: Uint8Array): Promise<void> {
-    return this.run(() => this.store.global.append(key, data));
+    return this.run(() => this.store.append(key, data));
   }
 
   readAppended(key: string): Promise<Uint8Array[]> {
@@ -84,7 +83,7 @@ export class HostState {
   }
 
   clearAppended(key: string): Promise<void> {
-    return this.run(() => this.store.global.clearAppended(key));
+    return this.run(() => this.store.clearAppended(key));
   }
 
   push(key: string): Promise<void> {
@@ -182,6 +181,26 @@ export class HostState {
 
   unlockGlobalWrite(key: string): Promise<boolean> {
     return this.unlockGlobal(key, 'write');
+  }
+
+  /**
+   * Adds `delta` to the key's global value, a little-endian i64 (a missing key counts as 0), in
+   * one atomic step (one Redis round trip, no lock) and resolves to the new value. Exact across
+   * hosts; this host's local copy of the key is not touched.
+   */
+  incrementGlobal(key: string, delta: bigint | number = 1n): Promise<bigint> {
+    return this.run(() => {
+      checkKey(key);
+      return this.store.global.increment(key, BigInt(delta));
+    });
+  }
+
+  /** Sets the key's global i64 value to `value` if it is `expected` (missing counts as 0), atomically; resolves whether it did. */
+  compareAndSwapGlobal(key: string, expected: bigint | number, value: bigint | number): Promise<boolean> {
+    return this.run(() => {
+      checkKey(key);
+      return this.store.global.compareAndSwap(key, BigInt(expected), BigInt(value));
+    });
   }
 
   /** Resolves false when the lease had already expired. */

@@ -7,6 +7,7 @@ export type {
   InvokeResult,
   InvokeInput,
   RuntimeStats,
+  FunctionStats,
   ChainResult,
   ChainOptions,
   GroupOptions,

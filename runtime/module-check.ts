@@ -10,6 +10,7 @@ import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
 import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/imports.js';
 import { WASI_START } from './host/wasi.js';
 import { prepareModule, SnapshotUnsupported } from './snapshot/rewrite.js';
+import { dropCustomSection, SOURCE_MAP_SECTION, sourceTable, type SourceTable } from './source-map.js';
 import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';
 import type { GuestAbi } from './protocol.js';
 
@@ -25,6 +26,8 @@ export interface CheckedModule {
   suspends: boolean;
   /** The interface it speaks (detected when registered with `abi: 'auto'`). */
   abi: GuestAbi;
+  /** Source positions by offset in the rewritten module, when the module carries a source map (`nuvola build`). */
+  sources: SourceTable | undefined;
 }
 
 /** Whether the bytes are a WebAssembly component (layer 1) rather than a core module. */
@@ -103,9 +106,11 @@ export async function checkModule(
       reason: err.message,
     });
   }
+  // The source map is read from the original; the engine need not keep a copy.
+  const final = dropCustomSection(prepared.bytes, SOURCE_MAP_SECTION);
   let rewritten: WebAssembly.Module;
   try {
-    rewritten = await WebAssembly.compile(prepared.bytes as Uint8Array<ArrayBuffer>);
+    rewritten = await WebAssembly.compile(final as Uint8Array<ArrayBuffer>);
   } catch (err) {
     // The original compiled, so this is nuvola's own fault.
     throw new ModuleError(
@@ -114,7 +119,14 @@ export async function checkModule(
       { function: name, reason: (err as Error).message },
     );
   }
-  return { module: rewritten, layout: prepared.layout, segments: prepared.dataSegments, suspends, abi: abiName };
+  return {
+    module: rewritten,
+    layout: prepared.layout,
+    segments: prepared.dataSegments,
+    suspends,
+    abi: abiName,
+    sources: sourceTable(original, final, prepared.bodyMaps),
+  };
 }
 
 /** Checks a core module's imports and entry point against the ABI it speaks. */

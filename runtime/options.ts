@@ -57,6 +57,18 @@ export interface RuntimeOptions {
   maxInstances?: number;
   /** Largest message a rank may send to another (`comm.send`), in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Bytes of messages sent to one rank and not yet received by it, in bytes: a send that
+   * would queue more fails with `E_QUEUE_FULL` (a send to a rank with nothing queued is always
+   * taken, so one message up to `maxMessageBytes` still passes). Default 16 MiB.
+   */
+  maxQueuedMessageBytes?: number;
+  /**
+   * Bytes of chained calls' outputs one invocation may hold (it holds them until it
+   * returns): a callee's output that would go over fails that call in the caller with
+   * `E_CHAIN_OUTPUT_LIMIT`. Default 64 MiB.
+   */
+  maxChainedOutputBytes?: number;
   /** Log bytes one invocation may write; the rest is dropped with a marker. Default 64 KiB. */
   maxLogBytes?: number;
   /**
@@ -149,6 +161,21 @@ export interface FunctionOptions {
     env?: Record<string, string>;
     dirs?: { host: string; guest?: string; writable?: boolean }[];
   };
+  /**
+   * Most calls of this function running at once (instances it holds for calls, group ranks
+   * and chained calls included). Calls over it wait on the main thread, in order, for one to
+   * end — or fail with `E_TIMEOUT` when their timeout passes first — so a recursive fan-out
+   * cannot take every instance from other functions. Default: half of `maxInstances`.
+   */
+  maxConcurrency?: number;
+  /**
+   * How much of the local state tier the function may hold: `bytes` (the room of the values
+   * it allocated, plus what it appended here) and `keys` (local keys it allocated). A key
+   * counts against the function whose call last created or grew its local allocation. A write,
+   * append, pull or lookup that would go over fails with `E_STATE_QUOTA` and changes nothing.
+   * Default `{ bytes: 256 MiB, keys: 65536 }`.
+   */
+  stateQuota?: { bytes?: number; keys?: number };
 }
 
 /** Options of `rt.invoke`. */
@@ -190,6 +217,8 @@ export const RUNTIME_DEFAULTS = {
   maxInstances: 15_000,
   maxLogBytes: 64 * 1024,
   maxMessageBytes: 64 * 1024 * 1024,
+  maxQueuedMessageBytes: 16 * 1024 * 1024,
+  maxChainedOutputBytes: 64 * 1024 * 1024,
   idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
     process.stderr.write(`[${entry.function}] ${entry.message}\n`);
@@ -208,6 +237,9 @@ export const FUNCTION_DEFAULTS = {
   reuse: 'reset' as 'reset' | 'keep',
   abi: 'auto' as 'auto' | 'nuvola' | 'wasi' | 'component',
   wasi: NO_WASI,
+  /** Undefined: half of the runtime's `maxInstances` (at least 1). */
+  maxConcurrency: undefined as number | undefined,
+  stateQuota: { bytes: 256 * 1024 * 1024, keys: 65_536 } as { bytes: number; keys: number },
 } as const;
 
 /** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
@@ -220,9 +252,10 @@ export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'co
   componentCacheDir: string | null;
   cluster: ClusterSettings | undefined;
 };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi'>> & {
+export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi' | 'stateQuota'>> & {
   stateKeys: string[] | undefined;
   wasi: WasiConfig;
+  stateQuota: { bytes: number; keys: number };
 };
 
 function fail(path: string, expected: string, got: unknown): never {
@@ -276,6 +309,20 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxInstances: integer(o['maxInstances'], 'options.maxInstances', 1, 1_000_000, RUNTIME_DEFAULTS.maxInstances),
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     maxMessageBytes: integer(o['maxMessageBytes'], 'options.maxMessageBytes', 0, GiB, RUNTIME_DEFAULTS.maxMessageBytes),
+    maxQueuedMessageBytes: integer(
+      o['maxQueuedMessageBytes'],
+      'options.maxQueuedMessageBytes',
+      0,
+      GiB,
+      RUNTIME_DEFAULTS.maxQueuedMessageBytes,
+    ),
+    maxChainedOutputBytes: integer(
+      o['maxChainedOutputBytes'],
+      'options.maxChainedOutputBytes',
+      0,
+      GiB,
+      RUNTIME_DEFAULTS.maxChainedOutputBytes,
+    ),
     idleSpinMicros: integer(o['idleSpinMicros'], 'options.idleSpinMicros', 0, 10_000, RUNTIME_DEFAULTS.idleSpinMicros),
     logger: (logger as RuntimeOptions['logger']) ?? RUNTIME_DEFAULTS.logger,
     redis: redisTarget(o['redis']),
@@ -316,9 +363,16 @@ function clusterOptions(value: unknown, redis: unknown, workers: number): Cluste
   };
 }
 
-export function resolveFunctionOptions(options: unknown): ResolvedFunctionOptions {
+/** `maxInstances`: the runtime's, which sets the default `maxConcurrency`. */
+export function resolveFunctionOptions(options: unknown, maxInstances: number = RUNTIME_DEFAULTS.maxInstances): ResolvedFunctionOptions {
   const o = checkObject(options, 'options', Object.keys(FUNCTION_DEFAULTS));
+  const quota = checkObject(o['stateQuota'], 'options.stateQuota', ['bytes', 'keys']);
   return {
+    maxConcurrency: integer(o['maxConcurrency'], 'options.maxConcurrency', 1, 1_000_000, Math.max(1, Math.floor(maxInstances / 2))),
+    stateQuota: {
+      bytes: integer(quota['bytes'], 'options.stateQuota.bytes', 0, 2 ** 53 - 1, FUNCTION_DEFAULTS.stateQuota.bytes),
+      keys: integer(quota['keys'], 'options.stateQuota.keys', 0, 2 ** 31 - 1, FUNCTION_DEFAULTS.stateQuota.keys),
+    },
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
     stateKeys: stateKeys(o['stateKeys']),
@@ -350,6 +404,14 @@ function wasiOptions(value: unknown): WasiConfig {
   });
   const dirsValue = o['dirs'] ?? [];
   if (!Array.isArray(dirsValue)) fail('options.wasi.dirs', 'an array of { host, guest?, writable? }', dirsValue);
+  if (dirsValue.length > 0 && process.platform !== 'linux') {
+    // Grants are reached only through directory descriptors and /proc/self/fd (host/wasi/paths.ts).
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `option options.wasi.dirs: granting directories to a WASI guest needs Linux (/proc/self/fd); this is ${process.platform}: leave dirs out`,
+      { path: 'options.wasi.dirs' },
+    );
+  }
   const dirs = dirsValue.map((d: unknown, i): WasiDir => {
     const path = `options.wasi.dirs[${i}]`;
     const entry = checkObject(d === undefined ? null : d, path, ['host', 'guest', 'writable']);

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
+import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -34,6 +35,11 @@ const SWEEP_INTERVAL_MS = 5;
 const ZOMBIE_GRACE_MS = 1000;
 /** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
 const CANCEL_GRACE_MS = 100;
+/**
+ * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
+ * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
+ */
+const CLOSE_WAIT_MS = 2000;
 
 /** The process's flags that a worker accepts, worked out on the first spawn. */
 let workerExecArgv: string[] | undefined;
@@ -87,6 +93,8 @@ export interface CallLink {
   parent?: number;
   trace?: boolean;
   group?: GroupRef;
+  /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
+  admitted?: Admission;
 }
 
 /** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
@@ -108,6 +116,8 @@ interface Group {
   packed: Slot | undefined;
   /** A part of a group spread over hosts: the ranks run here, and how the others are reached. */
   part?: GroupPart;
+  /** Per rank, bytes sent to it and not yet received (GroupRef.queued). */
+  queued: Int32Array;
 }
 
 /** Where a group's ranks run when some are on other hosts (cluster mode). */
@@ -134,6 +144,8 @@ interface Pending {
   cancelBy: number | undefined;
   /** For a call a worker runs itself: whether its module can suspend (as that worker has it registered). */
   suspends?: boolean;
+  /** The maxConcurrency slot it holds until it is answered. */
+  admission?: Admission;
 }
 
 /** A traced call tree: its records so far and when its root started. */
@@ -203,6 +215,8 @@ export interface PoolStats {
   inflight: number;
   completed: number;
   failed: number;
+  /** Bytes of group messages sent and not yet received, over all running groups (at most `maxQueuedMessageBytes` per rank). */
+  queuedMessageBytes: number;
 }
 
 /** Pool settings beyond what each worker is told. */
@@ -221,6 +235,7 @@ export class Pool {
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   private readonly functions = new Map<string, FunctionSpec>();
+  private readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
@@ -252,10 +267,12 @@ export class Pool {
   private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
+  /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
+  private readonly wasiFileCounts: Int32Array;
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'idleTimeoutMs'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -265,10 +282,12 @@ export class Pool {
     private readonly onLost: (holder: number) => void,
   ) {
     this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
+    this.wasiFileCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
     this.workerOptions = {
       ...workerOptions,
       idleTimeoutMs: options.idleTimeoutMs,
       memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
+      wasiFileCounts: this.wasiFileCounts.buffer as SharedArrayBuffer,
     };
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
     this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
@@ -365,6 +384,7 @@ export class Pool {
         throw fromWire(done.error);
       }
       this.functions.set(spec.name, registered);
+      this.admissions.set(spec.name, new Admission(spec.concurrency.limit, spec.concurrency.running));
       return registered;
     } finally {
       this.release();
@@ -414,6 +434,9 @@ export class Pool {
     this.flush();
     this.functions.delete(name);
     this.home.delete(name);
+    // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
+    this.admissions.get(name)?.drain();
+    this.admissions.delete(name);
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
   }
 
@@ -482,6 +505,7 @@ export class Pool {
         resolve: (result) => {
           this.completed++;
           this.release();
+          this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
           // In the order they started (ids of calls a worker ran itself are negative).
           if (link?.trace === true && trace !== undefined) result.calls = [...trace.records].sort((a, b) => a.startMs - b.startMs);
@@ -490,6 +514,7 @@ export class Pool {
         reject: (error) => {
           this.failed++;
           this.release();
+          this.freeSlot(pending);
           record(-1, undefined, error.code);
           reject(error);
         },
@@ -501,16 +526,73 @@ export class Pool {
         const group = this.groups.get(link.group.id);
         if (group !== undefined) group.pendings[link.group.rank] = pending;
       }
+      const admission = this.admissions.get(fn);
       if (adopted === undefined) {
-        this.dispatch(pending);
+        if (admission === undefined) this.dispatch(pending);
+        else if (link?.admitted !== undefined) {
+          pending.admission = link.admitted;
+          this.dispatch(pending);
+        } else if (admission.tryTake(1)) {
+          // The common case, without the closures a waiting call needs.
+          pending.admission = admission;
+          this.dispatch(pending);
+        } else {
+          this.admit(admission, 1, request.deadline, {
+            grant: () => {
+              pending.admission = admission;
+              this.dispatch(pending);
+            },
+            expire: (error) => this.fail(pending, error ?? this.waitedError(fn, timeoutMs, admission.limit)),
+          });
+        }
         return;
       }
+      // Its worker took a slot for it (see takeSlot in worker/entry.ts).
+      pending.admission = admission;
       // Already on its worker; position -1 counts as started (its worker's loss fails it).
       request.local = true;
       pending.position = -1;
       pending.suspends = adopted.suspends;
       adopted.slot.inflight.set(id, pending);
     });
+  }
+
+  /** Grants `n` slots of `admission` now if free and nobody waits before, else queues the request until `deadline`. */
+  private admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
+    if (admission.tryTake(n)) return on.grant();
+    // Keeps the sweeper, which expires waiting requests, running.
+    this.hold();
+    let held = true;
+    const unhold = (): void => {
+      if (held) this.release();
+      held = false;
+    };
+    admission.wait(n, deadline, {
+      grant: () => {
+        unhold();
+        on.grant();
+      },
+      expire: (error) => {
+        unhold();
+        on.expire(error);
+      },
+    });
+  }
+
+  /** Gives back the slot a call held (which lets waiting calls in). */
+  private freeSlot(pending: Pending): void {
+    const admission = pending.admission;
+    if (admission === undefined) return;
+    pending.admission = undefined;
+    admission.give(1);
+  }
+
+  private waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
+    return makeError(
+      ErrorCode.TIMEOUT,
+      `a ${what} of '${fn}' waited timeoutMs=${timeoutMs} for a slot: maxConcurrency=${limit} calls of it were running all along (a recursive fan-out waits on itself this way); raise maxConcurrency in register() or make fewer calls at once`,
+      { function: fn, timeoutMs, maxConcurrency: limit, started: false },
+    );
   }
 
   /**
@@ -701,12 +783,33 @@ export class Pool {
     placement: 'spread' | 'pack' = 'spread',
     part?: GroupPart,
   ): Promise<RawResult[]> {
+    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
+    // Every rank of the group at once, or none: ranks admitted one by one could each wait on
+    // a rank that waits for a slot another group's rank holds.
+    const admission = this.admissions.get(fn);
+    if (admission !== undefined) {
+      if (ranks.length > admission.limit) {
+        throw makeError(
+          ErrorCode.INSTANCE_LIMIT,
+          `a group of ${ranks.length} ranks of '${fn}' needs ${ranks.length} calls at once, above its maxConcurrency=${admission.limit}; use fewer ranks or raise maxConcurrency in register()`,
+          { function: fn, size: ranks.length, maxConcurrency: admission.limit },
+        );
+      }
+      await new Promise<void>((resolve, reject) =>
+        this.admit(admission, ranks.length, wallClock() + timeoutMs, {
+          grant: resolve,
+          expire: (error) => reject(error ?? this.waitedError(fn, timeoutMs, admission.limit, 'group')),
+        }),
+      );
+    }
     const id = this.nextGroup++;
+    const queued = new SharedArrayBuffer(4 * size);
     const group: Group = {
       slots: new Array<Slot | undefined>(size).fill(undefined),
       pendings: new Array<Pending | undefined>(size).fill(undefined),
       aborted: false,
       packed: placement === 'pack' ? this.pick(fn) : undefined,
+      queued: new Int32Array(queued),
     };
     if (part !== undefined) {
       group.part = part;
@@ -716,9 +819,11 @@ export class Pool {
     let first: NuvolaError | undefined;
     // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
     const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
-    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
     const calls = ranks.map((rank) =>
-      this.invoke(fn, input, timeoutMs, { group: { id, rank, size, workers } }).catch((err: NuvolaError) => {
+      this.invoke(fn, input, timeoutMs, {
+        group: { id, rank, size, workers, queued },
+        ...(admission ? { admitted: admission } : {}),
+      }).catch((err: NuvolaError) => {
         if (first === undefined) {
           first = err;
           err.details['rank'] ??= rank;
@@ -744,6 +849,21 @@ export class Pool {
     const group = this.groups.get(id);
     const target = group?.slots[to];
     if (group === undefined || group.aborted || target === undefined || target.dead) return;
+    // Counted here, where the receiving rank lowers it; a sender elsewhere cannot be refused,
+    // so a full queue ends the group instead.
+    const before = Atomics.add(group.queued, to, data.byteLength);
+    const cap = this.workerOptions.maxQueuedMessageBytes;
+    if (before > 0 && before + data.byteLength > cap) {
+      const fn = group.pendings[to]?.request.fn ?? '?';
+      const error = makeError(
+        ErrorCode.QUEUE_FULL,
+        `rank ${from} of a group of '${fn}' on another host sent ${data.byteLength} bytes to rank ${to}, which has ${before} bytes it has not received yet; maxQueuedMessageBytes=${cap} — receive sooner or raise maxQueuedMessageBytes in createRuntime()`,
+        { function: fn, rank: from, peer: to, bytes: data.byteLength, queuedBytes: before, maxQueuedMessageBytes: cap },
+      );
+      group.part?.aborted(error);
+      this.abortGroup(id, group, error);
+      return;
+    }
     this.post(target, { type: 'comm', group: id, from, to, data });
   }
 
@@ -886,6 +1006,7 @@ export class Pool {
       if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
     }
     for (const state of this.registering.values()) this.sweepRegistration(state, now);
+    for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
   private sweepCalls(slot: Slot, now: number): void {
@@ -1006,6 +1127,7 @@ export class Pool {
   private onExit(slot: Slot): void {
     // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
     Atomics.store(this.memoryCounts, slot.holder, 0);
+    Atomics.store(this.wasiFileCounts, slot.holder, 0);
     if (this.closed) return;
     // Its locks are given back only once the requests it left running here (which may run
     // under those locks) are done; until then its holder number stays taken.
@@ -1096,6 +1218,8 @@ export class Pool {
   }
 
   stats(): PoolStats {
+    let queuedMessageBytes = 0;
+    for (const group of this.groups.values()) for (const bytes of group.queued) queuedMessageBytes += bytes;
     let inflight = 0;
     let workers = 0;
     let instances = 0;
@@ -1119,7 +1243,15 @@ export class Pool {
       inflight,
       completed: this.completed,
       failed: this.failed,
+      queuedMessageBytes,
     };
+  }
+
+  /** Per registered function, its calls running and waiting under `maxConcurrency`. */
+  concurrency(): Map<string, ConcurrencyStats> {
+    const out = new Map<string, ConcurrencyStats>();
+    for (const [name, admission] of this.admissions) out.set(name, admission.stats());
+    return out;
   }
 
   async close(): Promise<void> {
@@ -1128,6 +1260,9 @@ export class Pool {
     clearInterval(this.sweeper);
     clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
+    // First, so that a slot given back below lets no waiting call through to a worker.
+    const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
+    for (const admission of this.admissions.values()) admission.drain(closed);
     for (const slot of this.slots) {
       for (const pending of slot.inflight.values()) {
         const fn = pending.request.fn;
@@ -1140,6 +1275,15 @@ export class Pool {
       state.done();
     }
     this.registering.clear();
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.slots.map((slot) => slot.worker.terminate())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    // A worker still there is stuck for good: it must not keep the process alive either.
+    for (const slot of this.slots) slot.worker.unref();
   }
 }

@@ -11,6 +11,7 @@
  * wakes it faster than the event loop would. The main thread bumps SIGNAL after each post
  * and notifies when IDLE is set.
  */
+import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
 import type { WasiConfig } from './host/wasi.js';
@@ -71,6 +72,8 @@ export interface WorkerData {
    * nothing it held stays counted.
    */
   memoryCounts: SharedArrayBuffer;
+  /** Like `memoryCounts`: the host descriptors each worker's WASI imports hold (capped in sum). */
+  wasiFileCounts: SharedArrayBuffer;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */
@@ -79,6 +82,10 @@ export interface WorkerData {
   maxInputBytes: number;
   /** Largest message between ranks, in bytes. */
   maxMessageBytes: number;
+  /** Most bytes of messages queued for one rank (sent, not yet received). */
+  maxQueuedMessageBytes: number;
+  /** Most bytes of chained calls' outputs one invocation may hold. */
+  maxChainedOutputBytes: number;
 }
 
 export interface FunctionSpec {
@@ -102,6 +109,14 @@ export interface FunctionSpec {
   wasi: WasiConfig;
   /** For a component: jco's instantiation code and the core modules besides `module` (runtime/component.ts). */
   component?: ComponentCode;
+  /** Guest source positions for stack frames (runtime/source-map.ts), when the module carries a source map. */
+  sources?: SourceTable;
+  /**
+   * `maxConcurrency`, and one Int32 shared by the pool and every worker: the function's calls
+   * running now. Only the pool lowers it; a worker raises it (below `limit`) for a chained
+   * call it runs itself.
+   */
+  concurrency: { limit: number; running: SharedArrayBuffer };
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */
@@ -117,6 +132,11 @@ export interface ComponentCode {
   main: string;
   /** The other core modules by the names the glue asks for. */
   modules: Record<string, WebAssembly.Module>;
+  /**
+   * By core module: the exports that could be the component's `realloc` (the glue writes the
+   * input into what it returns; the worker marks that range for the reset).
+   */
+  reallocs: Record<string, string[]>;
 }
 
 /** The group an invocation is a rank of. */
@@ -126,6 +146,11 @@ export interface GroupRef {
   size: number;
   /** The worker (index) each rank was dispatched to: a message to a rank on the same worker never leaves it. */
   workers: number[];
+  /**
+   * One Int32 per rank: bytes of messages sent to it (on this host) and not yet received. A
+   * sender raises it (up to `maxQueuedMessageBytes`), the receiving rank lowers it.
+   */
+  queued: SharedArrayBuffer;
 }
 
 export interface InvokeRequest {
@@ -209,6 +234,10 @@ export type StateOp =
   | 'clearAppended'
   | 'lockGlobal'
   | 'unlockGlobal'
+  /** `args` = [key, delta: bigint]: an atomic i64 add in the global tier. */
+  | 'incrementGlobal'
+  /** `args` = [key, expected: bigint, value: bigint]: an atomic i64 compare-and-swap in the global tier. */
+  | 'compareAndSwapGlobal'
   /** Not state: a GPU kernel call, `args` = [method, caller, ...its arguments] (see kernels/). */
   | 'kernel';
 

@@ -2,6 +2,7 @@
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import {
   ErrorCode,
   HandlerError,
@@ -28,6 +29,7 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { Pool, type CallRecord, type PoolStats } from './pool.js';
+import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
@@ -134,9 +136,22 @@ export interface FunctionInfo {
   handler?: HostHandler;
 }
 
+/** One function in `stats().byFunction`. */
+export interface FunctionStats extends ConcurrencyStats {
+  /** Bytes of the local state tier charged to it: room of the keys it last created or grew, plus what it appended here. */
+  stateBytes: number;
+  /** Local keys charged to it. */
+  stateKeys: number;
+  stateQuota: { bytes: number; keys: number };
+}
+
 /** What `stats()` reports. */
 export interface RuntimeStats extends PoolStats {
   functions: number;
+  /** Per registered guest module: its calls under `maxConcurrency` and its use of the local state tier against `stateQuota`. */
+  byFunction: Record<string, FunctionStats>;
+  /** The runtime-wide caps on what guests make the host hold. */
+  limits: { maxQueuedMessageBytes: number; maxChainedOutputBytes: number; maxInstances: number };
   /** The GPU kernels: which path they take, calls per path and per function; absent before first use. */
   kernels?: KernelsStats;
 }
@@ -147,7 +162,6 @@ export const POOL = Symbol('nuvola.pool');
 const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
-  private readonly registry = new Map<string, ResolvedFunctionOptions>();
   private readonly handlers = new Map<string, { handler: HostHandler; timeoutMs: number }>();
   private readonly reserved = new Set<string>();
   /** Cluster mode: the content hash of each registered module's bytes. */
@@ -169,6 +183,8 @@ export class Runtime {
     private readonly pool: Pool,
     private readonly store: StateStore,
     private readonly kernelsRef: { kernels: Kernels | undefined },
+    /** The guest modules registered here, with their options (the store reads their stateQuota). */
+    private readonly registry: Map<string, ResolvedFunctionOptions>,
   ) {
     this.state = new HostState(store);
     pool.external = (fn, input, leftMs) => {
@@ -182,14 +198,14 @@ export class Runtime {
   }
 
   /**
-   * Compiles `wasm` (bytes, or a path to a `.wasm` file) once, checks it against the ABI, and
+   * Compiles `wasm` (bytes, or a path or `file:` URL of a `.wasm` file) once, checks it against the ABI, and
    * makes it callable as `name` on every worker. Rejects with a {@link ModuleError} or
    * {@link RegistryError} and leaves nothing registered when anything is wrong.
    */
-  async register(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<void> {
+  async register(name: string, wasm: Uint8Array | ArrayBuffer | string | URL, options?: FunctionOptions): Promise<void> {
     this.checkOpen();
     checkName(name);
-    const bytes = await this.registerHere(name, wasm, options);
+    const bytes = await this.registerHere(name, wasm instanceof URL ? modulePath(wasm) : wasm, options);
     if (this.clusterRef !== undefined) {
       // Shared with the cluster: the bytes once by content hash, the name with its options.
       try {
@@ -203,7 +219,7 @@ export class Runtime {
 
   /** Registers on this host only; returns the module's bytes. */
   private async registerHere(name: string, wasm: Uint8Array | ArrayBuffer | string, options?: FunctionOptions): Promise<Uint8Array> {
-    const fnOptions = resolveFunctionOptions(options);
+    const fnOptions = resolveFunctionOptions(options, this.options.maxInstances);
     if (this.registry.has(name) || this.handlers.has(name) || this.reserved.has(name)) {
       throw new RegistryError(
         ErrorCode.ALREADY_REGISTERED,
@@ -252,8 +268,10 @@ export class Runtime {
         timeoutMs: fnOptions.timeoutMs,
         abi: checked.abi,
         wasi: fnOptions.wasi,
+        concurrency: { limit: fnOptions.maxConcurrency, running: new SharedArrayBuffer(4) },
       };
       if (code !== undefined) spec.component = code;
+      if (checked.sources !== undefined) spec.sources = checked.sources;
       await this.pool.register(spec, checked.segments, fnOptions.timeoutMs);
       fnOptions.abi = checked.abi;
       if (checked.layout.resetNote !== undefined && fnOptions.reuse === 'reset') {
@@ -688,7 +706,21 @@ export class Runtime {
   }
 
   stats(): RuntimeStats {
-    const stats: RuntimeStats = { ...this.pool.stats(), functions: this.registry.size + this.handlers.size };
+    const concurrency = this.pool.concurrency();
+    const usage = this.store.usage();
+    const byFunction: Record<string, FunctionStats> = {};
+    for (const [name, options] of this.registry) {
+      const calls = concurrency.get(name) ?? { running: 0, waiting: 0, maxConcurrency: options.maxConcurrency };
+      const state = usage.get(name) ?? { bytes: 0, keys: 0 };
+      byFunction[name] = { ...calls, stateBytes: state.bytes, stateKeys: state.keys, stateQuota: { ...options.stateQuota } };
+    }
+    const { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances } = this.options;
+    const stats: RuntimeStats = {
+      ...this.pool.stats(),
+      functions: this.registry.size + this.handlers.size,
+      byFunction,
+      limits: { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances },
+    };
     if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
     return stats;
   }
@@ -701,6 +733,11 @@ export class Runtime {
   get kernels(): Kernels {
     this.checkOpen();
     return (this.kernelsRef.kernels ??= new Kernels(this.options.kernels));
+  }
+
+  /** `await using rt = await createRuntime()`: closes the runtime when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Stops every worker. Calls still running reject with `E_CLOSED`; later calls too. */
@@ -814,13 +851,30 @@ function toBytes(input: InvokeInput): Uint8Array {
 /** How long createRuntime waits for Redis before going on without it (it reconnects by itself), in ms. */
 const REDIS_CONNECT_WAIT_MS = 2000;
 
+let memoryTierNoticed = false;
+
+/** The file a module URL names (`new URL('./f.wasm', import.meta.url)`); only `file:` URLs. */
+function modulePath(url: URL): string {
+  if (url.protocol !== 'file:') {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `register() takes a file: URL or a path, not ${url.protocol} (${url.href}); fetch the bytes and pass them`,
+      {
+        path: 'wasm',
+      },
+    );
+  }
+  return fileURLToPath(url);
+}
+
 /** Starts a runtime with a pool of worker threads. */
 export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> {
   const resolved = resolveRuntimeOptions(options);
   if (typeof (WebAssembly as { Suspending?: unknown }).Suspending !== 'function') {
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
-      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Run it with the node from the "node" devDependency (npm run …, npx …)`,
+      `nuvola needs Node.js 24 or newer (WebAssembly JSPI); this is ${process.version}. Install Node.js 24 (nvm install 24, or your system's package), ` +
+        'or add it to your app with `npm i -D node@24` and start the app through an npm script, which puts that node first on the PATH',
       { path: 'node' },
     );
   }
@@ -828,11 +882,15 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
   let global: GlobalTier;
   if (resolved.redis === undefined) {
     global = new MemoryTier();
-    resolved.logger({
-      function: 'nuvola',
-      level: 'info',
-      message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
-    });
+    // Said once per process, not per runtime: tests and tools start many.
+    if (!memoryTierNoticed) {
+      memoryTierNoticed = true;
+      resolved.logger({
+        function: 'nuvola',
+        level: 'info',
+        message: 'state: in-process global tier (this process only); pass `redis` to createRuntime() to share state across hosts',
+      });
+    }
   } else {
     const redis = new RedisTier(resolved.redis, warn);
     if (!(await redis.connected(REDIS_CONNECT_WAIT_MS))) {
@@ -840,7 +898,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     }
     global = redis;
   }
-  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs });
+  const registry = new Map<string, ResolvedFunctionOptions>();
+  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs, quota: (owner) => registry.get(owner)?.stateQuota });
   const kernelsRef: { kernels: Kernels | undefined } = { kernels: undefined };
   const pool = new Pool(
     { size: resolved.workers, minWorkers: resolved.minWorkers, idleTimeoutMs: resolved.idleTimeoutMs },
@@ -853,6 +912,8 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       memoryPoolSize: resolved.memoryPoolSize,
       maxInputBytes: resolved.maxInputBytes,
       maxMessageBytes: resolved.maxMessageBytes,
+      maxQueuedMessageBytes: resolved.maxQueuedMessageBytes,
+      maxChainedOutputBytes: resolved.maxChainedOutputBytes,
     },
     resolved.logger,
     stateService(store, () => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
@@ -865,7 +926,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     await store.close();
     throw err;
   }
-  const runtime = new Runtime(resolved, pool, store, kernelsRef);
+  const runtime = new Runtime(resolved, pool, store, kernelsRef, registry);
   if (resolved.cluster !== undefined) {
     try {
       await runtime.joinCluster();

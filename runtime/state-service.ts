@@ -43,27 +43,31 @@ export function stateService(store: StateStore, kernels: () => Kernels): StateSe
     if (op !== 'unlockGlobal') checkKey(key);
     switch (op) {
       case 'lookup':
-        return store.lookup(key);
+        return store.lookup(key, args[1] as string | undefined);
       case 'ensure':
-        return store.ensure(key, args[1] as number, args[2] as HeldLock);
+        return store.ensure(key, args[1] as number, args[2] as HeldLock, args[3] as string | undefined);
       case 'pullRanges':
         return store.pullRanges(key, args[1] as Range[], args[2] as HeldLock);
       case 'pull':
-        return store.pull(key, args[1] as HeldLock);
+        return store.pull(key, args[1] as HeldLock, args[2] as string | undefined);
       case 'push':
         return store.push(key, args[1] as boolean, args[2] as HeldLock, args[3] as Lease | undefined);
       case 'delete':
         return store.delete(key, args[1] as HeldLock);
       case 'append':
-        return store.global.append(key, args[1] as Uint8Array);
+        return store.append(key, args[1] as Uint8Array, args[2] as string | undefined);
       case 'readAppended':
         return store.global.readAppended(key);
       case 'clearAppended':
-        return store.global.clearAppended(key);
+        return store.clearAppended(key);
       case 'lockGlobal':
         return store.lockGlobal(key, args[1] as 'read' | 'write', args[2] as number);
       case 'unlockGlobal':
         return store.unlockGlobal(args[0] as Lease);
+      case 'incrementGlobal':
+        return store.global.increment(key, args[1] as bigint);
+      case 'compareAndSwapGlobal':
+        return store.global.compareAndSwap(key, args[1] as bigint, args[2] as bigint);
     }
   };
 }

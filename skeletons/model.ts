@@ -17,7 +17,7 @@
  * - a stream of N items through a farm or pipe: latency + (N − 1) · service time.
  */
 import { availableParallelism } from 'node:os';
-import { ErrorCode, InvalidOptionError, type Runtime } from '../runtime/index.js';
+import { ErrorCode, InvalidOptionError, type InvokeInput, type Runtime } from '../runtime/index.js';
 import { iterationsKey, runAll, type Observer } from './run.js';
 import { AUTO_REPLICAS_PER_WORKER, farm, type Partition, type Skeleton } from './tree.js';
 
@@ -252,7 +252,7 @@ export async function calibrateTransport(rt: Runtime, echo: string, rounds = 200
 export async function calibrate(
   rt: Runtime,
   node: Skeleton,
-  samples: readonly Uint8Array[],
+  samples: readonly InvokeInput[],
   options: { transport?: Transport; repeat?: number; into?: Profile; warmUp?: boolean } = {},
 ): Promise<Profile> {
   const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);

@@ -15,6 +15,8 @@ export const StateErrorCode = {
   DENIED: 'E_STATE_DENIED',
   /** A key name that is empty or too long. */
   BAD_KEY: 'E_STATE_BAD_KEY',
+  /** The owner would hold more local bytes or keys than its quota allows. */
+  QUOTA: 'E_STATE_QUOTA',
 } as const;
 
 export type StateErrorCode = (typeof StateErrorCode)[keyof typeof StateErrorCode];

@@ -4,6 +4,17 @@
  * (state/memory-tier.ts, the single-host default). Both pass the same test suite.
  */
 
+import { StateError, StateErrorCode } from './errors.js';
+
+/** The error of an atomic counter operation on a value that is not an i64 (8 bytes). */
+export function counterShape(key: string, op: string, size: number): StateError {
+  return new StateError(
+    StateErrorCode.BOUNDS,
+    `${op} on '${key.length > 64 ? `${key.slice(0, 64)}…` : key}': the value is ${size} bytes, not an i64 (8 bytes); atomic counters need a key that holds one (or none)`,
+    { key, op, size },
+  );
+}
+
 /** A global lock held by one caller until `expiresAt` (ms since the epoch). */
 export interface Lease {
   key: string;
@@ -39,6 +50,18 @@ export interface GlobalTier {
   append(key: string, data: Uint8Array): Promise<void>;
   readAppended(key: string): Promise<Uint8Array[]>;
   clearAppended(key: string): Promise<void>;
+  /**
+   * Adds `delta` to the key's value read as a little-endian i64 (a missing key counts as 0),
+   * wrapping like i64 arithmetic, in one atomic step; returns the new value. A value that is
+   * not 8 bytes long is refused (E_STATE_BOUNDS) and left as it is. Not subject to the
+   * global locks: it is atomic by itself.
+   */
+  increment(key: string, delta: bigint): Promise<bigint>;
+  /**
+   * Sets the key's value (an i64, as for `increment`) to `value` if it is `expected` now (a
+   * missing key counts as 0), in one atomic step; returns whether it did.
+   */
+  compareAndSwap(key: string, expected: bigint, value: bigint): Promise<boolean>;
   /** Tries once to take a global lock; `undefined` when others hold it in a conflicting mode. */
   tryLock(key: string, mode: 'read' | 'write', leaseMs: number): Promise<Lease | undefined>;
   /** Releases a lease; releasing one that expired or was never held is a no-op returning false. */

@@ -50,7 +50,8 @@ const LARGE_STEP = 2 * 1024 * 1024;
 /** The most room one value may have: its size is kept in an Int32 word. */
 const MAX_CAPACITY = 0x7fffffff;
 
-function roundCapacity(bytes: number): number {
+/** The room an allocation asked to hold `bytes` gets. */
+export function roundCapacity(bytes: number): number {
   return bytes < LARGE_BYTES ? bytes : Math.min(MAX_CAPACITY, Math.ceil(bytes / LARGE_STEP) * LARGE_STEP);
 }
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { StateError, StateErrorCode } from './errors.js';
-import type { GlobalTier, Lease, Piece } from './global-tier.js';
+import { counterShape, type GlobalTier, type Lease, type Piece } from './global-tier.js';
 
 interface LockEntry {
   writer: { token: string; expiresAt: number } | undefined;
@@ -67,6 +67,32 @@ export class MemoryTier implements GlobalTier {
       );
     }
     e.seenFence = lease.fence;
+  }
+
+  /** The key's value as an i64, 0 when missing; refuses a value of another length. */
+  private counter(key: string, op: string): bigint {
+    const value = this.values.get(key);
+    if (value === undefined) return 0n;
+    if (value.byteLength !== 8) throw counterShape(key, op, value.byteLength);
+    return new DataView(value.buffer, value.byteOffset, 8).getBigInt64(0, true);
+  }
+
+  private setCounter(key: string, n: bigint): void {
+    const value = new Uint8Array(8);
+    new DataView(value.buffer).setBigInt64(0, BigInt.asIntN(64, n), true);
+    this.values.set(key, value);
+  }
+
+  async increment(key: string, delta: bigint): Promise<bigint> {
+    const next = BigInt.asIntN(64, this.counter(key, 'incrementGlobal') + delta);
+    this.setCounter(key, next);
+    return next;
+  }
+
+  async compareAndSwap(key: string, expected: bigint, value: bigint): Promise<boolean> {
+    if (this.counter(key, 'compareAndSwapGlobal') !== BigInt.asIntN(64, expected)) return false;
+    this.setCounter(key, value);
+    return true;
   }
 
   async delete(key: string): Promise<void> {

@@ -4,8 +4,21 @@
  * ioredis' Cluster client, which follows slots and redirections). Callers keep every script's
  * keys under one hash tag, so each script runs on one slot in either case.
  */
+import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, Redis } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { Redis } from 'ioredis';
+
+/**
+ * ioredis, loaded by the first connection rather than with the package: it is most of what
+ * `import('nuvola')` would otherwise cost (~65 ms), and an embedded runtime without Redis never
+ * needs it. A CommonJS package, so `require` keeps `connectRedis` synchronous.
+ */
+let ioredis: typeof IORedis | undefined;
+function loadIoredis(): typeof IORedis {
+  ioredis ??= createRequire(import.meta.url)('ioredis') as typeof IORedis;
+  return ioredis;
+}
 
 /** Where nuvola connects: a URL (`redis://`, or `rediss://` for TLS), a URL with options, or a Redis Cluster's seed nodes. */
 export type RedisTarget =
@@ -23,6 +36,7 @@ export interface ConnectOptions {
 
 /** A client for `target`: a Redis, or a Cluster that speaks the same commands. */
 export function connectRedis(target: RedisTarget, options: ConnectOptions): Redis {
+  const { Cluster, Redis } = loadIoredis();
   const retry = (times: number): number => Math.min(50 * times, 1000);
   const common = {
     enableOfflineQueue: options.offlineQueue,

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisTarget } from './redis-connect.js';
 import { StateError, StateErrorCode } from './errors.js';
-import type { GlobalTier, Lease, Piece } from './global-tier.js';
+import { counterShape, type GlobalTier, type Lease, type Piece } from './global-tier.js';
 
 export type { RedisTarget } from './redis-connect.js';
 
@@ -43,7 +43,43 @@ if ARGV[3] == '1' then redis.call('SET', KEYS[3], ARGV[5]) return 1 end
 for i = 4, #ARGV, 2 do redis.call('SETRANGE', KEYS[3], tonumber(ARGV[i]), ARGV[i + 1]) end
 return 1`;
 
+/**
+ * KEYS: value. ARGV: the delta's low 32 bits (unsigned) and high 32 bits (signed). Adds to the
+ * value as a little-endian i64 in two 32-bit halves (Lua numbers are doubles: exact below
+ * 2^53, so each half and its carry are), wrapping like i64. Returns the new 8 bytes, or the
+ * length of a value that is not 8 bytes (left as it is).
+ */
+const INCREMENT = `local v = redis.call('GET', KEYS[1])
+local lo, hi = 0, 0
+if v then
+  if #v ~= 8 then return #v end
+  lo, hi = struct.unpack('<I4i4', v)
+end
+lo = lo + tonumber(ARGV[1])
+local carry = 0
+if lo >= 4294967296 then lo = lo - 4294967296 carry = 1 end
+hi = hi + tonumber(ARGV[2]) + carry
+if hi >= 2147483648 then hi = hi - 4294967296 elseif hi < -2147483648 then hi = hi + 4294967296 end
+local out = struct.pack('<I4i4', lo, hi)
+redis.call('SET', KEYS[1], out)
+return out`;
+
+/** KEYS: value. ARGV: expected and new value, 8 bytes each. 1 swapped, 0 not, -1 - length for a value not 8 bytes. */
+const COMPARE_SWAP = `local v = redis.call('GET', KEYS[1])
+if v and #v ~= 8 then return -1 - #v end
+if (v or string.rep(string.char(0), 8)) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`;
+
+const i64Bytes = (n: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt.asIntN(64, n));
+  return b;
+};
+
 interface Scripted extends Redis {
+  nuvolaIncrementBuffer(v: string, lo: string, hi: string): Promise<Buffer | number>;
+  nuvolaCompareSwap(v: string, expected: Buffer, value: Buffer): Promise<number>;
   nuvolaLockWrite(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
   nuvolaLockRead(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
   nuvolaUnlockWrite(w: string, token: string): Promise<number>;
@@ -82,6 +118,8 @@ export class RedisTier implements GlobalTier {
     client.defineCommand('nuvolaLockRead', { numberOfKeys: 3, lua: LOCK_READ });
     client.defineCommand('nuvolaUnlockWrite', { numberOfKeys: 1, lua: UNLOCK_WRITE });
     client.defineCommand('nuvolaFencedWrite', { numberOfKeys: 3, lua: FENCED_WRITE });
+    client.defineCommand('nuvolaIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    client.defineCommand('nuvolaCompareSwap', { numberOfKeys: 1, lua: COMPARE_SWAP });
     this.client = client as Scripted;
   }
 
@@ -173,6 +211,25 @@ export class RedisTier implements GlobalTier {
   clearAppended(key: string): Promise<void> {
     return this.call('clearAppended', key, async () => {
       await this.client.del(keys(key).list);
+    });
+  }
+
+  increment(key: string, delta: bigint): Promise<bigint> {
+    const d = BigInt.asUintN(64, delta);
+    const lo = String(d & 0xffff_ffffn);
+    const hi = String(BigInt.asIntN(32, d >> 32n));
+    return this.call('incrementGlobal', key, async () => {
+      const reply = await this.client.nuvolaIncrementBuffer(keys(key).value, lo, hi);
+      if (typeof reply === 'number') throw counterShape(key, 'incrementGlobal', reply);
+      return reply.readBigInt64LE(0);
+    });
+  }
+
+  compareAndSwap(key: string, expected: bigint, value: bigint): Promise<boolean> {
+    return this.call('compareAndSwapGlobal', key, async () => {
+      const reply = await this.client.nuvolaCompareSwap(keys(key).value, i64Bytes(expected), i64Bytes(value));
+      if (reply < 0) throw counterShape(key, 'compareAndSwapGlobal', -1 - reply);
+      return reply === 1;
     });
   }
 

@@ -7,7 +7,7 @@
  */
 import { StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease } from './global-tier.js';
-import { DIRTY, KeyState, type KeyHandle, type Range } from './key-state.js';
+import { DIRTY, KeyState, roundCapacity, type KeyHandle, type Range } from './key-state.js';
 
 /** Longest key name, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -31,18 +31,37 @@ function heldReadOnly(key: string, what: string): StateError {
 export interface StoreOptions {
   /** How long a global lock is held before it expires unless released, in ms. */
   leaseMs: number;
+  /** The most an owner may hold (see {@link StateStore.usage}); undefined: no limit. */
+  quota?: (owner: string) => Quota | undefined;
+}
+
+/** What an owner holds, or may hold: bytes (room of its local allocations plus bytes it appended) and local keys. */
+export interface Quota {
+  bytes: number;
+  keys: number;
 }
 
 export class StateStore {
   private readonly keys = new Map<string, KeyState>();
+  /**
+   * Who is charged for each local key's allocation: the owner whose request last created or
+   * grew it (requests without an owner, the embedding service's, are charged to nobody).
+   */
+  private readonly charges = new Map<string, { owner: string; bytes: number }>();
+  /** Bytes appended through this store to each key's list, per owner, until it is cleared or deleted. */
+  private readonly appends = new Map<string, Map<string, number>>();
+  private readonly used = new Map<string, Quota>();
 
   constructor(
     readonly global: GlobalTier,
     private readonly options: StoreOptions,
   ) {}
 
-  /** The key's local handle: known here, or found in the global tier (its chunks pulled on demand). */
-  async lookup(key: string): Promise<KeyHandle | undefined> {
+  /**
+   * The key's local handle: known here, or found in the global tier (its chunks pulled on
+   * demand; the allocation is charged to `owner`).
+   */
+  async lookup(key: string, owner?: string): Promise<KeyHandle | undefined> {
     checkKey(key);
     const local = this.keys.get(key);
     if (local !== undefined) return local.handle;
@@ -50,7 +69,94 @@ export class StateStore {
     const raced = this.keys.get(key);
     if (raced !== undefined) return raced.handle;
     if (size === 0) return undefined;
-    return this.install(KeyState.create(key, size, size, false)).handle;
+    this.checkQuota(owner, key, roundCapacity(size), 0);
+    return this.install(KeyState.create(key, size, size, false), owner).handle;
+  }
+
+  /** What each owner holds now. */
+  usage(): Map<string, Quota> {
+    return new Map([...this.used].map(([owner, q]) => [owner, { ...q }]));
+  }
+
+  /**
+   * What `owner` would hold with `bytes` more appended and, unless `capacity` is undefined, an
+   * allocation of `capacity` bytes for `key` (replacing the key's current one) — when that is
+   * over its quota; undefined when it fits.
+   */
+  private overQuota(owner: string | undefined, key: string, capacity: number | undefined, bytes: number): Quota | undefined {
+    if (owner === undefined) return undefined;
+    const quota = this.options.quota?.(owner);
+    if (quota === undefined) return undefined;
+    const use = this.used.get(owner) ?? { bytes: 0, keys: 0 };
+    const previous = capacity === undefined ? undefined : this.charges.get(key);
+    const mine = previous !== undefined && previous.owner === owner;
+    const after = {
+      bytes: use.bytes + bytes + (capacity ?? 0) - (mine ? previous.bytes : 0),
+      keys: use.keys + (capacity !== undefined && !mine ? 1 : 0),
+    };
+    return after.bytes > quota.bytes || after.keys > quota.keys ? after : undefined;
+  }
+
+  /** Throws E_STATE_QUOTA when {@link overQuota} says `owner` would hold too much. */
+  private checkQuota(owner: string | undefined, key: string, capacity: number | undefined, bytes: number): void {
+    const over = this.overQuota(owner, key, capacity, bytes);
+    if (over === undefined) return;
+    const quota = this.options.quota!(owner!)!;
+    throw new StateError(
+      StateErrorCode.QUOTA,
+      `'${owner}' would hold ${over.bytes} bytes in ${over.keys} keys of the local state tier with '${key}', above its stateQuota ` +
+        `(bytes=${quota.bytes}, keys=${quota.keys}); delete keys it no longer needs, or raise stateQuota in register()`,
+      { function: owner, key, bytes: over.bytes, keys: over.keys, quota: { ...quota } },
+    );
+  }
+
+  private adjust(owner: string, bytes: number, keys: number): void {
+    const use = this.used.get(owner) ?? { bytes: 0, keys: 0 };
+    use.bytes += bytes;
+    use.keys += keys;
+    if (use.bytes === 0 && use.keys === 0) this.used.delete(owner);
+    else this.used.set(owner, use);
+  }
+
+  /** Moves the charge for `key`'s allocation to `owner` (nobody when undefined). */
+  private charge(key: string, owner: string | undefined, capacity: number): void {
+    const previous = this.charges.get(key);
+    if (previous !== undefined) {
+      this.adjust(previous.owner, -previous.bytes, -1);
+      this.charges.delete(key);
+    }
+    if (owner === undefined) return;
+    this.charges.set(key, { owner, bytes: capacity });
+    this.adjust(owner, capacity, 1);
+  }
+
+  /** Appends to the key's list, charged to `owner` until the list is cleared or the key deleted here. */
+  async append(key: string, data: Uint8Array, owner?: string): Promise<void> {
+    checkKey(key);
+    this.checkQuota(owner, key, undefined, data.byteLength);
+    // Counted before the round trip, so that appends racing each other cannot all pass.
+    if (owner !== undefined) this.adjust(owner, data.byteLength, 0);
+    try {
+      await this.global.append(key, data);
+    } catch (err) {
+      if (owner !== undefined) this.adjust(owner, -data.byteLength, 0);
+      throw err;
+    }
+    if (owner === undefined) return;
+    let byOwner = this.appends.get(key);
+    if (byOwner === undefined) this.appends.set(key, (byOwner = new Map()));
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + data.byteLength);
+  }
+
+  async clearAppended(key: string): Promise<void> {
+    checkKey(key);
+    await this.global.clearAppended(key);
+    this.dropAppends(key);
+  }
+
+  private dropAppends(key: string): void {
+    for (const [owner, bytes] of this.appends.get(key) ?? []) this.adjust(owner, -bytes, 0);
+    this.appends.delete(key);
   }
 
   /** Whether the local tier has `key` (its bytes, or some of them, may still be only global). */
@@ -64,28 +170,37 @@ export class StateStore {
     return this.keys.get(key) ?? this.install(KeyState.create(key, 0, 0, true));
   }
 
-  private install(state: KeyState): KeyState {
+  private install(state: KeyState, owner?: string): KeyState {
     this.keys.set(state.key, state);
+    this.charge(state.key, owner, state.capacity);
     return state;
   }
 
   /**
    * A handle with room for `size` bytes: the existing one, or a larger copy that replaces it
-   * (the old one is retired and its holders look the key up again).
+   * (the old one is retired and its holders look the key up again). A new or grown allocation
+   * is charged to `owner`.
    */
-  async ensure(key: string, size: number, held: HeldLock): Promise<KeyHandle> {
+  async ensure(key: string, size: number, held: HeldLock, owner?: string): Promise<KeyHandle> {
     // No need to ask the global tier: the caller is about to replace the whole value (or
     // lock a key it found nowhere), so local writes keep working while it is unreachable.
     const current = this.keys.get(key);
-    if (current === undefined) return this.install(KeyState.create(key, 0, size, true)).handle;
+    if (current === undefined) {
+      this.checkQuota(owner, key, roundCapacity(size), 0);
+      return this.install(KeyState.create(key, 0, size, true), owner).handle;
+    }
     if (current.capacity >= size) return current.handle;
     if (held === 'read') throw heldReadOnly(key, 'grow the value');
-    if (held === undefined && !(await current.lock('write'))) return this.ensure(key, size, held);
+    // Doubling keeps repeated growth cheap, but not at the price of the owner's quota.
+    const doubled = Math.max(size, current.capacity * 2);
+    const room = this.overQuota(owner, key, roundCapacity(doubled), 0) === undefined ? doubled : size;
+    this.checkQuota(owner, key, roundCapacity(room), 0);
+    if (held === undefined && !(await current.lock('write'))) return this.ensure(key, size, held, owner);
     try {
-      if (current.retired) return await this.ensure(key, size, held);
-      const grown = KeyState.create(key, current.size, Math.max(size, current.capacity * 2), false);
+      if (current.retired) return await this.ensure(key, size, held, owner);
+      const grown = KeyState.create(key, current.size, room, false);
       grown.copyFrom(current, held !== undefined);
-      this.install(grown);
+      this.install(grown, owner);
       current.retire();
       return grown.handle;
     } finally {
@@ -117,13 +232,13 @@ export class StateStore {
   }
 
   /** Replaces the local value with the global one (local changes are dropped). */
-  async pull(key: string, held: HeldLock): Promise<void> {
+  async pull(key: string, held: HeldLock, owner?: string): Promise<void> {
     checkKey(key);
     if (held === 'read') throw heldReadOnly(key, 'pull');
     const value = await this.global.get(key);
     if (value === undefined) return;
-    const state = new KeyState(await this.ensure(key, value.byteLength, held));
-    if (held === undefined && !(await state.lock('write'))) return this.pull(key, held);
+    const state = new KeyState(await this.ensure(key, value.byteLength, held, owner));
+    if (held === undefined && !(await state.lock('write'))) return this.pull(key, held, owner);
     try {
       state.fill(0, value);
       state.size = value.byteLength;
@@ -204,9 +319,13 @@ export class StateStore {
       throw new StateError(StateErrorCode.LOCK, `cannot delete '${key}' while holding its lock; unlock it first`, { key });
     }
     await this.global.delete(key);
+    this.dropAppends(key);
     const state = this.keys.get(key);
     if (state === undefined || !(await state.lock('write'))) return;
-    if (this.keys.get(key) === state) this.keys.delete(key);
+    if (this.keys.get(key) === state) {
+      this.keys.delete(key);
+      this.charge(key, undefined, 0);
+    }
     state.retire();
     state.unlockWrite();
   }
@@ -238,6 +357,9 @@ export class StateStore {
   async close(): Promise<void> {
     for (const state of this.keys.values()) state.retire();
     this.keys.clear();
+    this.charges.clear();
+    this.appends.clear();
+    this.used.clear();
     await this.global.close();
   }
 }

@@ -109,3 +109,31 @@ describe('chaining: faults', () => {
     expect(err.message).toMatch(/chain id 7/);
   });
 });
+
+describe('chaining: what a caller holds (maxChainedOutputBytes)', () => {
+  it('fails the chained calls whose outputs would make their caller hold more than the cap, and only those', async () => {
+    const rt = await start({ maxChainedOutputBytes: 200 * 1024 });
+    await rt.register('blob', guestBytes('chain_blob'));
+    await rt.register('blobs', guestBytes('chain_blobs'));
+    // Five outputs of 64 KiB: three fit in 200 KiB, whichever arrive first; the rest fail.
+    for (let round = 0; round < 2; round++) {
+      const result = await rt.invoke('blobs', '5 64');
+      expect(result.returnCode).toBe(0);
+      const each = text(result.output).split(',');
+      expect(each.filter((e) => e === String(64 * 1024))).toHaveLength(3);
+      expect(each.filter((e) => e === 'E_CHAIN_OUTPUT_LIMIT')).toHaveLength(2);
+    }
+    expect(rt.stats().limits.maxChainedOutputBytes).toBe(200 * 1024);
+  });
+
+  it('lets small outputs through a small cap and fails a single output over it', async () => {
+    const rt = await start({ maxChainedOutputBytes: 1024 });
+    await rt.register('blob', guestBytes('chain_blob'));
+    await rt.register('say', guestBytes('chain_say'));
+    await rt.register('outputs', guestBytes('chain_outputs'));
+    // Small outputs still pass under a small cap.
+    expect(text((await rt.invoke('outputs')).output)).toBe('expected A|longer expected B');
+    await rt.register('blobs', guestBytes('chain_blobs'));
+    expect(text((await rt.invoke('blobs', '1 2')).output)).toBe('E_CHAIN_OUTPUT_LIMIT');
+  });
+});

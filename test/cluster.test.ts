@@ -337,6 +337,22 @@ describe('messaging across hosts (invokeGroup with placement: hosts)', () => {
     expect([keyed.code, keyed.details['path']]).toEqual([ErrorCode.INVALID_OPTION, 'options.idempotencyKey']);
   });
 
+  it('ends a group whose rank on another host floods a rank here past maxQueuedMessageBytes', async () => {
+    const cluster = newCluster();
+    const limits = { workers: 1, redis: redis.url, cluster, maxQueuedMessageBytes: 256 * 1024 };
+    hosts.push(await startHost(limits), await startHost(limits));
+    const c = await caller(redis.url, cluster);
+    await c.register('flood', guestBytes('comm_flood'), { timeoutMs: 10_000 });
+    // Rank 1 never receives (it sleeps 5 s); 64 messages of 64 KiB from rank 0 on the other host.
+    const err = await failure(c.invokeGroup('flood', 2, 'flood 64 64 5000', { placement: 'hosts' }));
+    const cause = err.code === ErrorCode.COMM_ABORTED ? (err.details['cause'] as { code: string }).code : err.code;
+    expect(cause).toBe('E_QUEUE_FULL');
+    expect((await c.invokeGroup('flood', 2, 'acked 4 4 64', { placement: 'hosts' })).map((r) => text(r.output))).toEqual([
+      '0',
+      String(4 * 4 * 64 * 1024),
+    ]);
+  });
+
   it('two parts of one group on one host both get their messages', async () => {
     const cluster = newCluster();
     const a = await host(redis.url, { ...cluster, capacity: 4 });

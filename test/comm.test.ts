@@ -180,3 +180,44 @@ describe('groups: faults', () => {
     await expect(rt.invokeGroup('ops', 9, 'allreduce')).rejects.toMatchObject({ code: 'E_INSTANCE_LIMIT' });
   });
 });
+
+describe('groups: queued messages are capped (maxQueuedMessageBytes)', () => {
+  const KiB = 1024;
+
+  it.each(['pack', 'spread'] as const)(
+    "fails a send to a rank that has not received its earlier ones (E_QUEUE_FULL), with placement '%s'",
+    async (placement) => {
+      const { rt } = await track({ workers: 2, maxQueuedMessageBytes: 256 * KiB });
+      await rt.register('flood', guestBytes('comm_flood'), { timeoutMs: 5000 });
+      // 64 messages of 64 KiB (4 MiB) to a rank that never receives: the fifth would queue 320 KiB.
+      const err = (await rt.invokeGroup('flood', 2, 'flood 64 64', { placement }).catch((e: unknown) => e)) as NuvolaError;
+      expect(err.code).toBe('E_QUEUE_FULL');
+      expect(err.details).toMatchObject({ rank: 0, peer: 1, queuedBytes: 256 * KiB, maxQueuedMessageBytes: 256 * KiB });
+      expect(err.message).toMatch(/maxQueuedMessageBytes/);
+      // Nothing of the group stays counted, and the runtime serves on.
+      expect(rt.stats().queuedMessageBytes).toBe(0);
+      expect(rt.stats().limits.maxQueuedMessageBytes).toBe(256 * KiB);
+      await rt.register('ops', guestBytes('comm_ops'), { timeoutMs: 5000 });
+      expect(await outputs(rt, 3, 'allreduce')).toEqual(Array(3).fill('3,30,300'));
+    },
+  );
+
+  it.each(['pack', 'spread'] as const)(
+    "lets a sender go on once the receiver has taken its messages (placement '%s'): 4 MiB through a 256 KiB queue",
+    async (placement) => {
+      const { rt } = await track({ workers: 2, maxQueuedMessageBytes: 256 * KiB });
+      await rt.register('flood', guestBytes('comm_flood'), { timeoutMs: 10_000 });
+      const results = await rt.invokeGroup('flood', 2, 'acked 16 4 64', { placement });
+      expect(results.map((r) => text(r.output))).toEqual(['0', String(16 * 4 * 64 * KiB)]);
+    },
+  );
+
+  it('takes one message larger than the cap when nothing is queued for the rank', async () => {
+    const { rt } = await track({ workers: 2, maxQueuedMessageBytes: 16 * KiB });
+    await rt.register('flood', guestBytes('comm_flood'), { timeoutMs: 5000 });
+    const results = await rt.invokeGroup('flood', 2, 'flood 1 64');
+    expect(results.map((r) => text(r.output))).toEqual(['sent 1', 'sent 1']);
+    const err = (await rt.invokeGroup('flood', 2, 'flood 2 64').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_QUEUE_FULL');
+  });
+});

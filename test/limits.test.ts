@@ -221,3 +221,65 @@ describe('close', () => {
     await rt.close();
   });
 });
+
+describe('maxConcurrency', () => {
+  it('keeps a recursive fan-out of one function from starving another of instances', async () => {
+    ({ rt, logs } = await runtimeWithLogs({ workers: 2, maxInstances: 24 }));
+    const r = rt;
+    await r.register('recurse', guestBytes('chain_recurse'), { timeoutMs: 3000, maxConcurrency: 6 });
+    await r.register('hello', guestBytes('core_hello'));
+    // 63 calls whose leaves sleep far past the timeout: without a quota they take every instance.
+    const fanOut = settle(r.invoke('recurse', 'recurse 5 20000'));
+    await until(() => {
+      const s = r.stats();
+      return (s.byFunction?.['recurse']?.waiting ?? 0) > 0 || s.instances >= 24;
+    });
+    const hello = await settle(r.invoke('hello', 'world'));
+    expect(hello.ok ? text(hello.value.output) : hello.error.code).toBe('Hello world');
+    const during = r.stats().byFunction['recurse']!;
+    expect(during).toMatchObject({ running: 6, maxConcurrency: 6 });
+    expect(during.waiting).toBeGreaterThan(0);
+    // The fan-out waits on itself and times out (the root itself, or first its calls, which
+    // it then reports as failed); every slot and waiting call is given back.
+    const outcome = await fanOut;
+    expect(['E_TIMEOUT', 'failed']).toContain(outcome.ok ? text(outcome.value.output) : outcome.error.code);
+    await until(() => {
+      const s = r.stats().byFunction['recurse']!;
+      return s.running === 0 && s.waiting === 0;
+    });
+    expect(text((await r.invoke('recurse', 'recurse 2 1')).output)).toBe('ok');
+  });
+
+  it('runs calls over the quota later, in order, instead of failing them', async () => {
+    const rt = await start(2);
+    await rt.register('sleep', guestBytes('core_sleep'), { maxConcurrency: 2 });
+    const calls = [0, 1, 2, 3, 4].map((i) => rt.invoke('sleep', String(20 + i)));
+    await until(() => rt.stats().byFunction['sleep']!.waiting === 3);
+    expect(rt.stats().byFunction['sleep']!.running).toBe(2);
+    expect((await Promise.all(calls)).map((c) => text(c.output))).toEqual(['slept 20', 'slept 21', 'slept 22', 'slept 23', 'slept 24']);
+    expect(rt.stats().byFunction['sleep']).toMatchObject({ running: 0, waiting: 0, maxConcurrency: 2 });
+  });
+
+  it('fails calls still waiting for a slot with E_CLOSED at close(), and none reaches a worker', async () => {
+    const rt = await start(2);
+    await rt.register('sleep', guestBytes('core_sleep'), { maxConcurrency: 1 });
+    const calls = [0, 1, 2].map(() => settle(rt.invoke('sleep', '5000')));
+    const started = () => logs.filter((l) => l.function === 'sleep' && l.message.startsWith('before')).length;
+    await until(() => rt.stats().byFunction['sleep']!.waiting === 2 && started() === 1);
+    await rt.close();
+    expect((await Promise.all(calls)).map((c) => (c.ok ? 'ok' : c.error.code))).toEqual(['E_CLOSED', 'E_CLOSED', 'E_CLOSED']);
+    expect(started()).toBe(1);
+  });
+
+  it('admits a group only when all its ranks fit, and refuses one larger than the quota', async () => {
+    const rt = await start(2);
+    await rt.register('ops', guestBytes('comm_ops'), { maxConcurrency: 4 });
+    const groups = [0, 1, 2].map(() => rt.invokeGroup('ops', 3, 'allreduce'));
+    expect((await Promise.all(groups)).map((g) => g.map((r) => text(r.output)))).toEqual(Array(3).fill(Array(3).fill('3,30,300')));
+    await expect(rt.invokeGroup('ops', 5, 'allreduce')).rejects.toMatchObject({ code: 'E_INSTANCE_LIMIT' });
+    await expect(rt.register('bad', guestBytes('core_hello'), { maxConcurrency: 0 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { path: 'options.maxConcurrency' },
+    });
+  });
+});

@@ -9,6 +9,8 @@ describe('options', () => {
     [{ maxInputBytes: -1 }, 'options.maxInputBytes'],
     [{ logger: 'stderr' }, 'options.logger'],
     [{ wrokers: 2 }, 'options.wrokers'],
+    [{ maxQueuedMessageBytes: -1 }, 'options.maxQueuedMessageBytes'],
+    [{ maxChainedOutputBytes: '1MiB' }, 'options.maxChainedOutputBytes'],
   ])('rejects %j naming %s, before starting any worker', async (options, path) => {
     const err = await createRuntime(options as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidOptionError);
@@ -26,6 +28,15 @@ describe('options', () => {
         details: { path: 'options.memoryLimitPages' },
       });
       await expect(rt.register('bad name!', guestBytes('core_hello'))).rejects.toMatchObject({ details: { path: 'name' } });
+      await expect(rt.register('f', guestBytes('core_hello'), { stateQuota: { bytes: -1 } })).rejects.toMatchObject({
+        details: { path: 'options.stateQuota.bytes' },
+      });
+      await expect(rt.register('f', guestBytes('core_hello'), { stateQuota: { values: 3 } as never })).rejects.toMatchObject({
+        details: { path: 'options.stateQuota.values' },
+      });
+      await expect(rt.register('f', guestBytes('core_hello'), { maxConcurrency: 1.5 })).rejects.toMatchObject({
+        details: { path: 'options.maxConcurrency' },
+      });
       await rt.register('f', guestBytes('core_hello'));
       await expect(rt.invoke('f', 'x', { timeoutMs: -5 })).rejects.toMatchObject({ details: { path: 'options.timeoutMs' } });
       await expect(rt.invoke('f', 42 as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', details: { path: 'input' } });

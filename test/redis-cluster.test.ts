@@ -21,6 +21,17 @@ afterAll(async () => {
 });
 
 describe('on a Redis Cluster', () => {
+  it('atomic counters are exact from two runtimes, over keys in many slots', async () => {
+    const target = { cluster: redis.urls };
+    const a = (await runtime({ workers: 1, redis: target })).rt;
+    const b = (await runtime({ workers: 1, redis: target })).rt;
+    const keys = Array.from({ length: 12 }, (_, i) => `rc-counter-${i}`);
+    await Promise.all(keys.flatMap((key) => Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).state.incrementGlobal(key, 3))));
+    for (const key of keys) expect(await b.state.incrementGlobal(key, 0)).toBe(30n);
+    expect(await a.state.compareAndSwapGlobal(keys[0]!, 30, -1)).toBe(true);
+    expect(await b.state.incrementGlobal(keys[0]!, 1)).toBe(0n);
+  });
+
   it('the global tier spreads keys over the slots and reads them back from another runtime', async () => {
     const target = { cluster: redis.urls };
     const a = (await runtime({ workers: 1, redis: target })).rt;

@@ -111,6 +111,9 @@ describe('cost model: calibrate and predict', () => {
     const text = new TextEncoder().encode(makeText(2000));
     const wcProfile = await calibrate(rt, wc, [text]);
     expect(wcProfile.shape('parts:text(4)', 0)).toBe(4);
+    // Samples may be strings, as invoke's inputs may.
+    const fromText = await calibrate(rt, wc, [makeText(2000)]);
+    expect(fromText.shape('parts:text(4)', 0)).toBe(4);
     expectSane(predict(wcProfile, wc, { items: 1, itemBytes: text.byteLength }));
     const mm = matmulSkeleton(16);
     const problem = matmulProblem(32);

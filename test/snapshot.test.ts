@@ -231,7 +231,8 @@ describe('pre-warming', () => {
 describe('density', () => {
   it('fails a call that needs an instance past maxInstances with E_INSTANCE_LIMIT, and serves on', async () => {
     const { rt } = await start({ workers: 1, maxInstances: 3 });
-    await rt.register('sleep', guestBytes('core_sleep'));
+    // maxConcurrency (default: half of maxInstances) would queue the calls instead.
+    await rt.register('sleep', guestBytes('core_sleep'), { maxConcurrency: 4 });
     // Suspended calls each hold an instance: the fourth has none.
     const calls = [0, 1, 2, 3].map((i) =>
       rt.invoke('sleep', String(50 + i)).then(

@@ -231,6 +231,45 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     expect(await rt.state.size(k('secret'))).toBe(0);
   });
 
+  it('holds a function to its stateQuota: a write, grow or new key over it fails with E_STATE_QUOTA and changes nothing', async () => {
+    const KiB = 1024;
+    await rt.register('quota', guestBytes('state_ops'), { stateQuota: { bytes: 256 * KiB, keys: 3 } });
+    const use = () => rt.stats().byFunction['quota']!;
+    await rt.invoke('quota', `write ${k('q1')} ${100 * KiB}`);
+    expect(use()).toMatchObject({ stateBytes: 100 * KiB, stateKeys: 1, stateQuota: { bytes: 256 * KiB, keys: 3 } });
+    const over = await failure(rt.invoke('quota', `write ${k('q2')} ${200 * KiB}`));
+    expect(over.code).toBe('E_STATE_QUOTA');
+    expect(over.details).toMatchObject({ function: 'quota', key: k('q2'), quota: { bytes: 256 * KiB, keys: 3 } });
+    expect(over.message).toMatch(/stateQuota/);
+    expect(await rt.state.size(k('q2'))).toBe(0);
+    expect(use()).toMatchObject({ stateBytes: 100 * KiB, stateKeys: 1 });
+    await rt.invoke('quota', `write ${k('q2')} ${100 * KiB}`);
+    // Growing its own key: doubling the room would go over, so it gets just what it asked for.
+    await rt.invoke('quota', `write ${k('q1')} ${150 * KiB}`);
+    expect(use()).toMatchObject({ stateBytes: 250 * KiB, stateKeys: 2 });
+    await rt.invoke('quota', `write ${k('q3')} 1`);
+    expect((await failure(rt.invoke('quota', `write ${k('q4')} 1`))).code).toBe('E_STATE_QUOTA');
+    expect(use()).toMatchObject({ stateBytes: 250 * KiB + 1, stateKeys: 3 });
+    // Another function is not held to it; a key it grows is charged to it from then on.
+    const opsBefore = rt.stats().byFunction['ops']!.stateBytes;
+    await rt.invoke('ops', `write ${k('q2')} ${120 * KiB}`);
+    expect(rt.stats().byFunction['ops']!.stateBytes).toBeGreaterThanOrEqual(opsBefore + 120 * KiB);
+    expect(use()).toMatchObject({ stateBytes: 150 * KiB + 1, stateKeys: 2 });
+    await rt.invoke('quota', `delete ${k('q1')}`);
+    expect(use()).toMatchObject({ stateBytes: 1, stateKeys: 1 });
+    await rt.invoke('quota', `write ${k('q4')} ${200 * KiB}`);
+    // Appends count in bytes until the list is cleared.
+    await rt.register('appender', guestBytes('state_ops'), { stateQuota: { bytes: 2, keys: 1 } });
+    await rt.invoke('appender', `append ${k('qa')} 1`);
+    await rt.invoke('appender', `append ${k('qa')} 2`);
+    expect((await failure(rt.invoke('appender', `append ${k('qa')} 3`))).code).toBe('E_STATE_QUOTA');
+    expect([...(await rt.invoke('ops', `appended ${k('qa')}`)).output]).toEqual([1, 2]);
+    expect(rt.stats().byFunction['appender']).toMatchObject({ stateBytes: 2, stateKeys: 0 });
+    await rt.invoke('appender', `clearAppended ${k('qa')}`);
+    await rt.invoke('appender', `append ${k('qa')} 4`);
+    expect(rt.stats().byFunction['appender']).toMatchObject({ stateBytes: 1 });
+  });
+
   it('host and guest see the same state', async () => {
     await rt.state.write(k('host'), new Uint8Array([1, 2, 3]));
     expect([...(await rt.invoke('ops', `read ${k('host')}`)).output]).toEqual([1, 2, 3]);

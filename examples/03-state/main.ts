@@ -1,5 +1,6 @@
-// Stateful functions: many concurrent calls on two workers update one shared counter per key,
-// and the host reads the same state. Runs on the embedded in-process global tier (no Redis).
+// Stateful functions: many concurrent calls on two workers count visits per page with atomic
+// counters in the global tier, and the host reads the same counters. Runs on the embedded
+// in-process global tier (no Redis); with `redis`, the counts stay exact across hosts.
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from 'nuvola';
 
@@ -17,8 +18,8 @@ export async function stateExample(print: (line: string) => void = console.log):
     const results = await Promise.all(calls);
     print(`  last answer: "${new TextDecoder().decode(results[results.length - 1]!.output)}"`);
     for (const page of ['home', 'docs', 'blog']) {
-      const value = await rt.state.read(`visits:${page}`);
-      print(`  host reads visits:${page} = ${new DataView(value.buffer).getInt32(0, true)}`);
+      // Adding 0 reads the counter atomically from the global tier.
+      print(`  host reads visits:${page} = ${await rt.state.incrementGlobal(`visits:${page}`, 0)}`);
     }
     print(`  calls per worker: ${[0, 1].map((w) => results.filter((r) => r.worker === w).length).join(' / ')}`);
   } finally {

@@ -7,6 +7,7 @@ import { benchComm, COMM_DEFAULTS } from '../../bench/comm.js';
 import { benchSkeletons, SKELETONS_DEFAULTS } from '../../bench/skeletons.js';
 import { benchKernels, KERNELS_DEFAULTS } from '../../bench/kernels.js';
 import { benchCluster, CLUSTER_DEFAULTS } from '../../bench/cluster.js';
+import { benchImport, IMPORT_DEFAULTS } from '../../bench/import.js';
 
 export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
   invoke: (runs) => benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs }),
@@ -16,6 +17,7 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   skeletons: (runs) => benchSkeletons({ ...SKELETONS_DEFAULTS, runs: runs ?? SKELETONS_DEFAULTS.runs }),
   kernels: (runs) => benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs }),
   cluster: (runs) => benchCluster({ ...CLUSTER_DEFAULTS, runs: runs ?? CLUSTER_DEFAULTS.runs }),
+  import: (runs) => benchImport(runs ?? IMPORT_DEFAULTS.runs),
   // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };

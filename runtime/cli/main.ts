@@ -4,10 +4,12 @@
  * runtime API like any embedding service would.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
+import { initApp } from './init.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -55,10 +57,30 @@ function fail(err: unknown): never {
   process.exit(2);
 }
 
+/** The package's version, from its package.json (two folders above `dist/runtime/cli`). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 const program = new Command()
   .name('nuvola')
+  .version(packageVersion(), '-V, --version', 'print the version of nuvola')
   .description('A stateful serverless runtime for Node.js: AssemblyScript functions on a pool of worker threads.')
   .showHelpAfterError();
+
+program
+  .command('init')
+  .description('scaffold an application that embeds nuvola: a host (src/) and a guest (guests/), each with its own tsconfig')
+  .argument('[dir]', 'the folder to create (default: the current one, which must be empty)', '.')
+  .action((dir: string) => {
+    try {
+      const written = initApp(dir, packageVersion());
+      process.stdout.write(`created ${written.join(', ')} in ${dir}\nnext: npm install && npm start\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
 
 program
   .command('build')
@@ -67,10 +89,17 @@ program
   .requiredOption('-o, --out <file>', 'where to write the .wasm module')
   .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
   .option('--debug', 'keep function names for readable trap frames', false)
+  .option('--no-source-map', 'leave out the source map that makes traps name the guest file:line:col')
   .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
-  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean }) => {
+  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean; sourceMap: boolean }) => {
     try {
-      const bytes = await buildGuest(source, { outFile: opts.out, optimizeLevel: opts.optimizeLevel, debug: opts.debug, wasi: opts.wasi });
+      const bytes = await buildGuest(source, {
+        outFile: opts.out,
+        optimizeLevel: opts.optimizeLevel,
+        debug: opts.debug,
+        wasi: opts.wasi,
+        sourceMap: opts.sourceMap,
+      });
       process.stderr.write(`built ${opts.out} (${bytes.byteLength} bytes)\n`);
     } catch (err) {
       fail(err);

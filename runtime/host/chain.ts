@@ -3,6 +3,8 @@
  * functions. `call` hands the request to the main thread's pool and returns an id at once;
  * `wait` and `output_size` suspend the caller (never its worker) until the callee is done.
  * A callee that fails reaches the caller as `CHAIN_FAILED` with "E_CODE: message" as output.
+ * An invocation holds its callees' outputs until it ends; their total is capped by
+ * `maxChainedOutputBytes` (the worker counts each output in as it arrives, see ChainBudget).
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError } from '../errors.js';
@@ -18,8 +20,18 @@ export interface ChildCall {
   output: Uint8Array;
 }
 
-/** Starts `fn` for the invocation `parent`, whose deadline (wall clock, ms) bounds the callee's. */
-type Starter = (fn: string, input: Uint8Array, parent: number, parentDeadline: number) => ChildCall;
+/** The chained outputs one invocation holds, in bytes; shared by its calls. */
+export interface ChainBudget {
+  /** The calling function. */
+  readonly fn: string;
+  held: number;
+}
+
+/**
+ * Starts `fn` for the invocation `parent`, whose deadline (wall clock, ms) bounds the callee's;
+ * its output is counted into `budget`.
+ */
+type Starter = (fn: string, input: Uint8Array, parent: number, parentDeadline: number, budget: ChainBudget) => ChildCall;
 
 let starter: Starter = () => {
   throw new Error('chaining is not configured in this thread');
@@ -31,6 +43,9 @@ export function configureChain(start: Starter): void {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Each invocation's budget, by its map of calls (which lives exactly as long as the invocation's calls). */
+const budgets = new WeakMap<Map<number, ChildCall>, ChainBudget>();
 
 function child(ctx: GuestContext, id: number): ChildCall {
   const call = ctx.calls?.get(id);
@@ -77,9 +92,12 @@ export const chainImports: Capability = {
           throw err;
         }
         const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
-        ctx.calls ??= new Map();
+        if (ctx.calls === undefined) {
+          ctx.calls = new Map();
+          budgets.set(ctx.calls, { fn: ctx.fn, held: 0 });
+        }
         const id = ctx.calls.size + 1;
-        ctx.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline));
+        ctx.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline, budgets.get(ctx.calls)!));
         return id;
       },
       [abi.CHAIN_WAIT]: (id: number): number | Promise<number> => {

@@ -4,7 +4,8 @@
  * serialisation) to the receiver's mailbox — on this worker directly, else over the direct
  * channel to its worker, else through the main thread (see CommChannel in worker/entry.ts);
  * `recv` takes it from the mailbox or suspends the rank until it arrives. Outside a group an
- * invocation is rank 0 of 1.
+ * invocation is rank 0 of 1. Bytes sent to a rank and not yet received are counted per rank
+ * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError } from '../errors.js';
@@ -19,6 +20,8 @@ export interface CommChannel {
   receive(group: number, rank: number, from: number): Uint8Array | Promise<Uint8Array>;
   /** Largest message, in bytes. */
   maxMessageBytes: number;
+  /** Most bytes queued for one rank (sent to it on this host, not yet received). */
+  maxQueuedMessageBytes: number;
 }
 
 let channel: CommChannel | undefined;
@@ -73,6 +76,25 @@ function peer(ctx: GuestContext, other: number, what: string): { group: GroupRef
   return { group, other };
 }
 
+/**
+ * Counts `bytes` into rank `to`'s queue, or fails the send with E_QUEUE_FULL when that would go
+ * over `maxQueuedMessageBytes`. A rank with nothing queued takes any message (up to
+ * maxMessageBytes), so the cap never makes a message unsendable.
+ */
+function queue(ctx: GuestContext, group: GroupRef, to: number, bytes: number): void {
+  const queued = new Int32Array(group.queued);
+  const cap = channel!.maxQueuedMessageBytes;
+  const before = Atomics.add(queued, to, bytes);
+  if (before === 0 || before + bytes <= cap) return;
+  Atomics.sub(queued, to, bytes);
+  throw new LimitError(
+    ErrorCode.QUEUE_FULL,
+    `function '${ctx.fn}' (rank ${group.rank}) sent ${bytes} bytes to rank ${to}, which has ${before} bytes it has not received yet; ` +
+      `maxQueuedMessageBytes=${cap} — have rank ${to} receive before sending more, or raise maxQueuedMessageBytes in createRuntime()`,
+    { function: ctx.fn, rank: group.rank, peer: to, bytes, queuedBytes: before, maxQueuedMessageBytes: cap },
+  );
+}
+
 export const commImports: Capability = {
   module: abi.MODULE_COMM,
   functions: {
@@ -98,6 +120,8 @@ export const commImports: Capability = {
             { function: ctx.fn, bytes: bytes.byteLength, maxMessageBytes: max },
           );
         }
+        // A rank on another host (workers[to] < 0) is counted by its own host when the message arrives.
+        if (group.workers[to]! >= 0) queue(ctx, group, to, bytes.byteLength);
         const shared = buffer(bytes.byteLength);
         new Uint8Array(shared).set(bytes);
         channel!.send(group, to, shared);
@@ -106,6 +130,7 @@ export const commImports: Capability = {
         const ctx = ref.ctx;
         const { group } = peer(ctx, from, `recv from rank ${from}`);
         const stage = (message: Uint8Array): number => {
+          Atomics.sub(new Int32Array(group.queued), group.rank, message.byteLength);
           ctx.received = message;
           return message.byteLength;
         };

@@ -3,6 +3,7 @@
  * bounds-checked way to touch guest memory: a pointer or length outside the instance's own
  * memory traps that guest with `E_GUEST_POINTER` and never reads or writes anything else.
  */
+import type { SourceTable } from '../source-map.js';
 import { ErrorCode, GuestError } from '../errors.js';
 import type { ChildCall } from './chain.js';
 import type { GroupRef } from '../protocol.js';
@@ -45,6 +46,8 @@ export interface GuestContext {
   wasi: WasiState | undefined;
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
   written: (ptr: number, length: number) => void;
+  /** Guest source positions for stack frames, when the module carries a source map. */
+  readonly sources: SourceTable | undefined;
 }
 
 /**

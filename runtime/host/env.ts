@@ -5,6 +5,7 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError } from '../errors.js';
 import { guestBytes, logLine, type ContextRef, type GuestContext } from './context.js';
+import { mapFrames, ownFrame } from '../source-map.js';
 import type { Capability } from './imports.js';
 
 /** Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it. */
@@ -25,11 +26,19 @@ export const env: Capability = {
         const ctx = ref.ctx;
         const message = readString(ctx, msgPtr);
         const file = readString(ctx, filePtr);
-        throw new GuestError(
-          ErrorCode.GUEST_ABORT,
-          `function '${ctx.fn}' aborted: ${message || '(no message)'} at ${file}:${line}:${column}`,
-          { function: ctx.fn, message, file, line, column },
-        );
+        // The guest's frames that led here: the abort's own position is often in the
+        // standard library (an index check in ~lib/array.ts), the caller's is the useful one.
+        const frames = mapFrames(new Error().stack ?? '', ctx.sources);
+        const own = file.startsWith('~lib/') ? ownFrame(frames) : undefined;
+        const where = own === undefined ? `${file}:${line}:${column}` : `${own} (in ${file}:${line}:${column})`;
+        throw new GuestError(ErrorCode.GUEST_ABORT, `function '${ctx.fn}' aborted: ${message || '(no message)'} at ${where}`, {
+          function: ctx.fn,
+          message,
+          file,
+          line,
+          column,
+          frames,
+        });
       },
       [abi.ENV_TRACE]: (msgPtr: number, n: number, ...args: number[]): void => {
         const ctx = ref.ctx;

@@ -69,8 +69,9 @@ export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promis
 function clientOf(ctx: GuestContext): StateClient {
   ctx.state.client ??= new StateClient(
     {
-      lookup: (key) => request(ctx, 'lookup', [key]) as Promise<KeyHandle | undefined>,
-      ensure: (key, size, held) => request(ctx, 'ensure', [key, size, held]) as Promise<KeyHandle>,
+      // The function is named so that what it allocates counts against its stateQuota.
+      lookup: (key) => request(ctx, 'lookup', [key, ctx.fn]) as Promise<KeyHandle | undefined>,
+      ensure: (key, size, held) => request(ctx, 'ensure', [key, size, held, ctx.fn]) as Promise<KeyHandle>,
       pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', [key, ranges, held]) as Promise<void>,
     },
     () => ctx.cancelled,
@@ -176,6 +177,8 @@ export const stateImports: Capability = {
       abi.STATE_UNLOCK_GLOBAL_READ,
       abi.STATE_LOCK_GLOBAL_WRITE,
       abi.STATE_UNLOCK_GLOBAL_WRITE,
+      abi.STATE_INCREMENT_GLOBAL,
+      abi.STATE_COMPARE_SWAP_GLOBAL,
     ].map((name) => [name, true]),
   ),
   bind(ref: ContextRef) {
@@ -266,7 +269,7 @@ export const stateImports: Capability = {
       }),
       [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'append');
-        await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice()]);
+        await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice(), ctx.fn]);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
@@ -302,7 +305,7 @@ export const stateImports: Capability = {
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'pull');
-        await request(ctx, 'pull', [k, held(ctx, k)]);
+        await request(ctx, 'pull', [k, held(ctx, k), ctx.fn]);
       }),
       [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'delete');
@@ -318,6 +321,14 @@ export const stateImports: Capability = {
       [abi.STATE_UNLOCK_GLOBAL_READ]: unlockGlobal('read'),
       [abi.STATE_LOCK_GLOBAL_WRITE]: lockGlobal('write'),
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
+      [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
+        const k = key(ctx, kp, kl, 'increment_global');
+        return (await request(ctx, 'incrementGlobal', [k, delta])) as bigint;
+      }),
+      [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
+        const k = key(ctx, kp, kl, 'compare_swap_global');
+        return (await request(ctx, 'compareAndSwapGlobal', [k, expected, value])) ? 1 : 0;
+      }),
     };
   },
 };

@@ -106,8 +106,19 @@ class Writer {
   }
 }
 
-/** Rewrites a code section's payload; appends the mark helper's body as the last function. */
-export function instrumentCode(section: Uint8Array, layout: CodeLayout): Uint8Array {
+/**
+ * Where a rewritten function body's bytes came from, for mapping engine offsets (stack frames)
+ * back to the original module's (source maps): `anchors` holds pairs (offset in the new body,
+ * offset in the original body), one where each run of copied original bytes starts; bytes the
+ * rewrite inserted map to the anchor before them. Undefined for a body copied unchanged.
+ */
+export type BodyMap = number[] | undefined;
+
+/**
+ * Rewrites a code section's payload; appends the mark helper's body as the last function.
+ * `maps`, when given, receives one {@link BodyMap} per original function.
+ */
+export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: BodyMap[]): Uint8Array {
   let pos = 0;
   const count = readLeb(section, pos);
   pos = count.next;
@@ -121,7 +132,9 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout): Uint8Ar
     if (end > section.length) throw new Uninstrumentable('function body runs past its section');
     const params = layout.paramCounts[layout.functionTypes[f]!];
     if (params === undefined) throw new Uninstrumentable('function refers to an unknown type');
-    const body = instrumentBody(section.subarray(start, end), params, layout.baseGlobal, layout.markFunction);
+    const anchors: number[] = [];
+    const body = instrumentBody(section.subarray(start, end), params, layout.baseGlobal, layout.markFunction, anchors);
+    maps?.push(anchors.length === 0 ? undefined : anchors);
     out.leb(body.length);
     out.bytes(body);
     pos = end;
@@ -132,7 +145,7 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout): Uint8Ar
   return out.result();
 }
 
-function instrumentBody(body: Uint8Array, params: number, base: number, markFunction: number): Uint8Array {
+function instrumentBody(body: Uint8Array, params: number, base: number, markFunction: number, anchors: number[]): Uint8Array {
   let pos = 0;
   const groups = readLeb(body, pos);
   pos = groups.next;
@@ -156,8 +169,14 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
 
   const code = new Writer();
   let copied = pos;
+  // Anchors in `code` (made relative to the new body at the end) → the original body.
+  const codeAnchors: number[] = [];
+  const copy = (from: number, to: number): void => {
+    codeAnchors.push(code.length, from);
+    code.bytes(body.subarray(from, to));
+  };
   const flushTo = (at: number): void => {
-    code.bytes(body.subarray(copied, at));
+    copy(copied, at);
   };
   const markStore = (instrStart: number, instrEnd: number, valueType: number, offset: number): void => {
     flushTo(instrStart);
@@ -170,7 +189,7 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
     code.leb(A);
     code.byte(LOCAL_GET);
     code.leb(v);
-    code.bytes(body.subarray(instrStart, instrEnd));
+    copy(instrStart, instrEnd);
     code.byte(LOCAL_GET);
     code.leb(A);
     if (offset !== 0) {
@@ -204,7 +223,7 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
     code.leb(B);
     code.byte(LOCAL_GET);
     code.leb(C);
-    code.bytes(body.subarray(instrStart, instrEnd));
+    copy(instrStart, instrEnd);
     copied = instrEnd;
   };
 
@@ -356,7 +375,9 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
   out.bytes(body.subarray(localsStart, localsEnd));
   out.bytes([3, I32, 1, I64, 1, F32, 1, F64]);
   if (usesV128) out.bytes([1, V128]);
+  const header = out.length;
   out.bytes(code.result());
+  for (let i = 0; i < codeAnchors.length; i += 2) anchors.push(header + codeAnchors[i]!, codeAnchors[i + 1]!);
   return out.result();
 }
 

@@ -16,7 +16,7 @@
  * appended, and the two memory imports take the indices 0 (the guest's) and 1 (the map).
  */
 import { readLeb, writeLeb } from '../wasm-binary.js';
-import { instrumentCode, Uninstrumentable, Writer, type CodeLayout } from './code.js';
+import { instrumentCode, Uninstrumentable, Writer, type BodyMap, type CodeLayout } from './code.js';
 import {
   EXPORT_LOAD,
   EXPORT_SAVE,
@@ -53,6 +53,8 @@ export interface PreparedModule {
   bytes: Uint8Array;
   layout: SnapshotLayout;
   dataSegments: DataSegment[];
+  /** Per original function, where its rewritten body's bytes came from (empty when the code was copied unchanged). */
+  bodyMaps: BodyMap[];
 }
 
 interface Entry {
@@ -228,11 +230,14 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   // Code: instrumented when every body can be followed.
   let code: Uint8Array | undefined;
   let resetNote: string | undefined;
+  let bodyMaps: BodyMap[] = [];
   const codeEntry = find(Section.Code);
   if (codeEntry) {
     const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded };
     try {
-      code = instrumentCode(codeEntry.payload, layout);
+      const maps: BodyMap[] = [];
+      code = instrumentCode(codeEntry.payload, layout, maps);
+      bodyMaps = maps;
     } catch (err) {
       if (!(err instanceof Uninstrumentable)) throw err;
       resetNote = `its code uses ${err.message}, which nuvola does not track; each call gets a fresh instance instead of a reset`;
@@ -354,6 +359,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
       resetNote,
     },
     dataSegments,
+    bodyMaps,
   };
 }
 

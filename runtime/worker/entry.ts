@@ -7,8 +7,9 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import { ownedBuffers } from '../transfer.js';
-import { configureChain, type ChildCall } from '../host/chain.js';
+import { configureChain, type ChainBudget, type ChildCall } from '../host/chain.js';
 import { configureComm } from '../host/comm.js';
+import { sharedFileBudget } from '../host/wasi.js';
 import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
@@ -58,6 +59,21 @@ interface FunctionEntry {
   prewarm: number;
   /** Memories of retired instances, reset to the snapshot, for the next restores. */
   spare: { memory: WebAssembly.Memory; since: number }[];
+  /** The function's calls running now, in the whole runtime (FunctionSpec.concurrency). */
+  running: Int32Array;
+}
+
+/**
+ * Takes a slot under the function's maxConcurrency for a chained call run here; when none is
+ * free the call goes through the pool, which queues it. The pool gives the slot back.
+ */
+function takeSlot(entry: FunctionEntry): boolean {
+  const { limit } = entry.spec.concurrency;
+  for (;;) {
+    const running = Atomics.load(entry.running, 0);
+    if (running >= limit) return false;
+    if (Atomics.compareExchange(entry.running, 0, running, running + 1) === running) return true;
+  }
 }
 
 /** An invocation whose `main` returned a promise: suspended in a host import, or about to settle. */
@@ -88,19 +104,22 @@ configureState((op, args) => {
   });
 });
 /** Calls guests made with chain.call whose outcome has not arrived, by the worker's call id. */
-const chains = new Map<number, ChildCall & { resolve: () => void }>();
+const chains = new Map<number, PendingChild>();
 let nextChain = 1;
 const encoder = new TextEncoder();
 
+/** A chained call as the worker tracks it: the callee, and the caller's budget its output counts into. */
+type PendingChild = ChildCall & { resolve: () => void; fn: string; budget: ChainBudget };
+
 /** Chained calls this worker runs itself, by their (negative) request id. */
-const localChains = new Map<number, ChildCall & { resolve: () => void }>();
+const localChains = new Map<number, PendingChild>();
 let nextLocal = 1;
 
-configureChain((fn, input, parent, parentDeadline) => {
+configureChain((fn, input, parent, parentDeadline, budget) => {
   const callId = nextChain++;
   let resolve!: () => void;
   const done = new Promise<void>((r) => (resolve = r));
-  const call = { done, settled: false, returnCode: 0, output: EMPTY, resolve };
+  const call: PendingChild = { done, settled: false, returnCode: 0, output: EMPTY, resolve, fn, budget };
   if (input.byteLength > data.maxInputBytes) {
     const error = `${ErrorCode.INPUT_TOO_LARGE}: input to '${fn}' is ${input.byteLength} bytes, above maxInputBytes=${data.maxInputBytes}`;
     settleChain(call, { error: { code: ErrorCode.INPUT_TOO_LARGE, message: error, details: {} } });
@@ -110,7 +129,7 @@ configureChain((fn, input, parent, parentDeadline) => {
   // leave the thread (the caller is suspended meanwhile, so the worker is free). Otherwise —
   // a fan-out's second call onwards — the pool spreads it over the workers.
   const entry = functions.get(fn);
-  if (entry !== undefined && queueHead >= queue.length) {
+  if (entry !== undefined && queueHead >= queue.length && takeSlot(entry)) {
     // Negative, and unique per worker incarnation (the lock holder number is), within an i32.
     const id = -((nextLocal++ % 4_000_000) * 512 + data.lockHolder);
     const timeoutMs = entry.spec.timeoutMs;
@@ -137,11 +156,22 @@ configureChain((fn, input, parent, parentDeadline) => {
   return call;
 });
 
-function settleChain(
-  call: ChildCall & { resolve: () => void },
-  outcome: { returnCode?: number; output?: Uint8Array; error?: WireError },
-): void {
+function settleChain(call: PendingChild, outcome: { returnCode?: number; output?: Uint8Array; error?: WireError }): void {
   call.settled = true;
+  const bytes = outcome.output?.byteLength ?? 0;
+  const { budget } = call;
+  if (outcome.error === undefined && bytes > 0 && budget.held + bytes > data.maxChainedOutputBytes) {
+    // Dropped here, before the caller can hold it: the caller sees the call fail instead.
+    outcome = {
+      error: {
+        code: ErrorCode.CHAIN_OUTPUT_LIMIT,
+        message: `the output of '${call.fn}' (${bytes} bytes) would make '${budget.fn}' hold ${budget.held + bytes} bytes of chained outputs, above maxChainedOutputBytes=${data.maxChainedOutputBytes}; raise it in createRuntime(), or have callees return less (large results can go through state)`,
+        details: { function: budget.fn, callee: call.fn, bytes, heldBytes: budget.held, maxChainedOutputBytes: data.maxChainedOutputBytes },
+      },
+    };
+  } else if (outcome.error === undefined) {
+    budget.held += bytes;
+  }
   if (outcome.error !== undefined) {
     call.returnCode = abi.CHAIN_FAILED;
     const message = outcome.error.message.startsWith(outcome.error.code)
@@ -182,6 +212,7 @@ configureComm({
   },
   receive: (group, rank, from) => mailboxes.receive(group, rank, from),
   maxMessageBytes: data.maxMessageBytes,
+  maxQueuedMessageBytes: data.maxQueuedMessageBytes,
 });
 
 const suspended = new Map<number, Suspended>();
@@ -244,6 +275,7 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
 }
 
 const host = workerImports(hooks);
+const wasiFiles = sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder);
 
 function newEnv(fn: string): InstanceEnv {
   const log = (message: string): void => {
@@ -259,6 +291,7 @@ function newEnv(fn: string): InstanceEnv {
     onDispose: () => {
       Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
+    wasiFiles,
   };
 }
 
@@ -513,6 +546,7 @@ function register(spec: FunctionSpec, seq: number): void {
     env: { ...newEnv(spec.name), restored: restoredState(spec, dirty) },
     prewarm: 0,
     spare: [],
+    running: new Int32Array(spec.concurrency.running),
   };
   functions.set(spec.name, entry);
   // A replacement worker learns already registered functions lazily: its first call

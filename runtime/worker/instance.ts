@@ -5,11 +5,12 @@
  * instance go back to the warm pool the moment `main` returns.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
 import type { ContextRef, GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
-import { endCall, newWasiState, WASI_START, WasiExit } from '../host/wasi.js';
+import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../host/wasi.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
@@ -50,6 +51,8 @@ export interface InstanceEnv {
   admit: (fn: string) => void;
   /** Called once for every admitted instance when it is disposed or failed to come up. */
   onDispose: () => void;
+  /** The process-wide count of host descriptors the WASI imports hold (fd-table.ts). */
+  wasiFiles: FileBudget;
   /**
    * The function's snapshot on this worker: its image, and the slots in the dirty-map memory
    * that hold its globals. Set once the snapshot exists (not for the boot instance).
@@ -207,11 +210,12 @@ export class GuestInstance {
       calls: undefined,
       group: undefined,
       received: EMPTY,
-      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi'),
+      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', env.wasiFiles),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
       },
+      sources: spec.sources,
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
@@ -233,7 +237,13 @@ export class GuestInstance {
     };
     try {
       if (spec.abi === 'component') {
-        const api = instantiateComponent(spec.component!, spec.module, { log: (message) => this.logComponent(message) }, instantiateMain);
+        const api = instantiateComponent(
+          spec.component!,
+          spec.module,
+          { log: (message) => this.logComponent(message) },
+          instantiateMain,
+          (ptr, length) => this.glueWrote(ptr, length),
+        );
         this.entry = () => this.runComponent(api);
       } else {
         instantiateMain(spec.module, this.host.imports);
@@ -272,6 +282,16 @@ export class GuestInstance {
     }
     ctx.output = output;
     return 0;
+  }
+
+  /**
+   * A range of guest memory the component's glue is about to write (its `realloc` returned
+   * it): marked so the reset restores it. Clamped to the memory: a range past its end is never
+   * written (the glue's write fails), and the marks must stay inside this instance's slice.
+   */
+  private glueWrote(ptr: number, length: number): void {
+    const end = Math.min(ptr + length, this.memory.buffer.byteLength);
+    if (end > ptr) this.ctx.written(ptr, end - ptr);
   }
 
   /** A component's `log` import: one line per call, within the call's log budget. */
@@ -415,7 +435,9 @@ export class GuestInstance {
     }
     const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
     const message = err instanceof Error ? err.message : String(err);
-    const frames = wasmFrames(err);
+    const frames = mapFrames(err instanceof Error ? (err.stack ?? '') : '', this.spec.sources);
+    const own = ownFrame(frames);
+    const at = own === undefined ? '' : ` at ${own}`;
     // AssemblyScript's allocator first tries to double the memory, then to grow by what it
     // needs, and executes `unreachable` when both fail; the engine refuses any growth past the
     // cap set at register. So an `unreachable` with over half the cap in use is, in practice,
@@ -430,9 +452,9 @@ export class GuestInstance {
     }
     if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
       const trap = err instanceof RangeError ? 'call stack exhausted' : message;
-      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}`, { function: fn, trap, pages, frames });
+      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}${at}`, { function: fn, trap, pages, frames });
     }
-    return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}`, { function: fn, trap: message, frames });
+    return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}${at}`, { function: fn, trap: message, frames });
   }
 }
 
@@ -466,18 +488,22 @@ function wasiEntry(exports: WebAssembly.Exports, suspends: boolean): () => numbe
   };
 }
 
-function wasmFrames(err: unknown): string[] {
-  const stack = err instanceof Error ? (err.stack ?? '') : '';
-  return stack
-    .split('\n')
-    .filter((line) => line.includes('wasm://'))
-    .slice(0, 8)
-    .map((line) => line.trim());
-}
+/** V8's message when Wasm calls a suspending import outside `WebAssembly.promising` (start-up code, `init`). */
+const SUSPEND_OUTSIDE_PROMISING = /trying to suspend without WebAssembly\.promising/;
 
 function instantiateError(fn: string, err: unknown, instance?: GuestInstance): NuvolaError {
+  const raw = err instanceof Error ? err.message : String(err);
+  if (SUSPEND_OUTSIDE_PROMISING.test(raw)) {
+    return new ModuleError(
+      ErrorCode.INSTANTIATE_FAILED,
+      `function '${fn}' could not be instantiated: its init() or top-level code called a host function that waits ` +
+        '(sleep, a state pull, push or lock, chain.wait, a message or a kernel), which cannot suspend while the function is registered; ' +
+        'do that in main(), or give the value to init() some other way',
+      { function: fn, reason: 'suspended-in-init' },
+    );
+  }
   const cause = instance ? instance.classify(err) : undefined;
-  const message = cause?.message ?? (err instanceof Error ? err.message : String(err));
+  const message = cause?.message ?? raw;
   return new ModuleError(ErrorCode.INSTANTIATE_FAILED, `function '${fn}' could not be instantiated: ${message}`, {
     function: fn,
     cause: cause?.toWire(),

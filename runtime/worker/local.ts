@@ -4,7 +4,7 @@
  * so instances can be restored, called, reset and inspected directly.
  */
 import { checkModule } from '../module-check.js';
-import { NO_WASI } from '../host/wasi.js';
+import { localFileBudget, NO_WASI } from '../host/wasi.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -19,6 +19,7 @@ export function localEnv(): InstanceEnv & { live: number } {
     host: workerImports({ suspended: () => {}, resumed: () => {} }),
     admit: () => void env.live++,
     onDispose: () => void env.live--,
+    wasiFiles: localFileBudget(),
   };
   return env;
 }
@@ -45,6 +46,7 @@ export async function snapshotHere(
     timeoutMs: 1000,
     abi: checked.abi,
     wasi: NO_WASI,
+    concurrency: { limit: 1_000_000, running: new SharedArrayBuffer(4) },
   };
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();

@@ -119,6 +119,8 @@ export const IMPORTS: readonly ImportSig[] = [
   sig(STATE, 'write_at', ['key', 'len', 'int', 'ptr', 'len']),
   sig(STATE, 'append', ['key', 'len', 'ptr', 'len']),
   sig(STATE, 'appended_load', ['key', 'len'], 'i32'),
+  sig(STATE, 'increment_global', ['key', 'len', 'i64'], 'i64'),
+  sig(STATE, 'compare_swap_global', ['key', 'len', 'i64', 'i64'], 'i32'),
   ...stateKeyOnly.map((n) => sig(STATE, n, ['key', 'len'])),
 
   sig(CHAIN, 'call', ['name', 'len', 'ptr', 'len'], 'i32'),

@@ -58,6 +58,10 @@ export const STATE_LOCK_GLOBAL_READ = 'lock_global_read';
 export const STATE_UNLOCK_GLOBAL_READ = 'unlock_global_read';
 export const STATE_LOCK_GLOBAL_WRITE = 'lock_global_write';
 export const STATE_UNLOCK_GLOBAL_WRITE = 'unlock_global_write';
+/** `(k, kl, delta: i64) → i64`: adds to the key's global i64 value atomically, returns the new value. */
+export const STATE_INCREMENT_GLOBAL = 'increment_global';
+/** `(k, kl, expected: i64, value: i64) → i32`: 1 if the global i64 value was `expected` and is now `value`, else 0. */
+export const STATE_COMPARE_SWAP_GLOBAL = 'compare_swap_global';
 
 /**
  * Import module for chaining: a guest calling other registered functions. Ids are per

@@ -1,12 +1,16 @@
 // Chaining (import module "nuvola:chain", see abi.ts): call other registered functions and
 // wait for them. A waiting caller suspends; its worker goes on serving other instances.
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:chain", "call")
 declare function ch_call(name: usize, nameLen: i32, input: usize, inputLen: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:chain", "wait")
 declare function ch_wait(id: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:chain", "output_size")
 declare function ch_output_size(id: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:chain", "output_read")
 declare function ch_output_read(id: i32, ptr: usize, len: i32): i32;
 

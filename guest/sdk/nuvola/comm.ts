@@ -3,14 +3,19 @@
 // instance, never its worker). The collectives are built on them, as binomial trees
 // (log2(size) rounds).
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:comm", "rank")
 declare function cm_rank(): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:comm", "size")
 declare function cm_size(): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:comm", "send")
 declare function cm_send(to: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:comm", "recv")
 declare function cm_recv(from: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:comm", "take")
 declare function cm_take(ptr: usize, len: i32): void;
 

@@ -1,13 +1,18 @@
 // Input, output and logging (import module "nuvola:io", see guest/abi.ts).
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "input_size")
 declare function input_size(): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "input_read")
 declare function input_read(ptr: usize, len: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "output_write")
 declare function output_write(ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "log")
 declare function host_log(ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "sleep")
 declare function host_sleep(ms: i32): void;
 

@@ -3,24 +3,34 @@
 // suspends this instance while the kernel runs; its worker keeps serving others.
 import { frames } from "./frames";
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "available")
 declare function k_available(): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "matmul_f32")
 declare function k_matmul(a: usize, b: usize, m: i32, k: i32, n: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "saxpy_f32")
 declare function k_saxpy(alpha: f32, x: usize, y: usize, n: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "add_f32")
 declare function k_add(x: usize, y: usize, n: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "mul_f32")
 declare function k_mul(x: usize, y: usize, n: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "sum_f32")
 declare function k_sum(x: usize, n: i32): f32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "max_f32")
 declare function k_max(x: usize, n: i32): f32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "scan_f32")
 declare function k_scan(x: usize, n: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "conv2d_f32")
 declare function k_conv2d(img: usize, h: i32, w: i32, kernel: usize, kh: i32, kw: i32, out: usize): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:kernels", "run")
 declare function k_run(
   name: usize, nameLen: i32, inputs: usize, inputsLen: i32, params: usize, paramsLen: i32,

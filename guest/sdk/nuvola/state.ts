@@ -2,48 +2,76 @@
 // Every call may suspend this instance (never its worker); an error traps the invocation
 // with an E_STATE_* code that the caller of invoke() receives.
 
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "size")
 declare function st_size(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "read")
 declare function st_read(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "write")
 declare function st_write(k: usize, kl: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "write_at")
 declare function st_write_at(k: usize, kl: i32, offset: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "append")
 declare function st_append(k: usize, kl: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "appended_load")
 declare function st_appended_load(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "read_all")
 declare function st_read_all(k: usize, kl: i32): i32;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "take")
 declare function st_take(ptr: usize, len: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "clear_appended")
 declare function st_clear_appended(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "push")
 declare function st_push(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "push_partial")
 declare function st_push_partial(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "pull")
 declare function st_pull(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "delete")
 declare function st_delete(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_read")
 declare function st_lock_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_read")
 declare function st_unlock_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_write")
 declare function st_lock_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_write")
 declare function st_unlock_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_global_read")
 declare function st_lock_global_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_global_read")
 declare function st_unlock_global_read(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "lock_global_write")
 declare function st_lock_global_write(k: usize, kl: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:state", "unlock_global_write")
 declare function st_unlock_global_write(k: usize, kl: i32): void;
+
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
+@external("nuvola:state", "increment_global")
+declare function st_increment_global(k: usize, kl: i32, delta: i64): i64;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
+@external("nuvola:state", "compare_swap_global")
+declare function st_compare_swap_global(k: usize, kl: i32, expected: i64, value: i64): i32;
 
 function utf8(key: string): ArrayBuffer {
   return String.UTF8.encode(key);
@@ -167,5 +195,24 @@ export abstract class state {
   static unlockGlobalWrite(key: string): void {
     const k = utf8(key);
     st_unlock_global_write(changetype<usize>(k), k.byteLength);
+  }
+  /**
+   * Adds `delta` to the key's value in the global tier, read as a little-endian i64 (a missing
+   * key counts as 0), in one atomic step — one Redis round trip — and returns the new value.
+   * Exact across every host sharing the Redis, with no lock. It does not touch this host's
+   * local copy of the key: use the returned value (or `pull`). A value that is not 8 bytes
+   * traps with E_STATE_BOUNDS.
+   */
+  static incrementGlobal(key: string, delta: i64): i64 {
+    const k = utf8(key);
+    return st_increment_global(changetype<usize>(k), k.byteLength, delta);
+  }
+  /**
+   * Sets the key's global i64 value to `value` if it is `expected` (a missing key counts as 0),
+   * atomically; returns whether it did. Like `incrementGlobal`, one round trip, no lock.
+   */
+  static compareAndSwapGlobal(key: string, expected: i64, value: i64): bool {
+    const k = utf8(key);
+    return st_compare_swap_global(changetype<usize>(k), k.byteLength, expected, value) != 0;
   }
 }

@@ -14,6 +14,9 @@
 //   lstat PATH         path_filestat_get(fd 3, no follow, PATH) → "lstat PATH errno N type T"
 //   readdir            fd_readdir(fd 3) → "readdir N entries, M without an inode"
 //   spew N             N bytes of "x" to stderr, no newline
+//   opendir PATH       path_open(fd 3, PATH, O_DIRECTORY), kept for list/openat → "opendir PATH errno N"
+//   list               fd_readdir of the directory opendir opened → "list NAME NAME…" (without . and ..)
+//   openat PATH        path_open(that directory, PATH) for reading → "openat PATH errno N"
 // @ts-ignore: decorator
 @external("wasi_snapshot_preview1", "fd_write")
 declare function fd_write(fd: u32, iovs: usize, count: usize, written: usize): u16;
@@ -56,7 +59,7 @@ function openPath(path: string, create: bool): void {
   const bytes = String.UTF8.encode(path);
   const fdOut = memory.data(8);
   const rights: u64 = create ? (1 << 6) | (1 << 1) : 1 << 1;
-  const err = path_open(3, 0, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
+  const err = path_open(3, 1 /* follow links, as wasi-libc does */, changetype<usize>(bytes), bytes.byteLength, create ? 1 : 0, rights, rights, 0, fdOut);
   say((create ? "create " : "open ") + path + " errno " + err.toString());
 }
 
@@ -81,6 +84,44 @@ function rename(from: string, to: string): void {
   const b = String.UTF8.encode(to);
   const err = path_rename(3, changetype<usize>(a), a.byteLength, 3, changetype<usize>(b), b.byteLength);
   say("rename " + from + " " + to + " errno " + err.toString());
+}
+
+let held: u32 = 0;
+
+function openDir(path: string): void {
+  const bytes = String.UTF8.encode(path);
+  const fdOut = memory.data(8);
+  const rights: u64 = (1 << 13) | (1 << 14);
+  const err = path_open(3, 0, changetype<usize>(bytes), bytes.byteLength, 2, rights, 1 << 1, 0, fdOut);
+  if (err == 0) held = load<u32>(fdOut);
+  say("opendir " + path + " errno " + err.toString());
+}
+
+function openAt(path: string): void {
+  const bytes = String.UTF8.encode(path);
+  const fdOut = memory.data(8);
+  const err = path_open(held, 1, changetype<usize>(bytes), bytes.byteLength, 0, 1 << 1, 0, 0, fdOut);
+  say("openat " + path + " errno " + err.toString());
+}
+
+function list(): void {
+  const buf = new ArrayBuffer(65536);
+  const used = memory.data(4);
+  const err = fd_readdir(held, changetype<usize>(buf), 65536, 0, used);
+  if (err != 0) {
+    say("list errno " + err.toString());
+    return;
+  }
+  let at: u32 = 0;
+  let names = "list";
+  const end = load<u32>(used);
+  while (at + 24 <= end) {
+    const len = load<u32>(changetype<usize>(buf) + at, 16);
+    const name = String.UTF8.decodeUnsafe(changetype<usize>(buf) + at + 24, len);
+    if (name != "." && name != "..") names += " " + name;
+    at += 24 + len;
+  }
+  say(names);
 }
 
 function readdir(): void {
@@ -127,6 +168,9 @@ for (let i = 0; i < lines.length; i++) {
     const parts = line.substring(7).split(" ");
     rename(parts[0], parts[1]);
   } else if (line == "readdir") readdir();
+  else if (line.startsWith("opendir ")) openDir(line.substring(8));
+  else if (line.startsWith("openat ")) openAt(line.substring(7));
+  else if (line == "list") list();
   else if (line.startsWith("spew ")) {
     const n = I32.parseInt(line.substring(5));
     const buf = new ArrayBuffer(n);
