@@ -2,7 +2,7 @@
  * What the host-boundary fuzzer (fuzz-boundary.test.ts) found, one test each, driven through
  * the same generated guest with a fixed program.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,6 +52,31 @@ describe('found by the host-boundary fuzzer', () => {
     expect(await used(2n ** 63n - 1n)).toBe(0);
     // From the start: '.' and '..', each a 24-byte header and the name.
     expect(await used(0n)).toBe(24 + 1 + 24 + 2);
+  });
+
+  it('fd_pread with a negative offset (past 2^63 as a u64) is EINVAL, not a read at the current position', async () => {
+    const { rt, dir } = await fuzzGuest();
+    writeFileSync(join(dir, 'a.txt'), 'hello');
+    // Data at 1024: "a.txt", then two iovecs: 2 bytes to 40000, 3 bytes to 40100.
+    const data = new Uint8Array(24);
+    data.set(new TextEncoder().encode('a.txt'));
+    const iov = new DataView(data.buffer, 8);
+    iov.setUint32(0, 40000, true);
+    iov.setUint32(4, 2, true);
+    iov.setUint32(8, 40100, true);
+    iov.setUint32(12, 3, true);
+    const WASI = 'wasi_snapshot_preview1';
+    const program = [
+      // fd 4: the grant (fd 3, read-only)'s a.txt, opened to read, seek and tell; read 2 bytes ("he").
+      step(WASI, 'path_open', [3, 0, 1024, 5, 0, 2n | 4n | 32n, 0n, 0, 50000]),
+      step(WASI, 'fd_read', [4, 1032, 1, 50004]),
+      // pread at -1: Node took -1 for "the current position" and read "llo" (3 bytes).
+      step(WASI, 'fd_pread', [4, 1040, 1, -1n, 50008]),
+      step('nuvola:io', 'output_write', [50000, 12]),
+    ];
+    const result = await rt.invoke('fuzz', encodeProgram(IMPORTS, program, data));
+    const out = new DataView(result.output.buffer, result.output.byteOffset, 12);
+    expect([out.getUint32(0, true), out.getUint32(4, true), out.getUint32(8, true)]).toEqual([4, 2, 0]);
   });
 
   it('an iovec count whose byte length passes 2^32 is E_GUEST_POINTER, not a wrapped length and a host RangeError', async () => {
