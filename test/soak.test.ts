@@ -118,11 +118,18 @@ describe('soak', () => {
       expect(report.codes['E_WORKER_LOST']).toBeUndefined();
       expect(report.stats.workerRestarts).toBeLessThanOrEqual(timeouts);
       expect(report.stats.workers).toBe(2);
-      // Flat after warm-up: between the middle checkpoint and the last, after a full collection.
-      const middle = report.checkpoints[Math.floor(report.checkpoints.length / 2) - 1]!;
-      const last = report.checkpoints[report.checkpoints.length - 1]!;
-      expect(last.rssMB - middle.rssMB).toBeLessThan(48);
-      expect(last.heapMB - middle.heapMB).toBeLessThan(8);
+      // Flat after warm-up (rss climbs for the first ~50k calls: worker replacements, instances,
+      // spare memories): the median of the last three checkpoints against the median of the three
+      // from the middle (50k, 60k, 70k against 80k, 90k, 100k), each after a full collection.
+      // Medians, since rss wanders by ±15 MB as replaced workers come and go. Measured (three
+      // runs): -6 to +8 MB rss, +0.1 MB heap. A leak of ~1.3 KB per call would pass 32 MB.
+      const points = report.checkpoints;
+      const half = Math.max(0, Math.floor(points.length / 2) - 1);
+      const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const middle = points.slice(half, half + 3);
+      const end = points.slice(-3);
+      expect(median(end.map((p) => p.rssMB)) - median(middle.map((p) => p.rssMB))).toBeLessThan(32);
+      expect(median(end.map((p) => p.heapMB)) - median(middle.map((p) => p.heapMB))).toBeLessThan(4);
     },
     Math.max(120_000, CALLS * 6),
   );
