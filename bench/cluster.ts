@@ -9,7 +9,7 @@
  * - the time to recover a killed host's calls vs the configured host timeout.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,7 +86,7 @@ async function redisWork(raw: Redis): Promise<{ usec: number; calls: number }> {
 export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAULTS): Promise<BenchReport> {
   const { runs, calls } = options;
   const redis = await startRedis();
-  const cluster = { name: `bench-${process.pid}`, ...TIMING };
+  const cluster = { name: `bench-${process.pid}`, secret: randomBytes(32).toString('hex'), ...TIMING };
   const hosts: HostProcess[] = [];
   const rts: Runtime[] = [];
   const raw = new Redis(redis.url);

@@ -18,6 +18,11 @@ import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } f
 import { FUNCTION_DEFAULTS } from '../runtime/options.js';
 import type { GroupPart } from '../runtime/pool.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
+import { refusedGrants, type Grants } from './grants.js';
+import { decode, decodePart, encode, encodePart, Entries, type Outcome, type Rejected } from './entries.js';
+import { Seal, sha256 } from './seal.js';
+
+export { decode, encode, type Outcome, type Rejected } from './entries.js';
 import {
   ANSWER,
   BEGIN,
@@ -39,6 +44,10 @@ import {
 /** Cluster settings (`createRuntime({ redis, cluster })`); times in ms. */
 export interface ClusterSettings {
   name: string;
+  /** The cluster's shared secrets: the first signs, every one verifies (see seal.ts). */
+  secrets: string[];
+  /** What this host gives functions fetched from the registry (see grants.ts). */
+  grants: Grants;
   hostId: string;
   heartbeatMs: number;
   hostTimeoutMs: number;
@@ -64,9 +73,6 @@ export interface HostInfo {
   ownStream?: boolean;
   startedAt: number;
 }
-
-/** The outcome of one call, as it crosses hosts. */
-export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
 
 /** What the cluster needs from the runtime of its host. */
 export interface LocalHost {
@@ -115,15 +121,31 @@ interface Scripted extends Redis {
   ): Promise<[string[], string]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
-  nuvolaPublish(functions: string, module: string, name: string, hash: string, entry: string, bytes: Buffer): Promise<number | string>;
-  nuvolaRelease(running: string, host: string): Promise<number>;
+  nuvolaPublish(
+    functions: string,
+    module: string,
+    name: string,
+    hash: string,
+    entry: string,
+    bytes: Buffer,
+    replace: string,
+  ): Promise<number | string>;
+  nuvolaRelease(key: string, value: string | Buffer): Promise<number>;
   nuvolaUnpublish(functions: string, module: string, name: string, hash: string): Promise<number>;
   nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
-  nuvolaBegin(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
-  nuvolaBeginBuffer(done: string, running: string, host: string, leaseMs: number): Promise<[number, Buffer?]>;
-  nuvolaRenew(running: string, host: string, leaseMs: number): Promise<number>;
-  nuvolaRecordBuffer(done: string, running: string, host: string, ttlMs: number, record: Buffer): Promise<Buffer>;
-  nuvolaAnswer(work: string, reply: string, group: string, entry: string, id: string, record: Buffer, ttlMs: number): Promise<number>;
+  nuvolaBeginBuffer(done: string, running: string, holder: string, leaseMs: number): Promise<[number, Buffer?]>;
+  nuvolaRenew(running: string, holder: string, leaseMs: number): Promise<number>;
+  nuvolaRecordBuffer(done: string, running: string, holder: string, ttlMs: number, record: Buffer): Promise<Buffer>;
+  nuvolaAnswer(
+    work: string,
+    reply: string,
+    group: string,
+    entry: string,
+    id: string,
+    record: Buffer,
+    ttlMs: number,
+    mac: Buffer,
+  ): Promise<number>;
   nuvolaGroupAdd(stream: string, ttlMs: number, ...fields: (string | Buffer)[]): Promise<number>;
 }
 
@@ -185,12 +207,18 @@ export class Cluster {
    */
   private readonly parts = new Map<string, { group: string; part: GroupPart }>();
   private readonly pending = new Map<string, Pending>();
-  /** Idempotency keys this host runs now: their leases are renewed with the heartbeat. */
-  private readonly leases = new Set<string>();
+  /**
+   * Calls with an idempotency key this host runs now, by their lease's key (see
+   * ClusterKeys.running) → the lease's holder value: renewed with the heartbeat.
+   */
+  private readonly leases = new Map<string, string>();
   /** Registered timeouts of functions this host calls without having them (see timeoutOf). */
   private readonly timeouts = new Map<string, { ms: number; at: number }>();
-  /** Runs of idempotency keys on this host: a second call with a running key joins it. */
-  private readonly keyedRuns = new Map<string, Promise<Outcome>>();
+  /**
+   * Runs of idempotency keys on this host, by function and key, with their input's hash: a
+   * second call with a running key and the same input joins it.
+   */
+  private readonly keyedRuns = new Map<string, { input: string; run: Promise<Outcome> }>();
   /** Calls sent to this host's own stream that wait here for room (see release). */
   private readonly waiting: [string, StreamEntry][] = [];
   /** Outcomes of calls that never started (not recorded under an idempotency key). */
@@ -228,6 +256,11 @@ export class Cluster {
   private recovering = false;
   /** Connections each work stream reader made so far (see workLoop). */
   private readonly connections = new Map<Redis, number>();
+  /** What hosts leave in Redis for each other, signed and verified. */
+  private readonly entries: Entries;
+  private readonly rejectedCounts: Rejected = { calls: 0, replies: 0, functions: 0, modules: 0, records: 0, hosts: 0, messages: 0 };
+  /** When each kind of rejection was last logged (at most one line per kind per 10 s). */
+  private readonly rejectedLogged = new Map<keyof Rejected, number>();
 
   private constructor(
     readonly settings: ClusterSettings,
@@ -235,6 +268,7 @@ export class Cluster {
     private readonly host: LocalHost,
   ) {
     this.keys = clusterKeys(settings.name);
+    this.entries = new Entries(new Seal(settings.secrets, settings.name), (kind, what) => this.reject(kind, what));
     const connect = (blocking: boolean): Redis => {
       // Commands fail at once while Redis is away (the caller gets E_CLUSTER_UNAVAILABLE); the
       // blocking reads wait for the reconnection.
@@ -317,7 +351,38 @@ export class Cluster {
     } catch (err) {
       throw unavailable('listing hosts', err, 'ask again once Redis is back');
     }
-    return infos.filter((s): s is string => s !== null).map((s) => JSON.parse(s) as HostInfo);
+    const hosts = new Map<string, HostInfo>();
+    for (const value of infos) {
+      if (value === null) continue;
+      const info = this.entries.openHeartbeat(value);
+      if (info !== undefined) hosts.set(info.id, info);
+    }
+    return [...hosts.values()];
+  }
+
+  /** What this host dropped for failing verification, by kind, since it joined. */
+  get rejected(): Rejected {
+    return { ...this.rejectedCounts };
+  }
+
+  /** Counts an entry that failed verification, and says so now and then. */
+  private reject(kind: keyof Rejected, what: string): void {
+    this.rejectedCounts[kind]++;
+    const now = Date.now();
+    if (now - (this.rejectedLogged.get(kind) ?? 0) < 10_000) return;
+    this.rejectedLogged.set(kind, now);
+    this.host.log(
+      'warn',
+      `cluster '${this.settings.name}': dropped ${what}: it failed verification (${this.rejectedCounts[kind]} ${kind} so far). Something without the cluster's secret writes to its Redis, or a host has another cluster.secret — check Redis ACLs and every host's secret`,
+    );
+  }
+
+  private forgedEntry(name: string): NuvolaError {
+    return makeError(
+      ErrorCode.CLUSTER_INTEGRITY,
+      `the registry entry of '${name}' in cluster '${this.settings.name}' failed verification (not written by a host with the cluster's secret) and was not used; register the function again from a host, and check who may write to Redis`,
+      { function: name, cluster: this.settings.name },
+    );
   }
 
   /** Publishes a registration: the bytes once by content hash, the name with its options. */
@@ -330,22 +395,29 @@ export class Cluster {
     const forget = (): void => {
       if (this.published.get(name) === mine) this.published.delete(name);
     };
-    let published: number | string;
-    try {
-      // One script: two hosts publishing other code under one name at once cannot both win.
-      published = await this.bounded(
-        this.redis.nuvolaPublish(
-          this.keys.functions,
-          this.keys.module(hash),
-          name,
-          hash,
-          JSON.stringify({ hash, options }),
-          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        ),
-      );
-    } catch (err) {
-      forget();
-      throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
+    let published: number | string = 1;
+    // An entry under the name that fails verification does not stand: it is replaced (once).
+    let forged = '';
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        // One script: two hosts publishing other code under one name at once cannot both win.
+        published = await this.bounded(
+          this.redis.nuvolaPublish(
+            this.keys.functions,
+            this.keys.module(hash),
+            name,
+            hash,
+            this.entries.registration(name, hash, options),
+            Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+            forged,
+          ),
+        );
+      } catch (err) {
+        forget();
+        throw unavailable(`registering '${name}'`, err, 'nothing was registered — register it again once Redis is back');
+      }
+      if (typeof published !== 'string' || this.entries.openRegistration(name, published) !== undefined) break;
+      forged = published;
     }
     if (published !== 1) {
       forget();
@@ -459,7 +531,7 @@ export class Cluster {
     ) {
       return idempotencyKey === undefined
         ? this.track(this.runHere(name, input, deadline))
-        : this.track(this.keyed(idempotencyKey, deadline, name, () => this.runHere(name, input, deadline)));
+        : this.track(this.keyed(idempotencyKey, deadline, name, input, () => this.runHere(name, input, deadline)));
     }
     const place = stateKey === undefined ? undefined : this.placeOf(stateKey);
     return this.send(name, input, deadline, idempotencyKey, place === this.hostId ? undefined : place);
@@ -522,12 +594,12 @@ export class Cluster {
       );
       this.pending.set(id, { resolve, timer });
     });
-    const head = ['id', id, 'from', this.hostId, 'dl', String(deadline)];
+    const entry = this.entries.call(['id', id, 'from', this.hostId, 'dl', String(deadline), ...fields]);
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
     const sent =
       target === undefined
-        ? this.redis.xadd(this.keys.work, '*', ...head, ...fields)
-        : this.redis.nuvolaRoute(this.keys.alive, this.keys.queue(target), this.keys.work, target, ...head, ...fields);
+        ? this.redis.xadd(this.keys.work, '*', ...entry)
+        : this.redis.nuvolaRoute(this.keys.alive, this.keys.queue(target), this.keys.work, target, ...entry);
     sent.catch((err: unknown) => {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
@@ -553,13 +625,13 @@ export class Cluster {
     } catch {
       // Redis is away: the call will say so; the default bounds it meanwhile.
     }
-    return entry === null ? FUNCTION_DEFAULTS.timeoutMs : this.noteTimeout(name, entry);
+    const verified = entry === null ? undefined : this.entries.openRegistration(name, entry);
+    return verified === undefined ? FUNCTION_DEFAULTS.timeoutMs : this.noteTimeout(name, verified.options);
   }
 
-  /** Caches the timeout of a registry entry. */
-  private noteTimeout(name: string, entry: string): number {
-    const { options } = JSON.parse(entry) as { options?: { timeoutMs?: unknown } };
-    const ms = typeof options?.timeoutMs === 'number' ? options.timeoutMs : FUNCTION_DEFAULTS.timeoutMs;
+  /** Caches the timeout of a registration. */
+  private noteTimeout(name: string, options: Record<string, unknown>): number {
+    const ms = typeof options['timeoutMs'] === 'number' ? options['timeoutMs'] : FUNCTION_DEFAULTS.timeoutMs;
     this.timeouts.delete(name); // (re-inserted last: the oldest go first below)
     this.timeouts.set(name, { ms, at: Date.now() });
     if (this.timeouts.size > 4096) this.timeouts.delete(this.timeouts.keys().next().value!);
@@ -621,9 +693,20 @@ export class Cluster {
         if (have !== undefined) return; // unregistered from the cluster: this host keeps its copy
         throw this.unknown(name);
       }
-      const { hash: stored, options } = JSON.parse(entry) as { hash: string; options: Record<string, unknown> };
-      this.noteTimeout(name, entry);
+      const verified = this.entries.openRegistration(name, entry);
+      if (verified === undefined) throw this.forgedEntry(name);
+      const { hash: stored, options } = verified;
+      this.noteTimeout(name, options);
       if (have === stored) return;
+      // A registration from elsewhere gets only the host resources this host grants.
+      const refused = refusedGrants(options, this.settings.grants);
+      if (refused !== undefined) {
+        throw makeError(
+          ErrorCode.CLUSTER_GRANT,
+          `'${name}' from cluster '${this.settings.name}' asks for ${refused}, which host '${this.hostId}' does not grant; it does not run here — add it to this host's cluster.grants, or register the function without it`,
+          { function: name, cluster: this.settings.name, host: this.hostId, refused },
+        );
+      }
       let bytes: Buffer | null;
       try {
         bytes = await this.bounded(this.redis.getBuffer(this.keys.module(stored)));
@@ -634,6 +717,15 @@ export class Cluster {
         throw makeError(ErrorCode.UNKNOWN_FUNCTION, `cluster '${this.settings.name}' lost the code of '${name}'; register it again`, {
           function: name,
         });
+      }
+      // The entry names the hash; the bytes must be the ones it names.
+      if (moduleHash(bytes) !== stored) {
+        this.reject('modules', `the code of '${name}' (its bytes do not match their content hash)`);
+        throw makeError(
+          ErrorCode.CLUSTER_INTEGRITY,
+          `the code of '${name}' fetched from cluster '${this.settings.name}' does not match its content hash and was not used; register the function again from a host, and check who may write to Redis`,
+          { function: name, cluster: this.settings.name, hash: stored },
+        );
       }
       await this.host.registerFetched(name, new Uint8Array(bytes), options, have !== undefined);
     })().finally(() => this.fetching.delete(name));
@@ -672,14 +764,17 @@ export class Cluster {
    * host died, and then runs it itself). Outcomes of calls that never started (the deadline
    * passed first, the code could not be fetched, the runtime closed) are not recorded.
    */
-  private async keyed(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
+  private async keyed(key: string, deadline: number, name: string, input: Uint8Array, run: () => Promise<Outcome>): Promise<Outcome> {
+    const inputHash = sha256(input).toString('hex');
+    const id = `${name} ${key}`;
     for (;;) {
-      const joined = this.keyedRuns.get(key);
+      const joined = this.keyedRuns.get(id);
       if (joined === undefined) {
-        const running = this.keyedRun(key, deadline, name, run).finally(() => this.keyedRuns.delete(key));
-        this.keyedRuns.set(key, running);
+        const running = this.keyedRun(key, deadline, name, inputHash, run).finally(() => this.keyedRuns.delete(id));
+        this.keyedRuns.set(id, { input: inputHash, run: running });
         return running;
       }
+      if (joined.input !== inputHash) return this.conflict(name, key);
       // Joined by this call's own deadline; a run that never started (its deadline was
       // shorter, say) leaves this one to try itself.
       let timer: NodeJS.Timeout | undefined;
@@ -696,9 +791,9 @@ export class Cluster {
           Math.max(1, deadline - Date.now()),
         );
       });
-      const outcome = await Promise.race([joined, own]).finally(() => clearTimeout(timer));
+      const outcome = await Promise.race([joined.run, own]).finally(() => clearTimeout(timer));
       if (this.unstarted.has(outcome) && Date.now() < deadline) {
-        await joined; // settled already, or about to: its entry goes with it
+        await joined.run; // settled already, or about to: its entry goes with it
         continue;
       }
       return outcome;
@@ -717,15 +812,37 @@ export class Cluster {
     return outcome;
   }
 
-  private async keyedRun(key: string, deadline: number, name: string, run: () => Promise<Outcome>): Promise<Outcome> {
-    const done = this.keys.done(key);
-    const running = this.keys.running(key);
+  /** The outcome of a keyed call whose key names a call of the function with another input (not recorded). */
+  private conflict(name: string, key: string): Outcome {
+    const outcome: Outcome = {
+      error: makeError(
+        ErrorCode.IDEMPOTENCY_CONFLICT,
+        `idempotency key '${key}' already names a call of '${name}' with another input; the call did not run — a key names one invocation: use a new key for new input`,
+        { function: name, idempotencyKey: key },
+      ).toWire(),
+    };
+    this.unstarted.add(outcome);
+    return outcome;
+  }
+
+  private async keyedRun(key: string, deadline: number, name: string, inputHash: string, run: () => Promise<Outcome>): Promise<Outcome> {
+    const done = this.keys.done(name, key);
+    const running = this.keys.running(name, key);
+    // The lease names the input too: a call with another input sees the conflict at once.
+    const holder = `${this.hostId} ${inputHash}`;
     try {
       for (;;) {
         if (Date.now() >= deadline) return this.late(name, key);
-        const [state, record] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, this.hostId, this.settings.hostTimeoutMs));
-        if (state === 1) return decode(record!);
+        const [state, value] = await this.bounded(this.redis.nuvolaBeginBuffer(done, running, holder, this.settings.hostTimeoutMs));
+        if (state === 1) {
+          const record = this.entries.openRecord(name, key, value!);
+          if (record !== undefined) return record.input === inputHash ? record.outcome : this.conflict(name, key);
+          // Forged: it does not stand (dropped unless replaced meanwhile); look again.
+          await this.bounded(this.redis.nuvolaRelease(done, value!));
+          continue;
+        }
         if (state === 0) break;
+        if (value!.toString().split(' ')[1] !== inputHash) return this.conflict(name, key);
         if (Date.now() >= deadline) {
           return this.late(name, key, 'was still running on another host at its deadline; that run records its result');
         }
@@ -742,20 +859,24 @@ export class Cluster {
       this.unstarted.add(outcome);
       return outcome;
     }
-    this.leases.add(key);
+    this.leases.set(running, holder);
     try {
       const outcome = await run();
       if (this.unstarted.has(outcome)) {
-        void this.bounded(this.redis.nuvolaRelease(running, this.hostId)).catch(() => 0); // else it lapses by itself
+        void this.bounded(this.redis.nuvolaRelease(running, holder)).catch(() => 0); // else it lapses by itself
         return outcome;
       }
       // It ran: the record must be written, or a retry would run it again. Keep trying while
       // the caller waits (the lease is renewed meanwhile); past that, answer with the outcome.
+      const record = this.entries.record(name, key, inputHash, outcome);
       for (let attempt = 0; ; attempt++) {
         try {
-          return decode(
-            await this.bounded(this.redis.nuvolaRecordBuffer(done, running, this.hostId, this.settings.idempotencyTtlMs, encode(outcome))),
-          );
+          const stands = await this.bounded(this.redis.nuvolaRecordBuffer(done, running, holder, this.settings.idempotencyTtlMs, record));
+          const opened = this.entries.openRecord(name, key, stands);
+          if (opened !== undefined) return opened.input === inputHash ? opened.outcome : this.conflict(name, key);
+          // A forged record was there first: dropped, then this one is recorded.
+          await this.bounded(this.redis.nuvolaRelease(done, stands));
+          if (Date.now() >= deadline) return outcome;
         } catch (err) {
           if (this.closed || Date.now() >= deadline) {
             this.warn(
@@ -767,7 +888,7 @@ export class Cluster {
         }
       }
     } finally {
-      this.leases.delete(key);
+      this.leases.delete(running);
     }
   }
 
@@ -879,6 +1000,17 @@ export class Cluster {
     const entry = `${stream} ${entryId.toString()}`;
     // Read again after a reconnection: it runs here already, or has just been answered.
     if (this.executing.has(entry) || this.answered.has(entry)) return;
+    if (!this.entries.verifiedCall(raw, `call entry ${entryId.toString()} of ${stream}`)) {
+      // Injected or altered: never run, never answered (its reply route is not to be trusted).
+      this.done(entry);
+      await this.redis
+        .multi()
+        .xack(stream, GROUP, entryId)
+        .xdel(stream, entryId)
+        .exec()
+        .catch(() => undefined);
+      return;
+    }
     let finished = (): void => undefined;
     this.executing.set(entry, new Promise<void>((resolve) => (finished = resolve)));
     this.inflight++;
@@ -923,13 +1055,13 @@ export class Cluster {
           `ranks ${ranks.join(', ')} of group '${name}' were on a host that died (or restarted) mid-run; a group cannot resume — invoke it again`,
           { function: name, ranks },
         ).toWire();
-        this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error)).catch(() => undefined);
+        this.groupFailed(group, error);
         record = encodePart([{ error }]);
       } else {
         record = await this.runPart(name, group, size, ranks, bytes, deadline, hash);
       }
     } else {
-      const outcome = key === undefined ? await run() : await this.keyed(key, deadline, name, run);
+      const outcome = key === undefined ? await run() : await this.keyed(key, deadline, name, bytes, run);
       // Cut short by this host closing: left unanswered, so another host takes the call.
       if (this.closed && 'error' in outcome && outcome.error.code === ErrorCode.CLOSED) return false;
       record = encode(outcome);
@@ -945,6 +1077,7 @@ export class Cluster {
           id,
           record,
           Math.max(60_000, 10 * this.settings.hostTimeoutMs),
+          this.entries.reply(id, record),
         );
         return true;
       } catch (err) {
@@ -975,7 +1108,9 @@ export class Cluster {
       if (entry === null) {
         return [{ error: this.unknown(name).toWire() }];
       }
-      timeoutMs = this.noteTimeout(name, entry);
+      const verified = this.entries.openRegistration(name, entry);
+      if (verified === undefined) return [{ error: this.forgedEntry(name).toWire() }];
+      timeoutMs = this.noteTimeout(name, verified.options);
     }
     const deadline = Date.now() + (timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs);
     try {
@@ -1001,7 +1136,7 @@ export class Cluster {
     const abort = (error: WireError): void => {
       if (aborted) return;
       aborted = true;
-      this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error)).catch(() => undefined);
+      this.groupFailed(group, error);
     };
     try {
       const results = await Promise.all(
@@ -1048,13 +1183,13 @@ export class Cluster {
     const part: GroupPart = {
       ranks,
       send: (from, to, data) => {
-        this.groupAdd(this.keys.inbox(group, to), 'f', String(from), 'd', Buffer.from(data)).catch((err: Error) => {
+        this.groupMessage(group, from, to, Buffer.from(data)).catch((err: Error) => {
           if (part.id !== undefined) this.host.abortPart(part.id, unavailable(`sending a message to rank ${to}`, err, 'the group stops'));
         });
       },
       aborted: (error) => {
         published = true;
-        this.groupAdd(this.keys.control(group), 'e', JSON.stringify(error.toWire())).catch(() => undefined);
+        this.groupFailed(group, error.toWire());
       },
     };
     try {
@@ -1069,12 +1204,23 @@ export class Cluster {
       return encodePart(results.map((r) => ({ ...r, host: this.hostId })));
     } catch (err) {
       const wire = toWire(err);
-      if (!published) this.groupAdd(this.keys.control(group), 'e', JSON.stringify(wire)).catch(() => undefined);
+      if (!published) this.groupFailed(group, wire);
       return encodePart([{ error: wire }]);
     } finally {
       this.parts.delete(`${group}/${ranks[0]}`);
       this.inflight -= ranks.length - 1;
+      if (![...this.parts.values()].some((p) => p.group === group)) this.entries.forgetGroup(group);
     }
+  }
+
+  /** Sends a message to a rank on another host (numbered and authenticated, see entries.ts). */
+  private groupMessage(group: string, from: number, to: number, data: Buffer): Promise<number> {
+    return this.groupAdd(this.keys.inbox(group, to), ...this.entries.message(group, from, to, data));
+  }
+
+  /** Tells every part of a group that a rank failed. */
+  private groupFailed(group: string, error: WireError): void {
+    this.groupAdd(this.keys.control(group), ...this.entries.failure(group, error)).catch(() => undefined);
   }
 
   /** Adds to a group's stream, which lapses a minute after its last entry (or `hostTimeoutMs`, if longer). */
@@ -1094,20 +1240,20 @@ export class Cluster {
     while (!this.closed) {
       const streams = [poke];
       // A rank's inbox goes to its part; a group's control stream to each of its parts here.
-      const route = new Map<string, { parts: GroupPart[]; rank: number | undefined }>();
+      const route = new Map<string, { group: string; parts: GroupPart[]; rank: number | undefined }>();
       for (const { group, part } of this.parts.values()) {
         const control = this.keys.control(group);
         const to = route.get(control);
         if (to === undefined) {
           streams.push(control);
-          route.set(control, { parts: [part], rank: undefined });
+          route.set(control, { group, parts: [part], rank: undefined });
         } else {
           to.parts.push(part);
         }
         for (const rank of part.ranks) {
           const inbox = this.keys.inbox(group, rank);
           streams.push(inbox);
-          route.set(inbox, { parts: [part], rank });
+          route.set(inbox, { group, parts: [part], rank });
         }
       }
       for (const stream of last.keys()) if (stream !== poke && !route.has(stream)) last.delete(stream);
@@ -1136,9 +1282,12 @@ export class Cluster {
           if (to === undefined) continue;
           // Parts that ended while the read was out get nothing.
           const running = new Set([...this.parts.values()].map((p) => p.part));
+          const live = to.parts.filter((part) => part.id !== undefined && running.has(part));
+          if (live.length === 0) continue;
           const f = fieldsOf(raw);
-          for (const part of to.parts) {
-            if (part.id === undefined || !running.has(part)) continue;
+          if (!this.entries.verifiedGroupEntry(to.group, to.rank, f, `an entry of ${stream}`)) continue;
+          for (const part of live) {
+            if (part.id === undefined) continue;
             if (to.rank === undefined) {
               this.host.abortPart(part.id, fromWire(JSON.parse(f.get('e')?.toString() ?? '{}') as WireError));
               continue;
@@ -1173,11 +1322,14 @@ export class Cluster {
         last = entryId.toString();
         const f = fieldsOf(raw);
         const id = f.get('id')?.toString() ?? '';
+        const record = f.get('r');
         const pending = this.pending.get(id);
         if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
+        // A forged reply is dropped: the caller waits for the real one (or its deadline).
+        if (!this.entries.verifiedReply(id, record, f.get('m'))) continue;
         this.pending.delete(id);
         clearTimeout(pending.timer);
-        pending.resolve(f.get('r') ?? encode({ error: makeError(ErrorCode.CLUSTER_UNAVAILABLE, 'an empty reply').toWire() }));
+        pending.resolve(record);
       }
     }
   }
@@ -1189,8 +1341,7 @@ export class Cluster {
     this.ticking = true;
     try {
       const dead = await this.beat();
-      for (const key of this.leases)
-        void this.redis.nuvolaRenew(this.keys.running(key), this.hostId, this.settings.hostTimeoutMs).catch(() => 0);
+      for (const [lease, holder] of this.leases) void this.redis.nuvolaRenew(lease, holder, this.settings.hostTimeoutMs).catch(() => 0);
       // Recovery runs beside the beats (a long one must not stop this host's heartbeat), one
       // at a time; a host that only sends leaves it to hosts that take calls.
       const others = dead.filter((id) => id !== this.hostId);
@@ -1224,7 +1375,15 @@ export class Cluster {
     };
     const { alive, hosts, epoch: epochKey } = this.keys;
     const [dead, epoch] = await this.bounded(
-      this.redis.nuvolaHeartbeat(alive, hosts, epochKey, this.hostId, this.settings.hostTimeoutMs, JSON.stringify(info), randomUUID()),
+      this.redis.nuvolaHeartbeat(
+        alive,
+        hosts,
+        epochKey,
+        this.hostId,
+        this.settings.hostTimeoutMs,
+        this.entries.heartbeat(info),
+        randomUUID(),
+      ),
     );
     if ((this.epoch !== undefined && epoch !== this.epoch) || this.republishAgain) this.republish();
     this.epoch = epoch;
@@ -1422,55 +1581,6 @@ function fieldsOf(raw: Buffer[]): Map<string, Buffer> {
   const map = new Map<string, Buffer>();
   for (let i = 0; i + 1 < raw.length; i += 2) map.set(raw[i]!.toString(), raw[i + 1]!);
   return map;
-}
-
-/** An outcome as bytes: a JSON header's length (4 bytes, LE), the header, then the output. */
-export function encode(outcome: Outcome): Buffer {
-  const header = Buffer.from(
-    JSON.stringify('error' in outcome ? { error: outcome.error } : { rc: outcome.returnCode, host: outcome.host }),
-  );
-  const output =
-    'error' in outcome ? Buffer.alloc(0) : Buffer.from(outcome.output.buffer, outcome.output.byteOffset, outcome.output.byteLength);
-  const lead = Buffer.alloc(4);
-  lead.writeUInt32LE(header.byteLength, 0);
-  return Buffer.concat([lead, header, output]);
-}
-
-export function decode(bytes: Buffer): Outcome {
-  const length = bytes.readUInt32LE(0);
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as { error?: WireError; rc?: number; host?: string };
-  if (header.error !== undefined) return { error: header.error };
-  const output = new Uint8Array(bytes.byteLength - 4 - length);
-  output.set(bytes.subarray(4 + length));
-  return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
-}
-
-/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
-function encodePart(outcomes: Outcome[]): Buffer {
-  const parts = outcomes.map(encode);
-  const lead = Buffer.alloc(8 + 4 * parts.length);
-  lead.writeUInt32LE(PART_MARK, 0);
-  lead.writeUInt32LE(parts.length, 4);
-  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
-  return Buffer.concat([lead, ...parts]);
-}
-
-/** Leads a part's record where a plain record has its header's length (never this). */
-const PART_MARK = 0xffffffff;
-
-/** A group part's record → one outcome per rank (a part-wide error repeated, or a plain error record). */
-function decodePart(record: Buffer, ranks: number): Outcome[] {
-  // Timeouts and lost connections come back as a plain outcome record, not a part.
-  if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
-  const count = record.readUInt32LE(4);
-  const out: Outcome[] = [];
-  let at = 8 + 4 * count;
-  for (let i = 0; i < count; i++) {
-    const length = record.readUInt32LE(8 + 4 * i);
-    out.push(decode(record.subarray(at, at + length)));
-    at += length;
-  }
-  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }
 
 /** An outcome as the caller sees it: the result, or the rebuilt error thrown. */

@@ -10,9 +10,9 @@ export const GROUP = 'hosts';
 export interface ClusterKeys {
   /** Sorted set: host id → the server time (ms) its heartbeat expires. */
   alive: string;
-  /** Hash: host id → its last heartbeat's JSON (load, capacity, pid). */
+  /** Hash: host id → its last heartbeat: MAC (hex) then JSON (load, capacity, pid). */
   hosts: string;
-  /** Hash: function name → JSON { hash, options } of its registration. */
+  /** Hash: function name → JSON { hash, o: options JSON, mac } of its registration. */
   functions: string;
   /** A random value set once: another value means Redis lost the cluster's data. */
   epoch: string;
@@ -24,10 +24,14 @@ export interface ClusterKeys {
   module(hash: string): string;
   /** A host's reply stream: results of the calls it sent to the work stream. */
   reply(host: string): string;
-  /** The recorded result of an invocation with an idempotency key. */
-  done(key: string): string;
-  /** The host running an invocation with an idempotency key (a lease). */
-  running(key: string): string;
+  /**
+   * The recorded result of a call of `fn` with an idempotency key: MAC, the input's SHA-256,
+   * then the outcome (see cluster.ts). Keyed by function and key, so another function's call
+   * with the key neither sees nor blocks it.
+   */
+  done(fn: string, key: string): string;
+  /** The host running a call of `fn` with an idempotency key (a lease): `<host id> <input SHA-256 hex>`. */
+  running(fn: string, key: string): string;
   /** Messages to rank `rank` of the group `group` spread over hosts (a stream). */
   inbox(group: string, rank: number): string;
   /** Control entries of a group spread over hosts: a rank's failure (a stream). */
@@ -47,8 +51,9 @@ export function clusterKeys(cluster: string): ClusterKeys {
     queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
     reply: (host) => `${p}reply:${host}`,
-    done: (key) => `${p}done:${key}`,
-    running: (key) => `${p}run:${key}`,
+    // A function name has no space: the first one ends it.
+    done: (fn, key) => `${p}done:${fn} ${key}`,
+    running: (fn, key) => `${p}run:${fn} ${key}`,
     inbox: (group, rank) => `${p}g:${group}:${rank}`,
     control: (group) => `${p}g:${group}:ctl`,
     poke: (host) => `${p}poke:${host}`,
@@ -112,9 +117,10 @@ redis.call('XADD', KEYS[3], '*', unpack(ARGV, 2))
 return 0`;
 
 /**
- * KEYS: done, running. ARGV: host, leaseMs. Starts an invocation with an idempotency key:
- * {1, record} when it has completed before (its recorded result), {2, holder} while another
- * host runs it, {0} when this host now holds the lease and must run it.
+ * KEYS: done, running. ARGV: holder (`<host> <input hash>`), leaseMs. Starts an invocation with
+ * an idempotency key: {1, record} when it has completed before (its recorded result), {2,
+ * holder} while another host (or this one with another input) runs it, {0} when this host now
+ * holds the lease and must run it.
  */
 export const BEGIN = `local record = redis.call('GET', KEYS[1])
 if record then return {1, record} end
@@ -123,14 +129,24 @@ if holder and holder ~= ARGV[1] then return {2, holder} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return {0}`;
 
+/** Lua: the code hash of a registry entry, or nil when it is not an entry at all. */
+const HASH_OF = `local function hashOf(entry)
+  local ok, decoded = pcall(cjson.decode, entry)
+  if ok and type(decoded) == 'table' then return decoded.hash end
+  return nil
+end`;
+
 /**
- * KEYS: functions, module. ARGV: name, hash, registration JSON, bytes. Publishes a function
- * unless the name stands for other code: stores the bytes once (by hash) and the name.
- * Returns 1, or the other code's registration JSON.
+ * KEYS: functions, module. ARGV: name, hash, registration JSON, bytes, an entry to replace.
+ * Publishes a function unless the name stands for other code: stores the bytes once (by hash)
+ * and the name. Returns 1, or the other code's registration JSON — which the caller verifies,
+ * and replaces (passing it as ARGV[5]) when it was forged.
  */
-export const PUBLISH = `local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing and cjson.decode(existing).hash ~= ARGV[2] then return existing end
-redis.call('SET', KEYS[2], ARGV[4], 'NX')
+export const PUBLISH = `${HASH_OF}
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing and existing ~= ARGV[5] and hashOf(existing) ~= ARGV[2] then return existing end
+-- Not NX: bytes planted under the hash by someone else are overwritten with the real ones.
+redis.call('SET', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`;
 
@@ -139,23 +155,27 @@ return 1`;
  * it still stands for that code, and the code's bytes once no other name uses them. Returns 1
  * when the name was removed.
  */
-export const UNPUBLISH = `local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if not existing or cjson.decode(existing).hash ~= ARGV[2] then return 0 end
+export const UNPUBLISH = `${HASH_OF}
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing or hashOf(existing) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 for _, entry in ipairs(redis.call('HVALS', KEYS[1])) do
-  if cjson.decode(entry).hash == ARGV[2] then return 1 end
+  if hashOf(entry) == ARGV[2] then return 1 end
 end
 redis.call('DEL', KEYS[2])
 return 1`;
 
-/** KEYS: running. ARGV: host. Gives the lease up (without a record) if this host holds it. */
+/**
+ * KEYS: a key. ARGV: a value. Deletes the key if it holds that value: gives a lease up
+ * (without a record) if this host holds it, drops a record that failed verification.
+ */
 export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-/** KEYS: running. ARGV: host, leaseMs. Extends the lease if this host still holds it. */
+/** KEYS: running. ARGV: holder, leaseMs. Extends the lease if this host still holds it. */
 export const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
 /**
- * KEYS: done, running. ARGV: host, ttlMs, record. Records the result of an invocation with an
+ * KEYS: done, running. ARGV: holder, ttlMs, record. Records the result of an invocation with an
  * idempotency key unless one is recorded already (the first completion wins), releases the
  * lease, and returns the record that stands.
  */
@@ -168,11 +188,11 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return record`;
 
 /**
- * KEYS: work, reply. ARGV: group, entry id, invocation id, record, reply TTL ms. Answers a call
+ * KEYS: work, reply. ARGV: group, entry id, invocation id, record, reply TTL ms, MAC. Answers a call
  * taken from the work stream and acknowledges (and deletes) it, in one step: a host that dies before this
  * leaves the entry pending (another host claims it); after it, the caller has the answer.
  */
-export const ANSWER = `redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'id', ARGV[3], 'r', ARGV[4])
+export const ANSWER = `redis.call('XADD', KEYS[2], 'MAXLEN', '~', '10000', '*', 'id', ARGV[3], 'r', ARGV[4], 'm', ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])

@@ -17,11 +17,32 @@ export interface HostProcess {
   stop(): Promise<void>;
 }
 
+/** The environment variable a host process (and `nuvola cluster up`) takes the cluster's secret from. */
+export const SECRET_ENV = 'NUVOLA_CLUSTER_SECRET';
+
+/** The secret in {@link SECRET_ENV}: a JSON list or string as is, else the plain value; undefined when unset. */
+export function secretFromEnv(): string | string[] | undefined {
+  const value = process.env[SECRET_ENV];
+  if (value === undefined || value === '') return undefined;
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    if (typeof parsed === 'string' || Array.isArray(parsed)) return parsed as string | string[];
+  } catch {
+    // a plain string
+  }
+  return value;
+}
+
 const HOST_SCRIPT = fileURLToPath(new URL('./host.js', import.meta.url));
 
 /** Starts one host; resolves once it has joined its cluster. */
 export function startHost(options: RuntimeOptions & { redis: unknown; cluster: { name: string } }, startMs = 20_000): Promise<HostProcess> {
-  const child = spawn(process.execPath, [HOST_SCRIPT, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The secret goes in the environment, not on the command line (which `ps` shows every user).
+  const { secret, ...cluster } = options.cluster as { secret?: unknown };
+  const child = spawn(process.execPath, [HOST_SCRIPT, JSON.stringify({ ...options, cluster })], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(secret !== undefined ? { [SECRET_ENV]: JSON.stringify(secret) } : {}) },
+  });
   const log: string[] = [];
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').filter((l) => l !== '')));
   const ended = new Promise<void>((resolve) => child.once('exit', () => resolve()));

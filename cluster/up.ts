@@ -5,10 +5,11 @@
  * a burst of calls spread over them, then a host killed with calls in flight whose calls the
  * others take over.
  */
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from '../runtime/index.js';
 import { startRedis, type TestRedis } from '../bench/redis-server.js';
-import { startHost, type HostProcess } from './spawn.js';
+import { secretFromEnv, SECRET_ENV, startHost, type HostProcess } from './spawn.js';
 
 const hello = fileURLToPath(new URL('../../guest/examples/hello.ts', import.meta.url));
 const nap = fileURLToPath(new URL('../../bench/guests/nap.ts', import.meta.url));
@@ -18,16 +19,24 @@ export interface ClusterUpOptions {
   redisUrl?: string;
   /** Calls in the burst. Default 400. */
   calls?: number;
+  /** The cluster's secret. Default: NUVOLA_CLUSTER_SECRET, else a random one for this run. */
+  secret?: string | string[];
 }
 
 export async function clusterUp(hosts: number, options: ClusterUpOptions = {}, print: (line: string) => void = console.log): Promise<void> {
   let redis: TestRedis | undefined;
   const url = options.redisUrl ?? (redis = await startRedis()).url;
-  const cluster = { name: `up-${process.pid}`, heartbeatMs: 200, hostTimeoutMs: 1000 };
+  const secret = options.secret ?? secretFromEnv();
+  const cluster = {
+    name: `up-${process.pid}`,
+    heartbeatMs: 200,
+    hostTimeoutMs: 1000,
+    secret: secret ?? randomBytes(32).toString('hex'),
+  };
   const started: HostProcess[] = [];
   try {
     print(
-      `Redis at ${url}; cluster '${cluster.name}' (heartbeat every ${cluster.heartbeatMs} ms, a host is dead after ${cluster.hostTimeoutMs} ms)`,
+      `Redis at ${url}; cluster '${cluster.name}' (heartbeat every ${cluster.heartbeatMs} ms, a host is dead after ${cluster.hostTimeoutMs} ms; ${secret === undefined ? `a random secret for this run — set ${SECRET_ENV} to share one with other hosts` : `the secret from ${options.secret !== undefined ? 'the options' : SECRET_ENV}`})`,
     );
     for (let i = 0; i < hosts; i++) started.push(await startHost({ workers: 1, redis: url, cluster: { ...cluster, capacity: 4 } }));
     print(`started ${hosts} host process${hosts === 1 ? '' : 'es'}: ${started.map((h) => `${h.id} (pid ${h.child.pid})`).join(', ')}`);

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as abi from '../guest/sdk/nuvola/abi.js';
-import { ErrorCode, ModuleError } from './errors.js';
+import { ErrorCode, InvalidOptionError, ModuleError } from './errors.js';
 import { WASI_START } from './host/wasi.js';
 import { dropCustomSection, embedSourceMap } from './source-map.js';
 
@@ -63,6 +63,13 @@ let building: Promise<unknown> = Promise.resolve();
 
 /** Compiles `source` (an AssemblyScript file) and returns the Wasm bytes. */
 export function buildGuest(source: string, options: BuildOptions = {}): Promise<Uint8Array> {
+  const level = options.optimizeLevel;
+  if (level !== undefined && !(Number.isInteger(level) && level >= 0 && level <= 3)) {
+    const error = new InvalidOptionError(ErrorCode.INVALID_OPTION, `options.optimizeLevel must be 0, 1, 2 or 3, got ${String(level)}`, {
+      path: 'options.optimizeLevel',
+    });
+    return Promise.reject(error);
+  }
   // Read now, not when the build's turn comes: the caller may change them meanwhile.
   const input = resolve(source);
   const settings = { ...options, ...(options.outFile !== undefined ? { outFile: resolve(options.outFile) } : {}) };

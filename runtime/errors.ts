@@ -50,6 +50,8 @@ export const ErrorCode = {
   CHAIN_OUTPUT_LIMIT: 'E_CHAIN_OUTPUT_LIMIT',
   /** The guest used a chain id its invocation did not get from `chain.call`. */
   CHAIN_ID: 'E_CHAIN_ID',
+  /** The guest's chain.call named a function outside its `callees` (see register()). */
+  CHAIN_DENIED: 'E_CHAIN_DENIED',
   /** The guest passed a host import a pointer or length outside its own memory. */
   GUEST_POINTER: 'E_GUEST_POINTER',
   /** The guest needed more memory than `memoryLimitPages` allows. */
@@ -103,6 +105,19 @@ export const ErrorCode = {
   COMPONENT_WORLD: 'E_COMPONENT_WORLD',
   /** Cluster mode: Redis is unreachable, or no live host takes calls; the call was not sent. */
   CLUSTER_UNAVAILABLE: 'E_CLUSTER_UNAVAILABLE',
+  /**
+   * Cluster mode: what a host read from Redis failed verification — a registry entry without a
+   * valid MAC under the cluster's secret, or module bytes that do not match their content hash.
+   * It was not used; the call did not run.
+   */
+  CLUSTER_INTEGRITY: 'E_CLUSTER_INTEGRITY',
+  /**
+   * Cluster mode: a function fetched from the cluster's registry asks for host resources
+   * (`wasi.dirs`, `wasi.env`) that this host's `cluster.grants` does not give; it did not run here.
+   */
+  CLUSTER_GRANT: 'E_CLUSTER_GRANT',
+  /** Cluster mode: an idempotency key already names a call of this function with another input. */
+  IDEMPOTENCY_CONFLICT: 'E_IDEMPOTENCY_CONFLICT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -158,7 +173,11 @@ export class HandlerError extends NuvolaError {}
 export class SkeletonError extends NuvolaError {}
 /** A GPU kernel call failed: bad arguments, a kernel that does not compile, a lost device, a timeout. */
 export class KernelError extends NuvolaError {}
-/** Cluster mode: the cluster's Redis or hosts are not there to take a call. */
+/**
+ * Cluster mode: the cluster's Redis or hosts are not there to take a call, what was read from
+ * Redis failed verification, a host does not grant what a function asks, or an idempotency key
+ * was reused with another input.
+ */
 export class ClusterError extends NuvolaError {}
 
 const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?: ErrorDetails) => NuvolaError> = {
@@ -179,6 +198,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_GUEST_ABORT: GuestError,
   E_GUEST_POINTER: GuestError,
   E_CHAIN_ID: GuestError,
+  E_CHAIN_DENIED: GuestError,
   E_COMM_RANK: GuestError,
   E_COMM_ABORTED: GuestError,
   E_MESSAGE_TOO_LARGE: LimitError,
@@ -206,6 +226,9 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_KERNEL_UNAVAILABLE: KernelError,
   E_COMPONENT_WORLD: ModuleError,
   E_CLUSTER_UNAVAILABLE: ClusterError,
+  E_CLUSTER_INTEGRITY: ClusterError,
+  E_CLUSTER_GRANT: ClusterError,
+  E_IDEMPOTENCY_CONFLICT: ClusterError,
 };
 
 /** Builds the error class that matches `code`. */

@@ -16,7 +16,7 @@ export type {
   FunctionInfo,
   ClusterView,
 } from './runtime.js';
-export type { HostInfo } from '../cluster/cluster.js';
+export type { HostInfo, Rejected } from '../cluster/cluster.js';
 export type { CallRecord } from './pool.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';

@@ -11,6 +11,7 @@ import type { ClusterSettings } from '../cluster/cluster.js';
 import type { RedisTarget } from '../state/redis-tier.js';
 import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
+import { MIN_SECRET_LENGTH } from '../cluster/seal.js';
 import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi.js';
 
 /** One line a guest logged, or one the runtime itself reports. */
@@ -102,9 +103,17 @@ export interface RuntimeOptions {
    * heartbeat this long is dead and its calls are claimed by others; default 3000, at least
    * 2 × heartbeatMs), `capacity` (default 4 × workers; 0: this host only sends calls),
    * `idempotencyTtlMs` (how long a result stays recorded under its idempotency key; default 1 h).
+   * `secret` (required): the cluster's shared secret, at least 32 characters — every call,
+   * reply, registry entry, record and heartbeat a host leaves in Redis carries an HMAC under it,
+   * and what fails to verify is dropped; a list rotates secrets (the first signs, all verify).
+   * `grants`: the host resources this host gives functions it fetches from the cluster's
+   * registry — `dirs` (directories, `{ host, writable? }`, under which a function's
+   * `wasi.dirs` may lie) and `env` (names its `wasi.env` may set); default none.
    */
   cluster?: {
     name: string;
+    secret: string | string[];
+    grants?: { dirs?: { host: string; writable?: boolean }[]; env?: string[] };
     hostId?: string;
     heartbeatMs?: number;
     hostTimeoutMs?: number;
@@ -132,6 +141,13 @@ export interface FunctionOptions {
    * fails with `E_STATE_DENIED`. Default: no restriction.
    */
   stateKeys?: string[];
+  /**
+   * Functions the guest may call with `chain.call` (exact names); a call to any other traps
+   * with `E_CHAIN_DENIED`. A callee runs under its own `stateKeys`, not the caller's: give a
+   * function with narrow `stateKeys` a `callees` list too, or it reaches further through
+   * callees with wider access. Default: any registered function.
+   */
+  callees?: string[];
   /**
    * What a warm instance keeps between calls. `'reset'` (default): after every call the
    * instance goes back to the snapshot taken after `init()` — memory and globals — so no call
@@ -234,6 +250,7 @@ export const FUNCTION_DEFAULTS = {
   timeoutMs: 30_000,
   memoryLimitPages: 1024,
   stateKeys: undefined as string[] | undefined,
+  callees: undefined as string[] | undefined,
   reuse: 'reset' as 'reset' | 'keep',
   abi: 'auto' as 'auto' | 'nuvola' | 'wasi' | 'component',
   wasi: NO_WASI,
@@ -246,14 +263,17 @@ export const FUNCTION_DEFAULTS = {
 export const MAX_PAGES = 65536;
 /** Longest allowed timeout, so that timers stay within Node's 32-bit range. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** What a function may be named (register, callees). */
+export const FUNCTION_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'componentCacheDir' | 'cluster'>> & {
   redis: RedisTarget | undefined;
   componentCacheDir: string | null;
   cluster: ClusterSettings | undefined;
 };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'wasi' | 'stateQuota'>> & {
+export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota'>> & {
   stateKeys: string[] | undefined;
+  callees: string[] | undefined;
   wasi: WasiConfig;
   stateQuota: { bytes: number; keys: number };
 };
@@ -337,7 +357,16 @@ const CLUSTER_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 function clusterOptions(value: unknown, redis: unknown, workers: number): ClusterSettings | undefined {
   if (value === undefined) return undefined;
-  const o = checkObject(value, 'options.cluster', ['name', 'hostId', 'heartbeatMs', 'hostTimeoutMs', 'capacity', 'idempotencyTtlMs']);
+  const o = checkObject(value, 'options.cluster', [
+    'name',
+    'secret',
+    'grants',
+    'hostId',
+    'heartbeatMs',
+    'hostTimeoutMs',
+    'capacity',
+    'idempotencyTtlMs',
+  ]);
   if (redis === undefined) fail('options.redis', 'set in cluster mode (the hosts of a cluster meet in Redis)', redis);
   if (typeof o['name'] !== 'string' || !CLUSTER_NAME.test(o['name'])) {
     fail('options.cluster.name', 'a name of 1 to 64 letters, digits and _ . : -', o['name']);
@@ -353,14 +382,60 @@ function clusterOptions(value: unknown, redis: unknown, workers: number): Cluste
     MAX_TIMEOUT_MS,
     Math.max(3000, 2 * heartbeatMs),
   );
+  const secret = o['secret'];
+  const secrets: unknown[] = Array.isArray(secret) ? secret : [secret];
+  if (secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)) {
+    // Described by its length only: a secret never goes into a message.
+    const got = secrets.map((s) => (typeof s === 'string' ? `a string of ${s.length} characters` : describe(s))).join(', ');
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `option options.cluster.secret must be the cluster's shared secret, the same on every host: a string of at least ${MIN_SECRET_LENGTH} characters (e.g. from \`openssl rand -hex 32\`), or a list of them to rotate (the first signs, all verify); got ${got || 'an empty list'}`,
+      { path: 'options.cluster.secret' },
+    );
+  }
   return {
     name: o['name'],
+    secrets: [...(secrets as string[])],
+    grants: clusterGrants(o['grants']),
     hostId,
     heartbeatMs,
     hostTimeoutMs,
     capacity: integer(o['capacity'], 'options.cluster.capacity', 0, 1_000_000, 4 * workers),
     idempotencyTtlMs: integer(o['idempotencyTtlMs'], 'options.cluster.idempotencyTtlMs', 1000, MAX_TIMEOUT_MS, 3_600_000),
   };
+}
+
+function clusterGrants(value: unknown): ClusterSettings['grants'] {
+  const o = checkObject(value, 'options.cluster.grants', ['dirs', 'env']);
+  const dirsValue = o['dirs'] ?? [];
+  if (!Array.isArray(dirsValue)) fail('options.cluster.grants.dirs', 'an array of { host, writable? }', dirsValue);
+  const dirs = dirsValue.map((d: unknown, i) => {
+    const path = `options.cluster.grants.dirs[${i}]`;
+    const entry = checkObject(d === undefined ? null : d, path, ['host', 'writable']);
+    const host = entry['host'];
+    if (typeof host !== 'string' || host === '' || host.includes('\0')) fail(`${path}.host`, 'the path of a directory', host);
+    let real: string;
+    try {
+      real = realpathSync(host);
+      if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `option ${path}.host: ${host} is not a directory (${(err as Error).message})`,
+        {
+          path: `${path}.host`,
+        },
+      );
+    }
+    const writable = entry['writable'] ?? false;
+    if (typeof writable !== 'boolean') fail(`${path}.writable`, 'a boolean', writable);
+    return { host: real, writable };
+  });
+  const env = o['env'] ?? [];
+  if (!Array.isArray(env) || !env.every((n: unknown) => typeof n === 'string' && n !== '' && !n.includes('=') && !n.includes('\0'))) {
+    fail('options.cluster.grants.env', 'an array of environment variable names', env);
+  }
+  return { dirs, env: [...(env as string[])] };
 }
 
 /** `maxInstances`: the runtime's, which sets the default `maxConcurrency`. */
@@ -376,6 +451,7 @@ export function resolveFunctionOptions(options: unknown, maxInstances: number = 
     timeoutMs: integer(o['timeoutMs'], 'options.timeoutMs', 1, MAX_TIMEOUT_MS, FUNCTION_DEFAULTS.timeoutMs),
     memoryLimitPages: integer(o['memoryLimitPages'], 'options.memoryLimitPages', 1, MAX_PAGES, FUNCTION_DEFAULTS.memoryLimitPages),
     stateKeys: stateKeys(o['stateKeys']),
+    callees: callees(o['callees']),
     reuse: oneOf(o['reuse'], 'options.reuse', ['reset', 'keep'] as const, FUNCTION_DEFAULTS.reuse),
     abi: oneOf(o['abi'], 'options.abi', ['auto', 'nuvola', 'wasi', 'component'] as const, FUNCTION_DEFAULTS.abi),
     wasi: wasiOptions(o['wasi']),
@@ -500,6 +576,14 @@ function redisTarget(value: unknown): RedisTarget | undefined {
     return value as RedisTarget;
   }
   return fail('options.redis', 'a redis:// or rediss:// URL, { url, tls?, username?, password? } or { cluster: [urls], … }', value);
+}
+
+function callees(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((n) => typeof n !== 'string' || !FUNCTION_NAME.test(n))) {
+    fail('options.callees', 'an array of function names (1 to 128 characters of letters, digits and _ . : / -)', value);
+  }
+  return [...(value as string[])];
 }
 
 function stateKeys(value: unknown): string[] | undefined {

@@ -9,6 +9,7 @@ import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threa
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
+import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -158,6 +159,8 @@ interface Slot {
   readonly index: number;
   readonly worker: Worker;
   readonly control: Int32Array;
+  /** The worker's outcome log (runtime/outcome-log.ts). */
+  readonly outcomes: SharedArrayBuffer;
   /** Invocations sent or about to be sent to this worker, in the order sent. */
   readonly inflight: Map<number, Pending>;
   outbox: InvokeRequest[];
@@ -264,7 +267,7 @@ export class Pool {
   private coldStarts = 0;
   private warmStarts = 0;
   private readonly parkTimer: NodeJS.Timeout;
-  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder'>;
+  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
   /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
@@ -272,7 +275,7 @@ export class Pool {
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
+    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -296,9 +299,10 @@ export class Pool {
 
   private spawn(index: number): Slot {
     const control = new SharedArrayBuffer(Control.LENGTH * 4);
+    const outcomes = new SharedArrayBuffer(OUTCOME_LOG_BYTES);
     const holder = this.freeHolders.shift();
     if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
-    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder };
+    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, outcomes };
     // The worker is a module file: flags that only make sense for the main script (such as
     // `--input-type` of `node -e`) would stop it from loading.
     const worker = newWorker(data);
@@ -306,6 +310,7 @@ export class Pool {
       index,
       worker,
       control: new Int32Array(control),
+      outcomes,
       inflight: new Map(),
       outbox: [],
       sent: 0,
@@ -1161,17 +1166,22 @@ export class Pool {
       }
       if (state.waiting.has(slot)) this.through(state, slot);
     }
+    // Calls that finished with their outcome not yet posted are answered from the worker's log.
+    const unsent = unsentOutcomes(slot.outcomes);
     for (const pending of slot.inflight.values()) {
       if (pending.settled) continue;
-      if (pending.position >= started) {
+      const outcome = unsent.get(pending.request.id);
+      if (outcome !== undefined) {
+        this.settle(slot, outcome);
+      } else if (pending.position >= started) {
         this.dispatch(pending);
       } else {
         this.fail(
           pending,
           makeError(
             ErrorCode.WORKER_LOST,
-            `function '${pending.request.fn}' was running on worker ${slot.index}, which was lost (${reason}); the call may have partly run — retry it if it is idempotent`,
-            { function: pending.request.fn, worker: slot.index },
+            `function '${pending.request.fn}' was running on worker ${slot.index}, which was lost (${reason}); the call may have run in part or in full — retry it only if it is idempotent`,
+            { function: pending.request.fn, worker: slot.index, mayHaveCompleted: true },
           ),
         );
       }

@@ -86,6 +86,8 @@ export interface WorkerData {
   maxQueuedMessageBytes: number;
   /** Most bytes of chained calls' outputs one invocation may hold. */
   maxChainedOutputBytes: number;
+  /** The worker's outcome log: outcomes not posted yet, read by the pool if the worker is lost (runtime/outcome-log.ts). */
+  outcomes: SharedArrayBuffer;
 }
 
 export interface FunctionSpec {
@@ -101,6 +103,8 @@ export interface FunctionSpec {
   memoryLimitPages: number;
   /** State keys (exact, or prefixes ending in `*`) the function may touch; undefined: any. */
   stateKeys: string[] | undefined;
+  /** Functions the guest may call with chain.call; undefined: any. */
+  callees: string[] | undefined;
   /** Longest a guest waits for a global lock, in ms (its timeout). */
   timeoutMs: number;
   /** Which interface the guest speaks: nuvola's SDK ABI, a WASI command, or a component. */

@@ -1,7 +1,6 @@
 /**
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
  */
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import {
   ErrorCode,
@@ -16,9 +15,11 @@ import {
 } from './errors.js';
 import { checkModule, isComponent, type CheckedModule } from './module-check.js';
 import { prepareComponent } from './component.js';
+import { moduleTooLarge, readModuleFile } from './module-file.js';
 import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
   FUNCTION_DEFAULTS,
+  FUNCTION_NAME,
   resolveFunctionOptions,
   resolveInvokeOptions,
   resolveRuntimeOptions,
@@ -37,7 +38,7 @@ import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
-import { Cluster, moduleHash, settle, type HostInfo, type Outcome } from '../cluster/cluster.js';
+import { Cluster, moduleHash, settle, type HostInfo, type Outcome, type Rejected } from '../cluster/cluster.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -70,6 +71,12 @@ export interface ClusterView {
   self: string;
   /** The live hosts (this one included), as their last heartbeats described them. */
   hosts: HostInfo[];
+  /**
+   * What this host dropped since it joined because it failed verification (no valid MAC under
+   * the cluster's secret, bytes that do not match their hash), by kind. Non-zero: something
+   * without the secret writes to the cluster's Redis, or a host has another secret.
+   */
+  rejected: Rejected;
 }
 
 /** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
@@ -132,6 +139,8 @@ export interface FunctionInfo {
   abi?: 'nuvola' | 'wasi' | 'component';
   /** For guest modules: the state keys it may touch (`undefined`: any). */
   stateKeys?: readonly string[];
+  /** For guest modules: the functions it may call with `chain.call` (`undefined`: any). */
+  callees?: readonly string[];
   /** For host handlers: the function registered (so a library can recognise its own). */
   handler?: HostHandler;
 }
@@ -159,7 +168,6 @@ export interface RuntimeStats extends PoolStats {
 const encoder = new TextEncoder();
 /** @internal Key of the pool accessor used by `nuvola/testing`. */
 export const POOL = Symbol('nuvola.pool');
-const NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
 export class Runtime {
   private readonly handlers = new Map<string, { handler: HostHandler; timeoutMs: number }>();
@@ -265,6 +273,7 @@ export class Runtime {
         suspends: checked.suspends,
         memoryLimitPages: fnOptions.memoryLimitPages,
         stateKeys: fnOptions.stateKeys,
+        callees: fnOptions.callees,
         timeoutMs: fnOptions.timeoutMs,
         abi: checked.abi,
         wasi: fnOptions.wasi,
@@ -288,14 +297,7 @@ export class Runtime {
   private async loadBytes(name: string, wasm: Uint8Array | ArrayBuffer | string): Promise<Uint8Array> {
     let bytes: Uint8Array;
     if (typeof wasm === 'string') {
-      try {
-        bytes = await readFile(wasm);
-      } catch (err) {
-        throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}': cannot read ${wasm}: ${(err as Error).message}`, {
-          function: name,
-          path: wasm,
-        });
-      }
+      bytes = await readModuleFile(name, wasm, this.options.maxModuleBytes);
     } else if (wasm instanceof Uint8Array) {
       bytes = wasm;
     } else if (wasm instanceof ArrayBuffer) {
@@ -309,13 +311,7 @@ export class Runtime {
         },
       );
     }
-    if (bytes.byteLength > this.options.maxModuleBytes) {
-      throw new ModuleError(
-        ErrorCode.MODULE_TOO_LARGE,
-        `function '${name}' is ${bytes.byteLength} bytes, above maxModuleBytes=${this.options.maxModuleBytes}; raise it in createRuntime()`,
-        { function: name, bytes: bytes.byteLength, maxModuleBytes: this.options.maxModuleBytes },
-      );
-    }
+    if (bytes.byteLength > this.options.maxModuleBytes) throw moduleTooLarge(name, bytes.byteLength, this.options.maxModuleBytes);
     return bytes;
   }
 
@@ -388,11 +384,15 @@ export class Runtime {
     this.checkOpen();
     const cluster = this.clusterRef;
     if (cluster === undefined) {
-      throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'not in cluster mode: pass { redis, cluster: { name } } to createRuntime()', {
-        path: 'options.cluster',
-      });
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        'not in cluster mode: pass { redis, cluster: { name, secret } } to createRuntime()',
+        {
+          path: 'options.cluster',
+        },
+      );
     }
-    return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts() };
+    return { name: cluster.settings.name, self: cluster.hostId, hosts: await cluster.hosts(), rejected: cluster.rejected };
   }
 
   /** Names of the registered functions (guest modules and host handlers). */
@@ -413,6 +413,7 @@ export class Runtime {
       reuse: fn.reuse,
       abi: fn.abi === 'auto' ? 'nuvola' : fn.abi,
       ...(fn.stateKeys === undefined ? {} : { stateKeys: [...fn.stateKeys] }),
+      ...(fn.callees === undefined ? {} : { callees: [...fn.callees] }),
     };
   }
 
@@ -804,7 +805,7 @@ export class Runtime {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+  if (typeof name !== 'string' || !FUNCTION_NAME.test(name)) {
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
       `function name must be 1 to 128 characters of letters, digits and _ . : / -, got ${JSON.stringify(name)}`,

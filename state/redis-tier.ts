@@ -8,7 +8,7 @@
  * Why ioredis: Buffer replies (`getBuffer`), pipelines and `defineCommand` for scripts,
  * automatic reconnection, TLS and cluster support in one well-kept client.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisTarget } from './redis-connect.js';
 import { StateError, StateErrorCode } from './errors.js';
@@ -87,7 +87,11 @@ interface Scripted extends Redis {
 }
 
 const keys = (key: string) => {
-  const tag = `{${key}}`;
+  // Redis Cluster hashes the text between the first '{' and the next '}', or the whole name
+  // when that is empty: a key beginning with '}' would spread its six names over six slots
+  // (CROSSSLOT in every script). Such a key is tagged by its SHA-256 instead, under names no
+  // other key has ('#' where the others have '{').
+  const tag = key.startsWith('}') ? `#{${createHash('sha256').update(key).digest('hex')}}` : `{${key}}`;
   return {
     value: `nuvola:v:${tag}`,
     list: `nuvola:a:${tag}`,

@@ -2,7 +2,11 @@
 // keeps serving: after each case, a healthy function still answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuestError, LimitError, ModuleError, NuvolaError, RegistryError, type Runtime } from 'nuvola';
-import { guestBytes, runtimeWithLogs, text } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guestBytes, guestPath, runtimeWithLogs, text } from './helpers.js';
 
 describe('bad input', () => {
   let rt: Runtime;
@@ -100,6 +104,36 @@ describe('bad input', () => {
       const err = await rejection(rt.register('missing', '/nonexistent/guest.wasm'));
       expect(err.code).toBe('E_INVALID_MODULE');
       expect(err.message).toContain('/nonexistent/guest.wasm');
+    });
+
+    it('refuses a path that is a FIFO at once, without waiting for a writer', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nuvola-fifo-'));
+      const fifo = join(dir, 'guest.wasm');
+      execFileSync('mkfifo', [fifo]);
+      try {
+        const err = await rejection(rt.register('fifo', fifo));
+        expect(err.code).toBe('E_INVALID_MODULE');
+        expect(err.details).toMatchObject({ path: fifo, reason: 'not a regular file' });
+        expect(err.message).toMatch(/not a regular file/);
+      } finally {
+        rmSync(dir, { recursive: true });
+      }
+      await stillServes();
+    });
+
+    it('refuses a device path, and reads no more of a file than maxModuleBytes allow', async () => {
+      const err = await rejection(rt.register('zero', '/dev/zero'));
+      expect(err.code).toBe('E_INVALID_MODULE');
+      expect(err.details['reason']).toBe('not a regular file');
+      const { rt: tight } = await runtimeWithLogs({ workers: 1, maxModuleBytes: 100 });
+      try {
+        const big = await rejection(tight.register('big', guestPath('core_hello')));
+        expect(big.code).toBe('E_MODULE_TOO_LARGE');
+        expect(big.details).toMatchObject({ function: 'big', maxModuleBytes: 100 });
+      } finally {
+        await tight.close();
+      }
+      await stillServes();
     });
   });
 
@@ -219,6 +253,24 @@ describe('bad input', () => {
         expect(lines).toHaveLength(10);
         expect(lines.filter((l) => l.message.includes('[log truncated: maxLogBytes reached]'))).toHaveLength(2);
         expect(lines.reduce((n, l) => n + l.message.length, 0)).toBeLessThan(2 * 4096 + 200);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it("charges AssemblyScript's trace() to the same budget", async () => {
+      const { rt: small, logs } = await runtimeWithLogs({ workers: 1, maxLogBytes: 4096 });
+      try {
+        await small.register('trace', guestBytes('core_trace_flood'));
+        await small.invoke('trace');
+        await small.invoke('trace');
+        const lines = logs.filter((l) => l.function === 'trace');
+        // Per invocation: four full lines ('trace: ' + 1000 characters + ' 1.5, 2'), then one cut.
+        expect(lines).toHaveLength(10);
+        expect(lines[0]!.message).toBe(`trace: ${'y'.repeat(1000)} 1.5, 2`);
+        expect(lines.filter((l) => l.message.endsWith('… [log truncated: maxLogBytes reached]'))).toHaveLength(2);
+        const bytes = lines.reduce((n, l) => n + new TextEncoder().encode(l.message).byteLength, 0);
+        expect(bytes).toBeLessThan(2 * 4096 + 200);
       } finally {
         await small.close();
       }

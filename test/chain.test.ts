@@ -137,3 +137,39 @@ describe('chaining: what a caller holds (maxChainedOutputBytes)', () => {
     expect(text((await rt.invoke('blobs', '1 2')).output)).toBe('E_CHAIN_OUTPUT_LIMIT');
   });
 });
+
+describe('chaining: callees', () => {
+  it('stateKeys do not carry over a chain; with callees a function may call only those (others trap with E_CHAIN_DENIED)', async () => {
+    const rt = await start();
+    await rt.register('say', guestBytes('chain_say'));
+    await rt.register('writer', guestBytes('state_ops'));
+    // Without callees, a function limited to 'public' reaches 'secret-a' through a wider callee.
+    await rt.register('open', guestBytes('chain_proxy'), { stateKeys: ['public'] });
+    expect(text((await rt.invoke('open', 'writer write secret-a 2')).output)).toBe('0 ');
+    expect(await rt.state.size('secret-a')).toBe(2);
+    await rt.register('narrow', guestBytes('chain_proxy'), { stateKeys: ['public'], callees: ['say'] });
+    expect(rt.describe('narrow').callees).toEqual(['say']);
+    expect(text((await rt.invoke('narrow', 'say hello')).output)).toBe('0 hello');
+    const err = (await rt.invoke('narrow', 'writer write secret-b 2').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_CHAIN_DENIED');
+    expect(err.details).toMatchObject({ function: 'narrow', callee: 'writer' });
+    expect(err.message).toMatch(/callees/);
+    expect(await rt.state.size('secret-b')).toBe(0);
+    // A name with a byte-order mark in front is another name, not 'say'.
+    await rt.register('sayOnly', guestBytes('chain_proxy'), { callees: ['say'] });
+    const bom = (await rt.invoke('sayOnly', '\uFEFFsay hi').catch((e: unknown) => e)) as NuvolaError;
+    expect(bom.code).toBe('E_CHAIN_DENIED');
+  });
+
+  it('checks callees at register', async () => {
+    const rt = await start();
+    for (const callees of [['bad name!'], 'say', [''], [7]]) {
+      const err = (await rt.register('p', guestBytes('chain_proxy'), { callees } as never).catch((e: unknown) => e)) as NuvolaError;
+      expect(err.code).toBe('E_INVALID_OPTION');
+      expect(err.details['path']).toBe('options.callees');
+    }
+    await rt.register('p', guestBytes('chain_proxy'), { callees: [] });
+    const err = (await rt.invoke('p', 'p x').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_CHAIN_DENIED');
+  });
+});

@@ -162,6 +162,37 @@ describe('lost workers', () => {
     expect(new Set(again.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
 
+  it('answers calls that finished before their worker was stopped with their outcomes, not E_WORKER_LOST', async () => {
+    const rt = await start(1);
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 300 });
+    await rt.register('echo', guestBytes('core_echo'));
+    await rt.register('abort', guestBytes('core_abort'));
+    // One batch on the one worker: quick calls (one fails, one has an output too large for the
+    // outcome log, posted at once), then one that loops until its worker is stopped.
+    const quick = [
+      settle(rt.invoke('echo', 'z'.repeat(100_000))),
+      settle(rt.invoke('echo', 'z'.repeat(10_000))),
+      settle(rt.invoke('abort', 'not fine')),
+      settle(rt.invoke('loop', 'x')),
+      settle(rt.invoke('echo', 'abc')),
+      settle(rt.invoke('echo', 'xyz')),
+    ];
+    const stuck = settle(rt.invoke('loop', 'loop'));
+    const stuckResult = await stuck;
+    expect(stuckResult.ok ? 'ok' : stuckResult.error.code).toBe('E_TIMEOUT');
+    const outcomes = await Promise.all(quick);
+    expect(outcomes.map((o) => (o.ok ? `${o.value.returnCode} ${text(o.value.output).slice(0, 5)}` : o.error.code))).toEqual([
+      '100000 zzzzz',
+      '10000 zzzzz',
+      'E_GUEST_ABORT',
+      '0 ',
+      '3 cba',
+      '3 zyx',
+    ]);
+    await until(() => rt.stats().workerRestarts === 1);
+    await expect(rt.invoke('echo', 'again')).resolves.toMatchObject({ returnCode: 5 });
+  });
+
   it('completes a register during which a worker is lost, with the function on the replacement', async () => {
     const rt = await start(2);
     const registering = rt.register('slow', guestBytes('core_init_slow'));

@@ -7,6 +7,7 @@ import { startRedisCluster, type TestRedisCluster } from '../bench/redis-server.
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();
+const SECRET = 'redis-cluster-test-secret-0123456789';
 let redis: TestRedisCluster;
 const hosts: HostProcess[] = [];
 
@@ -60,9 +61,25 @@ describe('on a Redis Cluster', () => {
     }
   });
 
+  it("a state key beginning with '}' (an empty hash tag) works: write, push under the global lock, pull, append", async () => {
+    const target = { cluster: redis.urls };
+    const a = (await runtime({ workers: 1, redis: target })).rt;
+    const b = (await runtime({ workers: 1, redis: target })).rt;
+    for (const key of ['}lead', '}', '}{x}', '{}odd']) {
+      await a.state.lockGlobalWrite(key);
+      await a.state.write(key, `v:${key}`);
+      await a.state.push(key);
+      await a.state.unlockGlobalWrite(key);
+      await a.state.append(key, new TextEncoder().encode('one'));
+      await b.state.pull(key);
+      expect(text(await b.state.read(key))).toBe(`v:${key}`);
+      expect((await b.state.readAppended(key)).map(text)).toEqual(['one']);
+    }
+  });
+
   it('cluster mode: two host processes increment one counter under the global write lock, exactly', async () => {
     const target = { cluster: redis.urls };
-    const cluster = { name: 'rc', heartbeatMs: 100, hostTimeoutMs: 1000 };
+    const cluster = { name: 'rc', secret: SECRET, heartbeatMs: 100, hostTimeoutMs: 1000 };
     hosts.push(await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } }));
     hosts.push(await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } }));
     const c = (await runtime({ workers: 1, redis: target, cluster: { ...cluster, capacity: 0 } })).rt;
@@ -78,7 +95,7 @@ describe('on a Redis Cluster', () => {
 
   it('fault: a host killed with keyed calls in flight; the survivor takes them over, each answered once', async () => {
     const target = { cluster: redis.urls };
-    const cluster = { name: 'rc-kill', heartbeatMs: 100, hostTimeoutMs: 600 };
+    const cluster = { name: 'rc-kill', secret: SECRET, heartbeatMs: 100, hostTimeoutMs: 600 };
     const victim = await startHost({ workers: 1, redis: target, cluster: { ...cluster, capacity: 4 } });
     hosts.push(victim);
     const c = (await runtime({ workers: 1, redis: target, cluster: { ...cluster, capacity: 0 } })).rt;
@@ -96,7 +113,9 @@ describe('on a Redis Cluster', () => {
     const results = await Promise.all(sent);
     expect(results.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
     expect(results.every((r) => r.host === survivor.id)).toBe(true);
-    const retried = await Promise.all(Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '1', { idempotencyKey: `rc-kill-${i}` })));
+    const retried = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => c.invoke('sleep', '3000', { idempotencyKey: `rc-kill-${i}`, timeoutMs: 1000 })),
+    );
     expect(retried.map((r) => text(r.output))).toEqual(Array(4).fill('slept 3000'));
   });
 });

@@ -270,6 +270,24 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
     expect(rt.stats().byFunction['appender']).toMatchObject({ stateBytes: 1 });
   });
 
+  it('repeats at most 64 characters of a denied key, and refuses a key over 1024 bytes before reading it', async () => {
+    const long = k('secret-') + 'x'.repeat(900);
+    const denied = await failure(rt.invoke('scoped', `write ${long} 2`));
+    expect(denied.code).toBe('E_STATE_DENIED');
+    expect(denied.message).toContain(`'${long.slice(0, 64)}…'`);
+    expect(denied.message.length).toBeLessThan(200);
+    expect(denied.details).toMatchObject({ key: `${long.slice(0, 64)}…`, keyBytes: long.length });
+    const huge = await failure(rt.invoke('scoped', `write ${k('secret-')}${'y'.repeat(100_000)} 2`));
+    expect(huge.code).toBe('E_STATE_BAD_KEY');
+    expect(huge.message.length).toBeLessThan(200);
+  });
+
+  it('keeps a leading byte-order mark as part of a key: it names another key than the one without', async () => {
+    await rt.invoke('ops', `write \uFEFF${k('bom')} 3`);
+    expect(await rt.state.size(`\uFEFF${k('bom')}`)).toBe(3);
+    expect(await rt.state.size(k('bom'))).toBe(0);
+  });
+
   it('host and guest see the same state', async () => {
     await rt.state.write(k('host'), new Uint8Array([1, 2, 3]));
     expect([...(await rt.invoke('ops', `read ${k('host')}`)).output]).toEqual([1, 2, 3]);

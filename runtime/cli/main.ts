@@ -4,9 +4,9 @@
  * runtime API like any embedding service would.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, watch } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
 import { initApp } from './init.js';
@@ -17,11 +17,70 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function optimizeLevel(value: string): number {
+  if (!/^[0-3]$/.test(value)) throw new InvalidArgumentError('expected 0, 1, 2 or 3');
+  return Number(value);
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+interface BuildCliOptions {
+  out?: string;
+  optimizeLevel: number;
+  debug: boolean;
+  wasi: boolean;
+  sourceMap: boolean;
+  watch: boolean;
+}
+
+/** Each source with the .wasm it builds: beside it, into the folder `out`, or `out` itself for one source. */
+function buildTargets(sources: string[], out: string | undefined): [string, string][] {
+  const name = (source: string): string => `${basename(source, extname(source))}.wasm`;
+  const intoFolder = out !== undefined && (out.endsWith('/') || (existsSync(out) && statSync(out).isDirectory()));
+  if (out !== undefined && !intoFolder && sources.length > 1) {
+    throw new InvalidArgumentError(
+      `-o ${out} names one file but there are ${sources.length} sources; give a folder (ending in /) or leave -o out`,
+    );
+  }
+  return sources.map((source) => [
+    source,
+    out === undefined ? join(dirname(source), name(source)) : intoFolder ? join(out, name(source)) : out,
+  ]);
+}
+
+/**
+ * Builds again the sources whose folder saw a `.ts` file change (a guest's imports usually
+ * live beside it), a burst of changes once; runs until the process is stopped.
+ */
+async function watchSources(targets: [string, string][], buildAll: (only?: Set<string>) => Promise<boolean>): Promise<never> {
+  const byFolder = new Map<string, string[]>();
+  for (const [source] of targets) {
+    const folder = resolve(dirname(source));
+    byFolder.set(folder, [...(byFolder.get(folder) ?? []), source]);
+  }
+  const changed = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let running = Promise.resolve(true);
+  for (const [folder, sources] of byFolder) {
+    watch(folder, { recursive: true }, (_event, file) => {
+      if (file === null || !file.endsWith('.ts')) return;
+      for (const source of sources) changed.add(source);
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const only = new Set(changed);
+        changed.clear();
+        running = running.then(() => buildAll(only));
+      }, 50);
+    });
+  }
+  process.stderr.write(`watching ${[...byFolder.keys()].join(', ')} (Ctrl-C to stop)\n`);
+  return new Promise<never>(() => {});
+}
+
 interface RunOptions {
+  group?: number;
   input?: string;
   inputFile?: string;
   timeoutMs?: number;
@@ -84,23 +143,40 @@ program
 
 program
   .command('build')
-  .description('compile an AssemblyScript guest (importing "nuvola") to a .wasm module')
-  .argument('<source>', 'the guest source file, e.g. hello.ts')
-  .requiredOption('-o, --out <file>', 'where to write the .wasm module')
-  .option('-O, --optimize-level <n>', 'optimisation level 0-3', (v) => Number(v), 3)
+  .description('compile AssemblyScript guests (importing "nuvola") to .wasm modules')
+  .argument('<sources...>', 'guest source files, e.g. hello.ts')
+  .option('-o, --out <path>', 'the .wasm file (one source), or a folder for them (ending in / or existing); default: beside each source')
+  .option('-O, --optimize-level <n>', 'optimisation level 0-3', optimizeLevel, 3)
   .option('--debug', 'keep function names for readable trap frames', false)
-  .option('--no-source-map', 'leave out the source map that makes traps name the guest file:line:col')
   .option('--wasi', 'build a WASI command with @assemblyscript/wasi-shim (top-level code is _start)', false)
-  .action(async (source: string, opts: { out: string; optimizeLevel: number; debug: boolean; wasi: boolean; sourceMap: boolean }) => {
+  .option('--no-source-map', 'leave out the source map that makes traps name the guest file:line:col')
+  .option('-w, --watch', "build again whenever a .ts file under a source's folder changes; stop with Ctrl-C", false)
+  .action(async (sources: string[], opts: BuildCliOptions) => {
     try {
-      const bytes = await buildGuest(source, {
-        outFile: opts.out,
-        optimizeLevel: opts.optimizeLevel,
-        debug: opts.debug,
-        wasi: opts.wasi,
-        sourceMap: opts.sourceMap,
-      });
-      process.stderr.write(`built ${opts.out} (${bytes.byteLength} bytes)\n`);
+      const targets = buildTargets(sources, opts.out);
+      const buildAll = async (only?: Set<string>): Promise<boolean> => {
+        let ok = true;
+        for (const [source, outFile] of targets) {
+          if (only !== undefined && !only.has(source)) continue;
+          try {
+            const bytes = await buildGuest(source, {
+              outFile,
+              optimizeLevel: opts.optimizeLevel,
+              debug: opts.debug,
+              wasi: opts.wasi,
+              sourceMap: opts.sourceMap,
+            });
+            process.stderr.write(`built ${outFile} (${bytes.byteLength} bytes)\n`);
+          } catch (err) {
+            if (!opts.watch) throw err;
+            ok = false;
+            process.stderr.write(`nuvola: ${err instanceof NuvolaError ? `${err.code}: ` : ''}${(err as Error).message}\n`);
+          }
+        }
+        return ok;
+      };
+      await buildAll();
+      if (opts.watch) await watchSources(targets, buildAll);
     } catch (err) {
       fail(err);
     }
@@ -109,7 +185,11 @@ program
 program
   .command('run')
   .description('run a guest (SDK module, WASI command or component) once and print its output; exits with its return code')
-  .argument('<module>', 'a .wasm module or component, or a .ts guest source to build first')
+  .argument(
+    '<modules...>',
+    'the .wasm module (or component, or .ts source to build first) to run, then any it chains to; each is registered under its file name',
+  )
+  .option('-g, --group <n>', "run it as a group of n ranks (invokeGroup) and print each rank's output in rank order", positiveInt)
   .option('-i, --input <text>', 'input passed to the guest as UTF-8')
   .option('--input-file <file>', 'file whose bytes are the input')
   .option('--timeout-ms <ms>', 'timeoutMs of the call', positiveInt)
@@ -119,22 +199,27 @@ program
   .option('--env <NAME=value>', 'a WASI environment variable (repeat for more)', collect, [])
   .option('--dir <host[:guest]>', 'grant a WASI guest a directory, read-only (repeat for more)', collect, [])
   .option('--dir-rw <host[:guest]>', 'grant a WASI guest a directory it may write (repeat for more)', collect, [])
-  .action(async (module: string, opts: RunOptions) => {
+  .action(async (modules: string[], opts: RunOptions) => {
     let code = 0;
     try {
       if (opts.input !== undefined && opts.inputFile !== undefined) throw new Error('pass --input or --input-file, not both');
-      const wasm = extname(module) === '.ts' ? await buildGuest(module, { wasi: opts.abi === 'wasi' }) : module;
+      const names = modules.map((m) => basename(m, extname(m)));
+      const twice = names.find((n, i) => names.indexOf(n) !== i);
+      if (twice !== undefined) throw new Error(`two modules would both be registered as '${twice}'; rename one file`);
       const input = opts.inputFile !== undefined ? await readFile(opts.inputFile) : opts.input;
-      const rt = await createRuntime({ workers: 1 });
+      const rt = await createRuntime({ workers: opts.group === undefined ? 1 : Math.min(opts.group, 8) });
       try {
         const fnOptions: FunctionOptions = { wasi: wasiOptions(opts) };
         if (opts.timeoutMs !== undefined) fnOptions.timeoutMs = opts.timeoutMs;
         if (opts.memoryLimitPages !== undefined) fnOptions.memoryLimitPages = opts.memoryLimitPages;
         if (opts.abi !== undefined) fnOptions.abi = opts.abi;
-        await rt.register('main', wasm, fnOptions);
-        const result = await rt.invoke('main', input);
-        process.stdout.write(result.output);
-        code = result.returnCode;
+        for (const [i, module] of modules.entries()) {
+          const wasm = extname(module) === '.ts' ? await buildGuest(module, { wasi: opts.abi === 'wasi' }) : module;
+          await rt.register(names[i]!, wasm, fnOptions);
+        }
+        const results = opts.group === undefined ? [await rt.invoke(names[0]!, input)] : await rt.invokeGroup(names[0]!, opts.group, input);
+        for (const result of results) process.stdout.write(result.output);
+        code = results.find((r) => r.returnCode !== 0)?.returnCode ?? 0;
       } finally {
         await rt.close();
       }
@@ -146,7 +231,9 @@ program
 
 program
   .command('cluster')
-  .description('a local cluster to try: `nuvola cluster up N` starts Redis and N host processes on loopback and runs a demo across them')
+  .description(
+    'a local cluster to try: `nuvola cluster up N` starts Redis and N host processes on loopback and runs a demo across them; the cluster secret comes from NUVOLA_CLUSTER_SECRET (default: a random one for the run)',
+  )
   .addArgument(program.createArgument('<verb>', 'what to do').choices(['up']))
   .addArgument(program.createArgument('<hosts>', 'how many host processes').argParser(positiveInt))
   .option('--redis <url>', 'use this Redis instead of starting one (redis-server must be installed otherwise)')

@@ -42,7 +42,11 @@ export function configureChain(start: Starter): void {
   starter = start;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name with a leading byte-order mark is another name, not the one without.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Most characters of a callee's name an error repeats (a registered name has at most 128). */
+const MAX_NAME_ECHO = 128;
 
 /** Each invocation's budget, by its map of calls (which lives exactly as long as the invocation's calls). */
 const budgets = new WeakMap<Map<number, ChildCall>, ChainBudget>();
@@ -90,6 +94,14 @@ export const chainImports: Capability = {
           if (err instanceof TypeError)
             throw new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed chain.call a name that is not UTF-8`);
           throw err;
+        }
+        if (ctx.callees !== undefined && !ctx.callees.includes(name)) {
+          const echo = name.length <= MAX_NAME_ECHO ? name : `${name.slice(0, MAX_NAME_ECHO)}…`;
+          throw new GuestError(
+            ErrorCode.CHAIN_DENIED,
+            `function '${ctx.fn}' may not call '${echo}'; register it with callees including it`,
+            { function: ctx.fn, callee: echo },
+          );
         }
         const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
         if (ctx.calls === undefined) {

@@ -32,6 +32,8 @@ export interface GuestContext {
   readonly cancelWaiters: Set<() => void>;
   /** State keys the function may touch (exact, or prefixes ending in `*`); undefined: any. */
   readonly stateKeys: readonly string[] | undefined;
+  /** Functions the guest may call with chain.call; undefined: any. */
+  readonly callees: readonly string[] | undefined;
   /** Wall-clock deadline of the current invocation (global lock waits end there). */
   deadline: number;
   /** Locks and leases the current invocation holds. */
@@ -88,13 +90,25 @@ export function guestWritable(ctx: GuestContext, ptr: number, len: number, what:
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const TRUNCATED = '… [log truncated: maxLogBytes reached]';
 
-/** Logs a line for the guest within its invocation's `maxLogBytes` (UTF-8 bytes): cut at the budget, then dropped. */
+/**
+ * Logs a line for the guest within its invocation's log budget (`maxLogBytes`, counted in
+ * UTF-8 bytes): the part that fits, marked as cut, then nothing more. Only as much of a long
+ * line is encoded as could fit, so a huge line costs no more than the budget.
+ */
 export function logLine(ctx: GuestContext, line: string): void {
-  const room = ctx.logBudget;
-  if (room <= 0) return;
-  const bytes = encoder.encode(line);
-  ctx.logBudget -= bytes.byteLength;
-  if (ctx.logBudget >= 0) ctx.log(line);
-  else ctx.log(`${decoder.decode(bytes.subarray(0, room))}… [log truncated: maxLogBytes reached]`);
+  const budget = ctx.logBudget;
+  if (budget <= 0) return;
+  // Each UTF-16 unit is at least one UTF-8 byte: a line of more units cannot fit.
+  const whole = line.length <= budget;
+  const bytes = encoder.encode(whole ? line : line.slice(0, budget + 1));
+  if (whole && bytes.byteLength <= budget) {
+    ctx.logBudget = budget - bytes.byteLength;
+    ctx.log(line);
+    return;
+  }
+  ctx.logBudget = 0;
+  // A character cut in two decodes to U+FFFD: drop it.
+  ctx.log(`${decoder.decode(bytes.subarray(0, budget)).replace(/\uFFFD$/, '')}${TRUNCATED}`);
 }

@@ -8,14 +8,23 @@ import { guestBytes, logLine, type ContextRef, type GuestContext } from './conte
 import { mapFrames, ownFrame } from '../source-map.js';
 import type { Capability } from './imports.js';
 
-/** Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it. */
-function readString(ctx: GuestContext, ptr: number): string {
+const utf16 = new TextDecoder('utf-16le');
+
+/**
+ * Reads an AssemblyScript string: UTF-16LE, its byte length stored in the 4 bytes before it.
+ * The whole string must be inside the guest's memory; at most `maxUnits` of it are decoded (then `…`).
+ */
+function readString(ctx: GuestContext, ptr: number, what: string, maxUnits = Infinity): string {
   if (ptr === 0) return '';
-  const header = guestBytes(ctx, (ptr >>> 0) - 4, 4, abi.ENV_ABORT);
+  const header = guestBytes(ctx, (ptr >>> 0) - 4, 4, what);
   const byteLength = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
-  const body = guestBytes(ctx, ptr, byteLength & ~1, abi.ENV_ABORT);
-  return new TextDecoder('utf-16le').decode(body);
+  const body = guestBytes(ctx, ptr, byteLength & ~1, what);
+  if (body.byteLength <= 2 * maxUnits) return utf16.decode(body);
+  return `${utf16.decode(body.subarray(0, 2 * maxUnits))}…`;
 }
+
+/** Most UTF-16 units of an abort's message or file name kept in the error. */
+const MAX_ABORT_UNITS = 4096;
 
 export const env: Capability = {
   module: abi.MODULE_ENV,
@@ -24,8 +33,8 @@ export const env: Capability = {
     return {
       [abi.ENV_ABORT]: (msgPtr: number, filePtr: number, line: number, column: number): never => {
         const ctx = ref.ctx;
-        const message = readString(ctx, msgPtr);
-        const file = readString(ctx, filePtr);
+        const message = readString(ctx, msgPtr, abi.ENV_ABORT, MAX_ABORT_UNITS);
+        const file = readString(ctx, filePtr, abi.ENV_ABORT, MAX_ABORT_UNITS);
         // The guest's frames that led here: the abort's own position is often in the
         // standard library (an index check in ~lib/array.ts), the caller's is the useful one.
         const frames = mapFrames(new Error().stack ?? '', ctx.sources);
@@ -42,8 +51,9 @@ export const env: Capability = {
       },
       [abi.ENV_TRACE]: (msgPtr: number, n: number, ...args: number[]): void => {
         const ctx = ref.ctx;
-        // Within maxLogBytes like any other log line: the string's length is the guest's to write.
-        logLine(ctx, `trace: ${readString(ctx, msgPtr)} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
+        // A log line like any other, within maxLogBytes: a string longer than the budget left is cut unread.
+        const message = readString(ctx, msgPtr, abi.ENV_TRACE, ctx.logBudget + 1);
+        logLine(ctx, `trace: ${message} ${args.slice(0, Math.max(0, n)).join(', ')}`.trimEnd());
       },
       [abi.ENV_SEED]: (): number => Date.now() * Math.random(),
     };

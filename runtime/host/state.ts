@@ -11,6 +11,7 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { StateClient } from '../../state/client.js';
 import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
+import { MAX_KEY_BYTES } from '../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
 import type { StateOp } from '../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
@@ -79,8 +80,17 @@ function clientOf(ctx: GuestContext): StateClient {
   return ctx.state.client;
 }
 
-// Fatal: two different invalid byte strings must not decode to the same key.
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// Two different byte strings must never decode to the same key: fatal (not every invalid
+// sequence to U+FFFD) and ignoreBOM (a leading byte-order mark stays part of the key).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Most characters of a key an error message repeats. */
+const MAX_KEY_ECHO = 64;
+
+/** `key` as an error repeats it: cut to {@link MAX_KEY_ECHO} characters. */
+export function keyEcho(key: string): string {
+  return key.length <= MAX_KEY_ECHO ? key : `${key.slice(0, MAX_KEY_ECHO)}…`;
+}
 
 /** Whether `patterns` (exact keys, or prefixes ending in `*`) allow `key`; no patterns allow all. */
 export function keyAllowed(patterns: readonly string[] | undefined, key: string): boolean {
@@ -183,9 +193,19 @@ export const stateImports: Capability = {
   ),
   bind(ref: ContextRef) {
     const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
+      const bytes = guestBytes(ctx, ptr, len, what);
+      // Before decoding: a key of any length in the guest's memory would otherwise be decoded,
+      // and a denied one repeated in the error.
+      if (bytes.byteLength === 0 || bytes.byteLength > MAX_KEY_BYTES) {
+        throw makeError(
+          ErrorCode.STATE_BAD_KEY,
+          `function '${ctx.fn}' passed a state key of ${bytes.byteLength} bytes; a key is 1 to ${MAX_KEY_BYTES} bytes of UTF-8`,
+          { function: ctx.fn, bytes: bytes.byteLength },
+        );
+      }
       let k: string;
       try {
-        k = decoder.decode(guestBytes(ctx, ptr, len, what));
+        k = decoder.decode(bytes);
       } catch (err) {
         if (!(err instanceof TypeError)) throw err;
         throw makeError(ErrorCode.STATE_BAD_KEY, `function '${ctx.fn}' passed a state key that is not valid UTF-8`, { function: ctx.fn });
@@ -193,8 +213,8 @@ export const stateImports: Capability = {
       if (!keyAllowed(ctx.stateKeys, k)) {
         throw makeError(
           ErrorCode.STATE_DENIED,
-          `function '${ctx.fn}' may not touch state key '${k}'; register it with stateKeys including it`,
-          { function: ctx.fn, key: k },
+          `function '${ctx.fn}' may not touch state key '${keyEcho(k)}'; register it with stateKeys including it`,
+          { function: ctx.fn, key: keyEcho(k), keyBytes: bytes.byteLength },
         );
       }
       return k;

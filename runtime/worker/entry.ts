@@ -7,6 +7,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import { ownedBuffers } from '../transfer.js';
+import { OutcomeLog } from '../outcome-log.js';
 import { configureChain, type ChainBudget, type ChildCall } from '../host/chain.js';
 import { configureComm } from '../host/comm.js';
 import { sharedFileBudget } from '../host/wasi.js';
@@ -37,6 +38,7 @@ setLockHolder(data.lockHolder);
 const EMPTY = new Uint8Array(0);
 const port = parentPort!;
 const control = new Int32Array(data.control);
+const outcomeLog = new OutcomeLog(data.outcomes);
 
 /** A batch that has run this long sends the results it has so far before running more. */
 const RESULT_FLUSH_MS = 1;
@@ -251,6 +253,22 @@ function flush(): void {
   const transfer: ArrayBuffer[] = [];
   for (const r of batch) if ('output' in r && r.output !== undefined) transfer.push(r.output.buffer as ArrayBuffer);
   port.postMessage(message, transfer);
+  outcomeLog.clear();
+}
+
+/**
+ * Records a call's outcome for the next batch, and in the outcome log until that batch is
+ * posted (runtime/outcome-log.ts): if the worker is stopped meanwhile, the pool still answers
+ * the call. An outcome the log has no room for is posted at once, with those before it.
+ */
+function finished(outcome: InvokeOutcome): void {
+  if (!outcomeLog.append(outcome)) {
+    flush();
+    results.push(outcome);
+    if (!outcomeLog.append(outcome)) flush();
+    return;
+  }
+  results.push(outcome);
 }
 
 function scheduleFlush(): void {
@@ -260,7 +278,7 @@ function scheduleFlush(): void {
 }
 
 function fail(id: number, error: WireError): void {
-  results.push({ id, error });
+  finished({ id, error });
   if (id < 0) answerLocal(id, { error });
 }
 
@@ -383,10 +401,10 @@ function complete(
   } else if (output.byteLength > 0) {
     result.output = output;
   }
-  results.push(result);
   retire(entry, instance, true);
   // Results leave in the next flush, after the reset: the reset counts as the call's work.
   result.workerMs = performance.now() - began;
+  finished(result);
 }
 
 /**

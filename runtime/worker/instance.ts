@@ -7,7 +7,7 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
-import type { ContextRef, GuestContext } from '../host/context.js';
+import { logLine, type ContextRef, type GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
 import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../host/wasi.js';
@@ -205,6 +205,7 @@ export class GuestInstance {
       cancelled: false,
       cancelWaiters: new Set(),
       stateKeys: spec.stateKeys,
+      callees: spec.callees,
       deadline: 0,
       state: newGuestState(),
       calls: undefined,
@@ -296,12 +297,7 @@ export class GuestInstance {
 
   /** A component's `log` import: one line per call, within the call's log budget. */
   private logComponent(message: string): void {
-    const ctx = this.ctx;
-    if (ctx.logBudget <= 0) return;
-    const bytes = encoder.encode(message);
-    ctx.logBudget -= bytes.byteLength;
-    if (ctx.logBudget >= 0) ctx.log(message);
-    else ctx.log(`${message.slice(0, Math.max(0, message.length + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
+    logLine(this.ctx, message);
   }
 
   /** The instance's memory image and mutable globals, as a snapshot every worker can restore. */

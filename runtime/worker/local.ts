@@ -43,6 +43,7 @@ export async function snapshotHere(
     suspends: checked.suspends,
     memoryLimitPages,
     stateKeys: undefined,
+    callees: undefined,
     timeoutMs: 1000,
     abi: checked.abi,
     wasi: NO_WASI,

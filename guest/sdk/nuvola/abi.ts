@@ -68,7 +68,11 @@ export const STATE_COMPARE_SWAP_GLOBAL = 'compare_swap_global';
  * invocation (1, 2, …); using an id this invocation did not get traps with E_CHAIN_ID.
  */
 export const MODULE_CHAIN = 'nuvola:chain';
-/** `call(name_ptr, name_len, input_ptr, input_len): i32` — starts the call and returns its id at once. */
+/**
+ * `call(name_ptr, name_len, input_ptr, input_len): i32` — starts the call and returns its id at
+ * once; a name outside the function's `callees` (when it was registered with them) traps with
+ * E_CHAIN_DENIED.
+ */
 export const CHAIN_CALL = 'call';
 /** `wait(id): i32` — suspends until the call ends: its return code, or CHAIN_FAILED if it did not return. */
 export const CHAIN_WAIT = 'wait';

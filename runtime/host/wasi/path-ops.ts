@@ -26,7 +26,7 @@ import { release, take, untake, type FdTable, type WasiDir } from './fd-table.js
 import { hostOf, withRight } from './fd-ops.js';
 import { guestString, u32, writeFilestat } from './memory.js';
 import { resolve, type LeafMode, type Walk } from './paths.js';
-import { logLine } from './state.js';
+import { logLine } from '../context.js';
 import { badFstflags, procPath, setTimes } from './times.js';
 
 interface Walked {

@@ -59,9 +59,6 @@ export function endCall(ctx: GuestContext, wasi: WasiState): Uint8Array | undefi
   return out;
 }
 
-/** One log line within the call's budget: context.ts's, shared with env.trace. */
-export { logLine };
-
 /**
  * Appends text written to a logged stream, emitting each complete line. Only the new bytes are
  * searched for newlines, and an unterminated line longer than the log budget left is emitted

@@ -1,0 +1,233 @@
+/**
+ * Main thread. The forms in which hosts leave things in Redis for each other, and their
+ * authentication (seal.ts): calls, replies, registry entries, idempotency records, heartbeats
+ * and group messages — each signed when written and verified when read. What fails
+ * verification is reported to `reject` (counted and logged by the cluster) and never used.
+ */
+import type { WireError } from '../runtime/errors.js';
+import type { HostInfo } from './cluster.js';
+import { MAC_BYTES, type Seal, type SealField } from './seal.js';
+
+/**
+ * Entries this host dropped because they failed verification (no valid MAC under the
+ * cluster's secret, or bytes that do not match their hash), by kind, since it joined.
+ */
+export interface Rejected {
+  calls: number;
+  replies: number;
+  functions: number;
+  modules: number;
+  records: number;
+  hosts: number;
+  messages: number;
+}
+
+/** The outcome of one call, as it crosses hosts. */
+export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
+
+/** Reports an entry that failed verification: its kind and what it was, in words. */
+export type Reject = (kind: keyof Rejected, what: string) => void;
+
+export class Entries {
+  /** Group messages this host sent, by `<group> <from> <to>`: the last sequence number. */
+  private readonly sentSeq = new Map<string, number>();
+  /** Group messages this host took, by `<group> <from> <to>`: the last sequence number. */
+  private readonly seenSeq = new Map<string, number>();
+
+  constructor(
+    private readonly seal: Seal,
+    private readonly reject: Reject,
+  ) {}
+
+  /** A heartbeat as stored: its MAC (hex), then its JSON. */
+  heartbeat(info: HostInfo): string {
+    const json = JSON.stringify(info);
+    return this.seal.sign('host', [json]).toString('hex') + json;
+  }
+
+  openHeartbeat(value: string): HostInfo | undefined {
+    const json = value.slice(2 * MAC_BYTES);
+    if (this.seal.verify('host', [json], Buffer.from(value.slice(0, 2 * MAC_BYTES), 'hex'))) {
+      try {
+        return JSON.parse(json) as HostInfo;
+      } catch {
+        // (signed, so never: as forged)
+      }
+    }
+    this.reject('hosts', 'a heartbeat');
+    return undefined;
+  }
+
+  /** A registry entry as stored: the code's hash, the options' JSON (as a string), and a MAC binding them to the name. */
+  registration(name: string, hash: string, options: Record<string, unknown>): string {
+    const o = JSON.stringify(options);
+    return JSON.stringify({ hash, o, mac: this.seal.sign('fn', [name, hash, o]).toString('hex') });
+  }
+
+  openRegistration(name: string, raw: string): { hash: string; options: Record<string, unknown> } | undefined {
+    try {
+      const { hash, o, mac } = JSON.parse(raw) as { hash?: unknown; o?: unknown; mac?: unknown };
+      if (
+        typeof hash === 'string' &&
+        typeof o === 'string' &&
+        typeof mac === 'string' &&
+        this.seal.verify('fn', [name, hash, o], Buffer.from(mac, 'hex'))
+      ) {
+        return { hash, options: JSON.parse(o) as Record<string, unknown> };
+      }
+    } catch {
+      // Not JSON: as forged.
+    }
+    this.reject('functions', `the registry entry of '${name}'`);
+    return undefined;
+  }
+
+  /** An idempotency record as stored: MAC, the input's SHA-256, the outcome (see {@link encode}). */
+  record(name: string, key: string, inputHash: string, outcome: Outcome): Buffer {
+    const input = Buffer.from(inputHash, 'hex');
+    const body = encode(outcome);
+    return Buffer.concat([this.seal.sign('done', [name, key, input, body]), input, body]);
+  }
+
+  openRecord(name: string, key: string, record: Buffer): { input: string; outcome: Outcome } | undefined {
+    if (record.byteLength >= 2 * MAC_BYTES + 4) {
+      const input = record.subarray(MAC_BYTES, 2 * MAC_BYTES);
+      const body = record.subarray(2 * MAC_BYTES);
+      if (this.seal.verify('done', [name, key, input, body], record.subarray(0, MAC_BYTES))) {
+        return { input: input.toString('hex'), outcome: decode(body) };
+      }
+    }
+    this.reject('records', `the idempotency record of '${name}' with key '${key}'`);
+    return undefined;
+  }
+
+  /**
+   * A call's fields with its MAC appended (`m`), over every field in order: its id, reply
+   * route and deadline (an entry copied later is refused as late), its function, code hash,
+   * input, idempotency key and group fields.
+   */
+  call(fields: (string | Buffer)[]): (string | Buffer)[] {
+    return [...fields, 'm', this.seal.sign('call', fields)];
+  }
+
+  /** Whether a call entry's fields (as read from its stream) carry a valid MAC. */
+  verifiedCall(raw: Buffer[], what: string): boolean {
+    const fields: SealField[] = [];
+    let mac: Buffer | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (raw[i]!.toString() === 'm') mac = raw[i + 1];
+      else fields.push(raw[i]!, raw[i + 1]!);
+    }
+    if (this.seal.verify('call', fields, mac)) return true;
+    this.reject('calls', what);
+    return false;
+  }
+
+  /** A reply's MAC: bound to the call it answers, so it cannot be moved onto another. */
+  reply(id: string, record: Buffer): Buffer {
+    return this.seal.sign('reply', [id, record]);
+  }
+
+  verifiedReply(id: string, record: Buffer | undefined, mac: Buffer | undefined): record is Buffer {
+    if (record !== undefined && this.seal.verify('reply', [id, record], mac)) return true;
+    this.reject('replies', `a reply to call ${id}`);
+    return false;
+  }
+
+  /**
+   * The fields of a message from rank `from` to rank `to` on another host: numbered per
+   * (sender, receiver), under a MAC binding the group, both ranks, the number and the data.
+   */
+  message(group: string, from: number, to: number, data: Buffer): (string | Buffer)[] {
+    const id = `${group} ${from} ${to}`;
+    const seq = (this.sentSeq.get(id) ?? 0) + 1;
+    this.sentSeq.set(id, seq);
+    const mac = this.seal.sign('msg', [group, String(from), String(to), String(seq), data]);
+    return ['f', String(from), 's', String(seq), 'd', data, 'm', mac];
+  }
+
+  /** The fields of a group's control entry: a rank failed (under a MAC binding the group). */
+  failure(group: string, error: WireError): (string | Buffer)[] {
+    const json = JSON.stringify(error);
+    return ['e', json, 'm', this.seal.sign('ctl', [group, json])];
+  }
+
+  /**
+   * Whether an entry of a group's stream verifies: a control entry's MAC (`rank` undefined),
+   * or a message's MAC and a number above the last one from its sender to its receiver (an
+   * entry copied again is dropped).
+   */
+  verifiedGroupEntry(group: string, rank: number | undefined, f: Map<string, Buffer>, what: string): boolean {
+    if (rank === undefined) {
+      const e = f.get('e');
+      if (e !== undefined && this.seal.verify('ctl', [group, e], f.get('m'))) return true;
+    } else {
+      const from = f.get('f')?.toString() ?? '';
+      const seq = f.get('s')?.toString() ?? '';
+      const id = `${group} ${from} ${rank}`;
+      if (
+        this.seal.verify('msg', [group, from, String(rank), seq, f.get('d') ?? Buffer.alloc(0)], f.get('m')) &&
+        Number(seq) > (this.seenSeq.get(id) ?? 0)
+      ) {
+        this.seenSeq.set(id, Number(seq));
+        return true;
+      }
+    }
+    this.reject('messages', what);
+    return false;
+  }
+
+  /** Forgets a group's message numbers (no part of it runs on this host any more). */
+  forgetGroup(group: string): void {
+    for (const seq of [this.sentSeq, this.seenSeq]) for (const k of seq.keys()) if (k.startsWith(`${group} `)) seq.delete(k);
+  }
+}
+
+/** An outcome as bytes: a JSON header's length (4 bytes, LE), the header, then the output. */
+export function encode(outcome: Outcome): Buffer {
+  const header = Buffer.from(
+    JSON.stringify('error' in outcome ? { error: outcome.error } : { rc: outcome.returnCode, host: outcome.host }),
+  );
+  const output =
+    'error' in outcome ? Buffer.alloc(0) : Buffer.from(outcome.output.buffer, outcome.output.byteOffset, outcome.output.byteLength);
+  const lead = Buffer.alloc(4);
+  lead.writeUInt32LE(header.byteLength, 0);
+  return Buffer.concat([lead, header, output]);
+}
+
+export function decode(bytes: Buffer): Outcome {
+  const length = bytes.readUInt32LE(0);
+  const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as { error?: WireError; rc?: number; host?: string };
+  if (header.error !== undefined) return { error: header.error };
+  const output = new Uint8Array(bytes.byteLength - 4 - length);
+  output.set(bytes.subarray(4 + length));
+  return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
+}
+
+/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
+export function encodePart(outcomes: Outcome[]): Buffer {
+  const parts = outcomes.map(encode);
+  const lead = Buffer.alloc(8 + 4 * parts.length);
+  lead.writeUInt32LE(PART_MARK, 0);
+  lead.writeUInt32LE(parts.length, 4);
+  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
+  return Buffer.concat([lead, ...parts]);
+}
+
+/** Leads a part's record where a plain record has its header's length (never this). */
+const PART_MARK = 0xffffffff;
+
+/** A group part's record → one outcome per rank (a part-wide error repeated, or a plain error record). */
+export function decodePart(record: Buffer, ranks: number): Outcome[] {
+  // Timeouts and lost connections come back as a plain outcome record, not a part.
+  if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
+  const count = record.readUInt32LE(4);
+  const out: Outcome[] = [];
+  let at = 8 + 4 * count;
+  for (let i = 0; i < count; i++) {
+    const length = record.readUInt32LE(8 + 4 * i);
+    out.push(decode(record.subarray(at, at + length)));
+    at += length;
+  }
+  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
+}
