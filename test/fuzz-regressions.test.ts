@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, type Runtime, type RuntimeOptions } from 'nuvola';
 import { until } from 'nuvola/testing';
 import { encodeProgram, fuzzGuestModule, type Step } from './fuzz/guest-module.js';
-import { IMPORTS } from './fuzz/signatures.js';
+import { IMPORTS, type ImportSig } from './fuzz/signatures.js';
 
 const step = (module: string, name: string, args: (number | bigint)[]): Step => ({
   import: IMPORTS.findIndex((i) => i.module === module && i.name === name),
@@ -126,5 +126,27 @@ describe('found by the host-boundary fuzzer', () => {
     // guest goes on to its last step (and then ends; nothing else waits for it).
     await until(() => logs.includes('after'));
     expect((await rt.invoke('fuzz_catch', encodeProgram(IMPORTS, [], new Uint8Array(0)))).returnCode).toBe(0);
+  });
+
+  it('increment_global imported with an f64 delta is a guest error, not E_STATE_UNAVAILABLE from the main thread', async () => {
+    const { rt } = await fuzzGuest();
+    // Register does not check import types: the engine then hands the host a number, and the
+    // store's bigint arithmetic threw a TypeError, reported as "the state tier is unreachable".
+    const mistyped: ImportSig[] = IMPORTS.map((i) =>
+      i.module === 'nuvola:state' && (i.name === 'increment_global' || i.name === 'compare_swap_global')
+        ? { ...i, params: i.params.map((p) => (p === 'i64' ? 'f64' : p)) }
+        : i,
+    );
+    await rt.register('mistyped', fuzzGuestModule({ imports: mistyped }));
+    const key = new TextEncoder().encode('n');
+    for (const name of ['increment_global', 'compare_swap_global']) {
+      const call = { import: mistyped.findIndex((i) => i.name === name), args: [1024, 1, 1.5, 2.5] };
+      await expect(rt.invoke('mistyped', encodeProgram(mistyped, [call], key))).rejects.toMatchObject({
+        code: 'E_GUEST_TRAP',
+        message: expect.stringContaining('wrong types'),
+      });
+    }
+    // The counter was not touched.
+    expect(await rt.state.incrementGlobal('n', 0n)).toBe(0n);
   });
 });
