@@ -101,6 +101,13 @@ export class Admission {
     }
   }
 
+  /** Calls (and groups, counted once) waiting for a slot. */
+  get waitingCount(): number {
+    let n = 0;
+    for (const w of this.waiting) if (!w.done) n++;
+    return n;
+  }
+
   stats(): ConcurrencyStats {
     return {
       running: Atomics.load(this.running, 0),

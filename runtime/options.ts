@@ -65,6 +65,13 @@ export interface RuntimeOptions {
    */
   maxQueuedMessageBytes?: number;
   /**
+   * Calls `invoke` accepts that have not started yet (sent to a busy worker, or waiting for their
+   * function's `maxConcurrency`): one more is refused at once with `E_QUEUE_FULL`, as piscina's
+   * `maxQueue`, so an overloaded service sheds load instead of piling up calls that will time
+   * out. Chained calls and groups are not counted against it. Default: no limit (`Infinity`).
+   */
+  maxQueue?: number;
+  /**
    * Bytes of chained calls' outputs one invocation may hold (it holds them until it
    * returns): a callee's output that would go over fails that call in the caller with
    * `E_CHAIN_OUTPUT_LIMIT`. Default 64 MiB.
@@ -234,6 +241,7 @@ export const RUNTIME_DEFAULTS = {
   maxLogBytes: 64 * 1024,
   maxMessageBytes: 64 * 1024 * 1024,
   maxQueuedMessageBytes: 16 * 1024 * 1024,
+  maxQueue: Infinity,
   maxChainedOutputBytes: 64 * 1024 * 1024,
   idleSpinMicros: 100,
   logger: (entry: LogEntry): void => {
@@ -329,6 +337,8 @@ export function resolveRuntimeOptions(options: unknown): ResolvedRuntimeOptions 
     maxInstances: integer(o['maxInstances'], 'options.maxInstances', 1, 1_000_000, RUNTIME_DEFAULTS.maxInstances),
     maxLogBytes: integer(o['maxLogBytes'], 'options.maxLogBytes', 0, GiB, RUNTIME_DEFAULTS.maxLogBytes),
     maxMessageBytes: integer(o['maxMessageBytes'], 'options.maxMessageBytes', 0, GiB, RUNTIME_DEFAULTS.maxMessageBytes),
+    maxQueue:
+      o['maxQueue'] === Infinity ? Infinity : integer(o['maxQueue'], 'options.maxQueue', 0, 1_000_000_000, RUNTIME_DEFAULTS.maxQueue),
     maxQueuedMessageBytes: integer(
       o['maxQueuedMessageBytes'],
       'options.maxQueuedMessageBytes',

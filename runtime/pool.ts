@@ -1227,6 +1227,18 @@ export class Pool {
     return slot !== undefined && Atomics.load(slot.control, Control.REGISTERING) !== 0;
   }
 
+  /**
+   * Calls accepted and not started yet: sent to a worker that has not reached them, or waiting
+   * for a slot of their function's `maxConcurrency`. What `maxQueue` bounds.
+   */
+  queued(): number {
+    let n = 0;
+    // `sent` counts a call once it is in the outbox; the worker bumps STARTED as it starts each.
+    for (const slot of this.slots) n += Math.max(0, slot.sent - Atomics.load(slot.control, Control.STARTED));
+    for (const admission of this.admissions.values()) n += admission.waitingCount;
+    return n;
+  }
+
   stats(): PoolStats {
     let queuedMessageBytes = 0;
     for (const group of this.groups.values()) for (const bytes of group.queued) queuedMessageBytes += bytes;

@@ -519,6 +519,14 @@ export class Runtime {
       }
       bytes = toBytes(input);
       this.checkInputSize(name, bytes);
+      const maxQueue = this.options.maxQueue;
+      if (maxQueue !== Infinity && this.pool.queued() >= maxQueue) {
+        throw new LimitError(
+          ErrorCode.QUEUE_FULL,
+          `function '${name}' was refused: ${maxQueue} calls already wait to start (maxQueue); retry later, add workers, or raise maxQueue in createRuntime()`,
+          { function: name, maxQueue },
+        );
+      }
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -16,7 +16,7 @@ export type { RunOptions, Observer } from './run.js';
 export { rewrite, normalize, explain, statefulFunctions, RULES } from './rewrite.js';
 export type { RuleName, RewriteContext } from './rewrite.js';
 export { calibrate, calibrateTransport, predict, chooseReplicas, paysOff, Profile, DEFAULT_TRANSPORT } from './model.js';
-export type { Transport, Prediction, Workload } from './model.js';
+export type { Transport, Prediction, Workload, CalibratedItem } from './model.js';
 export { frame, unframe } from './frames.js';
 
 /**

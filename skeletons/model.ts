@@ -48,6 +48,17 @@ interface Samples {
   outs: number[];
   /** Main-thread busy time of each call (calls only). */
   mains: number[];
+  /** The cost hint of the item each call served (1 without hints): compute is fitted per unit of it. */
+  costs: number[];
+}
+
+/** One calibration sample through the whole skeleton. */
+export interface CalibratedItem {
+  bytes: number;
+  /** Its cost hint (`calibrate(…, { cost })`), when given. */
+  cost: number | undefined;
+  /** The whole item, one call at a time. */
+  ms: number;
 }
 
 /**
@@ -106,6 +117,8 @@ export class Profile {
   readonly calls = new Map<string, Samples>();
   readonly host = new Map<string, Samples>();
   readonly shapes = new Map<string, number[]>();
+  /** The samples calibration ran, for checking that a workload lies within what was measured. */
+  readonly items: CalibratedItem[] = [];
   private readonly laws = new Map<string, { compute: Law; out: Law; main: Law }>();
 
   constructor(
@@ -117,13 +130,14 @@ export class Profile {
   ) {}
 
   /** @internal */
-  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0): void {
+  record(into: Map<string, Samples>, key: string, size: number, value: number, out = 0, main = 0, cost = 1): void {
     let s = into.get(key);
-    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [] }));
+    if (s === undefined) into.set(key, (s = { sizes: [], values: [], outs: [], mains: [], costs: [] }));
     s.sizes.push(size);
     s.values.push(value);
     s.outs.push(out);
     s.mains.push(main);
+    s.costs.push(cost);
     this.laws.delete(key);
   }
 
@@ -141,8 +155,9 @@ export class Profile {
           },
         );
       }
-      const compute = s.values.map((ms, i) =>
-        Math.max(0, ms - this.transport.alphaMs - (s.sizes[i]! + s.outs[i]!) / this.transport.bytesPerMs),
+      // Per unit of the item's cost hint (1 without hints); callMs scales it back.
+      const compute = s.values.map(
+        (ms, i) => Math.max(0, ms - this.transport.alphaMs - (s.sizes[i]! + s.outs[i]!) / this.transport.bytesPerMs) / (s.costs[i] ?? 1),
       );
       // Main-thread time by the median: it is measured as the event loop's busy time during a
       // call, which a preempted main thread (a loaded machine) inflates to the whole call, and a
@@ -160,11 +175,18 @@ export class Profile {
 
   /**
    * Predicted duration of one call of `fn` on `bytes` of input, α and β included; `parallel`:
-   * while the other workers move bytes too.
+   * while the other workers move bytes too; `cost`: the item's cost hint, for a profile
+   * calibrated with hints (default their mean).
    */
-  callMs(fn: string, bytes: number, parallel = false): number {
+  callMs(fn: string, bytes: number, parallel = false, cost = this.meanCost() ?? 1): number {
     const law = this.law(fn);
-    return this.transport.alphaMs + this.dataMs(fn, bytes) + this.extraMs(fn, bytes, parallel) + at(law.compute, bytes);
+    return this.transport.alphaMs + this.dataMs(fn, bytes) + this.extraMs(fn, bytes, parallel) + at(law.compute, bytes) * cost;
+  }
+
+  /** The mean cost hint of the calibrated items, or undefined when calibration had no hints. */
+  meanCost(): number | undefined {
+    const costs = this.items.flatMap((item) => (item.cost === undefined ? [] : [item.cost]));
+    return costs.length === 0 ? undefined : mean(costs);
   }
 
   /** Moving a call's input and output: bytes / β. */
@@ -207,6 +229,7 @@ export class Profile {
       calls: obj(this.calls),
       host: obj(this.host),
       shapes: obj(this.shapes),
+      items: this.items,
     };
   }
 }
@@ -248,16 +271,51 @@ export async function calibrateTransport(rt: Runtime, echo: string, rounds = 200
  * Use samples like the real inputs (the same sizes, a spread of the same kinds of items).
  * `into` adds to an existing profile: calibrating a little at a time, spread over a longer
  * period, averages out a shared machine's slow and fast spells.
+ *
+ * `cost`, a hint of how much work an item is (any positive unit: pixels times iterations, rows,
+ * edges): items the same size can differ in work (Mandelbrot rows), which the model cannot see
+ * from their size. With it, every call's compute is recorded per unit of its item's cost, and
+ * `predict` scales by `workload.itemCost` (default: the calibrated items' mean).
  */
 export async function calibrate(
   rt: Runtime,
   node: Skeleton,
   samples: readonly InvokeInput[],
-  options: { transport?: Transport; repeat?: number; into?: Profile; warmUp?: boolean } = {},
+  options: { transport?: Transport; repeat?: number; into?: Profile; warmUp?: boolean; cost?: (item: Uint8Array) => number } = {},
 ): Promise<Profile> {
   const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
+  const items = samples.map((sample) =>
+    typeof sample === 'string'
+      ? new TextEncoder().encode(sample)
+      : sample instanceof Uint8Array
+        ? sample
+        : sample === undefined
+          ? new Uint8Array(0)
+          : new Uint8Array(sample),
+  );
+  const costs = options.cost === undefined ? undefined : items.map(options.cost);
+  costs?.forEach((cost, i) => {
+    if (!(Number.isFinite(cost) && cost > 0)) {
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `options.cost gave ${String(cost)} for sample ${i}; it must give a number > 0`,
+        {
+          path: 'options.cost',
+        },
+      );
+    }
+  });
+  const hinted = profile.items.some((item) => item.cost !== undefined);
+  if (profile.items.length > 0 && hinted !== (costs !== undefined)) {
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `options.into was calibrated ${hinted ? 'with' : 'without'} a cost hint; calibrate into it the same way`,
+      { path: 'options.cost' },
+    );
+  }
+  let cost = 1;
   const observe: Observer = {
-    call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs),
+    call: (fn, inBytes, outBytes, ms, mainMs) => profile.record(profile.calls, fn, inBytes, ms, outBytes, mainMs, cost),
     host: (step, bytes, ms) => profile.record(profile.host, step, bytes, ms),
     shape: (key, value) => {
       const v = profile.shapes.get(key) ?? [];
@@ -266,8 +324,16 @@ export async function calibrate(
     },
   };
   // A warm-up pass unrecorded, so cold instances and JIT do not count.
-  if (options.warmUp !== false) await runAll(rt, node, samples, { sequential: true });
-  for (let r = 0; r < (options.repeat ?? 1); r++) await runAll(rt, node, samples, { sequential: true, observe });
+  if (options.warmUp !== false) await runAll(rt, node, items, { sequential: true });
+  for (let r = 0; r < (options.repeat ?? 1); r++) {
+    // One item at a time, so each call is charged to its own item's cost.
+    for (const [i, item] of items.entries()) {
+      cost = costs?.[i] ?? 1;
+      const start = performance.now();
+      await runAll(rt, node, [item], { sequential: true, observe });
+      profile.items.push({ bytes: item.byteLength, cost: costs?.[i], ms: performance.now() - start });
+    }
+  }
   return profile;
 }
 
@@ -281,6 +347,13 @@ export interface Prediction {
   serviceMs: number;
   /** Time of all calls of one item apart from the main thread's share (the workers', α and moving bytes included). */
   workMs: number;
+  /**
+   * Why the figures may be off, when calibration did not cover the workload: a size or cost
+   * outside the calibrated ones (the model extrapolates), or samples of one size whose times
+   * differ widely (size does not explain their work: calibrate with a cost hint). Absent when
+   * there is nothing to say.
+   */
+  warnings?: string[];
 }
 
 export interface Workload {
@@ -294,6 +367,8 @@ export interface Workload {
   cores?: number;
   /** Predict a run made one call at a time (`{ sequential: true }`): nothing overlaps. */
   sequential?: boolean;
+  /** The cost hint of one item, for a profile calibrated with `cost` (default: the calibrated items' mean). */
+  itemCost?: number;
 }
 
 /**
@@ -317,6 +392,8 @@ interface Machine {
   cores: number;
   /** Whether calls run beside each other (more than one worker): data moves slower then. */
   parallel: boolean;
+  /** The item's cost hint (1 for a profile calibrated without hints). */
+  cost: number;
 }
 
 /**
@@ -344,6 +421,51 @@ function checkWorkload(w: Workload): void {
   if (!(w.itemBytes >= 0)) bad('itemBytes', 'a number ≥ 0', w.itemBytes);
   if (w.workers !== undefined && (!Number.isInteger(w.workers) || w.workers < 1)) bad('workers', 'an integer ≥ 1', w.workers);
   if (w.cores !== undefined && !(w.cores >= 1)) bad('cores', 'a number ≥ 1', w.cores);
+  if (w.itemCost !== undefined && !(Number.isFinite(w.itemCost) && w.itemCost > 0)) bad('itemCost', 'a number > 0', w.itemCost);
+}
+
+/** How far outside a calibrated range a workload may lie before the prediction says so. */
+const SPAN_SLACK = 1.5;
+
+/** What calibration did not cover of `workload` (see Prediction.warnings). */
+function spanWarnings(profile: Profile, workload: Workload): string[] {
+  const items = profile.items;
+  if (items.length === 0) return [];
+  const out: string[] = [];
+  const range = (values: number[]): [number, number] => [Math.min(...values), Math.max(...values)];
+  const [lo, hi] = range(items.map((i) => i.bytes));
+  if (workload.itemBytes < lo / SPAN_SLACK || workload.itemBytes > hi * SPAN_SLACK) {
+    out.push(
+      `itemBytes ${workload.itemBytes} lies outside the calibrated sizes (${lo}–${hi} bytes): the prediction extrapolates; calibrate with samples that span the inputs`,
+    );
+  }
+  const costs = items.flatMap((i) => (i.cost === undefined ? [] : [i.cost]));
+  if (costs.length > 0) {
+    const [clo, chi] = range(costs);
+    if (workload.itemCost !== undefined && (workload.itemCost < clo / SPAN_SLACK || workload.itemCost > chi * SPAN_SLACK)) {
+      out.push(
+        `itemCost ${workload.itemCost} lies outside the calibrated costs (${clo}–${chi}): the prediction extrapolates; calibrate with samples that span the inputs`,
+      );
+    }
+    return out;
+  }
+  if (workload.itemCost !== undefined)
+    out.push('workload.itemCost is ignored: the profile was calibrated without a cost hint (calibrate(…, { cost }))');
+  // Items of about one size whose times differ widely: their size does not tell their work.
+  const sized = items.filter((i) => i.bytes >= lo && i.bytes <= lo * 1.3);
+  if (sized.length >= 2) {
+    const times = sized.map((i) => i.ms);
+    const m = mean(times);
+    const spread = Math.sqrt(mean(times.map((t) => (t - m) ** 2))) / m;
+    if (m > 0 && spread > 0.3) {
+      const [tlo, thi] = range(times);
+      out.push(
+        `samples of about one size took ${tlo.toFixed(1)}–${thi.toFixed(1)} ms: their size does not explain their work, so predictions ` +
+          'follow whichever samples were measured; give calibrate() a cost hint ({ cost: (item) => … }) and predict() workload.itemCost',
+      );
+    }
+  }
+  return out;
 }
 
 /** Predicts how `node` performs on `workload` from the profile's measurements. */
@@ -351,16 +473,20 @@ export function predict(profile: Profile, node: Skeleton, workload: Workload): P
   checkWorkload(workload);
   const workers = workload.workers ?? profile.workers;
   const k = workload.sequential === true ? 1 : workers;
-  const m = { k, split: workers, cores: workload.cores ?? profile.cores, parallel: k > 1 };
-  if (workload.items === 0) return { completionMs: 0, latencyMs: 0, serviceMs: 0, workMs: 0 };
+  const meanCost = profile.meanCost();
+  const cost = meanCost === undefined ? 1 : (workload.itemCost ?? meanCost);
+  const m = { k, split: workers, cores: workload.cores ?? profile.cores, parallel: k > 1, cost };
+  const warnings = spanWarnings(profile, workload);
+  const said = (p: Prediction): Prediction => (warnings.length > 0 ? { ...p, warnings } : p);
+  if (workload.items === 0) return said({ completionMs: 0, latencyMs: 0, serviceMs: 0, workMs: 0 });
   const e = estimate(profile, node, workload.itemBytes, m);
   if (workload.sequential === true) {
     // One call at a time: an item's latency is the sum of its calls, and items follow each other.
-    return { completionMs: workload.items * e.total, latencyMs: e.total, serviceMs: e.total, workMs: e.work };
+    return said({ completionMs: workload.items * e.total, latencyMs: e.total, serviceMs: e.total, workMs: e.work });
   }
   const streams = node.kind === 'farm' || node.kind === 'pipe';
   const completion = streams ? e.latency + (workload.items - 1) * e.service : workload.items * e.latency;
-  return { completionMs: completion, latencyMs: e.latency, serviceMs: streams ? e.service : e.latency, workMs: e.work };
+  return said({ completionMs: completion, latencyMs: e.latency, serviceMs: streams ? e.service : e.latency, workMs: e.work });
 }
 
 function partsOf(profile: Profile, partition: Partition, bytes: number, k: number): number {
@@ -374,14 +500,14 @@ function calls(profile: Profile, fns: readonly string[], bytes: number, m: Machi
   let total = 0;
   let size = bytes;
   for (const fn of fns) {
-    const ms = profile.callMs(fn, size, m.parallel);
+    const ms = profile.callMs(fn, size, m.parallel, m.cost);
     const main = profile.mainMs(fn, size);
     latency += ms;
     host += main;
     // Worker time is what the main thread does not do: the worker also spends time outside
     // InvokeResult.workerMs (taking the message, posting the result), which does not overlap.
     work += ms - main;
-    total += profile.callMs(fn, size);
+    total += profile.callMs(fn, size, false, m.cost);
     size = profile.outBytes(fn, size);
   }
   return { latency, service: latency, work, host, total, out: size };

@@ -49,4 +49,20 @@ describe('Node conventions', () => {
     await rt.register('sleepy', guestBytes('core_echo'));
     expect((await rt.invoke('sleepy', 'ab')).returnCode).toBe(2);
   });
+
+  it('sheds load past maxQueue with E_QUEUE_FULL, and takes calls again once the queue drains', async () => {
+    await using rt = await createRuntime({ workers: 1, maxQueue: 3, logger: () => {} });
+    await rt.register('busy', guestBytes('core_busy'));
+    // Made in one turn: none has reached the worker yet, so all count as queued.
+    const calls = Array.from({ length: 5 }, () => rt.invoke('busy', '1'));
+    const settled = await Promise.allSettled(calls);
+    expect(settled.slice(0, 3).every((s) => s.status === 'fulfilled')).toBe(true);
+    for (const s of settled.slice(3)) {
+      expect(s.status).toBe('rejected');
+      const err = (s as PromiseRejectedResult).reason as NuvolaError;
+      expect(err.code).toBe('E_QUEUE_FULL');
+      expect(err.message).toContain('maxQueue');
+    }
+    expect((await rt.invoke('busy', '1')).returnCode).toBe(0);
+  });
 });

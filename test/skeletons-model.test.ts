@@ -26,7 +26,7 @@ import {
   matmulSkeleton,
   wordCountSkeleton,
 } from '../dist/examples/06-skeletons/apps.js';
-import { closedAfterEach } from './helpers.js';
+import { closedAfterEach, guestBytes } from './helpers.js';
 import { withAppGuests } from './skeleton-helpers.js';
 
 const track = closedAfterEach();
@@ -224,5 +224,53 @@ describe('cost model: fits', () => {
     profile.shapes.set('parts:x', [2, 4]);
     expect(profile.shape('parts:x', 9)).toBe(3);
     expect(profile.shape('parts:y', 9)).toBe(9);
+  });
+});
+
+describe('cost model: items the same size that differ in work', () => {
+  // core_busy burns the number of million iterations in its input: "1" and "3" are one byte each.
+  async function busy(): Promise<Runtime> {
+    const { rt } = await track({ workers: 1 });
+    await rt.register('busy', guestBytes('core_busy'));
+    return rt;
+  }
+
+  it('says so when calibration samples of one size took very different times', async () => {
+    const rt = await busy();
+    const profile = await calibrate(rt, seq('busy'), ['1', '6']);
+    const p = predict(profile, seq('busy'), { items: 4, itemBytes: 1 });
+    expect(p.warnings?.join(' ')).toMatch(/size does not explain their work.*cost hint/);
+    // A size far outside the samples is said too.
+    expect(predict(profile, seq('busy'), { items: 4, itemBytes: 1000 }).warnings?.join(' ')).toMatch(/itemBytes 1000 lies outside/);
+  });
+
+  it('with a cost hint, scales each item by its cost and warns only outside the calibrated costs', async () => {
+    const rt = await busy();
+    const cost = (item: Uint8Array): number => Number(new TextDecoder().decode(item));
+    const profile = await calibrate(rt, seq('busy'), ['1', '3', '2'], { cost });
+    expect(profile.meanCost()).toBe(2);
+    const one = predict(profile, seq('busy'), { items: 1, itemBytes: 1, itemCost: 1 });
+    const four = predict(profile, seq('busy'), { items: 1, itemBytes: 1, itemCost: 4 });
+    expect(one.warnings).toBeUndefined();
+    expect(four.warnings).toBeUndefined();
+    // Compute scales exactly with the cost; the fixed per-call transport does not.
+    expect(four.latencyMs / one.latencyMs).toBeGreaterThan(3);
+    expect(four.latencyMs / one.latencyMs).toBeLessThanOrEqual(4);
+    // Without itemCost: the calibrated mean (2).
+    const mean = predict(profile, seq('busy'), { items: 1, itemBytes: 1 });
+    expect(mean.latencyMs).toBeGreaterThan(one.latencyMs);
+    expect(mean.latencyMs).toBeLessThan(four.latencyMs);
+    expect(predict(profile, seq('busy'), { items: 1, itemBytes: 1, itemCost: 20 }).warnings?.join(' ')).toMatch(
+      /itemCost 20 lies outside the calibrated costs/,
+    );
+  });
+
+  it('refuses a cost hint that is not a positive number, and mixing hinted and unhinted calibration', async () => {
+    const rt = await busy();
+    const err = await calibrate(rt, seq('busy'), ['1'], { cost: () => 0 }).catch((e: unknown) => e);
+    expect((err as { code: string }).code).toBe('E_INVALID_OPTION');
+    const profile = await calibrate(rt, seq('busy'), ['1'], { warmUp: false });
+    const mixed = await calibrate(rt, seq('busy'), ['1'], { into: profile, cost: () => 1, warmUp: false }).catch((e: unknown) => e);
+    expect((mixed as { message: string }).message).toMatch(/calibrated without a cost hint/);
   });
 });

@@ -23,7 +23,7 @@ import type { Capability } from './imports.js';
 import { E, R } from './wasi/abi.js';
 import * as fdOps from './wasi/fd-ops.js';
 import * as pathOps from './wasi/path-ops.js';
-import { encoder, iovecs, toNs, u32, u64 } from './wasi/memory.js';
+import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './wasi/memory.js';
 import { logText, type WasiState } from './wasi/state.js';
 
 export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
@@ -68,13 +68,20 @@ function argv(ctx: GuestContext, wasi: WasiState): string[] {
 const EVENTTYPE = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
 
 /**
+ * Most subscriptions one poll_oneoff may pass (more is EINVAL): far above what a call can use
+ * (256 descriptors, two events each, and clocks), and it keeps a guest from making the worker
+ * build one event object per 48 bytes of its memory.
+ */
+const MAX_SUBSCRIPTIONS = 4096;
+
+/**
  * poll_oneoff without waiting: descriptors (stdio, files) are always ready, so their events
  * come at once; a poll that only a clock could end would block the worker and answers ENOTSUP,
  * unless its timeout has passed already.
  */
 function pollOneoff(ctx: GuestContext, wasi: WasiState, inPtr: number, outPtr: number, count: number, nevents: number): number {
   const n = count >>> 0;
-  if (n === 0) return E.INVAL;
+  if (n === 0 || n > MAX_SUBSCRIPTIONS) return E.INVAL;
   const subs = guestBytes(ctx, inPtr, n * 48, 'poll_oneoff');
   const sv = new DataView(subs.buffer, subs.byteOffset, subs.byteLength);
   const events: { userdata: bigint; error: number; type: number; nbytes: bigint }[] = [];
@@ -188,6 +195,7 @@ export const wasiImports: Capability = {
       const wasi = wasiOf(ctx);
       const entry = fdOps.withRight(wasi.fds, fd, R.FD_READ);
       if (typeof entry === 'number') return entry;
+      if (count >>> 0 > IOV_MAX) return E.INVAL;
       let total = 0;
       if (entry.kind === 'stdin') {
         if (at !== undefined) return E.SPIPE;
@@ -214,6 +222,7 @@ export const wasiImports: Capability = {
       const wasi = wasiOf(ctx);
       const entry = fdOps.withRight(wasi.fds, fd, R.FD_WRITE);
       if (typeof entry === 'number') return entry;
+      if (count >>> 0 > IOV_MAX) return E.INVAL;
       let total = 0;
       if (entry.kind === 'stdout' || entry.kind === 'stderr') {
         if (at !== undefined) return E.SPIPE;

@@ -259,10 +259,11 @@ export function fdReaddir(ctx: GuestContext, table: FdTable, fd: number, buf: nu
     return errnoOf(err);
   }
   const target = guestWritable(ctx, buf, len, 'fd_readdir');
-  // The cookie is a u64 (an i64 here): -1 is 2^64 - 1, past the end like any other large one.
-  const first = Number(BigInt.asUintN(64, cookie) < BigInt(names.length) ? cookie : names.length);
   let pos = 0;
-  for (let i = first; i < names.length && pos < target.byteLength; i++) {
+  // The cookie is a u64 (an i64 at the boundary: a negative one is past 2^63, past the end).
+  const start = BigInt.asUintN(64, cookie);
+  const from = start < BigInt(names.length) ? Number(start) : names.length;
+  for (let i = from; i < names.length && pos < target.byteLength; i++) {
     const name = encoder.encode(names[i]!.name);
     const record = new Uint8Array(24 + name.byteLength);
     const hv = new DataView(record.buffer);

@@ -31,6 +31,9 @@ export interface WasiConfig {
 
 export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
 
+/** Linux's O_PATH (the same on x86-64 and arm64; Node does not export it). */
+const O_PATH = 0o10000000;
+
 /** Host descriptors one call may hold at once (preopens it used included); one more gets EMFILE. */
 export const MAX_OPEN_FILES = 256;
 /** Host descriptors all WASI calls of the process may hold at once; one more gets ENFILE. */
@@ -167,14 +170,38 @@ export function dirHost(table: FdTable, entry: FdEntry): number | Budget {
   const left = take(table);
   if (left !== 'ok') return left;
   try {
-    // The grant's path was resolved at registration; O_NOFOLLOW keeps a link swapped in its
-    // place (by the host) from being followed.
-    entry.host = openSync(entry.grant!.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    entry.host = openGrant(entry.grant!.host);
   } catch (err) {
     untake(table);
     throw err;
   }
   return entry.host;
+}
+
+/**
+ * Opens a grant's directory. Its path was resolved at registration (realpath: no link in it),
+ * so it is opened one component at a time, each O_NOFOLLOW: a link put anywhere on the path
+ * since — by the host, or by a guest holding a writable grant that contains this one — fails
+ * the open (ENOTDIR: O_DIRECTORY|O_NOFOLLOW on a link) instead of leading the grant elsewhere.
+ */
+export function openGrant(path: string): number {
+  // The directories on the way are opened O_PATH (search permission is all a lookup needs, as
+  // for the kernel's own walk); the grant itself for reading (fd_readdir).
+  const parts = path.split('/').filter((part) => part !== '');
+  const last = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+  const passing = O_PATH | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
+  let fd = openSync('/', parts.length === 0 ? last : passing);
+  try {
+    for (let i = 0; i < parts.length; i++) {
+      const next = openSync(`/proc/self/fd/${fd}/${parts[i]!}`, i === parts.length - 1 ? last : passing);
+      closeSync(fd);
+      fd = next;
+    }
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }
 
 /** Closes an entry's host descriptor (no two entries share one: fd_renumber moves). */

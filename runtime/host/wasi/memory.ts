@@ -20,6 +20,13 @@ export function u64(ctx: GuestContext, ptr: number, value: bigint, what: string)
   new DataView(bytes.buffer, bytes.byteOffset, 8).setBigUint64(0, BigInt.asUintN(64, value), true);
 }
 
+/**
+ * Most iovecs one read or write may pass (Linux's IOV_MAX; more is EINVAL, as readv(2) says):
+ * without it a guest could hand an array as large as its memory, built here as one JavaScript
+ * array entry per iovec.
+ */
+export const IOV_MAX = 1024;
+
 /** The (pointer, length) pairs of an iovec array, bounds-checked. */
 export function iovecs(ctx: GuestContext, iovs: number, count: number, what: string): [number, number][] {
   const table = guestBytes(ctx, iovs, (count >>> 0) * 8, what);

@@ -29,6 +29,12 @@ import { resolve, type LeafMode, type Walk } from './paths.js';
 import { logLine } from '../context.js';
 import { badFstflags, procPath, setTimes } from './times.js';
 
+/**
+ * The longest path a guest may pass, in bytes (Linux's PATH_MAX): checked before the path is
+ * decoded, so that a guest handing its whole memory as a path costs the worker nothing.
+ */
+export const MAX_PATH_BYTES = 4096;
+
 interface Walked {
   walk: Walk;
   /** Whether the grant may be written. */
@@ -54,6 +60,7 @@ function walkFrom(
   if (typeof entry === 'number') return entry;
   if (entry.kind !== 'dir') return E.NOTDIR;
   if ((entry.base & right) !== right) return E.NOTCAPABLE;
+  if (len >>> 0 > MAX_PATH_BYTES) return E.NAMETOOLONG;
   const guestPath = guestString(ctx, path, len, what);
   if (write && !entry.grant!.writable) {
     logLine(
@@ -63,6 +70,13 @@ function walkFrom(
     return E.ROFS;
   }
   const host = hostOf(table, entry);
+  if ((host === -E.LOOP || host === -E.NOTDIR) && entry.preopen !== undefined) {
+    logLine(
+      ctx,
+      `nuvola: the directory granted as '${entry.grant!.guest}' cannot be opened: its host path holds a symbolic link or a file now ` +
+        '(grants are opened without following links put on their path after registration)',
+    );
+  }
   if (host < 0) return -host;
   const walk = resolve(host, guestPath, mode);
   if (walk === E.NOTCAPABLE) refused(ctx, guestPath, entry.grant!);
@@ -215,6 +229,7 @@ export function pathSymlink(
   newPath: number,
   newLen: number,
 ): number {
+  if (oldLen >>> 0 > MAX_PATH_BYTES) return E.NAMETOOLONG;
   const target = guestString(ctx, oldPath, oldLen, 'path_symlink');
   if (target.includes('\0')) return E.INVAL;
   // An absolute target could never be followed inside the grant; refused as cap-std does.

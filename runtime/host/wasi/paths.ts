@@ -157,7 +157,16 @@ export class Walk {
 export function resolve(base: number, path: string, mode: LeafMode): Walk | number {
   if (path.includes('\0')) return E.INVAL;
   const walk = new Walk(base);
-  const err = walk.walkPath(path, mode);
+  let err: number | undefined;
+  try {
+    err = walk.walkPath(path, mode);
+  } catch (thrown) {
+    // A lookup the kernel refused (lstat of a name over NAME_MAX, a directory without search
+    // permission…): the guest's errno, and the directories walked so far closed.
+    walk.done();
+    if (typeof (thrown as NodeJS.ErrnoException).syscall !== 'string') throw thrown;
+    return errnoOf(thrown);
+  }
   if (err !== undefined) {
     walk.done();
     return err;
