@@ -69,15 +69,16 @@ export function guestBytes(ctx: GuestContext, ptr: number, len: number, what: st
   const buffer = memory.buffer;
   // Wasm passes i32 arguments as signed numbers; reinterpret them as the unsigned addresses they are.
   const start = ptr >>> 0;
-  const length = len >>> 0;
-  if (len < 0 || start + length > buffer.byteLength) {
+  // A length is either a guest's i32 (negative: out of range) or one the host computed from
+  // guest values (an iovec count times 8), which may pass 2^32: it must not wrap to a small one.
+  if (!(len >= 0) || start + len > buffer.byteLength) {
     throw new GuestError(
       ErrorCode.GUEST_POINTER,
       `function '${ctx.fn}' passed ${what} a range outside its memory (pointer ${start}, length ${len}, memory ${buffer.byteLength} bytes)`,
       { function: ctx.fn, import: what, pointer: start, length: len, memoryBytes: buffer.byteLength },
     );
   }
-  return new Uint8Array(buffer, start, length);
+  return new Uint8Array(buffer, start, len);
 }
 
 /** Like {@link guestBytes}, for a range the host is about to write: the reset will restore it. */

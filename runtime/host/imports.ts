@@ -3,6 +3,7 @@
  * at `register`), which imports may suspend (those make `main` run through JSPI), and the
  * import object of one instance.
  */
+import { ErrorCode, GuestError } from '../errors.js';
 import type { ContextRef } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
 import { chainImports } from './chain.js';
@@ -59,6 +60,10 @@ export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.
 function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[]) => unknown): WebAssembly.Suspending {
   return new WebAssembly.Suspending((...args: unknown[]) => {
     const ctx = ref.ctx;
+    // A guest may catch the trap of its cancellation (a `catch_all` around the host call) and
+    // call again: it must not suspend again, since nothing would resume it — its stack, its
+    // instance and its memory would stay alive for good (one leak per timed-out call).
+    if (ctx.cancelled) throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled`, { function: ctx.fn });
     const value = fn(...args);
     // JSPI suspends on a plain value too (the guest resumes in a microtask, after run() has
     // returned): treat it like any other suspension.

@@ -16,8 +16,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Most floats one argument may have (1 GiB): more could not be in a 32-bit memory anyway. */
 const MAX_FLOATS = 2 ** 28;
 
-/** A copy of `n` f32s at `ptr` in the guest's memory (bounds-checked). */
-function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float32Array {
+/** The bytes of `n` f32s at `ptr` in the guest's memory (bounds-checked). */
+function floatBytes(ctx: GuestContext, ptr: number, n: number, what: string): Uint8Array {
   const count = n >>> 0;
   if (count >= MAX_FLOATS) {
     throw new GuestError(ErrorCode.GUEST_POINTER, `function '${ctx.fn}' passed ${what} ${count} floats: a range outside its memory`, {
@@ -26,8 +26,12 @@ function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float3
       length: count,
     });
   }
-  const bytes = guestBytes(ctx, ptr, count * 4, what);
-  return new Float32Array(bytes.slice().buffer);
+  return guestBytes(ctx, ptr, count * 4, what);
+}
+
+/** A copy of `n` f32s at `ptr` in the guest's memory (bounds-checked). */
+function floats(ctx: GuestContext, ptr: number, n: number, what: string): Float32Array {
+  return new Float32Array(floatBytes(ctx, ptr, n, what).slice().buffer);
 }
 
 /** Writes `values` to `ptr` (which must hold `expected` floats). */
@@ -84,6 +88,7 @@ export const kernelImports: Capability = {
       (x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = `kernels.${method}`;
+        floatBytes(ctx, out, n, what);
         return call(ctx, method, [floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
           writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
         );
@@ -93,13 +98,16 @@ export const kernelImports: Capability = {
       [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.matmulF32';
-        // Sizes checked by the kernels (E_KERNEL_ARGS); here only that the ranges are in memory.
+        // Sizes checked by the kernels (E_KERNEL_ARGS); here only that the ranges are in memory,
+        // the output's included: a result the guest has no room for is never computed (a 64 KiB
+        // guest could otherwise have the device and the main thread make a 128 MiB one).
         const mm = m >>> 0;
         const kk = k >>> 0;
         const nn = n >>> 0;
         if (mm * kk > 2 ** 28 || kk * nn > 2 ** 28 || mm * nn > 2 ** 28) {
           return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
         }
+        floatBytes(ctx, out, mm * nn, what);
         return call(ctx, 'matmulF32', [floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn]).then((r) =>
           writeFloats(ctx, out, r as Float32Array, mm * nn, what),
         );
@@ -107,6 +115,7 @@ export const kernelImports: Capability = {
       [abi.KERNELS_SAXPY_F32]: (alpha: number, x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.saxpyF32';
+        floatBytes(ctx, out, n, what);
         return call(ctx, 'saxpyF32', [alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
           writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
         );
@@ -119,6 +128,7 @@ export const kernelImports: Capability = {
         call(ref.ctx, 'maxF32', [floats(ref.ctx, x, n, 'kernels.maxF32')]) as Promise<number>,
       [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
+        floatBytes(ctx, out, n, 'kernels.scanF32');
         return call(ctx, 'scanF32', [floats(ctx, x, n, 'kernels.scanF32')]).then((r) =>
           writeFloats(ctx, out, r as Float32Array, n >>> 0, 'kernels.scanF32'),
         );
@@ -129,6 +139,7 @@ export const kernelImports: Capability = {
         const size = (h >>> 0) * (w >>> 0);
         if (size > 2 ** 28)
           return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
+        floatBytes(ctx, out, size, what);
         return call(ctx, 'conv2dF32', [
           floats(ctx, img, size, what),
           h >>> 0,
@@ -168,6 +179,7 @@ export const kernelImports: Capability = {
           params: u32s,
           workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
         };
+        floatBytes(ctx, out, outLen, 'kernels.run');
         return call(ctx, 'runKernel', [name, spec]).then((r) => writeFloats(ctx, out, r as Float32Array, outLen >>> 0, 'kernels.run'));
       },
     };

@@ -161,6 +161,20 @@ export function releaseState(ctx: GuestContext, normal: boolean): void {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * An i64 argument as the engine passes it (a bigint). Anything else means the guest declared
+ * the import with other types (register does not check import types): refused here, since the
+ * store on the main thread would fail on it with a TypeError, reported as E_STATE_UNAVAILABLE.
+ */
+function i64(ctx: GuestContext, value: unknown, name: string): bigint {
+  if (typeof value === 'bigint') return value;
+  throw makeError(
+    ErrorCode.GUEST_TRAP,
+    `function '${ctx.fn}' imports ${abi.MODULE_STATE}.${name} with the wrong types: its values are i64 (see guest/sdk/nuvola/state.ts)`,
+    { function: ctx.fn, import: name },
+  );
+}
+
 export const stateImports: Capability = {
   module: abi.MODULE_STATE,
   functions: Object.fromEntries(
@@ -343,11 +357,12 @@ export const stateImports: Capability = {
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
       [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
         const k = key(ctx, kp, kl, 'increment_global');
-        return (await request(ctx, 'incrementGlobal', [k, delta])) as bigint;
+        return (await request(ctx, 'incrementGlobal', [k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL)])) as bigint;
       }),
       [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
         const k = key(ctx, kp, kl, 'compare_swap_global');
-        return (await request(ctx, 'compareAndSwapGlobal', [k, expected, value])) ? 1 : 0;
+        const args = [k, i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL), i64(ctx, value, abi.STATE_COMPARE_SWAP_GLOBAL)];
+        return (await request(ctx, 'compareAndSwapGlobal', args)) ? 1 : 0;
       }),
     };
   },

@@ -39,6 +39,9 @@ export function fileRead(
   at: bigint | undefined,
   what: string,
 ): number | [number] {
+  // The offset is a u64 the guest passes as an i64: one past 2^63 is no file position, and Node
+  // would take -1 for "the current position".
+  if (at !== undefined && at < 0n) return [E.INVAL];
   let position = at !== undefined ? Number(at) : entry.position;
   let total = 0;
   try {
@@ -63,6 +66,7 @@ export function fileWrite(
   at: bigint | undefined,
   what: string,
 ): number | [number] {
+  if (at !== undefined && at < 0n) return [E.INVAL];
   const parts = iovecs(ctx, iovs, count, what).map(([ptr, len]) => guestBytes(ctx, ptr, len, what));
   let total = 0;
   try {
