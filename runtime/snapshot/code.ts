@@ -36,6 +36,8 @@ export interface CodeLayout {
   markFunction: number;
   /** Index of the i32 global holding the id of the call the instance runs (`__nuvola_arm`). */
   armedGlobal: number;
+  /** Whether to add the interruption checks (default true). */
+  checks?: boolean;
 }
 
 /**
@@ -135,7 +137,7 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   pos = count.next;
   if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
   const out = new Writer();
-  const check = interruptCheck(layout.armedGlobal);
+  const check = layout.checks === false ? [] : interruptCheck(layout.armedGlobal);
   out.leb(count.value + 1);
   for (let f = 0; f < count.value; f++) {
     const size = readLeb(section, pos);

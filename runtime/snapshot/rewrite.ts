@@ -140,7 +140,9 @@ function nameBytes(name: string): number[] {
  * Rewrites `bytes` (already checked and memory-capped by module-check.ts: one 32-bit memory,
  * only function imports). Throws {@link SnapshotUnsupported} for a module it cannot prepare.
  */
-export function prepareModule(bytes: Uint8Array): PreparedModule {
+/** `interruptChecks: false` leaves the interruption checks out (only `nuvola bench preempt` does, to measure them). */
+export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: boolean } = {}): PreparedModule {
+  const checks = options.interruptChecks !== false;
   const entries: Entry[] = [];
   let pos = 8;
   while (pos < bytes.length) {
@@ -236,7 +238,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   let bodyMaps: BodyMap[] = [];
   const codeEntry = find(Section.Code);
   if (codeEntry) {
-    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal };
+    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks };
     try {
       const maps: BodyMap[] = [];
       code = instrumentCode(codeEntry.payload, layout, maps);
@@ -378,7 +380,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
       maximumPages: memory.maximum,
       tracked,
       resetNote,
-      interruptible: tracked,
+      interruptible: tracked && checks,
     },
     dataSegments,
     bodyMaps,

@@ -35,8 +35,9 @@ export async function snapshotHere(
   wasm: Uint8Array,
   env: InstanceEnv,
   memoryLimitPages = 1024,
+  rewrite: { interruptChecks?: boolean } = {},
 ): Promise<{ spec: FunctionSpec; env: InstanceEnv }> {
-  const checked = await checkModule(name, wasm, memoryLimitPages);
+  const checked = await checkModule(name, wasm, memoryLimitPages, 'auto', rewrite);
   const spec: FunctionSpec = {
     name,
     module: checked.module,
