@@ -44,6 +44,7 @@ export async function checkModule(
   input: Uint8Array,
   memoryLimitPages: number,
   requested: 'auto' | 'nuvola' | 'wasi' | 'component-core' = 'auto',
+  rewrite: { interruptChecks?: boolean } = {},
 ): Promise<CheckedModule> {
   const original = input as Uint8Array<ArrayBuffer>;
   const looksLikeWasm = WASM_MAGIC.every((b, i) => original[i] === b);
@@ -98,7 +99,7 @@ export async function checkModule(
   const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
   let prepared: ReturnType<typeof prepareModule>;
   try {
-    prepared = prepareModule(bytes);
+    prepared = prepareModule(bytes, rewrite);
   } catch (err) {
     if (!(err instanceof SnapshotUnsupported)) throw err;
     throw new ModuleError(ErrorCode.INVALID_MODULE, `function '${name}' cannot be snapshotted: it uses ${err.message}`, {

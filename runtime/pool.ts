@@ -9,6 +9,7 @@ import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threa
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import type { StateService } from './state-service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
+import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
@@ -36,6 +37,12 @@ const SWEEP_INTERVAL_MS = 5;
 const ZOMBIE_GRACE_MS = 1000;
 /** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
 const CANCEL_GRACE_MS = 100;
+/**
+ * How long a call on the CPU may go on after its interrupt word was set before its worker is
+ * stopped instead: the checks run at every loop iteration and call, so only a long host call
+ * (a big copy, a blocking file operation) keeps a guest from reaching one this long.
+ */
+const INTERRUPT_GRACE_MS = 1000;
 /**
  * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
  * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
@@ -147,6 +154,8 @@ interface Pending {
   suspends?: boolean;
   /** The maxConcurrency slot it holds until it is answered. */
   admission?: Admission;
+  /** When the pool set the worker's interrupt word to stop this call looping past its deadline. */
+  interruptedAt?: number;
 }
 
 /** A traced call tree: its records so far and when its root started. */
@@ -161,6 +170,8 @@ interface Slot {
   readonly control: Int32Array;
   /** The worker's outcome log (runtime/outcome-log.ts). */
   readonly outcomes: SharedArrayBuffer;
+  /** The worker's interrupt word: the id of a call on its CPU to stop (runtime/worker/interrupt.ts). */
+  readonly interrupt: Interrupt;
   /** Invocations sent or about to be sent to this worker, in the order sent. */
   readonly inflight: Map<number, Pending>;
   outbox: InvokeRequest[];
@@ -207,6 +218,10 @@ export interface PoolStats {
   workersParked: number;
   /** Workers replaced after they died or were stopped. */
   workerRestarts: number;
+  /** Calls on a worker's CPU past their deadline stopped by the interrupt word (their worker went on). */
+  interrupts: number;
+  /** Workers stopped to end a call past its deadline: its code was not instrumented, or it did not reach a check in time. */
+  timeoutTerminations: number;
   /** Live instances on all workers: idle, running or suspended. */
   instances: number;
   /** Memories of retired instances kept, reset, for the next restores (see `memoryPoolSize`). */
@@ -261,13 +276,15 @@ export class Pool {
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private restarts = 0;
+  private interrupts = 0;
+  private terminations = 0;
   private parkedCount = 0;
   private completed = 0;
   private failed = 0;
   private coldStarts = 0;
   private warmStarts = 0;
   private readonly parkTimer: NodeJS.Timeout;
-  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes'>;
+  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
   private readonly memoryCounts: Int32Array;
   /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
@@ -275,7 +292,10 @@ export class Pool {
 
   constructor(
     private readonly options: PoolOptions,
-    workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'>,
+    workerOptions: Omit<
+      WorkerData,
+      'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'
+    >,
     private readonly logger: (entry: LogEntry) => void,
     private readonly state: StateService,
     /**
@@ -302,7 +322,8 @@ export class Pool {
     const outcomes = new SharedArrayBuffer(OUTCOME_LOG_BYTES);
     const holder = this.freeHolders.shift();
     if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
-    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, outcomes };
+    const interrupt = newInterrupt();
+    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, outcomes, interrupt: interrupt.memory };
     // The worker is a module file: flags that only make sense for the main script (such as
     // `--input-type` of `node -e`) would stop it from loading.
     const worker = newWorker(data);
@@ -311,6 +332,7 @@ export class Pool {
       worker,
       control: new Int32Array(control),
       outcomes,
+      interrupt,
       inflight: new Map(),
       outbox: [],
       sent: 0,
@@ -967,8 +989,15 @@ export class Pool {
     slot.inflight.delete(outcome.id);
     if (pending.settled) return;
     pending.settled = true;
-    if ('error' in outcome) pending.reject(fromWire(outcome.error));
-    else {
+    if ('error' in outcome) {
+      // Stopped by its interrupt word: the same E_TIMEOUT as any other timeout, saying how.
+      const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
+      pending.reject(
+        interrupted
+          ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
+          : fromWire(outcome.error),
+      );
+    } else {
       if (outcome.cold) this.coldStarts++;
       else this.warmStarts++;
       pending.resolve({
@@ -1020,8 +1049,11 @@ export class Pool {
     const started = Atomics.load(slot.control, Control.STARTED);
     if (running !== 0 && slot.inflight.get(running)?.settled !== false) {
       // Guest code runs for a call nobody waits for (it failed or timed out meanwhile).
-      if (slot.zombie?.id !== running) slot.zombie = { id: running, since: now };
-      else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
+      if (slot.zombie?.id !== running) {
+        slot.zombie = { id: running, since: now };
+        // Instrumented code stops at its next check; other code is stopped with its worker below.
+        Atomics.store(slot.interrupt.word, 0, running);
+      } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
         void this.stop(slot, `call ${running} kept running after it had failed`);
         return;
       }
@@ -1038,9 +1070,21 @@ export class Pool {
       if (pending.settled || now < pending.request.deadline) continue;
       const { id, fn, timeoutMs } = pending.request;
       if (running === id) {
-        // The guest is on the worker's CPU and will not yield: stopping the thread is the
-        // only way to interrupt a Wasm loop.
+        // The guest is on the worker's CPU. Its code checks the worker's interrupt word at every
+        // function entry and loop header: naming the call there makes it trap at its next check,
+        // and the worker answers with E_TIMEOUT and goes on. Code the rewrite could not
+        // instrument — or a call still running INTERRUPT_GRACE_MS later (a long host call) —
+        // leaves stopping the thread as the last resort.
+        const interruptible = this.functions.get(fn)?.layout.interruptible === true;
+        if (interruptible && pending.interruptedAt === undefined) {
+          pending.interruptedAt = now;
+          Atomics.store(slot.interrupt.word, 0, id);
+          this.interrupts++;
+          continue;
+        }
+        if (interruptible && now - pending.interruptedAt! < INTERRUPT_GRACE_MS) continue;
         this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
+        this.terminations++;
         void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
         return;
       }
@@ -1258,6 +1302,8 @@ export class Pool {
       workers,
       workersParked: this.parkedCount,
       workerRestarts: this.restarts,
+      interrupts: this.interrupts,
+      timeoutTerminations: this.terminations,
       instances,
       spareMemories,
       coldStarts: this.coldStarts,

@@ -74,6 +74,8 @@ export interface WorkerData {
   memoryCounts: SharedArrayBuffer;
   /** Like `memoryCounts`: the host descriptors each worker's WASI imports hold (capped in sum). */
   wasiFileCounts: SharedArrayBuffer;
+  /** The worker's interrupt word (runtime/worker/interrupt.ts): a shared Wasm page the pool writes. */
+  interrupt: WebAssembly.Memory;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */

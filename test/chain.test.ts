@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NuvolaError, Runtime } from 'nuvola';
 import { until } from 'nuvola/testing';
-import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { closedAfterEach, guestBytes, text, uninstrumentedLoop } from './helpers.js';
 
 const track = closedAfterEach();
 
@@ -90,14 +90,24 @@ describe('chaining: faults', () => {
     expect(await outcome('trap')).toMatch(/^FAILED E_GUEST_TRAP: /);
   });
 
-  it("stops a callee that spins past its timeout; on the caller's own worker that loses the caller too", async () => {
+  it('stops a callee that spins past its timeout at its next check; its caller, on the same worker, goes on', async () => {
     const rt = await start({ workers: 1 });
     await rt.register('faults', guestBytes('chain_faults'));
     await rt.register('looper', guestBytes('core_loop'), { timeoutMs: 100 });
-    // A loop in Wasm can only be stopped with its thread; with one worker the caller shares it.
+    expect(text((await rt.invoke('faults', 'loop')).output)).toMatch(/^FAILED E_TIMEOUT: .*interrupted/);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0 });
+    expect(text((await rt.invoke('faults', 'unknown')).output)).toMatch(/^FAILED E_UNKNOWN_FUNCTION/);
+  });
+
+  it('stops an uninstrumented callee that spins past its timeout with its worker, losing the caller there too', async () => {
+    const rt = await start({ workers: 1 });
+    await rt.register('faults', guestBytes('chain_faults'));
+    await rt.register('looper', await uninstrumentedLoop(), { timeoutMs: 100 });
+    // Code without checks can only be stopped with its thread; with one worker the caller shares it.
     const err = (await rt.invoke('faults', 'loop').catch((e: unknown) => e)) as NuvolaError;
     expect(err.code).toBe('E_WORKER_LOST');
     await until(() => rt.stats().workerRestarts === 1);
+    expect(rt.stats().timeoutTerminations).toBe(1);
     expect(text((await rt.invoke('faults', 'unknown')).output)).toMatch(/^FAILED E_UNKNOWN_FUNCTION/);
   });
 

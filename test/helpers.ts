@@ -18,6 +18,22 @@ export function guestBytes(name: string): Uint8Array {
 
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
+/**
+ * A guest whose `main` loops forever in code nuvola's rewrite cannot instrument (an atomic
+ * load, which the dirty-block walk does not follow): its instances are replaced instead of
+ * reset, and a call looping past its deadline can only be stopped with its worker.
+ */
+export async function uninstrumentedLoop(): Promise<Uint8Array> {
+  const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+  return parse(`(module
+    (memory (export "memory") 1 1)
+    (func (export "main") (result i32) (local i32)
+      (loop $spin
+        (local.set 0 (i32.atomic.load (i32.const 0)))
+        (br $spin))
+      (i32.const 0)))`);
+}
+
 /** A runtime whose log lines are collected instead of printed. */
 export async function runtimeWithLogs(options: RuntimeOptions = {}): Promise<{ rt: Runtime; logs: LogEntry[] }> {
   const logs: LogEntry[] = [];

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, NuvolaError, TimeoutError, WorkerLostError, type Runtime, type LogEntry } from 'nuvola';
 import { crashWorker, until, whenRegistering } from 'nuvola/testing';
-import { guestBytes, guestPath, runScript, runtimeWithLogs, text } from './helpers.js';
+import { guestBytes, guestPath, runScript, runtimeWithLogs, text, uninstrumentedLoop } from './helpers.js';
 
 let rt: Runtime | undefined;
 let logs: LogEntry[] = [];
@@ -24,12 +24,29 @@ function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false;
 }
 
 describe('timeouts', () => {
-  it('stops a guest stuck in a loop, fails only it, and re-dispatches calls that had not started', async () => {
-    const rt = await start(2);
+  it('interrupts a guest stuck in a loop at its deadline: only that call fails, its worker goes on', async () => {
+    const rt = await start(1);
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 300 });
     await rt.register('hello', guestBytes('core_hello'));
-    // Same turn: 'loop' goes to worker 0, then one call per worker; worker 0's call queues behind the loop.
+    // Queued behind the loop on the one worker: they run once the loop is interrupted.
     const stuck = settle(rt.invoke('loop', 'loop'));
+    const others = [settle(rt.invoke('hello', 'a')), settle(rt.invoke('hello', 'b'))];
+    const stuckResult = await stuck;
+    expect(stuckResult.ok ? 'ok' : stuckResult.error.code).toBe('E_TIMEOUT');
+    if (!stuckResult.ok) expect(stuckResult.error.message).toMatch(/timeoutMs=300 \(interrupted on its worker/);
+    const results = await Promise.all(others);
+    expect(results.map((r) => (r.ok ? text(r.value.output) : r.error.code))).toEqual(['Hello a', 'Hello b']);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0 });
+    // The same instance pool serves the function again.
+    expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+  });
+
+  it('stops a guest stuck in code it could not instrument with its worker, fails only it, and re-dispatches calls that had not started', async () => {
+    const rt = await start(2);
+    await rt.register('loop', await uninstrumentedLoop(), { timeoutMs: 300 });
+    await rt.register('hello', guestBytes('core_hello'));
+    // Same turn: 'loop' goes to worker 0, then one call per worker; worker 0's call queues behind the loop.
+    const stuck = settle(rt.invoke('loop'));
     const others = [settle(rt.invoke('hello', 'a')), settle(rt.invoke('hello', 'b')), settle(rt.invoke('hello', 'c'))];
     const stuckResult = await stuck;
     expect(stuckResult.ok).toBe(false);
@@ -40,9 +57,9 @@ describe('timeouts', () => {
     }
     const results = await Promise.all(others);
     expect(results.map((r) => (r.ok ? text(r.value.output) : r.error.code))).toEqual(['Hello a', 'Hello b', 'Hello c']);
-    expect(rt.stats().workerRestarts).toBe(1);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 1, timeoutTerminations: 1, interrupts: 0 });
     // The replacement worker has every function registered and serves again.
-    const after = await Promise.all([0, 1, 2, 3].map(() => rt.invoke('loop', 'no')));
+    const after = await Promise.all([0, 1, 2, 3].map(() => rt.invoke('hello', 'x')));
     expect(after.every((r) => r.returnCode === 0)).toBe(true);
     expect(new Set(after.map((r) => r.worker))).toEqual(new Set([0, 1]));
   });
@@ -165,6 +182,7 @@ describe('lost workers', () => {
   it('answers calls that finished before their worker was stopped with their outcomes, not E_WORKER_LOST', async () => {
     const rt = await start(1);
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 300 });
+    await rt.register('spin', await uninstrumentedLoop(), { timeoutMs: 300 });
     await rt.register('echo', guestBytes('core_echo'));
     await rt.register('abort', guestBytes('core_abort'));
     // One batch on the one worker: quick calls (one fails, one has an output too large for the
@@ -177,7 +195,8 @@ describe('lost workers', () => {
       settle(rt.invoke('echo', 'abc')),
       settle(rt.invoke('echo', 'xyz')),
     ];
-    const stuck = settle(rt.invoke('loop', 'loop'));
+    // Code without interruption checks: its worker is stopped.
+    const stuck = settle(rt.invoke('spin'));
     const stuckResult = await stuck;
     expect(stuckResult.ok ? 'ok' : stuckResult.error.code).toBe('E_TIMEOUT');
     const outcomes = await Promise.all(quick);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { LimitError, type NuvolaError } from 'nuvola';
 import { crashWorker, until, whenRegistering } from 'nuvola/testing';
-import { closedAfterEach, guestBytes, guestPath, runScript, text } from './helpers.js';
+import { closedAfterEach, guestBytes, guestPath, runScript, text, uninstrumentedLoop } from './helpers.js';
 
 const start = closedAfterEach();
 
@@ -64,9 +64,11 @@ describe('snapshots when workers are lost', () => {
 
   it('stops counting the instances of a worker that was replaced against maxInstances', async () => {
     const { rt } = await start({ workers: 1, maxInstances: 3 });
+    // Code without interruption checks: a call looping past its timeout takes its worker down.
+    await rt.register('spin', await uninstrumentedLoop(), { timeoutMs: 100 });
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
     for (let i = 0; i < 3; i++) {
-      const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+      const err = (await rt.invoke('spin').catch((e: unknown) => e)) as NuvolaError;
       expect(err.code).toBe('E_TIMEOUT');
     }
     // Each looping call that started took its worker down (one still queued when its time ran

@@ -16,7 +16,9 @@ import {
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NuvolaError } from 'nuvola';
 import { afterAll, describe, expect, it } from 'vitest';
+import { crashWorker, until } from 'nuvola/testing';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -192,19 +194,36 @@ describe('WASI sandbox against a hostile guest: descriptors', () => {
     expect(lines((await rt.invoke('a', 'many 3 file.txt 300')).output)).toEqual(['many 255 errno 33']);
     expect(openHere(file) + openHere(w)).toBe(0);
   });
-  it('a call terminated at its timeout holding descriptors gives them all back (its worker exits, its count is zeroed)', async () => {
+  it('a call interrupted at its timeout holding descriptors gives them all back (its worker goes on)', async () => {
     const w = fresh('timeouts');
     const { rt } = await runtime({ workers: 1 });
-    await rt.register('a', guestBytes('wasi_attack'), { timeoutMs: 500, wasi: { dirs: [{ host: w, guest: '/w' }] } });
-    // 17 calls each holding 256 descriptors terminated: 17 × 256 > 4096, so were the counts of
-    // terminated workers kept, the next call would get ENFILE. (A call can also time out queued
-    // behind a restarting worker, without running: those are not counted, hence the loop.)
-    for (let tries = 0; rt.stats().workerRestarts < 17 && tries < 60; tries++) {
+    await rt.register('a', guestBytes('wasi_attack'), { timeoutMs: 300, wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    // 17 calls each holding 255 descriptors: 17 × 255 > 4096, so were the descriptors of
+    // interrupted calls not given back, the next call would get ENFILE.
+    for (let i = 0; i < 17; i++) {
       await expect(rt.invoke('a', 'many 3 file.txt 255\nspin')).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    }
+    expect(rt.stats()).toMatchObject({ interrupts: 17, workerRestarts: 0 });
+    expect(lines((await rt.invoke('a', 'many 3 file.txt 300')).output)).toEqual(['many 255 errno 33']);
+    expect(openHere(join(w, 'file.txt'))).toBe(0);
+  });
+
+  it('a worker lost while its calls hold descriptors gives them all back (its count is zeroed)', async () => {
+    const w = fresh('crashes');
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('a', guestBytes('wasi_attack'), { timeoutMs: 30_000, wasi: { dirs: [{ host: w, guest: '/w' }] } });
+    const file = join(w, 'file.txt');
+    // 17 workers lost, each while a call holds 255 descriptors: were their counts kept, the
+    // next call would get ENFILE.
+    for (let i = 0; i < 17; i++) {
+      const call = rt.invoke('a', 'many 3 file.txt 255\nspin').catch((e: NuvolaError) => e.code);
+      await until(() => openHere(file) >= 255);
+      crashWorker(rt, 0);
+      expect(await call).toBe('E_WORKER_LOST');
+      await until(() => openHere(file) === 0);
     }
     expect(rt.stats().workerRestarts).toBeGreaterThanOrEqual(17);
     expect(lines((await rt.invoke('a', 'many 3 file.txt 300')).output)).toEqual(['many 255 errno 33']);
-    expect(openHere(join(w, 'file.txt'))).toBe(0);
   });
 });
 

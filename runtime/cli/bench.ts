@@ -19,6 +19,8 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   cluster: (runs) => benchCluster({ ...CLUSTER_DEFAULTS, runs: runs ?? CLUSTER_DEFAULTS.runs }),
   import: (runs) => benchImport(runs ?? IMPORT_DEFAULTS.runs),
   // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
+  // Loaded on demand: its uninstrumented baseline is built with jco's wasm-tools.
+  preempt: async (runs) => (await import('../../bench/preempt.js')).benchPreempt(runs),
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };
 

@@ -34,6 +34,19 @@ export interface CodeLayout {
   baseGlobal: number;
   /** Function index the mark helper `(dest: i32, length: i32) -> ()` will have. */
   markFunction: number;
+  /** Index of the i32 global holding the id of the call the instance runs (`__nuvola_arm`). */
+  armedGlobal: number;
+  /** Whether to add the interruption checks (default true). */
+  checks?: boolean;
+}
+
+/**
+ * The interruption check, at every function entry and loop header: when the worker's
+ * interrupt word (memory 2, offset 0) names the call this instance runs, trap. The pool sets
+ * the word when a call on the CPU passes its deadline; the trap ends that call only.
+ */
+function interruptCheck(armedGlobal: number): number[] {
+  return [0x23, ...writeLeb(armedGlobal), 0x41, 0x00, 0x28, 0x42, 0x02, 0x00, 0x46, 0x04, 0x40, 0x00, 0x0b];
 }
 
 const I32 = 0x7f;
@@ -124,6 +137,7 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   pos = count.next;
   if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
   const out = new Writer();
+  const check = layout.checks === false ? [] : interruptCheck(layout.armedGlobal);
   out.leb(count.value + 1);
   for (let f = 0; f < count.value; f++) {
     const size = readLeb(section, pos);
@@ -133,7 +147,7 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
     const params = layout.paramCounts[layout.functionTypes[f]!];
     if (params === undefined) throw new Uninstrumentable('function refers to an unknown type');
     const anchors: number[] = [];
-    const body = instrumentBody(section.subarray(start, end), params, layout.baseGlobal, layout.markFunction, anchors);
+    const body = instrumentBody(section.subarray(start, end), params, layout.baseGlobal, layout.markFunction, anchors, check);
     maps?.push(anchors.length === 0 ? undefined : anchors);
     out.leb(body.length);
     out.bytes(body);
@@ -145,7 +159,14 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   return out.result();
 }
 
-function instrumentBody(body: Uint8Array, params: number, base: number, markFunction: number, anchors: number[]): Uint8Array {
+function instrumentBody(
+  body: Uint8Array,
+  params: number,
+  base: number,
+  markFunction: number,
+  anchors: number[],
+  check: number[],
+): Uint8Array {
   let pos = 0;
   const groups = readLeb(body, pos);
   pos = groups.next;
@@ -165,10 +186,11 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
   const C = locals + 2;
   const scratch: Record<number, number> = { [I32]: B, [I64]: locals + 3, [F32]: locals + 4, [F64]: locals + 5, [V128]: locals + 6 };
   let usesV128 = false;
-  let touched = false;
 
   const code = new Writer();
   let copied = pos;
+  // Function entry: recursion without loops is interrupted here.
+  code.bytes(check);
   // Anchors in `code` (made relative to the new body at the end) → the original body.
   const codeAnchors: number[] = [];
   const copy = (from: number, to: number): void => {
@@ -180,7 +202,6 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
   };
   const markStore = (instrStart: number, instrEnd: number, valueType: number, offset: number): void => {
     flushTo(instrStart);
-    touched = true;
     if (valueType === V128) usesV128 = true;
     const v = scratch[valueType]!;
     code.byte(LOCAL_SET);
@@ -206,7 +227,6 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
   // never have happened without its mark. (Inline store marks involve no call.)
   const markBulk = (instrStart: number, instrEnd: number): void => {
     flushTo(instrStart);
-    touched = true;
     code.byte(LOCAL_SET);
     code.leb(C);
     code.byte(LOCAL_SET);
@@ -268,10 +288,16 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
       case 0xd1: // ref.is_null
         break;
       case 0x02: // block
-      case 0x03: // loop
       case 0x04: // if
         if (body[pos] === 0x63 || body[pos] === 0x64) unsupported('typed-reference block type');
         skipLeb();
+        break;
+      case 0x03: // loop: a check at its head runs once per iteration
+        if (body[pos] === 0x63 || body[pos] === 0x64) unsupported('typed-reference block type');
+        skipLeb();
+        flushTo(pos);
+        code.bytes(check);
+        copied = pos;
         break;
       case 0x0c: // br
       case 0x0d: // br_if
@@ -367,7 +393,6 @@ function instrumentBody(body: Uint8Array, params: number, base: number, markFunc
     }
   }
   if (pos !== body.length) throw new Uninstrumentable('function body ends inside an instruction');
-  if (!touched) return body;
   flushTo(body.length);
 
   const out = new Writer();

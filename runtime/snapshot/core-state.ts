@@ -96,7 +96,7 @@ export function coreModuleState(bytes: Uint8Array): CoreModuleState {
         try {
           // The walk refuses what changes tables or segments at run time (and what it cannot
           // decode); a module without a memory has no stores for it to mark.
-          instrumentCode(r.bytes, { paramCounts, functionTypes, baseGlobal: 0, markFunction: 0 });
+          instrumentCode(r.bytes, { paramCounts, functionTypes, baseGlobal: 0, markFunction: 0, armedGlobal: 0 });
         } catch (err) {
           if (!(err instanceof Uninstrumentable)) throw err;
           keep(`uses ${err.message} in its code`);

@@ -17,6 +17,17 @@ export const IMPORT_DIRTY = 'dirty';
 export const EXPORT_LOAD = '__nuvola_load';
 /** `(area: i32) -> ()`: writes every mutable global to the 8-byte slots at `area`. */
 export const EXPORT_SAVE = '__nuvola_save';
+/**
+ * The worker's interrupt word (memory 2: one shared page; the i32 at 0). The rewritten code
+ * checks it at every function entry and loop header and traps when it names the call the
+ * instance runs (see `EXPORT_ARM`); the pool writes it when a call on the CPU passes its
+ * deadline. It holds {@link NO_INTERRUPT} otherwise.
+ */
+export const IMPORT_INTERRUPT = 'interrupt';
+/** What the interrupt word holds when no call is to be interrupted (no call has this id). */
+export const NO_INTERRUPT = -0x80000000;
+/** `(id: i32) -> ()`: the call the instance runs from now on, which the interrupt word may name. */
+export const EXPORT_ARM = '__nuvola_arm';
 /** The function of the original module's start section, which the rewrite removes. */
 export const EXPORT_START_SECTION = '__nuvola_start';
 
@@ -36,6 +47,11 @@ export interface SnapshotLayout {
    */
   tracked: boolean;
   resetNote: string | undefined;
+  /**
+   * Whether the code checks the interrupt word (every tracked module does): a call looping past
+   * its deadline then traps alone; otherwise its worker has to be stopped.
+   */
+  interruptible: boolean;
 }
 
 /** An active data segment the rewrite turned passive: the boot instance writes it by hand. */

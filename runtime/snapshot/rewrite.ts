@@ -18,10 +18,12 @@
 import { readLeb, writeLeb } from '../wasm-binary.js';
 import { instrumentCode, Uninstrumentable, Writer, type BodyMap, type CodeLayout } from './code.js';
 import {
+  EXPORT_ARM,
   EXPORT_LOAD,
   EXPORT_SAVE,
   EXPORT_START_SECTION,
   IMPORT_DIRTY,
+  IMPORT_INTERRUPT,
   IMPORT_MEMORY,
   SNAPSHOT_MODULE,
   type DataSegment,
@@ -138,7 +140,9 @@ function nameBytes(name: string): number[] {
  * Rewrites `bytes` (already checked and memory-capped by module-check.ts: one 32-bit memory,
  * only function imports). Throws {@link SnapshotUnsupported} for a module it cannot prepare.
  */
-export function prepareModule(bytes: Uint8Array): PreparedModule {
+/** `interruptChecks: false` leaves the interruption checks out (only `nuvola bench preempt` does, to measure them). */
+export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: boolean } = {}): PreparedModule {
+  const checks = options.interruptChecks !== false;
   const entries: Entry[] = [];
   let pos = 8;
   while (pos < bytes.length) {
@@ -222,6 +226,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
     }
   }
   const baseGlobal = globalCount;
+  const armedGlobal = globalCount + 1;
 
   // Start: removed, its function exported.
   const startEntry = find(Section.Start);
@@ -233,7 +238,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
   let bodyMaps: BodyMap[] = [];
   const codeEntry = find(Section.Code);
   if (codeEntry) {
-    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded };
+    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks };
     try {
       const maps: BodyMap[] = [];
       code = instrumentCode(codeEntry.payload, layout, maps);
@@ -280,17 +285,26 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
     data = out.result();
   }
 
-  // Assemble. Appended functions: [mark, if tracked] load, save.
+  // Assemble. Appended functions: [mark, if tracked] load, save, arm.
   const types = globalTypes.map((t) => GLOBAL_OPS[t]);
-  const globalsCode = [...withSize(loadBody(mutableIndices, types, baseGlobal)), ...withSize(saveBody(mutableIndices, types))];
+  const armBody = [0, 0x20, 0x00, 0x24, ...writeLeb(armedGlobal), 0x0b];
+  const globalsCode = [
+    ...withSize(loadBody(mutableIndices, types, baseGlobal)),
+    ...withSize(saveBody(mutableIndices, types)),
+    ...withSize(armBody),
+  ];
   const loadFunction = firstAdded + (tracked ? 1 : 0);
   const replace = new Map<number, Uint8Array | null>();
   replace.set(Section.Memory, null);
   replace.set(Section.Start, null);
-  replace.set(Section.Code, appendToVector(tracked ? code : codeEntry?.payload, globalsCode, 2));
+  replace.set(Section.Code, appendToVector(tracked ? code : codeEntry?.payload, globalsCode, 3));
   replace.set(
     Section.Function,
-    appendToVector(functionEntry?.payload, tracked ? [pairType, pairType, singleType] : [pairType, singleType], tracked ? 3 : 2),
+    appendToVector(
+      functionEntry?.payload,
+      tracked ? [pairType, pairType, singleType, singleType] : [pairType, singleType, singleType],
+      tracked ? 4 : 3,
+    ),
   );
   replace.set(Section.Type, appendToVector(typeEntry?.payload, [0x60, 2, 0x7f, 0x7f, 0, 0x60, 1, 0x7f, 0], 2));
   if (data) replace.set(Section.Data, data);
@@ -310,16 +324,25 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
         0x02,
         0x00,
         0x00,
+        // One shared page, exactly.
+        ...nameBytes(SNAPSHOT_MODULE),
+        ...nameBytes(IMPORT_INTERRUPT),
+        0x02,
+        0x03,
+        0x01,
+        0x01,
       ],
-      2,
+      3,
     ),
   );
-  replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b]));
+  // The dirty-map base, then the armed call id (0: none; the interrupt word never holds 0).
+  replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b], 2));
 
   const exportEntry = find(Section.Export);
   const added: number[][] = [
     [...nameBytes(EXPORT_LOAD), 0x00, ...writeLeb(loadFunction)],
     [...nameBytes(EXPORT_SAVE), 0x00, ...writeLeb(loadFunction + 1)],
+    [...nameBytes(EXPORT_ARM), 0x00, ...writeLeb(loadFunction + 2)],
   ];
   if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START_SECTION), 0x00, ...writeLeb(startFunction)]);
   replace.set(Section.Export, appendToVector(exportEntry?.payload, added.flat(), added.length));
@@ -357,6 +380,7 @@ export function prepareModule(bytes: Uint8Array): PreparedModule {
       maximumPages: memory.maximum,
       tracked,
       resetNote,
+      interruptible: tracked && checks,
     },
     dataSegments,
     bodyMaps,

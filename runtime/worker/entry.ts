@@ -29,6 +29,7 @@ import {
   type InvokeSuccess,
 } from '../protocol.js';
 import { dropGlue } from './component.js';
+import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
@@ -294,6 +295,7 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
 
 const host = workerImports(hooks);
 const wasiFiles = sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder);
+const interrupt = wrapInterrupt(data.interrupt);
 
 function newEnv(fn: string): InstanceEnv {
   const log = (message: string): void => {
@@ -310,6 +312,7 @@ function newEnv(fn: string): InstanceEnv {
       Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
     wasiFiles,
+    interrupt,
   };
 }
 

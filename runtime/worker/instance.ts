@@ -6,7 +6,7 @@
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
-import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError } from '../errors.js';
+import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import { logLine, type ContextRef, type GuestContext } from '../host/context.js';
 import { buildImports } from '../host/imports.js';
 import { newGuestState, releaseState } from '../host/state.js';
@@ -14,16 +14,19 @@ import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '..
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
+  EXPORT_ARM,
   EXPORT_LOAD,
   EXPORT_SAVE,
   EXPORT_START_SECTION,
   IMPORT_DIRTY,
+  IMPORT_INTERRUPT,
   IMPORT_MEMORY,
   SNAPSHOT_MODULE,
   type DataSegment,
   type Snapshot,
 } from '../snapshot/layout.js';
 import type { DirtyMap } from './dirty-map.js';
+import { interrupted, type Interrupt } from './interrupt.js';
 import { componentErrorMessage, instantiateComponent, type ComponentApi } from './component.js';
 import { LocalImage } from './image.js';
 
@@ -53,6 +56,8 @@ export interface InstanceEnv {
   onDispose: () => void;
   /** The process-wide count of host descriptors the WASI imports hold (fd-table.ts). */
   wasiFiles: FileBudget;
+  /** The worker's interrupt word, which the pool sets to stop a call looping past its deadline. */
+  interrupt: Interrupt;
   /**
    * The function's snapshot on this worker: its image, and the slots in the dirty-map memory
    * that hold its globals. Set once the snapshot exists (not for the boot instance).
@@ -98,6 +103,8 @@ export class GuestInstance {
   /** `__nuvola_load(area, base)` and `__nuvola_save(area)` (see snapshot/layout.ts). */
   private load: (area: number, base: number) => void;
   private save: (area: number) => void;
+  /** Names the call the instance runs, for the interruption checks (`__nuvola_arm`). */
+  private arm: (id: number) => void;
   private readonly dirtyBase: number;
   /** The import object and the ref its imports read: the worker's, or the instance's own. */
   private readonly host: WorkerImports;
@@ -224,15 +231,16 @@ export class GuestInstance {
     } else {
       this.host = env.host;
     }
-    const snapshotImports = { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory };
+    const snapshotImports = { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory, [IMPORT_INTERRUPT]: env.interrupt.memory };
     // Set by instantiateMain, which always runs before the constructor returns.
     this.exports = {};
-    this.load = this.save = () => {};
+    this.load = this.save = this.arm = () => {};
     const instantiateMain = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
       const instance = new WebAssembly.Instance(module, { ...imports, [SNAPSHOT_MODULE]: snapshotImports });
       this.exports = instance.exports;
       this.load = this.exports[EXPORT_LOAD] as (area: number, base: number) => void;
       this.save = this.exports[EXPORT_SAVE] as (area: number) => void;
+      this.arm = this.exports[EXPORT_ARM] as (id: number) => void;
       prepare(this);
       return instance;
     };
@@ -374,6 +382,7 @@ export class GuestInstance {
     this.ctx.logBudget = this.env.limits.maxLogBytes;
     this.host.ref.ctx = this.ctx;
     this.calling = true;
+    this.arm(invocationId);
     return this.entry();
   }
 
@@ -420,6 +429,13 @@ export class GuestInstance {
   classify(err: unknown): NuvolaError {
     if (err instanceof NuvolaError) return err;
     const fn = this.spec.name;
+    // The interruption check trapped: the pool asked this call to stop at its deadline.
+    if (err instanceof WebAssembly.RuntimeError && interrupted(this.env.interrupt, this.ctx.invocationId)) {
+      return new TimeoutError(ErrorCode.TIMEOUT, `function '${fn}' ran past its deadline and was interrupted; its worker goes on`, {
+        function: fn,
+        interrupted: true,
+      });
+    }
     if (err instanceof WasiExit) {
       const where = this.calling
         ? "in a call: only a WASI command (abi 'wasi') ends a call with proc_exit; an SDK guest returns its code from main()"

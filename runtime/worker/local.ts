@@ -7,6 +7,7 @@ import { checkModule } from '../module-check.js';
 import { localFileBudget, NO_WASI } from '../host/wasi.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
+import { newInterrupt } from './interrupt.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
 
 /** A worker-like environment; `live` counts the memories its instances hold. */
@@ -20,6 +21,7 @@ export function localEnv(): InstanceEnv & { live: number } {
     admit: () => void env.live++,
     onDispose: () => void env.live--,
     wasiFiles: localFileBudget(),
+    interrupt: newInterrupt(),
   };
   return env;
 }
@@ -33,8 +35,9 @@ export async function snapshotHere(
   wasm: Uint8Array,
   env: InstanceEnv,
   memoryLimitPages = 1024,
+  rewrite: { interruptChecks?: boolean } = {},
 ): Promise<{ spec: FunctionSpec; env: InstanceEnv }> {
-  const checked = await checkModule(name, wasm, memoryLimitPages);
+  const checked = await checkModule(name, wasm, memoryLimitPages, 'auto', rewrite);
   const spec: FunctionSpec = {
     name,
     module: checked.module,

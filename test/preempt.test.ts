@@ -1,0 +1,48 @@
+// Interruption checks: a call looping on its worker's CPU past its deadline traps at its next
+// function entry or loop header and fails alone with E_TIMEOUT — its worker, the worker's warm
+// instances and every other call on it (suspended or queued) go on.
+import { describe, expect, it } from 'vitest';
+import type { NuvolaError } from 'nuvola';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
+
+const runtime = closedAfterEach();
+
+describe('interrupting a call past its deadline', () => {
+  it('a runaway beside 50 suspended calls on one worker: it alone fails, no worker is lost', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 200 });
+    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 30_000 });
+    const sleepers = Array.from({ length: 50 }, () => rt.invoke('sleep', '600'));
+    // Every sleeper has started (suspended in its sleep) before the runaway takes the CPU.
+    const { until } = await import('nuvola/testing');
+    await until(() => rt.stats().instances >= 50);
+    const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_TIMEOUT');
+    expect(err.message).toMatch(/interrupted on its worker/);
+    const answers = await Promise.all(sleepers);
+    expect(answers.every((r) => text(r.output) === 'slept 600')).toBe(true);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0, failed: 1 });
+  });
+
+  it('recursion without a loop is interrupted at a function entry', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('fib', guestBytes('preempt_fib'), { timeoutMs: 150 });
+    expect(text((await rt.invoke('fib', '20')).output)).toBe('6765');
+    const err = (await rt.invoke('fib', '60').catch((e: unknown) => e)) as NuvolaError;
+    expect(err.code).toBe('E_TIMEOUT');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1 });
+    // The instance it ran on was reset like after any trap, and serves the next call.
+    expect(text((await rt.invoke('fib', '21')).output)).toBe('10946');
+  });
+
+  it('an interrupt meant for a call that already ended stops nothing else', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    for (let round = 0; round < 3; round++) {
+      expect((await rt.invoke('loop', 'loop').catch((e: NuvolaError) => e.code)) as string).toBe('E_TIMEOUT');
+      // The word still names the interrupted call; later calls have other ids and run.
+      expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+    }
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3 });
+  });
+});
