@@ -1051,8 +1051,10 @@ export class Pool {
       // Guest code runs for a call nobody waits for (it failed or timed out meanwhile).
       if (slot.zombie?.id !== running) {
         slot.zombie = { id: running, since: now };
-        // Instrumented code stops at its next check; other code is stopped with its worker below.
-        Atomics.store(slot.interrupt.word, 0, running);
+        // A call that failed (or timed out) but still runs: instrumented code stops at its next
+        // check, other code with its worker below. Not a call the pool does not know yet (a
+        // chained call its worker runs itself, whose chainLocal message is on its way).
+        if (slot.inflight.get(running)?.settled === true) Atomics.store(slot.interrupt.word, 0, running);
       } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
         void this.stop(slot, `call ${running} kept running after it had failed`);
         return;
