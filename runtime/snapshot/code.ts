@@ -45,8 +45,12 @@ export interface CodeLayout {
  * interrupt word (memory 2, offset 0) names the call this instance runs, trap. The pool sets
  * the word when a call on the CPU passes its deadline; the trap ends that call only.
  */
-function interruptCheck(armedGlobal: number): number[] {
-  return [0x23, ...writeLeb(armedGlobal), 0x41, 0x00, 0x28, 0x42, 0x02, 0x00, 0x46, 0x04, 0x40, 0x00, 0x0b];
+function interruptCheck(armedGlobal: number, atomic: boolean): number[] {
+  // At a loop header an atomic load (0xfe 0x10), which the engine may not hoist out of the
+  // loop; at a function entry a plain one (0x28): it runs once per call, and the checks at the
+  // loop headers of any caller it is inlined into still see the word.
+  const load = atomic ? [0xfe, 0x10] : [0x28];
+  return [0x23, ...writeLeb(armedGlobal), 0x41, 0x00, ...load, 0x42, 0x02, 0x00, 0x46, 0x04, 0x40, 0x00, 0x0b];
 }
 
 const I32 = 0x7f;
@@ -137,7 +141,10 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   pos = count.next;
   if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
   const out = new Writer();
-  const check = layout.checks === false ? [] : interruptCheck(layout.armedGlobal);
+  const check =
+    layout.checks === false
+      ? { entry: [], loop: [] }
+      : { entry: interruptCheck(layout.armedGlobal, false), loop: interruptCheck(layout.armedGlobal, true) };
   out.leb(count.value + 1);
   for (let f = 0; f < count.value; f++) {
     const size = readLeb(section, pos);
@@ -165,7 +172,7 @@ function instrumentBody(
   base: number,
   markFunction: number,
   anchors: number[],
-  check: number[],
+  check: { entry: number[]; loop: number[] },
 ): Uint8Array {
   let pos = 0;
   const groups = readLeb(body, pos);
@@ -190,7 +197,7 @@ function instrumentBody(
   const code = new Writer();
   let copied = pos;
   // Function entry: recursion without loops is interrupted here.
-  code.bytes(check);
+  code.bytes(check.entry);
   // Anchors in `code` (made relative to the new body at the end) → the original body.
   const codeAnchors: number[] = [];
   const copy = (from: number, to: number): void => {
@@ -296,7 +303,7 @@ function instrumentBody(
         if (body[pos] === 0x63 || body[pos] === 0x64) unsupported('typed-reference block type');
         skipLeb();
         flushTo(pos);
-        code.bytes(check);
+        code.bytes(check.loop);
         copied = pos;
         break;
       case 0x0c: // br
