@@ -11,7 +11,7 @@
  * later run or retry with that key answers with the recorded result, so the caller sees one
  * result even when the function ran twice (a host that was slow, not dead).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from '../runtime/errors.js';
@@ -23,6 +23,9 @@ import { decode, decodePart, encode, encodePart, Entries, type Outcome, type Rej
 import { Seal, sha256 } from './seal.js';
 
 export { decode, encode, type Outcome, type Rejected } from './entries.js';
+import { moduleHash, settle } from './outcome.js';
+
+export { moduleHash, settle };
 import {
   ANSWER,
   BEGIN,
@@ -155,11 +158,6 @@ interface Scripted extends Redis {
 }
 
 type StreamEntry = [id: Buffer, fields: Buffer[]];
-
-/** The content hash the cluster stores a module's bytes under. */
-export function moduleHash(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** How long a function's registered timeout is trusted before it is looked up again, in ms. */
 const TIMEOUT_CACHE_MS = 10_000;
@@ -1690,10 +1688,4 @@ function fieldsOf(raw: Buffer[]): Map<string, Buffer> {
   const map = new Map<string, Buffer>();
   for (let i = 0; i + 1 < raw.length; i += 2) map.set(raw[i]!.toString(), raw[i + 1]!);
   return map;
-}
-
-/** An outcome as the caller sees it: the result, or the rebuilt error thrown. */
-export function settle(outcome: Outcome): { output: Uint8Array; returnCode: number; host?: string } {
-  if ('error' in outcome) throw fromWire(outcome.error);
-  return outcome;
 }

@@ -12,7 +12,7 @@ import type { RedisTarget } from '../state/redis-tier.js';
 import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 import { MIN_SECRET_LENGTH } from '../cluster/seal.js';
-import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi.js';
+import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi/config.js';
 
 /** One line a guest logged, or one the runtime itself reports. */
 export interface LogEntry {

@@ -38,7 +38,8 @@ import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
-import { Cluster, moduleHash, settle, type HostInfo, type Outcome, type Rejected } from '../cluster/cluster.js';
+import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
+import { moduleHash, settle } from '../cluster/outcome.js';
 
 /** What `invoke` resolves to. */
 export interface InvokeResult {
@@ -763,6 +764,8 @@ export class Runtime {
   /** @internal Joins the cluster of `options.cluster` (createRuntime). */
   async joinCluster(): Promise<void> {
     const settings = this.options.cluster!;
+    // Loaded here, not with the package: only cluster mode needs it.
+    const { Cluster } = await import('../cluster/cluster.js');
     this.clusterRef = await Cluster.join(settings, this.options.redis!, {
       workers: this.options.workers,
       hashOf: (name) => this.hashes.get(name),

@@ -7,6 +7,7 @@
  * `maxChainedOutputBytes` (the worker counts each output in as it arrives, see ChainBudget).
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { CHAIN_IMPORTS } from './manifest.js';
 import { ErrorCode, GuestError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
@@ -77,12 +78,7 @@ function settled(ctx: GuestContext, call: ChildCall): Promise<void> {
 
 export const chainImports: Capability = {
   module: abi.MODULE_CHAIN,
-  functions: {
-    [abi.CHAIN_CALL]: false,
-    [abi.CHAIN_WAIT]: true,
-    [abi.CHAIN_OUTPUT_SIZE]: true,
-    [abi.CHAIN_OUTPUT_READ]: false,
-  },
+  functions: CHAIN_IMPORTS,
   bind(ref: ContextRef) {
     return {
       [abi.CHAIN_CALL]: (namePtr: number, nameLen: number, inputPtr: number, inputLen: number): number => {

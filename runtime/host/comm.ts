@@ -8,6 +8,7 @@
  * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { COMM_IMPORTS } from './manifest.js';
 import { ErrorCode, GuestError, LimitError } from '../errors.js';
 import type { GroupRef } from '../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
@@ -97,13 +98,7 @@ function queue(ctx: GuestContext, group: GroupRef, to: number, bytes: number): v
 
 export const commImports: Capability = {
   module: abi.MODULE_COMM,
-  functions: {
-    [abi.COMM_RANK]: false,
-    [abi.COMM_SIZE]: false,
-    [abi.COMM_SEND]: false,
-    [abi.COMM_RECV]: true,
-    [abi.COMM_TAKE]: false,
-  },
+  functions: COMM_IMPORTS,
   bind(ref: ContextRef) {
     return {
       [abi.COMM_RANK]: (): number => ref.ctx.group?.rank ?? 0,

@@ -3,6 +3,7 @@
  * assertion or an uncaught `throw`), `trace` and `seed`. nuvola's capabilities never use `env`.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { ENV_IMPORTS } from './manifest.js';
 import { ErrorCode, GuestError } from '../errors.js';
 import { guestBytes, logLine, type ContextRef, type GuestContext } from './context.js';
 import { mapFrames, ownFrame } from '../source-map.js';
@@ -28,7 +29,7 @@ const MAX_ABORT_UNITS = 4096;
 
 export const env: Capability = {
   module: abi.MODULE_ENV,
-  functions: { [abi.ENV_ABORT]: false, [abi.ENV_TRACE]: false, [abi.ENV_SEED]: false },
+  functions: ENV_IMPORTS,
   bind(ref: ContextRef) {
     return {
       [abi.ENV_ABORT]: (msgPtr: number, filePtr: number, line: number, column: number): never => {

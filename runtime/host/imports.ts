@@ -24,19 +24,7 @@ export interface Capability {
 
 const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, kernelImports, env, wasiImports];
 
-/** module → import name → the only kind the ABI provides for it. */
-export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(
-  CAPABILITIES.map((c) => [c.module, Object.fromEntries(Object.keys(c.functions).map((n) => [n, 'function']))]),
-);
-
-/** `module.name` of every import that may suspend the guest. */
-export const SUSPENDING_IMPORTS: ReadonlySet<string> = new Set(
-  CAPABILITIES.flatMap((c) =>
-    Object.entries(c.functions)
-      .filter(([, suspends]) => suspends)
-      .map(([n]) => `${c.module}.${n}`),
-  ),
-);
+export { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './manifest.js';
 
 /** The import object of every instance on a worker; suspending imports are wrapped for JSPI. */
 export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.Imports {

@@ -1,5 +1,6 @@
 /** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { IO_IMPORTS } from './manifest.js';
 import { ErrorCode, LimitError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef } from './context.js';
 import type { Capability } from './imports.js';
@@ -8,13 +9,7 @@ const decoder = new TextDecoder();
 
 export const io: Capability = {
   module: abi.MODULE_IO,
-  functions: {
-    [abi.IO_INPUT_SIZE]: false,
-    [abi.IO_INPUT_READ]: false,
-    [abi.IO_OUTPUT_WRITE]: false,
-    [abi.IO_LOG]: false,
-    [abi.IO_SLEEP]: true,
-  },
+  functions: IO_IMPORTS,
   bind(ref: ContextRef) {
     return {
       [abi.IO_INPUT_SIZE]: (): number => ref.ctx.input.length,

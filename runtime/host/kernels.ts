@@ -6,6 +6,7 @@
  * goes on serving other instances.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { KERNELS_IMPORTS } from './manifest.js';
 import { ErrorCode, GuestError, makeError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
@@ -70,18 +71,7 @@ function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array
 
 export const kernelImports: Capability = {
   module: abi.MODULE_KERNELS,
-  functions: {
-    [abi.KERNELS_AVAILABLE]: true,
-    [abi.KERNELS_MATMUL_F32]: true,
-    [abi.KERNELS_SAXPY_F32]: true,
-    [abi.KERNELS_ADD_F32]: true,
-    [abi.KERNELS_MUL_F32]: true,
-    [abi.KERNELS_SUM_F32]: true,
-    [abi.KERNELS_MAX_F32]: true,
-    [abi.KERNELS_SCAN_F32]: true,
-    [abi.KERNELS_CONV2D_F32]: true,
-    [abi.KERNELS_RUN]: true,
-  },
+  functions: KERNELS_IMPORTS,
   bind(ref: ContextRef) {
     const elementwise =
       (method: 'addF32' | 'mulF32') =>

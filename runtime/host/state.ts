@@ -8,6 +8,7 @@
  * it ends — normally, by a trap or by a timeout — are released.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
+import { STATE_IMPORTS } from './manifest.js';
 import { StateClient } from '../../state/client.js';
 import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
@@ -177,34 +178,7 @@ function i64(ctx: GuestContext, value: unknown, name: string): bigint {
 
 export const stateImports: Capability = {
   module: abi.MODULE_STATE,
-  functions: Object.fromEntries(
-    [
-      abi.STATE_SIZE,
-      abi.STATE_READ,
-      abi.STATE_WRITE,
-      abi.STATE_WRITE_AT,
-      abi.STATE_APPEND,
-      abi.STATE_APPENDED_LOAD,
-      abi.STATE_READ_ALL,
-      abi.STATE_TAKE,
-      abi.STATE_APPENDED_TAKE,
-      abi.STATE_CLEAR_APPENDED,
-      abi.STATE_PUSH,
-      abi.STATE_PUSH_PARTIAL,
-      abi.STATE_PULL,
-      abi.STATE_DELETE,
-      abi.STATE_LOCK_READ,
-      abi.STATE_UNLOCK_READ,
-      abi.STATE_LOCK_WRITE,
-      abi.STATE_UNLOCK_WRITE,
-      abi.STATE_LOCK_GLOBAL_READ,
-      abi.STATE_UNLOCK_GLOBAL_READ,
-      abi.STATE_LOCK_GLOBAL_WRITE,
-      abi.STATE_UNLOCK_GLOBAL_WRITE,
-      abi.STATE_INCREMENT_GLOBAL,
-      abi.STATE_COMPARE_SWAP_GLOBAL,
-    ].map((name) => [name, true]),
-  ),
+  functions: STATE_IMPORTS,
   bind(ref: ContextRef) {
     const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
       const bytes = guestBytes(ctx, ptr, len, what);

@@ -24,14 +24,13 @@ import { E, R } from './wasi/abi.js';
 import * as fdOps from './wasi/fd-ops.js';
 import * as pathOps from './wasi/path-ops.js';
 import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './wasi/memory.js';
+import { WASI_IMPORTS, WASI_MODULE } from './manifest.js';
+
+export { WASI_MODULE, WASI_START } from './manifest.js';
 import { logText, type WasiState } from './wasi/state.js';
 
 export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
 export { endCall, newWasiState, type WasiState } from './wasi/state.js';
-
-export const WASI_MODULE = 'wasi_snapshot_preview1';
-/** A WASI command's entry point. */
-export const WASI_START = '_start';
 
 /** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
 export class WasiExit {
@@ -133,56 +132,7 @@ function pollOneoff(ctx: GuestContext, wasi: WasiState, inPtr: number, outPtr: n
 
 export const wasiImports: Capability = {
   module: WASI_MODULE,
-  functions: Object.fromEntries(
-    [
-      'args_get',
-      'args_sizes_get',
-      'environ_get',
-      'environ_sizes_get',
-      'clock_res_get',
-      'clock_time_get',
-      'fd_advise',
-      'fd_allocate',
-      'fd_close',
-      'fd_datasync',
-      'fd_fdstat_get',
-      'fd_fdstat_set_flags',
-      'fd_fdstat_set_rights',
-      'fd_filestat_get',
-      'fd_filestat_set_size',
-      'fd_filestat_set_times',
-      'fd_pread',
-      'fd_prestat_get',
-      'fd_prestat_dir_name',
-      'fd_pwrite',
-      'fd_read',
-      'fd_readdir',
-      'fd_renumber',
-      'fd_seek',
-      'fd_sync',
-      'fd_tell',
-      'fd_write',
-      'path_create_directory',
-      'path_filestat_get',
-      'path_filestat_set_times',
-      'path_link',
-      'path_open',
-      'path_readlink',
-      'path_remove_directory',
-      'path_rename',
-      'path_symlink',
-      'path_unlink_file',
-      'poll_oneoff',
-      'proc_exit',
-      'proc_raise',
-      'sched_yield',
-      'random_get',
-      'sock_accept',
-      'sock_recv',
-      'sock_send',
-      'sock_shutdown',
-    ].map((name) => [name, false]),
-  ),
+  functions: WASI_IMPORTS,
   bind(ref: ContextRef) {
     const wasiOf = (ctx: GuestContext): WasiState => ctx.wasi!;
     const tableOf = (): WasiState['fds'] => ref.ctx.wasi!.fds;

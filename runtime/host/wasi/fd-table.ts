@@ -12,24 +12,9 @@
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import { DIR_RIGHTS, FILE_RIGHTS, STDIN_RIGHTS, STDOUT_RIGHTS } from './abi.js';
+import type { WasiConfig, WasiDir } from './config.js';
 
-/** A directory a registration grants: `host` (absolute, resolved) appears to the guest as `guest`. */
-export interface WasiDir {
-  host: string;
-  guest: string;
-  writable: boolean;
-}
-
-/** What a registration sets for its WASI guest (resolved and checked on the main thread). */
-export interface WasiConfig {
-  /** argv[1..]; argv[0] is the function's name. */
-  args: string[];
-  /** `NAME=value` pairs. */
-  env: string[];
-  dirs: WasiDir[];
-}
-
-export const NO_WASI: WasiConfig = { args: [], env: [], dirs: [] };
+export { NO_WASI, type WasiConfig, type WasiDir } from './config.js';
 
 /** Linux's O_PATH (the same on x86-64 and arm64; Node does not export it). */
 const O_PATH = 0o10000000;

@@ -4,8 +4,15 @@
  * UTIME_OMIT, so `fd_filestat_set_times` and `path_filestat_set_times` run coreutils' `touch`
  * (utimensat(2) with nanoseconds and UTIME_OMIT) on the object's `/proc/<pid>/fd/…` path.
  */
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { E, FSTFLAGS } from './abi.js';
+
+/** node:child_process, loaded by the first call that sets times (rare), not with the package. */
+let loaded: typeof import('node:child_process') | undefined;
+function childProcess(): typeof import('node:child_process') {
+  loaded ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return loaded;
+}
 
 /** errno of a bad fstflags combination (a time given and "now" at once, or unknown bits), else undefined. */
 export function badFstflags(flags: number): number | undefined {
@@ -32,7 +39,9 @@ export function setTimes(target: string, nofollow: boolean, atim: bigint, mtim: 
   if ((flags & FSTFLAGS.MTIM) !== 0) runs.push(['-m', '-d', stamp(mtim)]);
   else if ((flags & FSTFLAGS.MTIM_NOW) !== 0) runs.push(['-m']);
   for (const args of runs) {
-    const run = spawnSync('touch', ['-c', ...(nofollow ? ['-h'] : []), ...args, '--', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const run = childProcess().spawnSync('touch', ['-c', ...(nofollow ? ['-h'] : []), ...args, '--', target], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     if (run.error !== undefined) return E.NOTSUP;
     if (run.status !== 0)
       return /Permission denied/.test(String(run.stderr)) ? E.ACCES : /Read-only/.test(String(run.stderr)) ? E.ROFS : E.IO;
