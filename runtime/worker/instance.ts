@@ -429,8 +429,9 @@ export class GuestInstance {
   classify(err: unknown): NuvolaError {
     if (err instanceof NuvolaError) return err;
     const fn = this.spec.name;
-    // The interruption check trapped: the pool asked this call to stop at its deadline.
-    if (err instanceof WebAssembly.RuntimeError && interrupted(this.env.interrupt, this.ctx.invocationId)) {
+    // The interruption check trapped: the pool asked this call to stop at its deadline (a
+    // component's glue may hand the trap on as another error).
+    if (!(err instanceof WasiExit) && interrupted(this.env.interrupt, this.ctx.invocationId)) {
       return new TimeoutError(ErrorCode.TIMEOUT, `function '${fn}' ran past its deadline and was interrupted; its worker goes on`, {
         function: fn,
         interrupted: true,
