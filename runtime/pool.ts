@@ -24,7 +24,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import type { DataSegment, Snapshot } from './snapshot/layout.js';
+import { NO_INTERRUPT, type DataSegment, type Snapshot } from './snapshot/layout.js';
 import type { GroupRef } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
@@ -984,6 +984,10 @@ export class Pool {
   }
 
   private settle(slot: Slot, outcome: InvokeOutcome): void {
+    // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
+    // after it ended) must not stop a later call with the same id (a worker's own chained
+    // calls reuse theirs) — nor outlive the classification, which the worker did before this.
+    Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
     const pending = slot.inflight.get(outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);

@@ -40,9 +40,22 @@ describe('interrupting a call past its deadline', () => {
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
     for (let round = 0; round < 3; round++) {
       expect((await rt.invoke('loop', 'loop').catch((e: NuvolaError) => e.code)) as string).toBe('E_TIMEOUT');
-      // The word still names the interrupted call; later calls have other ids and run.
+      // Later calls have other ids and run.
       expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
     }
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3 });
+  });
+
+  it('the interrupt word is cleared once the interrupted call has settled (a reused id is not stopped)', async () => {
+    // Ids repeat: a worker's own chained calls are numbered modulo 4,000,000 (runtime/worker/
+    // entry.ts). A word left naming an interrupted call would stop, at its first check, the
+    // innocent call that gets the same id later — or a call the word was set for a moment after
+    // it ended. White-box: the pool's worker slot holds the word.
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    expect((await rt.invoke('loop', 'loop').catch((e: NuvolaError) => e.code)) as string).toBe('E_TIMEOUT');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1 });
+    const { pool } = rt as unknown as { pool: { slots: { interrupt: { word: Int32Array } }[] } };
+    expect(Atomics.load(pool.slots[0]!.interrupt.word, 0)).toBe(-0x80000000);
   });
 });
