@@ -46,6 +46,34 @@ describe('interrupting a call past its deadline', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3 });
   });
 
+  it('loops the walk must not miss: a tail call, a loop with parameters, recursion through a table', async () => {
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const memory = '(memory (export "memory") 1 1)';
+    const runaways = {
+      // No loop: every return_call enters $spin, whose entry check runs.
+      tail: `(module ${memory}
+        (func $spin (param i32) (result i32) (return_call $spin (i32.add (local.get 0) (i32.const 1))))
+        (func (export "main") (result i32) (call $spin (i32.const 0))))`,
+      // A loop whose block type is a type index: its parameters are on the stack at the check.
+      params: `(module ${memory} (type $t (func (param i32 i64) (result i32)))
+        (func (export "main") (result i32) (i32.const 0) (i64.const 0)
+          (loop $l (type $t) (param i32 i64) (result i32) (i64.const 1) (i64.add) (br $l))))`,
+      // 2^5000 calls through call_indirect, none of them a loop.
+      table: `(module ${memory} (table 1 funcref) (elem (i32.const 0) $r) (type $v (func (param i32) (result i32)))
+        (func $r (type $v) (if (result i32) (i32.gt_u (local.get 0) (i32.const 5000)) (then (i32.const 0))
+          (else (drop (call_indirect (type $v) (i32.add (local.get 0) (i32.const 1)) (i32.const 0)))
+                (call_indirect (type $v) (i32.add (local.get 0) (i32.const 1)) (i32.const 0)))))
+        (func (export "main") (result i32) (call $r (i32.const 0))))`,
+    };
+    const { rt } = await runtime({ workers: 1 });
+    for (const [name, wat] of Object.entries(runaways)) {
+      await rt.register(name, await parse(wat), { timeoutMs: 100 });
+      const err = (await rt.invoke(name, '').catch((e: unknown) => e)) as NuvolaError;
+      expect([name, err.code, err.message]).toEqual([name, 'E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    }
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0 });
+  });
+
   it('the interrupt word is cleared once the interrupted call has settled (a reused id is not stopped)', async () => {
     // Ids repeat: a worker's own chained calls are numbered modulo 4,000,000 (runtime/worker/
     // entry.ts). A word left naming an interrupted call would stop, at its first check, the
