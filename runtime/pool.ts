@@ -492,7 +492,10 @@ export class Pool {
   invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink, adopted?: Adopted): Promise<RawResult> {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
-      const id = adopted?.id ?? this.nextId++;
+      // Ids travel as i32s (Control.RUNNING, __nuvola_arm, the interrupt word) and are never 0
+      // or i32 min (NO_INTERRUPT): they wrap from 2^31-1 back to 1, long after that call settled.
+      const id = adopted?.id ?? this.nextId;
+      if (adopted === undefined) this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
       const request: InvokeRequest = {
         id,
         fn,

@@ -74,6 +74,19 @@ describe('interrupting a call past its deadline', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0 });
   });
 
+  it('call ids stay i32s: the call after id 2^31-1 runs, and a loop then is still interrupted', async () => {
+    // The id travels as an i32 (Control.RUNNING, __nuvola_arm, the word): id 2^31 would arm as
+    // i32 min — NO_INTERRUPT, what an idle word holds — and trap at its first check; larger ids
+    // never match RUNNING, so a runaway looked like a zombie. White-box: start near the edge.
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    (rt as unknown as { pool: { nextId: number } }).pool.nextId = 0x7fffffff;
+    for (let n = 0; n < 3; n++) expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+    const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+    expect([err.code, err.message]).toEqual(['E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0, failed: 1 });
+  });
+
   it('the interrupt word is cleared once the interrupted call has settled (a reused id is not stopped)', async () => {
     // Ids repeat: a worker's own chained calls are numbered modulo 4,000,000 (runtime/worker/
     // entry.ts). A word left naming an interrupted call would stop, at its first check, the
