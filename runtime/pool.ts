@@ -24,7 +24,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import type { DataSegment, Snapshot } from './snapshot/layout.js';
+import { NO_INTERRUPT, type DataSegment, type Snapshot } from './snapshot/layout.js';
 import type { GroupRef } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
@@ -492,7 +492,10 @@ export class Pool {
   invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink, adopted?: Adopted): Promise<RawResult> {
     return new Promise<RawResult>((resolve, reject) => {
       this.hold();
-      const id = adopted?.id ?? this.nextId++;
+      // Ids travel as i32s (Control.RUNNING, __nuvola_arm, the interrupt word) and are never 0
+      // or i32 min (NO_INTERRUPT): they wrap from 2^31-1 back to 1, long after that call settled.
+      const id = adopted?.id ?? this.nextId;
+      if (adopted === undefined) this.nextId = this.nextId >= 0x7fffffff ? 1 : this.nextId + 1;
       const request: InvokeRequest = {
         id,
         fn,
@@ -984,6 +987,10 @@ export class Pool {
   }
 
   private settle(slot: Slot, outcome: InvokeOutcome): void {
+    // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
+    // after it ended) must not stop a later call with the same id (a worker's own chained
+    // calls reuse theirs) — nor outlive the classification, which the worker did before this.
+    Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
     const pending = slot.inflight.get(outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);

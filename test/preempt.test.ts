@@ -40,9 +40,63 @@ describe('interrupting a call past its deadline', () => {
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
     for (let round = 0; round < 3; round++) {
       expect((await rt.invoke('loop', 'loop').catch((e: NuvolaError) => e.code)) as string).toBe('E_TIMEOUT');
-      // The word still names the interrupted call; later calls have other ids and run.
+      // Later calls have other ids and run.
       expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
     }
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3 });
+  });
+
+  it('loops the walk must not miss: a tail call, a loop with parameters, recursion through a table', async () => {
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const memory = '(memory (export "memory") 1 1)';
+    const runaways = {
+      // No loop: every return_call enters $spin, whose entry check runs.
+      tail: `(module ${memory}
+        (func $spin (param i32) (result i32) (return_call $spin (i32.add (local.get 0) (i32.const 1))))
+        (func (export "main") (result i32) (call $spin (i32.const 0))))`,
+      // A loop whose block type is a type index: its parameters are on the stack at the check.
+      params: `(module ${memory} (type $t (func (param i32 i64) (result i32)))
+        (func (export "main") (result i32) (i32.const 0) (i64.const 0)
+          (loop $l (type $t) (param i32 i64) (result i32) (i64.const 1) (i64.add) (br $l))))`,
+      // 2^5000 calls through call_indirect, none of them a loop.
+      table: `(module ${memory} (table 1 funcref) (elem (i32.const 0) $r) (type $v (func (param i32) (result i32)))
+        (func $r (type $v) (if (result i32) (i32.gt_u (local.get 0) (i32.const 5000)) (then (i32.const 0))
+          (else (drop (call_indirect (type $v) (i32.add (local.get 0) (i32.const 1)) (i32.const 0)))
+                (call_indirect (type $v) (i32.add (local.get 0) (i32.const 1)) (i32.const 0)))))
+        (func (export "main") (result i32) (call $r (i32.const 0))))`,
+    };
+    const { rt } = await runtime({ workers: 1 });
+    for (const [name, wat] of Object.entries(runaways)) {
+      await rt.register(name, await parse(wat), { timeoutMs: 100 });
+      const err = (await rt.invoke(name, '').catch((e: unknown) => e)) as NuvolaError;
+      expect([name, err.code, err.message]).toEqual([name, 'E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    }
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0 });
+  });
+
+  it('call ids stay i32s: the call after id 2^31-1 runs, and a loop then is still interrupted', async () => {
+    // The id travels as an i32 (Control.RUNNING, __nuvola_arm, the word): id 2^31 would arm as
+    // i32 min — NO_INTERRUPT, what an idle word holds — and trap at its first check; larger ids
+    // never match RUNNING, so a runaway looked like a zombie. White-box: start near the edge.
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    (rt as unknown as { pool: { nextId: number } }).pool.nextId = 0x7fffffff;
+    for (let n = 0; n < 3; n++) expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+    const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+    expect([err.code, err.message]).toEqual(['E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0, failed: 1 });
+  });
+
+  it('the interrupt word is cleared once the interrupted call has settled (a reused id is not stopped)', async () => {
+    // Ids repeat: a worker's own chained calls are numbered modulo 4,000,000 (runtime/worker/
+    // entry.ts). A word left naming an interrupted call would stop, at its first check, the
+    // innocent call that gets the same id later — or a call the word was set for a moment after
+    // it ended. White-box: the pool's worker slot holds the word.
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    expect((await rt.invoke('loop', 'loop').catch((e: NuvolaError) => e.code)) as string).toBe('E_TIMEOUT');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1 });
+    const { pool } = rt as unknown as { pool: { slots: { interrupt: { word: Int32Array } }[] } };
+    expect(Atomics.load(pool.slots[0]!.interrupt.word, 0)).toBe(-0x80000000);
   });
 });
