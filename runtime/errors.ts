@@ -63,6 +63,8 @@ export const ErrorCode = {
   INSTANCE_LIMIT: 'E_INSTANCE_LIMIT',
   /** The invocation ran longer than its `timeoutMs`. */
   TIMEOUT: 'E_TIMEOUT',
+  /** The caller aborted the invocation (`invoke(…, { signal })`); it was stopped or never started. */
+  CANCELLED: 'E_CANCELLED',
   /** The worker running the invocation died or was stopped because another call on it hung. */
   WORKER_LOST: 'E_WORKER_LOST',
   /** The runtime was closed. */
@@ -161,6 +163,8 @@ export class LimitError extends NuvolaError {}
 export class GuestError extends NuvolaError {}
 /** The invocation exceeded its `timeoutMs`. */
 export class TimeoutError extends NuvolaError {}
+/** The caller aborted the invocation through its `AbortSignal`. */
+export class CancelledError extends NuvolaError {}
 /** The worker running the invocation was lost; the call may or may not have taken effect. */
 export class WorkerLostError extends NuvolaError {}
 /** The runtime is closed. */
@@ -205,6 +209,7 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_QUEUE_FULL: LimitError,
   E_CHAIN_OUTPUT_LIMIT: LimitError,
   E_TIMEOUT: TimeoutError,
+  E_CANCELLED: CancelledError,
   E_WORKER_LOST: WorkerLostError,
   E_CLOSED: RuntimeClosedError,
   E_STATE_UNAVAILABLE: StateError,

@@ -29,6 +29,7 @@ export {
   LimitError,
   GuestError,
   TimeoutError,
+  CancelledError,
   WorkerLostError,
   RuntimeClosedError,
   StateError,

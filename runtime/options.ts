@@ -222,6 +222,14 @@ export interface InvokeOptions {
    */
   stateKey?: string;
   /**
+   * Cancels the call when aborted: one still waiting never starts, one suspended in a host call
+   * is stopped there, one running on its worker's CPU is interrupted at its next check (as at
+   * its deadline); the promise rejects with `E_CANCELLED` (`details.reason`). A call that has
+   * already finished is answered as usual. In cluster mode a call sent to another host is only
+   * abandoned: the promise rejects, the other host may still run it.
+   */
+  signal?: AbortSignal;
+  /**
    * Record the call tree: the result's `calls` lists this call and every call it made with
    * `chain.call`, transitively (id, parent, function, worker, timing, outcome). Default false.
    */
@@ -528,8 +536,16 @@ function wasiOptions(value: unknown): WasiConfig {
 export function resolveInvokeOptions(
   options: unknown,
   fn: { timeoutMs: number },
-): { timeoutMs: number; trace: boolean; idempotencyKey: string | undefined; stateKey: string | undefined } {
-  const o = checkObject(options, 'options', ['timeoutMs', 'trace', 'idempotencyKey', 'stateKey']);
+): {
+  timeoutMs: number;
+  trace: boolean;
+  idempotencyKey: string | undefined;
+  stateKey: string | undefined;
+  signal: AbortSignal | undefined;
+} {
+  const o = checkObject(options, 'options', ['timeoutMs', 'trace', 'idempotencyKey', 'stateKey', 'signal']);
+  const signal = o['signal'];
+  if (signal !== undefined && !(signal instanceof AbortSignal)) fail('options.signal', 'an AbortSignal', signal);
   const trace = o['trace'];
   if (trace !== undefined && typeof trace !== 'boolean') fail('options.trace', 'a boolean', trace);
   const key = o['idempotencyKey'];
@@ -548,6 +564,7 @@ export function resolveInvokeOptions(
     trace: trace === true,
     idempotencyKey: key as string | undefined,
     stateKey: stateKey as string | undefined,
+    signal: signal as AbortSignal | undefined,
   };
 }
 

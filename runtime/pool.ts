@@ -103,6 +103,8 @@ export interface CallLink {
   group?: GroupRef;
   /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
   admitted?: Admission;
+  /** The caller's AbortSignal (`invoke(…, { signal })`). */
+  signal?: AbortSignal;
 }
 
 /** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
@@ -156,6 +158,10 @@ interface Pending {
   admission?: Admission;
   /** When the pool set the worker's interrupt word to stop this call looping past its deadline. */
   interruptedAt?: number;
+  /** Set when the caller aborted it: handled like a deadline that has passed, answered with this. */
+  aborted?: NuvolaError;
+  /** Stops listening to the caller's AbortSignal (once the call is answered). */
+  unlisten?: () => void;
 }
 
 /** A traced call tree: its records so far and when its root started. */
@@ -533,6 +539,7 @@ export class Pool {
       const pending: Pending = {
         request,
         resolve: (result) => {
+          pending.unlisten?.();
           this.completed++;
           this.release();
           this.freeSlot(pending);
@@ -542,6 +549,7 @@ export class Pool {
           resolve(result);
         },
         reject: (error) => {
+          pending.unlisten?.();
           this.failed++;
           this.release();
           this.freeSlot(pending);
@@ -555,6 +563,16 @@ export class Pool {
       if (link?.group !== undefined) {
         const group = this.groups.get(link.group.id);
         if (group !== undefined) group.pendings[link.group.rank] = pending;
+      }
+      const signal = link?.signal;
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          this.fail(pending, cancelledError(fn, signal.reason, false));
+          return;
+        }
+        const onAbort = (): void => this.abort(pending, cancelledError(fn, signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
       const admission = this.admissions.get(fn);
       if (adopted === undefined) {
@@ -570,7 +588,9 @@ export class Pool {
           this.admit(admission, 1, request.deadline, {
             grant: () => {
               pending.admission = admission;
-              this.dispatch(pending);
+              // Aborted while it waited: answered already; its slot goes back.
+              if (pending.settled) this.freeSlot(pending);
+              else this.dispatch(pending);
             },
             expire: (error) => this.fail(pending, error ?? this.waitedError(fn, timeoutMs, admission.limit)),
           });
@@ -610,6 +630,21 @@ export class Pool {
   }
 
   /** Gives back the slot a call held (which lets waiting calls in). */
+  /** The caller aborted `pending`: stopped like a call past its deadline, answered with `error`. */
+  private abort(pending: Pending, error: NuvolaError): void {
+    if (pending.settled || pending.aborted !== undefined) return;
+    pending.aborted = error;
+    const slot = this.slots.find((s) => s.inflight.get(pending.request.id) === pending);
+    // Still waiting for a slot of its function's maxConcurrency: it never started.
+    if (slot === undefined) return this.fail(pending, error);
+    this.sweepCalls(slot, wallClock());
+  }
+
+  /** What a call past its deadline — or aborted by its caller — is answered with. */
+  private lateError(pending: Pending, where: string, started = true): NuvolaError {
+    return pending.aborted ?? this.timeoutError(pending, where, started);
+  }
+
   private freeSlot(pending: Pending): void {
     const admission = pending.admission;
     if (admission === undefined) return;
@@ -998,11 +1033,13 @@ export class Pool {
     pending.settled = true;
     if ('error' in outcome) {
       // Stopped by its interrupt word: the same E_TIMEOUT as any other timeout, saying how.
+      // An aborted call's worker answers the cancel (or the interrupt) in its own words.
       const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
       pending.reject(
-        interrupted
-          ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
-          : fromWire(outcome.error),
+        pending.aborted ??
+          (interrupted
+            ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
+            : fromWire(outcome.error)),
       );
     } else {
       if (outcome.cold) this.coldStarts++;
@@ -1076,7 +1113,7 @@ export class Pool {
         void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
         return;
       }
-      if (pending.settled || now < pending.request.deadline) continue;
+      if (pending.settled || (now < pending.request.deadline && pending.aborted === undefined)) continue;
       const { id, fn, timeoutMs } = pending.request;
       if (running === id) {
         // The guest is on the worker's CPU. Its code checks the worker's interrupt word at every
@@ -1092,7 +1129,7 @@ export class Pool {
           continue;
         }
         if (interruptible && now - pending.interruptedAt! < INTERRUPT_GRACE_MS) continue;
-        this.fail(pending, this.timeoutError(pending, 'its guest was still running and its worker was replaced'));
+        this.fail(pending, this.lateError(pending, 'its guest was still running and its worker was replaced'));
         this.terminations++;
         void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
         return;
@@ -1105,13 +1142,19 @@ export class Pool {
         // timeout was reported — or, if the worker is too busy to reply, after a short grace.
         if (pending.cancelBy === undefined) {
           pending.cancelBy = now + CANCEL_GRACE_MS;
-          this.post(slot, { type: 'cancel', id, error: this.timeoutError(pending, 'cancelled by its worker').toWire() });
+          this.post(slot, { type: 'cancel', id, error: this.lateError(pending, 'cancelled by its worker').toWire() });
+          Atomics.add(slot.control, Control.CANCELS, 1);
         } else if (now >= pending.cancelBy) {
-          this.fail(pending, this.timeoutError(pending, 'its worker was too busy to cancel it'));
+          this.fail(pending, this.lateError(pending, 'its worker was too busy to cancel it'));
         }
       } else if (pending.position >= started) {
-        // The worker drops it unstarted: the deadline travels with the request.
-        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue", false));
+        // The worker drops it unstarted: the deadline travels with the request; an aborted call's
+        // deadline has not passed, so its worker is told (and reads it before the next call).
+        if (pending.aborted !== undefined) {
+          this.post(slot, { type: 'cancel', id, error: pending.aborted.toWire() });
+          Atomics.add(slot.control, Control.CANCELS, 1);
+        }
+        this.fail(pending, this.lateError(pending, "still waiting in its worker's queue", false));
       }
       // A started call of a module that cannot suspend has finished; its result is on the way.
     }
@@ -1363,4 +1406,14 @@ export class Pool {
     // A worker still there is stuck for good: it must not keep the process alive either.
     for (const slot of this.slots) slot.worker.unref();
   }
+}
+
+/** The error of a call its caller aborted; `started: false` when it never reached a worker. */
+export function cancelledError(fn: string, reason: unknown, started = true): NuvolaError {
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return makeError(ErrorCode.CANCELLED, `the call of '${fn}' was cancelled by its caller (options.signal): ${why}`, {
+    function: fn,
+    reason: why,
+    ...(started ? {} : { started: false }),
+  });
 }

@@ -33,7 +33,12 @@ export const Control = {
   NOTIFIED_AT: 5,
   /** Spare memories the worker holds (memories of retired instances, kept for restores). */
   SPARES: 6,
-  LENGTH: 7,
+  /**
+   * Bumped by the main thread after it posts a `cancel` for a call that may still be queued:
+   * a worker running a queue of calls reads its messages before the next one when this moved.
+   */
+  CANCELS: 7,
+  LENGTH: 8,
 } as const;
 
 /**

@@ -29,7 +29,7 @@ import {
   type ResolvedRuntimeOptions,
   type RuntimeOptions,
 } from './options.js';
-import { Pool, type CallRecord, type PoolStats } from './pool.js';
+import { cancelledError, Pool, type CallRecord, type PoolStats } from './pool.js';
 import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
@@ -498,6 +498,7 @@ export class Runtime {
     let trace = false;
     let idempotencyKey: string | undefined;
     let stateKey: string | undefined;
+    let signal: AbortSignal | undefined;
     const cluster = this.clusterRef;
     try {
       this.checkOpen();
@@ -508,7 +509,7 @@ export class Runtime {
         if (cluster === undefined) throw unknownFunction(name);
       }
       timeoutMs = fnOptions?.timeoutMs ?? FUNCTION_DEFAULTS.timeoutMs;
-      if (options !== undefined) ({ timeoutMs, trace, idempotencyKey, stateKey } = resolveInvokeOptions(options, { timeoutMs }));
+      if (options !== undefined) ({ timeoutMs, trace, idempotencyKey, stateKey, signal } = resolveInvokeOptions(options, { timeoutMs }));
       if (idempotencyKey !== undefined && cluster === undefined) {
         throw new InvalidOptionError(
           ErrorCode.INVALID_OPTION,
@@ -536,7 +537,7 @@ export class Runtime {
       // Here when this host has the function and room (and holds or is home to the state key);
       // else (or with an idempotency key) through the cluster.
       if (this.registry.has(name) && idempotencyKey === undefined && cluster.runsHere(stateKey)) {
-        return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined)).then((raw) => ({
+        return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined)).then((raw) => ({
           output: raw.output,
           returnCode: raw.returnCode,
           cold: raw.cold,
@@ -549,11 +550,13 @@ export class Runtime {
       }
       // Not registered here and no timeout given: the function's own, from the cluster's registry.
       const own = !this.registry.has(name) && (options as InvokeOptions | undefined)?.timeoutMs === undefined;
-      return cluster
-        .invoke(name, bytes, own ? undefined : timeoutMs, idempotencyKey, stateKey)
-        .then((outcome) => clusterResult(outcome, start));
+      return abandonOnAbort(
+        cluster.invoke(name, bytes, own ? undefined : timeoutMs, idempotencyKey, stateKey).then((outcome) => clusterResult(outcome, start)),
+        name,
+        signal,
+      );
     }
-    return this.pool.invoke(name, bytes, timeoutMs, trace ? { trace } : undefined).then((raw) => ({
+    return this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined).then((raw) => ({
       output: raw.output,
       returnCode: raw.returnCode,
       cold: raw.cold,
@@ -570,11 +573,12 @@ export class Runtime {
     input: InvokeInput,
     options: InvokeOptions | undefined,
   ): Promise<InvokeResult> {
-    const timeoutMs = options === undefined ? entry.timeoutMs : resolveInvokeOptions(options, entry).timeoutMs;
+    const resolved = options === undefined ? undefined : resolveInvokeOptions(options, entry);
+    const timeoutMs = resolved?.timeoutMs ?? entry.timeoutMs;
     const bytes = toBytes(input);
     this.checkInputSize(name, bytes);
     const start = performance.now();
-    const raw = await this.runHandler(name, entry.handler, bytes, timeoutMs);
+    const raw = await abandonOnAbort(this.runHandler(name, entry.handler, bytes, timeoutMs), name, resolved?.signal);
     return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, workerMs: 0, durationMs: performance.now() - start };
   }
 
@@ -620,7 +624,7 @@ export class Runtime {
         },
       );
     }
-    for (const only of ['idempotencyKey', 'stateKey', 'trace'] as const) {
+    for (const only of ['idempotencyKey', 'stateKey', 'trace', 'signal'] as const) {
       if ((rest as Record<string, unknown>)[only] !== undefined) {
         throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${only} is for invoke(), not invokeGroup()`, {
           path: `options.${only}`,
@@ -864,6 +868,29 @@ function toBytes(input: InvokeInput): Uint8Array {
 const REDIS_CONNECT_WAIT_MS = 2000;
 
 let memoryTierNoticed = false;
+
+/**
+ * A call this runtime cannot stop (a host handler, a call run by another host), abandoned when
+ * `signal` aborts: the promise rejects with E_CANCELLED; what runs goes on.
+ */
+function abandonOnAbort<T>(call: Promise<T>, fn: string, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return call;
+  if (signal.aborted) return Promise.reject(cancelledError(fn, signal.reason, false));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(cancelledError(fn, signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    call.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
 
 /** The file a module URL names (`new URL('./f.wasm', import.meta.url)`); only `file:` URLs. */
 function modulePath(url: URL): string {

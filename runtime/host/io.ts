@@ -3,6 +3,7 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { IO_IMPORTS } from './manifest.js';
 import { ErrorCode, LimitError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef } from './context.js';
+import { wallClock } from '../protocol.js';
 import type { Capability } from './imports.js';
 
 const decoder = new TextDecoder();
@@ -38,6 +39,11 @@ export const io: Capability = {
         ctx.logBudget -= bytes.byteLength;
         if (ctx.logBudget >= 0) ctx.log(decoder.decode(bytes));
         else ctx.log(`${decoder.decode(bytes.subarray(0, bytes.byteLength + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
+      },
+      [abi.IO_REMAINING_MS]: (): number => {
+        // Deadlines are wall-clock times; clamp to an i32 (an unbounded deadline is Infinity).
+        const left = Math.floor(ref.ctx.deadline - wallClock());
+        return Number.isFinite(left) ? Math.max(0, Math.min(0x7fffffff, left)) : 0x7fffffff;
       },
       [abi.IO_SLEEP]: (ms: number): Promise<void> => {
         const ctx = ref.ctx;

@@ -20,6 +20,7 @@ export const IO_IMPORTS: ImportManifest = {
   [abi.IO_OUTPUT_WRITE]: false,
   [abi.IO_LOG]: false,
   [abi.IO_SLEEP]: true,
+  [abi.IO_REMAINING_MS]: false,
 };
 
 export const STATE_IMPORTS: ImportManifest = Object.fromEntries(

@@ -530,6 +530,8 @@ const queue: InvokeRequest[] = [];
 /** Ids cancelled while still queued here. */
 const cancelledEarly = new Set<number>();
 let queueHead = 0;
+/** Control.CANCELS as last read: when it moved, cancels are waiting among the messages. */
+let cancelsSeen = 0;
 let processing = false;
 
 /**
@@ -542,6 +544,12 @@ async function processQueue(): Promise<void> {
   processing = true;
   try {
     while (queueHead < queue.length) {
+      // A cancel for a call further down the queue lands before that call starts.
+      const cancels = Atomics.load(control, Control.CANCELS);
+      if (cancels !== cancelsSeen) {
+        cancelsSeen = cancels;
+        drain();
+      }
       const request = queue[queueHead++]!;
       const pending = run(request);
       if (pending !== undefined && !pending.suspendedNow) await pending.settled;

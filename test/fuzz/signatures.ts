@@ -109,6 +109,7 @@ export const IMPORTS: readonly ImportSig[] = [
   sig(IO, 'output_write', ['ptr', 'len']),
   sig(IO, 'log', ['ptr', 'len']),
   sig(IO, 'sleep', ['ms']),
+  sig(IO, 'remaining_ms', [], 'i32'),
 
   sig(STATE, 'size', ['key', 'len'], 'i32'),
   sig(STATE, 'read', ['key', 'len', 'int', 'ptr', 'len'], 'i32'),

@@ -20,6 +20,8 @@ export const IO_OUTPUT_WRITE = 'output_write';
 export const IO_LOG = 'log';
 /** `sleep(ms: i32): void` — suspends the calling instance (not its worker) for `ms` milliseconds. */
 export const IO_SLEEP = 'sleep';
+/** `remaining_ms(): i32` — milliseconds left before the invocation's deadline (0 when past it). */
+export const IO_REMAINING_MS = 'remaining_ms';
 
 /**
  * Import module for state. Every function takes the key as (ptr, len) of UTF-8 first. Any of

@@ -1,5 +1,5 @@
 // The nuvola guest SDK, imported as "nuvola" by functions built with `nuvola build`.
-export { input, inputString, output, outputString, log, sleep } from "./io";
+export { input, inputString, output, outputString, log, sleep, deadline } from "./io";
 export { ABI_VERSION } from "./abi";
 export { state } from "./state";
 export { chain } from "./chain";

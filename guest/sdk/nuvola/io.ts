@@ -15,6 +15,17 @@ declare function host_log(ptr: usize, len: i32): void;
 // @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
 @external("nuvola:io", "sleep")
 declare function host_sleep(ms: i32): void;
+// @ts-ignore: decorator (AssemblyScript's; TypeScript allows none on a declared function)
+@external("nuvola:io", "remaining_ms")
+declare function host_remaining_ms(): i32;
+
+/** How long the invocation has left before its timeout, to wind down in time. */
+export namespace deadline {
+  /** Milliseconds left before the call's deadline (its timeoutMs from when it was made); 0 when past it. */
+  export function remainingMs(): i32 {
+    return host_remaining_ms();
+  }
+}
 
 /** The invocation's input bytes (empty when the caller passed none). */
 export function input(): Uint8Array {
