@@ -15,7 +15,7 @@ function externals(source: string): string[] {
 
 describe('ABI', () => {
   it('the SDK imports exactly the io names the ABI declares', () => {
-    const declared = [abi.IO_INPUT_SIZE, abi.IO_INPUT_READ, abi.IO_OUTPUT_WRITE, abi.IO_LOG, abi.IO_SLEEP].map(
+    const declared = [abi.IO_INPUT_SIZE, abi.IO_INPUT_READ, abi.IO_OUTPUT_WRITE, abi.IO_LOG, abi.IO_SLEEP, abi.IO_REMAINING_MS].map(
       (n) => `${abi.MODULE_IO}.${n}`,
     );
     expect(externals(sdkIo).sort()).toEqual(declared.sort());
