@@ -637,6 +637,8 @@ export class Pool {
     const slot = this.slots.find((s) => s.inflight.get(pending.request.id) === pending);
     // Still waiting for a slot of its function's maxConcurrency: it never started.
     if (slot === undefined) return this.fail(pending, error);
+    // Made in this turn: send it first, so that the cancel follows it to its worker.
+    if (slot.outbox.includes(pending.request)) this.flush();
     this.sweepCalls(slot, wallClock());
   }
 
@@ -1135,7 +1137,10 @@ export class Pool {
         return;
       }
       const suspends = pending.suspends ?? this.functions.get(fn)?.suspends === true;
-      if (suspends) {
+      // An aborted call's deadline has not passed, so its worker would still start it: it is told
+      // instead, and its answer — the cancel, or the result of a call that got there first —
+      // settles the caller.
+      if (suspends || pending.aborted !== undefined) {
         // Suspended, queued, or finished with its result on the way: the worker cancels it (a
         // suspended guest never runs again), drops it, or ignores the cancel. The caller is
         // answered by the worker's reply, so that nothing the call does lands after its
@@ -1148,13 +1153,8 @@ export class Pool {
           this.fail(pending, this.lateError(pending, 'its worker was too busy to cancel it'));
         }
       } else if (pending.position >= started) {
-        // The worker drops it unstarted: the deadline travels with the request; an aborted call's
-        // deadline has not passed, so its worker is told (and reads it before the next call).
-        if (pending.aborted !== undefined) {
-          this.post(slot, { type: 'cancel', id, error: pending.aborted.toWire() });
-          Atomics.add(slot.control, Control.CANCELS, 1);
-        }
-        this.fail(pending, this.lateError(pending, "still waiting in its worker's queue", false));
+        // The worker drops it unstarted: the deadline travels with the request.
+        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue", false));
       }
       // A started call of a module that cannot suspend has finished; its result is on the way.
     }
