@@ -2,6 +2,10 @@
  * Options of every public entry point, their defaults (in one place) and their validation.
  * Everything is checked before any thread starts or any byte is read; a bad value throws an
  * {@link InvalidOptionError} whose `details.path` names the option.
+ *
+ * Why it is this long: every option of every entry point with its unit, default and check, kept
+ * in one file on purpose (STYLE.md rule 5: one options object per entry point, one source of
+ * defaults).
  */
 import { realpathSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';

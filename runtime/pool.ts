@@ -3,6 +3,10 @@
  * invocations in batches to the least-loaded worker, enforces timeouts, and replaces a worker
  * that dies or has to be stopped — failing only the invocations that had started on it and
  * re-dispatching those that had not.
+ *
+ * Why it is this long: dispatch, admission, timeouts and interrupts, groups, chained calls and
+ * worker replacement all act on the same slots and pending calls; issue 17 splits it along the
+ * capability slices (admission.ts and outcome-log.ts are already out).
  */
 import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';

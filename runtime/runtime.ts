@@ -1,5 +1,8 @@
 /**
  * Main thread. The embedding API: `createRuntime()` and the {@link Runtime} it returns.
+ *
+ * Why it is this long: the public Runtime class (register, invoke, groups, chains, handlers,
+ * state, cluster wiring) is one object; issue 17 moves cluster wiring and handlers out.
  */
 import { fileURLToPath } from 'node:url';
 import {

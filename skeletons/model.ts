@@ -15,6 +15,9 @@
  * - farms, pipes, maps, map-reduce and divide & conquer are also bounded by the CPU:
  *   (main-thread time + work) / cores;
  * - a stream of N items through a farm or pipe: latency + (N − 1) · service time.
+ *
+ * Why it is this long: the profile, the fits and the estimate of every skeleton kind form one
+ * model whose parts call each other; split only with a second model.
  */
 import { availableParallelism } from 'node:os';
 import { ErrorCode, InvalidOptionError, type InvokeInput, type Runtime } from '../runtime/index.js';

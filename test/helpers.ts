@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { createRuntime, type LogEntry, type Runtime, type RuntimeOptions } from 'nuvola';
@@ -74,4 +74,15 @@ export function runScript(
       },
     );
   });
+}
+
+/** How many of this process's open files are `target`. */
+export function openHere(target: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === target;
+    } catch {
+      return false;
+    }
+  }).length;
 }

@@ -7,7 +7,6 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -19,7 +18,7 @@ import { join } from 'node:path';
 import type { NuvolaError } from 'nuvola';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crashWorker, until } from 'nuvola/testing';
-import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { closedAfterEach, guestBytes, text, openHere } from './helpers.js';
 
 const runtime = closedAfterEach();
 
@@ -37,17 +36,6 @@ function fresh(name: string): string {
   writeFileSync(join(dir, 'file.txt'), 'inside\n');
   mkdirSync(join(dir, 'sub'));
   return dir;
-}
-
-/** How many of this process's open files are `target`. */
-function openHere(target: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === target;
-    } catch {
-      return false;
-    }
-  }).length;
 }
 
 describe('WASI sandbox against a hostile guest', () => {

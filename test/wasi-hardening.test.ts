@@ -2,24 +2,12 @@
 // descriptor is the directory it was opened as (not a path that can be swapped for a link),
 // special files never block a worker, and descriptors are bounded for the whole process as well
 // as per call.
-import {
-  closeSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closedAfterEach, guestBytes, guestPath, runScript, text } from './helpers.js';
+import { closedAfterEach, guestBytes, guestPath, runScript, text, openHere } from './helpers.js';
 
 const runtime = closedAfterEach();
 
@@ -28,17 +16,6 @@ const outside = join(area, 'outside');
 mkdirSync(outside);
 writeFileSync(join(outside, 'secret.txt'), 'secret\n');
 afterAll(() => rmSync(area, { recursive: true, force: true }));
-
-/** How many of this process's open files are `target`. */
-function openHere(target: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === target;
-    } catch {
-      return false;
-    }
-  }).length;
-}
 
 const lines = (out: Uint8Array): string[] => text(out).trim().split('\n');
 

@@ -1,12 +1,12 @@
 // WASI preview 1 guests: AssemblyScript commands built with @assemblyscript/wasi-shim and a C
 // command built with clang and wasi-libc (test/setup/build-guests.ts), run as functions.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { buildGuest, ErrorCode, NuvolaError } from 'nuvola';
-import { closedAfterEach, guestBytes, text } from './helpers.js';
+import { closedAfterEach, guestBytes, text, openHere } from './helpers.js';
 
 const runtime = closedAfterEach();
 
@@ -19,17 +19,6 @@ writeFileSync(join(granted, 'hello.txt'), 'hello from the granted directory\n');
 writeFileSync(join(outside, 'secret.txt'), 'secret\n');
 symlinkSync(join(outside, 'secret.txt'), join(granted, 'link-out'));
 afterAll(() => rmSync(area, { recursive: true, force: true }));
-
-/** How many of this process's open files are `target`. */
-function openHere(target: string): number {
-  return readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`) === target;
-    } catch {
-      return false;
-    }
-  }).length;
-}
 
 async function failure(promise: Promise<unknown>): Promise<NuvolaError> {
   try {

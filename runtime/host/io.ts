@@ -2,7 +2,7 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { IO_IMPORTS } from './manifest.js';
 import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef } from './context.js';
+import { guestBytes, guestWritable, logLine, type ContextRef } from './context.js';
 import { wallClock } from '../protocol.js';
 import type { Capability } from './imports.js';
 
@@ -36,9 +36,8 @@ export const io: Capability = {
         const ctx = ref.ctx;
         const bytes = guestBytes(ctx, ptr, len, abi.IO_LOG);
         if (ctx.logBudget <= 0) return;
-        ctx.logBudget -= bytes.byteLength;
-        if (ctx.logBudget >= 0) ctx.log(decoder.decode(bytes));
-        else ctx.log(`${decoder.decode(bytes.subarray(0, bytes.byteLength + ctx.logBudget))}… [log truncated: maxLogBytes reached]`);
+        // Decode no more than could fit: logLine cuts to the budget and marks the cut.
+        logLine(ctx, decoder.decode(bytes.subarray(0, ctx.logBudget + 4)));
       },
       [abi.IO_REMAINING_MS]: (): number => {
         // Deadlines are wall-clock times; clamp to an i32 (an unbounded deadline is Infinity).

@@ -2,6 +2,9 @@
  * Worker thread entry (its own build entry: dist/runtime/worker/entry.js). Keeps the
  * registered functions and their warm instances, runs the invocations the main thread sends,
  * and answers in batches. Speaks only the protocol in runtime/protocol.ts.
+ *
+ * Why it is this long: the worker's message loop, queue, idle wait and per-capability message
+ * cases share one thread's state; issue 17 replaces the cases with one typed RPC.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';

@@ -3,6 +3,9 @@
  * how to run its entry point. Instances whose module can suspend run `main` through
  * `WebAssembly.promising`; the others are called directly, which is cheaper and lets the
  * instance go back to the warm pool the moment `main` returns.
+ *
+ * Why it is this long: boot, restore, call, reset and trap classification of one Instance use the
+ * same private state (memory, dirty-map slice, exports); it is a little over the ~400 lines.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
