@@ -427,6 +427,19 @@ function clusterOptions(value: unknown, redis: unknown, workers: number): Cluste
   };
 }
 
+/** The real path of the directory `host` names (links resolved); the option at `path` otherwise fails. */
+function realDirectory(host: string, path: string): string {
+  try {
+    const real = realpathSync(host);
+    if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    return real;
+  } catch (err) {
+    throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${path}: ${host} is not a directory (${(err as Error).message})`, {
+      path,
+    });
+  }
+}
+
 function clusterGrants(value: unknown): ClusterSettings['grants'] {
   const o = checkObject(value, 'options.cluster.grants', ['dirs', 'env']);
   const dirsValue = o['dirs'] ?? [];
@@ -436,19 +449,7 @@ function clusterGrants(value: unknown): ClusterSettings['grants'] {
     const entry = checkObject(d === undefined ? null : d, path, ['host', 'writable']);
     const host = entry['host'];
     if (typeof host !== 'string' || host === '' || host.includes('\0')) fail(`${path}.host`, 'the path of a directory', host);
-    let real: string;
-    try {
-      real = realpathSync(host);
-      if (!statSync(real).isDirectory()) throw new Error('not a directory');
-    } catch (err) {
-      throw new InvalidOptionError(
-        ErrorCode.INVALID_OPTION,
-        `option ${path}.host: ${host} is not a directory (${(err as Error).message})`,
-        {
-          path: `${path}.host`,
-        },
-      );
-    }
+    const real = realDirectory(host, `${path}.host`);
     const writable = entry['writable'] ?? false;
     if (typeof writable !== 'boolean') fail(`${path}.writable`, 'a boolean', writable);
     return { host: real, writable };
@@ -515,19 +516,7 @@ function wasiOptions(value: unknown): WasiConfig {
     const entry = checkObject(d === undefined ? null : d, path, ['host', 'guest', 'writable']);
     const host = entry['host'];
     if (!plain(host) || host === '') fail(`${path}.host`, 'the path of a directory', host);
-    let real: string;
-    try {
-      real = realpathSync(host);
-      if (!statSync(real).isDirectory()) throw new Error('not a directory');
-    } catch (err) {
-      throw new InvalidOptionError(
-        ErrorCode.INVALID_OPTION,
-        `option ${path}.host: ${host} is not a directory (${(err as Error).message})`,
-        {
-          path: `${path}.host`,
-        },
-      );
-    }
+    const real = realDirectory(host, `${path}.host`);
     const guest = entry['guest'] ?? host;
     if (!plain(guest) || guest === '') fail(`${path}.guest`, 'a path', guest);
     const writable = entry['writable'] ?? false;
