@@ -3,7 +3,7 @@
  * at `register`), which imports may suspend (those make `main` run through JSPI), and the
  * import object of one instance.
  */
-import { ErrorCode, GuestError } from '../errors.js';
+import { ErrorCode, TimeoutError } from '../errors.js';
 import type { ContextRef } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
 import { chainImports } from './chain.js';
@@ -51,7 +51,7 @@ function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[
     // A guest may catch the trap of its cancellation (a `catch_all` around the host call) and
     // call again: it must not suspend again, since nothing would resume it — its stack, its
     // instance and its memory would stay alive for good (one leak per timed-out call).
-    if (ctx.cancelled) throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled`, { function: ctx.fn });
+    if (ctx.cancelled) throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled`, { function: ctx.fn });
     const value = fn(...args);
     // JSPI suspends on a plain value too (the guest resumes in a microtask, after run() has
     // returned): treat it like any other suspension.

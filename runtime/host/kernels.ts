@@ -7,7 +7,7 @@
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { KERNELS_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError, makeError } from '../errors.js';
+import { ErrorCode, GuestError, KernelError, makeError } from '../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 import { hostCall } from './state.js';
@@ -128,7 +128,7 @@ export const kernelImports: Capability = {
         const what = 'kernels.conv2dF32';
         const size = (h >>> 0) * (w >>> 0);
         if (size > 2 ** 28)
-          return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
+          return Promise.reject(new KernelError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
         return call(ctx, 'conv2dF32', [
           floats(ctx, img, size, what),

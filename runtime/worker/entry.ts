@@ -7,7 +7,7 @@
  * cases share one thread's state; issue 17 replaces the cases with one typed RPC.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
+import { ErrorCode, fromWire, makeError, TimeoutError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../host/state.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
@@ -240,7 +240,7 @@ const hooks: SuspendHooks = {
   },
   resumed(ctx: GuestContext) {
     if (ctx.cancelled) {
-      throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
+      throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
     }
     Atomics.store(control, Control.RUNNING, ctx.invocationId);
   },
