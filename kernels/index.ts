@@ -20,8 +20,11 @@ import type { KernelReply, KernelRequest } from './thread.js';
 
 export type { KernelSpec } from './engine.js';
 
+/** How long one kernel call may take unless `maxKernelMs` says otherwise (the runtime's `kernels.maxKernelMs` default too). */
+export const DEFAULT_MAX_KERNEL_MS = 10_000;
+
 export interface KernelsOptions extends EngineOptions {
-  /** A call (its GPU or CPU work) taking longer fails with `E_KERNEL_TIMEOUT`. Default 10 000 ms. */
+  /** A call (its GPU or CPU work) taking longer fails with `E_KERNEL_TIMEOUT`, in milliseconds. Default {@link DEFAULT_MAX_KERNEL_MS}. */
   maxKernelMs?: number;
 }
 
@@ -81,7 +84,7 @@ export class Kernels {
 
   constructor(options: KernelsOptions = {}) {
     const { maxKernelMs, ...engine } = options;
-    this.maxKernelMs = maxKernelMs ?? 10_000;
+    this.maxKernelMs = maxKernelMs ?? DEFAULT_MAX_KERNEL_MS;
     this.engineOptions = engine;
   }
 

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import { ERRORS, type ErrorCode } from '../runtime/errors.js';
+import { formatNumber, OPTION_SCHEMAS, type OptionSpec, type Schema } from '../runtime/options.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -47,9 +48,113 @@ export function errorsMarkdown(): string {
   ].join('\n');
 }
 
+/** `doc` as a sentence: a capital first letter, a full stop. */
+function sentence(doc: string): string {
+  const text = doc.charAt(0).toUpperCase() + doc.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+/** How the docs show an option's default. */
+function defaultText(spec: OptionSpec): string {
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  if (spec.fields !== undefined) return 'each field’s default';
+  const value = spec.default;
+  if (value === undefined) return 'none';
+  if (typeof value === 'number') return formatNumber(value);
+  if (typeof value === 'string') return `\`'${value}'\``;
+  return `\`${JSON.stringify(value)}\``;
+}
+
+/** The TypeScript type of an option: an object option's fields inline, each with its doc. */
+function typeText(spec: OptionSpec, indent: string): string {
+  if (spec.fields === undefined) return spec.type;
+  return `{\n${members(spec.fields, indent + '  ')}${indent}}`;
+}
+
+function members(schema: Schema, indent: string): string {
+  return Object.entries(schema)
+    .map(([key, spec]) => {
+      const facts = [
+        spec.range === undefined ? '' : `Range: ${spec.range}.`,
+        spec.required ? 'Required.' : `Default: ${defaultText(spec)}.`,
+      ]
+        .filter((f) => f !== '')
+        .join(' ');
+      const lines = [...wrap(sentence(spec.doc)), ...wrap(facts)];
+      const comment = [`${indent}/**`, ...lines.map((l) => `${indent} * ${l}`), `${indent} */`].join('\n');
+      return `${comment}\n${indent}${key}${spec.required ? '' : '?'}: ${typeText(spec, indent)};\n`;
+    })
+    .join('');
+}
+
+function wrap(text: string, width = 100): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** runtime/options-types.ts: the option interfaces users see, with their docs, from the schema. */
+export function optionTypes(): string {
+  const interfaces = OPTION_SCHEMAS.map(
+    ({ name, of, schema }) => `/** Options of ${of}. */\nexport interface ${name} {\n${members(schema, '  ')}}\n`,
+  );
+  return [
+    '// Generated from the options schema in runtime/options.ts by `npm run docs`; do not edit here',
+    '// (npm test fails when it drifts). Change the schema, then run `npm run docs`.',
+    "import type { RedisTarget } from '../state/redis-tier.js';",
+    "import type { LogEntry } from './log-entry.js';",
+    '',
+    ...interfaces,
+  ].join('\n');
+}
+
+function optionRows(schema: Schema, prefix: string): string[] {
+  return Object.entries(schema).flatMap(([key, spec]) => {
+    const name = prefix + key;
+    const type = spec.fields === undefined ? `\`${spec.type.replaceAll('|', '\\|')}\`` : 'object';
+    const row = `| \`${name}\` | ${type} | ${cell(spec.range ?? '')} | ${cell(spec.required ? '**required**' : defaultText(spec))} | ${cell(sentence(spec.doc))} |`;
+    return [row, ...(spec.fields === undefined ? [] : optionRows(spec.fields, `${name}.`))];
+  });
+}
+
+/** The options tables: every option of every entry point, its type, range, default and meaning. */
+export function optionsMarkdown(): string {
+  const sections = OPTION_SCHEMAS.flatMap(({ name, of, schema }) => [
+    `## ${of}: \`${name}\``,
+    '',
+    '| option | type | range | default | what |',
+    '| --- | --- | --- | --- | --- |',
+    ...optionRows(schema, ''),
+    '',
+  ]);
+  return [
+    NOTICE('the options schema in runtime/options.ts'),
+    '',
+    '# Options',
+    '',
+    'Every option of every entry point. All are checked before anything starts: a wrong, mistyped',
+    'or unknown option throws `InvalidOptionError` (`E_INVALID_OPTION`) with `details.path` naming it',
+    '(`options.cluster.heartbeatMs`). Times are in milliseconds, sizes in bytes, unless the name says',
+    'otherwise. The same facts are in the TypeScript types (`RuntimeOptions`, …) that your editor shows.',
+    '',
+    ...sections,
+  ].join('\n');
+}
+
 /** Every generated file, formatted as `npm run format` would leave it. */
 export async function generated(): Promise<Generated[]> {
-  const files = [{ path: 'docs/reference/errors.md', text: errorsMarkdown() }];
+  const files = [
+    { path: 'docs/reference/errors.md', text: errorsMarkdown() },
+    { path: 'docs/reference/options.md', text: optionsMarkdown() },
+    { path: 'runtime/options-types.ts', text: optionTypes() },
+  ];
   const config = (await resolveConfig(root + 'README.md')) ?? {};
   return Promise.all(files.map(async (f) => ({ path: f.path, text: await format(f.text, { ...config, filepath: root + f.path }) })));
 }
