@@ -4,7 +4,7 @@
  * shared work stream it routes calls through when it is busy and takes calls from when it is
  * not, its reply stream, the recovery of dead hosts' calls, and idempotency keys.
  *
- * Guarantees (README "Many hosts"): a call sent through the work stream is delivered at least
+ * Guarantees (docs/guides/many-hosts.md): a call sent through the work stream is delivered at least
  * once — if its host dies before answering, another host claims it once the dead host's
  * heartbeat has expired; the caller resolves or rejects exactly once, by its own deadline at
  * the latest (E_TIMEOUT). With an idempotency key, the first completion is recorded and every

@@ -90,8 +90,8 @@ export interface RuntimeOptions {
   maxChainedOutputBytes?: number;
   /**
    * How long an idle worker spins, in microseconds, watching for the next call before it blocks — only
-   * while the wake-ups it measures average over 25 µs. Spinning trades a little CPU for lower
-   * one-at-a-time latency; 0 turns it off.
+   * while the wake-ups it measures average over 25 µs (an idle VM), where it lowers one-at-a-time
+   * latency ~3×; it costs up to that much CPU per batch. 0 turns it off.
    * Range: 0 – 10 000. Default: 100.
    */
   idleSpinMicros?: number;
@@ -104,7 +104,7 @@ export interface RuntimeOptions {
    * The global state tier: a Redis URL (`redis://user:password@host:port/db`, `rediss://` for TLS), `{
    * url, tls, username, password }`, or a Redis Cluster: `{ cluster: [seed node URLs], tls?, username?,
    * password? }`.
-   * Default: none: an in-process tier that serves this process only.
+   * Default: none: an in-process tier that serves this process only (a log line says so).
    */
   redis?: RedisTarget;
   /**
@@ -241,7 +241,7 @@ export interface FunctionOptions {
    * preview 1 command (exports `_start`): the input is its stdin, its stdout the output, its stderr the
    * log, its exit code the return code. `'component'`: a WebAssembly component of the world in
    * `wit/nuvola-function.wit`. `'auto'`: a component by its header, a WASI command when it exports
-   * `_start` and not `main`, else the SDK's ABI.
+   * `_start` and not `main`, else the SDK's ABI (`describe(name).abi` says which).
    * Default: `'auto'`.
    */
   abi?: 'auto' | 'nuvola' | 'wasi' | 'component';
@@ -262,7 +262,7 @@ export interface FunctionOptions {
     env?: Record<string, string>;
     /**
      * The only host directories it may touch, seen by the guest at `guest` (default: the same path as on
-     * the host), read-only unless `writable`. Linux only.
+     * the host), read-only unless `writable`. Linux only: reached through directory descriptors.
      * Default: no file system.
      */
     dirs?: { host: string; guest?: string; writable?: boolean }[];

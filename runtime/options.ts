@@ -477,7 +477,7 @@ const RUNTIME_SCHEMA = {
     default: 100,
     doc:
       'how long an idle worker spins, in microseconds, watching for the next call before it blocks — only while the wake-ups ' +
-      'it measures average over 25 µs. Spinning trades a little CPU for lower one-at-a-time latency; 0 turns it off',
+      'it measures average over 25 µs (an idle VM), where it lowers one-at-a-time latency ~3×; it costs up to that much CPU per batch. 0 turns it off',
   }),
   logger: {
     type: '(entry: LogEntry) => void',
@@ -497,7 +497,7 @@ const RUNTIME_SCHEMA = {
       'the global state tier: a Redis URL (`redis://user:password@host:port/db`, `rediss://` for TLS), ' +
       '`{ url, tls, username, password }`, or a Redis Cluster: `{ cluster: [seed node URLs], tls?, username?, password? }`',
     default: undefined,
-    defaultDoc: 'none: an in-process tier that serves this process only',
+    defaultDoc: 'none: an in-process tier that serves this process only (a log line says so)',
     check(value, path) {
       if (isRedisUrl(value)) return value;
       if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(path, REDIS_TARGET, value);
@@ -587,7 +587,7 @@ const WASI_OPTIONS: Schema = {
     type: '{ host: string; guest?: string; writable?: boolean }[]',
     doc:
       'the only host directories it may touch, seen by the guest at `guest` (default: the same path as on the host), ' +
-      'read-only unless `writable`. Linux only',
+      'read-only unless `writable`. Linux only: reached through directory descriptors',
     default: [],
     defaultDoc: 'no file system',
     check(value, path): WasiDir[] {
@@ -673,7 +673,7 @@ const FUNCTION_SCHEMA = {
   abi: oneOf(
     ['auto', 'nuvola', 'wasi', 'component'] as const,
     'auto',
-    "the interface the module speaks. `'nuvola'`: the guest SDK's ABI (exports `main`). `'wasi'`: a WASI preview 1 command (exports `_start`): the input is its stdin, its stdout the output, its stderr the log, its exit code the return code. `'component'`: a WebAssembly component of the world in `wit/nuvola-function.wit`. `'auto'`: a component by its header, a WASI command when it exports `_start` and not `main`, else the SDK's ABI",
+    "the interface the module speaks. `'nuvola'`: the guest SDK's ABI (exports `main`). `'wasi'`: a WASI preview 1 command (exports `_start`): the input is its stdin, its stdout the output, its stderr the log, its exit code the return code. `'component'`: a WebAssembly component of the world in `wit/nuvola-function.wit`. `'auto'`: a component by its header, a WASI command when it exports `_start` and not `main`, else the SDK's ABI (`describe(name).abi` says which)",
   ),
   wasi: group(WASI_OPTIONS, {
     doc: 'what the WASI imports give the guest (WASI commands, and SDK guests that import WASI)',

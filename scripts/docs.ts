@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
+import ts from 'typescript';
 import { ERRORS, type ErrorCode } from '../runtime/errors.js';
 import { formatNumber, OPTION_SCHEMAS, type OptionSpec, type Schema } from '../runtime/options.js';
 
@@ -39,7 +40,10 @@ export function errorsMarkdown(): string {
     'Every failure is a `NuvolaError` with a stable `code` and structured `details`; match on the',
     'code (or the class), not the message. Each code is always built as the class below',
     '(`makeError(code, …)` picks it). Errors that cross a thread or a host travel as',
-    '`{ code, message, details }` and are rebuilt as the same class.',
+    '`{ code, message, details }` and are rebuilt as the same class. A guest failure affects that',
+    "call only: its instance is reset to the snapshot (or, with `reuse: 'keep'`, discarded) and",
+    'everything else goes on. How a memory limit is recognised and a timeout enforced:',
+    '[limits and timeouts](../guides/limits-and-timeouts.md).',
     '',
     '| code | class | when | what to do |',
     '| --- | --- | --- | --- |',
@@ -148,12 +152,106 @@ export function optionsMarkdown(): string {
   ].join('\n');
 }
 
+/** The package's entry points, as a user imports them. */
+const ENTRIES = [
+  { name: 'nuvola', file: 'runtime/index.ts' },
+  { name: 'nuvola/testing', file: 'runtime/testing.ts' },
+  { name: 'nuvola/skeletons', file: 'skeletons/index.ts' },
+];
+
+/** The API reference: every export of every entry point, its signature and its doc comment, read from the source. */
+export function apiMarkdown(): string {
+  const program = ts.createProgram(
+    ENTRIES.map((e) => root + e.file),
+    { target: ts.ScriptTarget.ES2023, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true },
+  );
+  const checker = program.getTypeChecker();
+  const flags = ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.UseAliasDefinedOutsideCurrentScope;
+  const docOf = (symbol: ts.Symbol): string => ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim();
+  const oneLine = (text: string): string => text.replace(/\s+/g, ' ');
+  const typeOf = (symbol: ts.Symbol, at: ts.Node): string =>
+    oneLine(checker.typeToString(checker.getTypeOfSymbolAtLocation(symbol, at), at, flags));
+  const out: string[] = [
+    '<!-- Generated from the source by `npm run docs` (scripts/docs.ts); do not edit here (npm test fails when it drifts). -->',
+    '',
+    '# API',
+    '',
+    'Every name the package exports, with its signature and its doc comment. Options: [options.md](options.md);',
+    'error codes: [errors.md](errors.md). The guides explain how the parts fit: [../README.md](../README.md).',
+    '',
+  ];
+  for (const entry of ENTRIES) {
+    const source = program.getSourceFile(root + entry.file)!;
+    const module = checker.getSymbolAtLocation(source)!;
+    out.push(`## \`${entry.name}\``, '');
+    const exports = checker.getExportsOfModule(module).sort((a, b) => a.name.localeCompare(b.name));
+    for (const exported of exports) {
+      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+      const decl = symbol.declarations?.[0];
+      if (decl === undefined) continue;
+      const kind = ts.isClassDeclaration(decl)
+        ? 'class'
+        : ts.isInterfaceDeclaration(decl)
+          ? 'interface'
+          : ts.isTypeAliasDeclaration(decl)
+            ? 'type'
+            : ts.isFunctionDeclaration(decl)
+              ? 'function'
+              : 'const';
+      out.push(`### \`${exported.name}\` (${kind})`, '');
+      if (kind === 'function') {
+        for (const signature of checker.getSignaturesOfType(checker.getTypeOfSymbolAtLocation(symbol, decl), ts.SignatureKind.Call)) {
+          out.push('```ts', `${exported.name}${oneLine(checker.signatureToString(signature, decl, flags))}`, '```', '');
+        }
+      } else if (kind === 'type') {
+        out.push(
+          '```ts',
+          `type ${exported.name} = ${oneLine(checker.typeToString(checker.getDeclaredTypeOfSymbol(symbol), decl, flags | ts.TypeFormatFlags.InTypeAlias))}`,
+          '```',
+          '',
+        );
+      } else if (kind === 'const' && !(ts.isVariableDeclaration(decl) && /_DEFAULTS$|^ErrorCode$/.test(exported.name))) {
+        out.push('```ts', `const ${exported.name}: ${typeOf(symbol, decl)}`, '```', '');
+      }
+      const doc = docOf(symbol);
+      if (doc !== '') out.push(doc, '');
+      if (kind === 'class' || kind === 'interface') {
+        const type = kind === 'class' ? checker.getTypeOfSymbolAtLocation(symbol, decl) : checker.getDeclaredTypeOfSymbol(symbol);
+        const members = kind === 'class' ? checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol)) : type.getProperties();
+        const rows = members
+          .filter((m) => !m.name.startsWith('_') && !m.name.startsWith('#'))
+          .filter((m) => {
+            const d = m.valueDeclaration ?? m.declarations?.[0];
+            if (d === undefined) return false;
+            const mods = ts.getCombinedModifierFlags(d as ts.Declaration);
+            return !(mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) && d.getSourceFile().fileName.startsWith(root);
+          })
+          .map((m) => {
+            const d = (m.valueDeclaration ?? m.declarations![0])!;
+            const text =
+              ts.isMethodDeclaration(d) || ts.isMethodSignature(d)
+                ? checker
+                    .getSignaturesOfType(checker.getTypeOfSymbolAtLocation(m, d), ts.SignatureKind.Call)
+                    .map((sig) => `${m.name}${oneLine(checker.signatureToString(sig, d, flags))}`)
+                    .join('; ')
+                : `${m.name}: ${typeOf(m, d)}`;
+            const optional = m.flags & ts.SymbolFlags.Optional ? ' (optional)' : '';
+            return `| \`${cell(text)}\`${optional} | ${cell(oneLine(docOf(m)))} |`;
+          });
+        if (rows.length > 0) out.push('| member | what |', '| --- | --- |', ...rows, '');
+      }
+    }
+  }
+  return out.join('\n');
+}
+
 /** Every generated file, formatted as `npm run format` would leave it. */
 export async function generated(): Promise<Generated[]> {
   const files = [
     { path: 'docs/reference/errors.md', text: errorsMarkdown() },
     { path: 'docs/reference/options.md', text: optionsMarkdown() },
     { path: 'runtime/options-types.ts', text: optionTypes() },
+    { path: 'docs/reference/api.md', text: apiMarkdown() },
   ];
   const config = (await resolveConfig(root + 'README.md')) ?? {};
   return Promise.all(files.map(async (f) => ({ path: f.path, text: await format(f.text, { ...config, filepath: root + f.path }) })));
