@@ -139,16 +139,9 @@ export class Cluster {
     return this.placement.runsHere(stateKey, nested);
   }
 
-  /** Runs `name` somewhere in the cluster (see Calls.invoke). */
-  invoke(
-    name: string,
-    input: Uint8Array,
-    timeoutMs: number | undefined,
-    idempotencyKey?: string,
-    stateKey?: string,
-    nested = false,
-  ): Promise<Outcome> {
-    return this.calls.invoke(name, input, timeoutMs, idempotencyKey, stateKey, nested);
+  /** Runs `name` somewhere in the cluster (see Calls.invoke: the arguments are its). */
+  invoke(...call: Parameters<Calls['invoke']>): Promise<Outcome> {
+    return this.calls.invoke(...call);
   }
 
   /** Runs `size` ranks of `name` as one group spread over the cluster's hosts (see Groups.invokeGroup). */

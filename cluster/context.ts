@@ -10,22 +10,7 @@ import { ErrorCode, makeError, type NuvolaError } from '../runtime/errors.js';
 import { connectRedis, type RedisTarget } from '../state/redis-connect.js';
 import type { Outcome } from './codec.js';
 import { Entries, type HostInfo, type Rejected } from './entries.js';
-import {
-  ANSWER,
-  BEGIN,
-  clusterKeys,
-  FORGET,
-  GROUP_ADD,
-  HEARTBEAT,
-  LIVE,
-  PUBLISH,
-  RECORD,
-  RELEASE,
-  RENEW,
-  ROUTE,
-  UNPUBLISH,
-  type ClusterKeys,
-} from './keys.js';
+import { clusterKeys, SCRIPTS, type ClusterKeys } from './keys.js';
 import type { LocalHost } from './port.js';
 import { Seal } from './seal.js';
 import type { ClusterSettings } from './settings.js';
@@ -133,18 +118,7 @@ export class ClusterContext {
     this.keys = clusterKeys(settings.name);
     this.entries = new Entries(new Seal(settings.secrets, settings.name), settings.hostId, (kind, what) => this.reject(kind, what));
     const redis = this.connect(false) as Scripted;
-    redis.defineCommand('nuvolaHeartbeat', { numberOfKeys: 3, lua: HEARTBEAT });
-    redis.defineCommand('nuvolaLive', { numberOfKeys: 2, lua: LIVE });
-    redis.defineCommand('nuvolaForget', { numberOfKeys: 5, lua: FORGET });
-    redis.defineCommand('nuvolaPublish', { numberOfKeys: 2, lua: PUBLISH });
-    redis.defineCommand('nuvolaRelease', { numberOfKeys: 1, lua: RELEASE });
-    redis.defineCommand('nuvolaUnpublish', { numberOfKeys: 2, lua: UNPUBLISH });
-    redis.defineCommand('nuvolaRoute', { numberOfKeys: 3, lua: ROUTE });
-    redis.defineCommand('nuvolaBegin', { numberOfKeys: 2, lua: BEGIN });
-    redis.defineCommand('nuvolaRenew', { numberOfKeys: 1, lua: RENEW });
-    redis.defineCommand('nuvolaRecord', { numberOfKeys: 2, lua: RECORD });
-    redis.defineCommand('nuvolaAnswer', { numberOfKeys: 2, lua: ANSWER });
-    redis.defineCommand('nuvolaGroupAdd', { numberOfKeys: 1, lua: GROUP_ADD });
+    for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
     this.redis = redis;
   }
 
