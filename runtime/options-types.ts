@@ -58,7 +58,7 @@ export interface RuntimeOptions {
    */
   maxInstances?: number;
   /**
-   * Log bytes one invocation may write; the rest is dropped with a marker.
+   * Log bytes one invocation may write; the rest is dropped and the last line says so.
    * Range: 0 – 1 GiB. Default: 64 KiB.
    */
   maxLogBytes?: number;

@@ -153,6 +153,8 @@ function int(spec: {
   infinite?: boolean;
   /** A size in bytes: the docs show `16 MiB`. */
   bytes?: boolean;
+  /** Said after the range when the value is refused (`leave it out for no limit`). */
+  hint?: string;
 }): OptionSpec {
   return {
     type: 'number',
@@ -166,7 +168,7 @@ function int(spec: {
       if (spec.infinite && value === Infinity) return value;
       const min = bound(spec.min, ctx);
       if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > spec.max) {
-        fail(path, `an integer from ${min} to ${spec.max}`, value);
+        fail(path, `an integer from ${min} to ${spec.max}${spec.hint === undefined ? '' : ` (${spec.hint})`}`, value);
       }
       return value;
     },
@@ -433,7 +435,7 @@ const RUNTIME_SCHEMA = {
     min: 0,
     max: GiB,
     default: 64 * KiB,
-    doc: 'log bytes one invocation may write; the rest is dropped with a marker',
+    doc: 'log bytes one invocation may write; the rest is dropped and the last line says so',
   }),
   maxMessageBytes: int({
     bytes: true,

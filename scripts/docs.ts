@@ -257,9 +257,8 @@ export async function generated(): Promise<Generated[]> {
   return Promise.all(files.map(async (f) => ({ path: f.path, text: await format(f.text, { ...config, filepath: root + f.path }) })));
 }
 
-/** Writes every generated file; `--check` only says which differ (exit code 1 when any does). */
-async function main(): Promise<void> {
-  const check = process.argv.includes('--check');
+/** The generated files that differ from what is on disk; writes them unless `check`. */
+async function update(check: boolean): Promise<string[]> {
   const stale: string[] = [];
   for (const file of await generated()) {
     let current: string | undefined;
@@ -272,6 +271,18 @@ async function main(): Promise<void> {
     stale.push(file.path);
     if (!check) writeFileSync(root + file.path, file.text);
   }
+  return stale;
+}
+
+/**
+ * Writes every generated file; `--check` only says which differ (exit code 1 when any does).
+ * The API reference reads the generated option interfaces from disk, so a write is followed by
+ * a second pass.
+ */
+async function main(): Promise<void> {
+  const check = process.argv.includes('--check');
+  const stale = await update(check);
+  if (!check && stale.length > 0) for (const path of await update(false)) if (!stale.includes(path)) stale.push(path);
   if (check && stale.length > 0) {
     process.stderr.write(`out of date (run npm run docs): ${stale.join(', ')}\n`);
     process.exitCode = 1;
