@@ -98,6 +98,8 @@ export interface ChainOptions {
   timeoutMs?: number;
   /** Warm the later stages' instances while the first runs. Default true. */
   prewarm?: boolean;
+  /** Cancels the stage running when aborted (as `invoke(…, { signal })`); no later stage starts. */
+  signal?: AbortSignal;
 }
 
 /** Options of `rt.invokeGroup`. */
@@ -700,7 +702,10 @@ export class Runtime {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'invokeChain needs a non-empty array of function names', { path: 'names' });
     }
     for (const name of names) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
-    const invokeOptions = options?.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
+    const invokeOptions =
+      options?.timeoutMs === undefined && options?.signal === undefined
+        ? undefined
+        : { timeoutMs: options?.timeoutMs, signal: options?.signal };
     if (options?.prewarm !== false) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
     const start = performance.now();
     const stages: ChainResult['stages'] = [];

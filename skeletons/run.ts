@@ -4,6 +4,7 @@
  * worker), host-side partitions, gathers and shuffles between them. Streams flow through
  * bounded channels, one pump per pipeline stage and one lane per farm replica.
  */
+import { setMaxListeners } from 'node:events';
 import { performance as nodePerformance } from 'node:perf_hooks';
 import {
   ErrorCode,
@@ -36,7 +37,10 @@ export interface Observer {
 }
 
 export interface RunOptions {
-  /** Stops starting new calls when aborted; the run then rejects with the signal's reason. */
+  /**
+   * Stops the run when aborted: no new call starts, the run's calls in flight are cancelled
+   * (as `invoke(…, { signal })` cancels a call), and the run rejects with the signal's reason.
+   */
   signal?: AbortSignal;
   /** One call at a time, in order: the sequential run a skeleton is checked and calibrated against. */
   sequential?: boolean;
@@ -57,6 +61,8 @@ interface Context {
   sequential: boolean;
   observe: Observer | undefined;
   signal: AbortSignal | undefined;
+  /** Aborted at the first failure: every call of the run is made with its signal, so it cancels them. */
+  calls: AbortController;
   failure: Error | undefined;
   inflight: Set<Promise<unknown>>;
   channels: Channel<Item>[];
@@ -127,6 +133,9 @@ function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
   options.signal?.throwIfAborted();
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const calls = new AbortController();
+  // One listener per call in flight: thousands of them are expected, not a leak.
+  setMaxListeners(0, calls.signal);
   return {
     rt,
     stopped,
@@ -137,6 +146,7 @@ function context(rt: Runtime, node: Skeleton, options: RunOptions): Context {
     sequential: options.sequential === true,
     observe: options.observe,
     signal: options.signal,
+    calls,
     failure: undefined,
     inflight: new Set(),
     channels: [],
@@ -173,8 +183,8 @@ export async function runAll(
 /**
  * Runs `node` over a stream of inputs and yields the outputs as they are ready: a pipeline's
  * stages work on different items at once, a farm's replicas on several. The first failure
- * stops the stream: no new call starts, the calls in flight are waited for, and the iterator
- * throws a `E_SKELETON_STAGE` error naming the stage and the item.
+ * stops the stream: no new call starts, the calls in flight are cancelled and waited for,
+ * and the iterator throws a `E_SKELETON_STAGE` error naming the stage and the item.
  */
 export async function* runStream(
   rt: Runtime,
@@ -244,6 +254,7 @@ function fail(ctx: Context, err: unknown): void {
   if (ctx.failure !== undefined) return;
   ctx.failure = err instanceof Error ? err : new Error(String(err));
   for (const ch of ctx.channels) ch.abort();
+  ctx.calls.abort(ctx.failure);
   ctx.stop();
 }
 
@@ -424,7 +435,7 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
           continue;
         }
         const loop = nodePerformance.eventLoopUtilization();
-        const result = await ctx.rt.invoke(fn, data).catch((err: unknown) => {
+        const result = await ctx.rt.invoke(fn, data, { signal: ctx.calls.signal }).catch((err: unknown) => {
           throw stageError(ctx, fn, where, item, err);
         });
         if (result.returnCode !== 0) throw stageError(ctx, fn, where, item, undefined, result.returnCode);
@@ -435,7 +446,7 @@ function call(ctx: Context, fns: readonly string[], data: Uint8Array, where: str
       }
       return data;
     }
-    const result = await ctx.rt.invokeChain([...fns], data, { prewarm: false }).catch((err: unknown) => {
+    const result = await ctx.rt.invokeChain([...fns], data, { prewarm: false, signal: ctx.calls.signal }).catch((err: unknown) => {
       const fn = err instanceof NuvolaError && typeof err.details['function'] === 'string' ? err.details['function'] : fns.join(';');
       throw stageError(ctx, fn, where, item, err);
     });
