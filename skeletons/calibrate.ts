@@ -4,6 +4,7 @@
  * transport of a runtime.
  */
 import { ErrorCode, InvalidOptionError, type InvokeInput, type Runtime } from '../runtime/index.js';
+import { toBytes } from '../runtime/input.js';
 import { DEFAULT_TRANSPORT, median, Profile, type Transport } from './profile.js';
 import { runAll, type Observer } from './run.js';
 import type { Skeleton } from './tree.js';
@@ -58,15 +59,7 @@ export async function calibrate(
   options: { transport?: Transport; repeat?: number; into?: Profile; warmUp?: boolean; cost?: (item: Uint8Array) => number } = {},
 ): Promise<Profile> {
   const profile = options.into ?? new Profile(options.transport ?? DEFAULT_TRANSPORT, rt.options.workers);
-  const items = samples.map((sample) =>
-    typeof sample === 'string'
-      ? new TextEncoder().encode(sample)
-      : sample instanceof Uint8Array
-        ? sample
-        : sample === undefined
-          ? new Uint8Array(0)
-          : new Uint8Array(sample),
-  );
+  const items = samples.map(toBytes);
   const costs = options.cost === undefined ? undefined : items.map(options.cost);
   costs?.forEach((cost, i) => {
     if (!(Number.isFinite(cost) && cost > 0)) {

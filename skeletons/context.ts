@@ -4,15 +4,7 @@
  * the run's calls in flight through its AbortController), and the errors a stage makes.
  */
 import { setMaxListeners } from 'node:events';
-import {
-  ErrorCode,
-  InvalidOptionError,
-  NuvolaError,
-  RegistryError,
-  SkeletonError,
-  type InvokeInput,
-  type Runtime,
-} from '../runtime/index.js';
+import { ErrorCode, NuvolaError, RegistryError, SkeletonError, type Runtime } from '../runtime/index.js';
 import type { Channel } from './channel.js';
 import { registeredSkeleton } from './registry.js';
 import { functionsOf, type Skeleton } from './tree.js';
@@ -62,18 +54,6 @@ export interface Context {
 export interface Item {
   index: number;
   data: Uint8Array;
-}
-
-const encoder = new TextEncoder();
-
-export function toBytes(input: InvokeInput): Uint8Array {
-  if (input === undefined) return new Uint8Array(0);
-  if (typeof input === 'string') return encoder.encode(input);
-  if (input instanceof Uint8Array) return input;
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'a skeleton input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
-    path: 'input',
-  });
 }
 
 /** Fails with `E_UNKNOWN_FUNCTION` when the skeleton names a function the runtime does not have. */

@@ -5,7 +5,8 @@
  * channel.ts is the bounded channel between them.
  */
 import type { InvokeInput, Runtime } from '../runtime/index.js';
-import { context, fail, settled, toBytes, watchSignal, type RunOptions } from './context.js';
+import { toBytes } from '../runtime/input.js';
+import { context, fail, settled, watchSignal, type RunOptions } from './context.js';
 import { apply } from './interpreter.js';
 import { runStream } from './stream.js';
 import type { Skeleton } from './tree.js';

@@ -3,8 +3,9 @@
  * per farm replica, joined by bounded channels; an ordered stage reorders at its output.
  */
 import type { InvokeInput, Runtime } from '../runtime/index.js';
+import { toBytes } from '../runtime/input.js';
 import { Channel } from './channel.js';
-import { context, fail, settled, toBytes, watchSignal, type Context, type Item, type RunOptions } from './context.js';
+import { context, fail, settled, watchSignal, type Context, type Item, type RunOptions } from './context.js';
 import { apply } from './interpreter.js';
 import { AUTO_REPLICAS_PER_WORKER, type Skeleton } from './tree.js';
 
