@@ -262,7 +262,7 @@ describe('skeleton errors: a stage that fails', () => {
   });
 
   it('malformed framed output reaching a reduce mid-stream fails with E_SKELETON_STAGE and the item', async () => {
-    // skeletons/README.md: "malformed framed output ... fails the whole run with E_SKELETON_STAGE
+    // docs/guides/skeletons.md: "malformed framed output ... fails the whole run with E_SKELETON_STAGE
     // (details.function, details.item the stream index ...)".
     const rt = await start();
     const items = [frame([u32s(1), u32s(2)]), frame([u32s(3)]), new Uint8Array([9, 9, 9]), frame([u32s(4)])];
