@@ -14,6 +14,7 @@ import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { MAX_KEY_BYTES } from '../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
+import { frame } from '../frames.js';
 import type { StateOp } from '../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
@@ -281,19 +282,9 @@ export const stateImports: Capability = {
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const entries = (await request(ctx, 'readAppended', [k])) as Uint8Array[];
-        const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
-        const out = new Uint8Array(total);
-        const view = new DataView(out.buffer);
-        view.setUint32(0, entries.length, true);
-        let pos = 4;
-        for (const e of entries) {
-          view.setUint32(pos, e.byteLength, true);
-          out.set(e, pos + 4);
-          pos += 4 + e.byteLength;
-        }
+        const out = frame((await request(ctx, 'readAppended', [k])) as Uint8Array[]);
         ctx.state.staged = out;
-        return total;
+        return out.byteLength;
       }),
       [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'read_all');
