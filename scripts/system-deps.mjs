@@ -6,7 +6,7 @@
 //
 // What each package is for (and why the list is no longer):
 // - redis-server: the state, global-tier and cluster suites start a throwaway Redis
-//   (bench/redis-server.ts). Any redis-server on the PATH will do.
+//   (state/redis-server.ts). Any redis-server on the PATH will do.
 // - libegl1, libegl-mesa0, libgl1-mesa-dri: the kernel suite asserts the GPU path. On a machine
 //   without a GPU, Dawn runs it on Mesa's software OpenGL (llvmpipe) through EGL. Vulkan
 //   (libvulkan1, mesa-vulkan-drivers) is not needed: Dawn refuses Debian 12's lavapipe, and
