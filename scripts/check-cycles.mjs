@@ -1,8 +1,8 @@
 // Part of `npm test` (and `npm run lint`): fails on an import cycle among nuvola's own source
 // files. Two graphs, both from the TypeScript compiler API:
-// - value imports: what the compiled JavaScript imports (each file transpiled on its own, so an
-//   import whose names are only used as types is gone, as in dist/). A cycle here decides the
-//   order modules evaluate in; it fails the check.
+// - value imports: what the compiled JavaScript imports (an import whose names are only used as
+//   types is elided, as TypeScript does in dist/). A cycle here decides the order modules
+//   evaluate in; it fails the check.
 // - all imports, `import type` included: a cycle only here is reported as a type-only cycle. It
 //   costs nothing at run time but ties the files into one unit to read; it fails the check too.
 // Dynamic `import()` is lazy and is not an edge. Each cycle is shown as its strongly connected
@@ -12,9 +12,12 @@
 // files are inside one entry: a new cycle, or a new file joining a known one, fails. An entry
 // that no longer matches anything is reported, to be deleted.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+
+// Loaded with require: importing the 9 MB CommonJS file as ESM first scans it for export names.
+const ts = createRequire(import.meta.url)('typescript');
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const folders = ['runtime', 'state', 'cluster', 'kernels', 'skeletons', 'bench', 'examples', 'test', 'guest/sdk/nuvola/abi.ts'];
@@ -61,19 +64,50 @@ function sources(root, path) {
   });
 }
 
-/** The relative module specifiers a file imports or re-exports statically. */
-function specifiers(sourceFile) {
+/** Whether a name is used outside type positions anywhere in the file (shadowing ignored: it errs towards a value). */
+function usedAsValue(sourceFile, names) {
+  let found = false;
+  const visit = (node) => {
+    if (found || ts.isImportDeclaration(node) || ts.isTypeNode(node) || ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node))
+      return;
+    if (ts.isHeritageClause(node) && node.token === ts.SyntaxKind.ImplementsKeyword) return;
+    if (ts.isIdentifier(node) && names.has(node.text)) found = true;
+    else ts.forEachChild(node, visit);
+  };
+  ts.forEachChild(sourceFile, visit);
+  return found;
+}
+
+/**
+ * The relative modules a file imports or re-exports statically, each with whether the compiled
+ * JavaScript keeps the import: as TypeScript does, an import none of whose names is used as a
+ * value is elided (and so are `import type` and `export type … from`).
+ */
+function imports(sourceFile) {
   const out = [];
   for (const node of sourceFile.statements) {
-    if (
-      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
-      node.moduleSpecifier &&
-      ts.isStringLiteral(node.moduleSpecifier)
-    ) {
-      out.push(node.moduleSpecifier.text);
+    const spec = node.moduleSpecifier;
+    if (spec === undefined || !ts.isStringLiteral(spec) || !spec.text.startsWith('.')) continue;
+    if (ts.isExportDeclaration(node)) {
+      const named = node.exportClause !== undefined && ts.isNamedExports(node.exportClause) ? node.exportClause.elements : undefined;
+      out.push({ specifier: spec.text, value: !node.isTypeOnly && (named === undefined || named.some((e) => !e.isTypeOnly)) });
+    } else if (ts.isImportDeclaration(node)) {
+      const clause = node.importClause;
+      if (clause === undefined) {
+        out.push({ specifier: spec.text, value: true }); // import './x.js': for its side effects
+        continue;
+      }
+      const names = new Set();
+      if (!clause.isTypeOnly) {
+        if (clause.name) names.add(clause.name.text);
+        const bindings = clause.namedBindings;
+        if (bindings && ts.isNamespaceImport(bindings)) names.add(bindings.name.text);
+        if (bindings && ts.isNamedImports(bindings)) for (const e of bindings.elements) if (!e.isTypeOnly) names.add(e.name.text);
+      }
+      out.push({ specifier: spec.text, value: names.size > 0 && usedAsValue(sourceFile, names) });
     }
   }
-  return out.filter((s) => s.startsWith('.'));
+  return out;
 }
 
 function target(root, from, specifier, files) {
@@ -87,16 +121,13 @@ export function graphs(root = repo, paths = folders) {
   const value = new Map();
   const all = new Map();
   for (const file of files) {
-    const text = readFileSync(join(root, file), 'utf8');
-    const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2023, false, ts.ScriptKind.TS);
-    const js = ts.transpileModule(text, {
-      fileName: file,
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023, verbatimModuleSyntax: false },
-    }).outputText;
-    const emitted = ts.createSourceFile(file + '.js', js, ts.ScriptTarget.ES2023, false, ts.ScriptKind.JS);
-    const edges = (sf) => new Set(specifiers(sf).flatMap((s) => target(root, file, s, files) ?? []));
-    all.set(file, edges(source));
-    value.set(file, edges(emitted));
+    const source = ts.createSourceFile(file, readFileSync(join(root, file), 'utf8'), ts.ScriptTarget.ES2023, true, ts.ScriptKind.TS);
+    const edges = imports(source).flatMap((i) => {
+      const to = target(root, file, i.specifier, files);
+      return to === undefined ? [] : [{ to, value: i.value }];
+    });
+    all.set(file, new Set(edges.map((e) => e.to)));
+    value.set(file, new Set(edges.filter((e) => e.value).map((e) => e.to)));
   }
   return { value, all };
 }
