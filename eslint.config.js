@@ -36,7 +36,10 @@ const layers = [
   restrict(
     ['skeletons/**/*.ts'],
     [
-      layer(`${up}runtime/(?!index\\.js$)`, 'skeletons/ is built on the public API: import ../runtime/index.js'),
+      layer(
+        `${up}runtime/(?!(index|input|frames)\\.js$)`,
+        'skeletons/ is built on the public API (../runtime/index.js) and the leaves input.ts and frames.ts',
+      ),
       layer(`${up}(state|cluster|kernels|bench|test|examples|guest)/`, 'skeletons/ is built on the public API only'),
     ],
   ),
