@@ -14,6 +14,7 @@
 import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
+import type { Usage } from './metering.js';
 import type { WasiConfig } from './host/wasi.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
@@ -128,6 +129,10 @@ export interface FunctionSpec {
    * call it runs itself.
    */
   concurrency: { limit: number; running: SharedArrayBuffer };
+  /** `cpuLimitMs` at register: the CPU a call may use (the pool enforces it). */
+  cpuLimitMs?: number;
+  /** `fuel` at register: the fuel a call may consume (the module was rewritten to count it). */
+  fuel?: number;
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */
@@ -218,6 +223,8 @@ export interface InvokeSuccess {
   cold: boolean;
   /** Time the call kept its worker: taking or restoring an instance, main, output, reset (suspensions included). */
   workerMs: number;
+  /** What it used (energy is added by the pool). */
+  usage: Usage;
 }
 
 export interface InvokeFailure {

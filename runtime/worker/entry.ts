@@ -33,6 +33,8 @@ import {
 } from '../protocol.js';
 import { dropGlue } from './component.js';
 import { wrapInterrupt } from './interrupt.js';
+import { endSlice, startSlice } from './meter.js';
+import type { Usage } from '../metering.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
@@ -86,6 +88,9 @@ function takeSlot(entry: FunctionEntry): boolean {
 interface Suspended {
   instance: GuestInstance;
   settled: boolean;
+  request: InvokeRequest;
+  /** When the call started here ({@link performance.now}), for its usage. */
+  began: number;
   /** The group and rank, for a rank of a group. */
   group?: { id: number; rank: number; fn: string };
 }
@@ -232,6 +237,7 @@ let needsEventLoop = false;
 
 const hooks: SuspendHooks = {
   suspended(ctx: GuestContext) {
+    endSlice(ctx.meter, interrupt);
     // Only if it still names this call: when several suspended instances become ready in one
     // turn, their resume hooks all run before the first of them continues, so another call
     // may already be named here and must stay so (the pool stops a worker that spins only
@@ -242,6 +248,7 @@ const hooks: SuspendHooks = {
     if (ctx.cancelled) {
       throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
     }
+    startSlice(ctx.meter, ctx.invocationId, interrupt);
     Atomics.store(control, Control.RUNNING, ctx.invocationId);
   },
 };
@@ -399,8 +406,10 @@ function complete(
     fail(request.id, makeError(ErrorCode.GUEST_TRAP, `function '${request.fn}': main returned ${typeof returned}, not an i32`).toWire());
     return;
   }
+  const usage = usageOf(request, instance);
   const output = instance.finish();
-  const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0 };
+  usage.bytesOut = output.byteLength;
+  const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0, usage };
   if (request.local) {
     // The caller gets the output; the pool only needs the outcome (for stats and traces).
     answerLocal(request.id, { returnCode: returned, output });
@@ -410,7 +419,43 @@ function complete(
   retire(entry, instance, true);
   // Results leave in the next flush, after the reset: the reset counts as the call's work.
   result.workerMs = performance.now() - began;
+  usage.wallMs = result.workerMs;
+  usage.gbSeconds = (usage.peakMemoryBytes / 2 ** 30) * (usage.wallMs / 1000);
   finished(result);
+}
+
+/**
+ * What the call `instance` runs has used so far, its running slice ended (bytesOut and the
+ * times are set by the caller where they differ).
+ */
+function usageOf(request: InvokeRequest, instance: GuestInstance): Usage {
+  const m = instance.ctx.meter;
+  endSlice(m, interrupt);
+  const peakMemoryBytes = instance.ctx.memory?.buffer.byteLength ?? 0;
+  const usage: Usage = {
+    wallMs: 0,
+    cpuMs: m.cpuMicros / 1000,
+    peakMemoryBytes,
+    bytesIn: request.input?.byteLength ?? 0,
+    bytesOut: 0,
+    stateBytesRead: m.stateBytesRead,
+    stateBytesWritten: m.stateBytesWritten,
+    statePushedBytes: m.statePushedBytes,
+    kernelMs: m.kernelMs,
+    gbSeconds: 0,
+    energyJoules: undefined,
+  };
+  const fuel = instance.fuelUsed();
+  if (fuel !== undefined) usage.fuel = fuel;
+  return usage;
+}
+
+/** `error` of a call that ran on `instance`, with what it used in `details.usage`. */
+function withUsage(error: WireError, request: InvokeRequest, instance: GuestInstance, began: number): WireError {
+  const usage = usageOf(request, instance);
+  usage.wallMs = performance.now() - began;
+  usage.gbSeconds = (usage.peakMemoryBytes / 2 ** 30) * (usage.wallMs / 1000);
+  return { ...error, details: { ...error.details, usage } };
 }
 
 /**
@@ -491,12 +536,15 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   try {
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline, request.group);
   } catch (err) {
-    fail(request.id, inst.classify(err).toWire());
+    endSlice(inst.ctx.meter, interrupt);
+    fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
     retire(entry, inst, false, reusableAfter(err, inst));
     return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
   }
+  // Returned or suspended: its slice is over either way.
+  endSlice(inst.ctx.meter, interrupt);
   if (!(returned instanceof Promise)) {
     complete(request, entry, inst, returned, cold, began);
     return;
@@ -504,6 +552,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   const record: Suspended = {
     instance: inst,
     settled: false,
+    request,
+    began,
     ...(request.group ? { group: { id: request.group.id, rank: request.group.rank, fn: request.fn } } : {}),
   };
   suspended.set(request.id, record);
@@ -514,7 +564,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       },
       (err: unknown) => {
         if (record.settled) return;
-        fail(request.id, inst.classify(err).toWire());
+        endSlice(inst.ctx.meter, interrupt);
+        fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
         retire(entry, inst, false, reusableAfter(err, inst));
       },
     )
@@ -722,8 +773,9 @@ function handle(message: ToWorker): void {
       if (record && !record.settled) {
         record.settled = true;
         suspended.delete(message.id);
+        const error = withUsage(message.error, record.request, record.instance, record.began);
         record.instance.cancel();
-        fail(message.id, message.error);
+        fail(message.id, error);
         scheduleFlush();
       } else if (queue.slice(queueHead).some((r) => r.id === message.id)) {
         // Not started yet: drop it when it comes up.
