@@ -42,6 +42,38 @@ export interface Usage {
   fuel?: number;
 }
 
+/**
+ * The numeric fields of a {@link Usage} as they travel packed in a Float64Array (a worker's
+ * result batch, its outcome log): one clone per batch instead of an object per call. Energy is
+ * added by the pool; `fuel` is NaN when not counted.
+ */
+export const USAGE_FIELDS = [
+  'wallMs',
+  'cpuMs',
+  'peakMemoryBytes',
+  'bytesIn',
+  'bytesOut',
+  'stateBytesRead',
+  'stateBytesWritten',
+  'statePushedBytes',
+  'kernelMs',
+  'gbSeconds',
+  'fuel',
+] as const;
+
+export function packUsage(usage: Usage, into: Float64Array, at: number): void {
+  for (let i = 0; i < USAGE_FIELDS.length; i++) into[at + i] = usage[USAGE_FIELDS[i]!] ?? NaN;
+}
+
+export function unpackUsage(from: Float64Array, at: number): Usage {
+  const usage = { energyJoules: undefined } as Usage;
+  for (let i = 0; i < USAGE_FIELDS.length; i++) {
+    const value = from[at + i]!;
+    if (!Number.isNaN(value)) usage[USAGE_FIELDS[i]!] = value;
+  }
+  return usage;
+}
+
 /** Log-bucketed histogram: 16 buckets per doubling (each ~4.4% wide), values in µs up to ~2^36. */
 export class LogHistogram {
   private static readonly SUB = 16;

@@ -19,22 +19,7 @@
  */
 import type { WireError } from './errors.js';
 import type { InvokeOutcome } from './protocol.js';
-import type { Usage } from './metering.js';
-
-/** The numeric usage fields a success record holds, in order (energy is added by the pool, gbSeconds derived). */
-const USAGE_FIELDS = [
-  'wallMs',
-  'cpuMs',
-  'peakMemoryBytes',
-  'bytesIn',
-  'bytesOut',
-  'stateBytesRead',
-  'stateBytesWritten',
-  'statePushedBytes',
-  'kernelMs',
-  'gbSeconds',
-  'fuel',
-] as const;
+import { packUsage, unpackUsage, USAGE_FIELDS, type Usage } from './metering.js';
 
 /** Bytes of each worker's log. */
 export const OUTCOME_LOG_BYTES = 1024 * 1024;
@@ -61,10 +46,10 @@ export class OutcomeLog {
   }
 
   /**
-   * Appends `outcome`. Returns false when it does not fit: the caller must post what it holds
+   * Appends `outcome` (and a success's `usage`). Returns false when it does not fit: the caller must post what it holds
    * (then {@link clear}) and, for an outcome over the payload limit, post that one at once too.
    */
-  append(outcome: InvokeOutcome): boolean {
+  append(outcome: InvokeOutcome, usage?: Usage): boolean {
     let payload: Uint8Array;
     if ('error' in outcome) {
       try {
@@ -87,7 +72,9 @@ export class OutcomeLog {
       view.setInt32(used + 4, outcome.returnCode, true);
       view.setInt32(used + 8, outcome.cold ? COLD : 0, true);
       view.setFloat64(used + 16, outcome.workerMs, true);
-      USAGE_FIELDS.forEach((field, i) => view.setFloat64(used + 24 + 8 * i, outcome.usage[field] ?? NaN, true));
+      if (usage !== undefined) {
+        packUsage(usage, new Float64Array(this.view.buffer, used + 24, USAGE_FIELDS.length), 0);
+      }
     }
     this.bytes.set(payload, used + RECORD_HEADER_BYTES);
     Atomics.store(this.words, 0, used + size);
@@ -124,7 +111,7 @@ export function unsentOutcomes(buffer: SharedArrayBuffer): Map<number, InvokeOut
         returnCode: view.getInt32(at + 4, true),
         cold: (flags & COLD) !== 0,
         workerMs: view.getFloat64(at + 16, true),
-        usage: readUsage(view, at + 24),
+        usage: unpackUsage(new Float64Array(buffer, at + 24, USAGE_FIELDS.length).slice(), 0),
       };
       if (length > 0) outcome.output = payload;
       outcomes.set(id, outcome);
@@ -132,13 +119,4 @@ export function unsentOutcomes(buffer: SharedArrayBuffer): Map<number, InvokeOut
     at += (RECORD_HEADER_BYTES + length + 7) & ~7;
   }
   return outcomes;
-}
-
-function readUsage(view: DataView, at: number): Usage {
-  const usage = { energyJoules: undefined } as Usage;
-  USAGE_FIELDS.forEach((field, i) => {
-    const value = view.getFloat64(at + 8 * i, true);
-    if (!Number.isNaN(value)) usage[field] = value;
-  });
-  return usage;
 }

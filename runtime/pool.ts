@@ -15,7 +15,7 @@ import type { StateService } from './state-service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
-import { EnergyMeter, FunctionMeters, withEnergy, type Usage } from './metering.js';
+import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import { cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
@@ -797,7 +797,11 @@ export class Pool {
       return;
     }
     if (message.type === 'results') {
-      for (const outcome of message.batch) this.settle(slot, outcome);
+      let k = 0;
+      for (const outcome of message.batch) {
+        if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
+        this.settle(slot, outcome);
+      }
       for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
       return;
     }
@@ -1073,7 +1077,7 @@ export class Pool {
         cold: outcome.cold,
         worker: slot.index,
         workerMs: outcome.workerMs,
-        usage: withEnergy(outcome.usage, this.energy),
+        usage: withEnergy(outcome.usage!, this.energy),
       });
     }
   }

@@ -34,7 +34,7 @@ import {
 import { dropGlue } from './component.js';
 import { wrapInterrupt } from './interrupt.js';
 import { endSlice, startSlice } from './meter.js';
-import type { Usage } from '../metering.js';
+import { packUsage, USAGE_FIELDS, type Usage } from '../metering.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
@@ -228,6 +228,8 @@ configureComm({
 
 const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
+/** The usage of each success in `results`, in order (packed into the batch at flush). */
+let usages: Usage[] = [];
 let logs: WorkerLog[] = [];
 let flushScheduled = false;
 let lastFlush = performance.now();
@@ -258,10 +260,13 @@ function flush(): void {
   lastFlush = performance.now();
   if (results.length === 0 && logs.length === 0) return;
   const batch = results;
-  const message: FromWorker = { type: 'results', batch, logs };
+  const usage = new Float64Array(usages.length * USAGE_FIELDS.length);
+  for (let i = 0; i < usages.length; i++) packUsage(usages[i]!, usage, i * USAGE_FIELDS.length);
+  const message: FromWorker = { type: 'results', batch, usage, logs };
   results = [];
+  usages = [];
   logs = [];
-  const transfer: ArrayBuffer[] = [];
+  const transfer: ArrayBuffer[] = [usage.buffer];
   for (const r of batch) if ('output' in r && r.output !== undefined) transfer.push(r.output.buffer as ArrayBuffer);
   port.postMessage(message, transfer);
   outcomeLog.clear();
@@ -272,14 +277,12 @@ function flush(): void {
  * posted (runtime/outcome-log.ts): if the worker is stopped meanwhile, the pool still answers
  * the call. An outcome the log has no room for is posted at once, with those before it.
  */
-function finished(outcome: InvokeOutcome): void {
-  if (!outcomeLog.append(outcome)) {
-    flush();
-    results.push(outcome);
-    if (!outcomeLog.append(outcome)) flush();
-    return;
-  }
+function finished(outcome: InvokeOutcome, usage?: Usage): void {
+  const logged = outcomeLog.append(outcome, usage);
+  if (!logged) flush();
   results.push(outcome);
+  if (usage !== undefined) usages.push(usage);
+  if (!logged && !outcomeLog.append(outcome, usage)) flush();
 }
 
 function scheduleFlush(): void {
@@ -409,7 +412,7 @@ function complete(
   const usage = usageOf(request, instance);
   const output = instance.finish();
   usage.bytesOut = output.byteLength;
-  const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0, usage };
+  const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0 };
   if (request.local) {
     // The caller gets the output; the pool only needs the outcome (for stats and traces).
     answerLocal(request.id, { returnCode: returned, output });
@@ -421,7 +424,7 @@ function complete(
   result.workerMs = performance.now() - began;
   usage.wallMs = result.workerMs;
   usage.gbSeconds = (usage.peakMemoryBytes / 2 ** 30) * (usage.wallMs / 1000);
-  finished(result);
+  finished(result, usage);
 }
 
 /**
