@@ -239,7 +239,7 @@ let needsEventLoop = false;
 
 const hooks: SuspendHooks = {
   suspended(ctx: GuestContext) {
-    endSlice(ctx.meter, interrupt);
+    endSlice(ctx.meter, ctx.invocationId, interrupt);
     // Only if it still names this call: when several suspended instances become ready in one
     // turn, their resume hooks all run before the first of them continues, so another call
     // may already be named here and must stay so (the pool stops a worker that spins only
@@ -433,7 +433,7 @@ function complete(
  */
 function usageOf(request: InvokeRequest, instance: GuestInstance): Usage {
   const m = instance.ctx.meter;
-  endSlice(m, interrupt);
+  endSlice(m, instance.ctx.invocationId, interrupt);
   const peakMemoryBytes = instance.ctx.memory?.buffer.byteLength ?? 0;
   const usage: Usage = {
     wallMs: 0,
@@ -539,7 +539,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   try {
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline, request.group);
   } catch (err) {
-    endSlice(inst.ctx.meter, interrupt);
+    endSlice(inst.ctx.meter, request.id, interrupt);
     fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
     retire(entry, inst, false, reusableAfter(err, inst));
     return;
@@ -547,7 +547,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
     Atomics.store(control, Control.RUNNING, 0);
   }
   // Returned or suspended: its slice is over either way.
-  endSlice(inst.ctx.meter, interrupt);
+  endSlice(inst.ctx.meter, request.id, interrupt);
   if (!(returned instanceof Promise)) {
     complete(request, entry, inst, returned, cold, began);
     return;
@@ -567,7 +567,7 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       },
       (err: unknown) => {
         if (record.settled) return;
-        endSlice(inst.ctx.meter, interrupt);
+        endSlice(inst.ctx.meter, request.id, interrupt);
         fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
         retire(entry, inst, false, reusableAfter(err, inst));
       },

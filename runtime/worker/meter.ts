@@ -18,7 +18,6 @@
  * wall time, so the finished slices plus the running slice's wall time bound the call's CPU
  * from above — exactly when the thread keeps its core, more when the machine is oversubscribed.
  */
-import { clockMicros } from '../protocol.js';
 import type { CallMeter } from '../host/context.js';
 import type { Interrupt } from './interrupt.js';
 
@@ -30,7 +29,7 @@ const Word = {
   OWNER: 2,
   /** CPU of its finished slices, in µs (saturates at 2^31 - 1). */
   CPU_MICROS: 3,
-  /** {@link clockMicros} when the running slice began. */
+  /** {@link wallMicros} when the running slice began. */
   SLICE_AT: 4,
 } as const;
 
@@ -49,6 +48,14 @@ function wordsOf(interrupt: Interrupt): Int32Array {
   return words;
 }
 
+/**
+ * The wall clock in µs, wrapped to an Int32 (differences taken with `| 0`); comparable between
+ * threads (performance.timeOrigin + performance.now(), like protocol.ts's wallClock).
+ */
+function wallMicros(now = performance.now()): number {
+  return ((performance.timeOrigin + now) * 1000) | 0;
+}
+
 /** The worker thread's CPU time (user and system), in µs. */
 export function threadCpuMicros(): number {
   const { user, system } = process.threadCpuUsage();
@@ -64,20 +71,21 @@ export function startSlice(meter: CallMeter, id: number, interrupt: Interrupt): 
   meter.sliceWall = performance.now();
   const words = wordsOf(interrupt);
   Atomics.store(words, Word.CPU_MICROS, Math.min(0x7fffffff, Math.round(meter.cpuMicros)));
-  Atomics.store(words, Word.SLICE_AT, clockMicros());
+  Atomics.store(words, Word.SLICE_AT, wallMicros(meter.sliceWall));
   Atomics.store(words, Word.OWNER, id);
 }
 
 /** The running slice of the call ends (it suspended, returned or trapped); a second call adds nothing. */
-export function endSlice(meter: CallMeter, interrupt: Interrupt): void {
+export function endSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
   if (meter.sliceStart === OFF) return;
   const now = threadCpuMicros();
-  const wallMicros = (performance.now() - meter.sliceWall) * 1000;
-  meter.cpuMicros += Math.min(wallMicros, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
+  const wallNow = performance.now();
+  meter.cpuMicros += Math.min((wallNow - meter.sliceWall) * 1000, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
   meter.sliceStart = OFF;
   lastEnd = now;
   // Another call's resume hook already published its slice: it runs from now.
-  Atomics.store(wordsOf(interrupt), Word.SLICE_AT, clockMicros());
+  const words = wordsOf(interrupt);
+  if (Atomics.load(words, Word.OWNER) !== id) Atomics.store(words, Word.SLICE_AT, wallMicros(wallNow));
 }
 
 /**
@@ -88,7 +96,7 @@ export function cpuBound(interrupt: Interrupt, id: number): number | undefined {
   const words = wordsOf(interrupt);
   if (Atomics.load(words, Word.OWNER) !== id) return undefined;
   const finished = Atomics.load(words, Word.CPU_MICROS);
-  const running = (clockMicros() - Atomics.load(words, Word.SLICE_AT)) | 0;
+  const running = (wallMicros() - Atomics.load(words, Word.SLICE_AT)) | 0;
   return finished + Math.max(0, running);
 }
 
