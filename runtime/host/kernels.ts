@@ -46,7 +46,11 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
 
 /** Not tracked with the instance's state requests: a kernel call holds no state lock. */
 function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
-  return hostCall('kernel', [method, ctx.fn, ...args]);
+  const start = performance.now();
+  const meter = ctx.meter;
+  return hostCall('kernel', [method, ctx.fn, ...args]).finally(() => {
+    meter.kernelMs += performance.now() - start;
+  });
 }
 
 /** The framed list of byte strings at ptr/len, as f32 arrays (copies: guest memory moves on). */
