@@ -9,12 +9,16 @@ const layer = (regex, message, allowTypeImports = false) => ({ regex, message, a
 const notTestCode = layer(`${up}(bench|test|examples)/`, 'production code does not import bench/, test/ or examples/');
 // The main thread loads no worker-thread import code: outside runtime/host and runtime/worker, only
 // host/manifest.ts (the import names), host/wasi/config.ts (WASI options) and the two worker files
-// the main thread uses too (the interrupt cell, jco's component transpile); types from anywhere.
+// the main thread uses too (the interrupt cell and its CPU words, jco's component transpile); types from anywhere.
 const hostOk = String.raw`(?!(manifest|wasi/config)\.js$)`;
-const workerOk = String.raw`(?!(interrupt|component)\.js$)`;
+const workerOk = String.raw`(?!(interrupt|meter|component)\.js$)`;
 const mainThread = (prefix) => [
   layer(`${prefix}host/${hostOk}`, 'main-thread code imports from runtime/host only manifest.ts and wasi/config.ts (or types)', true),
-  layer(`${prefix}worker/${workerOk}`, 'main-thread code imports from runtime/worker only interrupt.ts and component.ts (or types)', true),
+  layer(
+    `${prefix}worker/${workerOk}`,
+    'main-thread code imports from runtime/worker only interrupt.ts, meter.ts and component.ts (or types)',
+    true,
+  ),
 ];
 const restrict = (files, patterns, ignores = []) => ({
   files,

@@ -44,6 +44,7 @@ const ALLOWED = [
       'runtime/protocol.ts',
       'runtime/worker/component.ts',
       'runtime/worker/instance.ts',
+      'runtime/worker/meter.ts',
     ],
   },
 ];
