@@ -5,7 +5,7 @@
  *
  * {@link ERRORS} is the one source of truth: each code's class, when it happens and what to do.
  * `ErrorCode`, the class each code is built as, and the errors table in
- * `docs/reference/errors.md` (`npm run docs:gen`) all come from it. A leaf: it imports nothing,
+ * `docs/reference/errors.md` (`npm run docs`) all come from it. A leaf: it imports nothing,
  * so every layer (`state/` included) may use it.
  */
 
@@ -102,6 +102,16 @@ export const ERRORS = {
     class: 'LimitError',
     when: "a call needed a new instance but the process holds `maxInstances` memories (or V8's own ~16k)",
     todo: 'lower `maxIdleInstances`/`idleTimeoutMs`, limit concurrency, or use more processes',
+  },
+  E_CPU_LIMIT: {
+    class: 'LimitError',
+    when: 'a call used more CPU than its `cpuLimitMs` (`details.cpuMs`, `details.cpuLimitMs`); it alone was stopped, its worker went on',
+    todo: 'raise `cpuLimitMs`, or do less per call',
+  },
+  E_FUEL_EXHAUSTED: {
+    class: 'LimitError',
+    when: 'a call consumed its `fuel` budget (`details.fuel`); it alone was stopped, its worker went on',
+    todo: 'raise `fuel`, or do less per call',
   },
   E_GUEST_TRAP: {
     class: 'GuestError',

@@ -87,11 +87,11 @@ export class HostState {
   }
 
   push(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, false, this.mode(key), this.writeLease(key)));
+    return this.run(async () => void (await this.store.push(key, false, this.mode(key), this.writeLease(key))));
   }
 
   pushPartial(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, true, this.mode(key), this.writeLease(key)));
+    return this.run(async () => void (await this.store.push(key, true, this.mode(key), this.writeLease(key))));
   }
 
   pull(key: string): Promise<void> {

@@ -295,6 +295,23 @@ export interface FunctionOptions {
      */
     keys?: number;
   };
+  /**
+   * Most CPU time a call may use, in milliseconds: the worker thread's CPU in the call's slices, not
+   * time suspended in host calls (like Cloudflare's CPU limit). A call over it is stopped at its next
+   * check with `E_CPU_LIMIT`; its worker goes on. Enforced within a sweep (5 ms) of the limit, from an
+   * upper bound (docs/guides/metering.md). `register` refuses it for code the rewrite could not
+   * instrument.
+   * Range: 1 – 2³¹−1. Default: no limit.
+   */
+  cpuLimitMs?: number;
+  /**
+   * Fuel a call may consume: one unit per function entry and loop iteration of the guest's code, counted
+   * the same on every machine. A call that runs out fails with `E_FUEL_EXHAUSTED`; `usage.fuel` reports
+   * what each call consumed. The counter is added to the code only when this is set. `register` refuses
+   * it for code the rewrite could not instrument.
+   * Range: 1 – 2⁵³−1. Default: none.
+   */
+  fuel?: number;
 }
 
 /** Options of `rt.invoke(name, input, options)`. */
@@ -350,6 +367,11 @@ export interface ChainOptions {
    * Default: `true`.
    */
   prewarm?: boolean;
+  /**
+   * Cancels the stage running when aborted (as `invoke(…, { signal })`); no later stage starts.
+   * Default: none.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of `rt.invokeGroup(name, size, input, options)`. */

@@ -697,6 +697,22 @@ const FUNCTION_SCHEMA = {
   stateQuota: group(STATE_QUOTA_OPTIONS, {
     doc: 'how much of the local state tier the function may hold. A key counts against the function whose call last created or grew its local allocation (a lookup or pull of a global value allocates too); values the embedding service writes count against nobody. A write, append, pull or lookup over it fails with `E_STATE_QUOTA` and changes nothing',
   }),
+  cpuLimitMs: int({
+    min: 1,
+    max: MAX_TIMEOUT_MS,
+    default: undefined,
+    defaultDoc: 'no limit',
+    hint: 'leave it out for no CPU limit',
+    doc: "most CPU time a call may use, in milliseconds: the worker thread's CPU in the call's slices, not time suspended in host calls (like Cloudflare's CPU limit). A call over it is stopped at its next check with `E_CPU_LIMIT`; its worker goes on. Enforced within a sweep (5 ms) of the limit, from an upper bound (docs/guides/metering.md). `register` refuses it for code the rewrite could not instrument",
+  }),
+  fuel: int({
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    default: undefined,
+    defaultDoc: 'none',
+    hint: 'leave it out for no fuel budget',
+    doc: "fuel a call may consume: one unit per function entry and loop iteration of the guest's code, counted the same on every machine. A call that runs out fails with `E_FUEL_EXHAUSTED`; `usage.fuel` reports what each call consumed. The counter is added to the code only when this is set. `register` refuses it for code the rewrite could not instrument",
+  }),
 } satisfies Schema;
 
 // ---- invoke, invokeChain, invokeGroup ----------------------------------------------------------
@@ -755,6 +771,10 @@ const INVOKE_SCHEMA = {
 const CHAIN_SCHEMA = {
   timeoutMs: callTimeout('each stage'),
   prewarm: flag(true, "warm the later stages' instances on the worker that runs the first, in the gaps between stages"),
+  signal: {
+    ...INVOKE_SCHEMA.signal,
+    doc: 'cancels the stage running when aborted (as `invoke(…, { signal })`); no later stage starts',
+  },
 } satisfies Schema;
 
 const GROUP_SCHEMA = {
@@ -783,7 +803,11 @@ export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'co
   cluster: ClusterSettings | undefined;
   kernels: { mode: 'auto' | 'gpu' | 'cpu'; maxKernelMs: number };
 };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota'>> & {
+export type ResolvedFunctionOptions = Required<
+  Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota' | 'cpuLimitMs' | 'fuel'>
+> & {
+  cpuLimitMs: number | undefined;
+  fuel: number | undefined;
   stateKeys: string[] | undefined;
   callees: string[] | undefined;
   wasi: WasiConfig;
@@ -794,7 +818,7 @@ export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys'
 export const RUNTIME_DEFAULTS = Object.freeze(defaultsOf(RUNTIME_SCHEMA)) as Readonly<
   Omit<ResolvedRuntimeOptions, 'cluster'> & { cluster: RuntimeOptions['cluster'] }
 >;
-/** The defaults of `register`'s options (`maxConcurrency` undefined: half of the runtime's `maxInstances`, at least 1). */
+/** The defaults of `register`'s options (`maxConcurrency` undefined: half of the runtime's `maxInstances`, at least 1; `cpuLimitMs`, `fuel` undefined: none). */
 export const FUNCTION_DEFAULTS = Object.freeze(defaultsOf(FUNCTION_SCHEMA)) as Readonly<
   Omit<ResolvedFunctionOptions, 'maxConcurrency'> & { maxConcurrency: number | undefined }
 >;
@@ -825,7 +849,11 @@ export function resolveInvokeOptions(
 }
 
 /** `timeoutMs` undefined: each stage's own. */
-export function resolveChainOptions(options: unknown): { timeoutMs: number | undefined; prewarm: boolean } {
+export function resolveChainOptions(options: unknown): {
+  timeoutMs: number | undefined;
+  prewarm: boolean;
+  signal: AbortSignal | undefined;
+} {
   return resolveWith(CHAIN_SCHEMA, options, 'options') as ReturnType<typeof resolveChainOptions>;
 }
 

@@ -14,6 +14,7 @@
 import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
+import type { Usage } from './metering.js';
 import type { WasiConfig } from './host/wasi.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
@@ -128,6 +129,10 @@ export interface FunctionSpec {
    * call it runs itself.
    */
   concurrency: { limit: number; running: SharedArrayBuffer };
+  /** `cpuLimitMs` at register: the CPU a call may use (the pool enforces it). */
+  cpuLimitMs?: number;
+  /** `fuel` at register: the fuel a call may consume (the module was rewritten to count it). */
+  fuel?: number;
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */
@@ -218,6 +223,12 @@ export interface InvokeSuccess {
   cold: boolean;
   /** Time the call kept its worker: taking or restoring an instance, main, output, reset (suspensions included). */
   workerMs: number;
+  /**
+   * What it used. Not in the posted object: a batch carries its successes' usage packed in
+   * its `usage` array, which the pool unpacks here (as does the outcome log); energy is added
+   * by the pool.
+   */
+  usage?: Usage;
 }
 
 export interface InvokeFailure {
@@ -257,7 +268,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'registered'; seq: number; error?: WireError }
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
-  | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
+  /** `usage`: the usage of the batch's successes, in order, USAGE_FIELDS.length numbers each (runtime/metering.ts). */
+  | { type: 'results'; batch: InvokeOutcome[]; usage: Float64Array; logs: WorkerLog[] }
   | { type: 'state'; id: number; op: StateOp; args: unknown[] }
   /** A message from rank `from` to rank `to` of `group`. */
   | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }

@@ -37,12 +37,14 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { cancelledError, Pool, type CallRecord, type PoolStats } from './pool.js';
+import type { CallStats, EnergyStats, Usage } from './metering.js';
 import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
+import { toBytes, type InvokeInput } from './input.js';
 import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
 import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
@@ -66,6 +68,13 @@ export interface InvokeResult {
    * queueing and moving the input and output between threads. 0 for host handlers.
    */
   workerMs: number;
+  /**
+   * What the call used: wall and CPU time, peak memory, bytes in and out, state and kernel use,
+   * memory-seconds, energy where measurable, fuel (see {@link Usage} and README, "Metering").
+   * On every call a worker of this runtime ran (the error of a call that started carries it in
+   * `details.usage`); absent for host handlers and calls another cluster host ran.
+   */
+  usage?: Usage;
   /** With `{ trace: true }`: this call and every call it made with chain.call, transitively. */
   calls?: CallRecord[];
   /** Cluster mode: the id of the host that ran the call. */
@@ -87,8 +96,7 @@ export interface ClusterView {
   rejected: Rejected;
 }
 
-/** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
-export type InvokeInput = Uint8Array | ArrayBuffer | string | undefined;
+export type { InvokeInput } from './input.js';
 
 /** What `invokeChain` resolves to: the last stage's result, and every stage's. */
 export interface ChainResult extends InvokeResult {
@@ -131,7 +139,7 @@ export interface FunctionInfo {
 }
 
 /** One function in `stats().byFunction`. */
-export interface FunctionStats extends ConcurrencyStats {
+export interface FunctionStats extends ConcurrencyStats, CallStats {
   /** Bytes of the local state tier charged to it: room of the keys it last created or grew, plus what it appended here. */
   stateBytes: number;
   /** Local keys charged to it. */
@@ -148,9 +156,10 @@ export interface RuntimeStats extends PoolStats {
   limits: { maxQueuedMessageBytes: number; maxChainedOutputBytes: number; maxInstances: number };
   /** The GPU kernels: which path they take, calls per path and per function; absent before first use. */
   kernels?: KernelsStats;
+  /** Whether calls get `usage.energyJoules` (RAPL counters readable), why not, and the joules attributed so far. */
+  energy: EnergyStats;
 }
 
-const encoder = new TextEncoder();
 /** @internal Key of the pool accessor used by `nuvola/testing`. */
 export const POOL = Symbol('nuvola.pool');
 
@@ -238,10 +247,15 @@ export class Runtime {
       let checked: CheckedModule;
       let code: ComponentCode | undefined;
       if (component) {
-        ({ checked, code } = await prepareComponent(name, bytes, fnOptions.memoryLimitPages, this.options.componentCacheDir));
+        ({ checked, code } = await prepareComponent(name, bytes, fnOptions.memoryLimitPages, this.options.componentCacheDir, {
+          fuel: fnOptions.fuel !== undefined,
+        }));
       } else {
-        checked = await checkModule(name, bytes, fnOptions.memoryLimitPages, fnOptions.abi === 'component' ? 'auto' : fnOptions.abi);
+        checked = await checkModule(name, bytes, fnOptions.memoryLimitPages, fnOptions.abi === 'component' ? 'auto' : fnOptions.abi, {
+          fuel: fnOptions.fuel !== undefined,
+        });
       }
+      checkEnforceable(name, fnOptions, checked);
       if (checked.abi === 'wasi' && fnOptions.reuse === 'keep') {
         throw new InvalidOptionError(
           ErrorCode.INVALID_OPTION,
@@ -265,6 +279,8 @@ export class Runtime {
         concurrency: { limit: fnOptions.maxConcurrency, running: new SharedArrayBuffer(4) },
       };
       if (code !== undefined) spec.component = code;
+      if (fnOptions.cpuLimitMs !== undefined) spec.cpuLimitMs = fnOptions.cpuLimitMs;
+      if (fnOptions.fuel !== undefined) spec.fuel = fnOptions.fuel;
       if (checked.sources !== undefined) spec.sources = checked.sources;
       await this.pool.register(spec, checked.segments, fnOptions.timeoutMs);
       fnOptions.abi = checked.abi;
@@ -528,6 +544,7 @@ export class Runtime {
           worker: raw.worker,
           workerMs: raw.workerMs,
           durationMs: performance.now() - start,
+          usage: raw.usage,
           host: cluster.hostId,
           ...(raw.calls ? { calls: raw.calls } : {}),
         }));
@@ -547,6 +564,7 @@ export class Runtime {
       worker: raw.worker,
       workerMs: raw.workerMs,
       durationMs: performance.now() - start,
+      usage: raw.usage,
       ...(raw.calls ? { calls: raw.calls } : {}),
     }));
   }
@@ -628,6 +646,7 @@ export class Runtime {
       worker: raw.worker,
       workerMs: raw.workerMs,
       durationMs,
+      usage: raw.usage,
     }));
   }
 
@@ -666,7 +685,8 @@ export class Runtime {
     }
     for (const name of names) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
     const chain = resolveChainOptions(options);
-    const invokeOptions = chain.timeoutMs === undefined ? undefined : { timeoutMs: chain.timeoutMs };
+    const invokeOptions =
+      chain.timeoutMs === undefined && chain.signal === undefined ? undefined : { timeoutMs: chain.timeoutMs, signal: chain.signal };
     if (chain.prewarm) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
     const start = performance.now();
     const stages: ChainResult['stages'] = [];
@@ -681,6 +701,7 @@ export class Runtime {
         worker: last.worker,
         workerMs: last.workerMs,
         durationMs: last.durationMs,
+        ...(last.usage ? { usage: last.usage } : {}),
       });
       if (last.returnCode !== 0) break;
       data = last.output;
@@ -695,7 +716,13 @@ export class Runtime {
     for (const [name, options] of this.registry) {
       const calls = concurrency.get(name) ?? { running: 0, waiting: 0, maxConcurrency: options.maxConcurrency };
       const state = usage.get(name) ?? { bytes: 0, keys: 0 };
-      byFunction[name] = { ...calls, stateBytes: state.bytes, stateKeys: state.keys, stateQuota: { ...options.stateQuota } };
+      byFunction[name] = {
+        ...calls,
+        ...this.pool.meters.stats(name),
+        stateBytes: state.bytes,
+        stateKeys: state.keys,
+        stateQuota: { ...options.stateQuota },
+      };
     }
     const { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances } = this.options;
     const stats: RuntimeStats = {
@@ -703,6 +730,7 @@ export class Runtime {
       functions: this.registry.size + this.handlers.size,
       byFunction,
       limits: { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances },
+      energy: this.pool.energy.stats(),
     };
     if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
     return stats;
@@ -813,24 +841,25 @@ function clusterResult(outcome: Outcome, start: number): InvokeResult {
   };
 }
 
+/** `cpuLimitMs` and `fuel` need the checks the rewrite adds, which code it cannot follow lacks. */
+function checkEnforceable(name: string, options: ResolvedFunctionOptions, checked: CheckedModule): void {
+  const why = checked.layout.resetNote ?? 'its code could not be instrumented';
+  for (const [path, needed] of [
+    ['cpuLimitMs', options.cpuLimitMs !== undefined && !checked.layout.interruptible],
+    ['fuel', options.fuel !== undefined && !checked.layout.fuel],
+  ] as const) {
+    if (!needed) continue;
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `option options.${path} cannot be enforced for function '${name}': ${why}; leave ${path} out (timeoutMs still applies)`,
+      { path: `options.${path}`, function: name },
+    );
+  }
+}
+
 function unknownFunction(name: string): RegistryError {
   return new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${name}' is registered; register() it first`, {
     function: name,
-  });
-}
-
-function toBytes(input: InvokeInput): Uint8Array {
-  if (input === undefined) return new Uint8Array(0);
-  if (typeof input === 'string') return encoder.encode(input);
-  if (input instanceof Uint8Array) {
-    // postMessage clones a view's whole backing buffer (a pooled Buffer, a slice of a large
-    // ArrayBuffer) and shares a SharedArrayBuffer; send exactly the bytes, as a private copy.
-    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
-    return whole && input.buffer instanceof ArrayBuffer ? input : new Uint8Array(input);
-  }
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
-    path: 'input',
   });
 }
 

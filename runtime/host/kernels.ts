@@ -8,6 +8,7 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { KERNELS_IMPORTS } from './manifest.js';
 import { ErrorCode, GuestError, KernelError, makeError } from '../errors.js';
+import { unframe } from '../frames.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
 import { hostCall } from './state.js';
@@ -45,28 +46,21 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
 
 /** Not tracked with the instance's state requests: a kernel call holds no state lock. */
 function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
-  return hostCall('kernel', [method, ctx.fn, ...args]);
+  const start = performance.now();
+  const meter = ctx.meter;
+  return hostCall('kernel', [method, ctx.fn, ...args]).finally(() => {
+    meter.kernelMs += performance.now() - start;
+  });
 }
 
-/** The framed list of byte strings at ptr/len, as f32 arrays. */
+/** The framed list of byte strings at ptr/len, as f32 arrays (copies: guest memory moves on). */
 function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array[] {
-  const bytes = guestBytes(ctx, ptr, len, 'kernels.run');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (): GuestError =>
     new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run inputs that are not a framed list of f32 arrays`);
-  if (bytes.byteLength < 4) throw bad();
-  const count = view.getUint32(0, true);
-  const out: Float32Array[] = [];
-  let at = 4;
-  for (let i = 0; i < count; i++) {
-    if (bytes.byteLength - at < 4) throw bad();
-    const n = view.getUint32(at, true);
-    at += 4;
-    if (n > bytes.byteLength - at || n % 4 !== 0) throw bad();
-    out.push(new Float32Array(bytes.slice(at, at + n).buffer));
-    at += n;
-  }
-  return out;
+  return unframe(guestBytes(ctx, ptr, len, 'kernels.run'), bad).map((part) => {
+    if (part.byteLength % 4 !== 0) throw bad();
+    return new Float32Array(part.slice().buffer);
+  });
 }
 
 export const kernelImports: Capability = {

@@ -14,6 +14,7 @@ import type { Lease } from '../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../state/key-state.js';
 import { MAX_KEY_BYTES } from '../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
+import { frame } from '../frames.js';
 import type { StateOp } from '../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
 import type { Capability } from './imports.js';
@@ -248,12 +249,14 @@ export const stateImports: Capability = {
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
         const lease = ctx.state.leases.get(k);
-        await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
+        const pushed = await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
+        ctx.meter.statePushedBytes += typeof pushed === 'number' ? pushed : 0;
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = ctx.state.staged;
       const n = Math.min(len >>> 0, src.byteLength);
       guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
+      ctx.meter.stateBytesRead += n;
       ctx.state.staged = EMPTY;
     });
     return {
@@ -262,38 +265,41 @@ export const stateImports: Capability = {
         const k = key(ctx, kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return clientOf(ctx).read(k, offset, len, (n) => guestWritable(ctx, ptr, n, 'read'), held(ctx, k));
+        return clientOf(ctx).read(
+          k,
+          offset,
+          len,
+          (n) => {
+            ctx.meter.stateBytesRead += n;
+            return guestWritable(ctx, ptr, n, 'read');
+          },
+          held(ctx, k),
+        );
       }),
       [abi.STATE_WRITE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'write');
         guestBytes(ctx, ptr, len, 'write');
+        ctx.meter.stateBytesWritten += len;
         return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(ctx, k));
       }),
       [abi.STATE_WRITE_AT]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'write_at');
         guestBytes(ctx, ptr, len, 'write_at');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
+        ctx.meter.stateBytesWritten += len;
         return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(ctx, k));
       }),
       [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'append');
-        await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice(), ctx.fn]);
+        const bytes = guestBytes(ctx, ptr, len, 'append').slice();
+        ctx.meter.stateBytesWritten += len;
+        await request(ctx, 'append', [k, bytes, ctx.fn]);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const entries = (await request(ctx, 'readAppended', [k])) as Uint8Array[];
-        const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
-        const out = new Uint8Array(total);
-        const view = new DataView(out.buffer);
-        view.setUint32(0, entries.length, true);
-        let pos = 4;
-        for (const e of entries) {
-          view.setUint32(pos, e.byteLength, true);
-          out.set(e, pos + 4);
-          pos += 4 + e.byteLength;
-        }
+        const out = frame((await request(ctx, 'readAppended', [k])) as Uint8Array[]);
         ctx.state.staged = out;
-        return total;
+        return out.byteLength;
       }),
       [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'read_all');
