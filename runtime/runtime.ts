@@ -70,7 +70,7 @@ export interface InvokeResult {
   workerMs: number;
   /**
    * What the call used: wall and CPU time, peak memory, bytes in and out, state and kernel use,
-   * memory-seconds, energy where measurable, fuel (see {@link Usage} and README, "Metering").
+   * memory-seconds, energy where measurable, fuel (see {@link Usage} and docs/guides/metering.md).
    * On every call a worker of this runtime ran (the error of a call that started carries it in
    * `details.usage`); absent for host handlers and calls another cluster host ran.
    */
