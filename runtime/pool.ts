@@ -14,6 +14,7 @@ import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } f
 import type { StateService } from './state-service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
@@ -284,6 +285,8 @@ export class Pool {
   private outstanding = 0;
   private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
+  private readonly deadlines = new DeadlineTimer((now) => this.deadlinesDue(now));
   private closed = false;
   private restarts = 0;
   private interrupts = 0;
@@ -513,6 +516,7 @@ export class Pool {
         timeoutMs,
         ...(input.byteLength > 0 ? { input } : {}),
       };
+      this.deadlines.watch(request.deadline);
       if (link?.parent !== undefined) request.parent = link.parent;
       if (link?.group !== undefined) request.group = link.group;
       // Tracing costs nothing unless asked for: only traced trees are looked up.
@@ -1093,6 +1097,20 @@ export class Pool {
     for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
+  /** The deadline timer went off: handles the calls past their deadline; returns the next deadline. */
+  private deadlinesDue(now: number): number {
+    let next = Infinity;
+    for (const slot of this.slots) {
+      if (slot.stopReason !== undefined || slot.dead) continue;
+      this.sweepCalls(slot, now);
+      for (const pending of slot.inflight.values()) {
+        const { deadline } = pending.request;
+        if (!pending.settled && deadline > now && deadline < next) next = deadline;
+      }
+    }
+    return next;
+  }
+
   private sweepCalls(slot: Slot, now: number): void {
     // Read RUNNING first: the worker sets it before bumping STARTED.
     const running = Atomics.load(slot.control, Control.RUNNING);
@@ -1382,6 +1400,7 @@ export class Pool {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
+    this.deadlines.stop();
     clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
     // First, so that a slot given back below lets no waiting call through to a worker.

@@ -1,0 +1,65 @@
+/**
+ * Main thread. One timer for the nearest deadline of the pool's calls, so that a call looping
+ * on its worker's CPU is interrupted at its deadline rather than at the next sweep (every 5 ms).
+ *
+ * It costs one compare per call: a call whose deadline is later than the one the timer is set
+ * for (the usual case: calls with the same timeout arrive in deadline order) leaves it alone.
+ * When the timer goes off, the pool handles the calls past their deadline and names the next
+ * deadline of a call still unanswered; calls answered meanwhile need nothing.
+ */
+import { wallClock } from './protocol.js';
+
+/**
+ * Node's timers count whole milliseconds of a clock read at the start of each turn of the event
+ * loop, so one may go off up to a millisecond early or late: the timer is set this much short
+ * of the deadline, and the rest is waited out in turns of the event loop (milliseconds).
+ */
+const EARLY_MS = 1;
+
+export class DeadlineTimer {
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  /** The deadline the timer is set for ({@link wallClock} time), or Infinity. */
+  private at = Infinity;
+
+  /**
+   * `due(now)` handles the calls whose deadline is at or before `now` and returns the
+   * earliest deadline of a call still unanswered after `now` (Infinity when none).
+   */
+  constructor(private readonly due: (now: number) => number) {}
+
+  /** Makes sure the timer goes off at `deadline` (or earlier). */
+  watch(deadline: number): void {
+    if (deadline < this.at) this.set(deadline);
+  }
+
+  stop(): void {
+    this.set(Infinity);
+  }
+
+  private set(at: number): void {
+    clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.timer = this.immediate = undefined;
+    this.at = at;
+    if (at === Infinity) return;
+    const wait = at - wallClock() - EARLY_MS;
+    if (wait >= 1) {
+      this.timer = setTimeout(this.fire, Math.floor(wait));
+      // The pool's sweeper keeps the process alive while calls are outstanding.
+      this.timer.unref();
+    } else {
+      // Referenced: an unreferenced immediate lets the event loop block in its poll phase.
+      this.immediate = setImmediate(this.fire);
+    }
+  }
+
+  private readonly fire = (): void => {
+    this.timer = this.immediate = undefined;
+    this.at = Infinity;
+    const now = wallClock();
+    const next = this.due(now);
+    // `due` may have watched a deadline of its own (a call it dispatched again).
+    this.set(Math.min(next, this.at));
+  };
+}
