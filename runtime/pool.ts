@@ -29,7 +29,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import { NO_INTERRUPT, type DataSegment, type Snapshot } from './snapshot/layout.js';
+import { NO_INTERRUPT, startUpId, type DataSegment, type Snapshot } from './snapshot/layout.js';
 import type { GroupRef } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
@@ -229,9 +229,9 @@ export interface PoolStats {
   workersParked: number;
   /** Workers replaced after they died or were stopped. */
   workerRestarts: number;
-  /** Calls on a worker's CPU past their deadline stopped by the interrupt word (their worker went on). */
+  /** Calls on a worker's CPU past their deadline (and register's start-up code past its timeout) stopped by the interrupt word; their worker went on. */
   interrupts: number;
-  /** Workers stopped to end a call past its deadline: its code was not instrumented, or it did not reach a check in time. */
+  /** Workers stopped to end a call past its deadline (or register's start-up code past its timeout): its code was not instrumented, or it did not reach a check in time. */
   timeoutTerminations: number;
   /** Live instances on all workers: idle, running or suspended. */
   instances: number;
@@ -836,6 +836,8 @@ export class Pool {
       );
       return;
     }
+    // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
+    if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
     const state = this.registering.get(message.seq);
     if (state === undefined || !state.waiting.has(slot)) return;
     state.error ??= message.error;
@@ -1184,13 +1186,24 @@ export class Pool {
 
   private sweepRegistration(state: Registering, now: number): void {
     const stuck: Slot[] = [];
+    let late = false;
     for (const slot of state.waiting) {
       if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
       const began = state.began.get(slot) ?? now;
       state.began.set(slot, began);
-      if (now - began > state.timeoutMs) stuck.push(slot);
+      if (now - began <= state.timeoutMs) continue;
+      late = true;
+      // Start-up code (a start function, init()) past its time: instrumented code traps at its
+      // next check, and the worker answers the boot and goes on. Otherwise — or when no check
+      // comes within INTERRUPT_GRACE_MS — the worker is replaced.
+      const id = startUpId(state.seq);
+      if (state.message.type === 'boot' && state.spec.layout.interruptible && now - began <= state.timeoutMs + INTERRUPT_GRACE_MS) {
+        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.interrupts++;
+        continue;
+      }
+      stuck.push(slot);
     }
-    if (stuck.length === 0) return;
+    if (!late) return;
     const { name } = state.spec;
     const first = state.error === undefined;
     state.error ??= {
@@ -1198,6 +1211,8 @@ export class Pool {
       message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
       details: { function: name, timeoutMs: state.timeoutMs },
     };
+    if (stuck.length === 0) return;
+    this.terminations += stuck.length;
     // Replace the stuck workers before answering, so the caller sees a pool that serves.
     const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
     if (first) void stopped.then(state.done);

@@ -35,7 +35,7 @@ import { dropGlue } from './component.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
-import type { DataSegment } from '../snapshot/layout.js';
+import { startUpId, type DataSegment } from '../snapshot/layout.js';
 
 const data = workerData as WorkerData;
 setLockHolder(data.lockHolder);
@@ -603,7 +603,7 @@ function boot(spec: FunctionSpec, segments: DataSegment[], seq: number): void {
   let reply: FromWorker;
   Atomics.store(control, Control.REGISTERING, seq);
   try {
-    const instance = GuestInstance.boot(spec, segments, newEnv(spec.name));
+    const instance = GuestInstance.boot(spec, segments, newEnv(spec.name), startUpId(seq));
     const snapshot = instance.capture();
     instance.dispose();
     reply = { type: 'booted', seq, snapshot };
