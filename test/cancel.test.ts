@@ -75,6 +75,38 @@ describe('cancelling a call', () => {
     expect(text(done.output)).toBe('ba');
   });
 
+  it('cancelling twice, or after the call finished, has no effect and throws nothing', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 60_000 });
+    await rt.register('echo', guestBytes('core_echo'));
+    // One signal for a looping call and one queued behind it, aborted twice: each fails once.
+    const controller = new AbortController();
+    const calls = [
+      code(rt.invoke('loop', 'loop', { signal: controller.signal })),
+      code(rt.invoke('loop', 'loop', { signal: controller.signal })),
+    ];
+    await until(() => rt.stats().inflight === 2);
+    controller.abort();
+    controller.abort(new Error('again'));
+    expect(await Promise.all(calls)).toEqual(['E_CANCELLED', 'E_CANCELLED']);
+    const before = rt.stats();
+    // Finished, then aborted twice: its answer stands, nothing is counted or interrupted.
+    const late = new AbortController();
+    const done = await rt.invoke('echo', 'ab', { signal: late.signal });
+    late.abort();
+    late.abort();
+    expect(text(done.output)).toBe('ba');
+    expect((await rt.invoke('loop', 'no', { signal: late.signal }).catch((e: NuvolaError) => e.code)) as string).toBe('E_CANCELLED');
+    expect(text((await rt.invoke('echo', 'cd')).output)).toBe('dc');
+    expect(rt.stats()).toMatchObject({
+      failed: before.failed + 1,
+      completed: before.completed + 2,
+      interrupts: before.interrupts,
+      workerRestarts: 0,
+      timeoutTerminations: 0,
+    });
+  });
+
   it('abandons a host handler call; refuses signal on invokeGroup and a signal that is not one', async () => {
     const { rt } = await runtime({ workers: 1 });
     rt.registerHandler('slow', () => new Promise((resolve) => setTimeout(() => resolve(new Uint8Array(1)), 2000)));
