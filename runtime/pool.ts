@@ -1126,6 +1126,7 @@ export class Pool {
         // chained call its worker runs itself, whose chainLocal message is on its way).
         if (slot.inflight.get(running)?.settled === true) Atomics.store(slot.interrupt.word, 0, running);
       } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
+        this.terminations++;
         void this.stop(slot, `call ${running} kept running after it had failed`);
         return;
       }
@@ -1136,6 +1137,7 @@ export class Pool {
       // A cancel the worker has not answered for this long (it answers every cancel, and the
       // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
       if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS) {
+        this.terminations++;
         void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
         return;
       }
