@@ -12,9 +12,22 @@ import { wallClock } from './protocol.js';
 /**
  * Node's timers count whole milliseconds of a clock read at the start of each turn of the event
  * loop, so one may go off up to a millisecond early or late: the timer is set this much short
- * of the deadline, and the rest is waited out in turns of the event loop (milliseconds).
+ * of the deadline and, for a call on its worker's CPU, the rest is waited out in turns of the
+ * event loop (milliseconds).
  */
 const EARLY_MS = 1;
+
+/** What the pool says when the timer goes off. */
+export interface NextDeadline {
+  /** The earliest deadline of a call still unanswered ({@link wallClock} time), or Infinity. */
+  at: number;
+  /**
+   * Whether that call is on its worker's CPU now: only then is the last millisecond waited out
+   * in turns of the event loop (a looping call is what must trap on time; a suspended or queued
+   * call's answer does not need the main thread busy for it).
+   */
+  onCpu: boolean;
+}
 
 export class DeadlineTimer {
   private timer: NodeJS.Timeout | undefined;
@@ -22,11 +35,8 @@ export class DeadlineTimer {
   /** The deadline the timer is set for ({@link wallClock} time), or Infinity. */
   private at = Infinity;
 
-  /**
-   * `due(now)` handles the calls whose deadline is at or before `now` and returns the
-   * earliest deadline of a call still unanswered after `now` (Infinity when none).
-   */
-  constructor(private readonly due: (now: number) => number) {}
+  /** `due(now)` handles the calls whose deadline is at or before `now` and says what comes next. */
+  constructor(private readonly due: (now: number) => NextDeadline) {}
 
   /** Makes sure the timer goes off at `deadline` (or earlier). */
   watch(deadline: number): void {
@@ -37,15 +47,15 @@ export class DeadlineTimer {
     this.set(Infinity);
   }
 
-  private set(at: number): void {
+  private set(at: number, precise = true): void {
     clearTimeout(this.timer);
     clearImmediate(this.immediate);
     this.timer = this.immediate = undefined;
     this.at = at;
     if (at === Infinity) return;
-    const wait = at - wallClock() - EARLY_MS;
-    if (wait >= 1) {
-      this.timer = setTimeout(this.fire, Math.floor(wait));
+    const left = at - wallClock();
+    if (left - EARLY_MS >= 1 || !precise) {
+      this.timer = setTimeout(this.fire, precise ? Math.floor(left - EARLY_MS) : Math.max(1, Math.ceil(left)));
       // The pool's sweeper keeps the process alive while calls are outstanding.
       this.timer.unref();
     } else {
@@ -57,9 +67,9 @@ export class DeadlineTimer {
   private readonly fire = (): void => {
     this.timer = this.immediate = undefined;
     this.at = Infinity;
-    const now = wallClock();
-    const next = this.due(now);
+    const next = this.due(wallClock());
     // `due` may have watched a deadline of its own (a call it dispatched again).
-    this.set(Math.min(next, this.at));
+    if (this.at < next.at) this.set(this.at);
+    else this.set(next.at, next.onCpu);
   };
 }

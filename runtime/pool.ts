@@ -14,7 +14,7 @@ import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } f
 import type { StateService } from './state-service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
-import { DeadlineTimer } from './deadline-timer.js';
+import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
@@ -1099,15 +1099,17 @@ export class Pool {
     for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
-  /** The deadline timer went off: handles the calls past their deadline; returns the next deadline. */
-  private deadlinesDue(now: number): number {
-    let next = Infinity;
+  /** The deadline timer went off: handles the calls past their deadline; says which comes next. */
+  private deadlinesDue(now: number): NextDeadline {
+    const next: NextDeadline = { at: Infinity, onCpu: false };
     for (const slot of this.slots) {
       if (slot.stopReason !== undefined || slot.dead) continue;
       this.sweepCalls(slot, now);
       for (const pending of slot.inflight.values()) {
-        const { deadline } = pending.request;
-        if (!pending.settled && deadline > now && deadline < next) next = deadline;
+        const { deadline, id } = pending.request;
+        if (pending.settled || deadline <= now || deadline >= next.at) continue;
+        next.at = deadline;
+        next.onCpu = Atomics.load(slot.control, Control.RUNNING) === id;
       }
     }
     return next;
