@@ -1135,10 +1135,13 @@ export class Pool {
     } else {
       slot.zombie = undefined;
     }
+    // On the CPU for a call still waited for: a long call, which its own deadline bounds.
+    const busy = running !== 0 && slot.inflight.get(running)?.settled === false;
     for (const pending of slot.inflight.values()) {
       // A cancel the worker has not answered for this long (it answers every cancel, and the
       // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
-      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS) {
+      // Not while it runs a call still waited for: it reads its cancels after that call.
+      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS && !busy) {
         this.terminations++;
         void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
         return;
@@ -1192,6 +1195,8 @@ export class Pool {
     const stuck: Slot[] = [];
     let late = false;
     for (const slot of state.waiting) {
+      // Being stopped already (the sweep comes back before it has exited).
+      if (slot.stopReason !== undefined) continue;
       if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
       const began = state.began.get(slot) ?? now;
       state.began.set(slot, began);

@@ -48,10 +48,12 @@ describe('cancelling a call', () => {
     await rt.register('ops', guestBytes('state_ops'));
     // Same turn: both reach the worker in one batch; the write waits behind the busy call, which
     // finishes on its own (no trap), so the worker goes straight on to the next call.
-    // Sized to run about a second on this machine, so the abort lands while it runs.
+    // Sized to run about two seconds on this machine, so the abort lands while it runs and the
+    // cancel waits longer than the pool waits for an answer to a cancel (1.1 s): a worker busy
+    // with a call still waited for is not taken for a stuck one.
     const t = performance.now();
     await rt.invoke('busy', '20');
-    const millions = Math.max(20, Math.ceil((20 * 1000) / Math.max(1, performance.now() - t)));
+    const millions = Math.max(20, Math.ceil((20 * 2000) / Math.max(1, performance.now() - t)));
     const busy = rt.invoke('busy', String(millions));
     const controller = new AbortController();
     const write = code(rt.invoke('ops', 'write cancelled-key 3', { signal: controller.signal }));
