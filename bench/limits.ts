@@ -11,6 +11,7 @@
  *   (E_WORKER_LOST), worker restarts and calls answered, with the checks (interrupted) vs code
  *   the rewrite cannot instrument (its worker stopped).
  */
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime, type NuvolaError, type Runtime } from 'nuvola';
 import { GuestInstance } from '../runtime/worker/instance.js';
@@ -31,6 +32,8 @@ async function uninstrumentedSpin(): Promise<Uint8Array> {
 }
 
 export async function benchLimits(runs = LIMITS_DEFAULTS.runs): Promise<BenchReport> {
+  // The trap latency is a matter of threads being scheduled: the report says how busy the machine was.
+  const loadBefore = loadavg()[0]!;
   const wasm = await buildGuest(source, { optimizeLevel: 3 });
   const input = (s: string): Uint8Array => new TextEncoder().encode(s);
   const workloads = [
@@ -173,5 +176,8 @@ export async function benchLimits(runs = LIMITS_DEFAULTS.runs): Promise<BenchRep
   } finally {
     await rt.close();
   }
+  notes.push(
+    `machine: ${cpus().length} CPUs, 1-minute load average ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end.`,
+  );
   return report('limits', runs, figures, notes);
 }
