@@ -7,8 +7,8 @@
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError, LimitError } from './errors.js';
 import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
-import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/manifest.js';
-import { WASI_START } from './host/manifest.js';
+import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './capabilities/manifest.js';
+import { WASI_START } from './capabilities/manifest.js';
 import { prepareModule, SnapshotUnsupported } from './snapshot/rewrite.js';
 import { dropCustomSection, SOURCE_MAP_SECTION, sourceTable, type SourceTable } from './source-map.js';
 import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';

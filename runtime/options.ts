@@ -16,7 +16,7 @@ import type { RedisTarget } from '../state/redis-tier.js';
 import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 import { MIN_SECRET_LENGTH } from '../cluster/seal.js';
-import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi/config.js';
+import { NO_WASI, type WasiConfig, type WasiDir } from './capabilities/wasi/config.js';
 
 /** One line a guest logged, or one the runtime itself reports. */
 export interface LogEntry {
@@ -504,7 +504,7 @@ function wasiOptions(value: unknown): WasiConfig {
   const dirsValue = o['dirs'] ?? [];
   if (!Array.isArray(dirsValue)) fail('options.wasi.dirs', 'an array of { host, guest?, writable? }', dirsValue);
   if (dirsValue.length > 0 && process.platform !== 'linux') {
-    // Grants are reached only through directory descriptors and /proc/self/fd (host/wasi/paths.ts).
+    // Grants are reached only through directory descriptors and /proc/self/fd (capabilities/wasi/paths.ts).
     throw new InvalidOptionError(
       ErrorCode.INVALID_OPTION,
       `option options.wasi.dirs: granting directories to a WASI guest needs Linux (/proc/self/fd); this is ${process.platform}: leave dirs out`,

@@ -11,7 +11,7 @@
 import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
-import type { StateService } from './state-service.js';
+import type { StateService } from './capabilities/state/service.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';

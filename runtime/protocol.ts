@@ -14,7 +14,7 @@
 import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
-import type { WasiConfig } from './host/wasi.js';
+import type { WasiConfig } from './capabilities/wasi/guest.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
 /** Layout of the Int32Array over each worker's control SharedArrayBuffer. */
@@ -232,7 +232,7 @@ export interface WorkerLog {
   message: string;
 }
 
-/** State operations a worker asks the main thread's store to do (see runtime/state-service.ts). */
+/** State operations a worker asks the main thread's store to do (see runtime/capabilities/state/service.ts). */
 export type StateOp =
   | 'lookup'
   | 'ensure'

@@ -39,7 +39,7 @@ import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
-import { stateService } from './state-service.js';
+import { stateService } from './capabilities/state/service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
 import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
 import { moduleHash, settle } from '../cluster/outcome.js';

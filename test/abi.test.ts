@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as abi from '../guest/sdk/nuvola/abi.js';
-import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
-import { WASI_MODULE } from '../runtime/host/wasi.js';
+import { PROVIDED_IMPORTS } from '../runtime/capabilities/guest.js';
+import { WASI_MODULE } from '../runtime/capabilities/wasi/guest.js';
 
 const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
 const sdkChain = readFileSync(new URL('../guest/sdk/nuvola/chain.ts', import.meta.url), 'utf8');

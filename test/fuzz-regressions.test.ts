@@ -10,7 +10,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from 'nuvola';
 import { until } from 'nuvola/testing';
 import { encodeProgram, fuzzGuestModule, type Step } from './fuzz/guest-module.js';
 import { IMPORTS, type ImportSig } from './fuzz/signatures.js';
-import { guestBytes, type GuestContext } from '../runtime/host/context.js';
+import { guestBytes, type GuestContext } from '../runtime/capabilities/context.js';
 
 const step = (module: string, name: string, args: (number | bigint)[]): Step => ({
   import: IMPORTS.findIndex((i) => i.module === module && i.name === name),

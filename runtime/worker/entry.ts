@@ -8,16 +8,16 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, fromWire, GuestError, makeError, toWire, type WireError } from '../errors.js';
-import { configureState } from '../host/state.js';
+import { configureState } from '../capabilities/state/guest.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
-import { configureChain, type ChainBudget, type ChildCall } from '../host/chain.js';
-import { configureComm } from '../host/comm.js';
-import { sharedFileBudget } from '../host/wasi.js';
+import { configureChain, type ChainBudget, type ChildCall } from '../capabilities/chain/guest.js';
+import { configureComm } from '../capabilities/comm/guest.js';
+import { sharedFileBudget } from '../capabilities/wasi/guest.js';
 import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
-import type { GuestContext } from '../host/context.js';
+import type { GuestContext } from '../capabilities/context.js';
 import {
   Control,
   clockMicros,

@@ -10,10 +10,10 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
-import { logLine, type ContextRef, type GuestContext } from '../host/context.js';
-import { buildImports } from '../host/imports.js';
-import { newGuestState, releaseState } from '../host/state.js';
-import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../host/wasi.js';
+import { logLine, type ContextRef, type GuestContext } from '../capabilities/context.js';
+import { buildImports } from '../capabilities/guest.js';
+import { newGuestState, releaseState } from '../capabilities/state/guest.js';
+import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../capabilities/wasi/guest.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {

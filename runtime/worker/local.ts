@@ -4,7 +4,7 @@
  * so instances can be restored, called, reset and inspected directly.
  */
 import { checkModule } from '../module-check.js';
-import { localFileBudget, NO_WASI } from '../host/wasi.js';
+import { localFileBudget, NO_WASI } from '../capabilities/wasi/guest.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { newInterrupt } from './interrupt.js';

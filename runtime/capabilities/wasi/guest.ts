@@ -17,20 +17,20 @@
  * Every pointer goes through the bounds-checked views of context.ts: a guest passing a range
  * outside its memory traps with E_GUEST_POINTER.
  */
-import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
-import { E, R } from './wasi/abi.js';
-import * as fdOps from './wasi/fd-ops.js';
-import * as pathOps from './wasi/path-ops.js';
-import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './wasi/memory.js';
-import { WASI_IMPORTS, WASI_MODULE } from './manifest.js';
+import { ErrorCode, LimitError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import type { Capability } from '../guest.js';
+import { E, R } from './abi.js';
+import * as fdOps from './fd-ops.js';
+import * as pathOps from './path-ops.js';
+import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './memory.js';
+import { WASI_IMPORTS, WASI_MODULE } from '../manifest.js';
 
-export { WASI_MODULE, WASI_START } from './manifest.js';
-import { logText, type WasiState } from './wasi/state.js';
+export { WASI_MODULE, WASI_START } from '../manifest.js';
+import { logText, type WasiState } from './state.js';
 
-export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
-export { endCall, newWasiState, type WasiState } from './wasi/state.js';
+export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './fd-table.js';
+export { endCall, newWasiState, type WasiState } from './state.js';
 
 /** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
 export class WasiExit {

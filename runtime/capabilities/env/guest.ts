@@ -2,12 +2,12 @@
  * Worker thread. AssemblyScript's own runtime imports (module `env`): `abort` (a failed
  * assertion or an uncaught `throw`), `trace` and `seed`. nuvola's capabilities never use `env`.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { ENV_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, logLine, type ContextRef, type GuestContext } from './context.js';
-import { mapFrames, ownFrame } from '../source-map.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ENV_IMPORTS } from '../manifest.js';
+import { ErrorCode, GuestError } from '../../errors.js';
+import { guestBytes, logLine, type ContextRef, type GuestContext } from '../context.js';
+import { mapFrames, ownFrame } from '../../source-map.js';
+import type { Capability } from '../guest.js';
 
 const utf16 = new TextDecoder('utf-16le');
 

@@ -6,11 +6,11 @@
  * An invocation holds its callees' outputs until it ends; their total is capped by
  * `maxChainedOutputBytes` (the worker counts each output in as it arrives, see ChainBudget).
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { CHAIN_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { CHAIN_IMPORTS } from '../manifest.js';
+import { ErrorCode, GuestError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import type { Capability } from '../guest.js';
 
 /** A call this invocation made, as the worker tracks it. */
 export interface ChildCall {

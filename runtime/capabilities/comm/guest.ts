@@ -7,12 +7,12 @@
  * invocation is rank 0 of 1. Bytes sent to a rank and not yet received are counted per rank
  * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { COMM_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError, LimitError } from '../errors.js';
-import type { GroupRef } from '../protocol.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { COMM_IMPORTS } from '../manifest.js';
+import { ErrorCode, GuestError, LimitError } from '../../errors.js';
+import type { GroupRef } from '../../protocol.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import type { Capability } from '../guest.js';
 
 export interface CommChannel {
   /** Delivers a message to rank `to` of `group`: here if that rank runs on this worker, else through the main thread. */

@@ -7,16 +7,16 @@
  * Errors trap the invocation with their E_STATE_* code. Locks an invocation still holds when
  * it ends — normally, by a trap or by a timeout — are released.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { STATE_IMPORTS } from './manifest.js';
-import { StateClient } from '../../state/client.js';
-import type { Lease } from '../../state/global-tier.js';
-import type { KeyHandle, KeyState } from '../../state/key-state.js';
-import { MAX_KEY_BYTES } from '../../state/store.js';
-import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
-import type { StateOp } from '../protocol.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { STATE_IMPORTS } from '../manifest.js';
+import { StateClient } from '../../../state/client.js';
+import type { Lease } from '../../../state/global-tier.js';
+import type { KeyHandle, KeyState } from '../../../state/key-state.js';
+import { MAX_KEY_BYTES } from '../../../state/store.js';
+import { asNuvolaError, ErrorCode, makeError } from '../../errors.js';
+import type { StateOp } from '../../protocol.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import type { Capability } from '../guest.js';
 
 /** A local lock an invocation holds, and the allocation it locked. */
 interface HeldLocal {

@@ -6,13 +6,13 @@
 import { ErrorCode, GuestError } from '../errors.js';
 import type { ContextRef } from './context.js';
 import type { SuspendHooks } from '../worker/instance.js';
-import { chainImports } from './chain.js';
-import { commImports } from './comm.js';
-import { env } from './env.js';
-import { io } from './io.js';
-import { kernelImports } from './kernels.js';
-import { stateImports } from './state.js';
-import { wasiImports } from './wasi.js';
+import { chainImports } from './chain/guest.js';
+import { commImports } from './comm/guest.js';
+import { env } from './env/guest.js';
+import { io } from './io/guest.js';
+import { kernelImports } from './kernels/guest.js';
+import { stateImports } from './state/guest.js';
+import { wasiImports } from './wasi/guest.js';
 
 /** One import module: its function names (true where the import may suspend) and their binding. */
 export interface Capability {

@@ -2,11 +2,11 @@
  * Main thread. Carries out the state operations workers ask for (messages of type `state`)
  * on the process's one {@link StateStore}.
  */
-import type { Lease } from '../state/global-tier.js';
-import type { Range } from '../state/key-state.js';
-import { checkKey, type HeldLock, type StateStore } from '../state/store.js';
-import type { StateOp } from './protocol.js';
-import type { Kernels } from '../kernels/index.js';
+import type { Lease } from '../../../state/global-tier.js';
+import type { Range } from '../../../state/key-state.js';
+import { checkKey, type HeldLock, type StateStore } from '../../../state/store.js';
+import type { StateOp } from '../../protocol.js';
+import type { Kernels } from '../../../kernels/index.js';
 
 export type StateService = (op: StateOp, args: unknown[]) => Promise<unknown>;
 

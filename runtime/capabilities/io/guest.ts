@@ -1,10 +1,10 @@
 /** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { IO_IMPORTS } from './manifest.js';
-import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, logLine, type ContextRef } from './context.js';
-import { wallClock } from '../protocol.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { IO_IMPORTS } from '../manifest.js';
+import { ErrorCode, LimitError } from '../../errors.js';
+import { guestBytes, guestWritable, logLine, type ContextRef } from '../context.js';
+import { wallClock } from '../../protocol.js';
+import type { Capability } from '../guest.js';
 
 const decoder = new TextDecoder();
 

@@ -5,10 +5,10 @@
  */
 import type { SourceTable } from '../source-map.js';
 import { ErrorCode, GuestError } from '../errors.js';
-import type { ChildCall } from './chain.js';
+import type { ChildCall } from './chain/guest.js';
 import type { GroupRef } from '../protocol.js';
-import type { GuestState } from './state.js';
-import type { WasiState } from './wasi.js';
+import type { GuestState } from './state/guest.js';
+import type { WasiState } from './wasi/guest.js';
 
 export interface GuestContext {
   readonly fn: string;

@@ -5,12 +5,12 @@
  * back into guest memory. Every import suspends the guest while the kernel runs; the worker
  * goes on serving other instances.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { KERNELS_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError, makeError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
-import { hostCall } from './state.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { KERNELS_IMPORTS } from '../manifest.js';
+import { ErrorCode, GuestError, makeError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import type { Capability } from '../guest.js';
+import { hostCall } from '../state/guest.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
