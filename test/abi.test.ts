@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as abi from '../guest/sdk/nuvola/abi.js';
-import { PROVIDED_IMPORTS } from '../runtime/capabilities/guest.js';
-import { WASI_MODULE } from '../runtime/capabilities/wasi/guest.js';
+import { PROVIDED_IMPORTS } from '../runtime/capabilities/registry.js';
+import { WASI_MODULE } from '../runtime/capabilities/wasi/manifest.js';
 
 const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
 const sdkChain = readFileSync(new URL('../guest/sdk/nuvola/chain.ts', import.meta.url), 'utf8');

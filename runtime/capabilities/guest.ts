@@ -1,43 +1,71 @@
 /**
- * Worker and main thread. The registry of host capabilities: what the ABI provides (checked
- * at `register`), which imports may suspend (those make `main` run through JSPI), and the
- * import object of one instance.
+ * Worker thread. The capabilities' worker halves, loaded once per thread from the registry
+ * ({@link loadCapabilities}), and what instances need of them: the import object (suspending
+ * imports wrapped for JSPI), each capability's slot of a new context, and the end of a call.
  */
 import { ErrorCode, GuestError } from '../errors.js';
-import type { ContextRef } from './context.js';
+import type { FunctionSpec } from '../protocol.js';
 import type { SuspendHooks } from '../worker/instance.js';
-import { chainImports } from './chain/guest.js';
-import { commImports } from './comm/guest.js';
-import { env } from './env/guest.js';
-import { io } from './io/guest.js';
-import { kernelImports } from './kernels/guest.js';
-import { stateImports } from './state/guest.js';
-import { wasiImports } from './wasi/guest.js';
+import type { CallEnd, GuestCapability } from './capability.js';
+import type { ContextRef, GuestContext } from './context.js';
+import type { CapabilityManifest } from './manifest.js';
+import { CAPABILITIES } from './registry.js';
 
-/** One import module: its function names (true where the import may suspend) and their binding. */
-export interface Capability {
-  module: string;
-  functions: Record<string, boolean>;
-  /** The import functions, bound once per worker: each reads `ref.ctx` when called. */
-  bind(ref: ContextRef): Record<string, (...args: never[]) => unknown>;
+interface Loaded {
+  manifest: CapabilityManifest;
+  guest: GuestCapability<unknown>;
 }
 
-const CAPABILITIES: readonly Capability[] = [io, stateImports, chainImports, commImports, kernelImports, env, wasiImports];
+let loaded: readonly Loaded[] | undefined;
 
-export { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './manifest.js';
+/**
+ * Loads every capability's worker half. Awaited once by each thread that runs instances
+ * before it creates any. A binding that does not provide exactly its manifest's names is
+ * nuvola's own fault, found here rather than at a guest's first call.
+ */
+export async function loadCapabilities(): Promise<void> {
+  if (loaded !== undefined) return;
+  const guests = await Promise.all(CAPABILITIES.map((c) => c.guest()));
+  loaded = CAPABILITIES.map((manifest, i) => ({ manifest, guest: guests[i]!.default as GuestCapability<unknown> }));
+}
 
-/** The import object of every instance on a worker; suspending imports are wrapped for JSPI. */
+function capabilities(): readonly Loaded[] {
+  if (loaded === undefined) throw new Error('nuvola: loadCapabilities() must finish before instances are created');
+  return loaded;
+}
+
+/** The import object of instances on a worker; suspending imports are wrapped for JSPI. */
 export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.Imports {
   const imports: WebAssembly.Imports = {};
-  for (const capability of CAPABILITIES) {
-    const bound = capability.bind(ref);
-    const moduleImports: Record<string, unknown> = {};
-    for (const [name, fn] of Object.entries(bound)) {
-      moduleImports[name] = capability.functions[name] ? suspending(ref, hooks, fn as (...args: unknown[]) => unknown) : fn;
+  capabilities().forEach(({ manifest, guest }, index) => {
+    const bound = guest.bind(ref, (ctx) => ctx.slots[index]);
+    const names = Object.keys(manifest.imports);
+    if (names.length !== Object.keys(bound).length || names.some((n) => bound[n] === undefined)) {
+      throw new Error(`nuvola: the imports of '${manifest.module}' do not match its manifest`);
     }
-    imports[capability.module] = moduleImports as WebAssembly.ModuleImports;
-  }
+    const moduleImports: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(manifest.imports)) {
+      const fn = bound[name] as (...args: unknown[]) => unknown;
+      moduleImports[name] = spec.suspends ? suspending(ref, hooks, fn) : fn;
+    }
+    imports[manifest.module] = moduleImports as WebAssembly.ModuleImports;
+  });
   return imports;
+}
+
+/** Each capability's slot of a new instance's context, by its index in the registry. */
+export function newSlots(spec: FunctionSpec): unknown[] {
+  return capabilities().map(({ guest }) => guest.newSlot?.(spec));
+}
+
+/** Tells every capability that the instance's call is over, so it releases what the call held. */
+export function endCall(ctx: GuestContext, how: CallEnd): void {
+  capabilities().forEach(({ guest }, index) => guest.endCall?.(ctx, ctx.slots[index], how));
+}
+
+/** Whether a capability's host work may still write the instance's memory. */
+export function busy(ctx: GuestContext): boolean {
+  return capabilities().some(({ guest }, index) => guest.busy?.(ctx.slots[index]) === true);
 }
 
 /**

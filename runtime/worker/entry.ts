@@ -13,7 +13,8 @@ import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
 import { configureChain, type ChainBudget, type ChildCall } from '../capabilities/chain/guest.js';
 import { configureComm } from '../capabilities/comm/guest.js';
-import { sharedFileBudget } from '../capabilities/wasi/guest.js';
+import { configureWasi, sharedFileBudget } from '../capabilities/wasi/guest.js';
+import { loadCapabilities } from '../capabilities/guest.js';
 import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
@@ -296,8 +297,9 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
   settleChain(call, outcome);
 }
 
+configureWasi(sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder));
+await loadCapabilities();
 const host = workerImports(hooks);
-const wasiFiles = sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder);
 const interrupt = wrapInterrupt(data.interrupt);
 
 function newEnv(fn: string): InstanceEnv {
@@ -314,7 +316,6 @@ function newEnv(fn: string): InstanceEnv {
     onDispose: () => {
       Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
-    wasiFiles,
     interrupt,
   };
 }

@@ -6,10 +6,9 @@
  * goes on serving other instances.
  */
 import * as abi from '../../../guest/sdk/nuvola/abi.js';
-import { KERNELS_IMPORTS } from '../manifest.js';
 import { ErrorCode, GuestError, makeError } from '../../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
-import type { Capability } from '../guest.js';
+import { guestCapability } from '../capability.js';
 import { hostCall } from '../state/guest.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -69,9 +68,7 @@ function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array
   return out;
 }
 
-export const kernelImports: Capability = {
-  module: abi.MODULE_KERNELS,
-  functions: KERNELS_IMPORTS,
+export default guestCapability({
   bind(ref: ContextRef) {
     const elementwise =
       (method: 'addF32' | 'mulF32') =>
@@ -174,4 +171,4 @@ export const kernelImports: Capability = {
       },
     };
   },
-};
+});

@@ -8,7 +8,6 @@
  * it ends — normally, by a trap or by a timeout — are released.
  */
 import * as abi from '../../../guest/sdk/nuvola/abi.js';
-import { STATE_IMPORTS } from '../manifest.js';
 import { StateClient } from '../../../state/client.js';
 import type { Lease } from '../../../state/global-tier.js';
 import type { KeyHandle, KeyState } from '../../../state/key-state.js';
@@ -16,7 +15,7 @@ import { MAX_KEY_BYTES } from '../../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../../errors.js';
 import type { StateOp } from '../../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
-import type { Capability } from '../guest.js';
+import { guestCapability, type Slot } from '../capability.js';
 
 /** A local lock an invocation holds, and the allocation it locked. */
 interface HeldLocal {
@@ -36,7 +35,7 @@ export interface GuestState {
   client: StateClient | undefined;
 }
 
-export function newGuestState(): GuestState {
+function newGuestState(): GuestState {
   return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0), inflight: new Set(), client: undefined };
 }
 
@@ -54,10 +53,15 @@ export function hostCall(op: StateOp, args: unknown[]): Promise<unknown> {
   return channel(op, args);
 }
 
+/** Reads an instance's slot; set when the imports are first bound (the slot's index is fixed per thread). */
+let stateOf: Slot<GuestState> = () => {
+  throw new Error('state imports are not bound in this thread');
+};
+
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
 export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
   const pending = channel(op, args);
-  const inflight = ctx.state.inflight;
+  const inflight = stateOf(ctx).inflight;
   inflight.add(pending);
   const done = (): void => void inflight.delete(pending);
   pending.then(done, done);
@@ -69,7 +73,7 @@ export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promis
  * so that its waits end when its invocation is cancelled and its requests can be told apart.
  */
 function clientOf(ctx: GuestContext): StateClient {
-  ctx.state.client ??= new StateClient(
+  return (stateOf(ctx).client ??= new StateClient(
     {
       // The function is named so that what it allocates counts against its stateQuota.
       lookup: (key) => request(ctx, 'lookup', [key, ctx.fn]) as Promise<KeyHandle | undefined>,
@@ -77,8 +81,7 @@ function clientOf(ctx: GuestContext): StateClient {
       pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', [key, ranges, held]) as Promise<void>,
     },
     () => ctx.cancelled,
-  );
-  return ctx.state.client;
+  ));
 }
 
 // Two different byte strings must never decode to the same key: fatal (not every invalid
@@ -130,8 +133,8 @@ function lockError(ctx: GuestContext, key: string, message: string): Error {
  * cancelled call), the release waits for them, so that nothing runs under a lock already
  * given away.
  */
-export function releaseState(ctx: GuestContext, normal: boolean): void {
-  const held = ctx.state;
+function releaseState(ctx: GuestContext, normal: boolean): void {
+  const held = stateOf(ctx);
   if (held.locks.size === 0 && held.leases.size === 0) {
     held.staged = EMPTY;
     return;
@@ -176,10 +179,12 @@ function i64(ctx: GuestContext, value: unknown, name: string): bigint {
   );
 }
 
-export const stateImports: Capability = {
-  module: abi.MODULE_STATE,
-  functions: STATE_IMPORTS,
-  bind(ref: ContextRef) {
+export default guestCapability<GuestState>({
+  newSlot: newGuestState,
+  endCall: (ctx, _state, how) => releaseState(ctx, how === 'returned'),
+  busy: (state) => state.inflight.size > 0,
+  bind(ref: ContextRef, slot: Slot<GuestState>) {
+    stateOf = slot;
     const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
       const bytes = guestBytes(ctx, ptr, len, what);
       // Before decoding: a key of any length in the guest's memory would otherwise be decoded,
@@ -207,54 +212,54 @@ export const stateImports: Capability = {
       }
       return k;
     };
-    const held = (ctx: GuestContext, k: string) => ctx.state.locks.get(k)?.mode;
+    const held = (ctx: GuestContext, k: string) => stateOf(ctx).locks.get(k)?.mode;
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `lock_${mode}`);
         if (held(ctx, k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(ctx, k)} lock`);
         const locked = await clientOf(ctx).lock(k, mode);
         if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
-        ctx.state.locks.set(k, { mode, state: locked });
+        stateOf(ctx).locks.set(k, { mode, state: locked });
       });
     const unlockLocal = (mode: 'read' | 'write') =>
       guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `unlock_${mode}`);
-        const lock = ctx.state.locks.get(k);
+        const lock = stateOf(ctx).locks.get(k);
         if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
-        ctx.state.locks.delete(k);
+        stateOf(ctx).locks.delete(k);
         return clientOf(ctx).unlock(k, mode, lock.state);
       });
     const lockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `lock_global_${mode}`);
-        if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
+        if (stateOf(ctx).leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
         const lease = (await request(ctx, 'lockGlobal', [k, mode, ctx.deadline])) as Lease;
         if (ctx.cancelled) {
           void channel('unlockGlobal', [lease]).catch(() => undefined);
           throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
         }
-        ctx.state.leases.set(k, lease);
+        stateOf(ctx).leases.set(k, lease);
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `unlock_global_${mode}`);
-        const lease = ctx.state.leases.get(k);
+        const lease = stateOf(ctx).leases.get(k);
         if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
-        ctx.state.leases.delete(k);
+        stateOf(ctx).leases.delete(k);
         if (!((await request(ctx, 'unlockGlobal', [lease])) as boolean))
           ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
-        const lease = ctx.state.leases.get(k);
+        const lease = stateOf(ctx).leases.get(k);
         await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
-      const src = ctx.state.staged;
+      const src = stateOf(ctx).staged;
       const n = Math.min(len >>> 0, src.byteLength);
       guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
-      ctx.state.staged = EMPTY;
+      stateOf(ctx).staged = EMPTY;
     });
     return {
       [abi.STATE_SIZE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => clientOf(ctx).size(key(ctx, kp, kl, 'size'))),
@@ -292,13 +297,13 @@ export const stateImports: Capability = {
           out.set(e, pos + 4);
           pos += 4 + e.byteLength;
         }
-        ctx.state.staged = out;
+        stateOf(ctx).staged = out;
         return total;
       }),
       [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'read_all');
         const stage = (bytes: Uint8Array): number => {
-          ctx.state.staged = bytes;
+          stateOf(ctx).staged = bytes;
           return bytes.byteLength;
         };
         const value = clientOf(ctx).readAll(k, held(ctx, k));
@@ -340,4 +345,4 @@ export const stateImports: Capability = {
       }),
     };
   },
-};
+});
