@@ -40,6 +40,7 @@ import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './capabilities/state/service.js';
+import { kernelsService } from './capabilities/kernels/service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
 import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
 import { moduleHash, settle } from '../cluster/outcome.js';
@@ -958,7 +959,10 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxChainedOutputBytes: resolved.maxChainedOutputBytes,
     },
     resolved.logger,
-    stateService(store, () => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
+    {
+      state: stateService(store),
+      kernels: kernelsService(() => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
+    },
     (holder) => store.releaseHolder(holder),
   );
   try {

@@ -9,7 +9,8 @@ import * as abi from '../../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, makeError } from '../../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability } from '../capability.js';
-import { hostCall } from '../state/guest.js';
+import type { RpcClient } from '../../rpc.js';
+import type { GuestKernelCall, KernelsApi } from './api.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -42,9 +43,13 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
   guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
-/** Not tracked with the instance's state requests: a kernel call holds no state lock. */
-function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
-  return hostCall('kernel', [method, ctx.fn, ...args]);
+let channel: Pick<RpcClient<KernelsApi>, 'call'> = {
+  call: () => Promise.reject(new Error('kernels are not configured in this thread')),
+};
+
+/** Called once by the worker entry with its channel to the kernels. */
+export function configureKernels(rpc: Pick<RpcClient<KernelsApi>, 'call'>): void {
+  channel = rpc;
 }
 
 /** The framed list of byte strings at ptr/len, as f32 arrays. */
@@ -76,12 +81,12 @@ export default guestCapability({
         const ctx = ref.ctx;
         const what = `kernels.${method}`;
         floatBytes(ctx, out, n, what);
-        return call(ctx, method, [floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
-        );
+        return channel
+          .call(method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what))
+          .then((r) => writeFloats(ctx, out, r, n >>> 0, what));
       };
     return {
-      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', []).then((ok) => (ok === true ? 1 : 0)),
+      [abi.KERNELS_AVAILABLE]: (): Promise<number> => channel.call('available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
       [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.matmulF32';
@@ -95,30 +100,30 @@ export default guestCapability({
           return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
         }
         floatBytes(ctx, out, mm * nn, what);
-        return call(ctx, 'matmulF32', [floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, mm * nn, what),
-        );
+        return channel
+          .call('matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn)
+          .then((r) => writeFloats(ctx, out, r, mm * nn, what));
       },
       [abi.KERNELS_SAXPY_F32]: (alpha: number, x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.saxpyF32';
         floatBytes(ctx, out, n, what);
-        return call(ctx, 'saxpyF32', [alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
-        );
+        return channel
+          .call('saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what))
+          .then((r) => writeFloats(ctx, out, r, n >>> 0, what));
       },
       [abi.KERNELS_ADD_F32]: elementwise('addF32'),
       [abi.KERNELS_MUL_F32]: elementwise('mulF32'),
       [abi.KERNELS_SUM_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'sumF32', [floats(ref.ctx, x, n, 'kernels.sumF32')]) as Promise<number>,
+        channel.call('sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
       [abi.KERNELS_MAX_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'maxF32', [floats(ref.ctx, x, n, 'kernels.maxF32')]) as Promise<number>,
+        channel.call('maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
       [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         floatBytes(ctx, out, n, 'kernels.scanF32');
-        return call(ctx, 'scanF32', [floats(ctx, x, n, 'kernels.scanF32')]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, 'kernels.scanF32'),
-        );
+        return channel
+          .call('scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32'))
+          .then((r) => writeFloats(ctx, out, r, n >>> 0, 'kernels.scanF32'));
       },
       [abi.KERNELS_CONV2D_F32]: (img: number, h: number, w: number, kernel: number, kh: number, kw: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
@@ -127,14 +132,18 @@ export default guestCapability({
         if (size > 2 ** 28)
           return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
-        return call(ctx, 'conv2dF32', [
-          floats(ctx, img, size, what),
-          h >>> 0,
-          w >>> 0,
-          floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
-          kh >>> 0,
-          kw >>> 0,
-        ]).then((r) => writeFloats(ctx, out, r as Float32Array, size, what));
+        return channel
+          .call(
+            'conv2dF32',
+            ctx.fn,
+            floats(ctx, img, size, what),
+            h >>> 0,
+            w >>> 0,
+            floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
+            kh >>> 0,
+            kw >>> 0,
+          )
+          .then((r) => writeFloats(ctx, out, r, size, what));
       },
       [abi.KERNELS_RUN]: (
         namePtr: number,
@@ -160,14 +169,14 @@ export default guestCapability({
         }
         if (paramsLen >>> 0 > 1024) throw makeError(ErrorCode.KERNEL_ARGS, `function '${ctx.fn}' passed kernels.run more than 1024 params`);
         const u32s = new Uint32Array(guestBytes(ctx, params, (paramsLen >>> 0) * 4, 'kernels.run').slice().buffer);
-        const spec = {
+        const spec: GuestKernelCall = {
           inputs: framedFloats(ctx, inputs, inputsLen),
           outputLength: outLen >>> 0,
           params: u32s,
           workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
         };
         floatBytes(ctx, out, outLen, 'kernels.run');
-        return call(ctx, 'runKernel', [name, spec]).then((r) => writeFloats(ctx, out, r as Float32Array, outLen >>> 0, 'kernels.run'));
+        return channel.call('runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
       },
     };
   },

@@ -10,10 +10,11 @@
 import * as abi from '../../../guest/sdk/nuvola/abi.js';
 import { StateClient } from '../../../state/client.js';
 import type { Lease } from '../../../state/global-tier.js';
-import type { KeyHandle, KeyState } from '../../../state/key-state.js';
+import type { KeyState } from '../../../state/key-state.js';
 import { MAX_KEY_BYTES } from '../../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../../errors.js';
-import type { StateOp } from '../../protocol.js';
+import type { Answer, RpcClient } from '../../rpc.js';
+import type { StateApi } from './api.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability, type Slot } from '../capability.js';
 
@@ -39,18 +40,13 @@ function newGuestState(): GuestState {
   return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0), inflight: new Set(), client: undefined };
 }
 
-type Rpc = (op: StateOp, args: unknown[]) => Promise<unknown>;
-
-let channel: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
+let channel: Pick<RpcClient<StateApi>, 'call'> = {
+  call: () => Promise.reject(new Error('state is not configured in this thread')),
+};
 
 /** Called once by the worker entry with its channel to the main thread's store. */
-export function configureState(rpc: Rpc): void {
+export function configureState(rpc: Pick<RpcClient<StateApi>, 'call'>): void {
   channel = rpc;
-}
-
-/** A request to the main thread that holds no state (a kernel call): not tracked with the instance's locks. */
-export function hostCall(op: StateOp, args: unknown[]): Promise<unknown> {
-  return channel(op, args);
 }
 
 /** Reads an instance's slot; set when the imports are first bound (the slot's index is fixed per thread). */
@@ -59,8 +55,12 @@ let stateOf: Slot<GuestState> = () => {
 };
 
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
-export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
-  const pending = channel(op, args);
+function request<M extends keyof StateApi & string>(
+  ctx: GuestContext,
+  method: M,
+  ...args: Parameters<StateApi[M]>
+): Promise<Answer<StateApi, M>> {
+  const pending = channel.call(method, ...args);
   const inflight = stateOf(ctx).inflight;
   inflight.add(pending);
   const done = (): void => void inflight.delete(pending);
@@ -76,9 +76,9 @@ function clientOf(ctx: GuestContext): StateClient {
   return (stateOf(ctx).client ??= new StateClient(
     {
       // The function is named so that what it allocates counts against its stateQuota.
-      lookup: (key) => request(ctx, 'lookup', [key, ctx.fn]) as Promise<KeyHandle | undefined>,
-      ensure: (key, size, held) => request(ctx, 'ensure', [key, size, held, ctx.fn]) as Promise<KeyHandle>,
-      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', [key, ranges, held]) as Promise<void>,
+      lookup: (key) => request(ctx, 'lookup', key, ctx.fn),
+      ensure: (key, size, held) => request(ctx, 'ensure', key, size, held, ctx.fn),
+      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', key, ranges, held),
     },
     () => ctx.cancelled,
   ));
@@ -154,7 +154,7 @@ function releaseState(ctx: GuestContext, normal: boolean): void {
       }
       if (normal) ctx.log(`nuvola: released the ${lock.mode} lock on '${key}' that the call still held when it returned`);
     }
-    for (const lease of leases) void channel('unlockGlobal', [lease]).catch(() => undefined);
+    for (const lease of leases) void channel.call('unlockGlobal', lease).catch(() => undefined);
   };
   // A cancelled call may still have a request in flight that runs under these locks (a pull,
   // a push, a resize): release only after its own requests in flight now have been answered.
@@ -233,9 +233,9 @@ export default guestCapability<GuestState>({
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `lock_global_${mode}`);
         if (stateOf(ctx).leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = (await request(ctx, 'lockGlobal', [k, mode, ctx.deadline])) as Lease;
+        const lease = await request(ctx, 'lockGlobal', k, mode, ctx.deadline);
         if (ctx.cancelled) {
-          void channel('unlockGlobal', [lease]).catch(() => undefined);
+          void channel.call('unlockGlobal', lease).catch(() => undefined);
           throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
         }
         stateOf(ctx).leases.set(k, lease);
@@ -246,14 +246,13 @@ export default guestCapability<GuestState>({
         const lease = stateOf(ctx).leases.get(k);
         if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
         stateOf(ctx).leases.delete(k);
-        if (!((await request(ctx, 'unlockGlobal', [lease])) as boolean))
-          ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
+        if (!(await request(ctx, 'unlockGlobal', lease))) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
         const lease = stateOf(ctx).leases.get(k);
-        await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
+        await request(ctx, 'push', k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined);
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = stateOf(ctx).staged;
@@ -282,11 +281,11 @@ export default guestCapability<GuestState>({
       }),
       [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'append');
-        await request(ctx, 'append', [k, guestBytes(ctx, ptr, len, 'append').slice(), ctx.fn]);
+        await request(ctx, 'append', k, guestBytes(ctx, ptr, len, 'append').slice(), ctx.fn);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const entries = (await request(ctx, 'readAppended', [k])) as Uint8Array[];
+        const entries = await request(ctx, 'readAppended', k);
         const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
         const out = new Uint8Array(total);
         const view = new DataView(out.buffer);
@@ -312,18 +311,18 @@ export default guestCapability<GuestState>({
       [abi.STATE_TAKE]: take,
       [abi.STATE_APPENDED_TAKE]: take,
       [abi.STATE_CLEAR_APPENDED]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
-        await request(ctx, 'clearAppended', [key(ctx, kp, kl, 'clear_appended')]);
+        await request(ctx, 'clearAppended', key(ctx, kp, kl, 'clear_appended'));
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'pull');
-        await request(ctx, 'pull', [k, held(ctx, k), ctx.fn]);
+        await request(ctx, 'pull', k, held(ctx, k), ctx.fn);
       }),
       [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'delete');
         if (held(ctx, k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
-        await request(ctx, 'delete', [k, undefined]);
+        await request(ctx, 'delete', k, undefined);
         clientOf(ctx).forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),
@@ -336,12 +335,18 @@ export default guestCapability<GuestState>({
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
       [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
         const k = key(ctx, kp, kl, 'increment_global');
-        return (await request(ctx, 'incrementGlobal', [k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL)])) as bigint;
+        return await request(ctx, 'incrementGlobal', k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL));
       }),
       [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
         const k = key(ctx, kp, kl, 'compare_swap_global');
-        const args = [k, i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL), i64(ctx, value, abi.STATE_COMPARE_SWAP_GLOBAL)];
-        return (await request(ctx, 'compareAndSwapGlobal', args)) ? 1 : 0;
+        const swapped = await request(
+          ctx,
+          'compareAndSwapGlobal',
+          k,
+          i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL),
+          i64(ctx, value, abi.STATE_COMPARE_SWAP_GLOBAL),
+        );
+        return swapped ? 1 : 0;
       }),
     };
   },
