@@ -5,7 +5,7 @@
  * verification is reported to `reject` (counted and logged by the cluster) and never used.
  */
 import type { WireError } from '../runtime/errors.js';
-import type { HostInfo } from './cluster.js';
+import { decode, encode, type Outcome } from './codec.js';
 import { MAC_BYTES, type Seal, type SealField } from './seal.js';
 
 /**
@@ -22,8 +22,29 @@ export interface Rejected {
   messages: number;
 }
 
-/** The outcome of one call, as it crosses hosts. */
-export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
+/** A live host as its last heartbeat described it. */
+export interface HostInfo {
+  id: string;
+  hostname: string;
+  pid: number;
+  workers: number;
+  /** Calls it runs at once before routing more to the cluster (0: it only sends). */
+  capacity: number;
+  /** Calls running on it at its last heartbeat. */
+  inflight: number;
+  /** Calls it has completed, local and remote. */
+  completed: number;
+  /** Calls it took from the work stream (sent by other hosts, or by itself when it was busy). */
+  remote: number;
+  /** It reads its own work stream, so calls can be sent to it for their state key. */
+  ownStream?: boolean;
+  startedAt: number;
+  /**
+   * Heartbeats it sent since it started: a reader lists a host only while this goes up (a
+   * heartbeat put back in Redis by someone else does not keep a host that left listed).
+   */
+  beats?: number;
+}
 
 /** Reports an entry that failed verification: its kind and what it was, in words. */
 export type Reject = (kind: keyof Rejected, what: string) => void;
@@ -219,53 +240,4 @@ export class Entries {
   forgetGroup(group: string): void {
     for (const seq of [this.sentSeq, this.seenSeq]) for (const k of seq.keys()) if (k.startsWith(`${group} `)) seq.delete(k);
   }
-}
-
-/** An outcome as bytes: a JSON header's length (4 bytes, LE), the header, then the output. */
-export function encode(outcome: Outcome): Buffer {
-  const header = Buffer.from(
-    JSON.stringify('error' in outcome ? { error: outcome.error } : { rc: outcome.returnCode, host: outcome.host }),
-  );
-  const output =
-    'error' in outcome ? Buffer.alloc(0) : Buffer.from(outcome.output.buffer, outcome.output.byteOffset, outcome.output.byteLength);
-  const lead = Buffer.alloc(4);
-  lead.writeUInt32LE(header.byteLength, 0);
-  return Buffer.concat([lead, header, output]);
-}
-
-export function decode(bytes: Buffer): Outcome {
-  const length = bytes.readUInt32LE(0);
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as { error?: WireError; rc?: number; host?: string };
-  if (header.error !== undefined) return { error: header.error };
-  const output = new Uint8Array(bytes.byteLength - 4 - length);
-  output.set(bytes.subarray(4 + length));
-  return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
-}
-
-/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
-export function encodePart(outcomes: Outcome[]): Buffer {
-  const parts = outcomes.map(encode);
-  const lead = Buffer.alloc(8 + 4 * parts.length);
-  lead.writeUInt32LE(PART_MARK, 0);
-  lead.writeUInt32LE(parts.length, 4);
-  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
-  return Buffer.concat([lead, ...parts]);
-}
-
-/** Leads a part's record where a plain record has its header's length (never this). */
-const PART_MARK = 0xffffffff;
-
-/** A group part's record → one outcome per rank (a part-wide error repeated, or a plain error record). */
-export function decodePart(record: Buffer, ranks: number): Outcome[] {
-  // Timeouts and lost connections come back as a plain outcome record, not a part.
-  if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
-  const count = record.readUInt32LE(4);
-  const out: Outcome[] = [];
-  let at = 8 + 4 * count;
-  for (let i = 0; i < count; i++) {
-    const length = record.readUInt32LE(8 + 4 * i);
-    out.push(decode(record.subarray(at, at + length)));
-    at += length;
-  }
-  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }

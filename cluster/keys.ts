@@ -26,7 +26,7 @@ export interface ClusterKeys {
   reply(host: string): string;
   /**
    * The recorded result of a call of `fn` with an idempotency key: MAC, the input's SHA-256,
-   * then the outcome (see cluster.ts). Keyed by function and key, so another function's call
+   * then the outcome (see codec.ts). Keyed by function and key, so another function's call
    * with the key neither sees nor blocks it.
    */
   done(fn: string, key: string): string;
@@ -206,3 +206,19 @@ return acked`;
  */
 export const GROUP_ADD = `redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`;
+
+/** Every script as a command of a host's command connection: its name, number of keys and Lua. */
+export const SCRIPTS: Record<string, { numberOfKeys: number; lua: string }> = {
+  nuvolaHeartbeat: { numberOfKeys: 3, lua: HEARTBEAT },
+  nuvolaLive: { numberOfKeys: 2, lua: LIVE },
+  nuvolaForget: { numberOfKeys: 5, lua: FORGET },
+  nuvolaPublish: { numberOfKeys: 2, lua: PUBLISH },
+  nuvolaRelease: { numberOfKeys: 1, lua: RELEASE },
+  nuvolaUnpublish: { numberOfKeys: 2, lua: UNPUBLISH },
+  nuvolaRoute: { numberOfKeys: 3, lua: ROUTE },
+  nuvolaBegin: { numberOfKeys: 2, lua: BEGIN },
+  nuvolaRenew: { numberOfKeys: 1, lua: RENEW },
+  nuvolaRecord: { numberOfKeys: 2, lua: RECORD },
+  nuvolaAnswer: { numberOfKeys: 2, lua: ANSWER },
+  nuvolaGroupAdd: { numberOfKeys: 1, lua: GROUP_ADD },
+};

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { fromWire } from '../runtime/errors.js';
-import type { Outcome } from './entries.js';
+import type { Outcome } from './codec.js';
 
 /** The content hash the cluster stores a module's bytes under. */
 export function moduleHash(bytes: Uint8Array): string {

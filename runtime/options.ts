@@ -11,7 +11,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ClusterSettings } from '../cluster/cluster.js';
+import type { ClusterSettings } from '../cluster/settings.js';
 import type { RedisTarget } from '../state/redis-tier.js';
 import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';

@@ -776,6 +776,7 @@ export class Runtime {
     const { Cluster } = await import('../cluster/cluster.js');
     this.clusterRef = await Cluster.join(settings, this.options.redis!, {
       workers: this.options.workers,
+      defaultTimeoutMs: FUNCTION_DEFAULTS.timeoutMs,
       hashOf: (name) => this.hashes.get(name),
       holds: (key) => this.store.holds(key),
       registerFetched: async (name, bytes, options, replace) => {
