@@ -836,13 +836,7 @@ export class Pool {
       request.then(done, done);
     }
     request.then(
-      // A kernel's result array is this reply's alone: moved to the worker, not copied.
-      (value) =>
-        this.post(
-          slot,
-          { type: 'reply', capability, id, value },
-          capability === 'kernels' && value instanceof Float32Array ? [value.buffer as ArrayBuffer] : undefined,
-        ),
+      (value) => this.post(slot, { type: 'reply', capability, id, value }, capability === 'kernels' ? movedKernelValue(value) : undefined),
       (err: unknown) =>
         this.post(slot, {
           type: 'reply',
@@ -1434,4 +1428,17 @@ export function cancelledError(fn: string, reason: unknown, started = true): Nuv
     reason: why,
     ...(started ? {} : { started: false }),
   });
+}
+
+/**
+ * What of a kernel reply moves to the worker rather than being copied: a result array (this
+ * reply's alone), or the ports of a line to the kernel thread.
+ */
+function movedKernelValue(value: unknown): TransferListItem[] | undefined {
+  if (value instanceof Float32Array) return [value.buffer as ArrayBuffer];
+  if (value !== null && typeof value === 'object' && 'port' in value && 'control' in value) {
+    const { port, control } = value as { port: TransferListItem; control: TransferListItem };
+    return [port, control];
+  }
+  return undefined;
 }

@@ -10,6 +10,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { ErrorCode, GuestError, makeError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../capabilities/state/guest.js';
 import { configureKernels } from '../capabilities/kernels/guest.js';
+import { KernelLine } from '../capabilities/kernels/port.js';
 import type { KernelsApi } from '../capabilities/kernels/api.js';
 import type { StateApi } from '../capabilities/state/api.js';
 import { RpcClient, unknownMessage } from '../rpc.js';
@@ -108,14 +109,17 @@ const stateRpc = new RpcClient<StateApi>((id, request) =>
   port.postMessage({ type: 'call', id, capability: 'state', ...request } satisfies FromWorker),
 );
 // A kernel call's arrays are fresh copies of guest memory: moved to the main thread, not copied.
+// (Only a registered kernel's CPU version runs there; the others go to the kernel thread.)
 const kernelsRpc = new RpcClient<KernelsApi>((id, request) =>
   port.postMessage({ type: 'call', id, capability: 'kernels', ...request } satisfies FromWorker, ownedBuffers(request.args)),
 );
 const rpcs = { state: stateRpc, kernels: kernelsRpc };
-/** Requests to the main thread not answered yet. */
-const awaitingReplies = (): number => stateRpc.pending + kernelsRpc.pending;
+/** Guests' kernel calls go straight to the kernel thread over a line of this worker's own. */
+const kernelLine = new KernelLine(kernelsRpc);
+/** Requests to the main thread and the kernel thread not answered yet. */
+const awaitingReplies = (): number => stateRpc.pending + kernelsRpc.pending + kernelLine.pending;
 configureState(stateRpc);
-configureKernels(kernelsRpc);
+configureKernels(kernelLine);
 /** Calls guests made with chain.call whose outcome has not arrived, by the worker's call id. */
 const chains = new Map<number, PendingChild>();
 let nextChain = 1;

@@ -13,6 +13,7 @@ export function kernelsService(kernels: () => Kernels): Service<KernelsApi> {
     (caller: string, ...args: unknown[]): Promise<never> =>
       kernels().callOwned(caller, method, args) as Promise<never>;
   return {
+    connect: () => kernels().connect(),
     available: () => kernels().available(),
     matmulF32: owned('matmulF32'),
     saxpyF32: owned('saxpyF32'),
