@@ -4,6 +4,7 @@
  * them. No signing here (entries.ts), no Redis (the callers).
  */
 import type { WireError } from '../runtime/errors.js';
+import { frame, unframe } from '../runtime/frames.js';
 
 /** The outcome of one call, as it crosses hosts. */
 export type Outcome = { output: Uint8Array; returnCode: number; host?: string } | { error: WireError };
@@ -39,14 +40,11 @@ export function decode(bytes: Buffer): Outcome {
   return { output, returnCode: header.rc ?? 0, ...(header.host !== undefined ? { host: header.host } : {}) };
 }
 
-/** The outcomes of a group part's ranks (or one error for the whole part) as bytes. */
+/** The outcomes of a group part's ranks (or one error for the whole part) as bytes: a mark, then their framed list. */
 export function encodePart(outcomes: Outcome[]): Buffer {
-  const parts = outcomes.map(encode);
-  const lead = Buffer.alloc(8 + 4 * parts.length);
+  const lead = Buffer.alloc(4);
   lead.writeUInt32LE(PART_MARK, 0);
-  lead.writeUInt32LE(parts.length, 4);
-  parts.forEach((p, i) => lead.writeUInt32LE(p.byteLength, 8 + 4 * i));
-  return Buffer.concat([lead, ...parts]);
+  return Buffer.concat([lead, frame(outcomes.map(encode))]);
 }
 
 /** Leads a part's record where a plain record has its header's length (never this). */
@@ -56,13 +54,7 @@ const PART_MARK = 0xffffffff;
 export function decodePart(record: Buffer, ranks: number): Outcome[] {
   // Timeouts and lost connections come back as a plain outcome record, not a part.
   if (record.readUInt32LE(0) !== PART_MARK) return Array<Outcome>(ranks).fill(decode(record));
-  const count = record.readUInt32LE(4);
-  const out: Outcome[] = [];
-  let at = 8 + 4 * count;
-  for (let i = 0; i < count; i++) {
-    const length = record.readUInt32LE(8 + 4 * i);
-    out.push(decode(record.subarray(at, at + length)));
-    at += length;
-  }
-  return count === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
+  const parts = unframe(record.subarray(4), (why) => new Error(`a group part's record is not a framed list of outcomes (${why})`));
+  const out = parts.map((p) => decode(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  return out.length === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }

@@ -41,6 +41,7 @@ import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
 import { stateService } from './capabilities/state/service.js';
 import { kernelsService } from './capabilities/kernels/service.js';
+import { toBytes, type InvokeInput } from './input.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
 import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
 import { moduleHash, settle } from '../cluster/outcome.js';
@@ -84,8 +85,7 @@ export interface ClusterView {
   rejected: Rejected;
 }
 
-/** Input accepted by `invoke`: bytes, a string (sent as UTF-8), or nothing. */
-export type InvokeInput = Uint8Array | ArrayBuffer | string | undefined;
+export type { InvokeInput } from './input.js';
 
 /** What `invokeChain` resolves to: the last stage's result, and every stage's. */
 export interface ChainResult extends InvokeResult {
@@ -99,6 +99,8 @@ export interface ChainOptions {
   timeoutMs?: number;
   /** Warm the later stages' instances while the first runs. Default true. */
   prewarm?: boolean;
+  /** Cancels the stage running when aborted (as `invoke(…, { signal })`); no later stage starts. */
+  signal?: AbortSignal;
 }
 
 /** Options of `rt.invokeGroup`. */
@@ -170,7 +172,6 @@ export interface RuntimeStats extends PoolStats {
   kernels?: KernelsStats;
 }
 
-const encoder = new TextEncoder();
 /** @internal Key of the pool accessor used by `nuvola/testing`. */
 export const POOL = Symbol('nuvola.pool');
 
@@ -701,7 +702,10 @@ export class Runtime {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'invokeChain needs a non-empty array of function names', { path: 'names' });
     }
     for (const name of names) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
-    const invokeOptions = options?.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
+    const invokeOptions =
+      options?.timeoutMs === undefined && options?.signal === undefined
+        ? undefined
+        : { timeoutMs: options?.timeoutMs, signal: options?.signal };
     if (options?.prewarm !== false) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
     const start = performance.now();
     const stages: ChainResult['stages'] = [];
@@ -851,21 +855,6 @@ function clusterResult(outcome: Outcome, start: number): InvokeResult {
 function unknownFunction(name: string): RegistryError {
   return new RegistryError(ErrorCode.UNKNOWN_FUNCTION, `no function named '${name}' is registered; register() it first`, {
     function: name,
-  });
-}
-
-function toBytes(input: InvokeInput): Uint8Array {
-  if (input === undefined) return new Uint8Array(0);
-  if (typeof input === 'string') return encoder.encode(input);
-  if (input instanceof Uint8Array) {
-    // postMessage clones a view's whole backing buffer (a pooled Buffer, a slice of a large
-    // ArrayBuffer) and shares a SharedArrayBuffer; send exactly the bytes, as a private copy.
-    const whole = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
-    return whole && input.buffer instanceof ArrayBuffer ? input : new Uint8Array(input);
-  }
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'input must be a Uint8Array, an ArrayBuffer, a string or undefined', {
-    path: 'input',
   });
 }
 

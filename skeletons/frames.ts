@@ -1,47 +1,20 @@
 /**
- * Framed lists: how a list of byte strings travels as one input or output. Layout,
- * little-endian: u32 count, then for each part a u32 length and its bytes. The guest SDK's
- * `frames` class reads and writes the same layout.
+ * Framed lists for skeletons (`nuvola/skeletons`' `frame` and `unframe`): the layout of
+ * runtime/frames.ts — u32 count, then for each part a u32 length and its bytes, little-endian —
+ * as the guest SDK's `frames` class reads and writes it; a malformed list is `E_INVALID_SKELETON`.
  */
 import { ErrorCode, SkeletonError } from '../runtime/index.js';
+import { unframe as unframeOr } from '../runtime/frames.js';
 
-/** The framed list of `parts`. */
-export function frame(parts: readonly Uint8Array[]): Uint8Array {
-  let total = 4;
-  for (const part of parts) total += 4 + part.byteLength;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, parts.length, true);
-  let at = 4;
-  for (const part of parts) {
-    view.setUint32(at, part.byteLength, true);
-    out.set(part, at + 4);
-    at += 4 + part.byteLength;
-  }
-  return out;
-}
+export { frame } from '../runtime/frames.js';
 
 /** The parts of a framed list (views into `data`); a SkeletonError when `data` is not one. */
 export function unframe(data: Uint8Array, what = 'input'): Uint8Array[] {
-  const bad = (why: string): SkeletonError =>
-    new SkeletonError(ErrorCode.INVALID_SKELETON, `${what} is not a framed list (${why}); produce it with frames.join / frame()`, {
-      bytes: data.byteLength,
-    });
-  if (data.byteLength < 4) throw bad('shorter than its 4-byte count');
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const count = view.getUint32(0, true);
-  // Every part takes at least 4 bytes: a count beyond that is corrupt, not just long.
-  if (count > (data.byteLength - 4) / 4) throw bad(`count ${count} is larger than ${data.byteLength} bytes can hold`);
-  const parts: Uint8Array[] = new Array<Uint8Array>(count);
-  let at = 4;
-  for (let i = 0; i < count; i++) {
-    if (at + 4 > data.byteLength) throw bad(`cut short in the length of part ${i}`);
-    const length = view.getUint32(at, true);
-    at += 4;
-    if (at + length > data.byteLength) throw bad(`cut short in part ${i}`);
-    parts[i] = data.subarray(at, at + length);
-    at += length;
-  }
-  if (at !== data.byteLength) throw bad(`${data.byteLength - at} bytes after the last part`);
-  return parts;
+  return unframeOr(
+    data,
+    (why) =>
+      new SkeletonError(ErrorCode.INVALID_SKELETON, `${what} is not a framed list (${why}); produce it with frames.join / frame()`, {
+        bytes: data.byteLength,
+      }),
+  );
 }

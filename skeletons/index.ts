@@ -15,8 +15,11 @@ export { run, runAll, runStream, checkFunctions } from './run.js';
 export type { RunOptions, Observer } from './run.js';
 export { rewrite, normalize, explain, statefulFunctions, RULES } from './rewrite.js';
 export type { RuleName, RewriteContext } from './rewrite.js';
-export { calibrate, calibrateTransport, predict, chooseReplicas, paysOff, Profile, DEFAULT_TRANSPORT } from './model.js';
-export type { Transport, Prediction, Workload, CalibratedItem } from './model.js';
+export { Profile, DEFAULT_TRANSPORT } from './profile.js';
+export type { Transport, CalibratedItem } from './profile.js';
+export { calibrate, calibrateTransport } from './calibrate.js';
+export { predict, chooseReplicas, paysOff } from './predict.js';
+export type { Prediction, Workload } from './predict.js';
 export { frame, unframe } from './frames.js';
 
 /**

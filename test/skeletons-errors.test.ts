@@ -262,7 +262,7 @@ describe('skeleton errors: a stage that fails', () => {
   });
 
   it('malformed framed output reaching a reduce mid-stream fails with E_SKELETON_STAGE and the item', async () => {
-    // skeletons/README.md: "malformed framed output ... fails the whole run with E_SKELETON_STAGE
+    // docs/guides/skeletons.md: "malformed framed output ... fails the whole run with E_SKELETON_STAGE
     // (details.function, details.item the stream index ...)".
     const rt = await start();
     const items = [frame([u32s(1), u32s(2)]), frame([u32s(3)]), new Uint8Array([9, 9, 9]), frame([u32s(4)])];
@@ -393,6 +393,85 @@ describe('skeleton errors: stopping early', () => {
     const b2 = calls(rt);
     expect(await rejection(run(rt, seq('double'), u32s(1), { signal: controller.signal }))).toBe(reason);
     expect(calls(rt)).toBe(b2);
+  });
+});
+
+describe("skeleton errors: a run's calls are cancelled when it fails", () => {
+  /**
+   * skel_stall on three workers (first byte 1 loops, 2 sleeps a minute, 3 traps after 30 ms),
+   * registered with a minute's timeout: a call still there when its run fails would hold the
+   * run for a minute unless it is cancelled. `outcomes` records how every invoke of it ended,
+   * by its mode.
+   */
+  async function stalling(): Promise<{ rt: Runtime; outcomes: Map<number, string[]> }> {
+    const { rt } = await track({ workers: 3 });
+    await rt.register('stall', guestBytes('skel_stall'), { timeoutMs: 60_000 });
+    await rt.register('double', guestBytes('skel_double'));
+    await rt.register('faulty', guestBytes('skel_faulty'));
+    const outcomes = new Map<number, string[]>();
+    const invoke = rt.invoke.bind(rt);
+    vi.spyOn(rt, 'invoke').mockImplementation((name, input, options) => {
+      const call = invoke(name, input, options);
+      if (name === 'stall') {
+        const mode = (input as Uint8Array)[0]!;
+        const record = (outcome: string): void => void outcomes.set(mode, [...(outcomes.get(mode) ?? []), outcome]);
+        call.then(
+          () => record('ok'),
+          (err: NuvolaError) => record(err.code),
+        );
+      }
+      return call;
+    });
+    return { rt, outcomes };
+  }
+
+  const LOOP = 1;
+  const SLEEP = 2;
+  const TRAP = 3;
+
+  for (const [name, runIt] of [
+    ['a farm', (rt: Runtime) => runAll(rt, farm('stall', { replicas: 3 }), [byte(LOOP), byte(SLEEP), byte(TRAP)])],
+    [
+      'a map (one item)',
+      (rt: Runtime) =>
+        run(rt, map('stall', { partition: partitions.chunks(3), gather: gathers.concat() }), new Uint8Array([LOOP, SLEEP, TRAP])),
+    ],
+    [
+      'a farm of a fused seq (invokeChain)',
+      (rt: Runtime) => runAll(rt, farm(seq('stall', 'faulty'), { replicas: 3 }), [byte(LOOP), byte(SLEEP), byte(TRAP)]),
+    ],
+  ] as const) {
+    it(`${name}: the first failure cancels the looping and the sleeping call, and the runtime serves on`, async () => {
+      const { rt, outcomes } = await stalling();
+      const err = await rejection(runIt(rt));
+      expect(err.code).toBe('E_SKELETON_STAGE');
+      expect(err.details).toMatchObject({ function: 'stall', cause: 'E_GUEST_TRAP' });
+      // Settled by the time the run rejects: cancelled, not run out to their minute.
+      expect(outcomes.get(TRAP)).toEqual(['E_GUEST_TRAP']);
+      expect(outcomes.get(LOOP)).toEqual(['E_CANCELLED']);
+      expect(outcomes.get(SLEEP)).toEqual(['E_CANCELLED']);
+      const stats = rt.stats();
+      expect(stats.inflight).toBe(0);
+      // The loop was interrupted at a check, not by stopping its worker.
+      expect(stats.timeoutTerminations).toBe(0);
+      expect(stats.workerRestarts).toBe(0);
+      await expectHealthy(rt);
+    });
+  }
+
+  it("the run's own signal cancels its calls in flight; the run rejects with the reason", async () => {
+    const { rt, outcomes } = await stalling();
+    const controller = new AbortController();
+    const reason = new Error('enough');
+    const running = rejection(runAll(rt, farm('stall', { replicas: 2 }), [byte(LOOP), byte(SLEEP)], { signal: controller.signal }));
+    await vi.waitFor(() => expect(rt.stats().inflight).toBe(2));
+    controller.abort(reason);
+    expect(await running).toBe(reason);
+    expect(outcomes.get(LOOP)).toEqual(['E_CANCELLED']);
+    expect(outcomes.get(SLEEP)).toEqual(['E_CANCELLED']);
+    expect(rt.stats().inflight).toBe(0);
+    expect(rt.stats().timeoutTerminations).toBe(0);
+    await expectHealthy(rt);
   });
 });
 

@@ -273,4 +273,12 @@ describe('cost model: items the same size that differ in work', () => {
     const mixed = await calibrate(rt, seq('busy'), ['1'], { into: profile, cost: () => 1, warmUp: false }).catch((e: unknown) => e);
     expect((mixed as { message: string }).message).toMatch(/calibrated without a cost hint/);
   });
+
+  it('refuses a sample that is not an input as run() does (E_INVALID_OPTION), before any call', async () => {
+    const rt = await busy();
+    const before = rt.stats().completed;
+    const err = await calibrate(rt, seq('busy'), [5 as unknown as Uint8Array]).catch((e: unknown) => e);
+    expect((err as { code: string }).code).toBe('E_INVALID_OPTION');
+    expect(rt.stats().completed).toBe(before);
+  });
 });

@@ -11,6 +11,7 @@ import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '.
 import { guestCapability } from '../capability.js';
 import type { RpcClient } from '../../rpc.js';
 import type { GuestKernelCall, KernelsApi } from './api.js';
+import { unframe } from '../../frames.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -52,25 +53,14 @@ export function configureKernels(rpc: Pick<RpcClient<KernelsApi>, 'call'>): void
   channel = rpc;
 }
 
-/** The framed list of byte strings at ptr/len, as f32 arrays. */
+/** The framed list of byte strings at ptr/len, as f32 arrays (copies: guest memory moves on). */
 function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array[] {
-  const bytes = guestBytes(ctx, ptr, len, 'kernels.run');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (): GuestError =>
     new GuestError(ErrorCode.GUEST_TRAP, `function '${ctx.fn}' passed kernels.run inputs that are not a framed list of f32 arrays`);
-  if (bytes.byteLength < 4) throw bad();
-  const count = view.getUint32(0, true);
-  const out: Float32Array[] = [];
-  let at = 4;
-  for (let i = 0; i < count; i++) {
-    if (bytes.byteLength - at < 4) throw bad();
-    const n = view.getUint32(at, true);
-    at += 4;
-    if (n > bytes.byteLength - at || n % 4 !== 0) throw bad();
-    out.push(new Float32Array(bytes.slice(at, at + n).buffer));
-    at += n;
-  }
-  return out;
+  return unframe(guestBytes(ctx, ptr, len, 'kernels.run'), bad).map((part) => {
+    if (part.byteLength % 4 !== 0) throw bad();
+    return new Float32Array(part.slice().buffer);
+  });
 }
 
 export default guestCapability({

@@ -17,6 +17,7 @@ import type { Answer, RpcClient } from '../../rpc.js';
 import type { StateApi } from './api.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability, type Slot } from '../capability.js';
+import { frame } from '../../frames.js';
 
 /** A local lock an invocation holds, and the allocation it locked. */
 interface HeldLocal {
@@ -285,19 +286,9 @@ export default guestCapability<GuestState>({
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const entries = await request(ctx, 'readAppended', k);
-        const total = 4 + entries.reduce((n, e) => n + 4 + e.byteLength, 0);
-        const out = new Uint8Array(total);
-        const view = new DataView(out.buffer);
-        view.setUint32(0, entries.length, true);
-        let pos = 4;
-        for (const e of entries) {
-          view.setUint32(pos, e.byteLength, true);
-          out.set(e, pos + 4);
-          pos += 4 + e.byteLength;
-        }
+        const out = frame(await request(ctx, 'readAppended', k));
         stateOf(ctx).staged = out;
-        return total;
+        return out.byteLength;
       }),
       [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'read_all');
