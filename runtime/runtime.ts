@@ -32,7 +32,7 @@ import {
   type ResolvedRuntimeOptions,
   type RuntimeOptions,
 } from './options.js';
-import { cancelledError, Pool, type CallRecord, type PoolStats } from './pool.js';
+import { cancelledError, Pool, type CallRecord, type PoolStats, type RawResult } from './pool.js';
 import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
@@ -542,16 +542,9 @@ export class Runtime {
       // Here when this host has the function and room (and holds or is home to the state key);
       // else (or with an idempotency key) through the cluster.
       if (this.registry.has(name) && idempotencyKey === undefined && cluster.runsHere(stateKey)) {
-        return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined)).then((raw) => ({
-          output: raw.output,
-          returnCode: raw.returnCode,
-          cold: raw.cold,
-          worker: raw.worker,
-          workerMs: raw.workerMs,
-          durationMs: performance.now() - start,
-          host: cluster.hostId,
-          ...(raw.calls ? { calls: raw.calls } : {}),
-        }));
+        return cluster
+          .track(this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined))
+          .then((raw) => invokeResult(raw, performance.now() - start, cluster.hostId));
       }
       // Not registered here and no timeout given: the function's own, from the cluster's registry.
       const own = !this.registry.has(name) && (options as InvokeOptions | undefined)?.timeoutMs === undefined;
@@ -561,15 +554,9 @@ export class Runtime {
         signal,
       );
     }
-    return this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined).then((raw) => ({
-      output: raw.output,
-      returnCode: raw.returnCode,
-      cold: raw.cold,
-      worker: raw.worker,
-      workerMs: raw.workerMs,
-      durationMs: performance.now() - start,
-      ...(raw.calls ? { calls: raw.calls } : {}),
-    }));
+    return this.pool
+      .invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined)
+      .then((raw) => invokeResult(raw, performance.now() - start));
   }
 
   private async invokeHandler(
@@ -584,7 +571,7 @@ export class Runtime {
     this.checkInputSize(name, bytes);
     const start = performance.now();
     const raw = await abandonOnAbort(this.runHandler(name, entry.handler, bytes, timeoutMs), name, resolved?.signal);
-    return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, workerMs: 0, durationMs: performance.now() - start };
+    return invokeResult(raw, performance.now() - start);
   }
 
   /**
@@ -658,14 +645,7 @@ export class Runtime {
     }
     const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs!, placement);
     const durationMs = performance.now() - start;
-    return raws.map((raw) => ({
-      output: raw.output,
-      returnCode: raw.returnCode,
-      cold: raw.cold,
-      worker: raw.worker,
-      workerMs: raw.workerMs,
-      durationMs,
-    }));
+    return raws.map((raw) => invokeResult(raw, durationMs));
   }
 
   /**
@@ -840,15 +820,23 @@ function checkName(name: string): void {
 
 /** A call's outcome from the cluster as `invoke` resolves it (or the error it rejects with). */
 function clusterResult(outcome: Outcome, start: number): InvokeResult {
-  const { output, returnCode } = settle(outcome);
+  return invokeResult(settle(outcome), performance.now() - start, 'host' in outcome ? outcome.host : undefined);
+}
+
+/**
+ * A call's result as `invoke` resolves it, from the pool's raw result or, for a call that ran
+ * on no worker here (a host handler, another host), just its output and code.
+ */
+function invokeResult(raw: Pick<RawResult, 'output' | 'returnCode'> & Partial<RawResult>, durationMs: number, host?: string): InvokeResult {
   return {
-    output,
-    returnCode,
-    cold: false,
-    worker: -1,
-    workerMs: 0,
-    durationMs: performance.now() - start,
-    ...('host' in outcome && outcome.host !== undefined ? { host: outcome.host } : {}),
+    output: raw.output,
+    returnCode: raw.returnCode,
+    cold: raw.cold ?? false,
+    worker: raw.worker ?? -1,
+    workerMs: raw.workerMs ?? 0,
+    durationMs,
+    ...(host !== undefined ? { host } : {}),
+    ...(raw.calls ? { calls: raw.calls } : {}),
   };
 }
 

@@ -9,8 +9,7 @@
  */
 import * as abi from '../../../guest/sdk/nuvola/abi.js';
 import { StateClient } from '../../../state/client.js';
-import type { Lease } from '../../../state/global-tier.js';
-import type { KeyState } from '../../../state/key-state.js';
+import { Holdings } from '../../../state/holdings.js';
 import { MAX_KEY_BYTES } from '../../../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from '../../errors.js';
 import type { Answer, RpcClient } from '../../rpc.js';
@@ -19,16 +18,10 @@ import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '.
 import { guestCapability, type Slot } from '../capability.js';
 import { frame } from '../../frames.js';
 
-/** A local lock an invocation holds, and the allocation it locked. */
-interface HeldLocal {
-  mode: 'read' | 'write';
-  state: KeyState;
-}
-
 /** Per-instance state bookkeeping: what the current invocation holds and is waiting for. */
 export interface GuestState {
-  locks: Map<string, HeldLocal>;
-  leases: Map<string, Lease>;
+  /** The locks and leases the current invocation holds. */
+  held: Holdings;
   /** What the last `read_all` or `appended_load` staged for `take`. */
   staged: Uint8Array;
   /** This instance's requests to the main thread not answered yet. */
@@ -37,8 +30,13 @@ export interface GuestState {
   client: StateClient | undefined;
 }
 
-function newGuestState(): GuestState {
-  return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0), inflight: new Set(), client: undefined };
+function newGuestState(fn: string): GuestState {
+  return {
+    held: new Holdings((key, message) => lockError(fn, key, message)),
+    staged: new Uint8Array(0),
+    inflight: new Set(),
+    client: undefined,
+  };
 }
 
 let channel: Pick<RpcClient<StateApi>, 'call'> = {
@@ -54,6 +52,11 @@ export function configureState(rpc: Pick<RpcClient<StateApi>, 'call'>): void {
 let stateOf: Slot<GuestState> = () => {
   throw new Error('state imports are not bound in this thread');
 };
+
+/** What the instance's current invocation holds. */
+function holdings(ctx: GuestContext): Holdings {
+  return stateOf(ctx).held;
+}
 
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
 function request<M extends keyof StateApi & string>(
@@ -124,8 +127,8 @@ function guarded<A extends unknown[], R>(
   };
 }
 
-function lockError(ctx: GuestContext, key: string, message: string): Error {
-  return makeError(ErrorCode.STATE_LOCK, `function '${ctx.fn}': ${message} on state key '${key}'`, { function: ctx.fn, key });
+function lockError(fn: string, key: string, message: string): Error {
+  return makeError(ErrorCode.STATE_LOCK, `function '${fn}': ${message} on state key '${key}'`, { function: fn, key });
 }
 
 /**
@@ -136,15 +139,9 @@ function lockError(ctx: GuestContext, key: string, message: string): Error {
  */
 function releaseState(ctx: GuestContext, normal: boolean): void {
   const held = stateOf(ctx);
-  if (held.locks.size === 0 && held.leases.size === 0) {
-    held.staged = EMPTY;
-    return;
-  }
-  const locks = [...held.locks];
-  const leases = [...held.leases.values()];
-  held.locks.clear();
-  held.leases.clear();
   held.staged = EMPTY;
+  if (held.held.empty) return;
+  const { locks, leases } = held.held.takeAll();
   const release = (): void => {
     for (const [key, lock] of locks) {
       try {
@@ -181,7 +178,7 @@ function i64(ctx: GuestContext, value: unknown, name: string): bigint {
 }
 
 export default guestCapability<GuestState>({
-  newSlot: newGuestState,
+  newSlot: (spec) => newGuestState(spec.name),
   endCall: (ctx, _state, how) => releaseState(ctx, how === 'returned'),
   busy: (state) => state.inflight.size > 0,
   bind(ref: ContextRef, slot: Slot<GuestState>) {
@@ -213,47 +210,36 @@ export default guestCapability<GuestState>({
       }
       return k;
     };
-    const held = (ctx: GuestContext, k: string) => stateOf(ctx).locks.get(k)?.mode;
+    const held = (ctx: GuestContext, k: string) => holdings(ctx).mode(k);
     const lockLocal = (mode: 'read' | 'write') =>
-      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
-        const k = key(ctx, kp, kl, `lock_${mode}`);
-        if (held(ctx, k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(ctx, k)} lock`);
-        const locked = await clientOf(ctx).lock(k, mode);
-        if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
-        stateOf(ctx).locks.set(k, { mode, state: locked });
-      });
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
+        holdings(ctx).lock(clientOf(ctx), key(ctx, kp, kl, `lock_${mode}`), mode),
+      );
     const unlockLocal = (mode: 'read' | 'write') =>
-      guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
-        const k = key(ctx, kp, kl, `unlock_${mode}`);
-        const lock = stateOf(ctx).locks.get(k);
-        if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
-        stateOf(ctx).locks.delete(k);
-        return clientOf(ctx).unlock(k, mode, lock.state);
-      });
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
+        holdings(ctx).unlock(clientOf(ctx), key(ctx, kp, kl, `unlock_${mode}`), mode),
+      );
     const lockGlobal = (mode: 'read' | 'write') =>
-      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `lock_global_${mode}`);
-        if (stateOf(ctx).leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = await request(ctx, 'lockGlobal', k, mode, ctx.deadline);
-        if (ctx.cancelled) {
-          void channel.call('unlockGlobal', lease).catch(() => undefined);
-          throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
-        }
-        stateOf(ctx).leases.set(k, lease);
+        return holdings(ctx).lockGlobal(
+          k,
+          mode,
+          () => request(ctx, 'lockGlobal', k, mode, ctx.deadline),
+          () => ctx.cancelled,
+          (lease) => void channel.call('unlockGlobal', lease).catch(() => undefined),
+        );
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `unlock_global_${mode}`);
-        const lease = stateOf(ctx).leases.get(k);
-        if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
-        stateOf(ctx).leases.delete(k);
+        const lease = holdings(ctx).unlockGlobal(k, mode);
         if (!(await request(ctx, 'unlockGlobal', lease))) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
-        const lease = stateOf(ctx).leases.get(k);
-        await request(ctx, 'push', k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined);
+        await request(ctx, 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = stateOf(ctx).staged;
@@ -312,7 +298,7 @@ export default guestCapability<GuestState>({
       }),
       [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'delete');
-        if (held(ctx, k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
+        if (held(ctx, k) !== undefined) throw lockError(ctx.fn, k, 'delete while holding a lock');
         await request(ctx, 'delete', k, undefined);
         clientOf(ctx).forget(k);
       }),
