@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { buildGuest, createRuntime, type Runtime } from 'nuvola';
 import { startHost, type HostProcess } from '../cluster/spawn.js';
 import { figure, latencyRun, median, report, round, throughputRun, type BenchReport } from './harness.js';
-import { startRedis } from './redis-server.js';
+import { startRedis } from '../state/redis-server.js';
 
 export interface ClusterBenchOptions {
   runs: number;

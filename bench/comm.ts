@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from 'nuvola';
 import { time, figure, latencyRun, median, report, type BenchReport, type Figure } from './harness.js';
-import { startRedis } from './redis-server.js';
+import { startRedis } from '../state/redis-server.js';
 
 export interface CommBenchOptions {
   runs: number;

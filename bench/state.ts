@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { buildGuest, createRuntime } from 'nuvola';
 import { time, figure, median, report, throughputRun, type BenchReport } from './harness.js';
-import { startRedis } from './redis-server.js';
+import { startRedis } from '../state/redis-server.js';
 
 export interface StateBenchOptions {
   runs: number;

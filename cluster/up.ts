@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime } from '../runtime/index.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 import { secretFromEnv, SECRET_ENV, startHost, type HostProcess } from './spawn.js';
 
 const hello = fileURLToPath(new URL('../../guest/examples/hello.ts', import.meta.url));

@@ -92,6 +92,7 @@ export async function prepareComponent(
   bytes: Uint8Array,
   memoryLimitPages: number,
   cacheDir: string | null,
+  rewrite: { fuel?: boolean } = {},
 ): Promise<PreparedComponent> {
   const hash = createHash('sha256').update(cachePrefix()).update(bytes).digest('hex');
   const dir = cacheDir === null || !(await trustedDir(cacheDir)) ? undefined : join(cacheDir, hash);
@@ -148,7 +149,7 @@ export async function prepareComponent(
       },
     );
   }
-  const checked = await checkModule(name, transpiled.cores[main]!, memoryLimitPages, 'component-core');
+  const checked = await checkModule(name, transpiled.cores[main]!, memoryLimitPages, 'component-core', rewrite);
   if (kept !== undefined && checked.layout.tracked) {
     // Only the memory-owning module is snapshotted: the component is replaced after every call.
     checked.layout = {

@@ -61,6 +61,16 @@ export const ErrorCode = {
    * engine's own limit of about 16k Wasm memories per process). Nothing ran; retry later.
    */
   INSTANCE_LIMIT: 'E_INSTANCE_LIMIT',
+  /**
+   * The call used more CPU than its function's `cpuLimitMs` (time suspended in host calls not
+   * counted); it was stopped at its next check and its worker went on. `details.cpuMs` is what it used.
+   */
+  CPU_LIMIT: 'E_CPU_LIMIT',
+  /**
+   * The call consumed its function's `fuel` budget (one unit per function entry and loop
+   * iteration, the same on every machine); it was stopped there and its worker went on.
+   */
+  FUEL_EXHAUSTED: 'E_FUEL_EXHAUSTED',
   /** The invocation ran longer than its `timeoutMs`. */
   TIMEOUT: 'E_TIMEOUT',
   /** The caller aborted the invocation (`invoke(…, { signal })`); it was stopped or never started. */
@@ -208,6 +218,8 @@ const classOf: Record<ErrorCode, new (code: ErrorCode, message: string, details?
   E_MESSAGE_TOO_LARGE: LimitError,
   E_QUEUE_FULL: LimitError,
   E_CHAIN_OUTPUT_LIMIT: LimitError,
+  E_CPU_LIMIT: LimitError,
+  E_FUEL_EXHAUSTED: LimitError,
   E_TIMEOUT: TimeoutError,
   E_CANCELLED: CancelledError,
   E_WORKER_LOST: WorkerLostError,

@@ -83,11 +83,11 @@ export class HostState {
   }
 
   push(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, false, this.mode(key), this.held.writeLease(key)));
+    return this.run(async () => void (await this.store.push(key, false, this.mode(key), this.held.writeLease(key))));
   }
 
   pushPartial(key: string): Promise<void> {
-    return this.run(() => this.store.push(key, true, this.mode(key), this.held.writeLease(key)));
+    return this.run(async () => void (await this.store.push(key, true, this.mode(key), this.held.writeLease(key))));
   }
 
   pull(key: string): Promise<void> {

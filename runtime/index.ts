@@ -18,6 +18,7 @@ export type {
 } from './runtime.js';
 export type { HostInfo, Rejected } from '../cluster/cluster.js';
 export type { CallRecord } from './pool.js';
+export type { Usage, CallStats, Percentiles, EnergyStats } from './metering.js';
 export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
 export {

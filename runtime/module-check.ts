@@ -43,7 +43,7 @@ export async function checkModule(
   input: Uint8Array,
   memoryLimitPages: number,
   requested: 'auto' | 'nuvola' | 'wasi' | 'component-core' = 'auto',
-  rewrite: { interruptChecks?: boolean } = {},
+  rewrite: { interruptChecks?: boolean; fuel?: boolean } = {},
 ): Promise<CheckedModule> {
   const original = input as Uint8Array<ArrayBuffer>;
   const looksLikeWasm = WASM_MAGIC.every((b, i) => original[i] === b);

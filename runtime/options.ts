@@ -203,6 +203,20 @@ export interface FunctionOptions {
    * Default `{ bytes: 256 MiB, keys: 65536 }`.
    */
   stateQuota?: { bytes?: number; keys?: number };
+  /**
+   * Most CPU time a call may use, in milliseconds: the worker thread's CPU in the call's
+   * slices, not time suspended in host calls (like Cloudflare's CPU limit). A call over it is
+   * stopped at its next check with `E_CPU_LIMIT`; its worker goes on. Enforced within a sweep
+   * (5 ms) of the limit, from an upper bound: see README, "Metering". Default: no limit.
+   */
+  cpuLimitMs?: number;
+  /**
+   * Fuel a call may consume: one unit per function entry and loop iteration of the guest's
+   * code, counted the same on every machine. A call that runs out fails with
+   * `E_FUEL_EXHAUSTED`; `usage.fuel` reports what each call consumed. The counter is added to
+   * the code only when this is set. Default: none.
+   */
+  fuel?: number;
 }
 
 /** Options of `rt.invoke`. */
@@ -277,6 +291,8 @@ export const FUNCTION_DEFAULTS = {
   /** Undefined: half of the runtime's `maxInstances` (at least 1). */
   maxConcurrency: undefined as number | undefined,
   stateQuota: { bytes: 256 * 1024 * 1024, keys: 65_536 } as { bytes: number; keys: number },
+  cpuLimitMs: undefined as number | undefined,
+  fuel: undefined as number | undefined,
 } as const;
 
 /** The hard ceiling of a 32-bit Wasm memory, in pages (4 GiB). */
@@ -291,7 +307,11 @@ export type ResolvedRuntimeOptions = Required<Omit<RuntimeOptions, 'redis' | 'co
   componentCacheDir: string | null;
   cluster: ClusterSettings | undefined;
 };
-export type ResolvedFunctionOptions = Required<Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota'>> & {
+export type ResolvedFunctionOptions = Required<
+  Omit<FunctionOptions, 'stateKeys' | 'callees' | 'wasi' | 'stateQuota' | 'cpuLimitMs' | 'fuel'>
+> & {
+  cpuLimitMs: number | undefined;
+  fuel: number | undefined;
   stateKeys: string[] | undefined;
   callees: string[] | undefined;
   wasi: WasiConfig;
@@ -478,7 +498,18 @@ export function resolveFunctionOptions(options: unknown, maxInstances: number = 
     reuse: oneOf(o['reuse'], 'options.reuse', ['reset', 'keep'] as const, FUNCTION_DEFAULTS.reuse),
     abi: oneOf(o['abi'], 'options.abi', ['auto', 'nuvola', 'wasi', 'component'] as const, FUNCTION_DEFAULTS.abi),
     wasi: wasiOptions(o['wasi']),
+    cpuLimitMs: limit(o['cpuLimitMs'], 'options.cpuLimitMs', MAX_TIMEOUT_MS, 'leave it out for no CPU limit'),
+    fuel: limit(o['fuel'], 'options.fuel', Number.MAX_SAFE_INTEGER, 'leave it out for no fuel budget'),
   };
+}
+
+/** An optional positive integer limit (`cpuLimitMs`, `fuel`): absent means none, never 0. */
+function limit(value: unknown, path: string, max: number, none: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    fail(path, `an integer from 1 to ${max} (${none})`, value);
+  }
+  return value;
 }
 
 function cacheDir(value: unknown): string | null {

@@ -12,19 +12,21 @@
  * for the log is posted at once instead, so every finished call's outcome reaches the pool.
  *
  * Layout: Int32 word 0 is the bytes used, records start at {@link HEADER_BYTES}; each record is
- * id, return code, flags, payload length (Int32 each), the worker time (Float64), then the
- * payload (the output, or the error as JSON), padded to 8 bytes. A record counts once the used
+ * id, return code, flags, payload length (Int32 each), the worker time (Float64), the usage
+ * (USAGE_FIELDS as Float64s, fuel NaN when not counted), then the payload (the output, or the
+ * error as JSON, whose details carry its usage), padded to 8 bytes. A record counts once the used
  * length covers it, so a thread stopped mid-write leaves none half written.
  */
 import type { WireError } from './errors.js';
 import type { InvokeOutcome } from './protocol.js';
+import { packUsage, unpackUsage, USAGE_FIELDS, type Usage } from './metering.js';
 
 /** Bytes of each worker's log. */
 export const OUTCOME_LOG_BYTES = 1024 * 1024;
 /** The largest payload kept in the log; an outcome with a larger one is posted at once. */
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 const HEADER_BYTES = 8;
-const RECORD_HEADER_BYTES = 24;
+const RECORD_HEADER_BYTES = 24 + 8 * USAGE_FIELDS.length;
 const FAILED = 1;
 const COLD = 2;
 
@@ -44,10 +46,10 @@ export class OutcomeLog {
   }
 
   /**
-   * Appends `outcome`. Returns false when it does not fit: the caller must post what it holds
+   * Appends `outcome` (and a success's `usage`). Returns false when it does not fit: the caller must post what it holds
    * (then {@link clear}) and, for an outcome over the payload limit, post that one at once too.
    */
-  append(outcome: InvokeOutcome): boolean {
+  append(outcome: InvokeOutcome, usage?: Usage): boolean {
     let payload: Uint8Array;
     if ('error' in outcome) {
       try {
@@ -70,6 +72,9 @@ export class OutcomeLog {
       view.setInt32(used + 4, outcome.returnCode, true);
       view.setInt32(used + 8, outcome.cold ? COLD : 0, true);
       view.setFloat64(used + 16, outcome.workerMs, true);
+      if (usage !== undefined) {
+        packUsage(usage, new Float64Array(this.view.buffer, used + 24, USAGE_FIELDS.length), 0);
+      }
     }
     this.bytes.set(payload, used + RECORD_HEADER_BYTES);
     Atomics.store(this.words, 0, used + size);
@@ -106,6 +111,7 @@ export function unsentOutcomes(buffer: SharedArrayBuffer): Map<number, InvokeOut
         returnCode: view.getInt32(at + 4, true),
         cold: (flags & COLD) !== 0,
         workerMs: view.getFloat64(at + 16, true),
+        usage: unpackUsage(new Float64Array(buffer, at + 24, USAGE_FIELDS.length).slice(), 0),
       };
       if (length > 0) outcome.output = payload;
       outcomes.set(id, outcome);

@@ -15,6 +15,8 @@ import { serve, unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
+import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
+import { cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -78,6 +80,8 @@ export interface RawResult {
   worker: number;
   /** See InvokeResult.workerMs. */
   workerMs: number;
+  /** See InvokeResult.usage. */
+  usage: Usage;
   /** With `trace`: every call of the tree this invocation started (itself included). */
   calls?: CallRecord[];
 }
@@ -162,6 +166,8 @@ interface Pending {
   admission?: Admission;
   /** When the pool set the worker's interrupt word to stop this call looping past its deadline. */
   interruptedAt?: number;
+  /** Set when the pool stopped the call for its function's cpuLimitMs. */
+  cpuStopped?: boolean;
   /** Set when the caller aborted it: handled like a deadline that has passed, answered with this. */
   aborted?: NuvolaError;
   /** Stops listening to the caller's AbortSignal (once the call is answered). */
@@ -279,6 +285,10 @@ export class Pool {
   /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
   private prewarmCursor = 0;
   private readonly registering = new Map<number, Registering>();
+  /** Per-function counts and distributions (`rt.stats().byFunction`). */
+  readonly meters = new FunctionMeters();
+  /** Energy attributed to calls, where RAPL counters are readable (`rt.stats().energy`). */
+  readonly energy = new EnergyMeter();
   private nextId = 1;
   private nextSeq = 1;
   private outstanding = 0;
@@ -472,6 +482,7 @@ export class Pool {
     this.flush();
     this.functions.delete(name);
     this.home.delete(name);
+    this.meters.forget(name);
     // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
     this.admissions.get(name)?.drain();
     this.admissions.delete(name);
@@ -526,6 +537,7 @@ export class Pool {
         if (trace !== undefined) this.traces.set(id, trace);
       }
       const started = trace === undefined ? 0 : wallClock();
+      const invoked = performance.now();
       const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
@@ -546,6 +558,7 @@ export class Pool {
         resolve: (result) => {
           pending.unlisten?.();
           this.completed++;
+          this.meters.record(fn, performance.now() - invoked, result.usage, undefined);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
@@ -556,6 +569,7 @@ export class Pool {
         reject: (error) => {
           pending.unlisten?.();
           this.failed++;
+          this.meters.record(fn, performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
           record(-1, undefined, error.code);
@@ -783,10 +797,15 @@ export class Pool {
       case 'ready':
         slot.ready = true;
         return;
-      case 'results':
-        for (const outcome of message.batch) this.settle(slot, outcome);
+      case 'results': {
+        let k = 0;
+        for (const outcome of message.batch) {
+          if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
+          this.settle(slot, outcome);
+        }
         for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
         return;
+      }
       case 'chain':
         this.chain(slot, message);
         return;
@@ -1049,12 +1068,15 @@ export class Pool {
       // Stopped by its interrupt word: the same E_TIMEOUT as any other timeout, saying how.
       // An aborted call's worker answers the cancel (or the interrupt) in its own words.
       const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
-      pending.reject(
+      const error =
         pending.aborted ??
-          (interrupted
-            ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
-            : fromWire(outcome.error)),
-      );
+        (interrupted
+          ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
+          : fromWire(outcome.error));
+      // What the call used travels in the worker's error; the pool's own keeps it too.
+      const usage = outcome.error.details?.['usage'] as Usage | undefined;
+      if (usage !== undefined) error.details['usage'] = withEnergy(usage, this.energy);
+      pending.reject(error);
     } else {
       if (outcome.cold) this.coldStarts++;
       else this.warmStarts++;
@@ -1064,6 +1086,7 @@ export class Pool {
         cold: outcome.cold,
         worker: slot.index,
         workerMs: outcome.workerMs,
+        usage: withEnergy(outcome.usage!, this.energy),
       });
     }
   }
@@ -1120,6 +1143,7 @@ export class Pool {
     } else {
       slot.zombie = undefined;
     }
+    if (running !== 0) this.sweepCpu(slot, running);
     for (const pending of slot.inflight.values()) {
       // A cancel the worker has not answered for this long (it answers every cancel, and the
       // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
@@ -1170,6 +1194,22 @@ export class Pool {
       }
       // A started call of a module that cannot suspend has finished; its result is on the way.
     }
+  }
+
+  /**
+   * cpuLimitMs: stops the call on the worker's CPU once an upper bound on its CPU (its finished
+   * slices plus the wall time of the running one, see worker/meter.ts) passes its limit; the
+   * worker reports the exact figure with E_CPU_LIMIT.
+   */
+  private sweepCpu(slot: Slot, running: number): void {
+    const pending = slot.inflight.get(running);
+    if (pending === undefined || pending.settled || pending.cpuStopped === true) return;
+    const limit = this.functions.get(pending.request.fn)?.cpuLimitMs;
+    if (limit === undefined) return;
+    const bound = cpuBound(slot.interrupt, running);
+    if (bound === undefined || bound <= limit * 1000) return;
+    pending.cpuStopped = true;
+    stopForCpu(slot.interrupt, running);
   }
 
   private sweepRegistration(state: Registering, now: number): void {

@@ -18,6 +18,7 @@ import type { WasiConfig } from './capabilities/wasi/config.js';
 import type { KernelsApi } from './capabilities/kernels/api.js';
 import type { StateApi } from './capabilities/state/api.js';
 import type { Reply, Request, Service } from './rpc.js';
+import type { Usage } from './metering.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
 /** Layout of the Int32Array over each worker's control SharedArrayBuffer. */
@@ -131,6 +132,10 @@ export interface FunctionSpec {
    * call it runs itself.
    */
   concurrency: { limit: number; running: SharedArrayBuffer };
+  /** `cpuLimitMs` at register: the CPU a call may use (the pool enforces it). */
+  cpuLimitMs?: number;
+  /** `fuel` at register: the fuel a call may consume (the module was rewritten to count it). */
+  fuel?: number;
 }
 
 /** The interface a guest module speaks (see `abi` in register()). */
@@ -222,6 +227,12 @@ export interface InvokeSuccess {
   cold: boolean;
   /** Time the call kept its worker: taking or restoring an instance, main, output, reset (suspensions included). */
   workerMs: number;
+  /**
+   * What it used. Not in the posted object: a batch carries its successes' usage packed in
+   * its `usage` array, which the pool unpacks here (as does the outcome log); energy is added
+   * by the pool.
+   */
+  usage?: Usage;
 }
 
 export interface InvokeFailure {
@@ -256,7 +267,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'registered'; seq: number; error?: WireError }
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
-  | { type: 'results'; batch: InvokeOutcome[]; logs: WorkerLog[] }
+  /** `usage`: the usage of the batch's successes, in order, USAGE_FIELDS.length numbers each (runtime/metering.ts). */
+  | { type: 'results'; batch: InvokeOutcome[]; usage: Float64Array; logs: WorkerLog[] }
   /** A request to a capability's main-thread service, answered by a `reply` with the same id. */
   | ({ type: 'call'; id: number } & HostRequest)
   /** A message from rank `from` to rank `to` of `group`. */

@@ -33,6 +33,7 @@ import {
   type RuntimeOptions,
 } from './options.js';
 import { cancelledError, Pool, type CallRecord, type PoolStats, type RawResult } from './pool.js';
+import type { CallStats, EnergyStats, Usage } from './metering.js';
 import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
@@ -64,6 +65,13 @@ export interface InvokeResult {
    * queueing and moving the input and output between threads. 0 for host handlers.
    */
   workerMs: number;
+  /**
+   * What the call used: wall and CPU time, peak memory, bytes in and out, state and kernel use,
+   * memory-seconds, energy where measurable, fuel (see {@link Usage} and README, "Metering").
+   * On every call a worker of this runtime ran (the error of a call that started carries it in
+   * `details.usage`); absent for host handlers and calls another cluster host ran.
+   */
+  usage?: Usage;
   /** With `{ trace: true }`: this call and every call it made with chain.call, transitively. */
   calls?: CallRecord[];
   /** Cluster mode: the id of the host that ran the call. */
@@ -153,7 +161,7 @@ export interface FunctionInfo {
 }
 
 /** One function in `stats().byFunction`. */
-export interface FunctionStats extends ConcurrencyStats {
+export interface FunctionStats extends ConcurrencyStats, CallStats {
   /** Bytes of the local state tier charged to it: room of the keys it last created or grew, plus what it appended here. */
   stateBytes: number;
   /** Local keys charged to it. */
@@ -170,6 +178,8 @@ export interface RuntimeStats extends PoolStats {
   limits: { maxQueuedMessageBytes: number; maxChainedOutputBytes: number; maxInstances: number };
   /** The GPU kernels: which path they take, calls per path and per function; absent before first use. */
   kernels?: KernelsStats;
+  /** Whether calls get `usage.energyJoules` (RAPL counters readable), why not, and the joules attributed so far. */
+  energy: EnergyStats;
 }
 
 /** @internal Key of the pool accessor used by `nuvola/testing`. */
@@ -259,10 +269,15 @@ export class Runtime {
       let checked: CheckedModule;
       let code: ComponentCode | undefined;
       if (component) {
-        ({ checked, code } = await prepareComponent(name, bytes, fnOptions.memoryLimitPages, this.options.componentCacheDir));
+        ({ checked, code } = await prepareComponent(name, bytes, fnOptions.memoryLimitPages, this.options.componentCacheDir, {
+          fuel: fnOptions.fuel !== undefined,
+        }));
       } else {
-        checked = await checkModule(name, bytes, fnOptions.memoryLimitPages, fnOptions.abi === 'component' ? 'auto' : fnOptions.abi);
+        checked = await checkModule(name, bytes, fnOptions.memoryLimitPages, fnOptions.abi === 'component' ? 'auto' : fnOptions.abi, {
+          fuel: fnOptions.fuel !== undefined,
+        });
       }
+      checkEnforceable(name, fnOptions, checked);
       if (checked.abi === 'wasi' && fnOptions.reuse === 'keep') {
         throw new InvalidOptionError(
           ErrorCode.INVALID_OPTION,
@@ -286,6 +301,8 @@ export class Runtime {
         concurrency: { limit: fnOptions.maxConcurrency, running: new SharedArrayBuffer(4) },
       };
       if (code !== undefined) spec.component = code;
+      if (fnOptions.cpuLimitMs !== undefined) spec.cpuLimitMs = fnOptions.cpuLimitMs;
+      if (fnOptions.fuel !== undefined) spec.fuel = fnOptions.fuel;
       if (checked.sources !== undefined) spec.sources = checked.sources;
       await this.pool.register(spec, checked.segments, fnOptions.timeoutMs);
       fnOptions.abi = checked.abi;
@@ -700,6 +717,7 @@ export class Runtime {
         worker: last.worker,
         workerMs: last.workerMs,
         durationMs: last.durationMs,
+        ...(last.usage ? { usage: last.usage } : {}),
       });
       if (last.returnCode !== 0) break;
       data = last.output;
@@ -714,7 +732,13 @@ export class Runtime {
     for (const [name, options] of this.registry) {
       const calls = concurrency.get(name) ?? { running: 0, waiting: 0, maxConcurrency: options.maxConcurrency };
       const state = usage.get(name) ?? { bytes: 0, keys: 0 };
-      byFunction[name] = { ...calls, stateBytes: state.bytes, stateKeys: state.keys, stateQuota: { ...options.stateQuota } };
+      byFunction[name] = {
+        ...calls,
+        ...this.pool.meters.stats(name),
+        stateBytes: state.bytes,
+        stateKeys: state.keys,
+        stateQuota: { ...options.stateQuota },
+      };
     }
     const { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances } = this.options;
     const stats: RuntimeStats = {
@@ -722,6 +746,7 @@ export class Runtime {
       functions: this.registry.size + this.handlers.size,
       byFunction,
       limits: { maxQueuedMessageBytes, maxChainedOutputBytes, maxInstances },
+      energy: this.pool.energy.stats(),
     };
     if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
     return stats;
@@ -835,9 +860,26 @@ function invokeResult(raw: Pick<RawResult, 'output' | 'returnCode'> & Partial<Ra
     worker: raw.worker ?? -1,
     workerMs: raw.workerMs ?? 0,
     durationMs,
+    ...(raw.usage !== undefined ? { usage: raw.usage } : {}),
     ...(host !== undefined ? { host } : {}),
     ...(raw.calls ? { calls: raw.calls } : {}),
   };
+}
+
+/** `cpuLimitMs` and `fuel` need the checks the rewrite adds, which code it cannot follow lacks. */
+function checkEnforceable(name: string, options: ResolvedFunctionOptions, checked: CheckedModule): void {
+  const why = checked.layout.resetNote ?? 'its code could not be instrumented';
+  for (const [path, needed] of [
+    ['cpuLimitMs', options.cpuLimitMs !== undefined && !checked.layout.interruptible],
+    ['fuel', options.fuel !== undefined && !checked.layout.fuel],
+  ] as const) {
+    if (!needed) continue;
+    throw new InvalidOptionError(
+      ErrorCode.INVALID_OPTION,
+      `option options.${path} cannot be enforced for function '${name}': ${why}; leave ${path} out (timeoutMs still applies)`,
+      { path: `options.${path}`, function: name },
+    );
+  }
 }
 
 function unknownFunction(name: string): RegistryError {

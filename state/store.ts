@@ -256,12 +256,13 @@ export class StateStore {
   /**
    * Sends the whole value (`partial` false) or only its dirty chunks to the global tier, under
    * `lease` when the caller holds the key's global write lock. Dirty marks are cleared only
-   * when nothing was written meanwhile, so a failed or raced push loses nothing.
+   * when nothing was written meanwhile, so a failed or raced push loses nothing. Resolves
+   * with the bytes sent (for `usage.statePushedBytes`).
    */
-  async push(key: string, partial: boolean, held: HeldLock, lease?: Lease): Promise<void> {
+  async push(key: string, partial: boolean, held: HeldLock, lease?: Lease): Promise<number> {
     checkKey(key);
     const state = this.keys.get(key);
-    if (state === undefined) return;
+    if (state === undefined) return 0;
     if (!partial) await this.pullRanges(key, [{ offset: 0, length: state.size }], held);
     if (held === undefined && !(await state.lock('read'))) return this.push(key, partial, held, lease);
     let size: number;
@@ -285,20 +286,22 @@ export class StateStore {
     } finally {
       if (held === undefined) state.unlockRead();
     }
+    const sent = pieces.reduce((n, p) => n + p.data.byteLength, 0);
     try {
-      if (partial && pieces.length === 0) return;
+      if (partial && pieces.length === 0) return 0;
       await this.global.write(key, pieces, partial ? undefined : size, lease);
     } finally {
       this.returnStaging(staging);
     }
     // Clear the dirty marks only if nothing was written since the copy; checked under the
     // read lock so that no writer can slip in between the check and the clearing.
-    if (held === undefined && !(await state.lock('read'))) return;
+    if (held === undefined && !(await state.lock('read'))) return sent;
     try {
       if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
     } finally {
       if (held === undefined) state.unlockRead();
     }
+    return sent;
   }
 
   /** Staging buffers for pushes, reused so that repeated pushes do not fault in fresh pages. */

@@ -12,7 +12,7 @@ import { encode, moduleHash } from '../dist/cluster/cluster.js';
 import { Entries } from '../dist/cluster/entries.js';
 import { Seal } from '../dist/cluster/seal.js';
 import { startHost } from '../dist/cluster/spawn.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();

@@ -11,7 +11,7 @@ import { ErrorCode, NuvolaError, type Runtime } from 'nuvola';
 import { homeOf } from '../dist/cluster/cluster.js';
 import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
 import { clusterUp } from '../dist/cluster/up.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();

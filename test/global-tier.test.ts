@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GlobalTier } from '../state/global-tier.js';
 import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 
 let redis: TestRedis;
 const tiers: Record<string, GlobalTier> = {};

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
 import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
-import { startRedisCluster, type TestRedisCluster } from '../bench/redis-server.js';
+import { startRedisCluster, type TestRedisCluster } from '../state/redis-server.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();

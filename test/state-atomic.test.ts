@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createRuntime, NuvolaError, type Runtime } from 'nuvola';
 import { guestBytes, text } from './helpers.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 
 let redis: TestRedis;
 beforeAll(async () => {

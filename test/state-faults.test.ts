@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, type NuvolaError, type Runtime } from 'nuvola';
 import { guestBytes, guestPath, runScript } from './helpers.js';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 
 let redis: TestRedis;
 beforeAll(async () => {

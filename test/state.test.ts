@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { createRuntime, type Runtime, type NuvolaError } from 'nuvola';
 import { guestBytes, text } from './helpers.js';
 import { crashWorker, until } from 'nuvola/testing';
-import { startRedis, type TestRedis } from '../bench/redis-server.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 
 let redis: TestRedis;
 beforeAll(async () => {

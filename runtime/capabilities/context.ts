@@ -44,6 +44,27 @@ export interface GuestContext {
   written: (ptr: number, length: number) => void;
   /** Guest source positions for stack frames, when the module carries a source map. */
   readonly sources: SourceTable | undefined;
+  /** What the current call used so far (runtime/worker/meter.ts); host imports add their bytes and times. */
+  meter: CallMeter;
+}
+
+/** A call's running totals on its worker, reset when the call starts (see `Usage` in runtime/metering.ts). */
+export interface CallMeter {
+  /** CPU of the call's finished slices, in µs. */
+  cpuMicros: number;
+  /** The thread's CPU time when the running slice began, in µs; -1 between slices (see worker/meter.ts). */
+  sliceStart: number;
+  /** `performance.now()` when the running slice began (a slice's CPU is capped at its wall time). */
+  sliceWall: number;
+  stateBytesRead: number;
+  stateBytesWritten: number;
+  statePushedBytes: number;
+  kernelMs: number;
+}
+
+/** A meter at zero. */
+export function newMeter(): CallMeter {
+  return { cpuMicros: 0, sliceStart: -1, sliceWall: 0, stateBytesRead: 0, stateBytesWritten: 0, statePushedBytes: 0, kernelMs: 0 };
 }
 
 /**

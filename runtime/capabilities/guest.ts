@@ -5,11 +5,18 @@
  */
 import { ErrorCode, GuestError } from '../errors.js';
 import type { FunctionSpec } from '../protocol.js';
-import type { SuspendHooks } from '../worker/instance.js';
 import type { CallEnd, GuestCapability } from './capability.js';
 import type { ContextRef, GuestContext } from './context.js';
 import type { CapabilityManifest } from './manifest.js';
 import { CAPABILITIES } from './registry.js';
+
+/** What the worker does when an instance suspends in a host import and resumes. */
+export interface SuspendHooks {
+  /** Called when the guest suspends in a host import. */
+  suspended(ctx: GuestContext): void;
+  /** Called right before the guest resumes. */
+  resumed(ctx: GuestContext): void;
+}
 
 interface Loaded {
   manifest: CapabilityManifest;

@@ -21,6 +21,7 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   // Loaded on demand: its uninstrumented baseline is built with jco's wasm-tools.
   preempt: async (runs) => (await import('../../bench/preempt.js')).benchPreempt(runs),
+  metering: async (runs) => (await import('../../bench/metering.js')).benchMetering(runs),
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };
 

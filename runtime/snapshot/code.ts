@@ -38,6 +38,18 @@ export interface CodeLayout {
   armedGlobal: number;
   /** Whether to add the interruption checks (default true). */
   checks?: boolean;
+  /** With a `fuel` budget: the index of the i64 fuel global, counted down beside each check. */
+  fuelGlobal?: number;
+}
+
+/**
+ * Fuel, beside each interruption check: decrement the fuel global and trap (`unreachable`)
+ * once it is below zero. One unit per function entry and loop iteration, so the count of a
+ * call depends only on the path its code takes: the same on every machine.
+ */
+function fuelCheck(fuelGlobal: number): number[] {
+  const g = writeLeb(fuelGlobal);
+  return [0x23, ...g, 0x42, 0x01, 0x7d, 0x24, ...g, 0x23, ...g, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b];
 }
 
 /**
@@ -141,10 +153,15 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   pos = count.next;
   if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
   const out = new Writer();
-  const check =
+  const check: { entry: number[]; loop: number[] } =
     layout.checks === false
       ? { entry: [], loop: [] }
       : { entry: interruptCheck(layout.armedGlobal, false), loop: interruptCheck(layout.armedGlobal, true) };
+  if (layout.fuelGlobal !== undefined) {
+    const fuel = fuelCheck(layout.fuelGlobal);
+    check.entry = [...check.entry, ...fuel];
+    check.loop = [...check.loop, ...fuel];
+  }
   out.leb(count.value + 1);
   for (let f = 0; f < count.value; f++) {
     const size = readLeb(section, pos);

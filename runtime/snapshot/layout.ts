@@ -28,6 +28,12 @@ export const IMPORT_INTERRUPT = 'interrupt';
 export const NO_INTERRUPT = -0x80000000;
 /** `(id: i32) -> ()`: the call the instance runs from now on, which the interrupt word may name. */
 export const EXPORT_ARM = '__nuvola_arm';
+/**
+ * With a `fuel` budget: the exported mutable i64 global the rewritten code decrements at every
+ * function entry and loop header, trapping when it goes below zero. The worker sets it to the
+ * budget before each call; it starts at the i64 maximum, so start-up code is not counted.
+ */
+export const EXPORT_FUEL = '__nuvola_fuel';
 /** The function of the original module's start section, which the rewrite removes. */
 export const EXPORT_START_SECTION = '__nuvola_start';
 
@@ -52,6 +58,8 @@ export interface SnapshotLayout {
    * its deadline then traps alone; otherwise its worker has to be stopped.
    */
   interruptible: boolean;
+  /** Whether the code counts fuel ({@link EXPORT_FUEL}): asked for at register, and the code is tracked. */
+  fuel: boolean;
 }
 
 /** An active data segment the rewrite turned passive: the boot instance writes it by hand. */

@@ -19,6 +19,7 @@ import { readLeb, writeLeb } from '../wasm-binary.js';
 import { instrumentCode, Uninstrumentable, Writer, type BodyMap, type CodeLayout } from './code.js';
 import {
   EXPORT_ARM,
+  EXPORT_FUEL,
   EXPORT_LOAD,
   EXPORT_SAVE,
   EXPORT_START_SECTION,
@@ -140,9 +141,14 @@ function nameBytes(name: string): number[] {
  * Rewrites `bytes` (already checked and memory-capped by module-check.ts: one 32-bit memory,
  * only function imports). Throws {@link SnapshotUnsupported} for a module it cannot prepare.
  */
-/** `interruptChecks: false` leaves the interruption checks out (only `nuvola bench preempt` does, to measure them). */
-export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: boolean } = {}): PreparedModule {
+/**
+ * `interruptChecks: false` leaves the interruption checks out (only `nuvola bench preempt` does,
+ * to measure them). `fuel: true` adds the fuel counter ({@link EXPORT_FUEL}); without it the
+ * code carries none.
+ */
+export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: boolean; fuel?: boolean } = {}): PreparedModule {
   const checks = options.interruptChecks !== false;
+  const fuel = options.fuel === true;
   const entries: Entry[] = [];
   let pos = 8;
   while (pos < bytes.length) {
@@ -227,6 +233,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   }
   const baseGlobal = globalCount;
   const armedGlobal = globalCount + 1;
+  const fuelGlobal = fuel ? globalCount + 2 : undefined;
 
   // Start: removed, its function exported.
   const startEntry = find(Section.Start);
@@ -239,6 +246,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const codeEntry = find(Section.Code);
   if (codeEntry) {
     const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks };
+    if (fuelGlobal !== undefined) layout.fuelGlobal = fuelGlobal;
     try {
       const maps: BodyMap[] = [];
       code = instrumentCode(codeEntry.payload, layout, maps);
@@ -336,7 +344,16 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
     ),
   );
   // The dirty-map base, then the armed call id (0: none; the interrupt word never holds 0).
-  replace.set(Section.Global, appendToVector(globalEntry?.payload, [0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b], 2));
+  // With fuel, a mutable i64 starting at the i64 maximum (start-up code is not counted).
+  const fuelInit = [0x7e, 0x01, 0x42, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x0b];
+  replace.set(
+    Section.Global,
+    appendToVector(
+      globalEntry?.payload,
+      [0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b, ...(fuel ? fuelInit : [])],
+      fuel ? 3 : 2,
+    ),
+  );
 
   const exportEntry = find(Section.Export);
   const added: number[][] = [
@@ -345,6 +362,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
     [...nameBytes(EXPORT_ARM), 0x00, ...writeLeb(loadFunction + 2)],
   ];
   if (startFunction !== undefined) added.push([...nameBytes(EXPORT_START_SECTION), 0x00, ...writeLeb(startFunction)]);
+  if (fuelGlobal !== undefined) added.push([...nameBytes(EXPORT_FUEL), 0x03, ...writeLeb(fuelGlobal)]);
   replace.set(Section.Export, appendToVector(exportEntry?.payload, added.flat(), added.length));
 
   const out = new Writer();
@@ -381,6 +399,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
       tracked,
       resetNote,
       interruptible: tracked && checks,
+      fuel: tracked && fuel,
     },
     dataSegments,
     bodyMaps,

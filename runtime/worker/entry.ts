@@ -39,6 +39,8 @@ import {
 } from '../protocol.js';
 import { dropGlue } from './component.js';
 import { wrapInterrupt } from './interrupt.js';
+import { endSlice, startSlice } from './meter.js';
+import { packUsage, USAGE_FIELDS, type Usage } from '../metering.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
 import type { DataSegment } from '../snapshot/layout.js';
@@ -92,6 +94,9 @@ function takeSlot(entry: FunctionEntry): boolean {
 interface Suspended {
   instance: GuestInstance;
   settled: boolean;
+  request: InvokeRequest;
+  /** When the call started here ({@link performance.now}), for its usage. */
+  began: number;
   /** The group and rank, for a rank of a group. */
   group?: { id: number; rank: number; fn: string };
 }
@@ -234,6 +239,8 @@ configureComm({
 
 const suspended = new Map<number, Suspended>();
 let results: InvokeOutcome[] = [];
+/** The usage of each success in `results`, in order (packed into the batch at flush). */
+let usages: Usage[] = [];
 let logs: WorkerLog[] = [];
 let flushScheduled = false;
 let lastFlush = performance.now();
@@ -243,6 +250,7 @@ let needsEventLoop = false;
 
 const hooks: SuspendHooks = {
   suspended(ctx: GuestContext) {
+    endSlice(ctx.meter, ctx.invocationId, interrupt);
     // Only if it still names this call: when several suspended instances become ready in one
     // turn, their resume hooks all run before the first of them continues, so another call
     // may already be named here and must stay so (the pool stops a worker that spins only
@@ -253,6 +261,7 @@ const hooks: SuspendHooks = {
     if (ctx.cancelled) {
       throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
     }
+    startSlice(ctx.meter, ctx.invocationId, interrupt);
     Atomics.store(control, Control.RUNNING, ctx.invocationId);
   },
 };
@@ -262,10 +271,13 @@ function flush(): void {
   lastFlush = performance.now();
   if (results.length === 0 && logs.length === 0) return;
   const batch = results;
-  const message: FromWorker = { type: 'results', batch, logs };
+  const usage = new Float64Array(usages.length * USAGE_FIELDS.length);
+  for (let i = 0; i < usages.length; i++) packUsage(usages[i]!, usage, i * USAGE_FIELDS.length);
+  const message: FromWorker = { type: 'results', batch, usage, logs };
   results = [];
+  usages = [];
   logs = [];
-  const transfer: ArrayBuffer[] = [];
+  const transfer: ArrayBuffer[] = [usage.buffer];
   for (const r of batch) if ('output' in r && r.output !== undefined) transfer.push(r.output.buffer as ArrayBuffer);
   port.postMessage(message, transfer);
   outcomeLog.clear();
@@ -276,14 +288,12 @@ function flush(): void {
  * posted (runtime/outcome-log.ts): if the worker is stopped meanwhile, the pool still answers
  * the call. An outcome the log has no room for is posted at once, with those before it.
  */
-function finished(outcome: InvokeOutcome): void {
-  if (!outcomeLog.append(outcome)) {
-    flush();
-    results.push(outcome);
-    if (!outcomeLog.append(outcome)) flush();
-    return;
-  }
+function finished(outcome: InvokeOutcome, usage?: Usage): void {
+  const logged = outcomeLog.append(outcome, usage);
+  if (!logged) flush();
   results.push(outcome);
+  if (usage !== undefined) usages.push(usage);
+  if (!logged && !outcomeLog.append(outcome, usage)) flush();
 }
 
 function scheduleFlush(): void {
@@ -410,7 +420,9 @@ function complete(
     fail(request.id, makeError(ErrorCode.GUEST_TRAP, `function '${request.fn}': main returned ${typeof returned}, not an i32`).toWire());
     return;
   }
+  const usage = usageOf(request, instance);
   const output = instance.finish();
+  usage.bytesOut = output.byteLength;
   const result: InvokeSuccess = { id: request.id, returnCode: returned, cold, workerMs: 0 };
   if (request.local) {
     // The caller gets the output; the pool only needs the outcome (for stats and traces).
@@ -421,7 +433,43 @@ function complete(
   retire(entry, instance, true);
   // Results leave in the next flush, after the reset: the reset counts as the call's work.
   result.workerMs = performance.now() - began;
-  finished(result);
+  usage.wallMs = result.workerMs;
+  usage.gbSeconds = (usage.peakMemoryBytes / 2 ** 30) * (usage.wallMs / 1000);
+  finished(result, usage);
+}
+
+/**
+ * What the call `instance` runs has used so far, its running slice ended (bytesOut and the
+ * times are set by the caller where they differ).
+ */
+function usageOf(request: InvokeRequest, instance: GuestInstance): Usage {
+  const m = instance.ctx.meter;
+  endSlice(m, instance.ctx.invocationId, interrupt);
+  const peakMemoryBytes = instance.ctx.memory?.buffer.byteLength ?? 0;
+  const usage: Usage = {
+    wallMs: 0,
+    cpuMs: m.cpuMicros / 1000,
+    peakMemoryBytes,
+    bytesIn: request.input?.byteLength ?? 0,
+    bytesOut: 0,
+    stateBytesRead: m.stateBytesRead,
+    stateBytesWritten: m.stateBytesWritten,
+    statePushedBytes: m.statePushedBytes,
+    kernelMs: m.kernelMs,
+    gbSeconds: 0,
+    energyJoules: undefined,
+  };
+  const fuel = instance.fuelUsed();
+  if (fuel !== undefined) usage.fuel = fuel;
+  return usage;
+}
+
+/** `error` of a call that ran on `instance`, with what it used in `details.usage`. */
+function withUsage(error: WireError, request: InvokeRequest, instance: GuestInstance, began: number): WireError {
+  const usage = usageOf(request, instance);
+  usage.wallMs = performance.now() - began;
+  usage.gbSeconds = (usage.peakMemoryBytes / 2 ** 30) * (usage.wallMs / 1000);
+  return { ...error, details: { ...error.details, usage } };
 }
 
 /**
@@ -502,12 +550,15 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   try {
     returned = inst.call(request.input ?? EMPTY, request.id, request.deadline, request.group);
   } catch (err) {
-    fail(request.id, inst.classify(err).toWire());
+    endSlice(inst.ctx.meter, request.id, interrupt);
+    fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
     retire(entry, inst, false, reusableAfter(err, inst));
     return;
   } finally {
     Atomics.store(control, Control.RUNNING, 0);
   }
+  // Returned or suspended: its slice is over either way.
+  endSlice(inst.ctx.meter, request.id, interrupt);
   if (!(returned instanceof Promise)) {
     complete(request, entry, inst, returned, cold, began);
     return;
@@ -515,6 +566,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
   const record: Suspended = {
     instance: inst,
     settled: false,
+    request,
+    began,
     ...(request.group ? { group: { id: request.group.id, rank: request.group.rank, fn: request.fn } } : {}),
   };
   suspended.set(request.id, record);
@@ -525,7 +578,8 @@ function run(request: InvokeRequest): { settled: Promise<void>; suspendedNow: bo
       },
       (err: unknown) => {
         if (record.settled) return;
-        fail(request.id, inst.classify(err).toWire());
+        endSlice(inst.ctx.meter, request.id, interrupt);
+        fail(request.id, withUsage(inst.classify(err).toWire(), request, inst, began));
         retire(entry, inst, false, reusableAfter(err, inst));
       },
     )
@@ -729,8 +783,9 @@ function handle(message: ToWorker): void {
       if (record && !record.settled) {
         record.settled = true;
         suspended.delete(message.id);
+        const error = withUsage(message.error, record.request, record.instance, record.began);
         record.instance.cancel();
-        fail(message.id, message.error);
+        fail(message.id, error);
         scheduleFlush();
       } else if (queue.slice(queueHead).some((r) => r.id === message.id)) {
         // Not started yet: drop it when it comes up.

@@ -11,14 +11,17 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import type { CallEnd } from '../capabilities/capability.js';
-import { logLine, type ContextRef, type GuestContext } from '../capabilities/context.js';
-import { buildImports, busy, endCall, newSlots } from '../capabilities/guest.js';
+import { logLine, newMeter, type ContextRef, type GuestContext } from '../capabilities/context.js';
+import { buildImports, busy, endCall, newSlots, type SuspendHooks } from '../capabilities/guest.js';
+
+export type { SuspendHooks };
 import { WasiExit } from '../capabilities/wasi/guest.js';
 import { WASI_START } from '../capabilities/wasi/manifest.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
   EXPORT_ARM,
+  EXPORT_FUEL,
   EXPORT_LOAD,
   EXPORT_SAVE,
   EXPORT_START_SECTION,
@@ -31,15 +34,9 @@ import {
 } from '../snapshot/layout.js';
 import type { DirtyMap } from './dirty-map.js';
 import { interrupted, type Interrupt } from './interrupt.js';
+import { startSlice, stoppedForCpu } from './meter.js';
 import { componentErrorMessage, instantiateComponent, type ComponentApi } from './component.js';
 import { LocalImage } from './image.js';
-
-export interface SuspendHooks {
-  /** Called when the guest suspends in a host import. */
-  suspended(ctx: GuestContext): void;
-  /** Called right before the guest resumes. */
-  resumed(ctx: GuestContext): void;
-}
 
 export interface InstanceLimits {
   maxOutputBytes: number;
@@ -114,6 +111,8 @@ export class GuestInstance {
   private disposed = false;
   /** Whether a call is running (rather than start-up code), for the wording of errors. */
   private calling = false;
+  /** With a `fuel` budget: the global the rewritten code counts down (`__nuvola_fuel`). */
+  private fuel: WebAssembly.Global | undefined;
 
   /**
    * The one instance of a registration that runs start-up code: the module's data segments,
@@ -223,6 +222,7 @@ export class GuestInstance {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
       },
       sources: spec.sources,
+      meter: newMeter(),
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
@@ -240,6 +240,7 @@ export class GuestInstance {
       this.load = this.exports[EXPORT_LOAD] as (area: number, base: number) => void;
       this.save = this.exports[EXPORT_SAVE] as (area: number) => void;
       this.arm = this.exports[EXPORT_ARM] as (id: number) => void;
+      if (spec.fuel !== undefined) this.fuel = this.exports[EXPORT_FUEL] as WebAssembly.Global;
       prepare(this);
       return instance;
     };
@@ -381,8 +382,18 @@ export class GuestInstance {
     this.ctx.logBudget = this.env.limits.maxLogBytes;
     this.host.ref.ctx = this.ctx;
     this.calling = true;
+    this.ctx.meter = newMeter();
     this.arm(invocationId);
+    if (this.fuel !== undefined) this.fuel.value = BigInt(this.spec.fuel!);
+    startSlice(this.ctx.meter, invocationId, this.env.interrupt);
     return this.entry();
+  }
+
+  /** With a `fuel` budget: the fuel the current (or last) call consumed; after exhaustion, the whole budget. */
+  fuelUsed(): number | undefined {
+    if (this.fuel === undefined) return undefined;
+    const left = Number(this.fuel.value as bigint);
+    return Math.min(this.spec.fuel!, this.spec.fuel! - left);
   }
 
   /** Releases what a failed invocation held (the instance may still be reset and reused). */
@@ -425,10 +436,27 @@ export class GuestInstance {
     // The interruption check trapped: the pool asked this call to stop at its deadline (a
     // component's glue may hand the trap on as another error).
     if (!(err instanceof WasiExit) && interrupted(this.env.interrupt, this.ctx.invocationId)) {
+      if (stoppedForCpu(this.env.interrupt, this.ctx.invocationId)) {
+        const cpuMs = this.ctx.meter.cpuMicros / 1000;
+        const limit = this.spec.cpuLimitMs;
+        return new LimitError(
+          ErrorCode.CPU_LIMIT,
+          `function '${fn}' used more than cpuLimitMs=${limit} of CPU (${cpuMs.toFixed(1)} ms when it was stopped); raise cpuLimitMs in register() or do less per call. Its worker goes on`,
+          { function: fn, cpuLimitMs: limit, cpuMs },
+        );
+      }
       return new TimeoutError(ErrorCode.TIMEOUT, `function '${fn}' ran past its deadline and was interrupted; its worker goes on`, {
         function: fn,
         interrupted: true,
       });
+    }
+    // The fuel counter went below zero: the rewritten code trapped (`unreachable`).
+    if (this.fuel !== undefined && (this.fuel.value as bigint) < 0n && !(err instanceof WasiExit)) {
+      return new LimitError(
+        ErrorCode.FUEL_EXHAUSTED,
+        `function '${fn}' consumed its fuel=${this.spec.fuel} (one unit per function entry and loop iteration); raise fuel in register() or do less per call`,
+        { function: fn, fuel: this.spec.fuel },
+      );
     }
     if (err instanceof WasiExit) {
       const where = this.calling

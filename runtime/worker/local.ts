@@ -37,7 +37,7 @@ export async function snapshotHere(
   wasm: Uint8Array,
   env: InstanceEnv,
   memoryLimitPages = 1024,
-  rewrite: { interruptChecks?: boolean } = {},
+  rewrite: { interruptChecks?: boolean; fuel?: boolean } = {},
 ): Promise<{ spec: FunctionSpec; env: InstanceEnv }> {
   const checked = await checkModule(name, wasm, memoryLimitPages, 'auto', rewrite);
   const spec: FunctionSpec = {
@@ -54,6 +54,8 @@ export async function snapshotHere(
     wasi: NO_WASI,
     concurrency: { limit: 1_000_000, running: new SharedArrayBuffer(4) },
   };
+  // Counted, never exhausted.
+  if (rewrite.fuel === true) spec.fuel = Number.MAX_SAFE_INTEGER;
   const boot = GuestInstance.boot(spec, checked.segments, env);
   spec.snapshot = boot.capture();
   boot.dispose();

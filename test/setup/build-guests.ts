@@ -3,7 +3,7 @@
 // into test/.build/. A guest is rebuilt when it or the SDK changed. WASI commands: the
 // AssemblyScript ones (test/guests/wasi/*.ts and guest/examples/wasi/*.ts, as wasi_<name>)
 // with the WASI shim, the C ones (guest/examples/wasi/*.c, as wasi_<name>_c) with clang and
-// wasi-libc, which must be installed (.ci/run installs them): a missing compiler fails here.
+// wasi-libc, which must be installed (`npm test` installs them as root): a missing compiler fails here.
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -62,7 +62,7 @@ async function buildC(source: string, target: string): Promise<void> {
   } catch (err) {
     throw new Error(
       `cannot build the C guest ${source} (${(err as Error).message.trim()}). The WASI tests need clang, lld and wasi-libc: ` +
-        'apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32 (.ci/run does this)',
+        'apt-get install -y clang lld wasi-libc libclang-rt-14-dev-wasm32 (`npm test` checks this first: scripts/system-deps.mjs)',
       { cause: err },
     );
   }

@@ -9,7 +9,7 @@ import * as abi from '../../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, makeError } from '../../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability } from '../capability.js';
-import type { RpcClient } from '../../rpc.js';
+import type { Answer, RpcClient } from '../../rpc.js';
 import type { GuestKernelCall, KernelsApi } from './api.js';
 import { unframe } from '../../frames.js';
 
@@ -53,6 +53,19 @@ export function configureKernels(rpc: Pick<RpcClient<KernelsApi>, 'call'>): void
   channel = rpc;
 }
 
+/** A kernel call for the instance; its time counts in the call's usage. Holds no state lock. */
+function call<M extends keyof KernelsApi & string>(
+  ctx: GuestContext,
+  method: M,
+  ...args: Parameters<KernelsApi[M]>
+): Promise<Answer<KernelsApi, M>> {
+  const start = performance.now();
+  const meter = ctx.meter;
+  return channel.call(method, ...args).finally(() => {
+    meter.kernelMs += performance.now() - start;
+  });
+}
+
 /** The framed list of byte strings at ptr/len, as f32 arrays (copies: guest memory moves on). */
 function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array[] {
   const bad = (): GuestError =>
@@ -71,12 +84,12 @@ export default guestCapability({
         const ctx = ref.ctx;
         const what = `kernels.${method}`;
         floatBytes(ctx, out, n, what);
-        return channel
-          .call(method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what))
-          .then((r) => writeFloats(ctx, out, r, n >>> 0, what));
+        return call(ctx, method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, what),
+        );
       };
     return {
-      [abi.KERNELS_AVAILABLE]: (): Promise<number> => channel.call('available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
+      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
       [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.matmulF32';
@@ -90,30 +103,30 @@ export default guestCapability({
           return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
         }
         floatBytes(ctx, out, mm * nn, what);
-        return channel
-          .call('matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn)
-          .then((r) => writeFloats(ctx, out, r, mm * nn, what));
+        return call(ctx, 'matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn).then((r) =>
+          writeFloats(ctx, out, r, mm * nn, what),
+        );
       },
       [abi.KERNELS_SAXPY_F32]: (alpha: number, x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.saxpyF32';
         floatBytes(ctx, out, n, what);
-        return channel
-          .call('saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what))
-          .then((r) => writeFloats(ctx, out, r, n >>> 0, what));
+        return call(ctx, 'saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, what),
+        );
       },
       [abi.KERNELS_ADD_F32]: elementwise('addF32'),
       [abi.KERNELS_MUL_F32]: elementwise('mulF32'),
       [abi.KERNELS_SUM_F32]: (x: number, n: number): Promise<number> =>
-        channel.call('sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
+        call(ref.ctx, 'sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
       [abi.KERNELS_MAX_F32]: (x: number, n: number): Promise<number> =>
-        channel.call('maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
+        call(ref.ctx, 'maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
       [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         floatBytes(ctx, out, n, 'kernels.scanF32');
-        return channel
-          .call('scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32'))
-          .then((r) => writeFloats(ctx, out, r, n >>> 0, 'kernels.scanF32'));
+        return call(ctx, 'scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32')).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, 'kernels.scanF32'),
+        );
       },
       [abi.KERNELS_CONV2D_F32]: (img: number, h: number, w: number, kernel: number, kh: number, kw: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
@@ -122,18 +135,17 @@ export default guestCapability({
         if (size > 2 ** 28)
           return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
-        return channel
-          .call(
-            'conv2dF32',
-            ctx.fn,
-            floats(ctx, img, size, what),
-            h >>> 0,
-            w >>> 0,
-            floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
-            kh >>> 0,
-            kw >>> 0,
-          )
-          .then((r) => writeFloats(ctx, out, r, size, what));
+        return call(
+          ctx,
+          'conv2dF32',
+          ctx.fn,
+          floats(ctx, img, size, what),
+          h >>> 0,
+          w >>> 0,
+          floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
+          kh >>> 0,
+          kw >>> 0,
+        ).then((r) => writeFloats(ctx, out, r, size, what));
       },
       [abi.KERNELS_RUN]: (
         namePtr: number,
@@ -166,7 +178,7 @@ export default guestCapability({
           workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
         };
         floatBytes(ctx, out, outLen, 'kernels.run');
-        return channel.call('runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
+        return call(ctx, 'runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
       },
     };
   },

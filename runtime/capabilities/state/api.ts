@@ -12,7 +12,8 @@ export interface StateApi {
   ensure(key: string, size: number, held: HeldLock, fn: string | undefined): KeyHandle;
   pullRanges(key: string, ranges: Range[], held: HeldLock): void;
   pull(key: string, held: HeldLock, fn: string | undefined): void;
-  push(key: string, partial: boolean, held: HeldLock, lease: Lease | undefined): void;
+  /** The bytes sent. */
+  push(key: string, partial: boolean, held: HeldLock, lease: Lease | undefined): number;
   delete(key: string, held: HeldLock): void;
   append(key: string, data: Uint8Array, fn: string | undefined): void;
   readAppended(key: string): Uint8Array[];

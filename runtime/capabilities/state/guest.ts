@@ -239,12 +239,13 @@ export default guestCapability<GuestState>({
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
-        await request(ctx, 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
+        ctx.meter.statePushedBytes += await request(ctx, 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = stateOf(ctx).staged;
       const n = Math.min(len >>> 0, src.byteLength);
       guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
+      ctx.meter.stateBytesRead += n;
       stateOf(ctx).staged = EMPTY;
     });
     return {
@@ -253,22 +254,35 @@ export default guestCapability<GuestState>({
         const k = key(ctx, kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return clientOf(ctx).read(k, offset, len, (n) => guestWritable(ctx, ptr, n, 'read'), held(ctx, k));
+        return clientOf(ctx).read(
+          k,
+          offset,
+          len,
+          (n) => {
+            ctx.meter.stateBytesRead += n;
+            return guestWritable(ctx, ptr, n, 'read');
+          },
+          held(ctx, k),
+        );
       }),
       [abi.STATE_WRITE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'write');
         guestBytes(ctx, ptr, len, 'write');
+        ctx.meter.stateBytesWritten += len;
         return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(ctx, k));
       }),
       [abi.STATE_WRITE_AT]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'write_at');
         guestBytes(ctx, ptr, len, 'write_at');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
+        ctx.meter.stateBytesWritten += len;
         return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(ctx, k));
       }),
       [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'append');
-        await request(ctx, 'append', k, guestBytes(ctx, ptr, len, 'append').slice(), ctx.fn);
+        const bytes = guestBytes(ctx, ptr, len, 'append').slice();
+        ctx.meter.stateBytesWritten += len;
+        await request(ctx, 'append', k, bytes, ctx.fn);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');

@@ -1,5 +1,5 @@
-// A throwaway redis-server on a free loopback port, for tests and benchmarks. Missing redis-server is a loud
-// failure (CI installs it), never a skip.
+// A throwaway redis-server on a free loopback port, for tests, benchmarks and `nuvola cluster up`. Missing
+// redis-server is a loud failure (`npm test` installs it first), never a skip.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';

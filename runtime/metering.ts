@@ -1,0 +1,283 @@
+/**
+ * Both threads. Per-call metering (issue 20): what a call used ({@link Usage}, built on the
+ * worker, completed here with energy), bounded per-function distributions for `rt.stats()`,
+ * and energy from RAPL counters where the machine exposes them. See README, "Metering".
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * What one call used: `InvokeResult.usage`, and `details.usage` of the error of a call that
+ * started on a worker. Every figure is measured; none is estimated except `energyJoules`,
+ * which is attributed (and undefined where the machine has no energy counters).
+ */
+export interface Usage {
+  /** Time the call held its worker — instance, `main` (suspensions included), output, reset — in ms (the same span as `workerMs`). */
+  wallMs: number;
+  /** CPU time of the worker thread in the call's slices (between suspensions, not while suspended), in ms. */
+  cpuMs: number;
+  /** The instance's linear memory at its largest during the call (its size at the end: Wasm memory only grows), in bytes. */
+  peakMemoryBytes: number;
+  /** The input's length, in bytes. */
+  bytesIn: number;
+  /** The output's length, in bytes (0 for a call that failed). */
+  bytesOut: number;
+  /** Bytes of state values copied into the guest (`read`, and `take` after `read_all`/`appended_load`). */
+  stateBytesRead: number;
+  /** Bytes the guest handed to state writes (`write`, `write_at`, `append`). */
+  stateBytesWritten: number;
+  /** Bytes sent to the global tier by the call's `push`/`push_partial`. */
+  statePushedBytes: number;
+  /** Wall time of the call's GPU kernel host calls (queueing on the kernel thread and copies included), in ms. */
+  kernelMs: number;
+  /** `peakMemoryBytes` in GiB × `wallMs` in seconds: memory-seconds, the unit serverless platforms bill (peak, not average). */
+  gbSeconds: number;
+  /**
+   * Joules attributed to the call: the machine's RAPL energy over a recent window × the call's
+   * `cpuMs` ÷ all CPU time of the machine in that window. Undefined where there are no
+   * readable energy counters (`rt.stats().energy.reason` says why) — never made up.
+   */
+  energyJoules: number | undefined;
+  /** With a `fuel` budget: the fuel the call consumed (one per function entry and loop iteration). */
+  fuel?: number;
+}
+
+/**
+ * The numeric fields of a {@link Usage} as they travel packed in a Float64Array (a worker's
+ * result batch, its outcome log): one clone per batch instead of an object per call. Energy is
+ * added by the pool; `fuel` is NaN when not counted.
+ */
+export const USAGE_FIELDS = [
+  'wallMs',
+  'cpuMs',
+  'peakMemoryBytes',
+  'bytesIn',
+  'bytesOut',
+  'stateBytesRead',
+  'stateBytesWritten',
+  'statePushedBytes',
+  'kernelMs',
+  'gbSeconds',
+  'fuel',
+] as const;
+
+export function packUsage(usage: Usage, into: Float64Array, at: number): void {
+  for (let i = 0; i < USAGE_FIELDS.length; i++) into[at + i] = usage[USAGE_FIELDS[i]!] ?? NaN;
+}
+
+export function unpackUsage(from: Float64Array, at: number): Usage {
+  const usage = { energyJoules: undefined } as Usage;
+  for (let i = 0; i < USAGE_FIELDS.length; i++) {
+    const value = from[at + i]!;
+    if (!Number.isNaN(value)) usage[USAGE_FIELDS[i]!] = value;
+  }
+  return usage;
+}
+
+/** Log-bucketed histogram: 16 buckets per doubling (each ~4.4% wide), values in µs up to ~2^36. */
+export class LogHistogram {
+  private static readonly SUB = 16;
+  private readonly buckets = new Uint32Array(36 * LogHistogram.SUB);
+  count = 0;
+  max = 0;
+
+  /** Adds `ms` (negative and NaN count as 0). */
+  add(ms: number): void {
+    const v = ms > 0 ? ms : 0;
+    this.count++;
+    if (v > this.max) this.max = v;
+    const micros = v * 1000;
+    const index = micros < 1 ? 0 : Math.min(this.buckets.length - 1, Math.floor(Math.log2(micros) * LogHistogram.SUB));
+    this.buckets[index]!++;
+  }
+
+  /** The value at quantile `q` (0..1): the upper edge of its bucket, never above the maximum seen, in ms. */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      seen += this.buckets[i]!;
+      if (seen >= rank) return Math.min(this.max, 2 ** ((i + 1) / LogHistogram.SUB) / 1000);
+    }
+    return this.max;
+  }
+
+  summary(): Percentiles {
+    return { p50: this.quantile(0.5), p90: this.quantile(0.9), p99: this.quantile(0.99), max: this.max };
+  }
+}
+
+/** Percentiles of a distribution, in ms (within ~4.4%; `max` exact). All 0 before the first call. */
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** Per function, in `rt.stats().byFunction`: its calls since it was registered. */
+export interface CallStats {
+  /** Calls answered (results and errors). */
+  calls: number;
+  /** Calls that failed, by error code. */
+  errors: Record<string, number>;
+  /** From `invoke` (or a chain.call) to the answer. */
+  latencyMs: Percentiles;
+  /** `usage.cpuMs` of the calls that reported one. */
+  cpuMs: Percentiles;
+}
+
+/** Per-function call statistics in bounded memory (two histograms of 576 counters each). */
+export class FunctionMeters {
+  private readonly byFunction = new Map<
+    string,
+    { calls: number; errors: Record<string, number>; latency: LogHistogram; cpu: LogHistogram }
+  >();
+
+  record(fn: string, latencyMs: number, usage: Usage | undefined, errorCode: string | undefined): void {
+    let m = this.byFunction.get(fn);
+    if (m === undefined) {
+      m = { calls: 0, errors: {}, latency: new LogHistogram(), cpu: new LogHistogram() };
+      this.byFunction.set(fn, m);
+    }
+    m.calls++;
+    m.latency.add(latencyMs);
+    if (usage !== undefined) m.cpu.add(usage.cpuMs);
+    if (errorCode !== undefined) m.errors[errorCode] = (m.errors[errorCode] ?? 0) + 1;
+  }
+
+  forget(fn: string): void {
+    this.byFunction.delete(fn);
+  }
+
+  stats(fn: string): CallStats {
+    const m = this.byFunction.get(fn);
+    if (m === undefined) return { calls: 0, errors: {}, latencyMs: new LogHistogram().summary(), cpuMs: new LogHistogram().summary() };
+    return { calls: m.calls, errors: { ...m.errors }, latencyMs: m.latency.summary(), cpuMs: m.cpu.summary() };
+  }
+}
+
+/** `rt.stats().energy`: whether calls get `usage.energyJoules`, and why not. */
+export interface EnergyStats {
+  available: boolean;
+  /** Where the counters were looked for (the RAPL zones under /sys/class/powercap). */
+  source: string;
+  /** Why there is no figure, when `available` is false. */
+  reason?: string;
+  /** Joules attributed to calls so far. */
+  attributedJoules: number;
+}
+
+/** How often the counters are read at most: the attribution window, in ms. */
+const ENERGY_WINDOW_MS = 200;
+
+/**
+ * Main thread. The machine's package energy (RAPL, `intel-rapl:N/energy_uj`, wraps handled)
+ * and all CPU time (`/proc/stat`), read at most every ENERGY_WINDOW_MS as results arrive; a
+ * call gets its `cpuMs` × the joules per CPU-ms of the last complete window. `NUVOLA_POWERCAP_DIR`
+ * and `NUVOLA_PROC_STAT` point it elsewhere (tests write a fake tree there).
+ */
+export class EnergyMeter {
+  private readonly zones: { file: string; range: number }[] = [];
+  private readonly source: string;
+  private readonly procStat: string;
+  private reason: string | undefined;
+  private last: { at: number; joules: number; cpuMs: number } | undefined;
+  private readonly raw: number[] = [];
+  private joulesPerCpuMs: number | undefined;
+  private attributed = 0;
+
+  constructor(
+    source = process.env['NUVOLA_POWERCAP_DIR'] ?? '/sys/class/powercap',
+    procStat = process.env['NUVOLA_PROC_STAT'] ?? '/proc/stat',
+  ) {
+    this.source = source;
+    this.procStat = procStat;
+    let names: string[];
+    try {
+      names = readdirSync(source).filter((n) => /^intel-rapl:\d+$/.test(n));
+    } catch (err) {
+      this.reason = `no energy counters: ${source} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+      return;
+    }
+    if (names.length === 0) {
+      this.reason = `no RAPL package zones (intel-rapl:N) under ${source}`;
+      return;
+    }
+    for (const name of names.sort()) {
+      const file = join(source, name, 'energy_uj');
+      let range = 2 ** 32;
+      try {
+        range = Number(readFileSync(join(source, name, 'max_energy_range_uj'), 'utf8').trim()) || range;
+      } catch {
+        // Without the range a wrap is assumed at 2^32 µJ.
+      }
+      this.zones.push({ file, range });
+    }
+    try {
+      this.last = this.read();
+    } catch (err) {
+      this.zones.length = 0;
+      this.reason = `the energy counters cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); reading energy_uj needs root on most kernels`;
+    }
+  }
+
+  /** Joules for a call that used `cpuMs`, or undefined while none can be attributed. */
+  attribute(cpuMs: number): number | undefined {
+    if (this.zones.length === 0) return undefined;
+    const now = performance.now();
+    if (this.last !== undefined && now - this.last.at >= ENERGY_WINDOW_MS) this.advance(now);
+    if (this.joulesPerCpuMs === undefined) return undefined;
+    const joules = cpuMs * this.joulesPerCpuMs;
+    this.attributed += joules;
+    return joules;
+  }
+
+  stats(): EnergyStats {
+    const available = this.zones.length > 0;
+    const stats: EnergyStats = { available, source: this.source, attributedJoules: this.attributed };
+    if (!available) stats.reason = this.reason;
+    else if (this.joulesPerCpuMs === undefined) stats.reason = `the first ${ENERGY_WINDOW_MS} ms window is not over yet`;
+    return stats;
+  }
+
+  private advance(now: number): void {
+    let next: { at: number; joules: number; cpuMs: number };
+    try {
+      next = this.read(now);
+    } catch (err) {
+      this.zones.length = 0;
+      this.reason = `the energy counters stopped being readable (${(err as Error).message})`;
+      return;
+    }
+    const cpuMs = next.cpuMs - this.last!.cpuMs;
+    if (cpuMs > 0) this.joulesPerCpuMs = (next.joules - this.last!.joules) / cpuMs;
+    this.last = next;
+  }
+
+  /** Energy since the meter started (wraps undone), in joules, and the machine's busy CPU time, in ms. */
+  private read(at = performance.now()): { at: number; joules: number; cpuMs: number } {
+    let joules = 0;
+    this.zones.forEach((zone, i) => {
+      const uj = Number(readFileSync(zone.file, 'utf8').trim());
+      if (!Number.isFinite(uj)) throw new Error(`${zone.file} does not hold a number`);
+      const prev = this.raw[i];
+      // A counter that went down wrapped at its range.
+      const total = prev === undefined ? 0 : uj >= prev ? uj - prev : uj + zone.range - prev;
+      this.raw[i] = uj;
+      joules += total / 1e6;
+    });
+    const cpu = readFileSync(this.procStat, 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait, in USER_HZ (100/s).
+    const ticks = cpu.slice(1, 9).map(Number);
+    const busy = ticks.reduce((n, t, i) => (i === 3 || i === 4 ? n : n + (t || 0)), 0);
+    return { at, joules: (this.last?.joules ?? 0) + joules, cpuMs: busy * 10 };
+  }
+}
+
+/** `usage` with the main thread's part added (energy). */
+export function withEnergy(usage: Usage, energy: EnergyMeter): Usage {
+  usage.energyJoules = energy.attribute(usage.cpuMs);
+  return usage;
+}

@@ -1,0 +1,113 @@
+/**
+ * Any thread. A call's CPU time, measured in slices, and what the pool reads of the running
+ * slice to enforce `cpuLimitMs`.
+ *
+ * A call's CPU time is the sum of its slices: from when it starts (or resumes after a
+ * suspension) to when it suspends (or ends), each measured with the worker thread's CPU clock
+ * (`process.threadCpuUsage()`). Time suspended in a host call is in no slice. That clock is
+ * what getrusage(RUSAGE_THREAD) reports, which Linux brings up to date only at scheduler ticks
+ * (every 1–4 ms) and switches: a reading may lag by up to a tick, so a short slice can read 0 or
+ * a tick too much. The error has no bias (sums over many calls come out right); a slice is
+ * capped at its wall time, which a thread's CPU never exceeds. JSPI runs the
+ * resume hooks of all the instances a turn made ready before the first of them continues, so
+ * a slice starts at its resume hook or at the end of the slice before it, whichever is later.
+ *
+ * The pool cannot read another thread's CPU clock: the worker publishes, in words after the
+ * interrupt word (the same shared page), the call whose slice runs, the CPU of its finished
+ * slices, and when the running slice began on the wall clock. A thread uses no more CPU than
+ * wall time, so the finished slices plus the running slice's wall time bound the call's CPU
+ * from above — exactly when the thread keeps its core, more when the machine is oversubscribed.
+ */
+import type { CallMeter } from '../capabilities/context.js';
+import type { Interrupt } from './interrupt.js';
+
+/** Int32 words of the interrupt page after the interrupt word itself. */
+const Word = {
+  /** The id of a call the pool stopped for its CPU limit (set before the interrupt word). */
+  CPU_STOPPED: 1,
+  /** The call whose slice is published. */
+  OWNER: 2,
+  /** CPU of its finished slices, in µs (saturates at 2^31 - 1). */
+  CPU_MICROS: 3,
+  /** {@link wallMicros} when the running slice began. */
+  SLICE_AT: 4,
+} as const;
+
+/** No slice is running for the call. */
+const OFF = -1;
+
+const views = new WeakMap<Interrupt, Int32Array>();
+
+/** The page's first words (the interrupt word is word 0). */
+function wordsOf(interrupt: Interrupt): Int32Array {
+  let words = views.get(interrupt);
+  if (words === undefined) {
+    words = new Int32Array(interrupt.memory.buffer, 0, 8);
+    views.set(interrupt, words);
+  }
+  return words;
+}
+
+/**
+ * The wall clock in µs, wrapped to an Int32 (differences taken with `| 0`); comparable between
+ * threads (performance.timeOrigin + performance.now(), like protocol.ts's wallClock).
+ */
+function wallMicros(now = performance.now()): number {
+  return ((performance.timeOrigin + now) * 1000) | 0;
+}
+
+/** The worker thread's CPU time (user and system), in µs. */
+export function threadCpuMicros(): number {
+  const { user, system } = process.threadCpuUsage();
+  return user + system;
+}
+
+/** Thread CPU time when the last slice on this thread ended. */
+let lastEnd = 0;
+
+/** A slice of call `id` begins: on the worker's CPU from now. */
+export function startSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
+  meter.sliceStart = threadCpuMicros();
+  meter.sliceWall = performance.now();
+  const words = wordsOf(interrupt);
+  Atomics.store(words, Word.CPU_MICROS, Math.min(0x7fffffff, Math.round(meter.cpuMicros)));
+  Atomics.store(words, Word.SLICE_AT, wallMicros(meter.sliceWall));
+  Atomics.store(words, Word.OWNER, id);
+}
+
+/** The running slice of the call ends (it suspended, returned or trapped); a second call adds nothing. */
+export function endSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
+  if (meter.sliceStart === OFF) return;
+  const now = threadCpuMicros();
+  const wallNow = performance.now();
+  meter.cpuMicros += Math.min((wallNow - meter.sliceWall) * 1000, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
+  meter.sliceStart = OFF;
+  lastEnd = now;
+  // Another call's resume hook already published its slice: it runs from now.
+  const words = wordsOf(interrupt);
+  if (Atomics.load(words, Word.OWNER) !== id) Atomics.store(words, Word.SLICE_AT, wallMicros(wallNow));
+}
+
+/**
+ * Pool side: an upper bound on the CPU call `id` has used, in µs, when the worker published it
+ * as the call on its CPU; undefined otherwise.
+ */
+export function cpuBound(interrupt: Interrupt, id: number): number | undefined {
+  const words = wordsOf(interrupt);
+  if (Atomics.load(words, Word.OWNER) !== id) return undefined;
+  const finished = Atomics.load(words, Word.CPU_MICROS);
+  const running = (wallMicros() - Atomics.load(words, Word.SLICE_AT)) | 0;
+  return finished + Math.max(0, running);
+}
+
+/** Pool side: stops call `id` at its next check, as over its CPU limit. */
+export function stopForCpu(interrupt: Interrupt, id: number): void {
+  const words = wordsOf(interrupt);
+  Atomics.store(words, Word.CPU_STOPPED, id);
+  Atomics.store(words, 0, id);
+}
+
+/** Whether the interrupt that stopped call `id` was for its CPU limit. */
+export function stoppedForCpu(interrupt: Interrupt, id: number): boolean {
+  return id !== 0 && Atomics.load(wordsOf(interrupt), Word.CPU_STOPPED) === id;
+}

@@ -1,0 +1,235 @@
+// Per-call metering (issue 20): `usage` on every result and on the errors of calls that ran,
+// cpuLimitMs (CPU, not time suspended), fuel, per-function stats, energy from RAPL counters.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createRuntime, type NuvolaError, type Usage } from 'nuvola';
+import { until } from 'nuvola/testing';
+import { LogHistogram } from '../dist/runtime/metering.js';
+import { closedAfterEach, guestBytes, text } from './helpers.js';
+
+const runtime = closedAfterEach();
+
+function failure(promise: Promise<unknown>): Promise<NuvolaError> {
+  return promise.then(
+    () => {
+      throw new Error('the call succeeded');
+    },
+    (err: unknown) => err as NuvolaError,
+  );
+}
+
+describe('usage', () => {
+  it('is on every result, each field plausible and consistent', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('echo', guestBytes('core_echo'));
+    const r = await rt.invoke('echo', 'hello metering');
+    const u = r.usage!;
+    expect(text(r.output)).toBe('gniretem olleh');
+    expect(u.bytesIn).toBe(14);
+    expect(u.bytesOut).toBe(14);
+    expect(u.wallMs).toBe(r.workerMs);
+    // The thread CPU clock advances at scheduler ticks: a short call may read 0; never more than its wall time.
+    expect(u.cpuMs).toBeGreaterThanOrEqual(0);
+    expect(u.cpuMs).toBeLessThanOrEqual(u.wallMs);
+    expect(u.peakMemoryBytes).toBeGreaterThanOrEqual(65536);
+    expect(u.peakMemoryBytes % 65536).toBe(0);
+    expect(u.gbSeconds).toBeCloseTo((u.peakMemoryBytes / 2 ** 30) * (u.wallMs / 1000), 12);
+    expect(u).toMatchObject({ stateBytesRead: 0, stateBytesWritten: 0, statePushedBytes: 0, kernelMs: 0 });
+    expect(u.fuel).toBeUndefined();
+    // No RAPL counters on this machine (or no permission): no figure, and stats say why.
+    const energy = rt.stats().energy;
+    if (!energy.available) {
+      expect(u.energyJoules).toBeUndefined();
+      expect(energy.reason).toMatch(/energy counters|RAPL/);
+    }
+  });
+
+  it('counts the state bytes a call read, wrote and pushed', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('roundtrip', guestBytes('state_roundtrip'));
+    const u = (await rt.invoke('roundtrip', 'meter-key')).usage!;
+    // Wrote 4 bytes, read them twice, pushed the 4-byte value once.
+    expect(u).toMatchObject({ stateBytesWritten: 4, stateBytesRead: 8, statePushedBytes: 4, bytesIn: 9, bytesOut: 8 });
+  });
+
+  it('a suspended call: wall time includes the suspension, CPU time does not', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('sleep', guestBytes('core_sleep'));
+    const u = (await rt.invoke('sleep', '150')).usage!;
+    expect(u.wallMs).toBeGreaterThanOrEqual(145);
+    expect(u.cpuMs).toBeLessThan(u.wallMs / 3);
+  });
+
+  it('rides on the error of a call that ran', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('abort', guestBytes('core_abort'));
+    const err = await failure(rt.invoke('abort', 'xyz'));
+    const u = err.details['usage'] as Usage;
+    expect(u.bytesIn).toBe(3);
+    expect(u.bytesOut).toBe(0);
+    expect(u.cpuMs).toBeGreaterThanOrEqual(0);
+    expect(u.wallMs).toBeGreaterThan(0);
+  });
+});
+
+describe('cpuLimitMs', () => {
+  it('stops a CPU-bound call beside suspended calls of the same limit on one worker; they and the worker go on', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { cpuLimitMs: 40, timeoutMs: 20_000 });
+    // Suspended for 400 ms each: far past the CPU limit on the wall clock, using little CPU.
+    await rt.register('sleep', guestBytes('core_sleep'), { cpuLimitMs: 40, timeoutMs: 20_000 });
+    const sleepers = Array.from({ length: 20 }, () => rt.invoke('sleep', '400'));
+    await until(() => rt.stats().instances >= 20);
+    const err = await failure(rt.invoke('loop', 'loop'));
+    expect(err.code).toBe('E_CPU_LIMIT');
+    expect(err.name).toBe('LimitError');
+    expect(err.details).toMatchObject({ function: 'loop', cpuLimitMs: 40 });
+    expect(err.details['cpuMs']).toBeGreaterThanOrEqual(0);
+    expect((err.details['usage'] as Usage).cpuMs).toBe(err.details['cpuMs']);
+    const answers = await Promise.all(sleepers);
+    for (const r of answers) {
+      expect(text(r.output)).toBe('slept 400');
+      expect(r.usage!.wallMs).toBeGreaterThan(40);
+      expect(r.usage!.cpuMs).toBeLessThan(40);
+    }
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0, failed: 1 });
+    expect(rt.stats().byFunction['loop']!.errors).toEqual({ E_CPU_LIMIT: 1 });
+    // The same worker serves the next call of the function that was stopped.
+    expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+  });
+
+  it('leaves a call under its limit alone', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('busy', guestBytes('core_busy'), { cpuLimitMs: 5000 });
+    const r = await rt.invoke('busy', '30');
+    expect(text(r.output)).toMatch(/^busy /);
+    // Tens of ms of CPU: several ticks of the thread's CPU clock.
+    expect(r.usage!.cpuMs).toBeGreaterThan(0);
+    expect(r.usage!.cpuMs).toBeLessThanOrEqual(r.usage!.wallMs);
+  });
+});
+
+describe('fuel', () => {
+  it('is deterministic: the same call consumes the same fuel, on any worker', async () => {
+    const { rt } = await runtime({ workers: 2 });
+    await rt.register('fib', guestBytes('preempt_fib'), { fuel: 10_000_000 });
+    const runs = await Promise.all(Array.from({ length: 6 }, () => rt.invoke('fib', '15')));
+    const fuel = runs.map((r) => r.usage!.fuel);
+    // fib(15) makes 1973 calls of fib, each one function entry; main and the SDK add more.
+    expect(fuel[0]).toBeGreaterThan(1973);
+    expect(new Set(fuel).size).toBe(1);
+    expect(new Set(runs.map((r) => r.worker)).size).toBeGreaterThan(0);
+    const bigger = (await rt.invoke('fib', '16')).usage!.fuel!;
+    expect(bigger - fuel[0]!).toBeGreaterThanOrEqual(3193 - 1973);
+  });
+
+  it('a call that runs out fails with E_FUEL_EXHAUSTED; its worker keeps serving', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { fuel: 100_000, timeoutMs: 20_000 });
+    const err = await failure(rt.invoke('loop', 'loop'));
+    expect(err.code).toBe('E_FUEL_EXHAUSTED');
+    expect(err.details).toMatchObject({ function: 'loop', fuel: 100_000 });
+    expect((err.details['usage'] as Usage).fuel).toBe(100_000);
+    const ok = await rt.invoke('loop', 'no');
+    expect(ok.returnCode).toBe(0);
+    expect(ok.usage!.fuel).toBeLessThan(100_000);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
+  });
+
+  it('without a budget the code counts nothing', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('fib', guestBytes('preempt_fib'));
+    expect((await rt.invoke('fib', '10')).usage!.fuel).toBeUndefined();
+  });
+});
+
+describe('bad cpuLimitMs and fuel', () => {
+  it.each([0, -5, Number.NaN, Infinity, 1.5, '100', null, true])('%s is E_INVALID_OPTION naming the option', async (bad) => {
+    const { rt } = await runtime({ workers: 1 });
+    for (const option of ['cpuLimitMs', 'fuel']) {
+      const err = await failure(rt.register('f', guestBytes('core_echo'), { [option]: bad } as never));
+      expect(err.code).toBe('E_INVALID_OPTION');
+      expect(err.details['path']).toBe(`options.${option}`);
+      expect(err.message).toMatch(new RegExp(`options\\.${option} must be an integer from 1 .*leave it out`));
+    }
+    expect(rt.stats().functions).toBe(0);
+  });
+});
+
+describe('per-function stats', () => {
+  it('counts calls and errors by code, with latency and CPU percentiles', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('fib', guestBytes('preempt_fib'), { fuel: 50_000 });
+    for (let i = 0; i < 20; i++) await rt.invoke('fib', String(i % 10));
+    await failure(rt.invoke('fib', '30'));
+    const s = rt.stats().byFunction['fib']!;
+    expect(s.calls).toBe(21);
+    expect(s.errors).toEqual({ E_FUEL_EXHAUSTED: 1 });
+    for (const p of [s.latencyMs, s.cpuMs]) {
+      expect(p.p50).toBeGreaterThan(0);
+      expect(p.p50).toBeLessThanOrEqual(p.p90);
+      expect(p.p90).toBeLessThanOrEqual(p.p99);
+      expect(p.p99).toBeLessThanOrEqual(p.max);
+    }
+  });
+
+  it('keeps a bounded histogram whose percentiles are within its bucket width', () => {
+    const h = new LogHistogram();
+    for (let i = 1; i <= 100_000; i++) h.add(i / 100);
+    expect(h.count).toBe(100_000);
+    const { p50, p90, p99, max } = h.summary();
+    expect(Math.abs(p50 - 500) / 500).toBeLessThan(0.05);
+    expect(Math.abs(p90 - 900) / 900).toBeLessThan(0.05);
+    expect(Math.abs(p99 - 990) / 990).toBeLessThan(0.05);
+    expect(max).toBe(1000);
+  });
+});
+
+describe('energy', () => {
+  it('attributes RAPL energy by CPU share where counters exist (a fake powercap tree)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nuvola-rapl-'));
+    const zone = join(dir, 'intel-rapl:0');
+    mkdirSync(zone);
+    mkdirSync(join(dir, 'intel-rapl:0:0'));
+    writeFileSync(join(zone, 'max_energy_range_uj'), '20000000\n');
+    writeFileSync(join(zone, 'energy_uj'), '15000000\n');
+    const stat = join(dir, 'stat');
+    const cpuLine = (busy: number): string => `cpu  ${busy} 0 0 5000 0 0 0 0 0 0\ncpu0 1 2 3\n`;
+    writeFileSync(stat, cpuLine(1000));
+    process.env['NUVOLA_POWERCAP_DIR'] = dir;
+    process.env['NUVOLA_PROC_STAT'] = stat;
+    const rt = await createRuntime({ workers: 1 }).finally(() => {
+      delete process.env['NUVOLA_POWERCAP_DIR'];
+      delete process.env['NUVOLA_PROC_STAT'];
+    });
+    try {
+      await rt.register('busy', guestBytes('core_busy'));
+      // The counter wraps at 20 J: 15 J → 5 J is 10 J used, over 1000 ticks (10 s) of busy CPU.
+      writeFileSync(join(zone, 'energy_uj'), '5000000\n');
+      writeFileSync(stat, cpuLine(2000));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const u = (await rt.invoke('busy', '30')).usage!;
+      expect(u.cpuMs).toBeGreaterThan(0);
+      expect(u.energyJoules).toBeCloseTo(u.cpuMs * (10 / 10_000), 12);
+      const energy = rt.stats().energy;
+      expect(energy).toMatchObject({ available: true, source: dir });
+      expect(energy.attributedJoules).toBeGreaterThan(0);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('says why there is no figure when the counters cannot be read', async () => {
+    process.env['NUVOLA_POWERCAP_DIR'] = join(tmpdir(), 'nuvola-no-such-powercap');
+    const rt = await createRuntime({ workers: 1 }).finally(() => delete process.env['NUVOLA_POWERCAP_DIR']);
+    try {
+      await rt.register('echo', guestBytes('core_echo'));
+      expect((await rt.invoke('echo', 'x')).usage!.energyJoules).toBeUndefined();
+      expect(rt.stats().energy).toMatchObject({ available: false, reason: expect.stringMatching(/ENOENT/) as unknown });
+    } finally {
+      await rt.close();
+    }
+  });
+});
