@@ -184,7 +184,8 @@ main.on('message', (message: KernelRequest | KernelControl) => {
     for (const queue of queues.values()) for (const job of queue) send(job.source, { id: job.id, ok: false, error: closedError() });
     queues.clear();
     turn.length = 0;
-    if (!running) end();
+    // Not while the device is still being opened (Dawn must not owe the thread an answer): then once it is.
+    if (!running && ready) end();
     return;
   }
   enqueue({ ...message, source: 0 });
