@@ -33,7 +33,13 @@ const restrict = (files, patterns, ignores = []) => ({
 const layers = [
   restrict(
     ['state/**/*.ts'],
-    [layer(`${up}(runtime|cluster|kernels|skeletons|bench|test|examples|guest)/`, 'state/ imports nothing of the project')],
+    [
+      layer(
+        `${up}runtime/(?!errors\\.js$)`,
+        'state/ imports from runtime/ only errors.ts (the one set of error codes and classes, a leaf)',
+      ),
+      layer(`${up}(cluster|kernels|skeletons|bench|test|examples|guest)/`, 'state/ imports nothing of the project but runtime/errors.ts'),
+    ],
   ),
   restrict(
     ['kernels/**/*.ts'],

@@ -5,7 +5,7 @@
  * calls.ts (calls this host makes, replies), consumer.ts (calls it takes), idempotency.ts and
  * groups.ts, over one context.ts. `runtime/runtime.ts` loads this file only in cluster mode.
  *
- * Guarantees (README "Many hosts"): a call sent through the work stream is delivered at least
+ * Guarantees (docs/guides/many-hosts.md): a call sent through the work stream is delivered at least
  * once — if its host dies before answering, another host claims it once the dead host's
  * heartbeat has expired; the caller resolves or rejects exactly once, by its own deadline at
  * the latest (E_TIMEOUT). With an idempotency key, the first completion is recorded and every

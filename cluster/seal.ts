@@ -2,7 +2,7 @@
  * Main thread. Authenticates what the hosts of a cluster leave in Redis for each other — calls,
  * replies, registry entries, idempotency records, heartbeats, group messages — with HMAC-SHA256
  * under the cluster's secret, so a Redis client without the secret can neither inject an entry
- * nor forge or alter one (README "Many hosts", trust model).
+ * nor forge or alter one (docs/guides/many-hosts.md, trust model).
  *
  * Each secret is first turned into a key for this cluster (HMAC of the cluster's name), so an
  * entry of one cluster does not verify in another with the same secret. A MAC covers a kind

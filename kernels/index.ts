@@ -32,8 +32,11 @@ import {
 
 export type { KernelSpec } from './engine.js';
 
+/** How long one kernel call may take unless `maxKernelMs` says otherwise (the runtime's `kernels.maxKernelMs` default too). */
+export const DEFAULT_MAX_KERNEL_MS = 10_000;
+
 export interface KernelsOptions extends EngineOptions {
-  /** A call (its GPU or CPU work) taking longer fails with `E_KERNEL_TIMEOUT`. Default 10 000 ms. */
+  /** A call (its GPU or CPU work) taking longer fails with `E_KERNEL_TIMEOUT`, in milliseconds. Default {@link DEFAULT_MAX_KERNEL_MS}. */
   maxKernelMs?: number;
 }
 
@@ -129,7 +132,7 @@ export class Kernels {
 
   constructor(options: KernelsOptions = {}) {
     const { maxKernelMs, ...engine } = options;
-    this.maxKernelMs = maxKernelMs ?? 10_000;
+    this.maxKernelMs = maxKernelMs ?? DEFAULT_MAX_KERNEL_MS;
     this.engineOptions = engine;
   }
 

@@ -9,8 +9,6 @@ export type {
   RuntimeStats,
   FunctionStats,
   ChainResult,
-  ChainOptions,
-  GroupOptions,
   HostHandler,
   HandlerContext,
   FunctionInfo,
@@ -19,7 +17,7 @@ export type {
 export type { HostInfo, Rejected } from '../cluster/cluster.js';
 export type { CallRecord } from './pool.js';
 export type { Usage, CallStats, Percentiles, EnergyStats } from './metering.js';
-export type { RuntimeOptions, FunctionOptions, InvokeOptions, LogEntry } from './options.js';
+export type { RuntimeOptions, FunctionOptions, InvokeOptions, ChainOptions, GroupOptions, LogEntry } from './options.js';
 export { RUNTIME_DEFAULTS, FUNCTION_DEFAULTS } from './options.js';
 export {
   ErrorCode,

@@ -1,7 +1,7 @@
 /**
  * Both threads. Per-call metering (issue 20): what a call used ({@link Usage}, built on the
  * worker, completed here with energy), bounded per-function distributions for `rt.stats()`,
- * and energy from RAPL counters where the machine exposes them. See README, "Metering".
+ * and energy from RAPL counters where the machine exposes them. See docs/guides/metering.md.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

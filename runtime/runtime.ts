@@ -23,10 +23,14 @@ import type { ComponentCode, FunctionSpec } from './protocol.js';
 import {
   FUNCTION_DEFAULTS,
   FUNCTION_NAME,
+  resolveChainOptions,
   resolveFunctionOptions,
+  resolveGroupOptions,
   resolveInvokeOptions,
   resolveRuntimeOptions,
+  type ChainOptions,
   type FunctionOptions,
+  type GroupOptions,
   type InvokeOptions,
   type ResolvedFunctionOptions,
   type ResolvedRuntimeOptions,
@@ -67,7 +71,7 @@ export interface InvokeResult {
   workerMs: number;
   /**
    * What the call used: wall and CPU time, peak memory, bytes in and out, state and kernel use,
-   * memory-seconds, energy where measurable, fuel (see {@link Usage} and README, "Metering").
+   * memory-seconds, energy where measurable, fuel (see {@link Usage} and docs/guides/metering.md).
    * On every call a worker of this runtime ran (the error of a call that started carries it in
    * `details.usage`); absent for host handlers and calls another cluster host ran.
    */
@@ -99,31 +103,6 @@ export type { InvokeInput } from './input.js';
 export interface ChainResult extends InvokeResult {
   /** Each stage that ran, in order (a chain stops at the first non-zero return code). */
   stages: (Omit<InvokeResult, 'output'> & { function: string })[];
-}
-
-/** Options of `rt.invokeChain`. */
-export interface ChainOptions {
-  /** Overrides each stage's `timeoutMs`. */
-  timeoutMs?: number;
-  /** Warm the later stages' instances while the first runs. Default true. */
-  prewarm?: boolean;
-  /** Cancels the stage running when aborted (as `invoke(…, { signal })`); no later stage starts. */
-  signal?: AbortSignal;
-}
-
-/** Options of `rt.invokeGroup`. */
-export interface GroupOptions {
-  /** Overrides each rank's `timeoutMs`. */
-  timeoutMs?: number;
-  /**
-   * Where the ranks run. `'spread'` (default): over the workers, for ranks that compute in
-   * parallel. `'pack'`: all on one worker, where messages never leave the thread — for ranks
-   * that mostly talk (a 1 KiB round trip then costs ~7 µs instead of ~60–120 µs). `'hosts'`
-   * (cluster mode): split over the cluster's hosts that take calls, in contiguous blocks of
-   * ranks; messages between hosts go through Redis, with the same semantics (per-sender order,
-   * the first failing rank ends the group everywhere).
-   */
-  placement?: 'spread' | 'pack' | 'hosts';
 }
 
 /** What a host handler gets besides its input. */
@@ -623,26 +602,10 @@ export class Runtime {
         { function: name, size, maxInstances: this.options.maxInstances },
       );
     }
-    const { placement, ...rest } = options ?? {};
-    if (placement !== undefined && placement !== 'spread' && placement !== 'pack' && placement !== 'hosts') {
-      throw new InvalidOptionError(
-        ErrorCode.INVALID_OPTION,
-        `option placement must be "spread", "pack" or "hosts", got ${JSON.stringify(placement)}`,
-        {
-          path: 'options.placement',
-        },
-      );
-    }
-    for (const only of ['idempotencyKey', 'stateKey', 'trace', 'signal'] as const) {
-      if ((rest as Record<string, unknown>)[only] !== undefined) {
-        throw new InvalidOptionError(ErrorCode.INVALID_OPTION, `option ${only} is for invoke(), not invokeGroup()`, {
-          path: `options.${only}`,
-        });
-      }
-    }
-    const resolved = options === undefined ? undefined : resolveInvokeOptions(rest, fnOptions ?? FUNCTION_DEFAULTS);
+    const resolved = resolveGroupOptions(options);
+    const placement = resolved.placement;
     // Undefined (a function from the cluster, no timeout given): the one it was registered with.
-    const timeoutMs = fnOptions === undefined && rest.timeoutMs === undefined ? undefined : (resolved?.timeoutMs ?? fnOptions!.timeoutMs);
+    const timeoutMs = resolved.timeoutMs ?? fnOptions?.timeoutMs;
     const bytes = toBytes(input);
     this.checkInputSize(name, bytes);
     const start = performance.now();
@@ -699,11 +662,10 @@ export class Runtime {
       throw new InvalidOptionError(ErrorCode.INVALID_OPTION, 'invokeChain needs a non-empty array of function names', { path: 'names' });
     }
     for (const name of names) if (!this.registry.has(name) && !this.handlers.has(name)) throw unknownFunction(name);
+    const chain = resolveChainOptions(options);
     const invokeOptions =
-      options?.timeoutMs === undefined && options?.signal === undefined
-        ? undefined
-        : { timeoutMs: options?.timeoutMs, signal: options?.signal };
-    if (options?.prewarm !== false) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
+      chain.timeoutMs === undefined && chain.signal === undefined ? undefined : { timeoutMs: chain.timeoutMs, signal: chain.signal };
+    if (chain.prewarm) this.pool.prewarmChain(names.filter((name) => this.registry.has(name)));
     const start = performance.now();
     const stages: ChainResult['stages'] = [];
     let data: InvokeInput = input;

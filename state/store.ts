@@ -5,7 +5,7 @@
  * dirty chunks), delete, appends and global locks. Other threads reach it through a
  * {@link Directory} (state/client.ts).
  */
-import { StateError, StateErrorCode } from './errors.js';
+import { makeError, StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease } from './global-tier.js';
 import { CHUNK_BYTES, DIRTY, KeyState, roundCapacity, type KeyHandle, type Range } from './key-state.js';
 
@@ -108,7 +108,7 @@ export class StateStore {
     const over = this.overQuota(owner, key, capacity, bytes);
     if (over === undefined) return;
     const quota = this.options.quota!(owner!)!;
-    throw new StateError(
+    throw makeError(
       StateErrorCode.QUOTA,
       `'${owner}' would hold ${over.bytes} bytes in ${over.keys} keys of the local state tier with '${key}', above its stateQuota ` +
         `(bytes=${quota.bytes}, keys=${quota.keys}); delete keys it no longer needs, or raise stateQuota in register()`,

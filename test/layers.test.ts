@@ -12,7 +12,9 @@ async function refused(file: string, specifier: string, typeOnly = false): Promi
 }
 
 const cases: [file: string, specifier: string, refusedExpected: boolean, typeOnly?: boolean][] = [
-  ['state/x.ts', '../runtime/errors.js', true],
+  ['state/x.ts', '../runtime/errors.js', false],
+  ['state/x.ts', '../runtime/options.js', true],
+  ['state/x.ts', '../kernels/index.js', true],
   ['state/x.ts', './store.js', false],
   ['kernels/x.ts', '../runtime/pool.js', true],
   ['kernels/x.ts', '../runtime/errors.js', false],

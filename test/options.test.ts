@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createRuntime, InvalidOptionError } from 'nuvola';
+import { createRuntime, FUNCTION_DEFAULTS, InvalidOptionError, RUNTIME_DEFAULTS } from 'nuvola';
 import { guestBytes } from './helpers.js';
 
 describe('options', () => {
@@ -43,5 +44,63 @@ describe('options', () => {
     } finally {
       await rt.close();
     }
+  });
+
+  it('takes its defaults from the one schema', () => {
+    expect(RUNTIME_DEFAULTS).toMatchObject({
+      maxInputBytes: 16 * 1024 * 1024,
+      maxQueue: Infinity,
+      idleTimeoutMs: 60_000,
+      kernels: { mode: 'auto', maxKernelMs: 10_000 },
+      cluster: undefined,
+      stateLeaseMs: 30_000,
+    });
+    expect(typeof RUNTIME_DEFAULTS.logger).toBe('function');
+    expect(FUNCTION_DEFAULTS).toMatchObject({
+      timeoutMs: 30_000,
+      memoryLimitPages: 1024,
+      reuse: 'reset',
+      abi: 'auto',
+      maxConcurrency: undefined,
+      stateQuota: { bytes: 256 * 1024 * 1024, keys: 65_536 },
+      wasi: { args: [], env: [], dirs: [] },
+    });
+    // Options are named once: the docs' table has a row for each.
+    const table = readFileSync(new URL('../docs/reference/options.md', import.meta.url), 'utf8');
+    for (const key of [...Object.keys(RUNTIME_DEFAULTS), ...Object.keys(FUNCTION_DEFAULTS)])
+      expect(table).toMatch(new RegExp(`^\\| \`${key}\` +\\|`, 'm'));
+  });
+
+  it('checks cluster, chain and group options against the schema, naming the option', async () => {
+    const secret = 'x'.repeat(32);
+    const cluster = (c: object) =>
+      createRuntime({ workers: 1, redis: 'redis://127.0.0.1:1', cluster: { name: 'c', secret, ...c } } as never);
+    await expect(cluster({ heartbeatMs: 100, hostTimeoutMs: 150 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { path: 'options.cluster.hostTimeoutMs' },
+      message: expect.stringContaining('an integer from 200 to') as unknown,
+    });
+    await expect(cluster({ grants: { dirs: [{ host: '/nonexistent-dir' }] } })).rejects.toMatchObject({
+      details: { path: 'options.cluster.grants.dirs[0].host' },
+    });
+    await expect(cluster({ color: 'blue' })).rejects.toMatchObject({ details: { path: 'options.cluster.color' } });
+    await expect(createRuntime({ workers: 1, cluster: { name: 'c', secret } } as never)).rejects.toMatchObject({
+      details: { path: 'options.redis' },
+    });
+    await expect(createRuntime({ workers: 1, kernels: { mode: 'tpu' } } as never)).rejects.toMatchObject({
+      details: { path: 'options.kernels.mode' },
+    });
+    await using rt = await createRuntime({ workers: 1, logger: () => {} });
+    await rt.register('f', guestBytes('core_hello'));
+    await expect(rt.invokeChain(['f'], 'x', { prewarm: 'yes' as never })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { path: 'options.prewarm' },
+    });
+    await expect(rt.invokeChain(['f'], 'x', { timeoutMs: 0 })).rejects.toMatchObject({ details: { path: 'options.timeoutMs' } });
+    await expect(rt.invokeGroup('f', 2, 'x', { placement: 'far' as never })).rejects.toMatchObject({
+      details: { path: 'options.placement' },
+    });
+    await expect(rt.invokeGroup('f', 2, 'x', { stateKey: 'k' } as never)).rejects.toMatchObject({ details: { path: 'options.stateKey' } });
+    expect((await rt.invokeChain(['f'], 'x', { prewarm: false })).returnCode).toBe(0);
   });
 });

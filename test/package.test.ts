@@ -2,7 +2,8 @@
 // entry's graph) and importing the entry loads neither the AssemblyScript compiler nor ioredis,
 // which only building a guest or connecting to Redis needs.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -54,9 +55,24 @@ describe('package entry', () => {
       files: { path: string }[];
     }[];
     const files = new Set(packed[0]!.files.map((f) => f.path));
-    const docs = ['README.md', 'guest/README.md', 'runtime/README.md'].map((f) => readFileSync(root + f, 'utf8')).join('\n');
+    const book = [...files].filter((f) => f.startsWith('docs/') && f.endsWith('.md'));
+    expect(book).toEqual(
+      expect.arrayContaining(['docs/README.md', 'docs/reference/errors.md', 'docs/reference/options.md', 'docs/reference/api.md']),
+    );
+    const docs = ['README.md', 'guest/README.md', 'runtime/README.md', ...book].map((f) => readFileSync(root + f, 'utf8')).join('\n');
     const referred = [...new Set(docs.match(/\b[a-z0-9-]+(?:\/[a-z0-9-]+)*\/README\.md/g) ?? [])].filter((f) => !f.startsWith('test/'));
     expect(referred.length).toBeGreaterThan(3);
     expect(referred.filter((f) => !files.has(f))).toEqual([]);
+    // Every relative link of the README and the book points at a file that exists; outside the
+    // contributors' part (which links into the repository), at one that is shipped.
+    for (const doc of ['README.md', ...book]) {
+      const dir = doc.includes('/') ? doc.slice(0, doc.lastIndexOf('/') + 1) : '';
+      for (const [, target] of readFileSync(root + doc, 'utf8').matchAll(/\]\(([^)#:]+)(?:#[^)]*)?\)/g)) {
+        const path = normalize(dir + target!).replace(/\/$/, '');
+        expect(existsSync(root + path), `${doc} links to ${target}`).toBe(true);
+        if (doc.startsWith('docs/contributing/')) continue;
+        expect(files.has(path) || [...files].some((f) => f.startsWith(path + '/')), `${doc} links to ${target}, not shipped`).toBe(true);
+      }
+    }
   });
 });

@@ -3,7 +3,7 @@
  * ({@link loadCapabilities}), and what instances need of them: the import object (suspending
  * imports wrapped for JSPI), each capability's slot of a new context, and the end of a call.
  */
-import { ErrorCode, GuestError } from '../errors.js';
+import { ErrorCode, TimeoutError } from '../errors.js';
 import type { FunctionSpec } from '../protocol.js';
 import type { CallEnd, GuestCapability } from './capability.js';
 import type { ContextRef, GuestContext } from './context.js';
@@ -86,7 +86,7 @@ function suspending(ref: ContextRef, hooks: SuspendHooks, fn: (...args: unknown[
     // A guest may catch the trap of its cancellation (a `catch_all` around the host call) and
     // call again: it must not suspend again, since nothing would resume it — its stack, its
     // instance and its memory would stay alive for good (one leak per timed-out call).
-    if (ctx.cancelled) throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled`, { function: ctx.fn });
+    if (ctx.cancelled) throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled`, { function: ctx.fn });
     const value = fn(...args);
     // JSPI suspends on a plain value too (the guest resumes in a microtask, after run() has
     // returned): treat it like any other suspension.

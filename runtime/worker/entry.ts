@@ -7,7 +7,7 @@
  * cases share one thread's state; issue 17 replaces the cases with one typed RPC.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, GuestError, makeError, toWire, type WireError } from '../errors.js';
+import { ErrorCode, makeError, TimeoutError, toWire, type WireError } from '../errors.js';
 import { configureState } from '../capabilities/state/guest.js';
 import { configureKernels } from '../capabilities/kernels/guest.js';
 import { KernelLine } from '../capabilities/kernels/port.js';
@@ -259,7 +259,7 @@ const hooks: SuspendHooks = {
   },
   resumed(ctx: GuestContext) {
     if (ctx.cancelled) {
-      throw new GuestError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
+      throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
     }
     startSlice(ctx.meter, ctx.invocationId, interrupt);
     Atomics.store(control, Control.RUNNING, ctx.invocationId);

@@ -6,7 +6,7 @@
  * goes on serving other instances.
  */
 import * as abi from '../../../guest/sdk/nuvola/abi.js';
-import { ErrorCode, GuestError, makeError } from '../../errors.js';
+import { ErrorCode, GuestError, KernelError, makeError } from '../../errors.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability } from '../capability.js';
 import type { Answer, RpcClient } from '../../rpc.js';
@@ -133,7 +133,7 @@ export default guestCapability({
         const what = 'kernels.conv2dF32';
         const size = (h >>> 0) * (w >>> 0);
         if (size > 2 ** 28)
-          return Promise.reject(new GuestError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
+          return Promise.reject(new KernelError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
         return call(
           ctx,
