@@ -6,11 +6,13 @@
  *
  * The device and all kernel work live on one kernel thread (thread.ts → engine.ts): Dawn's
  * OpenGL backend (Mesa's software renderer) runs GPU work on the calling thread, and the CPU
- * path is JavaScript, so neither may block the main thread. Calls are queued per caller and
- * sent to the thread round-robin, one at a time: a caller with many calls does not starve one
- * with few. A call whose work takes longer than `maxKernelMs` fails with `E_KERNEL_TIMEOUT`;
- * the thread (and its device) is replaced, and the next call starts a new one with every
- * registered kernel compiled again.
+ * path is JavaScript, so neither may block the main thread. The runtime's workers send their
+ * guests' calls straight to that thread over lines of their own (`connect`); the thread queues
+ * calls per caller, from every source, and runs them round-robin, one at a time: a caller with
+ * many calls does not starve one with few. A call whose work takes longer than `maxKernelMs`
+ * (watched here, from the words the thread writes) fails with `E_KERNEL_TIMEOUT`; the thread
+ * (and its device) is replaced, and the next call starts a new one with every registered
+ * kernel compiled again.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, fromWire, KernelError, RuntimeClosedError, type WireError } from '../runtime/errors.js';
