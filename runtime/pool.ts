@@ -14,6 +14,7 @@ import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } f
 import { serve, unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
+import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import { cpuBound, stopForCpu } from './worker/meter.js';
@@ -30,7 +31,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import { NO_INTERRUPT, type DataSegment, type Snapshot } from './snapshot/layout.js';
+import { NO_INTERRUPT, startUpId, type DataSegment, type Snapshot } from './snapshot/layout.js';
 import type { GroupRef, HostServices } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
@@ -234,9 +235,9 @@ export interface PoolStats {
   workersParked: number;
   /** Workers replaced after they died or were stopped. */
   workerRestarts: number;
-  /** Calls on a worker's CPU past their deadline stopped by the interrupt word (their worker went on). */
+  /** Calls on a worker's CPU past their deadline (and register's start-up code past its timeout) stopped by the interrupt word; their worker went on. */
   interrupts: number;
-  /** Workers stopped to end a call past its deadline: its code was not instrumented, or it did not reach a check in time. */
+  /** Workers stopped to end a call past its deadline (or register's start-up code past its timeout): its code was not instrumented, or it did not reach a check in time. */
   timeoutTerminations: number;
   /** Live instances on all workers: idle, running or suspended. */
   instances: number;
@@ -294,6 +295,8 @@ export class Pool {
   private outstanding = 0;
   private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
+  private readonly deadlines = new DeadlineTimer((now) => this.deadlinesDue(now));
   private closed = false;
   private restarts = 0;
   private interrupts = 0;
@@ -525,6 +528,7 @@ export class Pool {
         timeoutMs,
         ...(input.byteLength > 0 ? { input } : {}),
       };
+      this.deadlines.watch(request.deadline);
       if (link?.parent !== undefined) request.parent = link.parent;
       if (link?.group !== undefined) request.group = link.group;
       // Tracing costs nothing unless asked for: only traced trees are looked up.
@@ -832,6 +836,8 @@ export class Pool {
         return;
       case 'registered':
       case 'booted': {
+        // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
+        if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
         const state = this.registering.get(message.seq);
         if (state === undefined || !state.waiting.has(slot)) return;
         state.error ??= message.error;
@@ -1124,6 +1130,22 @@ export class Pool {
     for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
+  /** The deadline timer went off: handles the calls past their deadline; says which comes next. */
+  private deadlinesDue(now: number): NextDeadline {
+    const next: NextDeadline = { at: Infinity, onCpu: false };
+    for (const slot of this.slots) {
+      if (slot.stopReason !== undefined || slot.dead) continue;
+      this.sweepCalls(slot, now);
+      for (const pending of slot.inflight.values()) {
+        const { deadline, id } = pending.request;
+        if (pending.settled || deadline <= now || deadline >= next.at) continue;
+        next.at = deadline;
+        next.onCpu = Atomics.load(slot.control, Control.RUNNING) === id;
+      }
+    }
+    return next;
+  }
+
   private sweepCalls(slot: Slot, now: number): void {
     // Read RUNNING first: the worker sets it before bumping STARTED.
     const running = Atomics.load(slot.control, Control.RUNNING);
@@ -1137,6 +1159,7 @@ export class Pool {
         // chained call its worker runs itself, whose chainLocal message is on its way).
         if (slot.inflight.get(running)?.settled === true) Atomics.store(slot.interrupt.word, 0, running);
       } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
+        this.terminations++;
         void this.stop(slot, `call ${running} kept running after it had failed`);
         return;
       }
@@ -1144,10 +1167,14 @@ export class Pool {
       slot.zombie = undefined;
     }
     if (running !== 0) this.sweepCpu(slot, running);
+    // On the CPU for a call still waited for: a long call, which its own deadline bounds.
+    const busy = running !== 0 && slot.inflight.get(running)?.settled === false;
     for (const pending of slot.inflight.values()) {
       // A cancel the worker has not answered for this long (it answers every cancel, and the
       // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
-      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS) {
+      // Not while it runs a call still waited for: it reads its cancels after that call.
+      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS && !busy) {
+        this.terminations++;
         void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
         return;
       }
@@ -1214,13 +1241,26 @@ export class Pool {
 
   private sweepRegistration(state: Registering, now: number): void {
     const stuck: Slot[] = [];
+    let late = false;
     for (const slot of state.waiting) {
+      // Being stopped already (the sweep comes back before it has exited).
+      if (slot.stopReason !== undefined) continue;
       if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
       const began = state.began.get(slot) ?? now;
       state.began.set(slot, began);
-      if (now - began > state.timeoutMs) stuck.push(slot);
+      if (now - began <= state.timeoutMs) continue;
+      late = true;
+      // Start-up code (a start function, init()) past its time: instrumented code traps at its
+      // next check, and the worker answers the boot and goes on. Otherwise — or when no check
+      // comes within INTERRUPT_GRACE_MS — the worker is replaced.
+      const id = startUpId(state.seq);
+      if (state.message.type === 'boot' && state.spec.layout.interruptible && now - began <= state.timeoutMs + INTERRUPT_GRACE_MS) {
+        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.interrupts++;
+        continue;
+      }
+      stuck.push(slot);
     }
-    if (stuck.length === 0) return;
+    if (!late) return;
     const { name } = state.spec;
     const first = state.error === undefined;
     state.error ??= {
@@ -1228,6 +1268,8 @@ export class Pool {
       message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
       details: { function: name, timeoutMs: state.timeoutMs },
     };
+    if (stuck.length === 0) return;
+    this.terminations += stuck.length;
     // Replace the stuck workers before answering, so the caller sees a pool that serves.
     const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
     if (first) void stopped.then(state.done);
@@ -1430,6 +1472,7 @@ export class Pool {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
+    this.deadlines.stop();
     clearInterval(this.parkTimer);
     for (const slot of this.slots) slot.worker.ref();
     // First, so that a slot given back below lets no waiting call through to a worker.

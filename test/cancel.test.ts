@@ -48,10 +48,12 @@ describe('cancelling a call', () => {
     await rt.register('ops', guestBytes('state_ops'));
     // Same turn: both reach the worker in one batch; the write waits behind the busy call, which
     // finishes on its own (no trap), so the worker goes straight on to the next call.
-    // Sized to run about a second on this machine, so the abort lands while it runs.
+    // Sized to run about two seconds on this machine, so the abort lands while it runs and the
+    // cancel waits longer than the pool waits for an answer to a cancel (1.1 s): a worker busy
+    // with a call still waited for is not taken for a stuck one.
     const t = performance.now();
     await rt.invoke('busy', '20');
-    const millions = Math.max(20, Math.ceil((20 * 1000) / Math.max(1, performance.now() - t)));
+    const millions = Math.max(20, Math.ceil((20 * 2000) / Math.max(1, performance.now() - t)));
     const busy = rt.invoke('busy', String(millions));
     const controller = new AbortController();
     const write = code(rt.invoke('ops', 'write cancelled-key 3', { signal: controller.signal }));
@@ -73,6 +75,38 @@ describe('cancelling a call', () => {
     const done = await rt.invoke('echo', 'ab', { signal: controller.signal });
     controller.abort();
     expect(text(done.output)).toBe('ba');
+  });
+
+  it('cancelling twice, or after the call finished, has no effect and throws nothing', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 60_000 });
+    await rt.register('echo', guestBytes('core_echo'));
+    // One signal for a looping call and one queued behind it, aborted twice: each fails once.
+    const controller = new AbortController();
+    const calls = [
+      code(rt.invoke('loop', 'loop', { signal: controller.signal })),
+      code(rt.invoke('loop', 'loop', { signal: controller.signal })),
+    ];
+    await until(() => rt.stats().inflight === 2);
+    controller.abort();
+    controller.abort(new Error('again'));
+    expect(await Promise.all(calls)).toEqual(['E_CANCELLED', 'E_CANCELLED']);
+    const before = rt.stats();
+    // Finished, then aborted twice: its answer stands, nothing is counted or interrupted.
+    const late = new AbortController();
+    const done = await rt.invoke('echo', 'ab', { signal: late.signal });
+    late.abort();
+    late.abort();
+    expect(text(done.output)).toBe('ba');
+    expect((await rt.invoke('loop', 'no', { signal: late.signal }).catch((e: NuvolaError) => e.code)) as string).toBe('E_CANCELLED');
+    expect(text((await rt.invoke('echo', 'cd')).output)).toBe('dc');
+    expect(rt.stats()).toMatchObject({
+      failed: before.failed + 1,
+      completed: before.completed + 2,
+      interrupts: before.interrupts,
+      workerRestarts: 0,
+      timeoutTerminations: 0,
+    });
   });
 
   it('abandons a host handler call; refuses signal on invokeGroup and a signal that is not one', async () => {

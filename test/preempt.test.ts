@@ -5,6 +5,12 @@ import { describe, expect, it } from 'vitest';
 import type { NuvolaError } from 'nuvola';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
+const code = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'ok',
+    (e: NuvolaError) => e.code,
+  );
+
 const runtime = closedAfterEach();
 
 describe('interrupting a call past its deadline', () => {
@@ -98,5 +104,63 @@ describe('interrupting a call past its deadline', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1 });
     const { pool } = rt as unknown as { pool: { slots: { interrupt: { word: Int32Array } }[] } };
     expect(Atomics.load(pool.slots[0]!.interrupt.word, 0)).toBe(-0x80000000);
+  });
+
+  it('bad input beside 40 suspended calls on one worker: each fails with its own code, no other call is lost', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 60_000 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    await rt.register('fib', guestBytes('preempt_fib'), { timeoutMs: 100 });
+    await rt.register('overflow', guestBytes('core_stack_overflow'), { timeoutMs: 10_000 });
+    await rt.register('hog', guestBytes('core_memory_hog'), { timeoutMs: 10_000, memoryLimitPages: 64 });
+    const sleepers = Array.from({ length: 40 }, () => rt.invoke('sleep', '3000'));
+    const { until } = await import('nuvola/testing');
+    await until(() => rt.stats().instances >= 40);
+    // A loop that never calls the host; recursion with no loop; recursion without end (the
+    // stack runs out long before the deadline: a trap, not a timeout); allocation without end.
+    const overflow = (await rt.invoke('overflow').catch((e: unknown) => e)) as NuvolaError;
+    const hog = (await rt.invoke('hog').catch((e: unknown) => e)) as NuvolaError;
+    expect([
+      await code(rt.invoke('loop', 'loop')),
+      await code(rt.invoke('fib', '60')),
+      overflow.code,
+      overflow.details['trap'],
+      hog.code,
+    ]).toEqual(['E_TIMEOUT', 'E_TIMEOUT', 'E_GUEST_TRAP', 'call stack exhausted', 'E_MEMORY_LIMIT']);
+    // A loop in init(): register fails, the worker (with the sleepers on it) goes on.
+    expect(await code(rt.register('initLoop', guestBytes('core_init_loop'), { timeoutMs: 100 }))).toBe('E_TIMEOUT');
+    const answers = await Promise.all(sleepers);
+    expect(answers.filter((r) => text(r.output) === 'slept 3000')).toHaveLength(40);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0, failed: 4 });
+    expect(text((await rt.invoke('fib', '20')).output)).toBe('6765');
+  });
+
+  it('a loop in init() is interrupted at register, and the worker serves on', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 30_000 });
+    const sleeper = rt.invoke('sleep', '400');
+    const err = (await rt.register('spin', guestBytes('core_init_loop'), { timeoutMs: 150 }).catch((e: unknown) => e)) as NuvolaError;
+    expect([err.code, err.message]).toEqual(['E_TIMEOUT', expect.stringMatching(/init\(\) may loop/)]);
+    expect(rt.functions()).toEqual(['sleep']);
+    expect(text((await sleeper).output)).toBe('slept 400');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 1, timeoutTerminations: 0 });
+    // The interrupt word was put back: the next registration's start-up code runs through.
+    await rt.register('fib', guestBytes('preempt_fib'));
+    expect(text((await rt.invoke('fib', '10')).output)).toBe('55');
+    const { pool } = rt as unknown as { pool: { slots: { interrupt: { word: Int32Array } }[] } };
+    expect(Atomics.load(pool.slots[0]!.interrupt.word, 0)).toBe(-0x80000000);
+  });
+
+  it('a loop in init() the rewrite could not instrument costs its worker, counted in timeoutTerminations', async () => {
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    // An atomic load, which the rewrite does not follow: the module is neither reset nor checked.
+    const wasm = await parse(`(module (memory (export "memory") 1 1)
+      (func (export "init") (local i32) (loop $spin (local.set 0 (i32.atomic.load (i32.const 0))) (br $spin)))
+      (func (export "main") (result i32) (i32.const 0)))`);
+    const { rt } = await runtime({ workers: 1 });
+    expect(await code(rt.register('spin', wasm, { timeoutMs: 100 }))).toBe('E_TIMEOUT');
+    const { until } = await import('nuvola/testing');
+    await until(() => rt.stats().workerRestarts === 1);
+    expect(rt.stats()).toMatchObject({ interrupts: 0, timeoutTerminations: 1 });
   });
 });

@@ -18,10 +18,12 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   kernels: (runs) => benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs }),
   cluster: (runs) => benchCluster({ ...CLUSTER_DEFAULTS, runs: runs ?? CLUSTER_DEFAULTS.runs }),
   import: (runs) => benchImport(runs ?? IMPORT_DEFAULTS.runs),
-  // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   // Loaded on demand: its uninstrumented baseline is built with jco's wasm-tools.
-  preempt: async (runs) => (await import('../../bench/preempt.js')).benchPreempt(runs),
+  limits: async (runs) => (await import('../../bench/limits.js')).benchLimits(runs),
+  /** The old name of `limits`. */
+  preempt: async (runs) => (await import('../../bench/limits.js')).benchLimits(runs),
   metering: async (runs) => (await import('../../bench/metering.js')).benchMetering(runs),
+  // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };
 

@@ -26,6 +26,15 @@ export const EXPORT_SAVE = '__nuvola_save';
 export const IMPORT_INTERRUPT = 'interrupt';
 /** What the interrupt word holds when no call is to be interrupted (no call has this id). */
 export const NO_INTERRUPT = -0x80000000;
+/**
+ * The id a registration's start-up code (start function, `init()`) is armed with, by the
+ * registration's sequence number: negative and congruent to 1 modulo 512, so that it is never a
+ * call's id (those are positive, or minus a multiple of 512 plus a worker's lock holder number,
+ * which is never 1) and never NO_INTERRUPT.
+ */
+export function startUpId(seq: number): number {
+  return -((seq % 4_000_000) * 512 + 1);
+}
 /** `(id: i32) -> ()`: the call the instance runs from now on, which the interrupt word may name. */
 export const EXPORT_ARM = '__nuvola_arm';
 /**

@@ -43,7 +43,7 @@ import { endSlice, startSlice } from './meter.js';
 import { packUsage, USAGE_FIELDS, type Usage } from '../metering.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, instanceLimitError, restoredState, workerImports, type InstanceEnv, type SuspendHooks } from './instance.js';
-import type { DataSegment } from '../snapshot/layout.js';
+import { startUpId, type DataSegment } from '../snapshot/layout.js';
 
 const data = workerData as WorkerData;
 setLockHolder(data.lockHolder);
@@ -668,7 +668,7 @@ function boot(spec: FunctionSpec, segments: DataSegment[], seq: number): void {
   let reply: FromWorker;
   Atomics.store(control, Control.REGISTERING, seq);
   try {
-    const instance = GuestInstance.boot(spec, segments, newEnv(spec.name));
+    const instance = GuestInstance.boot(spec, segments, newEnv(spec.name), startUpId(seq));
     const snapshot = instance.capture();
     instance.dispose();
     reply = { type: 'booted', seq, snapshot };

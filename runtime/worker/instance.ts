@@ -119,14 +119,14 @@ export class GuestInstance {
    * its start function, AssemblyScript's `_initialize` and the guest's `init()`. Its state is
    * then {@link capture}d as the function's snapshot.
    */
-  static boot(spec: FunctionSpec, segments: DataSegment[], env: InstanceEnv): GuestInstance {
+  static boot(spec: FunctionSpec, segments: DataSegment[], env: InstanceEnv, id = 0): GuestInstance {
     const { layout } = spec;
     const area = env.dirty.allocate(Math.max(8, 8 * layout.globalTypes.length));
     let instance: GuestInstance | undefined;
     try {
       // Start-up runs as soon as the core module is instantiated: a component's glue may
       // call into it before the constructor returns.
-      instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env, (self) => self.startUp(segments, area));
+      instance = new GuestInstance(spec, newMemory(spec, layout.initialPages, env), env, (self) => self.startUp(segments, area, id));
       if (spec.abi !== 'component') {
         const exports = instance.exports;
         if (typeof exports[abi.EXPORT_START] === 'function') (exports[abi.EXPORT_START] as () => void)();
@@ -141,7 +141,19 @@ export class GuestInstance {
       // cannot hold host files) and what it wrote to stderr is logged.
       endCall(instance.ctx, 'failed');
     } catch (err) {
-      const error = err instanceof NuvolaError && !(err instanceof GuestError) ? err : instantiateError(spec.name, err, instance);
+      const error =
+        id !== 0 && interrupted(env.interrupt, id)
+          ? new TimeoutError(
+              ErrorCode.TIMEOUT,
+              `function '${spec.name}': its start-up code or init() ran past timeoutMs and was interrupted; its worker goes on`,
+              {
+                function: spec.name,
+                interrupted: true,
+              },
+            )
+          : err instanceof NuvolaError && !(err instanceof GuestError)
+            ? err
+            : instantiateError(spec.name, err, instance);
       if (instance !== undefined) endCall(instance.ctx, 'failed');
       instance?.dispose();
       throw error;
@@ -151,9 +163,13 @@ export class GuestInstance {
     return instance;
   }
 
-  /** The boot instance's first steps: its data segments and the module's start function. */
-  private startUp(segments: DataSegment[], area: number): void {
+  /**
+   * The boot instance's first steps: its data segments and the module's start function. `id`
+   * arms the interruption checks for all of start-up (see startUpId in snapshot/layout.ts).
+   */
+  private startUp(segments: DataSegment[], area: number, id: number): void {
     this.host.ref.ctx = this.ctx;
+    this.arm(id);
     // Point the write tracking at this instance's slice, keeping the globals' initial values.
     this.save(area);
     this.load(area, this.dirtyBase);
