@@ -7,13 +7,18 @@ import tseslint from 'typescript-eslint';
 const up = String.raw`^(\.\./)+`;
 const layer = (regex, message, allowTypeImports = false) => ({ regex, message, allowTypeImports });
 const notTestCode = layer(`${up}(bench|test|examples)/`, 'production code does not import bench/, test/ or examples/');
-// The main thread loads no worker-thread import code: outside runtime/host and runtime/worker, only
-// host/manifest.ts (the import names), host/wasi/config.ts (WASI options) and the two worker files
-// the main thread uses too (the interrupt cell and its CPU words, jco's component transpile); types from anywhere.
-const hostOk = String.raw`(?!(manifest|wasi/config)\.js$)`;
+// The main thread loads no worker-thread import code: outside runtime/capabilities and runtime/worker,
+// only the capabilities' manifests and registry (the ABI as data), their api.ts and service.ts (the
+// main-thread half), wasi/config.ts (WASI options) and the worker files the main thread uses too (the
+// interrupt cell and its CPU words, jco's component transpile); types from anywhere.
+const hostOk = String.raw`(?!(registry|manifest|wasi/config|[a-z]+/(manifest|api|service))\.js$)`;
 const workerOk = String.raw`(?!(interrupt|meter|component)\.js$)`;
 const mainThread = (prefix) => [
-  layer(`${prefix}host/${hostOk}`, 'main-thread code imports from runtime/host only manifest.ts and wasi/config.ts (or types)', true),
+  layer(
+    `${prefix}capabilities/${hostOk}`,
+    'main-thread code imports from runtime/capabilities only the registry, manifests, api.ts, service.ts and wasi/config.ts (or types)',
+    true,
+  ),
   layer(
     `${prefix}worker/${workerOk}`,
     'main-thread code imports from runtime/worker only interrupt.ts, meter.ts and component.ts (or types)',
@@ -68,16 +73,23 @@ const layers = [
   ),
   // Worker-thread code: nothing of the main thread's composition (pool, runtime, options, …).
   restrict(
-    ['runtime/host/**/*.ts', 'runtime/worker/**/*.ts'],
+    ['runtime/capabilities/**/*.ts', 'runtime/worker/**/*.ts'],
     [
       notTestCode,
-      layer(`${up}(cluster|kernels|skeletons|cli)/`, 'worker-thread code does not import cluster/, kernels/, skeletons/ or the CLI'),
+      layer(`${up}(cluster|skeletons|cli)/`, 'worker-thread code does not import cluster/, skeletons/ or the CLI'),
+      layer(`${up}kernels/`, 'worker-thread code imports only types from kernels/ (the kernel thread is reached by message)', true),
       layer(
-        String.raw`(^|/)(pool|runtime|index|testing|admission|state-service|options|host-state|build|module-file)\.js$`,
+        String.raw`(^|/)(pool|runtime|index|testing|admission|options|host-state|build|module-file)\.js$`,
         'worker-thread code does not import main-thread modules of runtime/',
         true,
       ),
     ],
+    ['runtime/capabilities/*/service.ts'],
+  ),
+  // A capability's main-thread half: the store and the kernels, not the worker's code.
+  restrict(
+    ['runtime/capabilities/*/service.ts'],
+    [notTestCode, layer(String.raw`^\./(guest|port)\.js$`, "a capability's service does not load its worker half", true)],
   ),
   restrict(
     ['runtime/*.ts'],

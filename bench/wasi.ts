@@ -3,7 +3,7 @@
  * measurement. One thread, one call at a time, the same WASI echo command (AssemblyScript +
  * wasi-shim, guest/examples/wasi/echo.ts) with its input on stdin and its stdout captured in
  * memory, as a function call needs:
- *   - nuvola's own imports (runtime/host/wasi.ts): a warm instance reset to the snapshot after
+ *   - nuvola's own imports (runtime/capabilities/wasi/guest.ts): a warm instance reset to the snapshot after
  *     each call (what a worker does), and a fresh instance restored per call;
  *   - Node's `node:wasi`: a new WASI object and instance per call (its stdio are file
  *     descriptors, so stdin and stdout are temporary files);

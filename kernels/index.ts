@@ -6,17 +6,31 @@
  *
  * The device and all kernel work live on one kernel thread (thread.ts → engine.ts): Dawn's
  * OpenGL backend (Mesa's software renderer) runs GPU work on the calling thread, and the CPU
- * path is JavaScript, so neither may block the main thread. Calls are queued per caller and
- * sent to the thread round-robin, one at a time: a caller with many calls does not starve one
- * with few. A call whose work takes longer than `maxKernelMs` fails with `E_KERNEL_TIMEOUT`;
- * the thread (and its device) is replaced, and the next call starts a new one with every
- * registered kernel compiled again.
+ * path is JavaScript, so neither may block the main thread. The runtime's workers send their
+ * guests' calls straight to that thread over lines of their own (`connect`); the thread queues
+ * calls per caller, from every source, and runs them round-robin, one at a time: a caller with
+ * many calls does not starve one with few. A call whose work takes longer than `maxKernelMs`
+ * (watched here, from the words the thread writes) fails with `E_KERNEL_TIMEOUT`; the thread
+ * (and its device) is replaced, and the next call starts a new one with every registered
+ * kernel compiled again.
  */
-import { Worker } from 'node:worker_threads';
-import { ErrorCode, fromWire, KernelError, RuntimeClosedError } from '../runtime/errors.js';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { ErrorCode, fromWire, KernelError, RuntimeClosedError, type WireError } from '../runtime/errors.js';
 import { ownedBuffers } from '../runtime/transfer.js';
 import type { EngineOptions, KernelSpec } from './engine.js';
-import type { KernelReply, KernelRequest } from './thread.js';
+import type { KernelThreadData } from './thread.js';
+import {
+  ABANDONED,
+  readStats,
+  RUNNING,
+  STATS_BYTES,
+  Watch,
+  WATCH_BYTES,
+  WATCH_STARTED,
+  type KernelControl,
+  type KernelReply,
+  type KernelRequest,
+} from './wire.js';
 
 export type { KernelSpec } from './engine.js';
 
@@ -44,11 +58,31 @@ export interface KernelsStats {
 interface Job {
   op: string;
   args: unknown[];
+  caller: string;
   /** The arguments' arrays belong to this call alone: move them to the thread instead of copying. */
   owned?: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
+  /** The thread it was sent to. */
+  thread?: Worker;
 }
+
+/** A worker's direct line to the kernel thread (see {@link Kernels.connect}). */
+export interface KernelConnection {
+  /** Requests go here, straight to the kernel thread; replies come back on it. */
+  port: MessagePort;
+  /** Messages from the main thread about the connection's calls (see {@link ConnectionNotice}). */
+  control: MessagePort;
+}
+
+/** What the main thread tells a worker about its connection's calls. */
+export type ConnectionNotice =
+  /** The call `id` ran past maxKernelMs. */
+  | { expired: number; error: WireError }
+  /** The thread is being replaced: connect again for new calls (queued ones come back as `retry`). */
+  | { stale: true }
+  /** The thread stopped: every call on the connection failed with `error`. */
+  | { lost: true; error: WireError };
 
 const THREAD = new URL('./thread.js', import.meta.url);
 
@@ -62,25 +96,41 @@ function portableSpec(spec: KernelSpec): Omit<KernelSpec, 'cpu'> {
   };
 }
 
+interface Counts {
+  gpu: number;
+  cpu: number;
+  path: 'gpu' | 'cpu' | 'none';
+  adapter: string | undefined;
+  perCaller: Record<string, number>;
+  at: number;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
 export class Kernels {
   private readonly maxKernelMs: number;
   private engineOptions: EngineOptions;
   private worker: Worker | undefined;
+  /** The running thread's watch words and published stats (wire.ts). */
+  private watch: { words: Int32Array; startedAt: Float64Array } | undefined;
+  private published: SharedArrayBuffer | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly registered = new Map<string, KernelSpec>();
-  private readonly queues = new Map<string, Job[]>();
-  private readonly turn: string[] = [];
-  private current: { id: number; job: Job; caller: string; timer: NodeJS.Timeout | undefined } | undefined;
-  /** Whether the kernel thread has opened its device (calls are timed from then on). */
-  private ready = false;
+  /** The main thread's calls sent to a thread and not answered, by request id. */
+  private readonly pending = new Map<number, Job>();
+  /** Calls waiting for a thread (while an abandoned one drains). */
+  private readonly waiting: Job[] = [];
+  /** Workers' connections to the running thread, by source number, with the port to tell them things. */
+  private readonly connections = new Map<number, MessagePort>();
+  private nextSource = 1;
   private nextId = 1;
   /** A thread left to finish a timed-out call: no new thread starts until it has ended. */
   private draining: Promise<void> | undefined;
   private drainingWorker: Worker | undefined;
   private closed = false;
-  private readonly counts = { gpu: 0, cpu: 0, losses: 0 };
-  private path: 'gpu' | 'cpu' | 'none' = 'none';
-  private adapter: string | undefined;
-  private readonly perCaller = new Map<string, number>();
+  private losses = 0;
+  /** What threads before the running one counted, and the main thread's own CPU calls. */
+  private readonly earlier: Counts = { gpu: 0, cpu: 0, path: 'none', adapter: undefined, perCaller: {}, at: 0 };
 
   constructor(options: KernelsOptions = {}) {
     const { maxKernelMs, ...engine } = options;
@@ -173,27 +223,32 @@ export class Kernels {
           },
         );
       }
-      this.counts.cpu++;
-      this.path = 'cpu';
+      this.earlier.cpu++;
+      this.earlier.path = 'cpu';
+      this.earlier.at = now();
       return result;
     }
   }
 
   stats(): KernelsStats {
+    const running = this.published === undefined ? undefined : readStats(this.published);
+    const perCaller = { ...this.earlier.perCaller };
+    for (const [caller, n] of Object.entries(running?.perCaller ?? {})) perCaller[caller] = (perCaller[caller] ?? 0) + n;
+    const later = running !== undefined && running.at >= this.earlier.at ? running : this.earlier;
     return {
-      path: this.path,
-      adapter: this.adapter,
-      gpuCalls: this.counts.gpu,
-      cpuCalls: this.counts.cpu,
-      deviceLosses: this.counts.losses,
-      perCaller: Object.fromEntries(this.perCaller),
+      path: later.path,
+      adapter: running?.adapter ?? this.earlier.adapter,
+      gpuCalls: this.earlier.gpu + (running?.gpu ?? 0),
+      cpuCalls: this.earlier.cpu + (running?.cpu ?? 0),
+      deviceLosses: this.losses,
+      perCaller,
     };
   }
 
   /** @internal Loses the device on purpose (tests of the recovery path). */
   loseDevice(): Promise<void> {
     return this.call('host', 'loseDevice', []).then(() => {
-      this.counts.losses++;
+      this.losses++;
     });
   }
 
@@ -202,18 +257,19 @@ export class Kernels {
     if (this.closed) return;
     this.closed = true;
     const closed = new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed');
-    for (const queue of this.queues.values()) for (const job of queue.splice(0)) job.reject(closed);
-    this.queues.clear();
-    this.turn.length = 0;
-    if (this.current !== undefined) {
-      clearTimeout(this.current.timer);
-      this.current.job.reject(closed);
-      this.current = undefined;
-    }
+    for (const job of [...this.waiting.splice(0), ...this.pending.values()]) job.reject(closed);
+    this.pending.clear();
+    for (const control of this.connections.values()) control.close();
+    this.connections.clear();
     const worker = this.worker;
-    this.worker = undefined;
+    this.forget();
     // Not terminate(): ending the thread while Dawn owes it an answer aborts the process.
-    if (worker !== undefined) await this.retire(worker, true);
+    if (worker !== undefined) {
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
+      worker.postMessage({ shutdown: true } satisfies KernelControl);
+      await exited;
+    }
   }
 
   /**
@@ -225,51 +281,50 @@ export class Kernels {
     return this.call(caller, method, args, true);
   }
 
-  private call(caller: string, op: string, args: unknown[], owned = false): Promise<unknown> {
-    if (this.closed) return Promise.reject(new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed'));
-    return new Promise((resolve, reject) => {
-      let queue = this.queues.get(caller);
-      if (queue === undefined) {
-        this.queues.set(caller, (queue = []));
-        this.turn.push(caller);
-      }
-      queue.push({ op, args, owned, resolve, reject });
-      this.pump();
-    });
+  /**
+   * @internal A line from a worker of the runtime straight to the kernel thread: its guests'
+   * calls then cross two threads, not four (through here). Waits while a timed-out thread drains.
+   */
+  async connect(): Promise<KernelConnection> {
+    while (this.draining !== undefined) await this.draining;
+    if (this.closed) throw new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed');
+    const thread = this.thread();
+    const source = this.nextSource++;
+    const data = new MessageChannel();
+    const control = new MessageChannel();
+    thread.postMessage({ connect: data.port2, source } satisfies KernelControl, [data.port2]);
+    control.port1.unref();
+    this.connections.set(source, control.port1);
+    return { port: data.port1, control: control.port2 };
   }
 
-  /** Sends the next caller's next call when nothing is running. */
-  private pump(): void {
-    if (this.current !== undefined || this.closed) return;
+  private call(caller: string, op: string, args: unknown[], owned = false): Promise<unknown> {
+    if (this.closed) return Promise.reject(new RuntimeClosedError(ErrorCode.CLOSED, 'the kernels were closed'));
+    return new Promise((resolve, reject) => this.send({ op, args, caller, owned, resolve, reject }));
+  }
+
+  /** Sends a call to the thread (which takes callers in turn), or keeps it until a draining thread has ended. */
+  private send(job: Job): void {
     // On a renderer that serialises the device (Mesa's), a new thread would only wait behind
     // the abandoned one — and time out in turn. Start the next one when it has ended.
-    if (this.worker === undefined && this.draining !== undefined && this.turn.length > 0) {
+    if (this.draining !== undefined) {
+      this.waiting.push(job);
       // Calls are waiting on it: it keeps the process alive meanwhile.
       this.drainingWorker?.ref();
       return;
     }
-    if (this.turn.length === 0) {
-      this.worker?.unref();
-      return;
-    }
-    const caller = this.turn.shift()!;
-    const queue = this.queues.get(caller)!;
-    const job = queue.shift()!;
-    // The caller goes to the back of the line if it has more.
-    if (queue.length > 0) this.turn.push(caller);
-    else this.queues.delete(caller);
-    const id = this.nextId++;
-    this.current = { id, job, caller, timer: undefined };
-    if (this.worker !== undefined && this.ready) this.startClock();
     const worker = this.thread();
+    const id = this.nextId++;
+    job.thread = worker;
+    this.pending.set(id, job);
     // A call in flight keeps the process alive; an idle kernel thread does not.
     worker.ref();
     try {
-      worker.postMessage({ id, op: job.op, args: job.args } satisfies KernelRequest, job.owned === true ? ownedBuffers(job.args) : []);
+      const request: KernelRequest = { id, op: job.op, args: job.args, caller: job.caller };
+      worker.postMessage(request, job.owned === true ? ownedBuffers(job.args) : []);
     } catch (err) {
       // Arguments that cannot cross to the thread (a detached array): this call fails, the queue goes on.
-      clearTimeout(this.current.timer);
-      this.current = undefined;
+      this.answered(id);
       job.reject(
         new KernelError(
           ErrorCode.KERNEL_ARGS,
@@ -278,8 +333,15 @@ export class Kernels {
           { cause: err },
         ),
       );
-      queueMicrotask(() => this.pump());
     }
+  }
+
+  /** Forgets request `id`; returns its job. */
+  private answered(id: number): Job | undefined {
+    const job = this.pending.get(id);
+    this.pending.delete(id);
+    if (job !== undefined && this.pending.size === 0 && this.worker !== undefined) this.worker.unref();
+    return job;
   }
 
   private thread(): Worker {
@@ -287,117 +349,133 @@ export class Kernels {
     // Mesa's EGL needs a display-less platform on a machine without a display. Set here, on the
     // main thread: a worker's process.env is its own copy and never reaches the C environment.
     process.env['EGL_PLATFORM'] ??= 'surfaceless';
-    const worker = new Worker(THREAD, { workerData: this.engineOptions });
+    const watch = new SharedArrayBuffer(WATCH_BYTES);
+    const published = new SharedArrayBuffer(STATS_BYTES);
+    const worker = new Worker(THREAD, { workerData: { engine: this.engineOptions, watch, stats: published } satisfies KernelThreadData });
     worker.unref();
-    this.ready = false;
-    worker.on('message', (reply: KernelReply) => {
-      if ('ready' in reply) {
-        if (worker !== this.worker) return;
-        this.ready = true;
-        // Later threads go straight to the backend that worked (on a machine without a GPU,
-        // trying Vulkan first costs time and fills stderr with the loader's complaints).
-        if (reply.backend !== undefined) this.engineOptions.backends = [reply.backend];
-        if (this.current !== undefined && this.current.timer === undefined) this.startClock();
-        return;
-      }
-      this.settle(worker, reply);
-    });
+    worker.on('message', (reply: KernelReply) => this.onReply(worker, reply));
     worker.on('error', (err) => this.lost(worker, err));
-    worker.on('exit', () => this.lost(worker, new Error('the kernel thread exited')));
+    worker.on('exit', () => this.exited(worker));
     this.worker = worker;
+    this.watch = { words: new Int32Array(watch, 0, 4), startedAt: new Float64Array(watch, WATCH_STARTED, 1) };
+    this.published = published;
+    const period = Math.max(5, Math.min(250, this.maxKernelMs / 10));
+    this.watchdog = setInterval(() => this.check(), period);
+    this.watchdog.unref();
     // A new thread has a new engine: compile the registered kernels there first.
     for (const [name, spec] of this.registered) {
-      worker.postMessage({ id: 0, op: 'registerKernel', args: [name, portableSpec(spec)] } satisfies KernelRequest);
+      worker.postMessage({ id: 0, op: 'registerKernel', args: [name, portableSpec(spec)], caller: 'host' } satisfies KernelRequest);
     }
     return worker;
   }
 
-  private startClock(): void {
-    const current = this.current!;
-    current.timer = setTimeout(() => this.expire(current.id), this.maxKernelMs);
+  private onReply(worker: Worker, reply: KernelReply): void {
+    if ('ready' in reply) {
+      // Later threads go straight to the backend that worked (on a machine without a GPU,
+      // trying Vulkan first costs time and fills stderr with the loader's complaints).
+      if (worker === this.worker && reply.backend !== undefined) this.engineOptions.backends = [reply.backend];
+      return;
+    }
+    const job = this.answered(reply.id);
+    if (job === undefined) return;
+    if ('retry' in reply) this.send(job);
+    else if (reply.ok) job.resolve(reply.value);
+    else job.reject(fromWire(reply.error));
   }
 
-  private settle(worker: Worker, reply: Exclude<KernelReply, { ready: true; backend: string[] | undefined }>): void {
-    if (worker !== this.worker || this.current === undefined || reply.id !== this.current.id) return;
-    const { job, caller, timer } = this.current;
-    clearTimeout(timer);
-    this.current = undefined;
-    if (reply.ok) {
-      if (job.op !== 'available' && job.op !== 'registerKernel' && job.op !== 'loseDevice') {
-        if (reply.path === 'gpu') this.counts.gpu++;
-        else if (reply.path === 'cpu') this.counts.cpu++;
-        this.path = reply.path;
-        this.perCaller.set(caller, (this.perCaller.get(caller) ?? 0) + 1);
-      }
-      this.adapter = reply.adapter;
-      job.resolve(reply.value);
-    } else {
-      job.reject(fromWire(reply.error));
-    }
-    this.pump();
-  }
-
-  private expire(id: number): void {
-    if (this.current?.id !== id) return;
-    const { job } = this.current;
-    this.current = undefined;
-    this.counts.losses++;
-    // GPU work cannot be stopped, and ending a thread while Dawn still owes it an answer
-    // aborts the process: leave the old thread to finish and end itself; new calls go to a
-    // new thread with a new device.
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker !== undefined) {
-      const draining = this.retire(worker).then(() => {
-        if (this.draining === draining) {
-          this.draining = undefined;
-          this.drainingWorker = undefined;
-        }
-        this.pump();
-      });
-      this.draining = draining;
-      this.drainingWorker = worker;
-    }
-    job.reject(
-      new KernelError(
-        ErrorCode.KERNEL_TIMEOUT,
-        `a kernel call ran longer than maxKernelMs=${this.maxKernelMs}; new calls go to a new kernel thread and device`,
-        {
-          maxKernelMs: this.maxKernelMs,
-        },
-      ),
+  /** The watchdog: gives up on a call running past maxKernelMs. */
+  private check(): void {
+    const watch = this.watch;
+    if (watch === undefined || Atomics.load(watch.words, Watch.STATE) !== RUNNING) return;
+    if (now() - watch.startedAt[0]! <= this.maxKernelMs) return;
+    // The thread may finish the call right now: whoever changes the state first decides.
+    if (Atomics.compareExchange(watch.words, Watch.STATE, RUNNING, ABANDONED) !== RUNNING) return;
+    const source = Atomics.load(watch.words, Watch.SOURCE);
+    const id = Atomics.load(watch.words, Watch.ID);
+    this.losses++;
+    const error = new KernelError(
+      ErrorCode.KERNEL_TIMEOUT,
+      `a kernel call ran longer than maxKernelMs=${this.maxKernelMs}; new calls go to a new kernel thread and device`,
+      { maxKernelMs: this.maxKernelMs },
     );
-    this.pump();
+    if (source === 0) this.answered(id)?.reject(error);
+    else this.connections.get(source)?.postMessage({ expired: id, error: error.toWire() } satisfies ConnectionNotice);
+    // GPU work cannot be stopped, and ending a thread while Dawn still owes it an answer
+    // aborts the process: the old thread finishes, hands back what it has queued (`retry`)
+    // and ends by itself; new calls go to a new thread with a new device once it has.
+    const worker = this.worker!;
+    this.notify({ stale: true });
+    this.forget();
+    this.drainingWorker = worker;
+    this.draining = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   }
 
-  /**
-   * Lets `worker` finish what it has and end by itself; resolves when it has. `wait`: the
-   * process stays up until then (close); otherwise an abandoned thread does not hold it.
-   */
-  private retire(worker: Worker, wait = false): Promise<void> {
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    if (wait) worker.ref();
-    else worker.unref();
-    worker.postMessage({ id: 0, op: 'shutdown', args: [] } satisfies KernelRequest);
-    return exited;
+  /** Tells every connection of the running thread, and forgets them. */
+  private notify(notice: ConnectionNotice): void {
+    for (const control of this.connections.values()) {
+      control.postMessage(notice);
+      control.close();
+    }
+    this.connections.clear();
+  }
+
+  /** Counts what the running thread published into the earlier threads' counts, and lets it go. */
+  private forget(): void {
+    const counted = this.published === undefined ? undefined : readStats(this.published);
+    if (counted !== undefined) {
+      this.earlier.gpu += counted.gpu;
+      this.earlier.cpu += counted.cpu;
+      this.earlier.adapter = counted.adapter ?? this.earlier.adapter;
+      if (counted.at >= this.earlier.at) {
+        this.earlier.path = counted.path;
+        this.earlier.at = counted.at;
+      }
+      for (const [caller, n] of Object.entries(counted.perCaller))
+        this.earlier.perCaller[caller] = (this.earlier.perCaller[caller] ?? 0) + n;
+    }
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    this.worker = undefined;
+    this.watch = undefined;
+    this.published = undefined;
+  }
+
+  private exited(worker: Worker): void {
+    if (worker === this.worker) return this.lost(worker, new Error('the kernel thread exited'));
+    if (worker !== this.drainingWorker) return;
+    this.draining = undefined;
+    this.drainingWorker = undefined;
+    // Calls it never answered nor handed back go to the next thread.
+    for (const [id, job] of this.pending) {
+      if (job.thread !== worker) continue;
+      this.pending.delete(id);
+      this.waiting.push(job);
+    }
+    for (const job of this.waiting.splice(0)) this.send(job);
   }
 
   private lost(worker: Worker, err: Error): void {
     if (worker !== this.worker) return;
-    this.worker = undefined;
-    if (this.current === undefined) return;
-    const { job, timer } = this.current;
-    clearTimeout(timer);
-    this.current = undefined;
-    this.counts.losses++;
-    job.reject(
-      new KernelError(
-        ErrorCode.KERNEL_DEVICE_LOST,
-        `the kernel thread stopped: ${err.message}; the next call starts a new one`,
-        {},
-        { cause: err },
-      ),
+    const words = this.watch!.words;
+    const running = Atomics.load(words, Watch.STATE) === RUNNING;
+    const source = Atomics.load(words, Watch.SOURCE);
+    const current = Atomics.load(words, Watch.ID);
+    const error = new KernelError(
+      ErrorCode.KERNEL_DEVICE_LOST,
+      `the kernel thread stopped: ${err.message}; the next call starts a new one`,
+      {},
+      { cause: err },
     );
-    this.pump();
+    // The workers' calls went with the thread (their arrays were moved there).
+    this.notify({ lost: true, error: error.toWire() });
+    this.forget();
+    if (running) this.losses++;
+    // The main thread's own calls still have their arguments: the one running fails, the others go to the next thread.
+    for (const [id, job] of [...this.pending]) {
+      if (job.thread !== worker) continue;
+      this.pending.delete(id);
+      if (running && source === 0 && id === current) job.reject(error);
+      else this.send(job);
+    }
   }
 }

@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, InvalidOptionError, ModuleError } from './errors.js';
-import { WASI_START } from './host/manifest.js';
+import { WASI_START } from './capabilities/wasi/manifest.js';
 import { dropCustomSection, embedSourceMap } from './source-map.js';
 
 export interface BuildOptions {

@@ -4,8 +4,7 @@
  * until it unlocks them.
  */
 import { StateClient } from '../state/client.js';
-import type { Lease } from '../state/global-tier.js';
-import type { KeyState } from '../state/key-state.js';
+import { Holdings } from '../state/holdings.js';
 import { checkKey, type StateStore } from '../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from './errors.js';
 
@@ -14,13 +13,10 @@ const GLOBAL_LOCK_WAIT_MS = 30_000;
 
 export class HostState {
   private readonly client: StateClient;
-  /** Locks the host holds: mode and the allocation locked. Set only once acquired. */
-  private readonly held = new Map<string, { mode: 'read' | 'write'; state: KeyState }>();
-  /** Keys whose lock the host is waiting for. */
-  private readonly pending = new Set<string>();
-  /** Keys whose global lock the host is waiting for. */
-  private readonly pendingGlobal = new Set<string>();
-  private readonly leases = new Map<string, Lease>();
+  /** The locks and leases the host holds or waits for. */
+  private readonly held = new Holdings((key, message) =>
+    makeError(ErrorCode.STATE_LOCK, `host: ${message} on state key '${key}'`, { key }),
+  );
 
   /** @internal */
   constructor(private readonly store: StateStore) {
@@ -32,7 +28,7 @@ export class HostState {
   }
 
   private mode(key: string): 'read' | 'write' | undefined {
-    return this.held.get(key)?.mode;
+    return this.held.mode(key);
   }
 
   /** `"redis"` or `"memory"` (in-process, this host only). */
@@ -87,11 +83,11 @@ export class HostState {
   }
 
   push(key: string): Promise<void> {
-    return this.run(async () => void (await this.store.push(key, false, this.mode(key), this.writeLease(key))));
+    return this.run(async () => void (await this.store.push(key, false, this.mode(key), this.held.writeLease(key))));
   }
 
   pushPartial(key: string): Promise<void> {
-    return this.run(async () => void (await this.store.push(key, true, this.mode(key), this.writeLease(key))));
+    return this.run(async () => void (await this.store.push(key, true, this.mode(key), this.held.writeLease(key))));
   }
 
   pull(key: string): Promise<void> {
@@ -105,15 +101,6 @@ export class HostState {
     });
   }
 
-  private writeLease(key: string): Lease | undefined {
-    const lease = this.leases.get(key);
-    return lease?.mode === 'write' ? lease : undefined;
-  }
-
-  private lockError(key: string, message: string): Error {
-    return makeError(ErrorCode.STATE_LOCK, `host: ${message} on state key '${key}'`, { key });
-  }
-
   lockRead(key: string): Promise<void> {
     return this.lock(key, 'read');
   }
@@ -123,17 +110,7 @@ export class HostState {
   }
 
   private lock(key: string, mode: 'read' | 'write'): Promise<void> {
-    return this.run(async () => {
-      if (this.held.has(key) || this.pending.has(key))
-        throw this.lockError(key, `lock_${mode} while already holding or waiting for its lock`);
-      this.pending.add(key);
-      try {
-        const state = await this.client.lock(key, mode);
-        if (state !== undefined) this.held.set(key, { mode, state });
-      } finally {
-        this.pending.delete(key);
-      }
-    });
+    return this.run(() => this.held.lock(this.client, key, mode));
   }
 
   unlockRead(key: string): Promise<void> {
@@ -145,12 +122,7 @@ export class HostState {
   }
 
   private unlock(key: string, mode: 'read' | 'write'): Promise<void> {
-    return this.run(() => {
-      const lock = this.held.get(key);
-      if (lock?.mode !== mode) throw this.lockError(key, `unlock_${mode} without holding the ${mode} lock`);
-      this.held.delete(key);
-      return this.client.unlock(key, mode, lock.state);
-    });
+    return this.run(() => this.held.unlock(this.client, key, mode));
   }
 
   lockGlobalRead(key: string, waitMs = GLOBAL_LOCK_WAIT_MS): Promise<void> {
@@ -162,17 +134,7 @@ export class HostState {
   }
 
   private lockGlobal(key: string, mode: 'read' | 'write', waitMs: number): Promise<void> {
-    return this.run(async () => {
-      if (this.leases.has(key) || this.pendingGlobal.has(key)) {
-        throw this.lockError(key, `lock_global_${mode} while already holding or waiting for a global lock`);
-      }
-      this.pendingGlobal.add(key);
-      try {
-        this.leases.set(key, await this.store.lockGlobal(key, mode, Date.now() + waitMs));
-      } finally {
-        this.pendingGlobal.delete(key);
-      }
-    });
+    return this.run(() => this.held.lockGlobal(key, mode, () => this.store.lockGlobal(key, mode, Date.now() + waitMs)));
   }
 
   unlockGlobalRead(key: string): Promise<boolean> {
@@ -205,11 +167,6 @@ export class HostState {
 
   /** Resolves false when the lease had already expired. */
   private unlockGlobal(key: string, mode: 'read' | 'write'): Promise<boolean> {
-    return this.run(async () => {
-      const lease = this.leases.get(key);
-      if (lease?.mode !== mode) throw this.lockError(key, `unlock_global_${mode} without holding the global ${mode} lock`);
-      this.leases.delete(key);
-      return this.store.unlockGlobal(lease);
-    });
+    return this.run(() => this.store.unlockGlobal(this.held.unlockGlobal(key, mode)));
   }
 }

@@ -6,9 +6,8 @@
  */
 import * as abi from '../guest/sdk/nuvola/abi.js';
 import { ErrorCode, ModuleError, LimitError } from './errors.js';
-import { capMemory, exportSignatures, formatSignature } from './wasm-binary.js';
-import { PROVIDED_IMPORTS, SUSPENDING_IMPORTS } from './host/manifest.js';
-import { WASI_START } from './host/manifest.js';
+import { capMemory, formatSignature, functionSignatures } from './wasm-binary.js';
+import { IMPORT_SIGNATURES, PROVIDED_IMPORTS, SUSPENDING_IMPORTS, WASI_START } from './capabilities/registry.js';
 import { prepareModule, SnapshotUnsupported } from './snapshot/rewrite.js';
 import { dropCustomSection, SOURCE_MAP_SECTION, sourceTable, type SourceTable } from './source-map.js';
 import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';
@@ -150,6 +149,22 @@ function checkInterface(
     );
   }
 
+  // The engine links an import of any type and fails (or worse, misreads an argument) at the
+  // first call; the ABI says each function's signature, so a wrong one is refused here.
+  const signatures = functionSignatures(bytes);
+  const mistyped = (signatures?.imports ?? [])
+    .filter(([importName, sig]) => formatSignature(sig) !== IMPORT_SIGNATURES.get(importName))
+    .map(([importName, sig]) => `${importName} as ${formatSignature(sig)} (the host provides ${IMPORT_SIGNATURES.get(importName)})`);
+  if (mistyped.length > 0) {
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}' imports host functions with the wrong signature: ${mistyped.slice(0, 4).join(', ')}` +
+        `${mistyped.length > 4 ? ` and ${mistyped.length - 4} more` : ''}. ` +
+        'Declare them as the "nuvola" guest SDK does (guest/sdk/nuvola/), or rebuild against the current SDK.',
+      { function: name, imports: mistyped },
+    );
+  }
+
   const entry = abiName === 'wasi' ? WASI_START : abi.EXPORT_MAIN;
   for (const [exportName, kind] of [
     [entry, 'function'],
@@ -170,7 +185,6 @@ function checkInterface(
   }
 
   // The engine would accept any `main` and fail at the first call; say so at register instead.
-  const signatures = exportSignatures(bytes);
   const expectations: [string, string][] =
     abiName === 'wasi'
       ? [[WASI_START, '() -> ()']]
@@ -179,7 +193,7 @@ function checkInterface(
           [abi.EXPORT_INIT, '() -> ()'],
         ];
   for (const [exportName, expected] of expectations) {
-    const sig = signatures?.get(exportName);
+    const sig = signatures?.exports.get(exportName);
     if (sig !== undefined && formatSignature(sig) !== expected) {
       throw new ModuleError(
         ErrorCode.MISSING_EXPORT,

@@ -21,7 +21,7 @@ import { MAX_KEY_BYTES as MAX_STATE_KEY_BYTES } from '../state/store.js';
 import { DEFAULT_MAX_KERNEL_MS } from '../kernels/index.js';
 import { ErrorCode, InvalidOptionError } from './errors.js';
 import { MIN_SECRET_LENGTH } from '../cluster/seal.js';
-import { NO_WASI, type WasiConfig, type WasiDir } from './host/wasi/config.js';
+import { NO_WASI, type WasiConfig, type WasiDir } from './capabilities/wasi/config.js';
 import type { LogEntry } from './log-entry.js';
 import type { FunctionOptions, RuntimeOptions } from './options-types.js';
 
@@ -595,7 +595,7 @@ const WASI_OPTIONS: Schema = {
     check(value, path): WasiDir[] {
       if (!Array.isArray(value)) fail(path, 'an array of { host, guest?, writable? }', value);
       if (value.length > 0 && process.platform !== 'linux') {
-        // Grants are reached only through directory descriptors and /proc/self/fd (host/wasi/paths.ts).
+        // Grants are reached only through directory descriptors and /proc/self/fd (capabilities/wasi/paths.ts).
         throw new InvalidOptionError(
           ErrorCode.INVALID_OPTION,
           `option ${path}: granting directories to a WASI guest needs Linux (/proc/self/fd); this is ${process.platform}: leave dirs out`,

@@ -11,7 +11,7 @@
 import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
-import type { StateService } from './state-service.js';
+import { serve, unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
@@ -32,7 +32,7 @@ import {
 } from './protocol.js';
 import type { LogEntry } from './options.js';
 import { NO_INTERRUPT, startUpId, type DataSegment, type Snapshot } from './snapshot/layout.js';
-import type { GroupRef } from './protocol.js';
+import type { GroupRef, HostServices } from './protocol.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
 /** How often deadlines are checked, in milliseconds. */
@@ -320,7 +320,8 @@ export class Pool {
       'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'
     >,
     private readonly logger: (entry: LogEntry) => void,
-    private readonly state: StateService,
+    /** The capabilities' main-thread services, which answer the workers' `call` messages. */
+    private readonly services: HostServices,
     /**
      * Called with a lost worker's lock holder number once the requests it left running here
      * have finished, to give back the locks it held.
@@ -796,71 +797,79 @@ export class Pool {
 
   private onMessage(slot: Slot, message: FromWorker): void {
     slot.lastActive = wallClock();
-    if (message.type === 'ready') {
-      slot.ready = true;
-      return;
-    }
-    if (message.type === 'results') {
-      let k = 0;
-      for (const outcome of message.batch) {
-        if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
-        this.settle(slot, outcome);
-      }
-      for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
-      return;
-    }
-    if (message.type === 'chain') {
-      this.chain(slot, message);
-      return;
-    }
-    if (message.type === 'chainLocal') {
-      // Watched for timeouts, counted and traced; the worker answers the caller itself.
-      const { id, fn, parent, deadline, timeoutMs, suspends } = message;
-      this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
-      return;
-    }
-    if (message.type === 'comm') {
-      // Routed by reference: the SharedArrayBuffer is shared, not copied.
-      const group = this.groups.get(message.group);
-      if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
-        group.part.send(message.from, message.to, message.data);
+    switch (message.type) {
+      case 'ready':
+        slot.ready = true;
+        return;
+      case 'results': {
+        let k = 0;
+        for (const outcome of message.batch) {
+          if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
+          this.settle(slot, outcome);
+        }
+        for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
         return;
       }
-      const target = group?.slots[message.to];
-      if (group === undefined || group.aborted || target === undefined || target.dead) return;
-      this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
-      return;
-    }
-    if (message.type === 'state') {
-      const { id } = message;
-      const request = this.state(message.op, message.args);
-      const kernel = message.op === 'kernel';
-      // Kernel calls hold no state: a lost worker's locks need not wait for them.
-      if (!kernel) {
-        slot.stateInflight.add(request);
-        const done = (): void => void slot.stateInflight.delete(request);
-        request.then(done, done);
+      case 'chain':
+        this.chain(slot, message);
+        return;
+      case 'chainLocal': {
+        // Watched for timeouts, counted and traced; the worker answers the caller itself.
+        const { id, fn, parent, deadline, timeoutMs, suspends } = message;
+        this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
+        return;
       }
-      request.then(
-        // A kernel's result array is this reply's alone: moved to the worker, not copied.
-        (value) =>
-          this.post(
-            slot,
-            { type: 'stateReply', id, value },
-            kernel && value instanceof Float32Array ? [value.buffer as ArrayBuffer] : undefined,
-          ),
-        (err: unknown) =>
-          this.post(slot, { type: 'stateReply', id, error: toWire(err, kernel ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE) }),
-      );
-      return;
+      case 'comm': {
+        // Routed by reference: the SharedArrayBuffer is shared, not copied.
+        const group = this.groups.get(message.group);
+        if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
+          group.part.send(message.from, message.to, message.data);
+          return;
+        }
+        const target = group?.slots[message.to];
+        if (group === undefined || group.aborted || target === undefined || target.dead) return;
+        this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
+        return;
+      }
+      case 'call':
+        this.serveCall(slot, message);
+        return;
+      case 'registered':
+      case 'booted': {
+        // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
+        if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
+        const state = this.registering.get(message.seq);
+        if (state === undefined || !state.waiting.has(slot)) return;
+        state.error ??= message.error;
+        if (message.type === 'booted') state.snapshot ??= message.snapshot;
+        this.through(state, slot);
+        return;
+      }
+      default:
+        unknownMessage(message);
     }
-    // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
-    if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
-    const state = this.registering.get(message.seq);
-    if (state === undefined || !state.waiting.has(slot)) return;
-    state.error ??= message.error;
-    if (message.type === 'booted') state.snapshot ??= message.snapshot;
-    this.through(state, slot);
+  }
+
+  /** Answers a worker's request to a capability's main-thread service. */
+  private serveCall(slot: Slot, message: Extract<FromWorker, { type: 'call' }>): void {
+    const { id, capability } = message;
+    const request = capability === 'state' ? serve(this.services.state, message) : serve(this.services.kernels, message);
+    // Kernel calls hold no state: a lost worker's locks need not wait for them.
+    if (capability === 'state') {
+      slot.stateInflight.add(request);
+      const done = (): void => void slot.stateInflight.delete(request);
+      request.then(done, done);
+    }
+    request.then(
+      (value) => this.post(slot, { type: 'reply', capability, id, value }, capability === 'kernels' ? movedKernelValue(value) : undefined),
+      (err: unknown) =>
+        this.post(slot, {
+          type: 'reply',
+          capability,
+          id,
+          error: toWire(err, capability === 'kernels' ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE),
+        }),
+    );
   }
 
   /**
@@ -1502,4 +1511,17 @@ export function cancelledError(fn: string, reason: unknown, started = true): Nuv
     reason: why,
     ...(started ? {} : { started: false }),
   });
+}
+
+/**
+ * What of a kernel reply moves to the worker rather than being copied: a result array (this
+ * reply's alone), or the ports of a line to the kernel thread.
+ */
+function movedKernelValue(value: unknown): TransferListItem[] | undefined {
+  if (value instanceof Float32Array) return [value.buffer as ArrayBuffer];
+  if (value !== null && typeof value === 'object' && 'port' in value && 'control' in value) {
+    const { port, control } = value as { port: TransferListItem; control: TransferListItem };
+    return [port, control];
+  }
+  return undefined;
 }

@@ -14,8 +14,11 @@
 import type { SourceTable } from './source-map.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from './errors.js';
+import type { WasiConfig } from './capabilities/wasi/config.js';
+import type { KernelsApi } from './capabilities/kernels/api.js';
+import type { StateApi } from './capabilities/state/api.js';
+import type { Reply, Request, Service } from './rpc.js';
 import type { Usage } from './metering.js';
-import type { WasiConfig } from './host/wasi.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
 
 /** Layout of the Int32Array over each worker's control SharedArrayBuffer. */
@@ -198,7 +201,8 @@ export type ToWorker =
   | { type: 'unregister'; name: string }
   | { type: 'invoke'; batch: InvokeRequest[] }
   | { type: 'cancel'; id: number; error: WireError }
-  | { type: 'stateReply'; id: number; value?: unknown; error?: WireError }
+  /** The answer to a worker's `call`. */
+  | ({ type: 'reply'; capability: keyof HostApis } & Reply)
   /** A message for rank `to` of `group` (its bytes in a SharedArrayBuffer, not copied on the way). */
   | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
   /** A rank of `group` failed: receives of the group fail with this error from now on. */
@@ -243,25 +247,20 @@ export interface WorkerLog {
   message: string;
 }
 
-/** State operations a worker asks the main thread's store to do (see runtime/state-service.ts). */
-export type StateOp =
-  | 'lookup'
-  | 'ensure'
-  | 'pullRanges'
-  | 'pull'
-  | 'push'
-  | 'delete'
-  | 'append'
-  | 'readAppended'
-  | 'clearAppended'
-  | 'lockGlobal'
-  | 'unlockGlobal'
-  /** `args` = [key, delta: bigint]: an atomic i64 add in the global tier. */
-  | 'incrementGlobal'
-  /** `args` = [key, expected: bigint, value: bigint]: an atomic i64 compare-and-swap in the global tier. */
-  | 'compareAndSwapGlobal'
-  /** Not state: a GPU kernel call, `args` = [method, caller, ...its arguments] (see kernels/). */
-  | 'kernel';
+/** What workers ask of the main thread, by capability (see runtime/rpc.ts). */
+export interface HostApis {
+  state: StateApi;
+  kernels: KernelsApi;
+}
+
+/** One request of a worker to a capability's main-thread service. */
+export type HostRequest = ({ capability: 'state' } & Request<StateApi>) | ({ capability: 'kernels' } & Request<KernelsApi>);
+
+/** The main thread's side: a service per capability, which answers its requests. */
+export interface HostServices {
+  state: Service<StateApi>;
+  kernels: Service<KernelsApi>;
+}
 
 export type FromWorker =
   /** Sent once the worker has loaded and listens. */
@@ -270,7 +269,8 @@ export type FromWorker =
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
   /** `usage`: the usage of the batch's successes, in order, USAGE_FIELDS.length numbers each (runtime/metering.ts). */
   | { type: 'results'; batch: InvokeOutcome[]; usage: Float64Array; logs: WorkerLog[] }
-  | { type: 'state'; id: number; op: StateOp; args: unknown[] }
+  /** A request to a capability's main-thread service, answered by a `reply` with the same id. */
+  | ({ type: 'call'; id: number } & HostRequest)
   /** A message from rank `from` to rank `to` of `group`. */
   | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
   /** A chained call this worker runs itself (see InvokeRequest.local): for timeouts, stats and traces. */

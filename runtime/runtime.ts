@@ -36,7 +36,7 @@ import {
   type ResolvedRuntimeOptions,
   type RuntimeOptions,
 } from './options.js';
-import { cancelledError, Pool, type CallRecord, type PoolStats } from './pool.js';
+import { cancelledError, Pool, type CallRecord, type PoolStats, type RawResult } from './pool.js';
 import type { CallStats, EnergyStats, Usage } from './metering.js';
 import type { ConcurrencyStats } from './admission.js';
 import type { GlobalTier } from '../state/global-tier.js';
@@ -44,8 +44,9 @@ import { MemoryTier } from '../state/memory-tier.js';
 import { RedisTier } from '../state/redis-tier.js';
 import { StateStore } from '../state/store.js';
 import { HostState } from './host-state.js';
+import { stateService } from './capabilities/state/service.js';
+import { kernelsService } from './capabilities/kernels/service.js';
 import { toBytes, type InvokeInput } from './input.js';
-import { stateService } from './state-service.js';
 import { Kernels, type KernelsStats } from '../kernels/index.js';
 import type { Cluster, HostInfo, Outcome, Rejected } from '../cluster/cluster.js';
 import { moduleHash, settle } from '../cluster/outcome.js';
@@ -537,17 +538,9 @@ export class Runtime {
       // Here when this host has the function and room (and holds or is home to the state key);
       // else (or with an idempotency key) through the cluster.
       if (this.registry.has(name) && idempotencyKey === undefined && cluster.runsHere(stateKey)) {
-        return cluster.track(this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined)).then((raw) => ({
-          output: raw.output,
-          returnCode: raw.returnCode,
-          cold: raw.cold,
-          worker: raw.worker,
-          workerMs: raw.workerMs,
-          durationMs: performance.now() - start,
-          usage: raw.usage,
-          host: cluster.hostId,
-          ...(raw.calls ? { calls: raw.calls } : {}),
-        }));
+        return cluster
+          .track(this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined))
+          .then((raw) => invokeResult(raw, performance.now() - start, cluster.hostId));
       }
       // Not registered here and no timeout given: the function's own, from the cluster's registry.
       const own = !this.registry.has(name) && (options as InvokeOptions | undefined)?.timeoutMs === undefined;
@@ -557,16 +550,9 @@ export class Runtime {
         signal,
       );
     }
-    return this.pool.invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined).then((raw) => ({
-      output: raw.output,
-      returnCode: raw.returnCode,
-      cold: raw.cold,
-      worker: raw.worker,
-      workerMs: raw.workerMs,
-      durationMs: performance.now() - start,
-      usage: raw.usage,
-      ...(raw.calls ? { calls: raw.calls } : {}),
-    }));
+    return this.pool
+      .invoke(name, bytes, timeoutMs, trace || signal ? { trace, signal } : undefined)
+      .then((raw) => invokeResult(raw, performance.now() - start));
   }
 
   private async invokeHandler(
@@ -581,7 +567,7 @@ export class Runtime {
     this.checkInputSize(name, bytes);
     const start = performance.now();
     const raw = await abandonOnAbort(this.runHandler(name, entry.handler, bytes, timeoutMs), name, resolved?.signal);
-    return { output: raw.output, returnCode: raw.returnCode, cold: false, worker: -1, workerMs: 0, durationMs: performance.now() - start };
+    return invokeResult(raw, performance.now() - start);
   }
 
   /**
@@ -639,15 +625,7 @@ export class Runtime {
     }
     const raws = await this.pool.invokeGroup(name, size, bytes, timeoutMs!, placement);
     const durationMs = performance.now() - start;
-    return raws.map((raw) => ({
-      output: raw.output,
-      returnCode: raw.returnCode,
-      cold: raw.cold,
-      worker: raw.worker,
-      workerMs: raw.workerMs,
-      durationMs,
-      usage: raw.usage,
-    }));
+    return raws.map((raw) => invokeResult(raw, durationMs));
   }
 
   /**
@@ -829,15 +807,24 @@ function checkName(name: string): void {
 
 /** A call's outcome from the cluster as `invoke` resolves it (or the error it rejects with). */
 function clusterResult(outcome: Outcome, start: number): InvokeResult {
-  const { output, returnCode } = settle(outcome);
+  return invokeResult(settle(outcome), performance.now() - start, 'host' in outcome ? outcome.host : undefined);
+}
+
+/**
+ * A call's result as `invoke` resolves it, from the pool's raw result or, for a call that ran
+ * on no worker here (a host handler, another host), just its output and code.
+ */
+function invokeResult(raw: Pick<RawResult, 'output' | 'returnCode'> & Partial<RawResult>, durationMs: number, host?: string): InvokeResult {
   return {
-    output,
-    returnCode,
-    cold: false,
-    worker: -1,
-    workerMs: 0,
-    durationMs: performance.now() - start,
-    ...('host' in outcome && outcome.host !== undefined ? { host: outcome.host } : {}),
+    output: raw.output,
+    returnCode: raw.returnCode,
+    cold: raw.cold ?? false,
+    worker: raw.worker ?? -1,
+    workerMs: raw.workerMs ?? 0,
+    durationMs,
+    ...(raw.usage !== undefined ? { usage: raw.usage } : {}),
+    ...(host !== undefined ? { host } : {}),
+    ...(raw.calls ? { calls: raw.calls } : {}),
   };
 }
 
@@ -954,7 +941,10 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxChainedOutputBytes: resolved.maxChainedOutputBytes,
     },
     resolved.logger,
-    stateService(store, () => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
+    {
+      state: stateService(store),
+      kernels: kernelsService(() => (kernelsRef.kernels ??= new Kernels(resolved.kernels))),
+    },
     (holder) => store.releaseHolder(holder),
   );
   try {

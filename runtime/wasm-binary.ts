@@ -146,8 +146,17 @@ class Reader {
  * forms this reader does not know (GC types, for instance); callers then skip the check.
  */
 export function exportSignatures(bytes: Uint8Array): Map<string, Signature> | undefined {
+  return functionSignatures(bytes)?.exports;
+}
+
+/**
+ * The signature of every imported function (`module.name`, in import order) and exported function (by name),
+ * or undefined when the sections cannot be read (the engine has validated the module by then).
+ */
+export function functionSignatures(bytes: Uint8Array): { imports: [string, Signature][]; exports: Map<string, Signature> } | undefined {
   const types: Signature[] = [];
   const functionTypes: number[] = [];
+  const importTypes: [string, number][] = [];
   const exports = new Map<string, number>();
   try {
     let pos = 8;
@@ -173,11 +182,14 @@ export function exportSignatures(bytes: Uint8Array): Map<string, Signature> | un
         }
       } else if (id === IMPORT_SECTION) {
         for (let n = r.leb(); n > 0; n--) {
-          r.name();
-          r.name();
+          const module = r.name();
+          const name = r.name();
           const kind = r.byte();
-          if (kind === 0) functionTypes.push(r.leb());
-          else if (kind === 1) {
+          if (kind === 0) {
+            const typeIndex = r.leb();
+            importTypes.push([`${module}.${name}`, typeIndex]);
+            functionTypes.push(typeIndex);
+          } else if (kind === 1) {
             r.byte();
             r.limits();
           } else if (kind === 2) r.limits();
@@ -204,12 +216,18 @@ export function exportSignatures(bytes: Uint8Array): Map<string, Signature> | un
   } catch {
     return undefined;
   }
-  const out = new Map<string, Signature>();
+  const exported = new Map<string, Signature>();
   for (const [name, index] of exports) {
     const typeIndex = functionTypes[index];
     const type = typeIndex === undefined ? undefined : types[typeIndex];
     if (type === undefined) return undefined;
-    out.set(name, type);
+    exported.set(name, type);
   }
-  return out;
+  const imported: [string, Signature][] = [];
+  for (const [name, typeIndex] of importTypes) {
+    const type = types[typeIndex];
+    if (type === undefined) return undefined;
+    imported.push([name, type]);
+  }
+  return { imports: imported, exports: exported };
 }

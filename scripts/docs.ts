@@ -224,7 +224,15 @@ export function apiMarkdown(): string {
             const d = m.valueDeclaration ?? m.declarations?.[0];
             if (d === undefined) return false;
             const mods = ts.getCombinedModifierFlags(d as ts.Declaration);
-            return !(mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) && d.getSourceFile().fileName.startsWith(root);
+            // Declared in the project's own files: not in a library (node_modules may be a link
+            // into another checkout, whose path would start with `root` there and not here).
+            const file = d.getSourceFile();
+            return (
+              !(mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) &&
+              file.fileName.startsWith(root) &&
+              !file.fileName.includes('/node_modules/') &&
+              !program.isSourceFileDefaultLibrary(file)
+            );
           })
           .map((m) => {
             const d = (m.valueDeclaration ?? m.declarations![0])!;

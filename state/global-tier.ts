@@ -39,6 +39,11 @@ export interface GlobalTier {
   size(key: string): Promise<number>;
   /** The whole value, or `undefined` when the key is unknown. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * The value's size and its first `length` bytes (fewer when it is shorter), in one round
+   * trip: a key's first lookup then needs no second one for a read near its start.
+   */
+  head(key: string, length: number): Promise<{ size: number; bytes: Uint8Array }>;
   /** `length` bytes from `offset` (fewer at the end of the value). */
   getRange(key: string, offset: number, length: number): Promise<Uint8Array>;
   /**

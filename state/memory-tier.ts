@@ -29,6 +29,11 @@ export class MemoryTier implements GlobalTier {
     return this.values.get(key)?.slice();
   }
 
+  async head(key: string, length: number): Promise<{ size: number; bytes: Uint8Array }> {
+    const value = this.values.get(key);
+    return { size: value?.byteLength ?? 0, bytes: value === undefined ? new Uint8Array(0) : value.slice(0, length) };
+  }
+
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     const value = this.values.get(key);
     return value === undefined ? new Uint8Array(0) : value.slice(offset, offset + length);

@@ -49,6 +49,9 @@ return 1`;
  * 2^53, so each half and its carry are), wrapping like i64. Returns the new 8 bytes, or the
  * length of a value that is not 8 bytes (left as it is).
  */
+/** The value's length and its first ARGV[1] bytes, as one command (one round trip). */
+const HEAD = `return {redis.call('STRLEN', KEYS[1]), redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)}`;
+
 const INCREMENT = `local v = redis.call('GET', KEYS[1])
 local lo, hi = 0, 0
 if v then
@@ -83,6 +86,7 @@ interface Scripted extends Redis {
   nuvolaLockWrite(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
   nuvolaLockRead(w: string, r: string, f: string, token: string, leaseMs: number): Promise<number>;
   nuvolaUnlockWrite(w: string, token: string): Promise<number>;
+  nuvolaHeadBuffer(v: string, length: number): Promise<[number, Buffer]>;
   nuvolaFencedWrite(w: string, s: string, v: string, ...args: (string | number | Buffer)[]): Promise<number>;
 }
 
@@ -123,6 +127,7 @@ export class RedisTier implements GlobalTier {
     client.defineCommand('nuvolaUnlockWrite', { numberOfKeys: 1, lua: UNLOCK_WRITE });
     client.defineCommand('nuvolaFencedWrite', { numberOfKeys: 3, lua: FENCED_WRITE });
     client.defineCommand('nuvolaIncrement', { numberOfKeys: 1, lua: INCREMENT });
+    client.defineCommand('nuvolaHead', { numberOfKeys: 1, lua: HEAD });
     client.defineCommand('nuvolaCompareSwap', { numberOfKeys: 1, lua: COMPARE_SWAP });
     this.client = client as Scripted;
   }
@@ -158,6 +163,14 @@ export class RedisTier implements GlobalTier {
 
   get(key: string): Promise<Uint8Array | undefined> {
     return this.call('pull', key, async () => (await this.client.getBuffer(keys(key).value)) ?? undefined);
+  }
+
+  head(key: string, length: number): Promise<{ size: number; bytes: Uint8Array }> {
+    return this.call('size', key, async () => {
+      // GETRANGE with an end of -1 is the whole value: ask for at least one byte.
+      const [size, bytes] = await this.client.nuvolaHeadBuffer(keys(key).value, Math.max(1, length));
+      return { size, bytes: length > 0 ? bytes : new Uint8Array(0) };
+    });
   }
 
   getRange(key: string, offset: number, length: number): Promise<Uint8Array> {

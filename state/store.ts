@@ -7,7 +7,7 @@
  */
 import { makeError, StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease } from './global-tier.js';
-import { DIRTY, KeyState, roundCapacity, type KeyHandle, type Range } from './key-state.js';
+import { CHUNK_BYTES, DIRTY, KeyState, roundCapacity, type KeyHandle, type Range } from './key-state.js';
 
 /** Longest key name, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -65,12 +65,18 @@ export class StateStore {
     checkKey(key);
     const local = this.keys.get(key);
     if (local !== undefined) return local.handle;
-    const size = await this.global.size(key);
+    // The size and the first chunk in one round trip: a first read near the start (most
+    // values are one chunk) needs no second one.
+    const { size, bytes } = await this.global.head(key, CHUNK_BYTES);
     const raced = this.keys.get(key);
     if (raced !== undefined) return raced.handle;
     if (size === 0) return undefined;
     this.checkQuota(owner, key, roundCapacity(size), 0);
-    return this.install(KeyState.create(key, size, size, false), owner).handle;
+    const state = KeyState.create(key, size, size, false);
+    // Only whole chunks (or the value's end) count as present.
+    const present = bytes.byteLength >= size ? size : bytes.byteLength - (bytes.byteLength % CHUNK_BYTES);
+    if (present > 0) state.fill(0, bytes.subarray(0, present));
+    return this.install(state, owner).handle;
   }
 
   /** What each owner holds now. */

@@ -1,10 +1,10 @@
 // The ABI file is the single source of names; the SDK must repeat its import names exactly
 // (AssemblyScript's @external needs literals), and the host must provide every one of them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as abi from '../guest/sdk/nuvola/abi.js';
-import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
-import { WASI_MODULE } from '../runtime/host/wasi.js';
+import { IMPORT_SIGNATURES, PROVIDED_IMPORTS } from '../runtime/capabilities/registry.js';
+import { WASI_MODULE } from '../runtime/capabilities/wasi/manifest.js';
 
 const sdkIo = readFileSync(new URL('../guest/sdk/nuvola/io.ts', import.meta.url), 'utf8');
 const sdkChain = readFileSync(new URL('../guest/sdk/nuvola/chain.ts', import.meta.url), 'utf8');
@@ -32,6 +32,35 @@ describe('ABI', () => {
       const [module, fn] = name.split('.') as [string, string];
       expect(PROVIDED_IMPORTS[module]?.[fn], name).toBe('function');
     }
+  });
+
+  it('every SDK file declares its imports with the signature the host provides', () => {
+    const sdk = new URL('../guest/sdk/nuvola/', import.meta.url);
+    const wasm: Record<string, string> = {
+      i32: 'i32',
+      u32: 'i32',
+      usize: 'i32',
+      bool: 'i32',
+      i64: 'i64',
+      u64: 'i64',
+      f32: 'f32',
+      f64: 'f64',
+    };
+    let checked = 0;
+    for (const file of readdirSync(sdk).filter((f) => f.endsWith('.ts'))) {
+      const source = readFileSync(new URL(file, sdk), 'utf8');
+      for (const m of source.matchAll(/@external\("([^"]+)", "([^"]+)"\)\s*declare function \w+\(([^)]*)\): (\w+);/g)) {
+        const params = m[3]!
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p !== '')
+          .map((p) => wasm[p.split(':')[1]!.trim()]);
+        const result = m[4] === 'void' ? '' : wasm[m[4]!];
+        expect(`(${params.join(', ')}) -> (${result})`, `${file}: ${m[1]}.${m[2]}`).toBe(IMPORT_SIGNATURES.get(`${m[1]}.${m[2]}`));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
   });
 
   it('AssemblyScript runtime imports live in env, and nuvola capabilities never do', () => {

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createRuntime } from 'nuvola';
-import { PROVIDED_IMPORTS } from '../runtime/host/imports.js';
+import { PROVIDED_IMPORTS } from '../runtime/capabilities/registry.js';
 import { fuzz, problemWith } from './fuzz/harness.js';
 import { encodeProgram, fuzzGuestModule } from './fuzz/guest-module.js';
 import { IMPORTS } from './fuzz/signatures.js';

@@ -10,7 +10,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from 'nuvola';
 import { until } from 'nuvola/testing';
 import { encodeProgram, fuzzGuestModule, type Step } from './fuzz/guest-module.js';
 import { IMPORTS, type ImportSig } from './fuzz/signatures.js';
-import { guestBytes, type GuestContext } from '../runtime/host/context.js';
+import { guestBytes, type GuestContext } from '../runtime/capabilities/context.js';
 
 const step = (module: string, name: string, args: (number | bigint)[]): Step => ({
   import: IMPORTS.findIndex((i) => i.module === module && i.name === name),
@@ -136,25 +136,31 @@ describe('found by the host-boundary fuzzer', () => {
     expect((await rt.invoke('fuzz_catch', encodeProgram(IMPORTS, [], new Uint8Array(0)))).returnCode).toBe(0);
   });
 
-  it('increment_global imported with an f64 delta is a guest error, not E_STATE_UNAVAILABLE from the main thread', async () => {
+  it('a host import declared with the wrong types or arity is refused at register with E_INVALID_MODULE (the engine would link it)', async () => {
     const { rt } = await fuzzGuest();
-    // Register does not check import types: the engine then hands the host a number, and the
-    // store's bigint arithmetic threw a TypeError, reported as "the state tier is unreachable".
+    // increment_global with an f64 delta once reached the store as a number, whose bigint
+    // arithmetic threw a TypeError reported as "the state tier is unreachable".
     const mistyped: ImportSig[] = IMPORTS.map((i) =>
-      i.module === 'nuvola:state' && (i.name === 'increment_global' || i.name === 'compare_swap_global')
-        ? { ...i, params: i.params.map((p) => (p === 'i64' ? 'f64' : p)) }
-        : i,
+      i.module === 'nuvola:state' && i.name === 'increment_global' ? { ...i, params: i.params.map((p) => (p === 'i64' ? 'f64' : p)) } : i,
     );
-    await rt.register('mistyped', fuzzGuestModule({ imports: mistyped }));
-    const key = new TextEncoder().encode('n');
-    for (const name of ['increment_global', 'compare_swap_global']) {
-      const call = { import: mistyped.findIndex((i) => i.name === name), args: [1024, 1, 1.5, 2.5] };
-      await expect(rt.invoke('mistyped', encodeProgram(mistyped, [call], key))).rejects.toMatchObject({
-        code: 'E_GUEST_TRAP',
-        message: expect.stringContaining('wrong types'),
-      });
-    }
-    // The counter was not touched.
+    await expect(rt.register('mistyped', fuzzGuestModule({ imports: mistyped }))).rejects.toMatchObject({
+      code: 'E_INVALID_MODULE',
+      message: expect.stringContaining(
+        'nuvola:state.increment_global as (i32, i32, f64) -> (i64) (the host provides (i32, i32, i64) -> (i64))',
+      ),
+    });
+    // One argument too many, and a result the host does not give.
+    const arity: ImportSig[] = IMPORTS.map((i) =>
+      i.module === 'nuvola:io' && i.name === 'log' ? { ...i, params: [...i.params, 'int'] } : i,
+    );
+    await expect(rt.register('arity', fuzzGuestModule({ imports: arity }))).rejects.toMatchObject({
+      code: 'E_INVALID_MODULE',
+      details: { imports: ['nuvola:io.log as (i32, i32, i32) -> () (the host provides (i32, i32) -> ())'] },
+    });
+    const result: ImportSig[] = IMPORTS.map((i) => (i.module === 'nuvola:comm' && i.name === 'send' ? { ...i, result: 'i32' } : i));
+    await expect(rt.register('result', fuzzGuestModule({ imports: result }))).rejects.toMatchObject({ code: 'E_INVALID_MODULE' });
+    // The table with every import as the host provides it registers.
+    await rt.register('exact', fuzzGuestModule({ imports: IMPORTS }));
     expect(await rt.state.incrementGlobal('n', 0n)).toBe(0n);
   });
 });

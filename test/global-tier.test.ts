@@ -32,6 +32,13 @@ describe.each(['memory', 'redis'])('global tier: %s', (name) => {
     expect(await tier().size('v')).toBe(4);
     expect([...(await tier().getRange('v', 1, 2))]).toEqual([2, 3]);
     expect([...(await tier().getRange('v', 3, 10))]).toEqual([4]);
+    // The size and a prefix together: shorter than asked at the value's end, empty for a missing key.
+    expect(await tier().head('v', 2)).toMatchObject({ size: 4 });
+    expect([...(await tier().head('v', 2)).bytes]).toEqual([1, 2]);
+    expect((await tier().head('v', 10)).size).toBe(4);
+    expect([...(await tier().head('v', 10)).bytes]).toEqual([1, 2, 3, 4]);
+    expect((await tier().head('none', 10)).size).toBe(0);
+    expect((await tier().head('none', 10)).bytes.byteLength).toBe(0);
     await tier().write(
       'v',
       [

@@ -253,6 +253,24 @@ describe('kernels from guests (nuvola:kernels)', () => {
     expect(rt.stats().kernels).toMatchObject({ path: 'cpu', gpuCalls: 0, cpuCalls: 1 });
   });
 
+  it('a guest’s kernel calls go straight to the kernel thread: they complete while the main thread is blocked', async () => {
+    const { rt } = await track({ workers: 1 });
+    await rt.register('direct', guestBytes('kern_direct'));
+    const call = rt.invoke('direct');
+    // Its first call asks the main thread for the line; then the main thread blocks for 500 ms.
+    await new Promise((r) => setTimeout(r, 300));
+    const from = process.hrtime.bigint();
+    while (process.hrtime.bigint() - from < 500_000_000n);
+    const to = process.hrtime.bigint();
+    const result = await call;
+    expect(result.returnCode).toBe(0);
+    const view = new DataView(result.output.buffer, result.output.byteOffset, result.output.byteLength);
+    const times = Array.from({ length: result.output.byteLength / 8 }, (_, i) => view.getBigUint64(i * 8, true));
+    // Through the main thread (as before), no call could return while it was blocked.
+    expect(times.filter((t) => t > from && t < to).length).toBeGreaterThan(5);
+    expect(rt.stats().kernels!.perCaller['direct']).toBe(times.length);
+  });
+
   it('eight functions calling at once share the device in turn: every one completes its share', async () => {
     const { rt } = await track({ workers: 2 });
     const bytes = guestBytes('kern_ops');

@@ -315,6 +315,33 @@ describe.each(tiers)('state on the $tier tier', ({ tier, options }) => {
       }
     });
 
+    it('a guest’s first read of a key only Redis holds takes one Redis command (its size and first chunk together)', async () => {
+      await rt.invoke('ops', `write ${k('once')} 1000`);
+      await rt.invoke('ops', `push ${k('once')}`);
+      await rt.invoke('ops', `write ${k('once-warm')} 8`);
+      await rt.invoke('ops', `push ${k('once-warm')}`);
+      const other = await createRuntime({ workers: 1, logger: () => {}, ...options() });
+      const monitor = await new Redis(redis.url).monitor();
+      try {
+        await other.register('ops', guestBytes('state_ops'));
+        // Another key first, so the lookup script is loaded whichever test ran before.
+        await other.invoke('ops', `readAt ${k('once-warm')} 0`);
+        const commands: string[] = [];
+        // Commands a client sent, each one round trip (not those a script ran inside Redis).
+        monitor.on('monitor', (_time: string, args: string[], source: string) => {
+          if (source !== 'lua' && args.some((a) => a.includes(`{${k('once')}}`))) commands.push(args.join(' '));
+        });
+        const read = await other.invoke('ops', `readAt ${k('once')} 600`);
+        expect([...read.output]).toEqual([0, 1, 2, 3].map((i) => ((600 + i) * 7 + 1) & 0xff));
+        // MONITOR reports a command when it has run; give the last one a round trip to arrive.
+        await new Redis(redis.url).ping().then(() => new Promise((r) => setTimeout(r, 50)));
+        expect(commands, commands.join('\n')).toHaveLength(1);
+      } finally {
+        monitor.disconnect();
+        await other.close();
+      }
+    });
+
     it("keeps a lost worker's locks until the requests it left running are done", async () => {
       const seen: string[] = [];
       const one = await createRuntime({ workers: 1, logger: (e) => seen.push(e.message), ...options() });

@@ -7,17 +7,23 @@
  * cases share one thread's state; issue 17 replaces the cases with one typed RPC.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, TimeoutError, toWire, type WireError } from '../errors.js';
-import { configureState } from '../host/state.js';
+import { ErrorCode, makeError, TimeoutError, toWire, type WireError } from '../errors.js';
+import { configureState } from '../capabilities/state/guest.js';
+import { configureKernels } from '../capabilities/kernels/guest.js';
+import { KernelLine } from '../capabilities/kernels/port.js';
+import type { KernelsApi } from '../capabilities/kernels/api.js';
+import type { StateApi } from '../capabilities/state/api.js';
+import { RpcClient, unknownMessage } from '../rpc.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
-import { configureChain, type ChainBudget, type ChildCall } from '../host/chain.js';
-import { configureComm } from '../host/comm.js';
-import { sharedFileBudget } from '../host/wasi.js';
+import { configureChain, type ChainBudget, type ChildCall } from '../capabilities/chain/guest.js';
+import { configureComm } from '../capabilities/comm/guest.js';
+import { configureWasi, sharedFileBudget } from '../capabilities/wasi/guest.js';
+import { loadCapabilities } from '../capabilities/guest.js';
 import { abortedError, Mailboxes } from './mailbox.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { setLockHolder } from '../../state/key-state.js';
-import type { GuestContext } from '../host/context.js';
+import type { GuestContext } from '../capabilities/context.js';
 import {
   Control,
   clockMicros,
@@ -103,17 +109,22 @@ const memoryCounts = new Int32Array(data.memoryCounts);
 let sparesHere = 0;
 /** When idle instances are next checked for expiry ({@link wallClock}). */
 let nextExpiry = 0;
-const stateCalls = new Map<number, { resolve: (value: unknown) => void; reject: (err: unknown) => void }>();
-let nextStateCall = 1;
-
-configureState((op, args) => {
-  const id = nextStateCall++;
-  return new Promise((resolve, reject) => {
-    stateCalls.set(id, { resolve, reject });
-    // A kernel call's arrays are fresh copies of guest memory: moved to the main thread, not copied.
-    port.postMessage({ type: 'state', id, op, args } satisfies FromWorker, op === 'kernel' ? ownedBuffers(args) : []);
-  });
-});
+/** Requests to the capabilities' main-thread services (runtime/rpc.ts), answered by `reply` messages. */
+const stateRpc = new RpcClient<StateApi>((id, request) =>
+  port.postMessage({ type: 'call', id, capability: 'state', ...request } satisfies FromWorker),
+);
+// A kernel call's arrays are fresh copies of guest memory: moved to the main thread, not copied.
+// (Only a registered kernel's CPU version runs there; the others go to the kernel thread.)
+const kernelsRpc = new RpcClient<KernelsApi>((id, request) =>
+  port.postMessage({ type: 'call', id, capability: 'kernels', ...request } satisfies FromWorker, ownedBuffers(request.args)),
+);
+const rpcs = { state: stateRpc, kernels: kernelsRpc };
+/** Guests' kernel calls go straight to the kernel thread over a line of this worker's own. */
+const kernelLine = new KernelLine(kernelsRpc);
+/** Requests to the main thread and the kernel thread not answered yet. */
+const awaitingReplies = (): number => stateRpc.pending + kernelsRpc.pending + kernelLine.pending;
+configureState(stateRpc);
+configureKernels(kernelLine);
 /** Calls guests made with chain.call whose outcome has not arrived, by the worker's call id. */
 const chains = new Map<number, PendingChild>();
 let nextChain = 1;
@@ -306,8 +317,9 @@ function answerLocal(id: number, outcome: { returnCode?: number; output?: Uint8A
   settleChain(call, outcome);
 }
 
+configureWasi(sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder));
+await loadCapabilities();
 const host = workerImports(hooks);
-const wasiFiles = sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder);
 const interrupt = wrapInterrupt(data.interrupt);
 
 function newEnv(fn: string): InstanceEnv {
@@ -324,7 +336,6 @@ function newEnv(fn: string): InstanceEnv {
     onDispose: () => {
       Atomics.sub(memoryCounts, data.lockHolder, 1);
     },
-    wasiFiles,
     interrupt,
   };
 }
@@ -762,14 +773,10 @@ function handle(message: ToWorker): void {
       if (call) settleChain(call, message);
       break;
     }
-    case 'stateReply': {
+    case 'reply':
       needsEventLoop = true;
-      const waiter = stateCalls.get(message.id);
-      stateCalls.delete(message.id);
-      if (message.error !== undefined) waiter?.reject(fromWire(message.error));
-      else waiter?.resolve(message.value);
+      rpcs[message.capability].settle(message);
       break;
-    }
     case 'cancel': {
       needsEventLoop = true;
       const record = suspended.get(message.id);
@@ -786,6 +793,8 @@ function handle(message: ToWorker): void {
       }
       break;
     }
+    default:
+      unknownMessage(message);
   }
 }
 
@@ -818,7 +827,7 @@ function idle(): void {
     expireIdle();
     flush();
     // Promise reactions (a state reply, a deferred lock release) run only in the event loop.
-    if (processing || stateCalls.size > 0 || needsEventLoop) {
+    if (processing || awaitingReplies() > 0 || needsEventLoop) {
       const answered = needsEventLoop;
       needsEventLoop = false;
       // Come back to watch for answers once the reactions (resumed instances) have run.
@@ -877,7 +886,7 @@ function spinSoon(): void {
 }
 
 function scheduleIdle(): void {
-  if (idleScheduled || suspended.size > 0 || processing || stateCalls.size > 0) return;
+  if (idleScheduled || suspended.size > 0 || processing || awaitingReplies() > 0) return;
   idleScheduled = true;
   setImmediate(idle);
 }

@@ -10,10 +10,13 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
-import { logLine, newMeter, type ContextRef, type GuestContext } from '../host/context.js';
-import { buildImports } from '../host/imports.js';
-import { newGuestState, releaseState } from '../host/state.js';
-import { endCall, newWasiState, WASI_START, WasiExit, type FileBudget } from '../host/wasi.js';
+import type { CallEnd } from '../capabilities/capability.js';
+import { logLine, newMeter, type ContextRef, type GuestContext } from '../capabilities/context.js';
+import { buildImports, busy, endCall, newSlots, type SuspendHooks } from '../capabilities/guest.js';
+
+export type { SuspendHooks };
+import { WasiExit } from '../capabilities/wasi/guest.js';
+import { WASI_START } from '../capabilities/wasi/manifest.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
 import {
@@ -35,13 +38,6 @@ import { startSlice, stoppedForCpu } from './meter.js';
 import { componentErrorMessage, instantiateComponent, type ComponentApi } from './component.js';
 import { LocalImage } from './image.js';
 
-export interface SuspendHooks {
-  /** Called when the guest suspends in a host import. */
-  suspended(ctx: GuestContext): void;
-  /** Called right before the guest resumes. */
-  resumed(ctx: GuestContext): void;
-}
-
 export interface InstanceLimits {
   maxOutputBytes: number;
   /** Log bytes allowed per invocation (and for start-up together). */
@@ -59,8 +55,6 @@ export interface InstanceEnv {
   admit: (fn: string) => void;
   /** Called once for every admitted instance when it is disposed or failed to come up. */
   onDispose: () => void;
-  /** The process-wide count of host descriptors the WASI imports hold (fd-table.ts). */
-  wasiFiles: FileBudget;
   /** The worker's interrupt word, which the pool sets to stop a call looping past its deadline. */
   interrupt: Interrupt;
   /**
@@ -143,9 +137,9 @@ export class GuestInstance {
         // (Not in a WASI command built with AssemblyScript: its runtime starts in `_start`.)
         if (spec.abi === 'nuvola' && typeof exports[abi.EXPORT_COLLECT] === 'function') (exports[abi.EXPORT_COLLECT] as () => void)();
       }
-      // Files `init` opened are closed (a snapshot cannot hold host files) and what it wrote to
-      // stderr is logged.
-      if (instance.ctx.wasi !== undefined) endCall(instance.ctx, instance.ctx.wasi);
+      // What start-up code holds is released: files `init` opened are closed (a snapshot
+      // cannot hold host files) and what it wrote to stderr is logged.
+      endCall(instance.ctx, 'failed');
     } catch (err) {
       const error =
         id !== 0 && interrupted(env.interrupt, id)
@@ -160,7 +154,7 @@ export class GuestInstance {
           : err instanceof NuvolaError && !(err instanceof GuestError)
             ? err
             : instantiateError(spec.name, err, instance);
-      if (instance?.ctx.wasi !== undefined) endCall(instance.ctx, instance.ctx.wasi);
+      if (instance !== undefined) endCall(instance.ctx, 'failed');
       instance?.dispose();
       throw error;
     } finally {
@@ -237,11 +231,8 @@ export class GuestInstance {
       stateKeys: spec.stateKeys,
       callees: spec.callees,
       deadline: 0,
-      state: newGuestState(),
-      calls: undefined,
       group: undefined,
-      received: EMPTY,
-      wasi: spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', env.wasiFiles),
+      slots: newSlots(spec),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
@@ -287,7 +278,7 @@ export class GuestInstance {
       // Start-up code runs in here (a data segment out of range, a trap or proc_exit in the
       // start function): whatever failed, the slice and the instance count are given back.
       const error = err instanceof NuvolaError && !(err instanceof GuestError) ? err : instantiateError(spec.name, err, this);
-      if (this.ctx.wasi !== undefined) endCall(this.ctx, this.ctx.wasi);
+      endCall(this.ctx, 'failed');
       this.disposed = true;
       env.dirty.release(dirtyBase, this.dirtyBlocks);
       env.onDispose();
@@ -382,7 +373,7 @@ export class GuestInstance {
     const restored = this.env.restored!;
     const bytes = restored.image.bytes;
     if (this.disposed || !this.spec.layout.tracked || this.memory.buffer.byteLength !== bytes) return undefined;
-    if (this.ctx.cancelled || this.ctx.state.inflight.size > 0) return undefined;
+    if (this.ctx.cancelled || busy(this.ctx)) return undefined;
     this.env.dirty.restore(this.dirtyBase, new Uint8Array(this.memory.buffer), restored.image, bytes);
     this.disposed = true;
     this.env.dirty.release(this.dirtyBase, this.dirtyBlocks);
@@ -422,25 +413,22 @@ export class GuestInstance {
   }
 
   /** Releases what a failed invocation held (the instance may still be reset and reused). */
-  failed(): void {
+  failed(how: CallEnd = 'failed'): void {
     this.calling = false;
-    if (this.ctx.wasi !== undefined) endCall(this.ctx, this.ctx.wasi);
+    endCall(this.ctx, how);
     this.ctx.output = undefined;
-    releaseState(this.ctx, false);
-    this.ctx.calls = undefined;
     this.ctx.group = undefined;
-    this.ctx.received = EMPTY;
   }
 
   /** Releases what a failed invocation held; the instance is not used again. */
-  discard(): void {
-    this.failed();
+  discard(how: CallEnd = 'failed'): void {
+    this.failed(how);
     this.dispose();
   }
 
   /** Stops a suspended invocation for good: waiting host calls return, and the guest traps before it could run again. */
   cancel(): void {
-    this.discard();
+    this.discard('cancelled');
     this.ctx.cancelled = true;
     for (const wake of [...this.ctx.cancelWaiters]) wake();
   }
@@ -448,15 +436,12 @@ export class GuestInstance {
   /** Takes the output of the finished call and clears the per-call context. */
   finish(): Uint8Array {
     this.calling = false;
-    releaseState(this.ctx, true);
-    const stdout = this.ctx.wasi !== undefined ? endCall(this.ctx, this.ctx.wasi) : undefined;
-    const output = this.ctx.output ?? stdout ?? new Uint8Array(0);
+    endCall(this.ctx, 'returned');
+    const output = this.ctx.output ?? new Uint8Array(0);
     this.ctx.input = EMPTY;
     this.ctx.output = undefined;
     this.ctx.invocationId = 0;
-    this.ctx.calls = undefined;
     this.ctx.group = undefined;
-    this.ctx.received = EMPTY;
     return output;
   }
 

@@ -4,11 +4,14 @@
  * so instances can be restored, called, reset and inspected directly.
  */
 import { checkModule } from '../module-check.js';
-import { localFileBudget, NO_WASI } from '../host/wasi.js';
+import { NO_WASI } from '../capabilities/wasi/config.js';
+import { loadCapabilities } from '../capabilities/guest.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { newInterrupt } from './interrupt.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
+
+await loadCapabilities();
 
 /** A worker-like environment; `live` counts the memories its instances hold. */
 export function localEnv(): InstanceEnv & { live: number } {
@@ -20,7 +23,6 @@ export function localEnv(): InstanceEnv & { live: number } {
     host: workerImports({ suspended: () => {}, resumed: () => {} }),
     admit: () => void env.live++,
     onDispose: () => void env.live--,
-    wasiFiles: localFileBudget(),
     interrupt: newInterrupt(),
   };
   return env;

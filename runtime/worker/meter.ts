@@ -18,7 +18,7 @@
  * wall time, so the finished slices plus the running slice's wall time bound the call's CPU
  * from above — exactly when the thread keeps its core, more when the machine is oversubscribed.
  */
-import type { CallMeter } from '../host/context.js';
+import type { CallMeter } from '../capabilities/context.js';
 import type { Interrupt } from './interrupt.js';
 
 /** Int32 words of the interrupt page after the interrupt word itself. */

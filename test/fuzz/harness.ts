@@ -36,7 +36,7 @@ export const ALLOWED_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Why an outcome is wrong, or undefined when it is one the boundary promises. */
-export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeResult[]>, mistyped = false): string | undefined {
+export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeResult[]>): string | undefined {
   if (outcome.status === 'fulfilled') {
     const results = Array.isArray(outcome.value) ? outcome.value : [outcome.value];
     const bad = results.find((r) => r.returnCode !== 0);
@@ -48,7 +48,7 @@ export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeR
   // The worker's classify() puts the engine's text in `details.trap` when something other than
   // a coded host error reached it: the generated guest cannot trap by itself, so that is a
   // host import throwing a plain TypeError or RangeError (a bug in the host, not the guest).
-  if (err.code === 'E_GUEST_TRAP' && err.details['trap'] !== undefined && !mistyped) return `uncoded host failure: ${err.message}`;
+  if (err.code === 'E_GUEST_TRAP' && err.details['trap'] !== undefined) return `uncoded host failure: ${err.message}`;
   return undefined;
 }
 
@@ -112,20 +112,25 @@ export async function fuzz(options: {
     const wasi = { args: ['x'], env: { FUZZ: '1' }, dirs: [{ host: dir, guest: '/data', writable: true }] };
     const mistyped = mistype(r);
     // What each program may run as: the guest as it is, restricted to one state key, kept
-    // between calls, catching host errors, and with imports declared with the wrong types.
+    // between calls, and catching host errors. One with imports declared with the wrong types
+    // never runs: register refuses it.
     const kinds: { name: string; imports: readonly ImportSig[]; weight: number }[] = [
       { name: 'fuzz', imports: IMPORTS, weight: 4 },
       { name: 'fuzz_keys', imports: IMPORTS, weight: 1 },
       { name: 'fuzz_keep', imports: IMPORTS, weight: 1 },
       { name: 'fuzz_catch', imports: IMPORTS, weight: 2 },
-      { name: 'fuzz_mistyped', imports: mistyped, weight: 1 },
     ];
     const wasm = fuzzGuestModule();
     await rt.register('fuzz', wasm, { timeoutMs: 1000, wasi });
     await rt.register('fuzz_keys', wasm, { timeoutMs: 1000, stateKeys: ['fuzz:a'], wasi });
     await rt.register('fuzz_keep', wasm, { timeoutMs: 1000, reuse: 'keep', wasi });
     await rt.register('fuzz_catch', fuzzGuestModule({ catchErrors: true }), { timeoutMs: 1000, wasi });
-    await rt.register('fuzz_mistyped', fuzzGuestModule({ imports: mistyped }), { timeoutMs: 1000, wasi });
+    const refused = await rt.register('fuzz_mistyped', fuzzGuestModule({ imports: mistyped }), { timeoutMs: 1000, wasi }).then(
+      () => 'registered',
+      (err: unknown) => (err instanceof NuvolaError ? err.code : String(err)),
+    );
+    if (refused !== 'E_INVALID_MODULE')
+      report.failures.push(`seed ${seed}: a guest with mistyped imports was ${refused}, not E_INVALID_MODULE`);
     for (const g of options.guests) await rt.register(g.name, g.path);
     const targets: Targets = { functions: FUNCTIONS, keys: KEYS, paths: PATHS };
     const pick = importPicker();
@@ -151,9 +156,7 @@ export async function fuzz(options: {
         report.codes[code] = (report.codes[code] ?? 0) + 1;
         const kind = (report.byKind[program.kind.name] ??= {});
         kind[code] = (kind[code] ?? 0) + 1;
-        // A guest that declared an import with the wrong types gets the engine's own error
-        // for the conversion (E_GUEST_TRAP with the engine's message): its fault, still coded.
-        const problem = problemWith(outcome, program.kind.imports !== IMPORTS);
+        const problem = problemWith(outcome);
         if (problem !== undefined)
           report.failures.push(
             `seed ${seed}, round ${round}, program ${i} (${program.kind.name}${program.group ? ', group' : ''}): ${problem}\n` +

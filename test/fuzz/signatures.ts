@@ -35,6 +35,7 @@ const STATE = 'nuvola:state';
 const CHAIN = 'nuvola:chain';
 const COMM = 'nuvola:comm';
 const KERNELS = 'nuvola:kernels';
+const SYS = 'nuvola:sys';
 const ENV = 'env';
 const WASI = 'wasi_snapshot_preview1';
 
@@ -145,6 +146,10 @@ export const IMPORTS: readonly ImportSig[] = [
   sig(KERNELS, 'scan_f32', ['ptr', 'count', 'ptr']),
   sig(KERNELS, 'conv2d_f32', ['ptr', 'count', 'count', 'ptr', 'count', 'count', 'ptr']),
   sig(KERNELS, 'run', ['name', 'len', 'ptr', 'len', 'ptr', 'count', 'count', 'count', 'count', 'ptr', 'count']),
+
+  sig(SYS, 'monotonic_ns', [], 'i64'),
+  sig(SYS, 'random_bytes', ['ptr', 'len']),
+  sig(SYS, 'random_u64', [], 'i64'),
 
   sig(ENV, 'abort', ['ptr', 'ptr', 'int', 'int']),
   sig(ENV, 'trace', ['ptr', 'int', 'f64', 'f64', 'f64', 'f64', 'f64']),

@@ -133,6 +133,18 @@ export const KERNELS_CONV2D_F32 = 'conv2d_f32';
  */
 export const KERNELS_RUN = 'run';
 
+/** Import module for the host's monotonic clock and random source. Neither suspends. */
+export const MODULE_SYS = 'nuvola:sys';
+/**
+ * `monotonic_ns(): i64` — nanoseconds on a clock that never goes back, from an arbitrary start;
+ * one clock for every worker of a host, so it is monotonic across calls too.
+ */
+export const SYS_MONOTONIC_NS = 'monotonic_ns';
+/** `random_bytes(ptr: i32, len: i32): void` — fills `len` bytes at `ptr` from the host's cryptographic random source. */
+export const SYS_RANDOM_BYTES = 'random_bytes';
+/** `random_u64(): i64` — 64 bits from the same source. */
+export const SYS_RANDOM_U64 = 'random_u64';
+
 /**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".

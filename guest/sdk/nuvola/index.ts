@@ -6,3 +6,4 @@ export { chain } from "./chain";
 export { comm } from "./comm";
 export { frames } from "./frames";
 export { kernels } from "./kernels";
+export { clock, random } from "./sys";

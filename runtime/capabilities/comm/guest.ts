@@ -7,12 +7,11 @@
  * invocation is rank 0 of 1. Bytes sent to a rank and not yet received are counted per rank
  * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { COMM_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError, LimitError } from '../errors.js';
-import type { GroupRef } from '../protocol.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError, LimitError } from '../../errors.js';
+import type { GroupRef } from '../../protocol.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import { guestCapability, type Slot } from '../capability.js';
 
 export interface CommChannel {
   /** Delivers a message to rank `to` of `group`: here if that rank runs on this worker, else through the main thread. */
@@ -96,10 +95,17 @@ function queue(ctx: GuestContext, group: GroupRef, to: number, bytes: number): v
   );
 }
 
-export const commImports: Capability = {
-  module: abi.MODULE_COMM,
-  functions: COMM_IMPORTS,
-  bind(ref: ContextRef) {
+/** An instance's slot: what the last `comm.recv` staged for `comm.take`. */
+interface CommSlot {
+  received: Uint8Array;
+}
+
+export default guestCapability<CommSlot>({
+  newSlot: () => ({ received: EMPTY }),
+  endCall(_ctx, state) {
+    state.received = EMPTY;
+  },
+  bind(ref: ContextRef, slot: Slot<CommSlot>) {
     return {
       [abi.COMM_RANK]: (): number => ref.ctx.group?.rank ?? 0,
       [abi.COMM_SIZE]: (): number => ref.ctx.group?.size ?? 1,
@@ -126,7 +132,7 @@ export const commImports: Capability = {
         const { group } = peer(ctx, from, `recv from rank ${from}`);
         const stage = (message: Uint8Array): number => {
           Atomics.sub(new Int32Array(group.queued), group.rank, message.byteLength);
-          ctx.received = message;
+          slot(ctx).received = message;
           return message.byteLength;
         };
         const message = channel!.receive(group.id, group.rank, from);
@@ -152,12 +158,13 @@ export const commImports: Capability = {
       },
       [abi.COMM_TAKE]: (ptr: number, len: number): void => {
         const ctx = ref.ctx;
-        const message = ctx.received;
+        const state = slot(ctx);
+        const message = state.received;
         const n = Math.min(len >>> 0, message.byteLength);
         guestWritable(ctx, ptr, n, 'comm.take').set(message.subarray(0, n));
-        ctx.received = EMPTY;
+        state.received = EMPTY;
         recycle(message);
       },
     };
   },
-};
+});

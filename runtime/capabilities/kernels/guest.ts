@@ -5,13 +5,13 @@
  * back into guest memory. Every import suspends the guest while the kernel runs; the worker
  * goes on serving other instances.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { KERNELS_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError, KernelError, makeError } from '../errors.js';
-import { unframe } from '../frames.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
-import { hostCall } from './state.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError, KernelError, makeError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import { guestCapability } from '../capability.js';
+import type { Answer, RpcClient } from '../../rpc.js';
+import type { GuestKernelCall, KernelsApi } from './api.js';
+import { unframe } from '../../frames.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -44,11 +44,24 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
   guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
-/** Not tracked with the instance's state requests: a kernel call holds no state lock. */
-function call(ctx: GuestContext, method: string, args: unknown[]): Promise<unknown> {
+let channel: Pick<RpcClient<KernelsApi>, 'call'> = {
+  call: () => Promise.reject(new Error('kernels are not configured in this thread')),
+};
+
+/** Called once by the worker entry with its channel to the kernels. */
+export function configureKernels(rpc: Pick<RpcClient<KernelsApi>, 'call'>): void {
+  channel = rpc;
+}
+
+/** A kernel call for the instance; its time counts in the call's usage. Holds no state lock. */
+function call<M extends keyof KernelsApi & string>(
+  ctx: GuestContext,
+  method: M,
+  ...args: Parameters<KernelsApi[M]>
+): Promise<Answer<KernelsApi, M>> {
   const start = performance.now();
   const meter = ctx.meter;
-  return hostCall('kernel', [method, ctx.fn, ...args]).finally(() => {
+  return channel.call(method, ...args).finally(() => {
     meter.kernelMs += performance.now() - start;
   });
 }
@@ -63,9 +76,7 @@ function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array
   });
 }
 
-export const kernelImports: Capability = {
-  module: abi.MODULE_KERNELS,
-  functions: KERNELS_IMPORTS,
+export default guestCapability({
   bind(ref: ContextRef) {
     const elementwise =
       (method: 'addF32' | 'mulF32') =>
@@ -73,12 +84,12 @@ export const kernelImports: Capability = {
         const ctx = ref.ctx;
         const what = `kernels.${method}`;
         floatBytes(ctx, out, n, what);
-        return call(ctx, method, [floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
+        return call(ctx, method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, what),
         );
       };
     return {
-      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', []).then((ok) => (ok === true ? 1 : 0)),
+      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
       [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.matmulF32';
@@ -92,29 +103,29 @@ export const kernelImports: Capability = {
           return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
         }
         floatBytes(ctx, out, mm * nn, what);
-        return call(ctx, 'matmulF32', [floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, mm * nn, what),
+        return call(ctx, 'matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn).then((r) =>
+          writeFloats(ctx, out, r, mm * nn, what),
         );
       },
       [abi.KERNELS_SAXPY_F32]: (alpha: number, x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.saxpyF32';
         floatBytes(ctx, out, n, what);
-        return call(ctx, 'saxpyF32', [alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, what),
+        return call(ctx, 'saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, what),
         );
       },
       [abi.KERNELS_ADD_F32]: elementwise('addF32'),
       [abi.KERNELS_MUL_F32]: elementwise('mulF32'),
       [abi.KERNELS_SUM_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'sumF32', [floats(ref.ctx, x, n, 'kernels.sumF32')]) as Promise<number>,
+        call(ref.ctx, 'sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
       [abi.KERNELS_MAX_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'maxF32', [floats(ref.ctx, x, n, 'kernels.maxF32')]) as Promise<number>,
+        call(ref.ctx, 'maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
       [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         floatBytes(ctx, out, n, 'kernels.scanF32');
-        return call(ctx, 'scanF32', [floats(ctx, x, n, 'kernels.scanF32')]).then((r) =>
-          writeFloats(ctx, out, r as Float32Array, n >>> 0, 'kernels.scanF32'),
+        return call(ctx, 'scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32')).then((r) =>
+          writeFloats(ctx, out, r, n >>> 0, 'kernels.scanF32'),
         );
       },
       [abi.KERNELS_CONV2D_F32]: (img: number, h: number, w: number, kernel: number, kh: number, kw: number, out: number): Promise<void> => {
@@ -124,14 +135,17 @@ export const kernelImports: Capability = {
         if (size > 2 ** 28)
           return Promise.reject(new KernelError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
-        return call(ctx, 'conv2dF32', [
+        return call(
+          ctx,
+          'conv2dF32',
+          ctx.fn,
           floats(ctx, img, size, what),
           h >>> 0,
           w >>> 0,
           floats(ctx, kernel, (kh >>> 0) * (kw >>> 0), what),
           kh >>> 0,
           kw >>> 0,
-        ]).then((r) => writeFloats(ctx, out, r as Float32Array, size, what));
+        ).then((r) => writeFloats(ctx, out, r, size, what));
       },
       [abi.KERNELS_RUN]: (
         namePtr: number,
@@ -157,15 +171,15 @@ export const kernelImports: Capability = {
         }
         if (paramsLen >>> 0 > 1024) throw makeError(ErrorCode.KERNEL_ARGS, `function '${ctx.fn}' passed kernels.run more than 1024 params`);
         const u32s = new Uint32Array(guestBytes(ctx, params, (paramsLen >>> 0) * 4, 'kernels.run').slice().buffer);
-        const spec = {
+        const spec: GuestKernelCall = {
           inputs: framedFloats(ctx, inputs, inputsLen),
           outputLength: outLen >>> 0,
           params: u32s,
           workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
         };
         floatBytes(ctx, out, outLen, 'kernels.run');
-        return call(ctx, 'runKernel', [name, spec]).then((r) => writeFloats(ctx, out, r as Float32Array, outLen >>> 0, 'kernels.run'));
+        return call(ctx, 'runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
       },
     };
   },
-};
+});

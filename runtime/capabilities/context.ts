@@ -5,10 +5,7 @@
  */
 import type { SourceTable } from '../source-map.js';
 import { ErrorCode, GuestError } from '../errors.js';
-import type { ChildCall } from './chain.js';
 import type { GroupRef } from '../protocol.js';
-import type { GuestState } from './state.js';
-import type { WasiState } from './wasi.js';
 
 export interface GuestContext {
   readonly fn: string;
@@ -36,16 +33,13 @@ export interface GuestContext {
   readonly callees: readonly string[] | undefined;
   /** Wall-clock deadline of the current invocation (global lock waits end there). */
   deadline: number;
-  /** Locks and leases the current invocation holds. */
-  readonly state: GuestState;
   /** The group the current invocation is a rank of (invokeGroup); undefined otherwise. */
   group: GroupRef | undefined;
-  /** What the last `comm.recv` staged for `comm.take`. */
-  received: Uint8Array;
-  /** Calls the current invocation made with `chain.call`, by id (created on first use). */
-  calls: Map<number, ChildCall> | undefined;
-  /** The WASI imports' per-call state (stdin position, stdout, open files); undefined for components. */
-  wasi: WasiState | undefined;
+  /**
+   * Each capability's own state for this instance, by its index in the registry
+   * (capabilities/registry.ts): a capability reads its slot through the accessor it is bound with.
+   */
+  readonly slots: unknown[];
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
   written: (ptr: number, length: number) => void;
   /** Guest source positions for stack frames, when the module carries a source map. */

@@ -17,20 +17,20 @@
  * Every pointer goes through the bounds-checked views of context.ts: a guest passing a range
  * outside its memory traps with E_GUEST_POINTER.
  */
-import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
-import { E, R } from './wasi/abi.js';
-import * as fdOps from './wasi/fd-ops.js';
-import * as pathOps from './wasi/path-ops.js';
-import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './wasi/memory.js';
-import { WASI_IMPORTS, WASI_MODULE } from './manifest.js';
+import { ErrorCode, LimitError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import { guestCapability, type Slot } from '../capability.js';
+import { E, R } from './abi.js';
+import * as fdOps from './fd-ops.js';
+import * as pathOps from './path-ops.js';
+import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './memory.js';
+import { endCall, logText, newWasiState, type WasiState } from './state.js';
+import { localFileBudget, type FileBudget } from './fd-table.js';
 
 export { WASI_MODULE, WASI_START } from './manifest.js';
-import { logText, type WasiState } from './wasi/state.js';
 
-export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './wasi/fd-table.js';
-export { endCall, newWasiState, type WasiState } from './wasi/state.js';
+export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './fd-table.js';
+export type { WasiState } from './state.js';
 
 /** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
 export class WasiExit {
@@ -130,12 +130,28 @@ function pollOneoff(ctx: GuestContext, wasi: WasiState, inPtr: number, outPtr: n
   return E.SUCCESS;
 }
 
-export const wasiImports: Capability = {
-  module: WASI_MODULE,
-  functions: WASI_IMPORTS,
-  bind(ref: ContextRef) {
-    const wasiOf = (ctx: GuestContext): WasiState => ctx.wasi!;
-    const tableOf = (): WasiState['fds'] => ref.ctx.wasi!.fds;
+/** The host descriptors this thread's WASI imports may hold (the worker entry sets the process-wide count). */
+let files: FileBudget = localFileBudget();
+
+/** Called once by the worker entry with the process-wide count of WASI host descriptors. */
+export function configureWasi(budget: FileBudget): void {
+  files = budget;
+}
+
+/** An instance's WASI state (stdin position, stdout, open files); undefined for a component. */
+type WasiSlot = WasiState | undefined;
+
+export default guestCapability<WasiSlot>({
+  newSlot: (spec) => (spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', files)),
+  endCall(ctx, wasi, how) {
+    if (wasi === undefined) return;
+    // A WASI command's stdout is its output, unless it wrote one through nuvola:io.
+    const stdout = endCall(ctx, wasi);
+    if (how === 'returned' && stdout !== undefined) ctx.output ??= stdout;
+  },
+  bind(ref: ContextRef, slot: Slot<WasiSlot>) {
+    const wasiOf = (ctx: GuestContext): WasiState => slot(ctx)!;
+    const tableOf = (): WasiState['fds'] => slot(ref.ctx)!.fds;
     const notSupported = (): number => E.NOTSUP;
     /** Sockets: none is ever open, so a descriptor is either unknown or not a socket. */
     const notSocket = (fd: number): number => (tableOf().entries.has(fd) ? E.NOTSOCK : E.BADF);
@@ -300,4 +316,4 @@ export const wasiImports: Capability = {
       sock_shutdown: (fd: number) => notSocket(fd),
     };
   },
-};
+});

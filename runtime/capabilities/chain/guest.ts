@@ -6,11 +6,10 @@
  * An invocation holds its callees' outputs until it ends; their total is capped by
  * `maxChainedOutputBytes` (the worker counts each output in as it arrives, see ChainBudget).
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { CHAIN_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError } from '../../errors.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import { guestCapability, type Slot } from '../capability.js';
 
 /** A call this invocation made, as the worker tracks it. */
 export interface ChildCall {
@@ -49,11 +48,14 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Most characters of a callee's name an error repeats (a registered name has at most 128). */
 const MAX_NAME_ECHO = 128;
 
-/** Each invocation's budget, by its map of calls (which lives exactly as long as the invocation's calls). */
-const budgets = new WeakMap<Map<number, ChildCall>, ChainBudget>();
+/** An instance's slot: the calls its current invocation made, by id, and their outputs' budget (created on first use). */
+interface ChainSlot {
+  calls: Map<number, ChildCall> | undefined;
+  budget: ChainBudget | undefined;
+}
 
-function child(ctx: GuestContext, id: number): ChildCall {
-  const call = ctx.calls?.get(id);
+function child(ctx: GuestContext, slot: Slot<ChainSlot>, id: number): ChildCall {
+  const call = slot(ctx).calls?.get(id);
   if (call === undefined) {
     throw new GuestError(
       ErrorCode.CHAIN_ID,
@@ -76,10 +78,13 @@ function settled(ctx: GuestContext, call: ChildCall): Promise<void> {
   });
 }
 
-export const chainImports: Capability = {
-  module: abi.MODULE_CHAIN,
-  functions: CHAIN_IMPORTS,
-  bind(ref: ContextRef) {
+export default guestCapability<ChainSlot>({
+  newSlot: () => ({ calls: undefined, budget: undefined }),
+  endCall(_ctx, state) {
+    state.calls = undefined;
+    state.budget = undefined;
+  },
+  bind(ref: ContextRef, slot: Slot<ChainSlot>) {
     return {
       [abi.CHAIN_CALL]: (namePtr: number, nameLen: number, inputPtr: number, inputLen: number): number => {
         const ctx = ref.ctx;
@@ -100,33 +105,32 @@ export const chainImports: Capability = {
           );
         }
         const input = guestBytes(ctx, inputPtr, inputLen, 'chain.call').slice();
-        if (ctx.calls === undefined) {
-          ctx.calls = new Map();
-          budgets.set(ctx.calls, { fn: ctx.fn, held: 0 });
-        }
-        const id = ctx.calls.size + 1;
-        ctx.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline, budgets.get(ctx.calls)!));
+        const state = slot(ctx);
+        state.calls ??= new Map();
+        state.budget ??= { fn: ctx.fn, held: 0 };
+        const id = state.calls.size + 1;
+        state.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline, state.budget));
         return id;
       },
       [abi.CHAIN_WAIT]: (id: number): number | Promise<number> => {
         const ctx = ref.ctx;
-        const call = child(ctx, id);
+        const call = child(ctx, slot, id);
         if (call.settled) return call.returnCode;
         return settled(ctx, call).then(() => call.returnCode);
       },
       [abi.CHAIN_OUTPUT_SIZE]: (id: number): number | Promise<number> => {
         const ctx = ref.ctx;
-        const call = child(ctx, id);
+        const call = child(ctx, slot, id);
         if (call.settled) return call.output.byteLength;
         return settled(ctx, call).then(() => call.output.byteLength);
       },
       [abi.CHAIN_OUTPUT_READ]: (id: number, ptr: number, len: number): number => {
         const ctx = ref.ctx;
-        const call = child(ctx, id);
+        const call = child(ctx, slot, id);
         const n = call.settled ? Math.min(len >>> 0, call.output.byteLength) : 0;
         guestWritable(ctx, ptr, n, 'chain.output_read').set(call.output.subarray(0, n));
         return n;
       },
     };
   },
-};
+});

@@ -7,28 +7,21 @@
  * Errors trap the invocation with their E_STATE_* code. Locks an invocation still holds when
  * it ends — normally, by a trap or by a timeout — are released.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { STATE_IMPORTS } from './manifest.js';
-import { StateClient } from '../../state/client.js';
-import type { Lease } from '../../state/global-tier.js';
-import type { KeyHandle, KeyState } from '../../state/key-state.js';
-import { MAX_KEY_BYTES } from '../../state/store.js';
-import { asNuvolaError, ErrorCode, makeError } from '../errors.js';
-import { frame } from '../frames.js';
-import type { StateOp } from '../protocol.js';
-import { guestBytes, guestWritable, type ContextRef, type GuestContext } from './context.js';
-import type { Capability } from './imports.js';
-
-/** A local lock an invocation holds, and the allocation it locked. */
-interface HeldLocal {
-  mode: 'read' | 'write';
-  state: KeyState;
-}
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { StateClient } from '../../../state/client.js';
+import { Holdings } from '../../../state/holdings.js';
+import { MAX_KEY_BYTES } from '../../../state/store.js';
+import { asNuvolaError, ErrorCode, makeError } from '../../errors.js';
+import type { Answer, RpcClient } from '../../rpc.js';
+import type { StateApi } from './api.js';
+import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
+import { guestCapability, type Slot } from '../capability.js';
+import { frame } from '../../frames.js';
 
 /** Per-instance state bookkeeping: what the current invocation holds and is waiting for. */
 export interface GuestState {
-  locks: Map<string, HeldLocal>;
-  leases: Map<string, Lease>;
+  /** The locks and leases the current invocation holds. */
+  held: Holdings;
   /** What the last `read_all` or `appended_load` staged for `take`. */
   staged: Uint8Array;
   /** This instance's requests to the main thread not answered yet. */
@@ -37,28 +30,42 @@ export interface GuestState {
   client: StateClient | undefined;
 }
 
-export function newGuestState(): GuestState {
-  return { locks: new Map(), leases: new Map(), staged: new Uint8Array(0), inflight: new Set(), client: undefined };
+function newGuestState(fn: string): GuestState {
+  return {
+    held: new Holdings((key, message) => lockError(fn, key, message)),
+    staged: new Uint8Array(0),
+    inflight: new Set(),
+    client: undefined,
+  };
 }
 
-type Rpc = (op: StateOp, args: unknown[]) => Promise<unknown>;
-
-let channel: Rpc = () => Promise.reject(new Error('state is not configured in this thread'));
+let channel: Pick<RpcClient<StateApi>, 'call'> = {
+  call: () => Promise.reject(new Error('state is not configured in this thread')),
+};
 
 /** Called once by the worker entry with its channel to the main thread's store. */
-export function configureState(rpc: Rpc): void {
+export function configureState(rpc: Pick<RpcClient<StateApi>, 'call'>): void {
   channel = rpc;
 }
 
-/** A request to the main thread that holds no state (a kernel call): not tracked with the instance's locks. */
-export function hostCall(op: StateOp, args: unknown[]): Promise<unknown> {
-  return channel(op, args);
+/** Reads an instance's slot; set when the imports are first bound (the slot's index is fixed per thread). */
+let stateOf: Slot<GuestState> = () => {
+  throw new Error('state imports are not bound in this thread');
+};
+
+/** What the instance's current invocation holds. */
+function holdings(ctx: GuestContext): Holdings {
+  return stateOf(ctx).held;
 }
 
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
-export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promise<unknown> {
-  const pending = channel(op, args);
-  const inflight = ctx.state.inflight;
+function request<M extends keyof StateApi & string>(
+  ctx: GuestContext,
+  method: M,
+  ...args: Parameters<StateApi[M]>
+): Promise<Answer<StateApi, M>> {
+  const pending = channel.call(method, ...args);
+  const inflight = stateOf(ctx).inflight;
   inflight.add(pending);
   const done = (): void => void inflight.delete(pending);
   pending.then(done, done);
@@ -70,16 +77,15 @@ export function request(ctx: GuestContext, op: StateOp, args: unknown[]): Promis
  * so that its waits end when its invocation is cancelled and its requests can be told apart.
  */
 function clientOf(ctx: GuestContext): StateClient {
-  ctx.state.client ??= new StateClient(
+  return (stateOf(ctx).client ??= new StateClient(
     {
       // The function is named so that what it allocates counts against its stateQuota.
-      lookup: (key) => request(ctx, 'lookup', [key, ctx.fn]) as Promise<KeyHandle | undefined>,
-      ensure: (key, size, held) => request(ctx, 'ensure', [key, size, held, ctx.fn]) as Promise<KeyHandle>,
-      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', [key, ranges, held]) as Promise<void>,
+      lookup: (key) => request(ctx, 'lookup', key, ctx.fn),
+      ensure: (key, size, held) => request(ctx, 'ensure', key, size, held, ctx.fn),
+      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', key, ranges, held),
     },
     () => ctx.cancelled,
-  );
-  return ctx.state.client;
+  ));
 }
 
 // Two different byte strings must never decode to the same key: fatal (not every invalid
@@ -121,8 +127,8 @@ function guarded<A extends unknown[], R>(
   };
 }
 
-function lockError(ctx: GuestContext, key: string, message: string): Error {
-  return makeError(ErrorCode.STATE_LOCK, `function '${ctx.fn}': ${message} on state key '${key}'`, { function: ctx.fn, key });
+function lockError(fn: string, key: string, message: string): Error {
+  return makeError(ErrorCode.STATE_LOCK, `function '${fn}': ${message} on state key '${key}'`, { function: fn, key });
 }
 
 /**
@@ -131,17 +137,11 @@ function lockError(ctx: GuestContext, key: string, message: string): Error {
  * cancelled call), the release waits for them, so that nothing runs under a lock already
  * given away.
  */
-export function releaseState(ctx: GuestContext, normal: boolean): void {
-  const held = ctx.state;
-  if (held.locks.size === 0 && held.leases.size === 0) {
-    held.staged = EMPTY;
-    return;
-  }
-  const locks = [...held.locks];
-  const leases = [...held.leases.values()];
-  held.locks.clear();
-  held.leases.clear();
+function releaseState(ctx: GuestContext, normal: boolean): void {
+  const held = stateOf(ctx);
   held.staged = EMPTY;
+  if (held.held.empty) return;
+  const { locks, leases } = held.held.takeAll();
   const release = (): void => {
     for (const [key, lock] of locks) {
       try {
@@ -152,7 +152,7 @@ export function releaseState(ctx: GuestContext, normal: boolean): void {
       }
       if (normal) ctx.log(`nuvola: released the ${lock.mode} lock on '${key}' that the call still held when it returned`);
     }
-    for (const lease of leases) void channel('unlockGlobal', [lease]).catch(() => undefined);
+    for (const lease of leases) void channel.call('unlockGlobal', lease).catch(() => undefined);
   };
   // A cancelled call may still have a request in flight that runs under these locks (a pull,
   // a push, a resize): release only after its own requests in flight now have been answered.
@@ -177,10 +177,12 @@ function i64(ctx: GuestContext, value: unknown, name: string): bigint {
   );
 }
 
-export const stateImports: Capability = {
-  module: abi.MODULE_STATE,
-  functions: STATE_IMPORTS,
-  bind(ref: ContextRef) {
+export default guestCapability<GuestState>({
+  newSlot: (spec) => newGuestState(spec.name),
+  endCall: (ctx, _state, how) => releaseState(ctx, how === 'returned'),
+  busy: (state) => state.inflight.size > 0,
+  bind(ref: ContextRef, slot: Slot<GuestState>) {
+    stateOf = slot;
     const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
       const bytes = guestBytes(ctx, ptr, len, what);
       // Before decoding: a key of any length in the guest's memory would otherwise be decoded,
@@ -208,56 +210,43 @@ export const stateImports: Capability = {
       }
       return k;
     };
-    const held = (ctx: GuestContext, k: string) => ctx.state.locks.get(k)?.mode;
+    const held = (ctx: GuestContext, k: string) => holdings(ctx).mode(k);
     const lockLocal = (mode: 'read' | 'write') =>
-      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
-        const k = key(ctx, kp, kl, `lock_${mode}`);
-        if (held(ctx, k) !== undefined) throw lockError(ctx, k, `lock_${mode} while already holding the ${held(ctx, k)} lock`);
-        const locked = await clientOf(ctx).lock(k, mode);
-        if (locked === undefined) throw lockError(ctx, k, `lock_${mode} abandoned: the call was cancelled while waiting`);
-        ctx.state.locks.set(k, { mode, state: locked });
-      });
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
+        holdings(ctx).lock(clientOf(ctx), key(ctx, kp, kl, `lock_${mode}`), mode),
+      );
     const unlockLocal = (mode: 'read' | 'write') =>
-      guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
-        const k = key(ctx, kp, kl, `unlock_${mode}`);
-        const lock = ctx.state.locks.get(k);
-        if (lock?.mode !== mode) throw lockError(ctx, k, `unlock_${mode} without holding the ${mode} lock`);
-        ctx.state.locks.delete(k);
-        return clientOf(ctx).unlock(k, mode, lock.state);
-      });
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
+        holdings(ctx).unlock(clientOf(ctx), key(ctx, kp, kl, `unlock_${mode}`), mode),
+      );
     const lockGlobal = (mode: 'read' | 'write') =>
-      guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
+      guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `lock_global_${mode}`);
-        if (ctx.state.leases.has(k)) throw lockError(ctx, k, `lock_global_${mode} while already holding a global lock`);
-        const lease = (await request(ctx, 'lockGlobal', [k, mode, ctx.deadline])) as Lease;
-        if (ctx.cancelled) {
-          void channel('unlockGlobal', [lease]).catch(() => undefined);
-          throw lockError(ctx, k, `lock_global_${mode} abandoned: the call was cancelled while waiting`);
-        }
-        ctx.state.leases.set(k, lease);
+        return holdings(ctx).lockGlobal(
+          k,
+          mode,
+          () => request(ctx, 'lockGlobal', k, mode, ctx.deadline),
+          () => ctx.cancelled,
+          (lease) => void channel.call('unlockGlobal', lease).catch(() => undefined),
+        );
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `unlock_global_${mode}`);
-        const lease = ctx.state.leases.get(k);
-        if (lease?.mode !== mode) throw lockError(ctx, k, `unlock_global_${mode} without holding the global ${mode} lock`);
-        ctx.state.leases.delete(k);
-        if (!((await request(ctx, 'unlockGlobal', [lease])) as boolean))
-          ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
+        const lease = holdings(ctx).unlockGlobal(k, mode);
+        if (!(await request(ctx, 'unlockGlobal', lease))) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
-        const lease = ctx.state.leases.get(k);
-        const pushed = await request(ctx, 'push', [k, partial, held(ctx, k), lease?.mode === 'write' ? lease : undefined]);
-        ctx.meter.statePushedBytes += typeof pushed === 'number' ? pushed : 0;
+        ctx.meter.statePushedBytes += await request(ctx, 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
-      const src = ctx.state.staged;
+      const src = stateOf(ctx).staged;
       const n = Math.min(len >>> 0, src.byteLength);
       guestWritable(ctx, ptr, n, 'take').set(src.subarray(0, n));
       ctx.meter.stateBytesRead += n;
-      ctx.state.staged = EMPTY;
+      stateOf(ctx).staged = EMPTY;
     });
     return {
       [abi.STATE_SIZE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => clientOf(ctx).size(key(ctx, kp, kl, 'size'))),
@@ -293,18 +282,18 @@ export const stateImports: Capability = {
         const k = key(ctx, kp, kl, 'append');
         const bytes = guestBytes(ctx, ptr, len, 'append').slice();
         ctx.meter.stateBytesWritten += len;
-        await request(ctx, 'append', [k, bytes, ctx.fn]);
+        await request(ctx, 'append', k, bytes, ctx.fn);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const out = frame((await request(ctx, 'readAppended', [k])) as Uint8Array[]);
-        ctx.state.staged = out;
+        const out = frame(await request(ctx, 'readAppended', k));
+        stateOf(ctx).staged = out;
         return out.byteLength;
       }),
       [abi.STATE_READ_ALL]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'read_all');
         const stage = (bytes: Uint8Array): number => {
-          ctx.state.staged = bytes;
+          stateOf(ctx).staged = bytes;
           return bytes.byteLength;
         };
         const value = clientOf(ctx).readAll(k, held(ctx, k));
@@ -313,18 +302,18 @@ export const stateImports: Capability = {
       [abi.STATE_TAKE]: take,
       [abi.STATE_APPENDED_TAKE]: take,
       [abi.STATE_CLEAR_APPENDED]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
-        await request(ctx, 'clearAppended', [key(ctx, kp, kl, 'clear_appended')]);
+        await request(ctx, 'clearAppended', key(ctx, kp, kl, 'clear_appended'));
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'pull');
-        await request(ctx, 'pull', [k, held(ctx, k), ctx.fn]);
+        await request(ctx, 'pull', k, held(ctx, k), ctx.fn);
       }),
       [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'delete');
-        if (held(ctx, k) !== undefined) throw lockError(ctx, k, 'delete while holding a lock');
-        await request(ctx, 'delete', [k, undefined]);
+        if (held(ctx, k) !== undefined) throw lockError(ctx.fn, k, 'delete while holding a lock');
+        await request(ctx, 'delete', k, undefined);
         clientOf(ctx).forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),
@@ -337,13 +326,19 @@ export const stateImports: Capability = {
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
       [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
         const k = key(ctx, kp, kl, 'increment_global');
-        return (await request(ctx, 'incrementGlobal', [k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL)])) as bigint;
+        return await request(ctx, 'incrementGlobal', k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL));
       }),
       [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
         const k = key(ctx, kp, kl, 'compare_swap_global');
-        const args = [k, i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL), i64(ctx, value, abi.STATE_COMPARE_SWAP_GLOBAL)];
-        return (await request(ctx, 'compareAndSwapGlobal', args)) ? 1 : 0;
+        const swapped = await request(
+          ctx,
+          'compareAndSwapGlobal',
+          k,
+          i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL),
+          i64(ctx, value, abi.STATE_COMPARE_SWAP_GLOBAL),
+        );
+        return swapped ? 1 : 0;
       }),
     };
   },
-};
+});

@@ -2,12 +2,11 @@
  * Worker thread. AssemblyScript's own runtime imports (module `env`): `abort` (a failed
  * assertion or an uncaught `throw`), `trace` and `seed`. nuvola's capabilities never use `env`.
  */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { ENV_IMPORTS } from './manifest.js';
-import { ErrorCode, GuestError } from '../errors.js';
-import { guestBytes, logLine, type ContextRef, type GuestContext } from './context.js';
-import { mapFrames, ownFrame } from '../source-map.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, GuestError } from '../../errors.js';
+import { guestBytes, logLine, type ContextRef, type GuestContext } from '../context.js';
+import { mapFrames, ownFrame } from '../../source-map.js';
+import { guestCapability } from '../capability.js';
 
 const utf16 = new TextDecoder('utf-16le');
 
@@ -27,9 +26,7 @@ function readString(ctx: GuestContext, ptr: number, what: string, maxUnits = Inf
 /** Most UTF-16 units of an abort's message or file name kept in the error. */
 const MAX_ABORT_UNITS = 4096;
 
-export const env: Capability = {
-  module: abi.MODULE_ENV,
-  functions: ENV_IMPORTS,
+export default guestCapability({
   bind(ref: ContextRef) {
     return {
       [abi.ENV_ABORT]: (msgPtr: number, filePtr: number, line: number, column: number): never => {
@@ -59,4 +56,4 @@ export const env: Capability = {
       [abi.ENV_SEED]: (): number => Date.now() * Math.random(),
     };
   },
-};
+});

@@ -1,16 +1,13 @@
 /** Worker thread. Host imports of module `nuvola:io`: input, output, log, sleep. */
-import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { IO_IMPORTS } from './manifest.js';
-import { ErrorCode, LimitError } from '../errors.js';
-import { guestBytes, guestWritable, logLine, type ContextRef } from './context.js';
-import { wallClock } from '../protocol.js';
-import type { Capability } from './imports.js';
+import * as abi from '../../../guest/sdk/nuvola/abi.js';
+import { ErrorCode, LimitError } from '../../errors.js';
+import { guestBytes, guestWritable, logLine, type ContextRef } from '../context.js';
+import { wallClock } from '../../protocol.js';
+import { guestCapability } from '../capability.js';
 
 const decoder = new TextDecoder();
 
-export const io: Capability = {
-  module: abi.MODULE_IO,
-  functions: IO_IMPORTS,
+export default guestCapability({
   bind(ref: ContextRef) {
     return {
       [abi.IO_INPUT_SIZE]: (): number => ref.ctx.input.length,
@@ -58,4 +55,4 @@ export const io: Capability = {
       },
     };
   },
-};
+});
