@@ -541,6 +541,13 @@ export class Pool {
       }
       const started = trace === undefined ? 0 : wallClock();
       const invoked = performance.now();
+      // Counted for the registration it was made to: not after an unregister (an entry nobody
+      // forgets again), nor into a later registration of the same name.
+      const registration = this.functions.get(fn);
+      const meter = (usage: Usage | undefined, code: string | undefined): void => {
+        if (registration !== undefined && this.functions.get(fn) === registration)
+          this.meters.record(fn, performance.now() - invoked, usage, code);
+      };
       const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
@@ -561,7 +568,7 @@ export class Pool {
         resolve: (result) => {
           pending.unlisten?.();
           this.completed++;
-          this.meters.record(fn, performance.now() - invoked, result.usage, undefined);
+          meter(result.usage, undefined);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
@@ -572,7 +579,7 @@ export class Pool {
         reject: (error) => {
           pending.unlisten?.();
           this.failed++;
-          this.meters.record(fn, performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
+          meter(error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
           record(-1, undefined, error.code);

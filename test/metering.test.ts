@@ -175,6 +175,24 @@ describe('per-function stats', () => {
     }
   });
 
+  it('forgets a function at unregister, also a call of it still in flight then (no stale entry, no growth with churn)', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    const meters = (rt as unknown as { pool: { meters: { byFunction: Map<string, unknown> } } }).pool.meters;
+    for (let round = 0; round < 3; round++) {
+      const name = `churn${round}`;
+      await rt.register(name, guestBytes('core_sleep'));
+      const call = rt.invoke(name, '150').catch(() => undefined);
+      await until(() => rt.stats().instances >= 1);
+      rt.unregister(name);
+      await call;
+    }
+    // White-box: an answer arriving after its function was unregistered left an entry behind.
+    expect([...meters.byFunction.keys()]).toEqual([]);
+    // The same name registered again starts from no calls.
+    await rt.register('churn0', guestBytes('core_sleep'));
+    expect(rt.stats().byFunction['churn0']!.calls).toBe(0);
+  });
+
   it('keeps a bounded histogram whose percentiles are within its bucket width', () => {
     const h = new LogHistogram();
     for (let i = 1; i <= 100_000; i++) h.add(i / 100);
