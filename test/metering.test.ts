@@ -138,6 +138,23 @@ describe('fuel', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
   });
 
+  it("a module exporting nuvola's own names (__nuvola_fuel, __nuvola_arm) is refused as such, not blamed on nuvola", async () => {
+    // The rewrite appends exports with these names; a guest's own would collide with them.
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const { rt } = await runtime({ workers: 1 });
+    for (const name of ['__nuvola_fuel', '__nuvola_arm', '__nuvola_start']) {
+      const wasm = await parse(`(module (memory (export "memory") 1 1) (global $g (mut i64) (i64.const 5))
+        (func (export "main") (result i32) (i32.const 0)) (export "${name}" (global $g)))`);
+      const err = await failure(rt.register('named', wasm, { fuel: 100 }));
+      expect([err.code, err.message, err.details['export']]).toEqual([
+        'E_INVALID_MODULE',
+        expect.stringMatching(/exports '__nuvola_\w+', a name nuvola reserves/),
+        name,
+      ]);
+    }
+    expect(rt.functions()).toEqual([]);
+  });
+
   it('without a budget the code counts nothing', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('fib', guestBytes('preempt_fib'));
