@@ -17,7 +17,7 @@ import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
-import { cpuBound, stopForCpu } from './worker/meter.js';
+import { clearCpuStop, cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -1063,6 +1063,7 @@ export class Pool {
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
     Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
+    clearCpuStop(slot.interrupt, outcome.id);
     const pending = slot.inflight.get(outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);

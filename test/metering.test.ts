@@ -100,6 +100,17 @@ describe('cpuLimitMs', () => {
     expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
   });
 
+  it('the CPU stop is cleared once the stopped call has settled (a reused id is not taken as over its limit)', async () => {
+    // Ids repeat (a worker's own chained calls modulo 4,000,000, the pool's at 2^31): a stop left
+    // naming a settled call would classify a later timeout of the same id as E_CPU_LIMIT.
+    // White-box: the word after the interrupt word on the worker's shared page (worker/meter.ts).
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { cpuLimitMs: 20, timeoutMs: 20_000 });
+    expect((await failure(rt.invoke('loop', 'loop'))).code).toBe('E_CPU_LIMIT');
+    const { pool } = rt as unknown as { pool: { slots: { interrupt: { memory: WebAssembly.Memory } }[] } };
+    expect(Atomics.load(new Int32Array(pool.slots[0]!.interrupt.memory.buffer, 0, 2), 1)).toBe(0);
+  });
+
   it('leaves a call under its limit alone', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('busy', guestBytes('core_busy'), { cpuLimitMs: 5000 });

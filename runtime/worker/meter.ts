@@ -107,6 +107,14 @@ export function stopForCpu(interrupt: Interrupt, id: number): void {
   Atomics.store(words, 0, id);
 }
 
+/**
+ * Pool side: call `id` has settled. A stop left naming it (the call ended before its next
+ * check) must not mark a later call with the same id — ids repeat — as stopped for its CPU.
+ */
+export function clearCpuStop(interrupt: Interrupt, id: number): void {
+  Atomics.compareExchange(wordsOf(interrupt), Word.CPU_STOPPED, id, 0);
+}
+
 /** Whether the interrupt that stopped call `id` was for its CPU limit. */
 export function stoppedForCpu(interrupt: Interrupt, id: number): boolean {
   return id !== 0 && Atomics.load(wordsOf(interrupt), Word.CPU_STOPPED) === id;
