@@ -111,6 +111,35 @@ describe('cpuLimitMs', () => {
     expect(Atomics.load(new Int32Array(pool.slots[0]!.interrupt.memory.buffer, 0, 2), 1)).toBe(0);
   });
 
+  it('cannot be escaped by suspending after every short burst (the thread CPU clock lags those slices)', async () => {
+    // Linux brings a thread's CPU clock (getrusage) up to date at ticks and switches: a slice of
+    // under a tick that ends in a suspension (the worker then blocks) reads almost 0, so a guest
+    // alternating ~1 ms bursts with sleep(1) was measured at a fraction of what it used, and ran
+    // several times past its limit. Fuel counts its bursts exactly; a run of the same bursts
+    // without suspensions (one long slice) says what one burst costs.
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const guest = (sleeps: boolean, bursts: string): Promise<Uint8Array> =>
+      parse(`(module (import "nuvola:io" "sleep" (func $sleep (param i32))) (memory (export "memory") 1 1)
+        (func (export "main") (result i32) (local $b i32) (local $i i32)
+          (loop $burst
+            (local.set $i (i32.const 400000)) (loop $spin (br_if $spin (local.tee $i (i32.sub (local.get $i) (i32.const 1)))))
+            ${sleeps ? '(call $sleep (i32.const 1))' : ''}
+            (br_if $burst (i32.ne (local.tee $b (i32.add (local.get $b) (i32.const 1))) (i32.const ${bursts}))))
+          (i32.const 0)))`);
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('steady', await guest(false, '200'), { fuel: Number.MAX_SAFE_INTEGER });
+    const steady = (await rt.invoke('steady')).usage!;
+    const fuelPerBurst = steady.fuel! / 200;
+    const cpuPerBurst = steady.cpuMs / 200;
+    const limit = 30;
+    await rt.register('bursts', await guest(true, '-1'), { fuel: Number.MAX_SAFE_INTEGER, cpuLimitMs: limit, timeoutMs: 20_000 });
+    const err = await failure(rt.invoke('bursts'));
+    expect(err.code).toBe('E_CPU_LIMIT');
+    const used = ((err.details['usage'] as Usage).fuel! / fuelPerBurst) * cpuPerBurst;
+    // Stopped within a sweep and a burst of its limit, had the clock been exact; twice that is ample.
+    expect(used).toBeLessThan(2 * limit);
+  });
+
   it('leaves a call under its limit alone', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('busy', guestBytes('core_busy'), { cpuLimitMs: 5000 });
