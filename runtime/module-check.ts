@@ -14,6 +14,8 @@ import type { DataSegment, SnapshotLayout } from './snapshot/layout.js';
 import type { GuestAbi } from './protocol.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+/** Exports the snapshot rewrite adds (`__nuvola_load`, `__nuvola_arm`, `__nuvola_fuel`, ...) start with this. */
+const RESERVED_EXPORT_PREFIX = '__nuvola_';
 
 export interface CheckedModule {
   /** The module rewritten for snapshots (runtime/snapshot/rewrite.ts), compiled. */
@@ -94,6 +96,17 @@ export async function checkModule(
   else if (requested === 'auto') abiName = exports.get(WASI_START) === 'function' && !exports.has(abi.EXPORT_MAIN) ? 'wasi' : 'nuvola';
   else abiName = requested;
   if (abiName !== 'component') checkInterface(name, module, bytes, exports, abiName);
+
+  // The rewrite adds exports of its own (snapshot/layout.ts): a guest's export of such a name
+  // would collide with them.
+  const reserved = [...exports.keys()].find((e) => e.startsWith(RESERVED_EXPORT_PREFIX));
+  if (reserved !== undefined) {
+    throw new ModuleError(
+      ErrorCode.INVALID_MODULE,
+      `function '${name}' exports '${reserved}', a name nuvola reserves (exports starting with '${RESERVED_EXPORT_PREFIX}' are added by its rewrite); rename that export`,
+      { function: name, export: reserved },
+    );
+  }
 
   const suspends = WebAssembly.Module.imports(module).some((i) => SUSPENDING_IMPORTS.has(`${i.module}.${i.name}`));
   let prepared: ReturnType<typeof prepareModule>;

@@ -17,7 +17,7 @@ import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
-import { cpuBound, stopForCpu } from './worker/meter.js';
+import { clearCpuStop, cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -542,6 +542,13 @@ export class Pool {
       }
       const started = trace === undefined ? 0 : wallClock();
       const invoked = performance.now();
+      // Counted for the registration it was made to: not after an unregister (an entry nobody
+      // forgets again), nor into a later registration of the same name.
+      const registration = this.functions.get(fn);
+      const meter = (usage: Usage | undefined, code: string | undefined): void => {
+        if (registration !== undefined && this.functions.get(fn) === registration)
+          this.meters.record(fn, performance.now() - invoked, usage, code);
+      };
       const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
@@ -562,7 +569,7 @@ export class Pool {
         resolve: (result) => {
           pending.unlisten?.();
           this.completed++;
-          this.meters.record(fn, performance.now() - invoked, result.usage, undefined);
+          meter(result.usage, undefined);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
@@ -573,7 +580,7 @@ export class Pool {
         reject: (error) => {
           pending.unlisten?.();
           this.failed++;
-          this.meters.record(fn, performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
+          meter(error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
           record(-1, undefined, error.code);
@@ -1065,6 +1072,7 @@ export class Pool {
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
     Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
+    clearCpuStop(slot.interrupt, outcome.id);
     const pending = slot.inflight.get(outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);

@@ -100,6 +100,46 @@ describe('cpuLimitMs', () => {
     expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
   });
 
+  it('the CPU stop is cleared once the stopped call has settled (a reused id is not taken as over its limit)', async () => {
+    // Ids repeat (a worker's own chained calls modulo 4,000,000, the pool's at 2^31): a stop left
+    // naming a settled call would classify a later timeout of the same id as E_CPU_LIMIT.
+    // White-box: the word after the interrupt word on the worker's shared page (worker/meter.ts).
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { cpuLimitMs: 20, timeoutMs: 20_000 });
+    expect((await failure(rt.invoke('loop', 'loop'))).code).toBe('E_CPU_LIMIT');
+    const { pool } = rt as unknown as { pool: { slots: { interrupt: { memory: WebAssembly.Memory } }[] } };
+    expect(Atomics.load(new Int32Array(pool.slots[0]!.interrupt.memory.buffer, 0, 2), 1)).toBe(0);
+  });
+
+  it('cannot be escaped by suspending after every short burst (the thread CPU clock lags those slices)', async () => {
+    // Linux brings a thread's CPU clock (getrusage) up to date at ticks and switches: a slice of
+    // under a tick that ends in a suspension (the worker then blocks) reads almost 0, so a guest
+    // alternating ~1 ms bursts with sleep(1) was measured at a fraction of what it used, and ran
+    // several times past its limit. Fuel counts its bursts exactly; a run of the same bursts
+    // without suspensions (one long slice) says what one burst costs.
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const guest = (sleeps: boolean, bursts: string): Promise<Uint8Array> =>
+      parse(`(module (import "nuvola:io" "sleep" (func $sleep (param i32))) (memory (export "memory") 1 1)
+        (func (export "main") (result i32) (local $b i32) (local $i i32)
+          (loop $burst
+            (local.set $i (i32.const 400000)) (loop $spin (br_if $spin (local.tee $i (i32.sub (local.get $i) (i32.const 1)))))
+            ${sleeps ? '(call $sleep (i32.const 1))' : ''}
+            (br_if $burst (i32.ne (local.tee $b (i32.add (local.get $b) (i32.const 1))) (i32.const ${bursts}))))
+          (i32.const 0)))`);
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('steady', await guest(false, '200'), { fuel: Number.MAX_SAFE_INTEGER });
+    const steady = (await rt.invoke('steady')).usage!;
+    const fuelPerBurst = steady.fuel! / 200;
+    const cpuPerBurst = steady.cpuMs / 200;
+    const limit = 30;
+    await rt.register('bursts', await guest(true, '-1'), { fuel: Number.MAX_SAFE_INTEGER, cpuLimitMs: limit, timeoutMs: 20_000 });
+    const err = await failure(rt.invoke('bursts'));
+    expect(err.code).toBe('E_CPU_LIMIT');
+    const used = ((err.details['usage'] as Usage).fuel! / fuelPerBurst) * cpuPerBurst;
+    // Stopped within a sweep and a burst of its limit, had the clock been exact; twice that is ample.
+    expect(used).toBeLessThan(2 * limit);
+  });
+
   it('leaves a call under its limit alone', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('busy', guestBytes('core_busy'), { cpuLimitMs: 5000 });
@@ -138,6 +178,23 @@ describe('fuel', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
   });
 
+  it("a module exporting nuvola's own names (__nuvola_fuel, __nuvola_arm) is refused as such, not blamed on nuvola", async () => {
+    // The rewrite appends exports with these names; a guest's own would collide with them.
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const { rt } = await runtime({ workers: 1 });
+    for (const name of ['__nuvola_fuel', '__nuvola_arm', '__nuvola_start']) {
+      const wasm = await parse(`(module (memory (export "memory") 1 1) (global $g (mut i64) (i64.const 5))
+        (func (export "main") (result i32) (i32.const 0)) (export "${name}" (global $g)))`);
+      const err = await failure(rt.register('named', wasm, { fuel: 100 }));
+      expect([err.code, err.message, err.details['export']]).toEqual([
+        'E_INVALID_MODULE',
+        expect.stringMatching(/exports '__nuvola_\w+', a name nuvola reserves/),
+        name,
+      ]);
+    }
+    expect(rt.functions()).toEqual([]);
+  });
+
   it('without a budget the code counts nothing', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('fib', guestBytes('preempt_fib'));
@@ -173,6 +230,24 @@ describe('per-function stats', () => {
       expect(p.p90).toBeLessThanOrEqual(p.p99);
       expect(p.p99).toBeLessThanOrEqual(p.max);
     }
+  });
+
+  it('forgets a function at unregister, also a call of it still in flight then (no stale entry, no growth with churn)', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    const meters = (rt as unknown as { pool: { meters: { byFunction: Map<string, unknown> } } }).pool.meters;
+    for (let round = 0; round < 3; round++) {
+      const name = `churn${round}`;
+      await rt.register(name, guestBytes('core_sleep'));
+      const call = rt.invoke(name, '150').catch(() => undefined);
+      await until(() => rt.stats().instances >= 1);
+      rt.unregister(name);
+      await call;
+    }
+    // White-box: an answer arriving after its function was unregistered left an entry behind.
+    expect([...meters.byFunction.keys()]).toEqual([]);
+    // The same name registered again starts from no calls.
+    await rt.register('churn0', guestBytes('core_sleep'));
+    expect(rt.stats().byFunction['churn0']!.calls).toBe(0);
   });
 
   it('keeps a bounded histogram whose percentiles are within its bucket width', () => {

@@ -80,6 +80,32 @@ describe('interrupting a call past its deadline', () => {
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0 });
   });
 
+  it('straight-line code without loops or calls (bulk memory, host calls) is interrupted too, not its worker', async () => {
+    // No loop and one function entry: checks only there let such a body run for seconds past its
+    // deadline, until the worker was replaced — taking every other call on it along. A hostile
+    // guest needs only a long run of memory.fill (or of a slow host call) to force that.
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const fill = '(memory.fill (i32.const 0) (i32.const 7) (i32.const 16777216))'.repeat(6000);
+    const copy = '(memory.copy (i32.const 0) (i32.const 8388608) (i32.const 8388608))'.repeat(12000);
+    const random = '(drop (call $random (i32.const 0) (i32.const 16777216)))'.repeat(2000);
+    const bodies = { fill, copy, random };
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('sleep', guestBytes('core_sleep'), { timeoutMs: 30_000 });
+    const sleeper = rt.invoke('sleep', '2500');
+    for (const [name, body] of Object.entries(bodies)) {
+      const wasm = await parse(`(module
+        (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+        (memory (export "memory") 256 256)
+        (func (export "main") (result i32) ${body} (i32.const 0)))`);
+      // Start-up has its time (compiling the long body takes a while on a busy machine); the call 100 ms.
+      await rt.register(name, wasm, { timeoutMs: 10_000, memoryLimitPages: 256 });
+      const err = (await rt.invoke(name, '', { timeoutMs: 100 }).catch((e: unknown) => e)) as NuvolaError;
+      expect([name, err.code, err.message]).toEqual([name, 'E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    }
+    expect(text((await sleeper).output)).toBe('slept 2500');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, interrupts: 3, timeoutTerminations: 0 });
+  });
+
   it('call ids stay i32s: the call after id 2^31-1 runs, and a loop then is still interrupted', async () => {
     // The id travels as an i32 (Control.RUNNING, __nuvola_arm, the word): id 2^31 would arm as
     // i32 min — NO_INTERRUPT, what an idle word holds — and trap at its first check; larger ids

@@ -40,6 +40,28 @@ export interface CodeLayout {
   checks?: boolean;
   /** With a `fuel` budget: the index of the i64 fuel global, counted down beside each check. */
   fuelGlobal?: number;
+  /** How many functions the module imports (the host's): a call to one is followed by a check. */
+  functionImports?: number;
+}
+
+/**
+ * Checks at the instructions that may run long without a function entry or loop header
+ * inside them: where each lands in a body (see `instrumentBody`).
+ */
+interface Checks {
+  /** At a function entry: the interruption check (plain load) and fuel. */
+  entry: number[];
+  /** At a loop header: the interruption check (atomic load) and fuel. */
+  loop: number[];
+  /**
+   * After a bulk memory instruction, a call to a host import or a call_indirect (whose table
+   * may hold imports): the interruption check alone (atomic load), no fuel. Without it a body
+   * of straight-line code — thousands of `memory.fill`s of the whole memory, or of a slow
+   * host call — runs for seconds past its deadline, and only stopping its worker ends it.
+   */
+  after: number[];
+  /** Functions the module imports (indices below this are the host's). */
+  imports: number;
 }
 
 /**
@@ -153,10 +175,16 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   pos = count.next;
   if (count.value !== layout.functionTypes.length) throw new Uninstrumentable('code and function sections disagree');
   const out = new Writer();
-  const check: { entry: number[]; loop: number[] } =
+  const imports = layout.functionImports ?? 0;
+  const check: Checks =
     layout.checks === false
-      ? { entry: [], loop: [] }
-      : { entry: interruptCheck(layout.armedGlobal, false), loop: interruptCheck(layout.armedGlobal, true) };
+      ? { entry: [], loop: [], after: [], imports }
+      : {
+          entry: interruptCheck(layout.armedGlobal, false),
+          loop: interruptCheck(layout.armedGlobal, true),
+          after: interruptCheck(layout.armedGlobal, true),
+          imports,
+        };
   if (layout.fuelGlobal !== undefined) {
     const fuel = fuelCheck(layout.fuelGlobal);
     check.entry = [...check.entry, ...fuel];
@@ -189,7 +217,7 @@ function instrumentBody(
   base: number,
   markFunction: number,
   anchors: number[],
-  check: { entry: number[]; loop: number[] },
+  check: Checks,
 ): Uint8Array {
   let pos = 0;
   const groups = readLeb(body, pos);
@@ -268,7 +296,15 @@ function instrumentBody(
     code.byte(LOCAL_GET);
     code.leb(C);
     copy(instrStart, instrEnd);
+    code.bytes(check.after);
     copied = instrEnd;
+  };
+  /** The interruption check right after the instruction that ends at `pos`. */
+  const checkAfter = (): void => {
+    if (check.after.length === 0) return;
+    flushTo(pos);
+    code.bytes(check.after);
+    copied = pos;
   };
 
   const leb = (): number => {
@@ -323,9 +359,11 @@ function instrumentBody(
         code.bytes(check.loop);
         copied = pos;
         break;
+      case 0x10: // call: one of a host import is followed by a check
+        if (leb() < check.imports) checkAfter();
+        break;
       case 0x0c: // br
       case 0x0d: // br_if
-      case 0x10: // call
       case 0x12: // return_call
       case 0x20: // local.get
       case 0x21: // local.set
@@ -344,7 +382,11 @@ function instrumentBody(
         skipLeb();
         break;
       }
-      case 0x11: // call_indirect
+      case 0x11: // call_indirect: its table may hold host imports
+        skipLeb();
+        skipLeb();
+        checkAfter();
+        break;
       case 0x13: // return_call_indirect
         skipLeb();
         skipLeb();

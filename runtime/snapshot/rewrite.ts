@@ -245,7 +245,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   let bodyMaps: BodyMap[] = [];
   const codeEntry = find(Section.Code);
   if (codeEntry) {
-    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks };
+    const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks, functionImports };
     if (fuelGlobal !== undefined) layout.fuelGlobal = fuelGlobal;
     try {
       const maps: BodyMap[] = [];

@@ -13,10 +13,11 @@
  * a slice starts at its resume hook or at the end of the slice before it, whichever is later.
  *
  * The pool cannot read another thread's CPU clock: the worker publishes, in words after the
- * interrupt word (the same shared page), the call whose slice runs, the CPU of its finished
- * slices, and when the running slice began on the wall clock. A thread uses no more CPU than
- * wall time, so the finished slices plus the running slice's wall time bound the call's CPU
- * from above — exactly when the thread keeps its core, more when the machine is oversubscribed.
+ * interrupt word (the same shared page), the call whose slice runs, the wall time of its
+ * finished slices, and when the running slice began on the wall clock. A thread uses no more
+ * CPU than wall time, so together they bound the call's CPU from above — exactly when the
+ * thread keeps its core, more when the machine is oversubscribed. (Not the measured CPU of the
+ * finished slices: it lags, and a guest can make it lag on purpose; see slicesWall.)
  */
 import type { CallMeter } from '../capabilities/context.js';
 import type { Interrupt } from './interrupt.js';
@@ -27,7 +28,10 @@ const Word = {
   CPU_STOPPED: 1,
   /** The call whose slice is published. */
   OWNER: 2,
-  /** CPU of its finished slices, in µs (saturates at 2^31 - 1). */
+  /**
+   * An upper bound on the CPU of its finished slices, in µs (saturates at 2^31 - 1): their wall
+   * time. Not their measured CPU, which lags (see {@link slicesWall}).
+   */
   CPU_MICROS: 3,
   /** {@link wallMicros} when the running slice began. */
   SLICE_AT: 4,
@@ -37,6 +41,15 @@ const Word = {
 const OFF = -1;
 
 const views = new WeakMap<Interrupt, Int32Array>();
+
+/**
+ * Per call, the wall time of its finished slices, in µs: what the pool's bound adds up. The
+ * measured CPU cannot serve there: a slice shorter than a tick that ends in a suspension (the
+ * thread then blocks, and its clock catches up only at that switch, after the slice's last
+ * reading) reads almost 0, so a guest alternating ~1 ms bursts with `sleep(1)` read at a
+ * fraction of its CPU and ran several times past `cpuLimitMs`.
+ */
+const slicesWall = new WeakMap<CallMeter, number>();
 
 /** The page's first words (the interrupt word is word 0). */
 function wordsOf(interrupt: Interrupt): Int32Array {
@@ -64,13 +77,15 @@ export function threadCpuMicros(): number {
 
 /** Thread CPU time when the last slice on this thread ended. */
 let lastEnd = 0;
+/** `performance.now()` then. */
+let lastEndWall = 0;
 
 /** A slice of call `id` begins: on the worker's CPU from now. */
 export function startSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
   meter.sliceStart = threadCpuMicros();
   meter.sliceWall = performance.now();
   const words = wordsOf(interrupt);
-  Atomics.store(words, Word.CPU_MICROS, Math.min(0x7fffffff, Math.round(meter.cpuMicros)));
+  Atomics.store(words, Word.CPU_MICROS, Math.min(0x7fffffff, Math.round(slicesWall.get(meter) ?? 0)));
   Atomics.store(words, Word.SLICE_AT, wallMicros(meter.sliceWall));
   Atomics.store(words, Word.OWNER, id);
 }
@@ -81,8 +96,11 @@ export function endSlice(meter: CallMeter, id: number, interrupt: Interrupt): vo
   const now = threadCpuMicros();
   const wallNow = performance.now();
   meter.cpuMicros += Math.min((wallNow - meter.sliceWall) * 1000, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
+  // From its resume, or from the end of the slice before it (resume hooks run in a batch).
+  slicesWall.set(meter, (slicesWall.get(meter) ?? 0) + (wallNow - Math.max(meter.sliceWall, lastEndWall)) * 1000);
   meter.sliceStart = OFF;
   lastEnd = now;
+  lastEndWall = wallNow;
   // Another call's resume hook already published its slice: it runs from now.
   const words = wordsOf(interrupt);
   if (Atomics.load(words, Word.OWNER) !== id) Atomics.store(words, Word.SLICE_AT, wallMicros(wallNow));
@@ -105,6 +123,14 @@ export function stopForCpu(interrupt: Interrupt, id: number): void {
   const words = wordsOf(interrupt);
   Atomics.store(words, Word.CPU_STOPPED, id);
   Atomics.store(words, 0, id);
+}
+
+/**
+ * Pool side: call `id` has settled. A stop left naming it (the call ended before its next
+ * check) must not mark a later call with the same id — ids repeat — as stopped for its CPU.
+ */
+export function clearCpuStop(interrupt: Interrupt, id: number): void {
+  Atomics.compareExchange(wordsOf(interrupt), Word.CPU_STOPPED, id, 0);
 }
 
 /** Whether the interrupt that stopped call `id` was for its CPU limit. */
