@@ -6,7 +6,8 @@
 import { Control, wallClock, type FunctionSpec, type WorkerData } from '../protocol.js';
 import { dropGlue } from './component.js';
 import type { DirtyMap } from './dirty-map.js';
-import { GuestInstance, instanceLimitError, type InstanceEnv } from './instance.js';
+import { GuestInstance, type InstanceEnv } from './instance.js';
+import { instanceLimitError } from './trap.js';
 
 export interface FunctionEntry {
   spec: FunctionSpec;
