@@ -2,7 +2,8 @@
  * nuvola — a stateful serverless runtime for Node.js. The package entry: everything a user
  * imports comes from here.
  */
-export { createRuntime, Runtime } from './runtime.js';
+export { createRuntime } from './create-runtime.js';
+export { Runtime } from './runtime.js';
 export type {
   InvokeResult,
   InvokeInput,

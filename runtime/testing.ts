@@ -5,7 +5,8 @@
 import { buildGuest, type BuildOptions } from './build.js';
 import type { HostState } from './host-state.js';
 import type { FunctionOptions, InvokeOptions, LogEntry, RuntimeOptions } from './options.js';
-import { createRuntime, POOL, type Runtime } from './runtime.js';
+import { createRuntime } from './create-runtime.js';
+import { POOL, type Runtime } from './runtime.js';
 import type { InvokeInput, InvokeResult } from './index.js';
 
 /** One guest function on a runtime of its own, for tests. */

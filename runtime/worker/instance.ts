@@ -4,11 +4,11 @@
  * `WebAssembly.promising`; the others are called directly, which is cheaper and lets the
  * instance go back to the warm pool the moment `main` returns.
  *
- * Why it is this long: boot, restore, call, reset and trap classification of one Instance use the
- * same private state (memory, dirty-map slice, exports); it is a little over the ~400 lines.
+ * Why it is this long: boot, restore, call, capture, reset and recycle of one Instance use the
+ * same private state (memory, dirty-map slice, exports, the component's glue); the errors it
+ * ends with are classified in trap.ts.
  */
 import * as abi from '../../guest/sdk/nuvola/abi.js';
-import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import type { CallEnd } from '../capabilities/capability.js';
 import { logLine, newMeter, type ContextRef, type GuestContext } from '../capabilities/context.js';
@@ -34,8 +34,9 @@ import {
 } from '../snapshot/layout.js';
 import type { DirtyMap } from './dirty-map.js';
 import { interrupted, type Interrupt } from './interrupt.js';
-import { startSlice, stoppedForCpu } from './meter.js';
+import { startSlice } from './meter.js';
 import { componentErrorMessage, instantiateComponent, type ComponentApi } from './component.js';
+import { classifyTrap, instanceLimitError, instantiateError } from './trap.js';
 import { LocalImage } from './image.js';
 
 export interface InstanceLimits {
@@ -447,64 +448,7 @@ export class GuestInstance {
 
   /** Turns anything the guest threw into a coded error, recognising a hit memory limit. */
   classify(err: unknown): NuvolaError {
-    if (err instanceof NuvolaError) return err;
-    const fn = this.spec.name;
-    // The interruption check trapped: the pool asked this call to stop at its deadline (a
-    // component's glue may hand the trap on as another error).
-    if (!(err instanceof WasiExit) && interrupted(this.env.interrupt, this.ctx.invocationId)) {
-      if (stoppedForCpu(this.env.interrupt, this.ctx.invocationId)) {
-        const cpuMs = this.ctx.meter.cpuMicros / 1000;
-        const limit = this.spec.cpuLimitMs;
-        return new LimitError(
-          ErrorCode.CPU_LIMIT,
-          `function '${fn}' used more than cpuLimitMs=${limit} of CPU (${cpuMs.toFixed(1)} ms when it was stopped); raise cpuLimitMs in register() or do less per call. Its worker goes on`,
-          { function: fn, cpuLimitMs: limit, cpuMs },
-        );
-      }
-      return new TimeoutError(ErrorCode.TIMEOUT, `function '${fn}' ran past its deadline and was interrupted; its worker goes on`, {
-        function: fn,
-        interrupted: true,
-      });
-    }
-    // The fuel counter went below zero: the rewritten code trapped (`unreachable`).
-    if (this.fuel !== undefined && (this.fuel.value as bigint) < 0n && !(err instanceof WasiExit)) {
-      return new LimitError(
-        ErrorCode.FUEL_EXHAUSTED,
-        `function '${fn}' consumed its fuel=${this.spec.fuel} (one unit per function entry and loop iteration); raise fuel in register() or do less per call`,
-        { function: fn, fuel: this.spec.fuel },
-      );
-    }
-    if (err instanceof WasiExit) {
-      const where = this.calling
-        ? "in a call: only a WASI command (abi 'wasi') ends a call with proc_exit; an SDK guest returns its code from main()"
-        : 'during start-up (its start function or init()), which cannot end with an exit code';
-      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' called proc_exit(${err.code}) ${where}`, {
-        function: fn,
-        exitCode: err.code,
-      });
-    }
-    const pages = (this.ctx.memory?.buffer.byteLength ?? 0) / abi.PAGE_SIZE;
-    const message = err instanceof Error ? err.message : String(err);
-    const frames = mapFrames(err instanceof Error ? (err.stack ?? '') : '', this.spec.sources);
-    const own = ownFrame(frames);
-    const at = own === undefined ? '' : ` at ${own}`;
-    // AssemblyScript's allocator first tries to double the memory, then to grow by what it
-    // needs, and executes `unreachable` when both fail; the engine refuses any growth past the
-    // cap set at register. So an `unreachable` with over half the cap in use is, in practice,
-    // the allocator running out of room. (A guest's own `unreachable` at that size is
-    // reported the same way; the trap text stays in the details.)
-    if (err instanceof WebAssembly.RuntimeError && /unreachable/.test(message) && pages * 2 > this.spec.memoryLimitPages) {
-      return new LimitError(
-        ErrorCode.MEMORY_LIMIT,
-        `function '${fn}' trapped (${message}) with its memory at memoryLimitPages=${this.spec.memoryLimitPages}; raise memoryLimitPages in register() if it needs more`,
-        { function: fn, trap: message, pages, memoryLimitPages: this.spec.memoryLimitPages, frames },
-      );
-    }
-    if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
-      const trap = err instanceof RangeError ? 'call stack exhausted' : message;
-      return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' trapped: ${trap}${at}`, { function: fn, trap, pages, frames });
-    }
-    return new GuestError(ErrorCode.GUEST_TRAP, `function '${fn}' failed: ${message}${at}`, { function: fn, trap: message, frames });
+    return classifyTrap(err, { spec: this.spec, interrupt: this.env.interrupt, ctx: this.ctx, fuel: this.fuel, calling: this.calling });
   }
 }
 
@@ -538,28 +482,6 @@ function wasiEntry(exports: WebAssembly.Exports, suspends: boolean): () => numbe
   };
 }
 
-/** V8's message when Wasm calls a suspending import outside `WebAssembly.promising` (start-up code, `init`). */
-const SUSPEND_OUTSIDE_PROMISING = /trying to suspend without WebAssembly\.promising/;
-
-function instantiateError(fn: string, err: unknown, instance?: GuestInstance): NuvolaError {
-  const raw = err instanceof Error ? err.message : String(err);
-  if (SUSPEND_OUTSIDE_PROMISING.test(raw)) {
-    return new ModuleError(
-      ErrorCode.INSTANTIATE_FAILED,
-      `function '${fn}' could not be instantiated: its init() or top-level code called a host function that waits ` +
-        '(sleep, a state pull, push or lock, chain.wait, a message or a kernel), which cannot suspend while the function is registered; ' +
-        'do that in main(), or give the value to init() some other way',
-      { function: fn, reason: 'suspended-in-init' },
-    );
-  }
-  const cause = instance ? instance.classify(err) : undefined;
-  const message = cause?.message ?? raw;
-  return new ModuleError(ErrorCode.INSTANTIATE_FAILED, `function '${fn}' could not be instantiated: ${message}`, {
-    function: fn,
-    cause: cause?.toWire(),
-  });
-}
-
 /**
  * A guest memory of `pages`, capped at the module's maximum. V8 reserves address space for
  * every Wasm memory, about 16k per process on a 64-bit machine: when none is left, the
@@ -573,13 +495,4 @@ function newMemory(spec: FunctionSpec, pages: number, env: InstanceEnv): WebAsse
     env.onDispose();
     throw instanceLimitError(spec.name, `the engine could not allocate another Wasm memory (${(err as Error).message})`);
   }
-}
-
-export function instanceLimitError(fn: string, why: string): LimitError {
-  return new LimitError(
-    ErrorCode.INSTANCE_LIMIT,
-    `function '${fn}' needs a new instance, but ${why}. Each live instance holds a Wasm memory and a process holds about 16k; ` +
-      'lower maxIdleInstances or idleTimeoutMs so idle instances are released sooner, limit concurrent calls, or spread the load over more processes',
-    { function: fn },
-  );
 }

@@ -2,7 +2,7 @@
  * Worker thread. Host imports of module `nuvola:comm`: messages between the ranks of a group.
  * `send` copies the bytes once into a SharedArrayBuffer that travels by reference (no
  * serialisation) to the receiver's mailbox — on this worker directly, else over the direct
- * channel to its worker, else through the main thread (see CommChannel in worker/entry.ts);
+ * channel to its worker, else through the main thread (see configureComm in worker/wiring.ts);
  * `recv` takes it from the mailbox or suspends the rank until it arrives. Outside a group an
  * invocation is rank 0 of 1. Bytes sent to a rank and not yet received are counted per rank
  * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
