@@ -108,6 +108,20 @@ function onLeaf(walked: Walked | number, op: (path: string, walk: Walk) => numbe
   }
 }
 
+/**
+ * Runs `op` on the leaves of two walks (link and rename): the second walks only when the first
+ * did, and each walk is done whatever happens.
+ */
+function onLeaves(from: Walked | number, walkTo: () => Walked | number, op: (source: string, target: string) => void): number {
+  if (typeof from === 'number') return from;
+  const to = walkTo();
+  if (typeof to === 'number') {
+    from.walk.done();
+    return to;
+  }
+  return onLeaf(from, (source) => onLeaf(to, (target) => op(source, target)));
+}
+
 export function pathCreateDirectory(ctx: GuestContext, table: FdTable, fd: number, path: number, len: number): number {
   const walked = walkFrom(ctx, table, fd, path, len, R.PATH_CREATE_DIRECTORY, 'entry', 'path_create_directory', true);
   return onLeaf(walked, (p) => mkdirSync(p, 0o755));
@@ -161,14 +175,9 @@ export function pathLink(
 ): number {
   const mode = (oldFlags & LOOKUP_SYMLINK_FOLLOW) !== 0 ? 'follow' : 'nofollow';
   const from = walkFrom(ctx, table, oldFd, oldPath, oldLen, R.PATH_LINK_SOURCE, mode, 'path_link', true);
-  if (typeof from === 'number') return from;
-  const to = walkFrom(ctx, table, newFd, newPath, newLen, R.PATH_LINK_TARGET, 'entry', 'path_link', true);
-  if (typeof to === 'number') {
-    from.walk.done();
-    return to;
-  }
+  const to = (): Walked | number => walkFrom(ctx, table, newFd, newPath, newLen, R.PATH_LINK_TARGET, 'entry', 'path_link', true);
   // link(2) never follows the source's last component on Linux.
-  return onLeaf(from, (source) => onLeaf(to, (target) => linkSync(source, target)));
+  return onLeaves(from, to, (source, target) => linkSync(source, target));
 }
 
 export function pathReadlink(
@@ -211,13 +220,8 @@ export function pathRename(
   newLen: number,
 ): number {
   const from = walkFrom(ctx, table, fd, oldPath, oldLen, R.PATH_RENAME_SOURCE, 'entry', 'path_rename', true);
-  if (typeof from === 'number') return from;
-  const to = walkFrom(ctx, table, newFd, newPath, newLen, R.PATH_RENAME_TARGET, 'entry', 'path_rename', true);
-  if (typeof to === 'number') {
-    from.walk.done();
-    return to;
-  }
-  return onLeaf(from, (source) => onLeaf(to, (target) => renameSync(source, target)));
+  const to = (): Walked | number => walkFrom(ctx, table, newFd, newPath, newLen, R.PATH_RENAME_TARGET, 'entry', 'path_rename', true);
+  return onLeaves(from, to, (source, target) => renameSync(source, target));
 }
 
 export function pathSymlink(
