@@ -30,6 +30,7 @@ import {
   type KernelControl,
   type KernelReply,
   type KernelRequest,
+  type PublishedStats,
 } from './wire.js';
 
 export type { KernelSpec } from './engine.js';
@@ -96,14 +97,8 @@ function portableSpec(spec: KernelSpec): Omit<KernelSpec, 'cpu'> {
   };
 }
 
-interface Counts {
-  gpu: number;
-  cpu: number;
-  path: 'gpu' | 'cpu' | 'none';
-  adapter: string | undefined;
-  perCaller: Record<string, number>;
-  at: number;
-}
+/** The counts the thread publishes (kernels/wire.ts), kept per thread. */
+type Counts = PublishedStats;
 
 const now = (): number => performance.timeOrigin + performance.now();
 
