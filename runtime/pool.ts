@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
 import { serve, unknownMessage } from './rpc.js';
+import { wake } from './wake.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt, type Interrupt } from './worker/interrupt.js';
 import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
@@ -21,7 +22,6 @@ import { cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
-  clockMicros,
   wallClock,
   type FromWorker,
   type FunctionSpec,
@@ -201,6 +201,12 @@ interface Slot {
   dead: boolean;
   /** A call id seen in RUNNING that no caller waits for any more, and since when. */
   zombie: { id: number; since: number } | undefined;
+  /**
+   * When a sweep first found the worker not on the CPU for a call still waited for (since one
+   * last found it so): it reads its cancels only after such a call, so an unanswered cancel is
+   * timed from then — a pause of this thread does not count against the worker.
+   */
+  freeSince: number | undefined;
   /** This worker's state lock holder number (unique among live workers and unreleased dead ones). */
   readonly holder: number;
   /** State requests from this worker still being carried out here (some under its locks). */
@@ -364,6 +370,7 @@ export class Pool {
       ready: false,
       dead: false,
       zombie: undefined,
+      freeSince: undefined,
       holder,
       stateInflight: new Set(),
       parked: false,
@@ -389,12 +396,7 @@ export class Pool {
   private post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
     slot.lastActive = wallClock();
     slot.worker.postMessage(message, transfer);
-    Atomics.add(slot.control, Control.SIGNAL, 1);
-    if (Atomics.load(slot.control, Control.IDLE) === 1) {
-      // The worker measures how long the wake-up took, to decide whether spinning pays.
-      Atomics.store(slot.control, Control.NOTIFIED_AT, clockMicros());
-      Atomics.notify(slot.control, Control.SIGNAL, 1);
-    }
+    wake(slot.control);
   }
 
   /**
@@ -1168,12 +1170,15 @@ export class Pool {
     }
     if (running !== 0) this.sweepCpu(slot, running);
     // On the CPU for a call still waited for: a long call, which its own deadline bounds.
-    const busy = running !== 0 && slot.inflight.get(running)?.settled === false;
+    if (running !== 0 && slot.inflight.get(running)?.settled === false) slot.freeSince = undefined;
+    else slot.freeSince ??= now;
+    const freeSince = slot.freeSince;
     for (const pending of slot.inflight.values()) {
       // A cancel the worker has not answered for this long (it answers every cancel, and the
       // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
-      // Not while it runs a call still waited for: it reads its cancels after that call.
-      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS && !busy) {
+      // Not while it runs a call still waited for, nor just after: it reads its cancels after
+      // that call, and that call's result can reach this thread before the cancel's answer.
+      if (pending.cancelBy !== undefined && freeSince !== undefined && now >= Math.max(pending.cancelBy, freeSince) + ZOMBIE_GRACE_MS) {
         this.terminations++;
         void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
         return;

@@ -16,6 +16,7 @@ import type { StateApi } from '../capabilities/state/api.js';
 import { RpcClient, unknownMessage } from '../rpc.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
+import { wake } from '../wake.js';
 import { configureChain, type ChainBudget, type ChildCall } from '../capabilities/chain/guest.js';
 import { configureComm } from '../capabilities/comm/guest.js';
 import { configureWasi, sharedFileBudget } from '../capabilities/wasi/guest.js';
@@ -226,11 +227,7 @@ configureComm({
       return;
     }
     peer.port.postMessage(comm satisfies ToWorker);
-    Atomics.add(peer.control, Control.SIGNAL, 1);
-    if (Atomics.load(peer.control, Control.IDLE) === 1) {
-      Atomics.store(peer.control, Control.NOTIFIED_AT, clockMicros());
-      Atomics.notify(peer.control, Control.SIGNAL, 1);
-    }
+    wake(peer.control);
   },
   receive: (group, rank, from) => mailboxes.receive(group, rank, from),
   maxMessageBytes: data.maxMessageBytes,
