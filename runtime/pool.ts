@@ -10,15 +10,30 @@
  */
 import { once } from 'node:events';
 import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
+import { ErrorCode, fromWire, makeError, NuvolaError, toWire } from './errors.js';
 import { serve, unknownMessage } from './rpc.js';
 import { wake } from './wake.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
-import { newInterrupt, type Interrupt } from './worker/interrupt.js';
-import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
+import { newInterrupt } from './worker/interrupt.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { deadlinesDue, INTERRUPT_GRACE_MS, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
+import type {
+  Adopted,
+  CallLink,
+  Group,
+  GroupPart,
+  Pending,
+  PoolCore,
+  PoolCounters,
+  PoolOptions,
+  PoolStats,
+  RawResult,
+  Registering,
+  Slot,
+  Trace,
+} from './pool-types.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
-import { cpuBound, stopForCpu } from './worker/meter.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
@@ -31,25 +46,12 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import { NO_INTERRUPT, startUpId, type DataSegment, type Snapshot } from './snapshot/layout.js';
-import type { GroupRef, HostServices } from './protocol.js';
+import { NO_INTERRUPT, startUpId, type DataSegment } from './snapshot/layout.js';
+import type { HostServices } from './protocol.js';
+
+export type { CallLink, CallRecord, GroupPart, PoolOptions, PoolStats, RawResult } from './pool-types.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
-/** How often deadlines are checked, in milliseconds. */
-const SWEEP_INTERVAL_MS = 5;
-/**
- * How long guest code may keep the CPU on behalf of a call that has already failed (so that
- * no deadline of its own can stop it) before its worker is replaced, in milliseconds.
- */
-const ZOMBIE_GRACE_MS = 1000;
-/** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
-const CANCEL_GRACE_MS = 100;
-/**
- * How long a call on the CPU may go on after its interrupt word was set before its worker is
- * stopped instead: the checks run at every loop iteration and call, so only a long host call
- * (a big copy, a blocking file operation) keeps a guest from reaching one this long.
- */
-const INTERRUPT_GRACE_MS = 1000;
 /**
  * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
  * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
@@ -74,208 +76,24 @@ function newWorker(data: WorkerData): Worker {
   }
 }
 
-export interface RawResult {
-  output: Uint8Array;
-  returnCode: number;
-  cold: boolean;
-  worker: number;
-  /** See InvokeResult.workerMs. */
-  workerMs: number;
-  /** See InvokeResult.usage. */
-  usage: Usage;
-  /** With `trace`: every call of the tree this invocation started (itself included). */
-  calls?: CallRecord[];
-}
-
-/** One call of a traced call tree. */
-export interface CallRecord {
-  /** The call's id, unique in the runtime (negative for a chained call its caller's worker ran itself). */
-  id: number;
-  /** The id of the call that made this one with chain.call; undefined for the root. */
-  parent: number | undefined;
-  function: string;
-  /** The worker that ran it; -1 for a call that failed (whether or not it started). */
-  worker: number;
-  /** When it was started, in ms after the root was. */
-  startMs: number;
-  durationMs: number;
-  /** Its return code, or undefined when it failed. */
-  returnCode: number | undefined;
-  /** The failure's code, when it failed. */
-  error: string | undefined;
-}
-
-/** How a call relates to others: the caller that chained it, a root whose tree is traced, its group. */
-export interface CallLink {
-  parent?: number;
-  trace?: boolean;
-  group?: GroupRef;
-  /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
-  admitted?: Admission;
-  /** The caller's AbortSignal (`invoke(…, { signal })`). */
-  signal?: AbortSignal;
-}
-
-/** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
-interface Adopted {
-  slot: Slot;
-  id: number;
-  deadline: number;
-  suspends: boolean;
-}
-
-/** A group started by invokeGroup: where each rank runs, and whether it is over. */
-interface Group {
-  /** The worker each rank was dispatched to. */
-  slots: (Slot | undefined)[];
-  /** Each rank's invocation. */
-  pendings: (Pending | undefined)[];
-  aborted: boolean;
-  /** With placement 'pack': the one worker every rank goes to. */
-  packed: Slot | undefined;
-  /** A part of a group spread over hosts: the ranks run here, and how the others are reached. */
-  part?: GroupPart;
-  /** Per rank, bytes sent to it and not yet received (GroupRef.queued). */
-  queued: Int32Array;
-}
-
-/** Where a group's ranks run when some are on other hosts (cluster mode). */
-export interface GroupPart {
-  /** The ranks that run on this pool; messages to the others go through `send`. */
-  ranks: number[];
-  /** Carries a message to a rank on another host. */
-  send(from: number, to: number, data: SharedArrayBuffer): void;
-  /** Called once when a rank here fails and ends the group (not for an abort from elsewhere). */
-  aborted(error: NuvolaError): void;
-  /** Set by the pool when the part starts: the id `deliver` and `abortPart` take. */
-  id?: number;
-}
-
-interface Pending {
-  readonly request: InvokeRequest;
-  readonly resolve: (result: RawResult) => void;
-  readonly reject: (error: NuvolaError) => void;
-  /** Position in its worker's stream of invocations; compared against Control.STARTED. */
-  position: number;
-  /** Whether the caller has been answered. A settled call stays in `inflight` until its worker replies. */
-  settled: boolean;
-  /** Set once a cancel was sent: the worker's answer settles the call, or this time passes. */
-  cancelBy: number | undefined;
-  /** For a call a worker runs itself: whether its module can suspend (as that worker has it registered). */
-  suspends?: boolean;
-  /** The maxConcurrency slot it holds until it is answered. */
-  admission?: Admission;
-  /** When the pool set the worker's interrupt word to stop this call looping past its deadline. */
-  interruptedAt?: number;
-  /** Set when the pool stopped the call for its function's cpuLimitMs. */
-  cpuStopped?: boolean;
-  /** Set when the caller aborted it: handled like a deadline that has passed, answered with this. */
-  aborted?: NuvolaError;
-  /** Stops listening to the caller's AbortSignal (once the call is answered). */
-  unlisten?: () => void;
-}
-
-/** A traced call tree: its records so far and when its root started. */
-interface Trace {
-  start: number;
-  records: CallRecord[];
-}
-
-interface Slot {
-  readonly index: number;
-  readonly worker: Worker;
-  readonly control: Int32Array;
-  /** The worker's outcome log (runtime/outcome-log.ts). */
-  readonly outcomes: SharedArrayBuffer;
-  /** The worker's interrupt word: the id of a call on its CPU to stop (runtime/worker/interrupt.ts). */
-  readonly interrupt: Interrupt;
-  /** Invocations sent or about to be sent to this worker, in the order sent. */
-  readonly inflight: Map<number, Pending>;
-  outbox: InvokeRequest[];
-  sent: number;
-  /** Why the pool stopped this worker, when it did. */
-  stopReason: string | undefined;
-  /** Whether the worker finished loading (its `ready` message); one that dies on its own before is not restarted (a crash loop). */
-  ready: boolean;
-  /** Set when the thread died before it was ready; the slot takes no more work. */
-  dead: boolean;
-  /** A call id seen in RUNNING that no caller waits for any more, and since when. */
-  zombie: { id: number; since: number } | undefined;
-  /**
-   * When a sweep first found the worker not on the CPU for a call still waited for (since one
-   * last found it so): it reads its cancels only after such a call, so an unanswered cancel is
-   * timed from then — a pause of this thread does not count against the worker.
-   */
-  freeSince: number | undefined;
-  /** This worker's state lock holder number (unique among live workers and unreleased dead ones). */
-  readonly holder: number;
-  /** State requests from this worker still being carried out here (some under its locks). */
-  readonly stateInflight: Set<Promise<unknown>>;
-  /** Stopped for being idle (scale to zero); started again when work comes. */
-  parked: boolean;
-  /** {@link wallClock} of the last message to or from the worker. */
-  lastActive: number;
-}
-
-interface Registering {
-  seq: number;
-  spec: FunctionSpec;
-  /** What each worker is sent (again to a replacement): `boot` or `register`. */
-  message: ToWorker;
-  /** The snapshot a `boot` answered with. */
-  snapshot: Snapshot | undefined;
-  timeoutMs: number;
-  /** Workers that have not answered yet. */
-  waiting: Set<Slot>;
-  /** When each worker was first seen creating the instance (Control.REGISTERING). */
-  began: Map<Slot, number>;
-  error: WireError | undefined;
-  /** Answers the caller; may run before every worker is through (the state lingers until then). */
-  done: () => void;
-}
-
-export interface PoolStats {
-  /** Worker threads running now (parked ones, stopped for being idle, not counted). */
-  workers: number;
-  /** Workers stopped for being idle since the start. */
-  workersParked: number;
-  /** Workers replaced after they died or were stopped. */
-  workerRestarts: number;
-  /** Calls on a worker's CPU past their deadline (and register's start-up code past its timeout) stopped by the interrupt word; their worker went on. */
-  interrupts: number;
-  /** Workers stopped to end a call past its deadline (or register's start-up code past its timeout): its code was not instrumented, or it did not reach a check in time. */
-  timeoutTerminations: number;
-  /** Live instances on all workers: idle, running or suspended. */
-  instances: number;
-  /** Memories of retired instances kept, reset, for the next restores (see `memoryPoolSize`). */
-  spareMemories: number;
-  /** Calls that restored a new instance from the snapshot (no idle one was warm). */
-  coldStarts: number;
-  /** Calls that found a warm instance. */
-  warmStarts: number;
-  inflight: number;
-  completed: number;
-  failed: number;
-  /** Bytes of group messages sent and not yet received, over all running groups (at most `maxQueuedMessageBytes` per rank). */
-  queuedMessageBytes: number;
-}
-
-/** Pool settings beyond what each worker is told. */
-export interface PoolOptions {
-  size: number;
-  /** Workers kept running however idle. */
-  minWorkers: number;
-  idleTimeoutMs: number;
-}
-
 /** In a group's `workers`: the rank runs on another host (cluster mode). */
 const REMOTE_RANK = -2;
 
-export class Pool {
-  private readonly slots: Slot[] = [];
+export class Pool implements PoolCore {
+  readonly slots: Slot[] = [];
+  readonly counters: PoolCounters = {
+    restarts: 0,
+    interrupts: 0,
+    terminations: 0,
+    parked: 0,
+    completed: 0,
+    failed: 0,
+    coldStarts: 0,
+    warmStarts: 0,
+  };
   /** Lock holder numbers not in use (1 is the main thread's). */
   private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
-  private readonly functions = new Map<string, FunctionSpec>();
+  readonly functions = new Map<string, FunctionSpec>();
   private readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
@@ -302,16 +120,8 @@ export class Pool {
   private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
   /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
-  private readonly deadlines = new DeadlineTimer((now) => this.deadlinesDue(now));
+  private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
   private closed = false;
-  private restarts = 0;
-  private interrupts = 0;
-  private terminations = 0;
-  private parkedCount = 0;
-  private completed = 0;
-  private failed = 0;
-  private coldStarts = 0;
-  private warmStarts = 0;
   private readonly parkTimer: NodeJS.Timeout;
   private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt'>;
   /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
@@ -393,7 +203,7 @@ export class Pool {
     return slot;
   }
 
-  private post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
+  post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
     slot.lastActive = wallClock();
     slot.worker.postMessage(message, transfer);
     wake(slot.control);
@@ -563,7 +373,7 @@ export class Pool {
         request,
         resolve: (result) => {
           pending.unlisten?.();
-          this.completed++;
+          this.counters.completed++;
           this.meters.record(fn, performance.now() - invoked, result.usage, undefined);
           this.release();
           this.freeSlot(pending);
@@ -574,7 +384,7 @@ export class Pool {
         },
         reject: (error) => {
           pending.unlisten?.();
-          this.failed++;
+          this.counters.failed++;
           this.meters.record(fn, performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
@@ -664,12 +474,7 @@ export class Pool {
     if (slot === undefined) return this.fail(pending, error);
     // Made in this turn: send it first, so that the cancel follows it to its worker.
     if (slot.outbox.includes(pending.request)) this.flush();
-    this.sweepCalls(slot, wallClock());
-  }
-
-  /** What a call past its deadline — or aborted by its caller — is answered with. */
-  private lateError(pending: Pending, where: string, started = true): NuvolaError {
-    return pending.aborted ?? this.timeoutError(pending, where, started);
+    sweepCalls(this, slot, wallClock());
   }
 
   private freeSlot(pending: Pending): void {
@@ -1078,16 +883,14 @@ export class Pool {
       const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
       const error =
         pending.aborted ??
-        (interrupted
-          ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
-          : fromWire(outcome.error));
+        (interrupted ? timeoutError(pending, 'interrupted on its worker, which went on serving its other calls') : fromWire(outcome.error));
       // What the call used travels in the worker's error; the pool's own keeps it too.
       const usage = outcome.error.details?.['usage'] as Usage | undefined;
       if (usage !== undefined) error.details['usage'] = withEnergy(usage, this.energy);
       pending.reject(error);
     } else {
-      if (outcome.cold) this.coldStarts++;
-      else this.warmStarts++;
+      if (outcome.cold) this.counters.coldStarts++;
+      else this.counters.warmStarts++;
       pending.resolve({
         output: outcome.output ?? new Uint8Array(0),
         returnCode: outcome.returnCode,
@@ -1099,20 +902,10 @@ export class Pool {
     }
   }
 
-  private fail(pending: Pending, error: NuvolaError): void {
+  fail(pending: Pending, error: NuvolaError): void {
     if (pending.settled) return;
     pending.settled = true;
     pending.reject(error);
-  }
-
-  /** `started: false`: the call never started (the cluster records nothing for it). */
-  private timeoutError(pending: Pending, where: string, started = true): NuvolaError {
-    const { fn, timeoutMs } = pending.request;
-    return makeError(
-      ErrorCode.TIMEOUT,
-      `function '${fn}' did not finish within timeoutMs=${timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
-      { function: fn, timeoutMs, ...(started ? {} : { started: false }) },
-    );
   }
 
   private sweep(): void {
@@ -1126,122 +919,10 @@ export class Pool {
     }
     const now = wallClock();
     for (const slot of this.slots) {
-      if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
+      if (slot.stopReason === undefined && !slot.dead) sweepCalls(this, slot, now);
     }
     for (const state of this.registering.values()) this.sweepRegistration(state, now);
     for (const admission of this.admissions.values()) admission.sweep(now);
-  }
-
-  /** The deadline timer went off: handles the calls past their deadline; says which comes next. */
-  private deadlinesDue(now: number): NextDeadline {
-    const next: NextDeadline = { at: Infinity, onCpu: false };
-    for (const slot of this.slots) {
-      if (slot.stopReason !== undefined || slot.dead) continue;
-      this.sweepCalls(slot, now);
-      for (const pending of slot.inflight.values()) {
-        const { deadline, id } = pending.request;
-        if (pending.settled || deadline <= now || deadline >= next.at) continue;
-        next.at = deadline;
-        next.onCpu = Atomics.load(slot.control, Control.RUNNING) === id;
-      }
-    }
-    return next;
-  }
-
-  private sweepCalls(slot: Slot, now: number): void {
-    // Read RUNNING first: the worker sets it before bumping STARTED.
-    const running = Atomics.load(slot.control, Control.RUNNING);
-    const started = Atomics.load(slot.control, Control.STARTED);
-    if (running !== 0 && slot.inflight.get(running)?.settled !== false) {
-      // Guest code runs for a call nobody waits for (it failed or timed out meanwhile).
-      if (slot.zombie?.id !== running) {
-        slot.zombie = { id: running, since: now };
-        // A call that failed (or timed out) but still runs: instrumented code stops at its next
-        // check, other code with its worker below. Not a call the pool does not know yet (a
-        // chained call its worker runs itself, whose chainLocal message is on its way).
-        if (slot.inflight.get(running)?.settled === true) Atomics.store(slot.interrupt.word, 0, running);
-      } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
-        this.terminations++;
-        void this.stop(slot, `call ${running} kept running after it had failed`);
-        return;
-      }
-    } else {
-      slot.zombie = undefined;
-    }
-    if (running !== 0) this.sweepCpu(slot, running);
-    // On the CPU for a call still waited for: a long call, which its own deadline bounds.
-    if (running !== 0 && slot.inflight.get(running)?.settled === false) slot.freeSince = undefined;
-    else slot.freeSince ??= now;
-    const freeSince = slot.freeSince;
-    for (const pending of slot.inflight.values()) {
-      // A cancel the worker has not answered for this long (it answers every cancel, and the
-      // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
-      // Not while it runs a call still waited for, nor just after: it reads its cancels after
-      // that call, and that call's result can reach this thread before the cancel's answer.
-      if (pending.cancelBy !== undefined && freeSince !== undefined && now >= Math.max(pending.cancelBy, freeSince) + ZOMBIE_GRACE_MS) {
-        this.terminations++;
-        void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
-        return;
-      }
-      if (pending.settled || (now < pending.request.deadline && pending.aborted === undefined)) continue;
-      const { id, fn, timeoutMs } = pending.request;
-      if (running === id) {
-        // The guest is on the worker's CPU. Its code checks the worker's interrupt word at every
-        // function entry and loop header: naming the call there makes it trap at its next check,
-        // and the worker answers with E_TIMEOUT and goes on. Code the rewrite could not
-        // instrument — or a call still running INTERRUPT_GRACE_MS later (a long host call) —
-        // leaves stopping the thread as the last resort.
-        const interruptible = this.functions.get(fn)?.layout.interruptible === true;
-        if (interruptible && pending.interruptedAt === undefined) {
-          pending.interruptedAt = now;
-          Atomics.store(slot.interrupt.word, 0, id);
-          this.interrupts++;
-          continue;
-        }
-        if (interruptible && now - pending.interruptedAt! < INTERRUPT_GRACE_MS) continue;
-        this.fail(pending, this.lateError(pending, 'its guest was still running and its worker was replaced'));
-        this.terminations++;
-        void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
-        return;
-      }
-      const suspends = pending.suspends ?? this.functions.get(fn)?.suspends === true;
-      // An aborted call's deadline has not passed, so its worker would still start it: it is told
-      // instead, and its answer — the cancel, or the result of a call that got there first —
-      // settles the caller.
-      if (suspends || pending.aborted !== undefined) {
-        // Suspended, queued, or finished with its result on the way: the worker cancels it (a
-        // suspended guest never runs again), drops it, or ignores the cancel. The caller is
-        // answered by the worker's reply, so that nothing the call does lands after its
-        // timeout was reported — or, if the worker is too busy to reply, after a short grace.
-        if (pending.cancelBy === undefined) {
-          pending.cancelBy = now + CANCEL_GRACE_MS;
-          this.post(slot, { type: 'cancel', id, error: this.lateError(pending, 'cancelled by its worker').toWire() });
-          Atomics.add(slot.control, Control.CANCELS, 1);
-        } else if (now >= pending.cancelBy) {
-          this.fail(pending, this.lateError(pending, 'its worker was too busy to cancel it'));
-        }
-      } else if (pending.position >= started) {
-        // The worker drops it unstarted: the deadline travels with the request.
-        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue", false));
-      }
-      // A started call of a module that cannot suspend has finished; its result is on the way.
-    }
-  }
-
-  /**
-   * cpuLimitMs: stops the call on the worker's CPU once an upper bound on its CPU (its finished
-   * slices plus the wall time of the running one, see worker/meter.ts) passes its limit; the
-   * worker reports the exact figure with E_CPU_LIMIT.
-   */
-  private sweepCpu(slot: Slot, running: number): void {
-    const pending = slot.inflight.get(running);
-    if (pending === undefined || pending.settled || pending.cpuStopped === true) return;
-    const limit = this.functions.get(pending.request.fn)?.cpuLimitMs;
-    if (limit === undefined) return;
-    const bound = cpuBound(slot.interrupt, running);
-    if (bound === undefined || bound <= limit * 1000) return;
-    pending.cpuStopped = true;
-    stopForCpu(slot.interrupt, running);
   }
 
   private sweepRegistration(state: Registering, now: number): void {
@@ -1260,7 +941,7 @@ export class Pool {
       // comes within INTERRUPT_GRACE_MS — the worker is replaced.
       const id = startUpId(state.seq);
       if (state.message.type === 'boot' && state.spec.layout.interruptible && now - began <= state.timeoutMs + INTERRUPT_GRACE_MS) {
-        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.interrupts++;
+        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.counters.interrupts++;
         continue;
       }
       stuck.push(slot);
@@ -1274,14 +955,14 @@ export class Pool {
       details: { function: name, timeoutMs: state.timeoutMs },
     };
     if (stuck.length === 0) return;
-    this.terminations += stuck.length;
+    this.counters.terminations += stuck.length;
     // Replace the stuck workers before answering, so the caller sees a pool that serves.
     const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
     if (first) void stopped.then(state.done);
   }
 
   /** Stops a worker; its replacement is started from the exit handler. */
-  private async stop(slot: Slot, reason: string): Promise<void> {
+  async stop(slot: Slot, reason: string): Promise<void> {
     if (slot.stopReason !== undefined) return;
     slot.stopReason = reason;
     await slot.worker.terminate();
@@ -1307,7 +988,7 @@ export class Pool {
       running--;
       slot.parked = true;
       slot.stopReason = 'parked after being idle';
-      this.parkedCount++;
+      this.counters.parked++;
       void slot.worker.terminate();
     }
   }
@@ -1343,7 +1024,7 @@ export class Pool {
     const started = Atomics.load(slot.control, Control.STARTED);
     let replacement: Slot | undefined;
     if (slot.ready || slot.stopReason !== undefined) {
-      this.restarts++;
+      this.counters.restarts++;
       replacement = this.spawn(slot.index);
       this.slots[slot.index] = replacement;
     } else {
@@ -1451,17 +1132,17 @@ export class Pool {
     }
     return {
       workers,
-      workersParked: this.parkedCount,
-      workerRestarts: this.restarts,
-      interrupts: this.interrupts,
-      timeoutTerminations: this.terminations,
+      workersParked: this.counters.parked,
+      workerRestarts: this.counters.restarts,
+      interrupts: this.counters.interrupts,
+      timeoutTerminations: this.counters.terminations,
       instances,
       spareMemories,
-      coldStarts: this.coldStarts,
-      warmStarts: this.warmStarts,
+      coldStarts: this.counters.coldStarts,
+      warmStarts: this.counters.warmStarts,
       inflight,
-      completed: this.completed,
-      failed: this.failed,
+      completed: this.counters.completed,
+      failed: this.counters.failed,
       queuedMessageBytes,
     };
   }
