@@ -16,7 +16,7 @@ import { wake } from './wake.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { newInterrupt } from './worker/interrupt.js';
 import { DeadlineTimer } from './deadline-timer.js';
-import { deadlinesDue, INTERRUPT_GRACE_MS, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
+import { deadlinesDue, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
 import type {
   Adopted,
   CallLink,
@@ -28,10 +28,10 @@ import type {
   PoolOptions,
   PoolStats,
   RawResult,
-  Registering,
   Slot,
   Trace,
 } from './pool-types.js';
+import { Registrations } from './pool-registration.js';
 import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import { MAX_HOLDERS } from '../state/key-state.js';
@@ -46,7 +46,7 @@ import {
   type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import { NO_INTERRUPT, startUpId, type DataSegment } from './snapshot/layout.js';
+import { NO_INTERRUPT, type DataSegment } from './snapshot/layout.js';
 import type { HostServices } from './protocol.js';
 
 export type { CallLink, CallRecord, GroupPart, PoolOptions, PoolStats, RawResult } from './pool-types.js';
@@ -109,13 +109,12 @@ export class Pool implements PoolCore {
   private readonly home = new Map<string, number>();
   /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
   private prewarmCursor = 0;
-  private readonly registering = new Map<number, Registering>();
+  private readonly registrations = new Registrations(this);
   /** Per-function counts and distributions (`rt.stats().byFunction`). */
   readonly meters = new FunctionMeters();
   /** Energy attributed to calls, where RAPL counters are readable (`rt.stats().energy`). */
   readonly energy = new EnergyMeter();
   private nextId = 1;
-  private nextSeq = 1;
   private outstanding = 0;
   private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
@@ -238,10 +237,22 @@ export class Pool implements PoolCore {
     this.hold();
     try {
       const booter = this.pick();
-      const booted = await this.gather(spec, booter ? [booter] : [], (seq) => ({ type: 'boot', spec, segments, seq }), timeoutMs);
+      const booted = await this.registrations.gather(
+        spec,
+        booter ? [booter] : [],
+        (seq) => ({ type: 'boot', spec, segments, seq }),
+        timeoutMs,
+        () => this.noWorkers(),
+      );
       if (booted.error !== undefined) throw fromWire(booted.error);
       const registered: FunctionSpec = { ...spec, snapshot: booted.snapshot! };
-      const done = await this.gather(registered, this.live(), (seq) => ({ type: 'register', spec: registered, seq }), timeoutMs);
+      const done = await this.registrations.gather(
+        registered,
+        this.live(),
+        (seq) => ({ type: 'register', spec: registered, seq }),
+        timeoutMs,
+        () => this.noWorkers(),
+      );
       if (done.error !== undefined) {
         for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name: spec.name });
         throw fromWire(done.error);
@@ -251,44 +262,6 @@ export class Pool implements PoolCore {
       return registered;
     } finally {
       this.release();
-    }
-  }
-
-  /** Sends `message(seq)` to `slots` and waits until each has answered or was lost. */
-  private gather(spec: FunctionSpec, slots: Slot[], message: (seq: number) => ToWorker, timeoutMs: number): Promise<Registering> {
-    const seq = this.nextSeq++;
-    return new Promise<Registering>((resolve) => {
-      const state: Registering = {
-        seq,
-        spec,
-        message: message(seq),
-        snapshot: undefined,
-        timeoutMs,
-        waiting: new Set(slots),
-        began: new Map(),
-        error: undefined,
-        done: () => resolve(state),
-      };
-      if (state.waiting.size === 0) {
-        state.error = this.noWorkers().toWire();
-        state.done();
-        return;
-      }
-      this.registering.set(seq, state);
-      for (const slot of state.waiting) this.post(slot, state.message);
-    });
-  }
-
-  /**
-   * A worker is through with a registration (answered, or was lost). The caller is answered
-   * when the last worker is through or, on a timeout, earlier; the state is kept until then so
-   * that a worker that reaches a failed registration late is still timed out if it hangs.
-   */
-  private through(state: Registering, slot: Slot): void {
-    state.waiting.delete(slot);
-    if (state.waiting.size === 0) {
-      this.registering.delete(state.seq);
-      state.done();
     }
   }
 
@@ -642,16 +615,9 @@ export class Pool implements PoolCore {
         this.serveCall(slot, message);
         return;
       case 'registered':
-      case 'booted': {
-        // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
-        if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
-        const state = this.registering.get(message.seq);
-        if (state === undefined || !state.waiting.has(slot)) return;
-        state.error ??= message.error;
-        if (message.type === 'booted') state.snapshot ??= message.snapshot;
-        this.through(state, slot);
+      case 'booted':
+        this.registrations.answered(slot, message);
         return;
-      }
       default:
         unknownMessage(message);
     }
@@ -909,7 +875,7 @@ export class Pool implements PoolCore {
   }
 
   private sweep(): void {
-    if (this.outstanding === 0 && this.registering.size === 0) {
+    if (this.outstanding === 0 && !this.registrations.active) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
       // Once closed, the workers stay referenced until they have exited, so that an awaited
@@ -921,44 +887,8 @@ export class Pool implements PoolCore {
     for (const slot of this.slots) {
       if (slot.stopReason === undefined && !slot.dead) sweepCalls(this, slot, now);
     }
-    for (const state of this.registering.values()) this.sweepRegistration(state, now);
+    this.registrations.sweep(now);
     for (const admission of this.admissions.values()) admission.sweep(now);
-  }
-
-  private sweepRegistration(state: Registering, now: number): void {
-    const stuck: Slot[] = [];
-    let late = false;
-    for (const slot of state.waiting) {
-      // Being stopped already (the sweep comes back before it has exited).
-      if (slot.stopReason !== undefined) continue;
-      if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
-      const began = state.began.get(slot) ?? now;
-      state.began.set(slot, began);
-      if (now - began <= state.timeoutMs) continue;
-      late = true;
-      // Start-up code (a start function, init()) past its time: instrumented code traps at its
-      // next check, and the worker answers the boot and goes on. Otherwise — or when no check
-      // comes within INTERRUPT_GRACE_MS — the worker is replaced.
-      const id = startUpId(state.seq);
-      if (state.message.type === 'boot' && state.spec.layout.interruptible && now - began <= state.timeoutMs + INTERRUPT_GRACE_MS) {
-        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.counters.interrupts++;
-        continue;
-      }
-      stuck.push(slot);
-    }
-    if (!late) return;
-    const { name } = state.spec;
-    const first = state.error === undefined;
-    state.error ??= {
-      code: ErrorCode.TIMEOUT,
-      message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
-      details: { function: name, timeoutMs: state.timeoutMs },
-    };
-    if (stuck.length === 0) return;
-    this.counters.terminations += stuck.length;
-    // Replace the stuck workers before answering, so the caller sees a pool that serves.
-    const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
-    if (first) void stopped.then(state.done);
   }
 
   /** Stops a worker; its replacement is started from the exit handler. */
@@ -976,8 +906,7 @@ export class Pool implements PoolCore {
     if (this.closed) return;
     const now = wallClock();
     let running = this.slots.filter((slot) => !slot.parked && !slot.dead).length;
-    const busy = new Set<Slot>();
-    for (const state of this.registering.values()) for (const slot of state.waiting) busy.add(slot);
+    const busy = this.registrations.busy();
     for (const slot of this.slots) {
       if (slot.parked || slot.dead || slot.stopReason !== undefined || !slot.ready) continue;
       if (slot.inflight.size > 0 || slot.stateInflight.size > 0 || busy.has(slot)) {
@@ -996,12 +925,7 @@ export class Pool implements PoolCore {
   private unpark(slot: Slot): Slot {
     const fresh = this.spawn(slot.index);
     this.slots[slot.index] = fresh;
-    // A registration between its boot and its end is not in `functions` yet: join it.
-    for (const state of this.registering.values()) {
-      if (state.error !== undefined || state.message.type !== 'register') continue;
-      state.waiting.add(fresh);
-      this.post(fresh, state.message);
-    }
+    this.registrations.joinUnparked(fresh);
     return fresh;
   }
 
@@ -1031,17 +955,7 @@ export class Pool implements PoolCore {
       slot.dead = true;
       this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died while loading; it is not restarted` });
     }
-    // Registrations in progress: the lost worker will never answer (or answered for a thread
-    // that is gone); the replacement gets the module too.
-    for (const state of this.registering.values()) {
-      // A boot is redone only if it was this worker's: start-up code must run once.
-      const mine = state.message.type !== 'boot' || state.waiting.has(slot);
-      if (replacement !== undefined && state.error === undefined && mine) {
-        state.waiting.add(replacement);
-        this.post(replacement, state.message);
-      }
-      if (state.waiting.has(slot)) this.through(state, slot);
-    }
+    this.registrations.lost(slot, replacement);
     // Calls that finished with their outcome not yet posted are answered from the worker's log.
     const unsent = unsentOutcomes(slot.outcomes);
     for (const pending of slot.inflight.values()) {
@@ -1171,11 +1085,7 @@ export class Pool implements PoolCore {
       }
       slot.inflight.clear();
     }
-    for (const state of this.registering.values()) {
-      state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };
-      state.done();
-    }
-    this.registering.clear();
+    this.registrations.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(this.slots.map((slot) => slot.worker.terminate())),
