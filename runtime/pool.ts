@@ -8,13 +8,10 @@
  * worker replacement all act on the same slots and pending calls; issue 17 splits it along the
  * capability slices (admission.ts and outcome-log.ts are already out).
  */
-import { once } from 'node:events';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
+import type { TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError, toWire } from './errors.js';
 import { serve, unknownMessage } from './rpc.js';
-import { wake } from './wake.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
-import { newInterrupt } from './worker/interrupt.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { deadlinesDue, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
 import type {
@@ -32,9 +29,8 @@ import type {
   Trace,
 } from './pool-types.js';
 import { Registrations } from './pool-registration.js';
-import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
+import { post, stop, Workers } from './pool-workers.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
-import { MAX_HOLDERS } from '../state/key-state.js';
 import {
   Control,
   wallClock,
@@ -43,38 +39,12 @@ import {
   type InvokeOutcome,
   type InvokeRequest,
   type ToWorker,
-  type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
 import { NO_INTERRUPT, type DataSegment } from './snapshot/layout.js';
 import type { HostServices } from './protocol.js';
 
 export type { CallLink, CallRecord, GroupPart, PoolOptions, PoolStats, RawResult } from './pool-types.js';
-
-const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
-/**
- * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
- * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
- */
-const CLOSE_WAIT_MS = 2000;
-
-/** The process's flags that a worker accepts, worked out on the first spawn. */
-let workerExecArgv: string[] | undefined;
-
-function newWorker(data: WorkerData): Worker {
-  // The worker is a module file: flags that only make sense for the main script (such as
-  // `--input-type` of `node -e`) would stop it from loading.
-  workerExecArgv ??= process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
-  try {
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
-  } catch (err) {
-    // Per-process flags (`--expose-gc`, ...) are refused for a worker; they apply to it anyway.
-    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    const refused = new Set(((err as Error).message.split('flags: ')[1] ?? '').split(/,\s*/));
-    workerExecArgv = workerExecArgv.filter((arg) => !refused.has(arg));
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
-  }
-}
 
 /** In a group's `workers`: the rank runs on another host (cluster mode). */
 const REMOTE_RANK = -2;
@@ -91,8 +61,6 @@ export class Pool implements PoolCore {
     coldStarts: 0,
     warmStarts: 0,
   };
-  /** Lock holder numbers not in use (1 is the main thread's). */
-  private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
   readonly functions = new Map<string, FunctionSpec>();
   private readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
@@ -109,103 +77,48 @@ export class Pool implements PoolCore {
   private readonly home = new Map<string, number>();
   /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
   private prewarmCursor = 0;
-  private readonly registrations = new Registrations(this);
+  readonly registrations = new Registrations(this);
   /** Per-function counts and distributions (`rt.stats().byFunction`). */
   readonly meters = new FunctionMeters();
   /** Energy attributed to calls, where RAPL counters are readable (`rt.stats().energy`). */
   readonly energy = new EnergyMeter();
+  private readonly logger: (entry: LogEntry) => void;
   private nextId = 1;
   private outstanding = 0;
   private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
   /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
   private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
-  private closed = false;
-  private readonly parkTimer: NodeJS.Timeout;
-  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt'>;
-  /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
-  private readonly memoryCounts: Int32Array;
-  /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
-  private readonly wasiFileCounts: Int32Array;
+  closed = false;
+  private readonly workers: Workers;
 
   constructor(
-    private readonly options: PoolOptions,
-    workerOptions: Omit<
-      WorkerData,
-      'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'
-    >,
-    private readonly logger: (entry: LogEntry) => void,
+    options: PoolOptions,
+    workerOptions: ConstructorParameters<typeof Workers>[2],
+    logger: (entry: LogEntry) => void,
     /** The capabilities' main-thread services, which answer the workers' `call` messages. */
     private readonly services: HostServices,
     /**
      * Called with a lost worker's lock holder number once the requests it left running here
      * have finished, to give back the locks it held.
      */
-    private readonly onLost: (holder: number) => void,
+    onLost: (holder: number) => void,
   ) {
-    this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
-    this.wasiFileCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
-    this.workerOptions = {
-      ...workerOptions,
-      idleTimeoutMs: options.idleTimeoutMs,
-      memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
-      wasiFileCounts: this.wasiFileCounts.buffer as SharedArrayBuffer,
-    };
-    for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
-    this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
-    this.parkTimer.unref();
+    this.logger = logger;
+    this.workers = new Workers(this, options, workerOptions, logger, onLost);
   }
 
-  private spawn(index: number): Slot {
-    const control = new SharedArrayBuffer(Control.LENGTH * 4);
-    const outcomes = new SharedArrayBuffer(OUTCOME_LOG_BYTES);
-    const holder = this.freeHolders.shift();
-    if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
-    const interrupt = newInterrupt();
-    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, outcomes, interrupt: interrupt.memory };
-    // The worker is a module file: flags that only make sense for the main script (such as
-    // `--input-type` of `node -e`) would stop it from loading.
-    const worker = newWorker(data);
-    const slot: Slot = {
-      index,
-      worker,
-      control: new Int32Array(control),
-      outcomes,
-      interrupt,
-      inflight: new Map(),
-      outbox: [],
-      sent: 0,
-      stopReason: undefined,
-      ready: false,
-      dead: false,
-      zombie: undefined,
-      freeSince: undefined,
-      holder,
-      stateInflight: new Set(),
-      parked: false,
-      lastActive: wallClock(),
-    };
-    worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
-    worker.on('error', (err) => {
-      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
-    });
-    worker.on('exit', () => this.onExit(slot));
-    if (this.sweeper === undefined) worker.unref();
-    for (const spec of this.functions.values()) this.post(slot, { type: 'register', spec, seq: 0 });
-    // A direct channel to every other running worker, for messages between group ranks.
-    for (const other of this.slots) {
-      if (other.index === index || other.parked || other.dead || other.stopReason !== undefined) continue;
-      const { port1, port2 } = new MessageChannel();
-      this.post(slot, { type: 'peer', index: other.index, port: port1, control: other.control.buffer as SharedArrayBuffer }, [port1]);
-      this.post(other, { type: 'peer', index, port: port2, control }, [port2]);
-    }
-    return slot;
+  /** Whether the sweeper runs (see hold). */
+  get holding(): boolean {
+    return this.sweeper !== undefined;
   }
 
   post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
-    slot.lastActive = wallClock();
-    slot.worker.postMessage(message, transfer);
-    wake(slot.control);
+    post(slot, message, transfer);
+  }
+
+  stop(slot: Slot, reason: string): Promise<void> {
+    return stop(slot, reason);
   }
 
   /**
@@ -514,7 +427,7 @@ export class Pool implements PoolCore {
     if (!healthy || best === undefined) {
       for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
     }
-    if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.unpark(parked);
+    if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.workers.unpark(parked);
     if (fn !== undefined && best !== undefined) {
       const homeIndex = this.home.get(fn);
       const home = homeIndex === undefined ? undefined : this.slots[homeIndex];
@@ -528,7 +441,7 @@ export class Pool implements PoolCore {
     return !slot.parked && !slot.dead && slot.stopReason === undefined;
   }
 
-  private dispatch(pending: Pending): void {
+  dispatch(pending: Pending): void {
     const packedGroup = pending.request.group === undefined ? undefined : this.groups.get(pending.request.group.id);
     const packed = packedGroup?.packed;
     const best =
@@ -575,7 +488,7 @@ export class Pool implements PoolCore {
     }
   }
 
-  private onMessage(slot: Slot, message: FromWorker): void {
+  onMessage(slot: Slot, message: FromWorker): void {
     slot.lastActive = wallClock();
     switch (message.type) {
       case 'ready':
@@ -729,7 +642,7 @@ export class Pool implements PoolCore {
     // Counted here, where the receiving rank lowers it; a sender elsewhere cannot be refused,
     // so a full queue ends the group instead.
     const before = Atomics.add(group.queued, to, data.byteLength);
-    const cap = this.workerOptions.maxQueuedMessageBytes;
+    const cap = this.workers.data.maxQueuedMessageBytes;
     if (before > 0 && before + data.byteLength > cap) {
       const fn = group.pendings[to]?.request.fn ?? '?';
       const error = makeError(
@@ -833,7 +746,7 @@ export class Pool implements PoolCore {
     );
   }
 
-  private settle(slot: Slot, outcome: InvokeOutcome): void {
+  settle(slot: Slot, outcome: InvokeOutcome): void {
     // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
@@ -891,115 +804,11 @@ export class Pool implements PoolCore {
     for (const admission of this.admissions.values()) admission.sweep(now);
   }
 
-  /** Stops a worker; its replacement is started from the exit handler. */
-  async stop(slot: Slot, reason: string): Promise<void> {
-    if (slot.stopReason !== undefined) return;
-    slot.stopReason = reason;
-    await slot.worker.terminate();
-  }
-
-  /**
-   * Scale to zero: stops workers that have had nothing to do for idleTimeoutMs (their idle
-   * instances have expired by then too), keeping minWorkers running.
-   */
-  private parkIdle(): void {
-    if (this.closed) return;
-    const now = wallClock();
-    let running = this.slots.filter((slot) => !slot.parked && !slot.dead).length;
-    const busy = this.registrations.busy();
-    for (const slot of this.slots) {
-      if (slot.parked || slot.dead || slot.stopReason !== undefined || !slot.ready) continue;
-      if (slot.inflight.size > 0 || slot.stateInflight.size > 0 || busy.has(slot)) {
-        slot.lastActive = now;
-        continue;
-      }
-      if (running <= this.options.minWorkers || now - slot.lastActive < this.options.idleTimeoutMs) continue;
-      running--;
-      slot.parked = true;
-      slot.stopReason = 'parked after being idle';
-      this.counters.parked++;
-      void slot.worker.terminate();
-    }
-  }
-
-  private unpark(slot: Slot): Slot {
-    const fresh = this.spawn(slot.index);
-    this.slots[slot.index] = fresh;
-    this.registrations.joinUnparked(fresh);
-    return fresh;
-  }
-
-  private onExit(slot: Slot): void {
-    // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
-    Atomics.store(this.memoryCounts, slot.holder, 0);
-    Atomics.store(this.wasiFileCounts, slot.holder, 0);
-    if (this.closed) return;
-    // Its locks are given back only once the requests it left running here (which may run
-    // under those locks) are done; until then its holder number stays taken.
-    const release = (): void => {
-      this.onLost(slot.holder);
-      this.freeHolders.push(slot.holder);
-    };
-    if (slot.stateInflight.size === 0) release();
-    else void Promise.allSettled([...slot.stateInflight]).then(release);
-    // A slot that was parked and started again already has its new worker.
-    if (slot.parked) return;
-    const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
-    const started = Atomics.load(slot.control, Control.STARTED);
-    let replacement: Slot | undefined;
-    if (slot.ready || slot.stopReason !== undefined) {
-      this.counters.restarts++;
-      replacement = this.spawn(slot.index);
-      this.slots[slot.index] = replacement;
-    } else {
-      slot.dead = true;
-      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died while loading; it is not restarted` });
-    }
-    this.registrations.lost(slot, replacement);
-    // Calls that finished with their outcome not yet posted are answered from the worker's log.
-    const unsent = unsentOutcomes(slot.outcomes);
-    for (const pending of slot.inflight.values()) {
-      if (pending.settled) continue;
-      const outcome = unsent.get(pending.request.id);
-      if (outcome !== undefined) {
-        this.settle(slot, outcome);
-      } else if (pending.position >= started) {
-        this.dispatch(pending);
-      } else {
-        this.fail(
-          pending,
-          makeError(
-            ErrorCode.WORKER_LOST,
-            `function '${pending.request.fn}' was running on worker ${slot.index}, which was lost (${reason}); the call may have run in part or in full — retry it only if it is idempotent`,
-            { function: pending.request.fn, worker: slot.index, mayHaveCompleted: true },
-          ),
-        );
-      }
-    }
-    slot.inflight.clear();
-  }
-
   /** Resolves once every worker thread is up; rejects if one fails to start. */
   async ready(): Promise<void> {
     this.hold();
     try {
-      await Promise.all(
-        this.slots.map(async (slot) => {
-          const loaded = new Promise<void>((resolve) => {
-            const check = (message: FromWorker): void => {
-              if (message.type !== 'ready') return;
-              slot.worker.off('message', check);
-              resolve();
-            };
-            slot.worker.on('message', check);
-          });
-          const failed = once(slot.worker, 'error').then(([err]) => Promise.reject(err as Error));
-          const exited = once(slot.worker, 'exit').then(([code]) =>
-            Promise.reject(new Error(`worker ${slot.index} exited with code ${code} while loading`)),
-          );
-          await Promise.race([loaded, failed, exited]);
-        }),
-      );
+      await this.workers.ready();
     } finally {
       this.release();
     }
@@ -1007,8 +816,7 @@ export class Pool implements PoolCore {
 
   /** Test hook: stops a worker as if it had crashed. */
   crashWorker(index: number): void {
-    const slot = this.slots[index];
-    if (slot && !slot.parked) void slot.worker.terminate();
+    this.workers.crash(index);
   }
 
   /** Test hook: whether worker `index` is creating an instance for a registration right now. */
@@ -1041,7 +849,7 @@ export class Pool implements PoolCore {
       if (slot.parked || slot.dead) continue;
       workers++;
       const spares = Atomics.load(slot.control, Control.SPARES);
-      instances += Atomics.load(this.memoryCounts, slot.holder) - spares;
+      instances += Atomics.load(this.workers.memoryCounts, slot.holder) - spares;
       spareMemories += spares;
     }
     return {
@@ -1073,8 +881,6 @@ export class Pool implements PoolCore {
     this.closed = true;
     clearInterval(this.sweeper);
     this.deadlines.stop();
-    clearInterval(this.parkTimer);
-    for (const slot of this.slots) slot.worker.ref();
     // First, so that a slot given back below lets no waiting call through to a worker.
     const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
     for (const admission of this.admissions.values()) admission.drain(closed);
@@ -1086,16 +892,7 @@ export class Pool implements PoolCore {
       slot.inflight.clear();
     }
     this.registrations.close();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.slots.map((slot) => slot.worker.terminate())),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    // A worker still there is stuck for good: it must not keep the process alive either.
-    for (const slot of this.slots) slot.worker.unref();
+    await this.workers.close();
   }
 }
 
