@@ -30,6 +30,7 @@ import type {
 } from './pool-types.js';
 import { Registrations } from './pool-registration.js';
 import { post, stop, Workers } from './pool-workers.js';
+import { Dispatch } from './pool-dispatch.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import {
   Control,
@@ -66,17 +67,10 @@ export class Pool implements PoolCore {
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
-  private readonly groups = new Map<number, Group>();
+  readonly groups = new Map<number, Group>();
   private nextGroup = 1;
   /** The trace of every call that belongs to a traced call tree, by call id. */
   private readonly traces = new Map<number, Trace>();
-  /**
-   * Per function, the worker that last ran it or was asked to prewarm it: it likely holds a
-   * warm instance, so it wins a tie between equally loaded workers.
-   */
-  private readonly home = new Map<string, number>();
-  /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
-  private prewarmCursor = 0;
   readonly registrations = new Registrations(this);
   /** Per-function counts and distributions (`rt.stats().byFunction`). */
   readonly meters = new FunctionMeters();
@@ -85,12 +79,12 @@ export class Pool implements PoolCore {
   private readonly logger: (entry: LogEntry) => void;
   private nextId = 1;
   private outstanding = 0;
-  private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
   /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
   private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
   closed = false;
   private readonly workers: Workers;
+  private readonly dispatcher = new Dispatch(this);
 
   constructor(
     options: PoolOptions,
@@ -121,6 +115,28 @@ export class Pool implements PoolCore {
     return stop(slot, reason);
   }
 
+  dispatch(pending: Pending): void {
+    this.dispatcher.dispatch(pending);
+  }
+
+  unpark(slot: Slot): Slot {
+    return this.workers.unpark(slot);
+  }
+
+  /**
+   * Asks the running workers to restore `count` idle instances of `fn` each, in time they
+   * have no call to run — ahead of a call the caller knows is coming. Starts a parked worker
+   * when none runs.
+   */
+  prewarm(fn: string, count: number): void {
+    this.dispatcher.prewarm(fn, count);
+  }
+
+  /** Warms the later stages of a chain on the worker the first stage will run on (see Dispatch.prewarmChain). */
+  prewarmChain(stages: string[]): void {
+    this.dispatcher.prewarmChain(stages);
+  }
+
   /**
    * Keeps the process alive and deadlines checked while anything is outstanding. The workers
    * are referenced while the sweeper runs; the sweeper stops itself (and unreferences them)
@@ -149,22 +165,22 @@ export class Pool implements PoolCore {
   async register(spec: FunctionSpec, segments: DataSegment[], timeoutMs: number): Promise<FunctionSpec> {
     this.hold();
     try {
-      const booter = this.pick();
+      const booter = this.dispatcher.pick();
       const booted = await this.registrations.gather(
         spec,
         booter ? [booter] : [],
         (seq) => ({ type: 'boot', spec, segments, seq }),
         timeoutMs,
-        () => this.noWorkers(),
+        () => this.dispatcher.noWorkers(),
       );
       if (booted.error !== undefined) throw fromWire(booted.error);
       const registered: FunctionSpec = { ...spec, snapshot: booted.snapshot! };
       const done = await this.registrations.gather(
         registered,
-        this.live(),
+        this.dispatcher.live(),
         (seq) => ({ type: 'register', spec: registered, seq }),
         timeoutMs,
-        () => this.noWorkers(),
+        () => this.dispatcher.noWorkers(),
       );
       if (done.error !== undefined) {
         for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name: spec.name });
@@ -180,36 +196,14 @@ export class Pool implements PoolCore {
 
   unregister(name: string): void {
     // Calls accepted before the unregister must reach the workers before it does.
-    this.flush();
+    this.dispatcher.flush();
     this.functions.delete(name);
-    this.home.delete(name);
+    this.dispatcher.forget(name);
     this.meters.forget(name);
     // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
     this.admissions.get(name)?.drain();
     this.admissions.delete(name);
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
-  }
-
-  /**
-   * Asks the running workers to restore `count` idle instances of `fn` each, in time they
-   * have no call to run — ahead of a call the caller knows is coming. Starts a parked worker
-   * when none runs.
-   */
-  prewarm(fn: string, count: number): void {
-    if (!this.functions.has(fn)) return;
-    if (this.live().length === 0) this.pick();
-    const running = this.live();
-    if (running.length === 0) return;
-    // Spread `count` instances over the workers, starting where the last prewarm stopped;
-    // the first one becomes the function's home, where its next call goes on a tie.
-    const share = new Map<Slot, number>();
-    for (let i = 0; i < count; i++) {
-      const slot = running[(this.prewarmCursor + i) % running.length]!;
-      share.set(slot, (share.get(slot) ?? 0) + 1);
-    }
-    this.home.set(fn, running[this.prewarmCursor % running.length]!.index);
-    this.prewarmCursor = (this.prewarmCursor + 1) % running.length;
-    for (const [slot, n] of share) this.post(slot, { type: 'prewarm', fn, count: n });
   }
 
   invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink, adopted?: Adopted): Promise<RawResult> {
@@ -297,21 +291,21 @@ export class Pool implements PoolCore {
       }
       const admission = this.admissions.get(fn);
       if (adopted === undefined) {
-        if (admission === undefined) this.dispatch(pending);
+        if (admission === undefined) this.dispatcher.dispatch(pending);
         else if (link?.admitted !== undefined) {
           pending.admission = link.admitted;
-          this.dispatch(pending);
+          this.dispatcher.dispatch(pending);
         } else if (admission.tryTake(1)) {
           // The common case, without the closures a waiting call needs.
           pending.admission = admission;
-          this.dispatch(pending);
+          this.dispatcher.dispatch(pending);
         } else {
           this.admit(admission, 1, request.deadline, {
             grant: () => {
               pending.admission = admission;
               // Aborted while it waited: answered already; its slot goes back.
               if (pending.settled) this.freeSlot(pending);
-              else this.dispatch(pending);
+              else this.dispatcher.dispatch(pending);
             },
             expire: (error) => this.fail(pending, error ?? this.waitedError(fn, timeoutMs, admission.limit)),
           });
@@ -359,7 +353,7 @@ export class Pool implements PoolCore {
     // Still waiting for a slot of its function's maxConcurrency: it never started.
     if (slot === undefined) return this.fail(pending, error);
     // Made in this turn: send it first, so that the cancel follows it to its worker.
-    if (slot.outbox.includes(pending.request)) this.flush();
+    if (slot.outbox.includes(pending.request)) this.dispatcher.flush();
     sweepCalls(this, slot, wallClock());
   }
 
@@ -376,116 +370,6 @@ export class Pool implements PoolCore {
       `a ${what} of '${fn}' waited timeoutMs=${timeoutMs} for a slot: maxConcurrency=${limit} calls of it were running all along (a recursive fan-out waits on itself this way); raise maxConcurrency in register() or make fewer calls at once`,
       { function: fn, timeoutMs, maxConcurrency: limit, started: false },
     );
-  }
-
-  /**
-   * Warms the later stages of a chain on the worker the first stage will run on, and makes it
-   * every stage's home: a sequential chain then stays on one worker, which is awake (spinning
-   * for the next call) when each stage arrives, and restores the next stages' instances in
-   * the gaps between them.
-   */
-  prewarmChain(stages: string[]): void {
-    const first = stages[0];
-    if (first === undefined || !this.functions.has(first)) return;
-    const slot = this.pick(first);
-    if (slot === undefined) return;
-    for (const fn of new Set(stages.slice(1))) {
-      if (!this.functions.has(fn)) continue;
-      this.home.set(fn, slot.index);
-      this.post(slot, { type: 'prewarm', fn, count: 1 });
-    }
-  }
-
-  /** Workers that can take work: running, and not being stopped unless all are. */
-  private live(): Slot[] {
-    const alive = this.slots.filter((slot) => !slot.dead && !slot.parked);
-    const healthy = alive.filter((slot) => slot.stopReason === undefined);
-    return healthy.length > 0 ? healthy : alive;
-  }
-
-  private noWorkers(): NuvolaError {
-    return makeError(
-      ErrorCode.WORKER_LOST,
-      'no worker thread could start (each died before coming online); check the warnings in the log — the build in dist/ may be missing or broken',
-    );
-  }
-
-  /**
-   * The worker with the fewest calls in flight. A parked worker is started when none runs, or
-   * when every running one is busy.
-   */
-  private pick(fn?: string): Slot | undefined {
-    // The common case, every worker healthy, without allocating; live() otherwise.
-    let best: Slot | undefined;
-    let healthy = true;
-    let parked: Slot | undefined;
-    for (const slot of this.slots) {
-      if (slot.parked) parked ??= slot;
-      else if (slot.dead || slot.stopReason !== undefined) healthy = false;
-      else if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
-    }
-    if (!healthy || best === undefined) {
-      for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
-    }
-    if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.workers.unpark(parked);
-    if (fn !== undefined && best !== undefined) {
-      const homeIndex = this.home.get(fn);
-      const home = homeIndex === undefined ? undefined : this.slots[homeIndex];
-      if (home !== undefined && home !== best && home.inflight.size <= best.inflight.size && this.healthy(home)) best = home;
-      if (homeIndex !== best.index) this.home.set(fn, best.index);
-    }
-    return best;
-  }
-
-  private healthy(slot: Slot): boolean {
-    return !slot.parked && !slot.dead && slot.stopReason === undefined;
-  }
-
-  dispatch(pending: Pending): void {
-    const packedGroup = pending.request.group === undefined ? undefined : this.groups.get(pending.request.group.id);
-    const packed = packedGroup?.packed;
-    const best =
-      packed !== undefined && this.healthy(packed) && this.slots[packed.index] === packed ? packed : this.pick(pending.request.fn);
-    if (best === undefined) {
-      this.fail(pending, this.noWorkers());
-      return;
-    }
-    const group = pending.request.group;
-    if (group !== undefined) {
-      const state = this.groups.get(group.id);
-      // A rank moved to another worker (its first one was lost before it started) would miss
-      // messages already routed there: the group fails instead.
-      if (state === undefined || state.aborted || state.slots[group.rank] !== undefined) {
-        this.fail(
-          pending,
-          makeError(ErrorCode.WORKER_LOST, `rank ${group.rank} of a group of '${pending.request.fn}' lost its worker before it started`, {
-            function: pending.request.fn,
-            rank: group.rank,
-          }),
-        );
-        return;
-      }
-      state.slots[group.rank] = best;
-      // Every rank's request shares this array; they are all sent after all are dispatched.
-      group.workers[group.rank] = best.index;
-    }
-    pending.position = best.sent++;
-    best.inflight.set(pending.request.id, pending);
-    best.outbox.push(pending.request);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushQueued = false;
-    for (const slot of this.slots) {
-      if (slot.outbox.length === 0) continue;
-      const batch = slot.outbox;
-      slot.outbox = [];
-      this.post(slot, { type: 'invoke', batch });
-    }
   }
 
   onMessage(slot: Slot, message: FromWorker): void {
@@ -598,7 +482,7 @@ export class Pool implements PoolCore {
       slots: new Array<Slot | undefined>(size).fill(undefined),
       pendings: new Array<Pending | undefined>(size).fill(undefined),
       aborted: false,
-      packed: placement === 'pack' ? this.pick(fn) : undefined,
+      packed: placement === 'pack' ? this.dispatcher.pick(fn) : undefined,
       queued: new Int32Array(queued),
     };
     if (part !== undefined) {
