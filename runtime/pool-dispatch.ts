@@ -9,7 +9,8 @@ import type { Group, Pending, PoolCore, Slot } from './pool-types.js';
 
 /** What dispatch needs of the rest of the pool. */
 export interface DispatchHost extends PoolCore {
-  readonly groups: ReadonlyMap<number, Group>;
+  /** The running group `id`. */
+  group(id: number): Group | undefined;
   /** Starts a parked worker again; returns its new slot. */
   unpark(slot: Slot): Slot;
 }
@@ -117,7 +118,7 @@ export class Dispatch {
   }
 
   dispatch(pending: Pending): void {
-    const packedGroup = pending.request.group === undefined ? undefined : this.host.groups.get(pending.request.group.id);
+    const packedGroup = pending.request.group === undefined ? undefined : this.host.group(pending.request.group.id);
     const packed = packedGroup?.packed;
     const best =
       packed !== undefined && this.healthy(packed) && this.host.slots[packed.index] === packed ? packed : this.pick(pending.request.fn);
@@ -127,7 +128,7 @@ export class Dispatch {
     }
     const group = pending.request.group;
     if (group !== undefined) {
-      const state = this.host.groups.get(group.id);
+      const state = this.host.group(group.id);
       // A rank moved to another worker (its first one was lost before it started) would miss
       // messages already routed there: the group fails instead.
       if (state === undefined || state.aborted || state.slots[group.rank] !== undefined) {

@@ -31,6 +31,7 @@ import type {
 import { Registrations } from './pool-registration.js';
 import { post, stop, Workers } from './pool-workers.js';
 import { Dispatch } from './pool-dispatch.js';
+import { Groups } from './pool-groups.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import {
   Control,
@@ -47,9 +48,6 @@ import type { HostServices } from './protocol.js';
 
 export type { CallLink, CallRecord, GroupPart, PoolOptions, PoolStats, RawResult } from './pool-types.js';
 
-/** In a group's `workers`: the rank runs on another host (cluster mode). */
-const REMOTE_RANK = -2;
-
 export class Pool implements PoolCore {
   readonly slots: Slot[] = [];
   readonly counters: PoolCounters = {
@@ -63,12 +61,11 @@ export class Pool implements PoolCore {
     warmStarts: 0,
   };
   readonly functions = new Map<string, FunctionSpec>();
-  private readonly admissions = new Map<string, Admission>();
+  readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
-  readonly groups = new Map<number, Group>();
-  private nextGroup = 1;
+  private readonly groups = new Groups(this);
   /** The trace of every call that belongs to a traced call tree, by call id. */
   private readonly traces = new Map<number, Trace>();
   readonly registrations = new Registrations(this);
@@ -117,6 +114,43 @@ export class Pool implements PoolCore {
 
   dispatch(pending: Pending): void {
     this.dispatcher.dispatch(pending);
+  }
+
+  group(id: number): Group | undefined {
+    return this.groups.byId.get(id);
+  }
+
+  pick(fn?: string): Slot | undefined {
+    return this.dispatcher.pick(fn);
+  }
+
+  get maxQueuedMessageBytes(): number {
+    return this.workers.data.maxQueuedMessageBytes;
+  }
+
+  /**
+   * Starts `size` invocations of `fn` as ranks 0..size-1 of one group and resolves with their
+   * results in rank order (see Groups.run).
+   */
+  invokeGroup(
+    fn: string,
+    size: number,
+    input: Uint8Array,
+    timeoutMs: number,
+    placement: 'spread' | 'pack' = 'spread',
+    part?: GroupPart,
+  ): Promise<RawResult[]> {
+    return this.groups.run(fn, size, input, timeoutMs, placement, part);
+  }
+
+  /** A message from a rank on another host to rank `to` of the group part `id`. */
+  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void {
+    this.groups.deliver(id, from, to, data);
+  }
+
+  /** A rank of the group part `id` failed on another host: the ranks here stop too. */
+  abortPart(id: number, error: NuvolaError): void {
+    this.groups.abortPart(id, error);
   }
 
   unpark(slot: Slot): Slot {
@@ -275,10 +309,7 @@ export class Pool implements PoolCore {
         settled: false,
         cancelBy: undefined,
       };
-      if (link?.group !== undefined) {
-        const group = this.groups.get(link.group.id);
-        if (group !== undefined) group.pendings[link.group.rank] = pending;
-      }
+      if (link?.group !== undefined) this.groups.enlist(pending);
       const signal = link?.signal;
       if (signal !== undefined) {
         if (signal.aborted) {
@@ -323,7 +354,7 @@ export class Pool implements PoolCore {
   }
 
   /** Grants `n` slots of `admission` now if free and nobody waits before, else queues the request until `deadline`. */
-  private admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
+  admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
     if (admission.tryTake(n)) return on.grant();
     // Keeps the sweeper, which expires waiting requests, running.
     this.hold();
@@ -364,7 +395,7 @@ export class Pool implements PoolCore {
     admission.give(1);
   }
 
-  private waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
+  waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
     return makeError(
       ErrorCode.TIMEOUT,
       `a ${what} of '${fn}' waited timeoutMs=${timeoutMs} for a slot: maxConcurrency=${limit} calls of it were running all along (a recursive fan-out waits on itself this way); raise maxConcurrency in register() or make fewer calls at once`,
@@ -396,18 +427,9 @@ export class Pool implements PoolCore {
         this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
         return;
       }
-      case 'comm': {
-        // Routed by reference: the SharedArrayBuffer is shared, not copied.
-        const group = this.groups.get(message.group);
-        if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
-          group.part.send(message.from, message.to, message.data);
-          return;
-        }
-        const target = group?.slots[message.to];
-        if (group === undefined || group.aborted || target === undefined || target.dead) return;
-        this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
+      case 'comm':
+        this.groups.route(message);
         return;
-      }
       case 'call':
         this.serveCall(slot, message);
         return;
@@ -440,142 +462,6 @@ export class Pool implements PoolCore {
           error: toWire(err, capability === 'kernels' ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE),
         }),
     );
-  }
-
-  /**
-   * Starts `size` invocations of `fn` as ranks 0..size-1 of one group and resolves with their
-   * results in rank order. They are dispatched together (a rank waiting for a message
-   * suspends, so all ranks make progress on any number of workers). The first rank that fails
-   * ends the group: ranks waiting in a receive fail with E_COMM_ABORTED, and the group rejects
-   * with the first failure (its `details.rank` says which).
-   */
-  async invokeGroup(
-    fn: string,
-    size: number,
-    input: Uint8Array,
-    timeoutMs: number,
-    placement: 'spread' | 'pack' = 'spread',
-    part?: GroupPart,
-  ): Promise<RawResult[]> {
-    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
-    // Every rank of the group at once, or none: ranks admitted one by one could each wait on
-    // a rank that waits for a slot another group's rank holds.
-    const admission = this.admissions.get(fn);
-    if (admission !== undefined) {
-      if (ranks.length > admission.limit) {
-        throw makeError(
-          ErrorCode.INSTANCE_LIMIT,
-          `a group of ${ranks.length} ranks of '${fn}' needs ${ranks.length} calls at once, above its maxConcurrency=${admission.limit}; use fewer ranks or raise maxConcurrency in register()`,
-          { function: fn, size: ranks.length, maxConcurrency: admission.limit },
-        );
-      }
-      await new Promise<void>((resolve, reject) =>
-        this.admit(admission, ranks.length, wallClock() + timeoutMs, {
-          grant: resolve,
-          expire: (error) => reject(error ?? this.waitedError(fn, timeoutMs, admission.limit, 'group')),
-        }),
-      );
-    }
-    const id = this.nextGroup++;
-    const queued = new SharedArrayBuffer(4 * size);
-    const group: Group = {
-      slots: new Array<Slot | undefined>(size).fill(undefined),
-      pendings: new Array<Pending | undefined>(size).fill(undefined),
-      aborted: false,
-      packed: placement === 'pack' ? this.dispatcher.pick(fn) : undefined,
-      queued: new Int32Array(queued),
-    };
-    if (part !== undefined) {
-      group.part = part;
-      part.id = id;
-    }
-    this.groups.set(id, group);
-    let first: NuvolaError | undefined;
-    // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
-    const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
-    const calls = ranks.map((rank) =>
-      this.invoke(fn, input, timeoutMs, {
-        group: { id, rank, size, workers, queued },
-        ...(admission ? { admitted: admission } : {}),
-      }).catch((err: NuvolaError) => {
-        if (first === undefined) {
-          first = err;
-          err.details['rank'] ??= rank;
-          if (!group.aborted) group.part?.aborted(err);
-          this.abortGroup(id, group, err);
-        }
-        throw err;
-      }),
-    );
-    try {
-      const outcomes = await Promise.allSettled(calls);
-      if (first !== undefined) throw first;
-      return outcomes.map((o) => (o as PromiseFulfilledResult<RawResult>).value);
-    } finally {
-      this.groups.delete(id);
-      for (const slot of new Set(group.slots))
-        if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commEnd', group: id });
-    }
-  }
-
-  /** A message from a rank on another host to rank `to` of the group part `id`. */
-  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void {
-    const group = this.groups.get(id);
-    const target = group?.slots[to];
-    if (group === undefined || group.aborted || target === undefined || target.dead) return;
-    // Counted here, where the receiving rank lowers it; a sender elsewhere cannot be refused,
-    // so a full queue ends the group instead.
-    const before = Atomics.add(group.queued, to, data.byteLength);
-    const cap = this.workers.data.maxQueuedMessageBytes;
-    if (before > 0 && before + data.byteLength > cap) {
-      const fn = group.pendings[to]?.request.fn ?? '?';
-      const error = makeError(
-        ErrorCode.QUEUE_FULL,
-        `rank ${from} of a group of '${fn}' on another host sent ${data.byteLength} bytes to rank ${to}, which has ${before} bytes it has not received yet; maxQueuedMessageBytes=${cap} — receive sooner or raise maxQueuedMessageBytes in createRuntime()`,
-        { function: fn, rank: from, peer: to, bytes: data.byteLength, queuedBytes: before, maxQueuedMessageBytes: cap },
-      );
-      group.part?.aborted(error);
-      this.abortGroup(id, group, error);
-      return;
-    }
-    this.post(target, { type: 'comm', group: id, from, to, data });
-  }
-
-  /** A rank of the group part `id` failed on another host: the ranks here stop too. */
-  abortPart(id: number, error: NuvolaError): void {
-    const group = this.groups.get(id);
-    if (group !== undefined && !group.aborted) this.abortGroup(id, group, error);
-  }
-
-  /**
-   * Ends a group after a rank failed: receives fail with E_COMM_ABORTED on every worker, and
-   * the ranks still running are failed now (and cancelled where suspended), so the group's
-   * caller does not wait for its slowest rank.
-   */
-  private abortGroup(id: number, group: Group, error: NuvolaError): void {
-    group.aborted = true;
-    for (const slot of new Set(group.slots)) {
-      if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commAbort', group: id, error: error.toWire() });
-    }
-    group.pendings.forEach((pending, rank) => {
-      if (pending === undefined || pending.settled) return;
-      // A rank on the CPU right now is left to fail at its next receive (or to finish): failing
-      // it here would make its worker look stuck, and stopping a worker loses other calls.
-      const slot = group.slots[rank];
-      if (slot !== undefined && Atomics.load(slot.control, Control.RUNNING) === pending.request.id) return;
-      const aborted = makeError(
-        ErrorCode.COMM_ABORTED,
-        `rank ${rank} stopped: another rank of its group failed (${error.code}: ${error.message})`,
-        {
-          function: pending.request.fn,
-          rank,
-          cause: error.toWire(),
-        },
-      );
-      this.fail(pending, aborted);
-      if (slot !== undefined && this.slots[slot.index] === slot)
-        this.post(slot, { type: 'cancel', id: pending.request.id, error: aborted.toWire() });
-    });
   }
 
   /**
@@ -722,8 +608,7 @@ export class Pool implements PoolCore {
   }
 
   stats(): PoolStats {
-    let queuedMessageBytes = 0;
-    for (const group of this.groups.values()) for (const bytes of group.queued) queuedMessageBytes += bytes;
+    const queuedMessageBytes = this.groups.queuedBytes();
     let inflight = 0;
     let workers = 0;
     let instances = 0;
