@@ -9,8 +9,8 @@
  * capability slices (admission.ts and outcome-log.ts are already out).
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError, toWire } from './errors.js';
-import { serve, unknownMessage } from './rpc.js';
+import { ErrorCode, fromWire, makeError, NuvolaError } from './errors.js';
+import { unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { deadlinesDue, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
@@ -32,6 +32,8 @@ import { Registrations } from './pool-registration.js';
 import { post, stop, Workers } from './pool-workers.js';
 import { Dispatch } from './pool-dispatch.js';
 import { Groups } from './pool-groups.js';
+import { poolStats } from './pool-stats.js';
+import { chain, serveCall } from './pool-requests.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import {
   Control,
@@ -88,7 +90,7 @@ export class Pool implements PoolCore {
     workerOptions: ConstructorParameters<typeof Workers>[2],
     logger: (entry: LogEntry) => void,
     /** The capabilities' main-thread services, which answer the workers' `call` messages. */
-    private readonly services: HostServices,
+    readonly services: HostServices,
     /**
      * Called with a lost worker's lock holder number once the requests it left running here
      * have finished, to give back the locks it held.
@@ -419,7 +421,7 @@ export class Pool implements PoolCore {
         return;
       }
       case 'chain':
-        this.chain(slot, message);
+        chain(this, slot, message);
         return;
       case 'chainLocal': {
         // Watched for timeouts, counted and traced; the worker answers the caller itself.
@@ -431,7 +433,7 @@ export class Pool implements PoolCore {
         this.groups.route(message);
         return;
       case 'call':
-        this.serveCall(slot, message);
+        serveCall(this, slot, message);
         return;
       case 'registered':
       case 'booted':
@@ -440,80 +442,6 @@ export class Pool implements PoolCore {
       default:
         unknownMessage(message);
     }
-  }
-
-  /** Answers a worker's request to a capability's main-thread service. */
-  private serveCall(slot: Slot, message: Extract<FromWorker, { type: 'call' }>): void {
-    const { id, capability } = message;
-    const request = capability === 'state' ? serve(this.services.state, message) : serve(this.services.kernels, message);
-    // Kernel calls hold no state: a lost worker's locks need not wait for them.
-    if (capability === 'state') {
-      slot.stateInflight.add(request);
-      const done = (): void => void slot.stateInflight.delete(request);
-      request.then(done, done);
-    }
-    request.then(
-      (value) => this.post(slot, { type: 'reply', capability, id, value }, capability === 'kernels' ? movedKernelValue(value) : undefined),
-      (err: unknown) =>
-        this.post(slot, {
-          type: 'reply',
-          capability,
-          id,
-          error: toWire(err, capability === 'kernels' ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE),
-        }),
-    );
-  }
-
-  /**
-   * A guest's chain.call: runs the callee like any invocation (under its own timeout) and
-   * answers the calling worker — unless that worker is gone, whose caller is gone with it.
-   */
-  private chain(slot: Slot, message: Extract<FromWorker, { type: 'chain' }>): void {
-    const { callId, fn } = message;
-    const answer = (reply: ToWorker, transfer?: ArrayBuffer[]): void => {
-      if (this.slots[slot.index] === slot && !slot.dead && slot.stopReason === undefined) this.post(slot, reply, transfer);
-    };
-    const spec = this.functions.get(fn);
-    const caller = slot.inflight.get(message.parent)?.request;
-    if (this.closed) {
-      answer({ type: 'chainResult', callId, error: makeError(ErrorCode.CLOSED, 'the runtime is closed').toWire() });
-      return;
-    }
-    if (spec === undefined) {
-      const external = this.external?.(
-        fn,
-        message.input,
-        caller === undefined ? 0 : Math.max(1, Math.floor(caller.deadline - wallClock())),
-      );
-      if (external !== undefined) {
-        external.then(
-          (raw) => {
-            const output = raw.output.byteLength > 0 ? new Uint8Array(raw.output) : undefined;
-            answer(
-              { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
-              output ? [output.buffer] : undefined,
-            );
-          },
-          (err: unknown) => answer({ type: 'chainResult', callId, error: toWire(err, ErrorCode.HANDLER_FAILED) }),
-        );
-        return;
-      }
-      const error = makeError(ErrorCode.UNKNOWN_FUNCTION, `chain.call: no function named '${fn}' is registered`, { function: fn });
-      answer({ type: 'chainResult', callId, error: error.toWire() });
-      return;
-    }
-    // A callee gets no longer than its caller has left.
-    const left = caller === undefined ? spec.timeoutMs : Math.max(1, Math.floor(caller.deadline - wallClock()));
-    this.invoke(fn, message.input, Math.min(spec.timeoutMs, left), { parent: message.parent }).then(
-      (raw) => {
-        const output = raw.output.byteLength > 0 ? raw.output : undefined;
-        answer(
-          { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
-          output ? [output.buffer as ArrayBuffer] : undefined,
-        );
-      },
-      (err: NuvolaError) => answer({ type: 'chainResult', callId, error: err.toWire() }),
-    );
   }
 
   settle(slot: Slot, outcome: InvokeOutcome): void {
@@ -608,34 +536,7 @@ export class Pool implements PoolCore {
   }
 
   stats(): PoolStats {
-    const queuedMessageBytes = this.groups.queuedBytes();
-    let inflight = 0;
-    let workers = 0;
-    let instances = 0;
-    let spareMemories = 0;
-    for (const slot of this.slots) {
-      for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
-      if (slot.parked || slot.dead) continue;
-      workers++;
-      const spares = Atomics.load(slot.control, Control.SPARES);
-      instances += Atomics.load(this.workers.memoryCounts, slot.holder) - spares;
-      spareMemories += spares;
-    }
-    return {
-      workers,
-      workersParked: this.counters.parked,
-      workerRestarts: this.counters.restarts,
-      interrupts: this.counters.interrupts,
-      timeoutTerminations: this.counters.terminations,
-      instances,
-      spareMemories,
-      coldStarts: this.counters.coldStarts,
-      warmStarts: this.counters.warmStarts,
-      inflight,
-      completed: this.counters.completed,
-      failed: this.counters.failed,
-      queuedMessageBytes,
-    };
+    return poolStats(this.slots, this.counters, this.workers.memoryCounts, this.groups.queuedBytes());
   }
 
   /** Per registered function, its calls running and waiting under `maxConcurrency`. */
@@ -673,17 +574,4 @@ export function cancelledError(fn: string, reason: unknown, started = true): Nuv
     reason: why,
     ...(started ? {} : { started: false }),
   });
-}
-
-/**
- * What of a kernel reply moves to the worker rather than being copied: a result array (this
- * reply's alone), or the ports of a line to the kernel thread.
- */
-function movedKernelValue(value: unknown): TransferListItem[] | undefined {
-  if (value instanceof Float32Array) return [value.buffer as ArrayBuffer];
-  if (value !== null && typeof value === 'object' && 'port' in value && 'control' in value) {
-    const { port, control } = value as { port: TransferListItem; control: TransferListItem };
-    return [port, control];
-  }
-  return undefined;
 }
