@@ -4,9 +4,17 @@
  * that dies or has to be stopped — failing only the invocations that had started on it and
  * re-dispatching those that had not.
  *
- * Why it is this long: dispatch, admission, timeouts and interrupts, groups, chained calls and
- * worker replacement all act on the same slots and pending calls; issue 17 splits it along the
- * capability slices (admission.ts and outcome-log.ts are already out).
+ * `Pool` is the facade runtime.ts and the cluster use; it holds a call's life (invoke:
+ * tracing, the caller's AbortSignal, admission under maxConcurrency, the answer) and composes
+ * the parts, each acting on the pool's shared state through a narrow interface (`PoolCore`
+ * in pool-types.ts and a host interface per part): the workers' lives (pool-workers.ts),
+ * dispatch (pool-dispatch.ts), registration (pool-registration.ts), deadlines
+ * (pool-deadlines.ts), groups (pool-groups.ts), a worker's requests (pool-requests.ts) and
+ * the figures (pool-stats.ts). Its public members beyond that surface are those interfaces.
+ *
+ * Why it is over 500 lines: a call's life — made, admitted, dispatched, answered, aborted,
+ * counted and traced — is one piece read top to bottom (`invoke`, `settle`, `fail`, `abort`),
+ * plus the one-line delegations the parts' interfaces need.
  */
 import type { TransferListItem } from 'node:worker_threads';
 import { ErrorCode, fromWire, makeError, NuvolaError } from './errors.js';
