@@ -37,7 +37,7 @@ import type {
   Trace,
 } from './pool-types.js';
 import { Registrations } from './pool-registration.js';
-import { post, stop, Workers } from './pool-workers.js';
+import { post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
 import { Dispatch } from './pool-dispatch.js';
 import { Groups } from './pool-groups.js';
 import { poolStats } from './pool-stats.js';
@@ -115,11 +115,11 @@ export class Pool implements PoolCore {
   }
 
   post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
-    post(slot, message, transfer);
+    postTo(slot, message, transfer);
   }
 
   stop(slot: Slot, reason: string): Promise<void> {
-    return stop(slot, reason);
+    return stopWorker(slot, reason);
   }
 
   dispatch(pending: Pending): void {
