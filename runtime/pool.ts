@@ -4,397 +4,182 @@
  * that dies or has to be stopped — failing only the invocations that had started on it and
  * re-dispatching those that had not.
  *
- * Why it is this long: dispatch, admission, timeouts and interrupts, groups, chained calls and
- * worker replacement all act on the same slots and pending calls; issue 17 splits it along the
- * capability slices (admission.ts and outcome-log.ts are already out).
+ * `Pool` is the facade runtime.ts and the cluster use; it holds a call's life (invoke:
+ * tracing, the caller's AbortSignal, admission under maxConcurrency, the answer) and composes
+ * the parts, each acting on the pool's shared state through a narrow interface (`PoolCore`
+ * in pool-types.ts and a host interface per part): the workers' lives (pool-workers.ts),
+ * dispatch (pool-dispatch.ts), registration (pool-registration.ts), deadlines
+ * (pool-deadlines.ts), groups (pool-groups.ts), a worker's requests (pool-requests.ts) and
+ * the figures (pool-stats.ts). Its public members beyond that surface are those interfaces.
+ *
+ * Why it is over 500 lines: a call's life — made, admitted, dispatched, answered, aborted,
+ * counted and traced — is one piece read top to bottom (`invoke`, `settle`, `fail`, `abort`),
+ * plus the one-line delegations the parts' interfaces need.
  */
-import { once } from 'node:events';
-import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError, toWire, type WireError } from './errors.js';
-import { serve, unknownMessage } from './rpc.js';
+import type { TransferListItem } from 'node:worker_threads';
+import { ErrorCode, fromWire, makeError, NuvolaError } from './errors.js';
+import { unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
-import { newInterrupt, type Interrupt } from './worker/interrupt.js';
-import { DeadlineTimer, type NextDeadline } from './deadline-timer.js';
-import { OUTCOME_LOG_BYTES, unsentOutcomes } from './outcome-log.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import { deadlinesDue, sweepCalls, SWEEP_INTERVAL_MS, timeoutError } from './pool-deadlines.js';
+import type {
+  Adopted,
+  CallLink,
+  Group,
+  GroupPart,
+  Pending,
+  PoolCore,
+  PoolCounters,
+  PoolOptions,
+  PoolStats,
+  RawResult,
+  Slot,
+  Trace,
+} from './pool-types.js';
+import { Registrations } from './pool-registration.js';
+import { post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
+import { Dispatch } from './pool-dispatch.js';
+import { Groups } from './pool-groups.js';
+import { poolStats } from './pool-stats.js';
+import { chain, serveCall } from './pool-requests.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
-import { clearCpuStop, cpuBound, stopForCpu } from './worker/meter.js';
-import { MAX_HOLDERS } from '../state/key-state.js';
+import { clearCpuStop } from './worker/meter.js';
 import {
   Control,
-  clockMicros,
   wallClock,
   type FromWorker,
   type FunctionSpec,
   type InvokeOutcome,
   type InvokeRequest,
   type ToWorker,
-  type WorkerData,
 } from './protocol.js';
 import type { LogEntry } from './options.js';
-import { NO_INTERRUPT, startUpId, type DataSegment, type Snapshot } from './snapshot/layout.js';
-import type { GroupRef, HostServices } from './protocol.js';
+import { NO_INTERRUPT, type DataSegment } from './snapshot/layout.js';
+import type { HostServices } from './protocol.js';
 
-const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
-/** How often deadlines are checked, in milliseconds. */
-const SWEEP_INTERVAL_MS = 5;
-/**
- * How long guest code may keep the CPU on behalf of a call that has already failed (so that
- * no deadline of its own can stop it) before its worker is replaced, in milliseconds.
- */
-const ZOMBIE_GRACE_MS = 1000;
-/** How long a worker has to acknowledge a cancelled call before the caller is answered anyway, in ms. */
-const CANCEL_GRACE_MS = 100;
-/**
- * How long a call on the CPU may go on after its interrupt word was set before its worker is
- * stopped instead: the checks run at every loop iteration and call, so only a long host call
- * (a big copy, a blocking file operation) keeps a guest from reaching one this long.
- */
-const INTERRUPT_GRACE_MS = 1000;
-/**
- * Longest `close()` waits for its workers to exit. A thread blocked in a system call (a host
- * file that blocks) never exits, and Node cannot interrupt it: close resolves anyway.
- */
-const CLOSE_WAIT_MS = 2000;
+export type { CallLink, CallRecord, GroupPart, PoolOptions, PoolStats, RawResult } from './pool-types.js';
 
-/** The process's flags that a worker accepts, worked out on the first spawn. */
-let workerExecArgv: string[] | undefined;
-
-function newWorker(data: WorkerData): Worker {
-  // The worker is a module file: flags that only make sense for the main script (such as
-  // `--input-type` of `node -e`) would stop it from loading.
-  workerExecArgv ??= process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
-  try {
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
-  } catch (err) {
-    // Per-process flags (`--expose-gc`, ...) are refused for a worker; they apply to it anyway.
-    if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    const refused = new Set(((err as Error).message.split('flags: ')[1] ?? '').split(/,\s*/));
-    workerExecArgv = workerExecArgv.filter((arg) => !refused.has(arg));
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
-  }
-}
-
-export interface RawResult {
-  output: Uint8Array;
-  returnCode: number;
-  cold: boolean;
-  worker: number;
-  /** See InvokeResult.workerMs. */
-  workerMs: number;
-  /** See InvokeResult.usage. */
-  usage: Usage;
-  /** With `trace`: every call of the tree this invocation started (itself included). */
-  calls?: CallRecord[];
-}
-
-/** One call of a traced call tree. */
-export interface CallRecord {
-  /** The call's id, unique in the runtime (negative for a chained call its caller's worker ran itself). */
-  id: number;
-  /** The id of the call that made this one with chain.call; undefined for the root. */
-  parent: number | undefined;
-  function: string;
-  /** The worker that ran it; -1 for a call that failed (whether or not it started). */
-  worker: number;
-  /** When it was started, in ms after the root was. */
-  startMs: number;
-  durationMs: number;
-  /** Its return code, or undefined when it failed. */
-  returnCode: number | undefined;
-  /** The failure's code, when it failed. */
-  error: string | undefined;
-}
-
-/** How a call relates to others: the caller that chained it, a root whose tree is traced, its group. */
-export interface CallLink {
-  parent?: number;
-  trace?: boolean;
-  group?: GroupRef;
-  /** A group rank whose slot under maxConcurrency its group took for it (all ranks at once). */
-  admitted?: Admission;
-  /** The caller's AbortSignal (`invoke(…, { signal })`). */
-  signal?: AbortSignal;
-}
-
-/** A chained call a worker runs itself: the pool only watches it (see InvokeRequest.local). */
-interface Adopted {
-  slot: Slot;
-  id: number;
-  deadline: number;
-  suspends: boolean;
-}
-
-/** A group started by invokeGroup: where each rank runs, and whether it is over. */
-interface Group {
-  /** The worker each rank was dispatched to. */
-  slots: (Slot | undefined)[];
-  /** Each rank's invocation. */
-  pendings: (Pending | undefined)[];
-  aborted: boolean;
-  /** With placement 'pack': the one worker every rank goes to. */
-  packed: Slot | undefined;
-  /** A part of a group spread over hosts: the ranks run here, and how the others are reached. */
-  part?: GroupPart;
-  /** Per rank, bytes sent to it and not yet received (GroupRef.queued). */
-  queued: Int32Array;
-}
-
-/** Where a group's ranks run when some are on other hosts (cluster mode). */
-export interface GroupPart {
-  /** The ranks that run on this pool; messages to the others go through `send`. */
-  ranks: number[];
-  /** Carries a message to a rank on another host. */
-  send(from: number, to: number, data: SharedArrayBuffer): void;
-  /** Called once when a rank here fails and ends the group (not for an abort from elsewhere). */
-  aborted(error: NuvolaError): void;
-  /** Set by the pool when the part starts: the id `deliver` and `abortPart` take. */
-  id?: number;
-}
-
-interface Pending {
-  readonly request: InvokeRequest;
-  readonly resolve: (result: RawResult) => void;
-  readonly reject: (error: NuvolaError) => void;
-  /** Position in its worker's stream of invocations; compared against Control.STARTED. */
-  position: number;
-  /** Whether the caller has been answered. A settled call stays in `inflight` until its worker replies. */
-  settled: boolean;
-  /** Set once a cancel was sent: the worker's answer settles the call, or this time passes. */
-  cancelBy: number | undefined;
-  /** For a call a worker runs itself: whether its module can suspend (as that worker has it registered). */
-  suspends?: boolean;
-  /** The maxConcurrency slot it holds until it is answered. */
-  admission?: Admission;
-  /** When the pool set the worker's interrupt word to stop this call looping past its deadline. */
-  interruptedAt?: number;
-  /** Set when the pool stopped the call for its function's cpuLimitMs. */
-  cpuStopped?: boolean;
-  /** Set when the caller aborted it: handled like a deadline that has passed, answered with this. */
-  aborted?: NuvolaError;
-  /** Stops listening to the caller's AbortSignal (once the call is answered). */
-  unlisten?: () => void;
-}
-
-/** A traced call tree: its records so far and when its root started. */
-interface Trace {
-  start: number;
-  records: CallRecord[];
-}
-
-interface Slot {
-  readonly index: number;
-  readonly worker: Worker;
-  readonly control: Int32Array;
-  /** The worker's outcome log (runtime/outcome-log.ts). */
-  readonly outcomes: SharedArrayBuffer;
-  /** The worker's interrupt word: the id of a call on its CPU to stop (runtime/worker/interrupt.ts). */
-  readonly interrupt: Interrupt;
-  /** Invocations sent or about to be sent to this worker, in the order sent. */
-  readonly inflight: Map<number, Pending>;
-  outbox: InvokeRequest[];
-  sent: number;
-  /** Why the pool stopped this worker, when it did. */
-  stopReason: string | undefined;
-  /** Whether the worker finished loading (its `ready` message); one that dies on its own before is not restarted (a crash loop). */
-  ready: boolean;
-  /** Set when the thread died before it was ready; the slot takes no more work. */
-  dead: boolean;
-  /** A call id seen in RUNNING that no caller waits for any more, and since when. */
-  zombie: { id: number; since: number } | undefined;
-  /** This worker's state lock holder number (unique among live workers and unreleased dead ones). */
-  readonly holder: number;
-  /** State requests from this worker still being carried out here (some under its locks). */
-  readonly stateInflight: Set<Promise<unknown>>;
-  /** Stopped for being idle (scale to zero); started again when work comes. */
-  parked: boolean;
-  /** {@link wallClock} of the last message to or from the worker. */
-  lastActive: number;
-}
-
-interface Registering {
-  seq: number;
-  spec: FunctionSpec;
-  /** What each worker is sent (again to a replacement): `boot` or `register`. */
-  message: ToWorker;
-  /** The snapshot a `boot` answered with. */
-  snapshot: Snapshot | undefined;
-  timeoutMs: number;
-  /** Workers that have not answered yet. */
-  waiting: Set<Slot>;
-  /** When each worker was first seen creating the instance (Control.REGISTERING). */
-  began: Map<Slot, number>;
-  error: WireError | undefined;
-  /** Answers the caller; may run before every worker is through (the state lingers until then). */
-  done: () => void;
-}
-
-export interface PoolStats {
-  /** Worker threads running now (parked ones, stopped for being idle, not counted). */
-  workers: number;
-  /** Workers stopped for being idle since the start. */
-  workersParked: number;
-  /** Workers replaced after they died or were stopped. */
-  workerRestarts: number;
-  /** Calls on a worker's CPU past their deadline (and register's start-up code past its timeout) stopped by the interrupt word; their worker went on. */
-  interrupts: number;
-  /** Workers stopped to end a call past its deadline (or register's start-up code past its timeout): its code was not instrumented, or it did not reach a check in time. */
-  timeoutTerminations: number;
-  /** Live instances on all workers: idle, running or suspended. */
-  instances: number;
-  /** Memories of retired instances kept, reset, for the next restores (see `memoryPoolSize`). */
-  spareMemories: number;
-  /** Calls that restored a new instance from the snapshot (no idle one was warm). */
-  coldStarts: number;
-  /** Calls that found a warm instance. */
-  warmStarts: number;
-  inflight: number;
-  completed: number;
-  failed: number;
-  /** Bytes of group messages sent and not yet received, over all running groups (at most `maxQueuedMessageBytes` per rank). */
-  queuedMessageBytes: number;
-}
-
-/** Pool settings beyond what each worker is told. */
-export interface PoolOptions {
-  size: number;
-  /** Workers kept running however idle. */
-  minWorkers: number;
-  idleTimeoutMs: number;
-}
-
-/** In a group's `workers`: the rank runs on another host (cluster mode). */
-const REMOTE_RANK = -2;
-
-export class Pool {
-  private readonly slots: Slot[] = [];
-  /** Lock holder numbers not in use (1 is the main thread's). */
-  private readonly freeHolders = Array.from({ length: MAX_HOLDERS - 2 }, (_, i) => i + 2);
-  private readonly functions = new Map<string, FunctionSpec>();
-  private readonly admissions = new Map<string, Admission>();
+export class Pool implements PoolCore {
+  readonly slots: Slot[] = [];
+  readonly counters: PoolCounters = {
+    restarts: 0,
+    interrupts: 0,
+    terminations: 0,
+    parked: 0,
+    completed: 0,
+    failed: 0,
+    coldStarts: 0,
+    warmStarts: 0,
+  };
+  readonly functions = new Map<string, FunctionSpec>();
+  readonly admissions = new Map<string, Admission>();
   /** Functions the runtime runs on this thread (host handlers): a guest's chain.call may name them. */
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
-  private readonly groups = new Map<number, Group>();
-  private nextGroup = 1;
+  private readonly groups = new Groups(this);
   /** The trace of every call that belongs to a traced call tree, by call id. */
   private readonly traces = new Map<number, Trace>();
-  /**
-   * Per function, the worker that last ran it or was asked to prewarm it: it likely holds a
-   * warm instance, so it wins a tie between equally loaded workers.
-   */
-  private readonly home = new Map<string, number>();
-  /** Where the next prewarm goes, so that the stages of a chain spread over the workers. */
-  private prewarmCursor = 0;
-  private readonly registering = new Map<number, Registering>();
+  readonly registrations = new Registrations(this);
   /** Per-function counts and distributions (`rt.stats().byFunction`). */
   readonly meters = new FunctionMeters();
   /** Energy attributed to calls, where RAPL counters are readable (`rt.stats().energy`). */
   readonly energy = new EnergyMeter();
+  private readonly logger: (entry: LogEntry) => void;
   private nextId = 1;
-  private nextSeq = 1;
   private outstanding = 0;
-  private flushQueued = false;
   private sweeper: NodeJS.Timeout | undefined;
   /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
-  private readonly deadlines = new DeadlineTimer((now) => this.deadlinesDue(now));
-  private closed = false;
-  private restarts = 0;
-  private interrupts = 0;
-  private terminations = 0;
-  private parkedCount = 0;
-  private completed = 0;
-  private failed = 0;
-  private coldStarts = 0;
-  private warmStarts = 0;
-  private readonly parkTimer: NodeJS.Timeout;
-  private readonly workerOptions: Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt'>;
-  /** Per lock holder number, the Wasm memories that worker holds (see WorkerData.memoryCounts). */
-  private readonly memoryCounts: Int32Array;
-  /** Per lock holder number, the WASI host descriptors that worker holds (see WorkerData.wasiFileCounts). */
-  private readonly wasiFileCounts: Int32Array;
+  private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
+  closed = false;
+  private readonly workers: Workers;
+  private readonly dispatcher = new Dispatch(this);
 
   constructor(
-    private readonly options: PoolOptions,
-    workerOptions: Omit<
-      WorkerData,
-      'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt' | 'memoryCounts' | 'wasiFileCounts' | 'idleTimeoutMs'
-    >,
-    private readonly logger: (entry: LogEntry) => void,
+    options: PoolOptions,
+    workerOptions: ConstructorParameters<typeof Workers>[2],
+    logger: (entry: LogEntry) => void,
     /** The capabilities' main-thread services, which answer the workers' `call` messages. */
-    private readonly services: HostServices,
+    readonly services: HostServices,
     /**
      * Called with a lost worker's lock holder number once the requests it left running here
      * have finished, to give back the locks it held.
      */
-    private readonly onLost: (holder: number) => void,
+    onLost: (holder: number) => void,
   ) {
-    this.memoryCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
-    this.wasiFileCounts = new Int32Array(new SharedArrayBuffer(4 * MAX_HOLDERS));
-    this.workerOptions = {
-      ...workerOptions,
-      idleTimeoutMs: options.idleTimeoutMs,
-      memoryCounts: this.memoryCounts.buffer as SharedArrayBuffer,
-      wasiFileCounts: this.wasiFileCounts.buffer as SharedArrayBuffer,
-    };
-    for (let i = 0; i < options.size; i++) this.slots.push(this.spawn(i));
-    this.parkTimer = setInterval(() => this.parkIdle(), Math.max(10, Math.min(1000, options.idleTimeoutMs / 4)));
-    this.parkTimer.unref();
+    this.logger = logger;
+    this.workers = new Workers(this, options, workerOptions, logger, onLost);
   }
 
-  private spawn(index: number): Slot {
-    const control = new SharedArrayBuffer(Control.LENGTH * 4);
-    const outcomes = new SharedArrayBuffer(OUTCOME_LOG_BYTES);
-    const holder = this.freeHolders.shift();
-    if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
-    const interrupt = newInterrupt();
-    const data: WorkerData = { ...this.workerOptions, index, control, lockHolder: holder, outcomes, interrupt: interrupt.memory };
-    // The worker is a module file: flags that only make sense for the main script (such as
-    // `--input-type` of `node -e`) would stop it from loading.
-    const worker = newWorker(data);
-    const slot: Slot = {
-      index,
-      worker,
-      control: new Int32Array(control),
-      outcomes,
-      interrupt,
-      inflight: new Map(),
-      outbox: [],
-      sent: 0,
-      stopReason: undefined,
-      ready: false,
-      dead: false,
-      zombie: undefined,
-      holder,
-      stateInflight: new Set(),
-      parked: false,
-      lastActive: wallClock(),
-    };
-    worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
-    worker.on('error', (err) => {
-      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });
-    });
-    worker.on('exit', () => this.onExit(slot));
-    if (this.sweeper === undefined) worker.unref();
-    for (const spec of this.functions.values()) this.post(slot, { type: 'register', spec, seq: 0 });
-    // A direct channel to every other running worker, for messages between group ranks.
-    for (const other of this.slots) {
-      if (other.index === index || other.parked || other.dead || other.stopReason !== undefined) continue;
-      const { port1, port2 } = new MessageChannel();
-      this.post(slot, { type: 'peer', index: other.index, port: port1, control: other.control.buffer as SharedArrayBuffer }, [port1]);
-      this.post(other, { type: 'peer', index, port: port2, control }, [port2]);
-    }
-    return slot;
+  /** Whether the sweeper runs (see hold). */
+  get holding(): boolean {
+    return this.sweeper !== undefined;
   }
 
-  private post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
-    slot.lastActive = wallClock();
-    slot.worker.postMessage(message, transfer);
-    Atomics.add(slot.control, Control.SIGNAL, 1);
-    if (Atomics.load(slot.control, Control.IDLE) === 1) {
-      // The worker measures how long the wake-up took, to decide whether spinning pays.
-      Atomics.store(slot.control, Control.NOTIFIED_AT, clockMicros());
-      Atomics.notify(slot.control, Control.SIGNAL, 1);
-    }
+  post(slot: Slot, message: ToWorker, transfer?: readonly TransferListItem[]): void {
+    postTo(slot, message, transfer);
+  }
+
+  stop(slot: Slot, reason: string): Promise<void> {
+    return stopWorker(slot, reason);
+  }
+
+  dispatch(pending: Pending): void {
+    this.dispatcher.dispatch(pending);
+  }
+
+  group(id: number): Group | undefined {
+    return this.groups.byId.get(id);
+  }
+
+  pick(fn?: string): Slot | undefined {
+    return this.dispatcher.pick(fn);
+  }
+
+  get maxQueuedMessageBytes(): number {
+    return this.workers.data.maxQueuedMessageBytes;
+  }
+
+  /**
+   * Starts `size` invocations of `fn` as ranks 0..size-1 of one group and resolves with their
+   * results in rank order (see Groups.run).
+   */
+  invokeGroup(
+    fn: string,
+    size: number,
+    input: Uint8Array,
+    timeoutMs: number,
+    placement: 'spread' | 'pack' = 'spread',
+    part?: GroupPart,
+  ): Promise<RawResult[]> {
+    return this.groups.run(fn, size, input, timeoutMs, placement, part);
+  }
+
+  /** A message from a rank on another host to rank `to` of the group part `id`. */
+  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void {
+    this.groups.deliver(id, from, to, data);
+  }
+
+  /** A rank of the group part `id` failed on another host: the ranks here stop too. */
+  abortPart(id: number, error: NuvolaError): void {
+    this.groups.abortPart(id, error);
+  }
+
+  unpark(slot: Slot): Slot {
+    return this.workers.unpark(slot);
+  }
+
+  /**
+   * Asks the running workers to restore `count` idle instances of `fn` each, in time they
+   * have no call to run — ahead of a call the caller knows is coming. Starts a parked worker
+   * when none runs.
+   */
+  prewarm(fn: string, count: number): void {
+    this.dispatcher.prewarm(fn, count);
+  }
+
+  /** Warms the later stages of a chain on the worker the first stage will run on (see Dispatch.prewarmChain). */
+  prewarmChain(stages: string[]): void {
+    this.dispatcher.prewarmChain(stages);
   }
 
   /**
@@ -425,11 +210,23 @@ export class Pool {
   async register(spec: FunctionSpec, segments: DataSegment[], timeoutMs: number): Promise<FunctionSpec> {
     this.hold();
     try {
-      const booter = this.pick();
-      const booted = await this.gather(spec, booter ? [booter] : [], (seq) => ({ type: 'boot', spec, segments, seq }), timeoutMs);
+      const booter = this.dispatcher.pick();
+      const booted = await this.registrations.gather(
+        spec,
+        booter ? [booter] : [],
+        (seq) => ({ type: 'boot', spec, segments, seq }),
+        timeoutMs,
+        () => this.dispatcher.noWorkers(),
+      );
       if (booted.error !== undefined) throw fromWire(booted.error);
       const registered: FunctionSpec = { ...spec, snapshot: booted.snapshot! };
-      const done = await this.gather(registered, this.live(), (seq) => ({ type: 'register', spec: registered, seq }), timeoutMs);
+      const done = await this.registrations.gather(
+        registered,
+        this.dispatcher.live(),
+        (seq) => ({ type: 'register', spec: registered, seq }),
+        timeoutMs,
+        () => this.dispatcher.noWorkers(),
+      );
       if (done.error !== undefined) {
         for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name: spec.name });
         throw fromWire(done.error);
@@ -442,76 +239,16 @@ export class Pool {
     }
   }
 
-  /** Sends `message(seq)` to `slots` and waits until each has answered or was lost. */
-  private gather(spec: FunctionSpec, slots: Slot[], message: (seq: number) => ToWorker, timeoutMs: number): Promise<Registering> {
-    const seq = this.nextSeq++;
-    return new Promise<Registering>((resolve) => {
-      const state: Registering = {
-        seq,
-        spec,
-        message: message(seq),
-        snapshot: undefined,
-        timeoutMs,
-        waiting: new Set(slots),
-        began: new Map(),
-        error: undefined,
-        done: () => resolve(state),
-      };
-      if (state.waiting.size === 0) {
-        state.error = this.noWorkers().toWire();
-        state.done();
-        return;
-      }
-      this.registering.set(seq, state);
-      for (const slot of state.waiting) this.post(slot, state.message);
-    });
-  }
-
-  /**
-   * A worker is through with a registration (answered, or was lost). The caller is answered
-   * when the last worker is through or, on a timeout, earlier; the state is kept until then so
-   * that a worker that reaches a failed registration late is still timed out if it hangs.
-   */
-  private through(state: Registering, slot: Slot): void {
-    state.waiting.delete(slot);
-    if (state.waiting.size === 0) {
-      this.registering.delete(state.seq);
-      state.done();
-    }
-  }
-
   unregister(name: string): void {
     // Calls accepted before the unregister must reach the workers before it does.
-    this.flush();
+    this.dispatcher.flush();
     this.functions.delete(name);
-    this.home.delete(name);
+    this.dispatcher.forget(name);
     this.meters.forget(name);
     // Calls waiting for a slot go on to the workers, which answer E_UNKNOWN_FUNCTION.
     this.admissions.get(name)?.drain();
     this.admissions.delete(name);
     for (const slot of this.slots) if (!slot.parked) this.post(slot, { type: 'unregister', name });
-  }
-
-  /**
-   * Asks the running workers to restore `count` idle instances of `fn` each, in time they
-   * have no call to run — ahead of a call the caller knows is coming. Starts a parked worker
-   * when none runs.
-   */
-  prewarm(fn: string, count: number): void {
-    if (!this.functions.has(fn)) return;
-    if (this.live().length === 0) this.pick();
-    const running = this.live();
-    if (running.length === 0) return;
-    // Spread `count` instances over the workers, starting where the last prewarm stopped;
-    // the first one becomes the function's home, where its next call goes on a tie.
-    const share = new Map<Slot, number>();
-    for (let i = 0; i < count; i++) {
-      const slot = running[(this.prewarmCursor + i) % running.length]!;
-      share.set(slot, (share.get(slot) ?? 0) + 1);
-    }
-    this.home.set(fn, running[this.prewarmCursor % running.length]!.index);
-    this.prewarmCursor = (this.prewarmCursor + 1) % running.length;
-    for (const [slot, n] of share) this.post(slot, { type: 'prewarm', fn, count: n });
   }
 
   invoke(fn: string, input: Uint8Array, timeoutMs: number, link?: CallLink, adopted?: Adopted): Promise<RawResult> {
@@ -568,7 +305,7 @@ export class Pool {
         request,
         resolve: (result) => {
           pending.unlisten?.();
-          this.completed++;
+          this.counters.completed++;
           meter(result.usage, undefined);
           this.release();
           this.freeSlot(pending);
@@ -579,7 +316,7 @@ export class Pool {
         },
         reject: (error) => {
           pending.unlisten?.();
-          this.failed++;
+          this.counters.failed++;
           meter(error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
@@ -590,10 +327,7 @@ export class Pool {
         settled: false,
         cancelBy: undefined,
       };
-      if (link?.group !== undefined) {
-        const group = this.groups.get(link.group.id);
-        if (group !== undefined) group.pendings[link.group.rank] = pending;
-      }
+      if (link?.group !== undefined) this.groups.enlist(pending);
       const signal = link?.signal;
       if (signal !== undefined) {
         if (signal.aborted) {
@@ -606,21 +340,21 @@ export class Pool {
       }
       const admission = this.admissions.get(fn);
       if (adopted === undefined) {
-        if (admission === undefined) this.dispatch(pending);
+        if (admission === undefined) this.dispatcher.dispatch(pending);
         else if (link?.admitted !== undefined) {
           pending.admission = link.admitted;
-          this.dispatch(pending);
+          this.dispatcher.dispatch(pending);
         } else if (admission.tryTake(1)) {
           // The common case, without the closures a waiting call needs.
           pending.admission = admission;
-          this.dispatch(pending);
+          this.dispatcher.dispatch(pending);
         } else {
           this.admit(admission, 1, request.deadline, {
             grant: () => {
               pending.admission = admission;
               // Aborted while it waited: answered already; its slot goes back.
               if (pending.settled) this.freeSlot(pending);
-              else this.dispatch(pending);
+              else this.dispatcher.dispatch(pending);
             },
             expire: (error) => this.fail(pending, error ?? this.waitedError(fn, timeoutMs, admission.limit)),
           });
@@ -638,7 +372,7 @@ export class Pool {
   }
 
   /** Grants `n` slots of `admission` now if free and nobody waits before, else queues the request until `deadline`. */
-  private admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
+  admit(admission: Admission, n: number, deadline: number, on: AdmissionHandlers): void {
     if (admission.tryTake(n)) return on.grant();
     // Keeps the sweeper, which expires waiting requests, running.
     this.hold();
@@ -668,13 +402,8 @@ export class Pool {
     // Still waiting for a slot of its function's maxConcurrency: it never started.
     if (slot === undefined) return this.fail(pending, error);
     // Made in this turn: send it first, so that the cancel follows it to its worker.
-    if (slot.outbox.includes(pending.request)) this.flush();
-    this.sweepCalls(slot, wallClock());
-  }
-
-  /** What a call past its deadline — or aborted by its caller — is answered with. */
-  private lateError(pending: Pending, where: string, started = true): NuvolaError {
-    return pending.aborted ?? this.timeoutError(pending, where, started);
+    if (slot.outbox.includes(pending.request)) this.dispatcher.flush();
+    sweepCalls(this, slot, wallClock());
   }
 
   private freeSlot(pending: Pending): void {
@@ -684,7 +413,7 @@ export class Pool {
     admission.give(1);
   }
 
-  private waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
+  waitedError(fn: string, timeoutMs: number, limit: number, what = 'call'): NuvolaError {
     return makeError(
       ErrorCode.TIMEOUT,
       `a ${what} of '${fn}' waited timeoutMs=${timeoutMs} for a slot: maxConcurrency=${limit} calls of it were running all along (a recursive fan-out waits on itself this way); raise maxConcurrency in register() or make fewer calls at once`,
@@ -692,117 +421,7 @@ export class Pool {
     );
   }
 
-  /**
-   * Warms the later stages of a chain on the worker the first stage will run on, and makes it
-   * every stage's home: a sequential chain then stays on one worker, which is awake (spinning
-   * for the next call) when each stage arrives, and restores the next stages' instances in
-   * the gaps between them.
-   */
-  prewarmChain(stages: string[]): void {
-    const first = stages[0];
-    if (first === undefined || !this.functions.has(first)) return;
-    const slot = this.pick(first);
-    if (slot === undefined) return;
-    for (const fn of new Set(stages.slice(1))) {
-      if (!this.functions.has(fn)) continue;
-      this.home.set(fn, slot.index);
-      this.post(slot, { type: 'prewarm', fn, count: 1 });
-    }
-  }
-
-  /** Workers that can take work: running, and not being stopped unless all are. */
-  private live(): Slot[] {
-    const alive = this.slots.filter((slot) => !slot.dead && !slot.parked);
-    const healthy = alive.filter((slot) => slot.stopReason === undefined);
-    return healthy.length > 0 ? healthy : alive;
-  }
-
-  private noWorkers(): NuvolaError {
-    return makeError(
-      ErrorCode.WORKER_LOST,
-      'no worker thread could start (each died before coming online); check the warnings in the log — the build in dist/ may be missing or broken',
-    );
-  }
-
-  /**
-   * The worker with the fewest calls in flight. A parked worker is started when none runs, or
-   * when every running one is busy.
-   */
-  private pick(fn?: string): Slot | undefined {
-    // The common case, every worker healthy, without allocating; live() otherwise.
-    let best: Slot | undefined;
-    let healthy = true;
-    let parked: Slot | undefined;
-    for (const slot of this.slots) {
-      if (slot.parked) parked ??= slot;
-      else if (slot.dead || slot.stopReason !== undefined) healthy = false;
-      else if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
-    }
-    if (!healthy || best === undefined) {
-      for (const slot of this.live()) if (best === undefined || slot.inflight.size < best.inflight.size) best = slot;
-    }
-    if (parked !== undefined && (best === undefined || best.inflight.size > 0)) best = this.unpark(parked);
-    if (fn !== undefined && best !== undefined) {
-      const homeIndex = this.home.get(fn);
-      const home = homeIndex === undefined ? undefined : this.slots[homeIndex];
-      if (home !== undefined && home !== best && home.inflight.size <= best.inflight.size && this.healthy(home)) best = home;
-      if (homeIndex !== best.index) this.home.set(fn, best.index);
-    }
-    return best;
-  }
-
-  private healthy(slot: Slot): boolean {
-    return !slot.parked && !slot.dead && slot.stopReason === undefined;
-  }
-
-  private dispatch(pending: Pending): void {
-    const packedGroup = pending.request.group === undefined ? undefined : this.groups.get(pending.request.group.id);
-    const packed = packedGroup?.packed;
-    const best =
-      packed !== undefined && this.healthy(packed) && this.slots[packed.index] === packed ? packed : this.pick(pending.request.fn);
-    if (best === undefined) {
-      this.fail(pending, this.noWorkers());
-      return;
-    }
-    const group = pending.request.group;
-    if (group !== undefined) {
-      const state = this.groups.get(group.id);
-      // A rank moved to another worker (its first one was lost before it started) would miss
-      // messages already routed there: the group fails instead.
-      if (state === undefined || state.aborted || state.slots[group.rank] !== undefined) {
-        this.fail(
-          pending,
-          makeError(ErrorCode.WORKER_LOST, `rank ${group.rank} of a group of '${pending.request.fn}' lost its worker before it started`, {
-            function: pending.request.fn,
-            rank: group.rank,
-          }),
-        );
-        return;
-      }
-      state.slots[group.rank] = best;
-      // Every rank's request shares this array; they are all sent after all are dispatched.
-      group.workers[group.rank] = best.index;
-    }
-    pending.position = best.sent++;
-    best.inflight.set(pending.request.id, pending);
-    best.outbox.push(pending.request);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushQueued = false;
-    for (const slot of this.slots) {
-      if (slot.outbox.length === 0) continue;
-      const batch = slot.outbox;
-      slot.outbox = [];
-      this.post(slot, { type: 'invoke', batch });
-    }
-  }
-
-  private onMessage(slot: Slot, message: FromWorker): void {
+  onMessage(slot: Slot, message: FromWorker): void {
     slot.lastActive = wallClock();
     switch (message.type) {
       case 'ready':
@@ -818,7 +437,7 @@ export class Pool {
         return;
       }
       case 'chain':
-        this.chain(slot, message);
+        chain(this, slot, message);
         return;
       case 'chainLocal': {
         // Watched for timeouts, counted and traced; the worker answers the caller itself.
@@ -826,248 +445,22 @@ export class Pool {
         this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
         return;
       }
-      case 'comm': {
-        // Routed by reference: the SharedArrayBuffer is shared, not copied.
-        const group = this.groups.get(message.group);
-        if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
-          group.part.send(message.from, message.to, message.data);
-          return;
-        }
-        const target = group?.slots[message.to];
-        if (group === undefined || group.aborted || target === undefined || target.dead) return;
-        this.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
+      case 'comm':
+        this.groups.route(message);
         return;
-      }
       case 'call':
-        this.serveCall(slot, message);
+        serveCall(this, slot, message);
         return;
       case 'registered':
-      case 'booted': {
-        // Start-up code has left Wasm: a word still naming it (set as it finished) goes.
-        if (message.type === 'booted') Atomics.compareExchange(slot.interrupt.word, 0, startUpId(message.seq), NO_INTERRUPT);
-        const state = this.registering.get(message.seq);
-        if (state === undefined || !state.waiting.has(slot)) return;
-        state.error ??= message.error;
-        if (message.type === 'booted') state.snapshot ??= message.snapshot;
-        this.through(state, slot);
+      case 'booted':
+        this.registrations.answered(slot, message);
         return;
-      }
       default:
         unknownMessage(message);
     }
   }
 
-  /** Answers a worker's request to a capability's main-thread service. */
-  private serveCall(slot: Slot, message: Extract<FromWorker, { type: 'call' }>): void {
-    const { id, capability } = message;
-    const request = capability === 'state' ? serve(this.services.state, message) : serve(this.services.kernels, message);
-    // Kernel calls hold no state: a lost worker's locks need not wait for them.
-    if (capability === 'state') {
-      slot.stateInflight.add(request);
-      const done = (): void => void slot.stateInflight.delete(request);
-      request.then(done, done);
-    }
-    request.then(
-      (value) => this.post(slot, { type: 'reply', capability, id, value }, capability === 'kernels' ? movedKernelValue(value) : undefined),
-      (err: unknown) =>
-        this.post(slot, {
-          type: 'reply',
-          capability,
-          id,
-          error: toWire(err, capability === 'kernels' ? ErrorCode.HANDLER_FAILED : ErrorCode.STATE_UNAVAILABLE),
-        }),
-    );
-  }
-
-  /**
-   * Starts `size` invocations of `fn` as ranks 0..size-1 of one group and resolves with their
-   * results in rank order. They are dispatched together (a rank waiting for a message
-   * suspends, so all ranks make progress on any number of workers). The first rank that fails
-   * ends the group: ranks waiting in a receive fail with E_COMM_ABORTED, and the group rejects
-   * with the first failure (its `details.rank` says which).
-   */
-  async invokeGroup(
-    fn: string,
-    size: number,
-    input: Uint8Array,
-    timeoutMs: number,
-    placement: 'spread' | 'pack' = 'spread',
-    part?: GroupPart,
-  ): Promise<RawResult[]> {
-    const ranks = part?.ranks ?? Array.from({ length: size }, (_, rank) => rank);
-    // Every rank of the group at once, or none: ranks admitted one by one could each wait on
-    // a rank that waits for a slot another group's rank holds.
-    const admission = this.admissions.get(fn);
-    if (admission !== undefined) {
-      if (ranks.length > admission.limit) {
-        throw makeError(
-          ErrorCode.INSTANCE_LIMIT,
-          `a group of ${ranks.length} ranks of '${fn}' needs ${ranks.length} calls at once, above its maxConcurrency=${admission.limit}; use fewer ranks or raise maxConcurrency in register()`,
-          { function: fn, size: ranks.length, maxConcurrency: admission.limit },
-        );
-      }
-      await new Promise<void>((resolve, reject) =>
-        this.admit(admission, ranks.length, wallClock() + timeoutMs, {
-          grant: resolve,
-          expire: (error) => reject(error ?? this.waitedError(fn, timeoutMs, admission.limit, 'group')),
-        }),
-      );
-    }
-    const id = this.nextGroup++;
-    const queued = new SharedArrayBuffer(4 * size);
-    const group: Group = {
-      slots: new Array<Slot | undefined>(size).fill(undefined),
-      pendings: new Array<Pending | undefined>(size).fill(undefined),
-      aborted: false,
-      packed: placement === 'pack' ? this.pick(fn) : undefined,
-      queued: new Int32Array(queued),
-    };
-    if (part !== undefined) {
-      group.part = part;
-      part.id = id;
-    }
-    this.groups.set(id, group);
-    let first: NuvolaError | undefined;
-    // A rank on another host is marked REMOTE_RANK: its worker sends its messages here.
-    const workers = new Array<number>(size).fill(part === undefined ? -1 : REMOTE_RANK);
-    const calls = ranks.map((rank) =>
-      this.invoke(fn, input, timeoutMs, {
-        group: { id, rank, size, workers, queued },
-        ...(admission ? { admitted: admission } : {}),
-      }).catch((err: NuvolaError) => {
-        if (first === undefined) {
-          first = err;
-          err.details['rank'] ??= rank;
-          if (!group.aborted) group.part?.aborted(err);
-          this.abortGroup(id, group, err);
-        }
-        throw err;
-      }),
-    );
-    try {
-      const outcomes = await Promise.allSettled(calls);
-      if (first !== undefined) throw first;
-      return outcomes.map((o) => (o as PromiseFulfilledResult<RawResult>).value);
-    } finally {
-      this.groups.delete(id);
-      for (const slot of new Set(group.slots))
-        if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commEnd', group: id });
-    }
-  }
-
-  /** A message from a rank on another host to rank `to` of the group part `id`. */
-  deliver(id: number, from: number, to: number, data: SharedArrayBuffer): void {
-    const group = this.groups.get(id);
-    const target = group?.slots[to];
-    if (group === undefined || group.aborted || target === undefined || target.dead) return;
-    // Counted here, where the receiving rank lowers it; a sender elsewhere cannot be refused,
-    // so a full queue ends the group instead.
-    const before = Atomics.add(group.queued, to, data.byteLength);
-    const cap = this.workerOptions.maxQueuedMessageBytes;
-    if (before > 0 && before + data.byteLength > cap) {
-      const fn = group.pendings[to]?.request.fn ?? '?';
-      const error = makeError(
-        ErrorCode.QUEUE_FULL,
-        `rank ${from} of a group of '${fn}' on another host sent ${data.byteLength} bytes to rank ${to}, which has ${before} bytes it has not received yet; maxQueuedMessageBytes=${cap} — receive sooner or raise maxQueuedMessageBytes in createRuntime()`,
-        { function: fn, rank: from, peer: to, bytes: data.byteLength, queuedBytes: before, maxQueuedMessageBytes: cap },
-      );
-      group.part?.aborted(error);
-      this.abortGroup(id, group, error);
-      return;
-    }
-    this.post(target, { type: 'comm', group: id, from, to, data });
-  }
-
-  /** A rank of the group part `id` failed on another host: the ranks here stop too. */
-  abortPart(id: number, error: NuvolaError): void {
-    const group = this.groups.get(id);
-    if (group !== undefined && !group.aborted) this.abortGroup(id, group, error);
-  }
-
-  /**
-   * Ends a group after a rank failed: receives fail with E_COMM_ABORTED on every worker, and
-   * the ranks still running are failed now (and cancelled where suspended), so the group's
-   * caller does not wait for its slowest rank.
-   */
-  private abortGroup(id: number, group: Group, error: NuvolaError): void {
-    group.aborted = true;
-    for (const slot of new Set(group.slots)) {
-      if (slot !== undefined && this.slots[slot.index] === slot) this.post(slot, { type: 'commAbort', group: id, error: error.toWire() });
-    }
-    group.pendings.forEach((pending, rank) => {
-      if (pending === undefined || pending.settled) return;
-      // A rank on the CPU right now is left to fail at its next receive (or to finish): failing
-      // it here would make its worker look stuck, and stopping a worker loses other calls.
-      const slot = group.slots[rank];
-      if (slot !== undefined && Atomics.load(slot.control, Control.RUNNING) === pending.request.id) return;
-      const aborted = makeError(
-        ErrorCode.COMM_ABORTED,
-        `rank ${rank} stopped: another rank of its group failed (${error.code}: ${error.message})`,
-        {
-          function: pending.request.fn,
-          rank,
-          cause: error.toWire(),
-        },
-      );
-      this.fail(pending, aborted);
-      if (slot !== undefined && this.slots[slot.index] === slot)
-        this.post(slot, { type: 'cancel', id: pending.request.id, error: aborted.toWire() });
-    });
-  }
-
-  /**
-   * A guest's chain.call: runs the callee like any invocation (under its own timeout) and
-   * answers the calling worker — unless that worker is gone, whose caller is gone with it.
-   */
-  private chain(slot: Slot, message: Extract<FromWorker, { type: 'chain' }>): void {
-    const { callId, fn } = message;
-    const answer = (reply: ToWorker, transfer?: ArrayBuffer[]): void => {
-      if (this.slots[slot.index] === slot && !slot.dead && slot.stopReason === undefined) this.post(slot, reply, transfer);
-    };
-    const spec = this.functions.get(fn);
-    const caller = slot.inflight.get(message.parent)?.request;
-    if (this.closed) {
-      answer({ type: 'chainResult', callId, error: makeError(ErrorCode.CLOSED, 'the runtime is closed').toWire() });
-      return;
-    }
-    if (spec === undefined) {
-      const external = this.external?.(
-        fn,
-        message.input,
-        caller === undefined ? 0 : Math.max(1, Math.floor(caller.deadline - wallClock())),
-      );
-      if (external !== undefined) {
-        external.then(
-          (raw) => {
-            const output = raw.output.byteLength > 0 ? new Uint8Array(raw.output) : undefined;
-            answer(
-              { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
-              output ? [output.buffer] : undefined,
-            );
-          },
-          (err: unknown) => answer({ type: 'chainResult', callId, error: toWire(err, ErrorCode.HANDLER_FAILED) }),
-        );
-        return;
-      }
-      const error = makeError(ErrorCode.UNKNOWN_FUNCTION, `chain.call: no function named '${fn}' is registered`, { function: fn });
-      answer({ type: 'chainResult', callId, error: error.toWire() });
-      return;
-    }
-    // A callee gets no longer than its caller has left.
-    const left = caller === undefined ? spec.timeoutMs : Math.max(1, Math.floor(caller.deadline - wallClock()));
-    this.invoke(fn, message.input, Math.min(spec.timeoutMs, left), { parent: message.parent }).then(
-      (raw) => {
-        const output = raw.output.byteLength > 0 ? raw.output : undefined;
-        answer(
-          { type: 'chainResult', callId, returnCode: raw.returnCode, ...(output ? { output } : {}) },
-          output ? [output.buffer as ArrayBuffer] : undefined,
-        );
-      },
-      (err: NuvolaError) => answer({ type: 'chainResult', callId, error: err.toWire() }),
-    );
-  }
-
-  private settle(slot: Slot, outcome: InvokeOutcome): void {
+  settle(slot: Slot, outcome: InvokeOutcome): void {
     // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
@@ -1084,16 +477,14 @@ export class Pool {
       const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
       const error =
         pending.aborted ??
-        (interrupted
-          ? this.timeoutError(pending, 'interrupted on its worker, which went on serving its other calls')
-          : fromWire(outcome.error));
+        (interrupted ? timeoutError(pending, 'interrupted on its worker, which went on serving its other calls') : fromWire(outcome.error));
       // What the call used travels in the worker's error; the pool's own keeps it too.
       const usage = outcome.error.details?.['usage'] as Usage | undefined;
       if (usage !== undefined) error.details['usage'] = withEnergy(usage, this.energy);
       pending.reject(error);
     } else {
-      if (outcome.cold) this.coldStarts++;
-      else this.warmStarts++;
+      if (outcome.cold) this.counters.coldStarts++;
+      else this.counters.warmStarts++;
       pending.resolve({
         output: outcome.output ?? new Uint8Array(0),
         returnCode: outcome.returnCode,
@@ -1105,24 +496,14 @@ export class Pool {
     }
   }
 
-  private fail(pending: Pending, error: NuvolaError): void {
+  fail(pending: Pending, error: NuvolaError): void {
     if (pending.settled) return;
     pending.settled = true;
     pending.reject(error);
   }
 
-  /** `started: false`: the call never started (the cluster records nothing for it). */
-  private timeoutError(pending: Pending, where: string, started = true): NuvolaError {
-    const { fn, timeoutMs } = pending.request;
-    return makeError(
-      ErrorCode.TIMEOUT,
-      `function '${fn}' did not finish within timeoutMs=${timeoutMs} (${where}); raise timeoutMs in register() or invoke() if it needs longer`,
-      { function: fn, timeoutMs, ...(started ? {} : { started: false }) },
-    );
-  }
-
   private sweep(): void {
-    if (this.outstanding === 0 && this.registering.size === 0) {
+    if (this.outstanding === 0 && !this.registrations.active) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
       // Once closed, the workers stay referenced until they have exited, so that an awaited
@@ -1132,282 +513,17 @@ export class Pool {
     }
     const now = wallClock();
     for (const slot of this.slots) {
-      if (slot.stopReason === undefined && !slot.dead) this.sweepCalls(slot, now);
+      if (slot.stopReason === undefined && !slot.dead) sweepCalls(this, slot, now);
     }
-    for (const state of this.registering.values()) this.sweepRegistration(state, now);
+    this.registrations.sweep(now);
     for (const admission of this.admissions.values()) admission.sweep(now);
-  }
-
-  /** The deadline timer went off: handles the calls past their deadline; says which comes next. */
-  private deadlinesDue(now: number): NextDeadline {
-    const next: NextDeadline = { at: Infinity, onCpu: false };
-    for (const slot of this.slots) {
-      if (slot.stopReason !== undefined || slot.dead) continue;
-      this.sweepCalls(slot, now);
-      for (const pending of slot.inflight.values()) {
-        const { deadline, id } = pending.request;
-        if (pending.settled || deadline <= now || deadline >= next.at) continue;
-        next.at = deadline;
-        next.onCpu = Atomics.load(slot.control, Control.RUNNING) === id;
-      }
-    }
-    return next;
-  }
-
-  private sweepCalls(slot: Slot, now: number): void {
-    // Read RUNNING first: the worker sets it before bumping STARTED.
-    const running = Atomics.load(slot.control, Control.RUNNING);
-    const started = Atomics.load(slot.control, Control.STARTED);
-    if (running !== 0 && slot.inflight.get(running)?.settled !== false) {
-      // Guest code runs for a call nobody waits for (it failed or timed out meanwhile).
-      if (slot.zombie?.id !== running) {
-        slot.zombie = { id: running, since: now };
-        // A call that failed (or timed out) but still runs: instrumented code stops at its next
-        // check, other code with its worker below. Not a call the pool does not know yet (a
-        // chained call its worker runs itself, whose chainLocal message is on its way).
-        if (slot.inflight.get(running)?.settled === true) Atomics.store(slot.interrupt.word, 0, running);
-      } else if (now - slot.zombie.since > ZOMBIE_GRACE_MS) {
-        this.terminations++;
-        void this.stop(slot, `call ${running} kept running after it had failed`);
-        return;
-      }
-    } else {
-      slot.zombie = undefined;
-    }
-    if (running !== 0) this.sweepCpu(slot, running);
-    // On the CPU for a call still waited for: a long call, which its own deadline bounds.
-    const busy = running !== 0 && slot.inflight.get(running)?.settled === false;
-    for (const pending of slot.inflight.values()) {
-      // A cancel the worker has not answered for this long (it answers every cancel, and the
-      // call leaves `inflight` then): the worker is stuck, in guest code RUNNING does not name.
-      // Not while it runs a call still waited for: it reads its cancels after that call.
-      if (pending.cancelBy !== undefined && now >= pending.cancelBy + ZOMBIE_GRACE_MS && !busy) {
-        this.terminations++;
-        void this.stop(slot, `a cancel of call ${pending.request.id} went unanswered`);
-        return;
-      }
-      if (pending.settled || (now < pending.request.deadline && pending.aborted === undefined)) continue;
-      const { id, fn, timeoutMs } = pending.request;
-      if (running === id) {
-        // The guest is on the worker's CPU. Its code checks the worker's interrupt word at every
-        // function entry and loop header: naming the call there makes it trap at its next check,
-        // and the worker answers with E_TIMEOUT and goes on. Code the rewrite could not
-        // instrument — or a call still running INTERRUPT_GRACE_MS later (a long host call) —
-        // leaves stopping the thread as the last resort.
-        const interruptible = this.functions.get(fn)?.layout.interruptible === true;
-        if (interruptible && pending.interruptedAt === undefined) {
-          pending.interruptedAt = now;
-          Atomics.store(slot.interrupt.word, 0, id);
-          this.interrupts++;
-          continue;
-        }
-        if (interruptible && now - pending.interruptedAt! < INTERRUPT_GRACE_MS) continue;
-        this.fail(pending, this.lateError(pending, 'its guest was still running and its worker was replaced'));
-        this.terminations++;
-        void this.stop(slot, `function '${fn}' exceeded timeoutMs=${timeoutMs}`);
-        return;
-      }
-      const suspends = pending.suspends ?? this.functions.get(fn)?.suspends === true;
-      // An aborted call's deadline has not passed, so its worker would still start it: it is told
-      // instead, and its answer — the cancel, or the result of a call that got there first —
-      // settles the caller.
-      if (suspends || pending.aborted !== undefined) {
-        // Suspended, queued, or finished with its result on the way: the worker cancels it (a
-        // suspended guest never runs again), drops it, or ignores the cancel. The caller is
-        // answered by the worker's reply, so that nothing the call does lands after its
-        // timeout was reported — or, if the worker is too busy to reply, after a short grace.
-        if (pending.cancelBy === undefined) {
-          pending.cancelBy = now + CANCEL_GRACE_MS;
-          this.post(slot, { type: 'cancel', id, error: this.lateError(pending, 'cancelled by its worker').toWire() });
-          Atomics.add(slot.control, Control.CANCELS, 1);
-        } else if (now >= pending.cancelBy) {
-          this.fail(pending, this.lateError(pending, 'its worker was too busy to cancel it'));
-        }
-      } else if (pending.position >= started) {
-        // The worker drops it unstarted: the deadline travels with the request.
-        this.fail(pending, this.timeoutError(pending, "still waiting in its worker's queue", false));
-      }
-      // A started call of a module that cannot suspend has finished; its result is on the way.
-    }
-  }
-
-  /**
-   * cpuLimitMs: stops the call on the worker's CPU once an upper bound on its CPU (its finished
-   * slices plus the wall time of the running one, see worker/meter.ts) passes its limit; the
-   * worker reports the exact figure with E_CPU_LIMIT.
-   */
-  private sweepCpu(slot: Slot, running: number): void {
-    const pending = slot.inflight.get(running);
-    if (pending === undefined || pending.settled || pending.cpuStopped === true) return;
-    const limit = this.functions.get(pending.request.fn)?.cpuLimitMs;
-    if (limit === undefined) return;
-    const bound = cpuBound(slot.interrupt, running);
-    if (bound === undefined || bound <= limit * 1000) return;
-    pending.cpuStopped = true;
-    stopForCpu(slot.interrupt, running);
-  }
-
-  private sweepRegistration(state: Registering, now: number): void {
-    const stuck: Slot[] = [];
-    let late = false;
-    for (const slot of state.waiting) {
-      // Being stopped already (the sweep comes back before it has exited).
-      if (slot.stopReason !== undefined) continue;
-      if (Atomics.load(slot.control, Control.REGISTERING) !== state.seq) continue;
-      const began = state.began.get(slot) ?? now;
-      state.began.set(slot, began);
-      if (now - began <= state.timeoutMs) continue;
-      late = true;
-      // Start-up code (a start function, init()) past its time: instrumented code traps at its
-      // next check, and the worker answers the boot and goes on. Otherwise — or when no check
-      // comes within INTERRUPT_GRACE_MS — the worker is replaced.
-      const id = startUpId(state.seq);
-      if (state.message.type === 'boot' && state.spec.layout.interruptible && now - began <= state.timeoutMs + INTERRUPT_GRACE_MS) {
-        if (Atomics.exchange(slot.interrupt.word, 0, id) !== id) this.interrupts++;
-        continue;
-      }
-      stuck.push(slot);
-    }
-    if (!late) return;
-    const { name } = state.spec;
-    const first = state.error === undefined;
-    state.error ??= {
-      code: ErrorCode.TIMEOUT,
-      message: `function '${name}' did not finish starting up within timeoutMs=${state.timeoutMs}; its start-up code or init() may loop`,
-      details: { function: name, timeoutMs: state.timeoutMs },
-    };
-    if (stuck.length === 0) return;
-    this.terminations += stuck.length;
-    // Replace the stuck workers before answering, so the caller sees a pool that serves.
-    const stopped = Promise.all(stuck.map((slot) => this.stop(slot, `registering '${name}' timed out`)));
-    if (first) void stopped.then(state.done);
-  }
-
-  /** Stops a worker; its replacement is started from the exit handler. */
-  private async stop(slot: Slot, reason: string): Promise<void> {
-    if (slot.stopReason !== undefined) return;
-    slot.stopReason = reason;
-    await slot.worker.terminate();
-  }
-
-  /**
-   * Scale to zero: stops workers that have had nothing to do for idleTimeoutMs (their idle
-   * instances have expired by then too), keeping minWorkers running.
-   */
-  private parkIdle(): void {
-    if (this.closed) return;
-    const now = wallClock();
-    let running = this.slots.filter((slot) => !slot.parked && !slot.dead).length;
-    const busy = new Set<Slot>();
-    for (const state of this.registering.values()) for (const slot of state.waiting) busy.add(slot);
-    for (const slot of this.slots) {
-      if (slot.parked || slot.dead || slot.stopReason !== undefined || !slot.ready) continue;
-      if (slot.inflight.size > 0 || slot.stateInflight.size > 0 || busy.has(slot)) {
-        slot.lastActive = now;
-        continue;
-      }
-      if (running <= this.options.minWorkers || now - slot.lastActive < this.options.idleTimeoutMs) continue;
-      running--;
-      slot.parked = true;
-      slot.stopReason = 'parked after being idle';
-      this.parkedCount++;
-      void slot.worker.terminate();
-    }
-  }
-
-  private unpark(slot: Slot): Slot {
-    const fresh = this.spawn(slot.index);
-    this.slots[slot.index] = fresh;
-    // A registration between its boot and its end is not in `functions` yet: join it.
-    for (const state of this.registering.values()) {
-      if (state.error !== undefined || state.message.type !== 'register') continue;
-      state.waiting.add(fresh);
-      this.post(fresh, state.message);
-    }
-    return fresh;
-  }
-
-  private onExit(slot: Slot): void {
-    // The thread is gone: what it held is freed, so it no longer counts against maxInstances.
-    Atomics.store(this.memoryCounts, slot.holder, 0);
-    Atomics.store(this.wasiFileCounts, slot.holder, 0);
-    if (this.closed) return;
-    // Its locks are given back only once the requests it left running here (which may run
-    // under those locks) are done; until then its holder number stays taken.
-    const release = (): void => {
-      this.onLost(slot.holder);
-      this.freeHolders.push(slot.holder);
-    };
-    if (slot.stateInflight.size === 0) release();
-    else void Promise.allSettled([...slot.stateInflight]).then(release);
-    // A slot that was parked and started again already has its new worker.
-    if (slot.parked) return;
-    const reason = slot.stopReason ?? 'the worker thread exited unexpectedly';
-    const started = Atomics.load(slot.control, Control.STARTED);
-    let replacement: Slot | undefined;
-    if (slot.ready || slot.stopReason !== undefined) {
-      this.restarts++;
-      replacement = this.spawn(slot.index);
-      this.slots[slot.index] = replacement;
-    } else {
-      slot.dead = true;
-      this.logger({ function: 'nuvola', level: 'warn', message: `worker ${slot.index} died while loading; it is not restarted` });
-    }
-    // Registrations in progress: the lost worker will never answer (or answered for a thread
-    // that is gone); the replacement gets the module too.
-    for (const state of this.registering.values()) {
-      // A boot is redone only if it was this worker's: start-up code must run once.
-      const mine = state.message.type !== 'boot' || state.waiting.has(slot);
-      if (replacement !== undefined && state.error === undefined && mine) {
-        state.waiting.add(replacement);
-        this.post(replacement, state.message);
-      }
-      if (state.waiting.has(slot)) this.through(state, slot);
-    }
-    // Calls that finished with their outcome not yet posted are answered from the worker's log.
-    const unsent = unsentOutcomes(slot.outcomes);
-    for (const pending of slot.inflight.values()) {
-      if (pending.settled) continue;
-      const outcome = unsent.get(pending.request.id);
-      if (outcome !== undefined) {
-        this.settle(slot, outcome);
-      } else if (pending.position >= started) {
-        this.dispatch(pending);
-      } else {
-        this.fail(
-          pending,
-          makeError(
-            ErrorCode.WORKER_LOST,
-            `function '${pending.request.fn}' was running on worker ${slot.index}, which was lost (${reason}); the call may have run in part or in full — retry it only if it is idempotent`,
-            { function: pending.request.fn, worker: slot.index, mayHaveCompleted: true },
-          ),
-        );
-      }
-    }
-    slot.inflight.clear();
   }
 
   /** Resolves once every worker thread is up; rejects if one fails to start. */
   async ready(): Promise<void> {
     this.hold();
     try {
-      await Promise.all(
-        this.slots.map(async (slot) => {
-          const loaded = new Promise<void>((resolve) => {
-            const check = (message: FromWorker): void => {
-              if (message.type !== 'ready') return;
-              slot.worker.off('message', check);
-              resolve();
-            };
-            slot.worker.on('message', check);
-          });
-          const failed = once(slot.worker, 'error').then(([err]) => Promise.reject(err as Error));
-          const exited = once(slot.worker, 'exit').then(([code]) =>
-            Promise.reject(new Error(`worker ${slot.index} exited with code ${code} while loading`)),
-          );
-          await Promise.race([loaded, failed, exited]);
-        }),
-      );
+      await this.workers.ready();
     } finally {
       this.release();
     }
@@ -1415,8 +531,7 @@ export class Pool {
 
   /** Test hook: stops a worker as if it had crashed. */
   crashWorker(index: number): void {
-    const slot = this.slots[index];
-    if (slot && !slot.parked) void slot.worker.terminate();
+    this.workers.crash(index);
   }
 
   /** Test hook: whether worker `index` is creating an instance for a registration right now. */
@@ -1438,35 +553,7 @@ export class Pool {
   }
 
   stats(): PoolStats {
-    let queuedMessageBytes = 0;
-    for (const group of this.groups.values()) for (const bytes of group.queued) queuedMessageBytes += bytes;
-    let inflight = 0;
-    let workers = 0;
-    let instances = 0;
-    let spareMemories = 0;
-    for (const slot of this.slots) {
-      for (const pending of slot.inflight.values()) if (!pending.settled) inflight++;
-      if (slot.parked || slot.dead) continue;
-      workers++;
-      const spares = Atomics.load(slot.control, Control.SPARES);
-      instances += Atomics.load(this.memoryCounts, slot.holder) - spares;
-      spareMemories += spares;
-    }
-    return {
-      workers,
-      workersParked: this.parkedCount,
-      workerRestarts: this.restarts,
-      interrupts: this.interrupts,
-      timeoutTerminations: this.terminations,
-      instances,
-      spareMemories,
-      coldStarts: this.coldStarts,
-      warmStarts: this.warmStarts,
-      inflight,
-      completed: this.completed,
-      failed: this.failed,
-      queuedMessageBytes,
-    };
+    return poolStats(this.slots, this.counters, this.workers.memoryCounts, this.groups.queuedBytes());
   }
 
   /** Per registered function, its calls running and waiting under `maxConcurrency`. */
@@ -1481,8 +568,6 @@ export class Pool {
     this.closed = true;
     clearInterval(this.sweeper);
     this.deadlines.stop();
-    clearInterval(this.parkTimer);
-    for (const slot of this.slots) slot.worker.ref();
     // First, so that a slot given back below lets no waiting call through to a worker.
     const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
     for (const admission of this.admissions.values()) admission.drain(closed);
@@ -1493,21 +578,8 @@ export class Pool {
       }
       slot.inflight.clear();
     }
-    for (const state of this.registering.values()) {
-      state.error = { code: ErrorCode.CLOSED, message: 'the runtime closed during register()', details: {} };
-      state.done();
-    }
-    this.registering.clear();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.slots.map((slot) => slot.worker.terminate())),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    // A worker still there is stuck for good: it must not keep the process alive either.
-    for (const slot of this.slots) slot.worker.unref();
+    this.registrations.close();
+    await this.workers.close();
   }
 }
 
@@ -1519,17 +591,4 @@ export function cancelledError(fn: string, reason: unknown, started = true): Nuv
     reason: why,
     ...(started ? {} : { started: false }),
   });
-}
-
-/**
- * What of a kernel reply moves to the worker rather than being copied: a result array (this
- * reply's alone), or the ports of a line to the kernel thread.
- */
-function movedKernelValue(value: unknown): TransferListItem[] | undefined {
-  if (value instanceof Float32Array) return [value.buffer as ArrayBuffer];
-  if (value !== null && typeof value === 'object' && 'port' in value && 'control' in value) {
-    const { port, control } = value as { port: TransferListItem; control: TransferListItem };
-    return [port, control];
-  }
-  return undefined;
 }

@@ -12,6 +12,7 @@ import { KernelLine } from '../capabilities/kernels/port.js';
 import type { KernelsApi } from '../capabilities/kernels/api.js';
 import type { StateApi } from '../capabilities/state/api.js';
 import { RpcClient, unknownMessage } from '../rpc.js';
+import { wake } from '../wake.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
 import { configureChain } from '../capabilities/chain/guest.js';
@@ -20,16 +21,7 @@ import { configureWasi, sharedFileBudget } from '../capabilities/wasi/guest.js';
 import { loadCapabilities } from '../capabilities/guest.js';
 import { Mailboxes } from './mailbox.js';
 import { setLockHolder } from '../../state/key-state.js';
-import {
-  Control,
-  clockMicros,
-  wallClock,
-  type FromWorker,
-  type FunctionSpec,
-  type InvokeRequest,
-  type ToWorker,
-  type WorkerData,
-} from '../protocol.js';
+import { Control, wallClock, type FromWorker, type FunctionSpec, type InvokeRequest, type ToWorker, type WorkerData } from '../protocol.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -143,11 +135,7 @@ export async function startWorker(): Promise<void> {
         return;
       }
       peer.port.postMessage(comm satisfies ToWorker);
-      Atomics.add(peer.control, Control.SIGNAL, 1);
-      if (Atomics.load(peer.control, Control.IDLE) === 1) {
-        Atomics.store(peer.control, Control.NOTIFIED_AT, clockMicros());
-        Atomics.notify(peer.control, Control.SIGNAL, 1);
-      }
+      wake(peer.control);
     },
     receive: (group, rank, from) => mailboxes.receive(group, rank, from),
     maxMessageBytes: data.maxMessageBytes,
