@@ -7,6 +7,9 @@
  * `ErrorCode`, the class each code is built as, and the errors table in
  * `docs/reference/errors.md` (`npm run docs`) all come from it. A leaf: it imports nothing,
  * so every layer (`state/` included) may use it.
+ *
+ * Why it is over 500 lines: the table is the documentation of every code (when, what to do),
+ * and the classes, wire form and builder must sit beside it to stay in step with it.
  */
 
 /** The classes an error can be, by name (each declared below). */

@@ -9,6 +9,10 @@
  * opcode it does not know: atomics, exceptions, GC) or one that changes what an in-place
  * reset cannot restore (tables, dropped segments) makes the whole module uninstrumentable;
  * such a module is then reset by replacing its instance.
+ *
+ * Why it is over 500 lines: one walk over each body's instructions inserts all of the
+ * rewrite's code (dirty marks, interruption checks, fuel) — split, each part would decode
+ * every instruction again, or share the walk's state through an interface as long as it.
  */
 import { readLeb, writeLeb } from '../wasm-binary.js';
 

@@ -3,12 +3,13 @@
  * slice to enforce `cpuLimitMs`.
  *
  * A call's CPU time is the sum of its slices: from when it starts (or resumes after a
- * suspension) to when it suspends (or ends), each measured with the worker thread's CPU clock
- * (`process.threadCpuUsage()`). Time suspended in a host call is in no slice. That clock is
- * what getrusage(RUSAGE_THREAD) reports, which Linux brings up to date only at scheduler ticks
- * (every 1–4 ms) and switches: a reading may lag by up to a tick, so a short slice can read 0 or
- * a tick too much. The error has no bias (sums over many calls come out right); a slice is
- * capped at its wall time, which a thread's CPU never exceeds. JSPI runs the
+ * suspension) to when it suspends (or ends). Time suspended in a host call is in no slice. A
+ * slice under a millisecond counts its wall time (the thread is on the CPU for all of it but
+ * what the OS takes away). A longer one is measured with the worker thread's CPU clock
+ * (`process.threadCpuUsage()`, read at most once a millisecond), capped at its wall time. That
+ * clock is what getrusage(RUSAGE_THREAD) reports, which Linux brings up to date only at
+ * scheduler ticks (every 1–4 ms) and switches: a reading may lag by up to a tick — too coarse
+ * for short slices, and a reading costs more than a warm call. JSPI runs the
  * resume hooks of all the instances a turn made ready before the first of them continues, so
  * a slice starts at its resume hook or at the end of the slice before it, whichever is later.
  *
@@ -75,31 +76,59 @@ export function threadCpuMicros(): number {
   return user + system;
 }
 
-/** Thread CPU time when the last slice on this thread ended. */
+/**
+ * A slice shorter than this (µs of wall time) counts its wall time as its CPU. The thread CPU
+ * clock cannot resolve it (Linux brings it up to date only at ticks and switches), and reading
+ * it costs more than a warm call does (getrusage: ~0.5–0.8 µs here, twice per call doubled
+ * the cost of a warm call): a short slice on the worker's CPU is read off the cheap wall clock.
+ */
+const SHORT_SLICE_US = 1000;
+/** A reading of the CPU clock older than this (ms) is taken again when a slice starts. */
+const STALE_MS = 1;
+
+/** The last reading of the thread CPU clock (µs) and `performance.now()` then. */
+let lastRead = 0;
+let lastReadWall = -Infinity;
+/** Thread CPU time when the last long slice on this thread ended (µs). */
 let lastEnd = 0;
-/** `performance.now()` then. */
+/** `performance.now()` when the last slice ended. */
 let lastEndWall = 0;
 
 /** A slice of call `id` begins: on the worker's CPU from now. */
 export function startSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
-  meter.sliceStart = threadCpuMicros();
-  meter.sliceWall = performance.now();
+  const wall = performance.now();
+  // At most one reading per millisecond: a long slice's CPU is then measured from at most a
+  // millisecond before it began, and capped at its wall time.
+  if (wall - lastReadWall > STALE_MS) {
+    lastRead = threadCpuMicros();
+    lastReadWall = wall;
+  }
+  meter.sliceStart = lastRead;
+  meter.sliceWall = wall;
   const words = wordsOf(interrupt);
   Atomics.store(words, Word.CPU_MICROS, Math.min(0x7fffffff, Math.round(slicesWall.get(meter) ?? 0)));
-  Atomics.store(words, Word.SLICE_AT, wallMicros(meter.sliceWall));
+  Atomics.store(words, Word.SLICE_AT, wallMicros(wall));
   Atomics.store(words, Word.OWNER, id);
 }
 
 /** The running slice of the call ends (it suspended, returned or trapped); a second call adds nothing. */
 export function endSlice(meter: CallMeter, id: number, interrupt: Interrupt): void {
   if (meter.sliceStart === OFF) return;
-  const now = threadCpuMicros();
   const wallNow = performance.now();
-  meter.cpuMicros += Math.min((wallNow - meter.sliceWall) * 1000, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
+  const sliceUs = (wallNow - meter.sliceWall) * 1000;
   // From its resume, or from the end of the slice before it (resume hooks run in a batch).
-  slicesWall.set(meter, (slicesWall.get(meter) ?? 0) + (wallNow - Math.max(meter.sliceWall, lastEndWall)) * 1000);
+  const ownUs = (wallNow - Math.max(meter.sliceWall, lastEndWall)) * 1000;
+  if (sliceUs < SHORT_SLICE_US) {
+    meter.cpuMicros += Math.max(0, ownUs);
+  } else {
+    const now = threadCpuMicros();
+    lastRead = now;
+    lastReadWall = wallNow;
+    meter.cpuMicros += Math.min(sliceUs, Math.max(0, now - Math.max(meter.sliceStart, lastEnd)));
+    lastEnd = now;
+  }
+  slicesWall.set(meter, (slicesWall.get(meter) ?? 0) + ownUs);
   meter.sliceStart = OFF;
-  lastEnd = now;
   lastEndWall = wallNow;
   // Another call's resume hook already published its slice: it runs from now.
   const words = wordsOf(interrupt);
