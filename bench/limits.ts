@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { buildGuest, createRuntime, type NuvolaError, type Runtime } from 'nuvola';
 import { GuestInstance } from '../runtime/worker/instance.js';
 import { localEnv, snapshotHere } from '../runtime/worker/local.js';
+import { callMs, computeGuest } from './compute.js';
 import { figure, median, percentile, report, type BenchReport } from './harness.js';
 
 export const LIMITS_DEFAULTS = { runs: 7 };
 
-const source = fileURLToPath(new URL('../../bench/guests/compute.ts', import.meta.url));
 const sleepSource = fileURLToPath(new URL('../../bench/guests/nap.ts', import.meta.url));
 
 /** A loop in code the rewrite cannot follow (an atomic load): no checks, so only its worker can stop it. */
@@ -34,25 +34,10 @@ async function uninstrumentedSpin(): Promise<Uint8Array> {
 export async function benchLimits(runs = LIMITS_DEFAULTS.runs): Promise<BenchReport> {
   // The trap latency is a matter of threads being scheduled: the report says how busy the machine was.
   const loadBefore = loadavg()[0]!;
-  const wasm = await buildGuest(source, { optimizeLevel: 3 });
-  const input = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const workloads = [
-    { name: 'Mandelbrot row (640 px × 2000 iterations)', input: input('mandel 2000') },
-    { name: 'recursive fib(27)', input: input('fib 27') },
-    { name: 'tight array loop (400 × 4096 elements)', input: input('array 400') },
-  ];
+  const { wasm, workloads } = await computeGuest();
   const checked = await snapshotHere('checked', wasm, localEnv());
   const plain = await snapshotHere('plain', wasm, localEnv(), 1024, { interruptChecks: false });
   const sides = { checked: GuestInstance.restore(checked.spec, checked.env), plain: GuestInstance.restore(plain.spec, plain.env) };
-  const callMs = (instance: GuestInstance, bytes: Uint8Array, calls: number): number => {
-    const t = performance.now();
-    for (let i = 0; i < calls; i++) {
-      instance.call(bytes, i + 1, Infinity);
-      instance.finish();
-      instance.reset();
-    }
-    return (performance.now() - t) / calls;
-  };
   const figures = [];
   const notes: string[] = [];
   try {

@@ -5,36 +5,18 @@
  * warm instance each on this thread, alternating, medians over runs. Also the fuel each
  * workload consumes, which is the same on every run.
  */
-import { fileURLToPath } from 'node:url';
-import { buildGuest } from 'nuvola';
 import { GuestInstance } from '../runtime/worker/instance.js';
 import { localEnv, snapshotHere } from '../runtime/worker/local.js';
+import { callMs, computeGuest } from './compute.js';
 import { figure, median, report, type BenchReport } from './harness.js';
 
 export const METERING_DEFAULTS = { runs: 7 };
 
-const source = fileURLToPath(new URL('../../bench/guests/compute.ts', import.meta.url));
-
 export async function benchMetering(runs = METERING_DEFAULTS.runs): Promise<BenchReport> {
-  const wasm = await buildGuest(source, { optimizeLevel: 3 });
-  const input = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const workloads = [
-    { name: 'Mandelbrot row (640 px × 2000 iterations)', input: input('mandel 2000') },
-    { name: 'recursive fib(27)', input: input('fib 27') },
-    { name: 'tight array loop (400 × 4096 elements)', input: input('array 400') },
-  ];
+  const { wasm, workloads } = await computeGuest();
   const fueled = await snapshotHere('fueled', wasm, localEnv(), 1024, { fuel: true });
   const plain = await snapshotHere('plain', wasm, localEnv());
   const sides = { fueled: GuestInstance.restore(fueled.spec, fueled.env), plain: GuestInstance.restore(plain.spec, plain.env) };
-  const callMs = (instance: GuestInstance, bytes: Uint8Array, calls: number): number => {
-    const t = performance.now();
-    for (let i = 0; i < calls; i++) {
-      instance.call(bytes, i + 1, Infinity);
-      instance.finish();
-      instance.reset();
-    }
-    return (performance.now() - t) / calls;
-  };
   const figures = [];
   const notes: string[] = [];
   try {

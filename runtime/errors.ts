@@ -8,7 +8,7 @@
  * `docs/reference/errors.md` (`npm run docs`) all come from it. A leaf: it imports nothing,
  * so every layer (`state/` included) may use it.
  *
- * Why it is over 500 lines: the table is the documentation of every code (when, what to do),
+ * Why it is this long: the table is the documentation of every code (when, what to do),
  * and the classes, wire form and builder must sit beside it to stay in step with it.
  */
 

@@ -12,7 +12,7 @@
  * (pool-deadlines.ts), groups (pool-groups.ts), a worker's requests (pool-requests.ts) and
  * the figures (pool-stats.ts). Its public members beyond that surface are those interfaces.
  *
- * Why it is over 500 lines: a call's life — made, admitted, dispatched, answered, aborted,
+ * Why it is this long: a call's life — made, admitted, dispatched, answered, aborted,
  * counted and traced — is one piece read top to bottom (`invoke`, `settle`, `fail`, `abort`),
  * plus the one-line delegations the parts' interfaces need.
  */

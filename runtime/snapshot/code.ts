@@ -10,7 +10,7 @@
  * reset cannot restore (tables, dropped segments) makes the whole module uninstrumentable;
  * such a module is then reset by replacing its instance.
  *
- * Why it is over 500 lines: one walk over each body's instructions inserts all of the
+ * Why it is this long: one walk over each body's instructions inserts all of the
  * rewrite's code (dirty marks, interruption checks, fuel) — split, each part would decode
  * every instruction again, or share the walk's state through an interface as long as it.
  */
