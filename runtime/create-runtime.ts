@@ -68,6 +68,7 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
       maxMessageBytes: resolved.maxMessageBytes,
       maxQueuedMessageBytes: resolved.maxQueuedMessageBytes,
       maxChainedOutputBytes: resolved.maxChainedOutputBytes,
+      region: store.regionMemory(),
     },
     resolved.logger,
     {

@@ -85,6 +85,8 @@ export interface WorkerData {
   wasiFileCounts: SharedArrayBuffer;
   /** The worker's interrupt word (runtime/worker/interrupt.ts): a shared Wasm page the pool writes. */
   interrupt: WebAssembly.Memory;
+  /** The host's region memory (the state store's arena), the same for every worker: mapped keys live in it. */
+  region: WebAssembly.Memory;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */

@@ -44,8 +44,21 @@ export interface GuestContext {
   written: (ptr: number, length: number) => void;
   /** Guest source positions for stack frames, when the module carries a source map. */
   readonly sources: SourceTable | undefined;
+  /**
+   * The instance's region slot table (nuvola:region), in memory the guest's own code cannot
+   * name; undefined when its module imports no region.
+   */
+  readonly regionSlots: RegionSlots | undefined;
   /** What the current call used so far (runtime/worker/meter.ts); host imports add their bytes and times. */
   meter: CallMeter;
+}
+
+/** Writes an instance's slot table, which the rewritten accessors read (snapshot/layout.ts `REGION_SLOT_BYTES`). */
+export interface RegionSlots {
+  /** Points slot `slot` at a key: its base and the address of its live size in the region memory. */
+  set(slot: number, base: number, sizeAddr: number): void;
+  /** Empties every slot: each access through one traps again. */
+  clear(): void;
 }
 
 /** A call's running totals on its worker, reset when the call starts (see `Usage` in runtime/metering.ts). */

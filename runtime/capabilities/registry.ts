@@ -10,11 +10,12 @@ import env from './env/manifest.js';
 import io from './io/manifest.js';
 import kernels from './kernels/manifest.js';
 import type { CapabilityManifest } from './manifest.js';
+import region from './region/manifest.js';
 import state from './state/manifest.js';
 import sys from './sys/manifest.js';
 import wasi from './wasi/manifest.js';
 
-export const CAPABILITIES: readonly CapabilityManifest[] = [io, state, chain, comm, kernels, env, wasi, sys];
+export const CAPABILITIES: readonly CapabilityManifest[] = [io, state, chain, comm, kernels, env, wasi, sys, region];
 
 /** module → import name → the only kind the ABI provides for it. */
 export const PROVIDED_IMPORTS: Readonly<Record<string, Readonly<Record<string, string>>>> = Object.fromEntries(

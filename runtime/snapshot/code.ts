@@ -46,6 +46,12 @@ export interface CodeLayout {
   fuelGlobal?: number;
   /** How many functions the module imports (the host's): a call to one is followed by a check. */
   functionImports?: number;
+  /**
+   * With `nuvola:region` imports: the accessor each imported function index is (its name in
+   * abi.ts), and where the instance's slot table lies from the dirty-map base
+   * (`regionTableOffset`). Each call of an accessor becomes the access itself (see `regionAccess`).
+   */
+  regions?: { accessors: ReadonlyMap<number, string>; table: number };
 }
 
 /**
@@ -66,6 +72,7 @@ interface Checks {
   after: number[];
   /** Functions the module imports (indices below this are the host's). */
   imports: number;
+  regions: CodeLayout['regions'];
 }
 
 /**
@@ -182,12 +189,13 @@ export function instrumentCode(section: Uint8Array, layout: CodeLayout, maps?: B
   const imports = layout.functionImports ?? 0;
   const check: Checks =
     layout.checks === false
-      ? { entry: [], loop: [], after: [], imports }
+      ? { entry: [], loop: [], after: [], imports, regions: layout.regions }
       : {
           entry: interruptCheck(layout.armedGlobal, false),
           loop: interruptCheck(layout.armedGlobal, true),
           after: interruptCheck(layout.armedGlobal, true),
           imports,
+          regions: layout.regions,
         };
   if (layout.fuelGlobal !== undefined) {
     const fuel = fuelCheck(layout.fuelGlobal);
@@ -363,9 +371,27 @@ function instrumentBody(
         code.bytes(check.loop);
         copied = pos;
         break;
-      case 0x10: // call: one of a host import is followed by a check
-        if (leb() < check.imports) checkAfter();
+      case 0x10: {
+        // call: one of a host import is followed by a check; one of a region accessor is replaced by the access
+        const callee = leb();
+        const accessor = check.regions?.accessors.get(callee);
+        if (accessor !== undefined) {
+          flushTo(at);
+          code.bytes(
+            regionAccess(accessor, {
+              base,
+              table: check.regions!.table,
+              mark: markFunction,
+              after: check.after,
+              first: locals + 7,
+              f32: scratch[F32]!,
+              f64: scratch[F64]!,
+            }),
+          );
+          copied = pos;
+        } else if (callee < check.imports) checkAfter();
         break;
+      }
       case 0x0c: // br
       case 0x0d: // br_if
       case 0x12: // return_call
@@ -465,15 +491,130 @@ function instrumentBody(
   if (pos !== body.length) throw new Uninstrumentable('function body ends inside an instruction');
   flushTo(body.length);
 
+  // Region accessors use four more i32s after the v128 scratch local, so a module with them always has that one.
+  const regions = check.regions !== undefined;
   const out = new Writer();
-  out.leb(groups.value + (usesV128 ? 5 : 4));
+  out.leb(groups.value + (regions ? 6 : usesV128 ? 5 : 4));
   out.bytes(body.subarray(localsStart, localsEnd));
   out.bytes([3, I32, 1, I64, 1, F32, 1, F64]);
-  if (usesV128) out.bytes([1, V128]);
+  if (usesV128 || regions) out.bytes([1, V128]);
+  if (regions) out.bytes([4, I32]);
   const header = out.length;
   out.bytes(code.result());
   for (let i = 0; i < codeAnchors.length; i += 2) anchors.push(header + codeAnchors[i]!, codeAnchors[i + 1]!);
   return out.result();
+}
+
+/** Where a region access finds what it needs: see {@link regionAccess}. */
+interface RegionSite {
+  /** The dirty-map base global (the slot table lies at `base + table` in memory 1). */
+  base: number;
+  table: number;
+  /** The mark helper, called before `read_into` writes the guest's memory. */
+  mark: number;
+  /** The interruption check that follows a bulk copy. */
+  after: number[];
+  /** The first of four scratch i32 locals: the slot's table entry, the offset, two more operands. */
+  first: number;
+  /** The scratch locals that hold an f32 or f64 value to store. */
+  f32: number;
+  f64: number;
+}
+
+const REGION = 3;
+/** memarg in memory 1 (the slot table), 4-byte aligned, at `offset`. */
+const tableMemarg = (offset: number): number[] => [0x42, 0x01, ...writeLeb(offset)];
+/** memarg in the region memory, alignment hint `align` (log2), offset 0. */
+const regionMemarg = (align: number): number[] => [0x40 | align, REGION, 0x00];
+
+/** Per accessor: bytes accessed, and the instruction (opcode and log2 alignment) on the region memory. */
+const ACCESSORS: Record<string, { width: number; op: number[]; align: number; kind: 'get' | 'set' | 'rmw' | 'cas' }> = {
+  get_f64: { width: 8, op: [0x2b], align: 3, kind: 'get' },
+  get_f32: { width: 4, op: [0x2a], align: 2, kind: 'get' },
+  get_i32: { width: 4, op: [0x28], align: 2, kind: 'get' },
+  get_u8: { width: 1, op: [0x2d], align: 0, kind: 'get' },
+  set_f64: { width: 8, op: [0x39], align: 3, kind: 'set' },
+  set_f32: { width: 4, op: [0x38], align: 2, kind: 'set' },
+  set_i32: { width: 4, op: [0x36], align: 2, kind: 'set' },
+  set_u8: { width: 1, op: [0x3a], align: 0, kind: 'set' },
+  atomic_add_i32: { width: 4, op: [0xfe, 0x1e], align: 2, kind: 'rmw' },
+  compare_exchange_i32: { width: 4, op: [0xfe, 0x48], align: 2, kind: 'cas' },
+};
+
+/**
+ * The code that replaces a call of a region accessor: the same operands on the stack, the same
+ * result. The slot (masked to the table's 16 entries) names an entry of the instance's slot
+ * table in memory 1 — the key's base and the address of its live size in the region memory —
+ * and the access traps (`unreachable`) unless `off + width <= size`, computed in i64 so that no
+ * offset wraps. So a guest reaches only the bytes of keys it mapped, whatever offset it passes;
+ * an empty slot reads size 0 and every access through it traps. Inline rather than a call of
+ * an appended helper: V8 inlined such a helper in a measured loop (1 M f64 sums ran alike), but
+ * whether it inlines depends on the caller's size.
+ */
+function regionAccess(name: string, site: RegionSite): number[] {
+  const E = site.first;
+  const OFF = E + 1;
+  const X = E + 2;
+  const Y = E + 3;
+  const entry = [I32_CONST, 15, 0x71, I32_CONST, 3, 0x74, GLOBAL_GET, ...writeLeb(site.base), I32_ADD, LOCAL_SET, ...writeLeb(E)];
+  const sizeOf = [LOCAL_GET, ...writeLeb(E), 0x28, ...tableMemarg(site.table + 4)];
+  const within = (width: number[]): number[] => [
+    LOCAL_GET,
+    ...writeLeb(OFF),
+    0xad, // i64.extend_i32_u
+    ...width,
+    0x7c, // i64.add
+    ...sizeOf,
+    0x28,
+    ...regionMemarg(2),
+    0xad,
+    0x56, // i64.gt_u
+    0x04,
+    0x40,
+    0x00,
+    0x0b,
+  ];
+  const address = [LOCAL_GET, ...writeLeb(E), 0x28, ...tableMemarg(site.table), LOCAL_GET, ...writeLeb(OFF), I32_ADD];
+  const set = (local: number): number[] => [LOCAL_SET, ...writeLeb(local)];
+  const get = (local: number): number[] => [LOCAL_GET, ...writeLeb(local)];
+  if (name === 'size') return [...entry, ...sizeOf, 0xfe, 0x10, ...regionMemarg(2)];
+  if (name === 'read_into' || name === 'write_from') {
+    const head = [...set(Y), ...set(X), ...set(OFF), ...entry, ...within([...get(Y), 0xad])];
+    // read_into writes the guest's memory: marked first, like any bulk write.
+    if (name === 'read_into')
+      return [
+        ...head,
+        ...get(X),
+        ...get(Y),
+        CALL,
+        ...writeLeb(site.mark),
+        ...get(X),
+        ...address,
+        ...get(Y),
+        0xfc,
+        10,
+        0,
+        REGION,
+        ...site.after,
+      ];
+    return [...head, ...address, ...get(X), ...get(Y), 0xfc, 10, REGION, 0, ...site.after];
+  }
+  const a = ACCESSORS[name];
+  if (a === undefined) throw new Uninstrumentable(`an unknown nuvola:region import '${name}'`);
+  const width = [0x42, a.width];
+  const op = [...a.op, ...regionMemarg(a.align)];
+  switch (a.kind) {
+    case 'get':
+      return [...set(OFF), ...entry, ...within(width), ...address, ...op];
+    case 'set': {
+      const value = a.op[0] === 0x39 ? site.f64 : a.op[0] === 0x38 ? site.f32 : X;
+      return [...set(value), ...set(OFF), ...entry, ...within(width), ...address, ...get(value), ...op];
+    }
+    case 'rmw':
+      return [...set(X), ...set(OFF), ...entry, ...within(width), ...address, ...get(X), ...op];
+    case 'cas':
+      return [...set(Y), ...set(X), ...set(OFF), ...entry, ...within(width), ...address, ...get(X), ...get(Y), ...op];
+  }
 }
 
 /**

@@ -43,6 +43,29 @@ export const EXPORT_ARM = '__nuvola_arm';
  * budget before each call; it starts at the i64 maximum, so start-up code is not counted.
  */
 export const EXPORT_FUEL = '__nuvola_fuel';
+/**
+ * The host's region memory (memory 3: shared, one per host), imported only by modules that
+ * import `nuvola:region`. Mapped state keys live in it; the rewritten accessors reach it only
+ * through a slot of the instance's slot table, bounds-checked against the key's live size.
+ */
+export const IMPORT_REGION = 'region';
+/** Memory index of the region memory in a rewritten module. */
+export const REGION_MEMORY = 3;
+/**
+ * Bytes of one slot in an instance's slot table: the key's base in the region memory, then the
+ * address of its live size (an i32 in the region memory). An empty slot is all zeros: base 0,
+ * size at address 0, where the region memory always holds 0 (no key is ever placed there).
+ */
+export const REGION_SLOT_BYTES = 8;
+/**
+ * Where an instance's slot table lies in the dirty-map memory: right after its dirty blocks
+ * (`maximumPages` × 16 bytes from its base), inside its slice, where the guest's own code —
+ * which names memory 0 only — cannot reach it. Slot `s` is entry `s & (REGION_SLOTS - 1)`.
+ */
+export function regionTableOffset(maximumPages: number): number {
+  return maximumPages * 16;
+}
+
 /** The function of the original module's start section, which the rewrite removes. */
 export const EXPORT_START_SECTION = '__nuvola_start';
 
@@ -67,6 +90,12 @@ export interface SnapshotLayout {
    * its deadline then traps alone; otherwise its worker has to be stopped.
    */
   interruptible: boolean;
+  /**
+   * Whether the module imports `nuvola:region`: it then imports the region memory
+   * ({@link IMPORT_REGION}) and its instances' dirty-map slices end in a slot table
+   * ({@link regionTableOffset}).
+   */
+  regions: boolean;
   /** Whether the code counts fuel ({@link EXPORT_FUEL}): asked for at register, and the code is tracked. */
   fuel: boolean;
 }

@@ -26,6 +26,8 @@ import {
   IMPORT_DIRTY,
   IMPORT_INTERRUPT,
   IMPORT_MEMORY,
+  IMPORT_REGION,
+  regionTableOffset,
   SNAPSHOT_MODULE,
   type DataSegment,
   type SnapshotLayout,
@@ -46,6 +48,10 @@ const enum Section {
 
 /** Where each known section goes, for inserting a section the module lacked. */
 const ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+
+/** The region capability's module, and its imports that are host calls rather than accessors (guest/sdk/nuvola/abi.ts). */
+const REGION_MODULE = 'nuvola:region';
+const REGION_HOST_CALLS = ['map', 'grow'];
 
 const NUMERIC: Record<number, 'i32' | 'i64' | 'f32' | 'f64'> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64' };
 
@@ -85,6 +91,12 @@ class Cursor {
   }
   name(): void {
     this.skip(this.leb());
+  }
+  text(): string {
+    const len = this.leb();
+    const start = this.pos;
+    this.skip(len);
+    return new TextDecoder().decode(this.bytes.subarray(start, this.pos));
   }
   limits(): { initial: number; maximum: number | undefined; flags: number } {
     const flags = this.byte();
@@ -178,20 +190,28 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const pairType = paramCounts.length;
   const singleType = pairType + 1;
 
-  // Imports: count the functions; nothing but functions is expected (module-check).
+  // Imports: count the functions; nothing but functions is expected (module-check). Note
+  // which are region accessors (every nuvola:region import but map and grow).
   let functionImports = 0;
+  let regionImports = 0;
+  const accessors = new Map<number, string>();
   const importEntry = find(Section.Import);
   if (importEntry) {
     const c = new Cursor(importEntry.payload);
     for (let n = c.leb(); n > 0; n--) {
-      c.name();
-      c.name();
+      const module = c.text();
+      const name = c.text();
       const kind = c.byte();
       if (kind !== 0) throw new SnapshotUnsupported('imports other than functions');
       c.leb();
+      if (module === REGION_MODULE) {
+        regionImports++;
+        if (!REGION_HOST_CALLS.includes(name)) accessors.set(functionImports, name);
+      }
       functionImports++;
     }
   }
+  const regions = regionImports > 0;
 
   const memoryEntry = find(Section.Memory);
   if (!memoryEntry) throw new SnapshotUnsupported('no memory section');
@@ -242,21 +262,30 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   // Code: instrumented when every body can be followed.
   let code: Uint8Array | undefined;
   let resetNote: string | undefined;
+  let untracked = 'no code section';
   let bodyMaps: BodyMap[] = [];
   const codeEntry = find(Section.Code);
   if (codeEntry) {
     const layout: CodeLayout = { paramCounts, functionTypes, baseGlobal, markFunction: firstAdded, armedGlobal, checks, functionImports };
     if (fuelGlobal !== undefined) layout.fuelGlobal = fuelGlobal;
+    if (regions) layout.regions = { accessors, table: regionTableOffset(memory.maximum) };
     try {
       const maps: BodyMap[] = [];
       code = instrumentCode(codeEntry.payload, layout, maps);
       bodyMaps = maps;
     } catch (err) {
       if (!(err instanceof Uninstrumentable)) throw err;
+      untracked = err.message;
       resetNote = `its code uses ${err.message}, which nuvola does not track; each call gets a fresh instance instead of a reset`;
     }
   }
   const tracked = code !== undefined;
+  // Region accessors exist only as the code the walk puts in their place.
+  if (regions && !tracked) {
+    throw new SnapshotUnsupported(
+      `nuvola:region, whose accessors nuvola compiles into the code, but its code uses ${untracked}, which the rewrite cannot follow`,
+    );
+  }
 
   // Data: active segments become passive; their bytes go to the boot instance.
   const dataSegments: DataSegment[] = [];
@@ -339,8 +368,10 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
         0x03,
         0x01,
         0x01,
+        // With regions: the host's region memory, shared, of any size up to 4 GiB.
+        ...(regions ? [...nameBytes(SNAPSHOT_MODULE), ...nameBytes(IMPORT_REGION), 0x02, 0x03, 0x00, 0x80, 0x80, 0x04] : []),
       ],
-      3,
+      regions ? 4 : 3,
     ),
   );
   // The dirty-map base, then the armed call id (0: none; the interrupt word never holds 0).
@@ -400,6 +431,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
       resetNote,
       interruptible: tracked && checks,
       fuel: tracked && fuel,
+      regions,
     },
     dataSegments,
     bodyMaps,

@@ -11,7 +11,7 @@
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import type { CallEnd } from '../capabilities/capability.js';
-import { logLine, newMeter, type ContextRef, type GuestContext } from '../capabilities/context.js';
+import { logLine, newMeter, type ContextRef, type GuestContext, type RegionSlots } from '../capabilities/context.js';
 import { buildImports, busy, endCall, newSlots, type SuspendHooks } from '../capabilities/guest.js';
 
 export type { SuspendHooks };
@@ -28,6 +28,9 @@ import {
   IMPORT_DIRTY,
   IMPORT_INTERRUPT,
   IMPORT_MEMORY,
+  IMPORT_REGION,
+  REGION_SLOT_BYTES,
+  regionTableOffset,
   SNAPSHOT_MODULE,
   type DataSegment,
   type Snapshot,
@@ -58,6 +61,8 @@ export interface InstanceEnv {
   onDispose: () => void;
   /** The worker's interrupt word, which the pool sets to stop a call looping past its deadline. */
   interrupt: Interrupt;
+  /** The host's region memory (nuvola:region), imported by modules that map state keys. */
+  region?: WebAssembly.Memory;
   /**
    * The function's snapshot on this worker: its image, and the slots in the dirty-map memory
    * that hold its globals. Set once the snapshot exists (not for the boot instance).
@@ -208,7 +213,12 @@ export class GuestInstance {
     this.spec = spec;
     this.env = env;
     this.memory = memory;
-    this.dirtyBlocks = spec.layout.maximumPages * (PAGE / BLOCK_BYTES);
+    // A module with regions keeps its slot table at the end of its dirty-map slice.
+    this.dirtyBlocks = regionTableOffset(spec.layout.maximumPages) + (spec.layout.regions ? abi.REGION_SLOTS * REGION_SLOT_BYTES : 0);
+    if (spec.layout.regions && env.region === undefined) {
+      env.onDispose();
+      throw new Error(`nuvola: function '${spec.name}' maps regions, but its worker has no region memory`);
+    }
     let dirtyBase: number;
     try {
       dirtyBase = env.dirty.allocate(this.dirtyBlocks);
@@ -240,6 +250,7 @@ export class GuestInstance {
       },
       sources: spec.sources,
       meter: newMeter(),
+      regionSlots: spec.layout.regions ? regionSlots(env, dirtyBase + regionTableOffset(spec.layout.maximumPages)) : undefined,
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
@@ -247,7 +258,12 @@ export class GuestInstance {
     } else {
       this.host = env.host;
     }
-    const snapshotImports = { [IMPORT_MEMORY]: memory, [IMPORT_DIRTY]: env.dirty.memory, [IMPORT_INTERRUPT]: env.interrupt.memory };
+    const snapshotImports: Record<string, WebAssembly.Memory> = {
+      [IMPORT_MEMORY]: memory,
+      [IMPORT_DIRTY]: env.dirty.memory,
+      [IMPORT_INTERRUPT]: env.interrupt.memory,
+    };
+    if (env.region !== undefined && spec.layout.regions) snapshotImports[IMPORT_REGION] = env.region;
     // Set by instantiateMain, which always runs before the constructor returns.
     this.exports = {};
     this.load = this.save = this.arm = () => {};
@@ -495,4 +511,18 @@ function newMemory(spec: FunctionSpec, pages: number, env: InstanceEnv): WebAsse
     env.onDispose();
     throw instanceLimitError(spec.name, `the engine could not allocate another Wasm memory (${(err as Error).message})`);
   }
+}
+
+/** The slot table at `table` in the worker's dirty-map memory (see REGION_SLOT_BYTES). */
+function regionSlots(env: InstanceEnv, table: number): RegionSlots {
+  // The dirty map grows (a new buffer): take a view at each write.
+  const words = (): Int32Array => new Int32Array(env.dirty.memory.buffer, table, (abi.REGION_SLOTS * REGION_SLOT_BYTES) / 4);
+  return {
+    set(slot, base, sizeAddr) {
+      const w = words();
+      w[slot * 2] = base;
+      w[slot * 2 + 1] = sizeAddr;
+    },
+    clear: () => words().fill(0),
+  };
 }

@@ -155,6 +155,7 @@ export async function startWorker(): Promise<void> {
       admit: (name) => cache.admit(name),
       onDispose: () => cache.countOut(),
       interrupt,
+      region: data.region,
     };
   }
 

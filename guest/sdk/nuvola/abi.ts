@@ -146,6 +146,41 @@ export const SYS_RANDOM_BYTES = 'random_bytes';
 export const SYS_RANDOM_U64 = 'random_u64';
 
 /**
+ * Import module for shared memory regions: state keys mapped into the guest, read and written
+ * in place. `map` and `grow` are host calls (they may suspend); every other import is an
+ * accessor that nuvola's rewrite turns into a bounds-checked load, store, atomic or
+ * `memory.copy` on the host's region memory, inline: no host call per access. A slot is the
+ * small integer `map` returned; an offset past the region's live size traps (E_GUEST_TRAP).
+ */
+export const MODULE_REGION = 'nuvola:region';
+/** `map(k, kl, size: i32): i32` — maps the key (created zero-filled at `size` if absent, grown if smaller); returns its slot. */
+export const REGION_MAP = 'map';
+/** `grow(slot, size: i32)` — grows the mapped key to `size` bytes (zero tail); never shrinks. */
+export const REGION_GROW = 'grow';
+/** `size(slot): i32` — the key's live size in bytes (an atomic load: sees other instances' growth). */
+export const REGION_SIZE = 'size';
+/** `get_f64(slot, off): f64`, and likewise `get_f32`, `get_i32`, `get_u8` (zero-extended to i32). */
+export const REGION_GET_F64 = 'get_f64';
+export const REGION_GET_F32 = 'get_f32';
+export const REGION_GET_I32 = 'get_i32';
+export const REGION_GET_U8 = 'get_u8';
+/** `set_f64(slot, off, v: f64)`, and likewise `set_f32`, `set_i32`, `set_u8` (the low byte of an i32). */
+export const REGION_SET_F64 = 'set_f64';
+export const REGION_SET_F32 = 'set_f32';
+export const REGION_SET_I32 = 'set_i32';
+export const REGION_SET_U8 = 'set_u8';
+/** `read_into(slot, off, dst, len)` — copies `len` bytes of the region at `off` to `dst` in the guest's memory. */
+export const REGION_READ_INTO = 'read_into';
+/** `write_from(slot, off, src, len)` — copies `len` bytes at `src` in the guest's memory into the region at `off`. */
+export const REGION_WRITE_FROM = 'write_from';
+/** `atomic_add_i32(slot, off, v): i32` — atomic add; returns the old value. `off` must be a multiple of 4 (else traps). */
+export const REGION_ATOMIC_ADD_I32 = 'atomic_add_i32';
+/** `compare_exchange_i32(slot, off, expected, v): i32` — atomic compare-exchange; returns the old value. */
+export const REGION_COMPARE_EXCHANGE_I32 = 'compare_exchange_i32';
+/** Regions one call may map at once (slots 0 to 15); mapping one more fails with E_INSTANCE_LIMIT. */
+export const REGION_SLOTS = 16;
+
+/**
  * AssemblyScript's own runtime imports. They live in module "env" because the compiler emits
  * them there; nuvola's capabilities never use "env".
  */

@@ -7,3 +7,4 @@ export { comm } from "./comm";
 export { frames } from "./frames";
 export { kernels } from "./kernels";
 export { clock, random } from "./sys";
+export { region, Region } from "./region";

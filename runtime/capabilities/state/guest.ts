@@ -76,7 +76,7 @@ function request<M extends keyof StateApi & string>(
  * The instance's state client. One per instance (they share the keys' memory, not a cache),
  * so that its waits end when its invocation is cancelled and its requests can be told apart.
  */
-function clientOf(ctx: GuestContext): StateClient {
+export function clientOf(ctx: GuestContext): StateClient {
   return (stateOf(ctx).client ??= new StateClient(
     {
       // The function is named so that what it allocates counts against its stateQuota.
@@ -125,6 +125,39 @@ function guarded<A extends unknown[], R>(
       throw asNuvolaError(err);
     }
   };
+}
+
+/**
+ * The state key a guest passed as (ptr, len): 1 to MAX_KEY_BYTES of valid UTF-8 that the
+ * function's stateKeys grant, else a trap with E_STATE_BAD_KEY or E_STATE_DENIED. `what`: the
+ * import, for the messages. nuvola:region maps keys under the same rule.
+ */
+export function guestKey(ctx: GuestContext, ptr: number, len: number, what: string): string {
+  const bytes = guestBytes(ctx, ptr, len, what);
+  // Before decoding: a key of any length in the guest's memory would otherwise be decoded,
+  // and a denied one repeated in the error.
+  if (bytes.byteLength === 0 || bytes.byteLength > MAX_KEY_BYTES) {
+    throw makeError(
+      ErrorCode.STATE_BAD_KEY,
+      `function '${ctx.fn}' passed a state key of ${bytes.byteLength} bytes; a key is 1 to ${MAX_KEY_BYTES} bytes of UTF-8`,
+      { function: ctx.fn, bytes: bytes.byteLength },
+    );
+  }
+  let k: string;
+  try {
+    k = decoder.decode(bytes);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    throw makeError(ErrorCode.STATE_BAD_KEY, `function '${ctx.fn}' passed a state key that is not valid UTF-8`, { function: ctx.fn });
+  }
+  if (!keyAllowed(ctx.stateKeys, k)) {
+    throw makeError(
+      ErrorCode.STATE_DENIED,
+      `function '${ctx.fn}' may not touch state key '${keyEcho(k)}'; register it with stateKeys including it`,
+      { function: ctx.fn, key: keyEcho(k), keyBytes: bytes.byteLength },
+    );
+  }
+  return k;
 }
 
 function lockError(fn: string, key: string, message: string): Error {
@@ -183,33 +216,7 @@ export default guestCapability<GuestState>({
   busy: (state) => state.inflight.size > 0,
   bind(ref: ContextRef, slot: Slot<GuestState>) {
     stateOf = slot;
-    const key = (ctx: GuestContext, ptr: number, len: number, what: string): string => {
-      const bytes = guestBytes(ctx, ptr, len, what);
-      // Before decoding: a key of any length in the guest's memory would otherwise be decoded,
-      // and a denied one repeated in the error.
-      if (bytes.byteLength === 0 || bytes.byteLength > MAX_KEY_BYTES) {
-        throw makeError(
-          ErrorCode.STATE_BAD_KEY,
-          `function '${ctx.fn}' passed a state key of ${bytes.byteLength} bytes; a key is 1 to ${MAX_KEY_BYTES} bytes of UTF-8`,
-          { function: ctx.fn, bytes: bytes.byteLength },
-        );
-      }
-      let k: string;
-      try {
-        k = decoder.decode(bytes);
-      } catch (err) {
-        if (!(err instanceof TypeError)) throw err;
-        throw makeError(ErrorCode.STATE_BAD_KEY, `function '${ctx.fn}' passed a state key that is not valid UTF-8`, { function: ctx.fn });
-      }
-      if (!keyAllowed(ctx.stateKeys, k)) {
-        throw makeError(
-          ErrorCode.STATE_DENIED,
-          `function '${ctx.fn}' may not touch state key '${keyEcho(k)}'; register it with stateKeys including it`,
-          { function: ctx.fn, key: keyEcho(k), keyBytes: bytes.byteLength },
-        );
-      }
-      return k;
-    };
+    const key = guestKey;
     const held = (ctx: GuestContext, k: string) => holdings(ctx).mode(k);
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
