@@ -1,0 +1,161 @@
+// Shared memory regions with real guests on real workers: state keys mapped into instances,
+// read and written in place (guest/sdk/nuvola/region.ts), one truth with rt.state, isolation by
+// grants whatever offset a guest passes, growth, delete while mapped, and the global tier.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime, NuvolaError, type Runtime } from 'nuvola';
+import { guestBytes, text } from './helpers.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
+
+let redis: TestRedis;
+let rt: Runtime;
+beforeAll(async () => {
+  redis = await startRedis();
+  rt = await createRuntime({ workers: 2, redis: redis.url, logger: () => {} });
+  await rt.register('ops', guestBytes('region_ops'), { stateKeys: ['r:*'], timeoutMs: 10_000 });
+  await rt.register('scoped', guestBytes('region_ops'), { stateKeys: ['mine:*'], timeoutMs: 10_000 });
+  await rt.register('spinner', guestBytes('region_ops'), { stateKeys: ['r:*'], timeoutMs: 5_000 });
+});
+afterAll(async () => {
+  await rt?.close();
+  await redis?.stop();
+});
+
+const call = async (fn: string, input: string): Promise<string> => text((await rt.invoke(fn, input)).output);
+const failure = async (fn: string, input: string): Promise<NuvolaError> => {
+  const err = await rt.invoke(fn, input).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(NuvolaError);
+  return err as NuvolaError;
+};
+const i32At = (bytes: Uint8Array, off: number): number => new DataView(bytes.buffer, bytes.byteOffset).getInt32(off, true);
+
+/** Resolves once the key's i32 at 0 reads `value` from the host (the guest's signal). */
+async function signalled(key: string, value: number): Promise<void> {
+  for (;;) {
+    const bytes = await rt.state.read(key).catch(() => new Uint8Array(0));
+    if (bytes.byteLength >= 4 && i32At(bytes, 0) === value) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('regions', () => {
+  it('creates a key zero-filled at the mapped size, and the host reads what the guest stored', async () => {
+    expect(await call('ops', 'size r:fresh 1000')).toBe('1000');
+    expect(await call('ops', 'sum r:fresh 1000')).toBe('0');
+    expect(await call('ops', 'fill r:fresh 1000 7')).toBe('1000');
+    const bytes = await rt.state.read('r:fresh');
+    expect(bytes.byteLength).toBe(1000);
+    expect(bytes.every((b) => b === 7)).toBe(true);
+    await rt.state.writeAt('r:fresh', 10, new Uint8Array([1, 0, 0, 0]));
+    expect(await call('ops', 'get r:fresh 1000 10')).toBe('1');
+    expect(await call('ops', 'setF32 r:fresh 1000 20 3')).toBe('3.0');
+    expect(await call('ops', 'copy r:fresh 1000 100 900')).toBe('900');
+    expect(await call('ops', 'getU8 r:fresh 1000 101')).toBe(String((1 * 13 + 5) & 0xff));
+  });
+
+  it('maps a key that already had a value, keeping its bytes', async () => {
+    await rt.state.write('r:existing', new Uint8Array(300).fill(3));
+    expect(await call('ops', 'sum r:existing 300')).toBe('900');
+    expect(await call('ops', 'size r:existing 100')).toBe('300');
+  });
+
+  it('shares one key between instances on two workers: a spinning guest sees another worker’s store', async () => {
+    await rt.state.delete('r:spin').catch(() => undefined);
+    // The spinner never suspends, so it holds its worker: the setter runs on the other one.
+    const spinning = call('spinner', 'spin r:spin 64');
+    await signalled('r:spin', 1);
+    await call('ops', 'set r:spin 64 0 2');
+    expect(await spinning).toBe('released');
+  });
+
+  it('counts exactly with atomics: 8 instances on 2 workers adding to one counter', async () => {
+    const calls = Array.from({ length: 8 }, () => rt.invoke('ops', 'add r:counter 64 5000 4'));
+    await Promise.all(calls);
+    expect(i32At(await rt.state.read('r:counter'), 4)).toBe(0);
+    expect(i32At(await rt.state.read('r:counter'), 0)).toBe(0);
+    const adds = Array.from({ length: 8 }, () => rt.invoke('ops', 'add r:counter2 64 20000 0'));
+    await Promise.all(adds);
+    expect(i32At(await rt.state.read('r:counter2'), 0)).toBe(8 * 20000);
+    expect(await call('ops', 'cas r:counter2 64 1 5')).toBe(String(8 * 20000));
+    expect(await call('ops', `cas r:counter2 64 ${8 * 20000} 5`)).toBe(String(8 * 20000));
+    expect(i32At(await rt.state.read('r:counter2'), 0)).toBe(5);
+  });
+
+  it('traps on an unaligned atomic and on any offset past the end, and serves on', async () => {
+    for (const input of [
+      'add r:bounds 64 1 2',
+      'get r:bounds 64 61',
+      'get r:bounds 64 -1',
+      'get r:bounds 64 2147483647',
+      'readInto r:bounds 64 1 64',
+      'getF64 r:bounds 64 57',
+    ]) {
+      expect((await failure('ops', input)).code, input).toBe('E_GUEST_TRAP');
+    }
+    expect(await call('ops', 'get r:bounds 64 60')).toBe('0');
+  });
+
+  it('isolates keys by grant: mapping another key is denied, and a guest reading all it can reach finds only its own bytes', async () => {
+    await rt.state.write('r:secret', new Uint8Array(4096).fill(0x5a));
+    expect(await call('ops', 'sum r:secret 4096')).toBe(String(4096 * 0x5a));
+    expect((await failure('scoped', 'sum r:secret 4096')).code).toBe('E_STATE_DENIED');
+    expect(await call('scoped', 'fill mine:a 100 1')).toBe('100');
+    // Every offset the scoped guest can read sums to its own bytes; one past traps, as do wild ones.
+    expect(await call('scoped', 'sum mine:a 100')).toBe('100');
+    for (const off of [100, 101, 4096, 65536, 1 << 30, -1, -4096, -(1 << 30)]) {
+      expect((await failure('scoped', `getU8 mine:a 100 ${off}`)).code, `offset ${off}`).toBe('E_GUEST_TRAP');
+    }
+    expect((await rt.state.read('r:secret')).every((b) => b === 0x5a)).toBe(true);
+  });
+
+  it('grows a mapped key; other instances see the new size', async () => {
+    expect(await call('ops', 'grow r:grow 100 5000')).toBe('5000');
+    expect(await call('ops', 'size r:grow 10')).toBe('5000');
+    expect(await call('ops', 'remap r:grow 100 9000')).toBe('9000');
+    expect((await rt.state.read('r:grow')).byteLength).toBe(9000);
+    // A spinning instance maps the key; another grows it within its capacity while it is mapped.
+    const spinning = call('spinner', 'spin r:grow 9000');
+    await signalled('r:grow', 1);
+    expect(await call('ops', 'grow r:grow 9000 9100')).toBe('9100');
+    await call('ops', 'set r:grow 9000 0 2');
+    expect(await spinning).toBe('released');
+    expect(await call('ops', 'get r:grow 10 9096')).toBe('0');
+  });
+
+  it('refuses to delete a key while a call maps it (E_STATE_MAPPED), and deletes it after', async () => {
+    const holding = call('ops', 'hold r:held 64');
+    await signalled('r:held', 1);
+    const err = await rt.state.delete('r:held').catch((e: unknown) => e);
+    expect((err as NuvolaError).code).toBe('E_STATE_MAPPED');
+    await rt.state.writeAt('r:held', 0, new Uint8Array([2, 0, 0, 0]));
+    expect(await holding).toBe('released');
+    await rt.state.delete('r:held');
+    expect(await call('ops', 'sum r:held 8')).toBe('0');
+  });
+
+  it('pushes what guests stored in a region to the global tier', async () => {
+    expect(await call('ops', 'fill r:pushed 200000 9')).toBe('200000');
+    await rt.state.push('r:pushed');
+    const other = await createRuntime({ workers: 1, redis: redis.url, logger: () => {} });
+    try {
+      await other.state.pull('r:pushed');
+      const bytes = await other.state.read('r:pushed');
+      expect(bytes.byteLength).toBe(200000);
+      expect(bytes.every((b) => b === 9)).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses bad input with coded errors and serves on', async () => {
+    expect((await failure('ops', 'size r:zero 0')).code).toBe('E_STATE_BOUNDS');
+    expect((await failure('ops', 'size r:negative -5')).code).toBe('E_STATE_BOUNDS');
+    expect((await failure('ops', `size r:huge ${0x7fffffff}`)).code).toMatch(/E_STATE_BOUNDS|E_STATE_QUOTA/);
+    expect(await call('ops', 'many r:many- 16 16')).toBe('16');
+    const tooMany = await failure('ops', 'many r:many- 16 17');
+    expect(tooMany.code).toBe('E_INSTANCE_LIMIT');
+    expect(tooMany.message).toMatch(/16 regions/);
+    // Nothing stayed mapped: every key can be deleted.
+    for (let i = 0; i < 17; i++) await rt.state.delete(`r:many-${i}`);
+    expect(await call('ops', 'size r:after 8')).toBe('8');
+  });
+});
