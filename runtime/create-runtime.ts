@@ -53,7 +53,11 @@ export async function createRuntime(options?: RuntimeOptions): Promise<Runtime> 
     global = redis;
   }
   const registry = new Map<string, ResolvedFunctionOptions>();
-  const store = new StateStore(global, { leaseMs: resolved.stateLeaseMs, quota: (owner) => registry.get(owner)?.stateQuota });
+  const store = new StateStore(global, {
+    leaseMs: resolved.stateLeaseMs,
+    quota: (owner) => registry.get(owner)?.stateQuota,
+    regionBytes: resolved.regionBytes,
+  });
   const kernelsRef: { kernels: Kernels | undefined } = { kernels: undefined };
   const pool = new Pool(
     { size: resolved.workers, minWorkers: resolved.minWorkers, idleTimeoutMs: resolved.idleTimeoutMs },

@@ -241,6 +241,11 @@ export const ERRORS = {
     when: 'an empty, non-UTF-8 or over-1024-byte key',
     todo: 'fix the key',
   },
+  E_STATE_MAPPED: {
+    class: 'StateError',
+    when: 'deleting a key, or resizing it beyond its block (`write`, `pull`, a larger map), while guest calls or host views map it (`details.maps`)',
+    todo: 'retry when those calls end or the views are released; map it at its largest size first',
+  },
   E_STATE_QUOTA: {
     class: 'LimitError',
     when: 'the write would make the function hold more of the local state tier than its `stateQuota` (`details.quota`)',

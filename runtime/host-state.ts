@@ -4,9 +4,46 @@
  * until it unlocks them.
  */
 import { StateClient } from '../state/client.js';
+import type { KeyState } from '../state/key-state.js';
 import { Holdings } from '../state/holdings.js';
 import { checkKey, type StateStore } from '../state/store.js';
 import { asNuvolaError, ErrorCode, makeError } from './errors.js';
+
+/**
+ * A zero-copy view of a key's bytes in the region arena (`rt.state.view`): the very bytes guests
+ * that map the key load and store. Concurrency rules: docs/guides/state.md, "Views".
+ */
+export interface RegionView {
+  /** The key's bytes now, `size` long (a new array after the size changed); empty once released. */
+  readonly bytes: Uint8Array;
+  /** The key's live size in bytes; 0 once released. */
+  readonly size: number;
+  /** Ends the view: its map is dropped (a second call does nothing). Do not use `bytes` after. */
+  release(): void;
+}
+
+class HostView implements RegionView {
+  private array: Uint8Array;
+
+  constructor(private state: KeyState | undefined) {
+    this.array = state === undefined ? new Uint8Array(0) : state.bytes.subarray(0, state.size);
+  }
+
+  get size(): number {
+    return this.state?.size ?? 0;
+  }
+
+  get bytes(): Uint8Array {
+    const size = this.size;
+    if (this.array.byteLength !== size) this.array = size === 0 ? new Uint8Array(0) : this.state!.bytes.subarray(0, size);
+    return this.array;
+  }
+
+  release(): void {
+    this.state?.dropMap();
+    this.state = undefined;
+  }
+}
 
 /** Default wait for a contended global lock from the host, in milliseconds. */
 const GLOBAL_LOCK_WAIT_MS = 30_000;
@@ -24,6 +61,7 @@ export class HostState {
       lookup: (key) => store.lookup(key),
       ensure: (key, size, held) => store.ensure(key, size, held),
       pullRanges: (key, ranges, held) => store.pullRanges(key, ranges, held),
+      mapRegion: (key, size, ownMaps) => store.mapRegion(key, size, undefined, ownMaps),
     });
   }
 
@@ -98,6 +136,33 @@ export class HostState {
     return this.run(async () => {
       await this.store.delete(key, this.mode(key));
       this.client.forget(key);
+    });
+  }
+
+  /**
+   * A zero-copy view of the key's bytes, in the region arena where guests map them (the key is
+   * moved there, and grown to `size` if given and larger). The key is mapped until
+   * `release()`: meanwhile it cannot be deleted or grown beyond its block (`E_STATE_MAPPED`).
+   * Without `size`, a key that is empty or unknown is `E_STATE_BOUNDS`. Concurrency rules:
+   * docs/guides/state.md, "Views".
+   */
+  view(key: string, size?: number): Promise<RegionView> {
+    return this.run(async () => {
+      checkKey(key);
+      if (this.mode(key) !== undefined) {
+        throw makeError(ErrorCode.STATE_LOCK, `host: view of state key '${key}' while holding its lock; unlock it first`, { key });
+      }
+      const want = size ?? (await this.client.size(key));
+      if (want === 0) {
+        throw makeError(
+          ErrorCode.STATE_BOUNDS,
+          `host: nothing to view: state key '${key}' is empty or unknown; write it first, or pass a size`,
+          {
+            key,
+          },
+        );
+      }
+      return new HostView((await this.client.map(key, want)).state);
     });
   }
 

@@ -193,6 +193,13 @@ export interface RuntimeOptions {
    */
   stateLeaseMs?: number;
   /**
+   * The most the region arena may hold, in bytes: the one shared memory per host where mapped state keys
+   * (guest regions, `rt.state.view`) live. Reserved as virtual address space only; pages are used as
+   * keys are mapped.
+   * Range: 64 KiB – 4 GiB − 64 KiB. Default: 1 GiB.
+   */
+  regionBytes?: number;
+  /**
    * Where transpiled WebAssembly components are cached by content hash, so that registering the same
    * component again (here or in a later process) skips jco. Its contents run as code in the workers: a
    * directory that is not this user's alone (mode 0700 or stricter) is not used. `null`: in memory only.

@@ -369,6 +369,17 @@ const RUNTIME_SCHEMA = {
     default: 30_000,
     doc: 'how long a global state lock lasts unless released, in milliseconds',
   }),
+  regionBytes: int({
+    min: 64 * KiB,
+    // A wasm32 memory's most: 65 535 pages (state/region-arena.ts).
+    max: 4 * GiB - 64 * KiB,
+    default: GiB,
+    bytes: true,
+    range: '64 KiB – 4 GiB − 64 KiB',
+    doc:
+      'the most the region arena may hold, in bytes: the one shared memory per host where mapped state keys (guest regions, ' +
+      '`rt.state.view`) live. Reserved as virtual address space only; pages are used as keys are mapped',
+  }),
   componentCacheDir: {
     type: 'string | null',
     doc:

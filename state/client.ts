@@ -10,12 +10,20 @@
  */
 import { StateError, StateErrorCode } from './errors.js';
 import { KeyState, type KeyHandle, type Range } from './key-state.js';
-import type { HeldLock } from './store.js';
+import type { HeldLock, RegionGrant } from './store.js';
 
 export interface Directory {
   lookup(key: string): Promise<KeyHandle | undefined>;
   ensure(key: string, size: number, held: HeldLock): Promise<KeyHandle>;
   pullRanges(key: string, ranges: Range[], held: HeldLock): Promise<void>;
+  /** `StateStore.mapRegion` for this thread's caller (its owner filled in): the key made a region of at least `size` bytes. */
+  mapRegion(key: string, size: number, ownMaps: number): Promise<RegionGrant>;
+}
+
+/** A key mapped in place by this thread: where it is, and its allocation with one map counted on it. */
+export interface MappedRegion {
+  grant: RegionGrant;
+  state: KeyState;
 }
 
 type Maybe<T> = T | Promise<T>;
@@ -287,6 +295,23 @@ export class StateClient {
         return op(state);
       } finally {
         if (held === undefined) state.unlock(mode);
+      }
+    }
+  }
+
+  /**
+   * Maps `key` in place (state/README.md, "Regions"): a grant from the directory, and one map
+   * counted by this thread on it — asked again if the allocation was retired in between. Drop
+   * the map with `state.dropMap()` once done. `ownMaps`: maps the caller already counted on the
+   * key (they move with it if it must move; then they are on the new `state`).
+   */
+  async map(key: string, size: number, ownMaps = 0): Promise<MappedRegion> {
+    for (;;) {
+      const grant = await this.directory.mapRegion(key, size, ownMaps);
+      const state = new KeyState(grant.handle);
+      if (state.addMap()) {
+        this.cache.set(key, state);
+        return { grant, state };
       }
     }
   }

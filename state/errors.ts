@@ -20,6 +20,8 @@ export const StateErrorCode = {
   DENIED: ErrorCode.STATE_DENIED,
   /** A key name that is empty or too long. */
   BAD_KEY: ErrorCode.STATE_BAD_KEY,
+  /** Deleting or resizing a key beyond its block while it is mapped (a region). */
+  MAPPED: ErrorCode.STATE_MAPPED,
   /** The owner would hold more local bytes or keys than its quota allows (a `LimitError`). */
   QUOTA: ErrorCode.STATE_QUOTA,
 } as const;

@@ -3,9 +3,12 @@
  * thread of the process can map, so workers read and write values without copies between
  * threads. Any thread may use it; it knows nothing of Wasm or workers.
  *
- * Layout: `meta` holds Int32 header words (size, capacity, lock, retired, version) followed
- * by one flag byte per chunk (PRESENT: the local bytes are valid; DIRTY: written locally and
- * not yet pushed); `data` holds `capacity` bytes.
+ * Layout: `meta` holds Int32 header words (size, capacity, lock, retired, version, maps), the
+ * read locks and the maps counted per holder thread, then one flag byte per chunk (PRESENT: the
+ * local bytes are valid; DIRTY: written locally and not yet pushed); `data` holds `capacity`
+ * bytes — a SharedArrayBuffer of its own, or a block of the region arena
+ * (state/region-arena.ts) for a key that is mapped: then `offset` says where in the arena's
+ * buffer, and the i32 at `sizeAddr` there mirrors the size word for guests to read.
  */
 
 /** Bytes per chunk: the unit of partial pull and partial push. */
@@ -16,6 +19,8 @@ const CAPACITY = 1;
 const LOCK = 2;
 const RETIRED = 3;
 const VERSION = 4;
+/** Maps counted on this allocation (all holders), or −1 once it is frozen for retiring (no map may be added). */
+const MAPS = 5;
 const HEADER_WORDS = 8;
 /**
  * Lock holders are threads, numbered 1 (the thread that owns the store) and up; each key keeps
@@ -24,7 +29,9 @@ const HEADER_WORDS = 8;
  */
 export const MAX_HOLDERS = 260;
 const READERS = HEADER_WORDS;
-const META_WORDS = HEADER_WORDS + MAX_HOLDERS;
+/** Maps counted per holder, so that a dead thread's can be given back. */
+const MAPPERS = READERS + MAX_HOLDERS;
+const META_WORDS = MAPPERS + MAX_HOLDERS;
 
 /** This thread's holder number (1 unless {@link setLockHolder} says otherwise). */
 let holder = 1;
@@ -60,6 +67,10 @@ export interface KeyHandle {
   key: string;
   meta: SharedArrayBuffer;
   data: SharedArrayBuffer;
+  /** Where the bytes start in `data` (the region arena's buffer); 0 or absent for a key with its own buffer. */
+  offset?: number;
+  /** In the arena only: where in `data` the i32 mirror of the size lives. */
+  sizeAddr?: number;
 }
 
 /** A byte range `[offset, offset + length)`. */
@@ -73,6 +84,8 @@ export class KeyState {
   readonly handle: KeyHandle;
   private readonly words: Int32Array;
   private readonly flags: Uint8Array;
+  /** In the arena only: the size word guests read (i32 at `sizeAddr`). */
+  private readonly mirror: Int32Array | undefined;
   readonly bytes: Uint8Array;
   /** The same bytes as a Buffer: copying out of shared memory, `Buffer.copy` is faster than `TypedArray.set` (bench/README.md). */
   private readonly buffer: Buffer;
@@ -82,8 +95,11 @@ export class KeyState {
     this.handle = handle;
     this.words = new Int32Array(handle.meta, 0, META_WORDS);
     this.flags = new Uint8Array(handle.meta, META_WORDS * 4);
-    this.bytes = new Uint8Array(handle.data);
-    this.buffer = Buffer.from(handle.data);
+    const offset = handle.offset ?? 0;
+    const capacity = handle.sizeAddr === undefined ? handle.data.byteLength - offset : this.words[CAPACITY]!;
+    this.bytes = new Uint8Array(handle.data, offset, capacity);
+    this.buffer = Buffer.from(handle.data, offset, capacity);
+    this.mirror = handle.sizeAddr === undefined ? undefined : new Int32Array(handle.data, handle.sizeAddr, 1);
   }
 
   /** A new key of `size` bytes (zeros) and room for `capacity`; its chunks are present or to be pulled. */
@@ -102,12 +118,38 @@ export class KeyState {
     return state;
   }
 
+  /**
+   * A new key of `size` bytes in a block of the region arena (`buffer`: the arena's buffer,
+   * covering the block; the block's bytes are zero). Its chunks are present or to be pulled.
+   */
+  static inBlock(
+    key: string,
+    size: number,
+    block: { base: number; sizeAddr: number; capacity: number },
+    buffer: SharedArrayBuffer,
+    present: boolean,
+  ): KeyState {
+    const chunks = Math.max(1, Math.ceil(block.capacity / CHUNK_BYTES));
+    const meta = new SharedArrayBuffer(META_WORDS * 4 + chunks);
+    new Int32Array(meta, 0, META_WORDS)[CAPACITY] = block.capacity;
+    const state = new KeyState({ key, meta, data: buffer, offset: block.base, sizeAddr: block.sizeAddr });
+    state.size = size;
+    if (present) state.flags.fill(PRESENT);
+    return state;
+  }
+
+  /** Whether the bytes are a block of the region arena. */
+  get inArena(): boolean {
+    return this.mirror !== undefined;
+  }
+
   get size(): number {
     return Atomics.load(this.words, SIZE);
   }
 
   set size(value: number) {
     Atomics.store(this.words, SIZE, value);
+    if (this.mirror !== undefined) Atomics.store(this.mirror, 0, value);
   }
 
   get capacity(): number {
@@ -126,13 +168,20 @@ export class KeyState {
   }
 
   /**
-   * Copies another allocation's bytes, size and chunk flags into this larger one; with
-   * `carryLock`, also its lock word, so a holder's lock continues on the new allocation.
+   * Copies another allocation's bytes, size, chunk flags and counted maps into this larger one;
+   * with `carryLock`, also its lock word, so a holder's lock continues on the new allocation.
    */
   copyFrom(other: KeyState, carryLock: boolean): void {
     this.bytes.set(other.bytes.subarray(0, other.size));
     this.flags.set(other.flags.subarray(0, Math.min(other.flags.length, this.flags.length)));
     this.size = other.size;
+    let maps = 0;
+    for (let i = MAPPERS; i < META_WORDS; i++) {
+      const n = Atomics.load(other.words, i);
+      Atomics.store(this.words, i, n);
+      maps += n;
+    }
+    Atomics.store(this.words, MAPS, maps);
     if (carryLock) {
       for (let i = READERS; i < META_WORDS; i++) Atomics.store(this.words, i, Atomics.load(other.words, i));
       Atomics.store(this.words, LOCK, Atomics.load(other.words, LOCK));
@@ -209,12 +258,78 @@ export class KeyState {
     Atomics.add(this.words, VERSION, 1);
   }
 
-  /** Bytes arrived from the global tier: present and clean. The caller holds the write lock. */
+  /** Bytes arrived from the global tier: present and clean (unless mapped). The caller holds the write lock. */
   fill(offset: number, data: Uint8Array): void {
     this.bytes.set(data, offset);
     const range = { offset, length: data.byteLength };
     this.mark(range, PRESENT);
+    this.clean(range);
+  }
+
+  /**
+   * Clears the dirty marks in `range` — unless a map is counted: guests store into a mapped
+   * key without telling anyone, so its chunks stay dirty while it is mapped. (Cleared first and
+   * the maps read after, while {@link addMap} counts first and marks after: whichever comes
+   * second leaves the chunks dirty.)
+   */
+  clean(range: Range): void {
     this.unmark(range, DIRTY);
+    if (this.maps() > 0) this.mark(range, DIRTY);
+  }
+
+  // Maps: how many guest calls (or host views) use the bytes in place right now, per holder.
+  // A counted map keeps the allocation where it is: it may not be retired (grown elsewhere,
+  // relocated, deleted) until the maps are dropped, except by the one holder that owns them all.
+
+  /**
+   * Counts a map by this thread and marks every chunk dirty. False (nothing counted) when the
+   * allocation was frozen for retiring meanwhile: look the key up again.
+   */
+  addMap(): boolean {
+    for (;;) {
+      const v = Atomics.load(this.words, MAPS);
+      if (v < 0) return false;
+      if (Atomics.compareExchange(this.words, MAPS, v, v + 1) === v) break;
+    }
+    Atomics.add(this.words, MAPPERS + holder, 1);
+    this.mark({ offset: 0, length: this.capacity }, DIRTY);
+    return true;
+  }
+
+  /** Drops one map this thread counted (none counted: nothing happens). */
+  dropMap(): void {
+    for (;;) {
+      const mine = Atomics.load(this.words, MAPPERS + holder);
+      if (mine <= 0) return;
+      if (Atomics.compareExchange(this.words, MAPPERS + holder, mine, mine - 1) === mine) break;
+    }
+    this.uncount(1);
+  }
+
+  /** Maps counted, all holders together. */
+  maps(): number {
+    return Math.max(0, Atomics.load(this.words, MAPS));
+  }
+
+  /** Maps this thread counted. */
+  ownMaps(): number {
+    return Atomics.load(this.words, MAPPERS + holder);
+  }
+
+  /**
+   * Freezes the map count for retiring this allocation when exactly `expected` maps are
+   * counted (the retiring caller's own): no map can be added after. False when others are.
+   */
+  freezeMaps(expected: number): boolean {
+    return Atomics.compareExchange(this.words, MAPS, expected, -1) === expected;
+  }
+
+  private uncount(n: number): void {
+    for (;;) {
+      const v = Atomics.load(this.words, MAPS);
+      if (v < 0) return;
+      if (Atomics.compareExchange(this.words, MAPS, v, Math.max(0, v - n)) === v) return;
+    }
   }
 
   // Read/write lock on one Int32 word: 0 free, n > 0 held by n readers, -1 held by a writer.
@@ -241,8 +356,10 @@ export class KeyState {
     if (Atomics.sub(this.words, LOCK, 1) === 1) Atomics.notify(this.words, LOCK);
   }
 
-  /** Gives back every lock holder `id` (a thread that died) held on this key. */
+  /** Gives back every lock and map holder `id` (a thread that died) held on this key. */
   releaseHolder(id: number): void {
+    const maps = Atomics.exchange(this.words, MAPPERS + id, 0);
+    if (maps > 0) this.uncount(maps);
     if (Atomics.compareExchange(this.words, LOCK, -id, 0) === -id) {
       Atomics.notify(this.words, LOCK);
       return;

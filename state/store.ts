@@ -2,12 +2,30 @@
  * The state store's authority, on one thread of the process (the runtime's main thread): the
  * directory of local keys, and every operation that talks to the global tier — lookup of
  * keys only the global tier knows, resize, pull (whole or missing chunks), push (whole or
- * dirty chunks), delete, appends and global locks. Other threads reach it through a
+ * dirty chunks), delete, appends and global locks, and the region arena: keys mapped in place
+ * live in its blocks ({@link StateStore.mapRegion}). Other threads reach it through a
  * {@link Directory} (state/client.ts).
  */
 import { makeError, StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease } from './global-tier.js';
-import { CHUNK_BYTES, DIRTY, KeyState, roundCapacity, type KeyHandle, type Range } from './key-state.js';
+import { CHUNK_BYTES, KeyState, PRESENT, DIRTY, roundCapacity, type KeyHandle, type Range } from './key-state.js';
+import { DEFAULT_ARENA_BYTES, RegionArena, type Block } from './region-arena.js';
+
+/** The largest value a key may hold: its size is an i32 word. */
+export const MAX_VALUE_BYTES = 0x7fffffff;
+
+/**
+ * What {@link StateStore.mapRegion} answers: the key's allocation (in the arena) and where its
+ * bytes are — data `[base, base + capacity)` of the arena, the live size the i32 at `sizeAddr`.
+ * `size`: the size when it was granted.
+ */
+export interface RegionGrant {
+  handle: KeyHandle;
+  base: number;
+  sizeAddr: number;
+  capacity: number;
+  size: number;
+}
 
 /** Longest key name, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -22,6 +40,15 @@ export function checkKey(key: string): void {
 /** The local lock the caller already holds on the key, if any (then the store takes none). */
 export type HeldLock = 'read' | 'write' | undefined;
 
+function mapped(key: string, maps: number, what: string): StateError {
+  return new StateError(
+    StateErrorCode.MAPPED,
+    `state key '${key}' is mapped in place by ${maps} call${maps === 1 ? '' : 's'} or view${maps === 1 ? '' : 's'}, so it cannot ${what}; ` +
+      'retry when they end (or map it at its largest size before sharing it)',
+    { key, maps },
+  );
+}
+
 function heldReadOnly(key: string, what: string): StateError {
   return new StateError(StateErrorCode.LOCK, `cannot ${what} '${key}' while holding only its read lock; take the write lock instead`, {
     key,
@@ -33,6 +60,8 @@ export interface StoreOptions {
   leaseMs: number;
   /** The most an owner may hold (see {@link StateStore.usage}); undefined: no limit. */
   quota?: (owner: string) => Quota | undefined;
+  /** The region arena's maximum, in bytes (`regionBytes`; default 1 GiB, at most 4 GiB − 64 KiB). */
+  regionBytes?: number;
 }
 
 /** What an owner holds, or may hold: bytes (room of its local allocations plus bytes it appended) and local keys. */
@@ -51,11 +80,32 @@ export class StateStore {
   /** Bytes appended through this store to each key's list, per owner, until it is cleared or deleted. */
   private readonly appends = new Map<string, Map<string, number>>();
   private readonly used = new Map<string, Quota>();
+  /** The region arena: created with the store (virtual address space only), so workers get it at start. */
+  private readonly arena: RegionArena;
+  /** The arena block of each allocation that lives there. */
+  private readonly blocks = new Map<KeyState, Block>();
 
   constructor(
     readonly global: GlobalTier,
     private readonly options: StoreOptions,
-  ) {}
+  ) {
+    this.arena = new RegionArena(options.regionBytes ?? DEFAULT_ARENA_BYTES);
+  }
+
+  /** The region arena's memory, which every worker imports for guests that map keys. */
+  regionMemory(): WebAssembly.Memory {
+    return this.arena.memory;
+  }
+
+  /** Bytes the arena's blocks take now (headers included) and its maximum. */
+  regionUsage(): { bytes: number; maxBytes: number } {
+    return { bytes: this.arena.used, maxBytes: this.arena.maxBytes };
+  }
+
+  /** The largest size a region may have. */
+  get maxRegionBytes(): number {
+    return Math.min(MAX_VALUE_BYTES, this.arena.maxCapacity);
+  }
 
   /**
    * The key's local handle: known here, or found in the global tier (its chunks pulled on
@@ -204,14 +254,115 @@ export class StateStore {
     if (held === undefined && !(await current.lock('write'))) return this.ensure(key, size, held, owner);
     try {
       if (current.retired) return await this.ensure(key, size, held, owner);
+      // A mapped key's bytes stay where the guests use them.
+      if (!current.freezeMaps(0)) throw mapped(key, current.maps(), `grow to ${size} bytes (beyond its block of ${current.capacity})`);
       const grown = KeyState.create(key, current.size, room, false);
       grown.copyFrom(current, held !== undefined);
       this.install(grown, owner);
-      current.retire();
+      this.retire(current);
       return grown.handle;
     } finally {
       if (held === undefined) current.unlockWrite();
     }
+  }
+
+  /**
+   * Retires an allocation (the caller holds its write lock, and froze its maps or moved them):
+   * its holders look the key up again, and its arena block, if any, is free for reuse.
+   */
+  private retire(state: KeyState): void {
+    state.retire();
+    const block = this.blocks.get(state);
+    if (block === undefined) return;
+    this.blocks.delete(state);
+    this.arena.release(block);
+  }
+
+  /**
+   * Makes `key` a region of at least `size` bytes in the arena and says where it is. Does not
+   * count a map: the caller counts it with `KeyState.addMap()` on the handle (and looks again
+   * if that fails). A key absent everywhere is created zero-filled; one in its own buffer, or
+   * only global, is moved in (missing chunks pulled); a smaller one is grown in place (zero
+   * tail) when its block has room, else moved to a larger block — only when no map is counted
+   * on it but the caller's own `ownMaps` (else `E_STATE_MAPPED`; the caller's maps move with
+   * it: drop them on the new handle). Every chunk is present afterwards. Charged to `owner`.
+   * Takes the key's write lock when it moves or grows it: do not call it holding that lock.
+   */
+  async mapRegion(key: string, size: number, owner?: string, ownMaps = 0): Promise<RegionGrant> {
+    checkKey(key);
+    const limit = this.maxRegionBytes;
+    if (!Number.isInteger(size) || size < 1 || size > limit) {
+      throw new StateError(
+        StateErrorCode.BOUNDS,
+        `cannot map '${key}' at ${size} bytes: a region is 1 to ${limit} bytes (the region arena's regionBytes, less a block header, and the 2 GiB limit of a value)`,
+        { key, size, limit },
+      );
+    }
+    if (!Number.isInteger(ownMaps) || ownMaps < 0) throw new RangeError(`ownMaps must be a count, got ${ownMaps}`);
+    for (;;) {
+      const current = this.keys.get(key) ?? (await this.lookup(key, owner), this.keys.get(key));
+      if (current === undefined) {
+        const state = this.placeRegion(key, size, owner, undefined);
+        state.mark({ offset: 0, length: size }, PRESENT | DIRTY);
+        this.install(state, owner);
+        return this.grant(state);
+      }
+      // Everything present first (outside the lock: pullRanges takes it per gap).
+      await this.pullRanges(key, [{ offset: 0, length: current.size }], undefined);
+      if (!(await current.lock('write'))) continue;
+      try {
+        if (current.retired) continue;
+        if (current.inArena && current.capacity >= size) {
+          if (current.size < size) this.growInPlace(current, size);
+          return this.grant(current);
+        }
+        const moved = this.placeRegion(key, Math.max(size, current.size), owner, current);
+        if (!current.freezeMaps(ownMaps)) {
+          this.arena.release(this.blocks.get(moved)!);
+          this.blocks.delete(moved);
+          throw mapped(key, current.maps(), `move to a larger block (${size} bytes; its block has ${current.capacity})`);
+        }
+        const old = current.size;
+        moved.copyFrom(current, false);
+        moved.mark({ offset: 0, length: old }, PRESENT);
+        if (size > old) this.growInPlace(moved, size);
+        this.install(moved, owner);
+        this.retire(current);
+        return this.grant(moved);
+      } finally {
+        current.unlockWrite();
+      }
+    }
+  }
+
+  /** A new allocation of `size` bytes in an arena block (zeroed), charged to `owner` in place of `replacing`'s room. */
+  private placeRegion(key: string, size: number, owner: string | undefined, replacing: KeyState | undefined): KeyState {
+    this.checkQuota(owner, key, RegionArena.capacityFor(size), 0);
+    const block = this.arena.place(size);
+    if (block === undefined) {
+      throw makeError(
+        StateErrorCode.QUOTA,
+        `the region arena has no room for '${key}' (${size} bytes): ${this.arena.used} of its ${this.arena.maxBytes} bytes (regionBytes) ` +
+          'are in use or too scattered; delete or unmap regions no longer needed, or raise regionBytes in createRuntime()',
+        { key, bytes: size, used: this.arena.used, regionBytes: this.arena.maxBytes },
+      );
+    }
+    const state = KeyState.inBlock(key, replacing === undefined ? size : 0, block, this.arena.buffer, false);
+    this.blocks.set(state, block);
+    return state;
+  }
+
+  /** Grows an arena allocation in place to `size` (within its capacity): a zero tail, present and dirty. The caller holds the write lock. */
+  private growInPlace(state: KeyState, size: number): void {
+    const old = state.size;
+    state.bytes.fill(0, old, size);
+    state.mark({ offset: old, length: size - old }, PRESENT | DIRTY);
+    state.size = size;
+  }
+
+  private grant(state: KeyState): RegionGrant {
+    const block = this.blocks.get(state)!;
+    return { handle: state.handle, base: block.base, sizeAddr: block.sizeAddr, capacity: block.capacity, size: state.size };
   }
 
   /** Pulls the chunks in `ranges` that are still missing. `held`: the caller holds a lock on the key. */
@@ -297,7 +448,7 @@ export class StateStore {
     // read lock so that no writer can slip in between the check and the clearing.
     if (held === undefined && !(await state.lock('read'))) return sent;
     try {
-      if (state.version === version) for (const r of dirty) state.unmark(r, DIRTY);
+      if (state.version === version) for (const r of dirty) state.clean(r);
     } finally {
       if (held === undefined) state.unlockRead();
     }
@@ -327,16 +478,24 @@ export class StateStore {
     if (held !== undefined) {
       throw new StateError(StateErrorCode.LOCK, `cannot delete '${key}' while holding its lock; unlock it first`, { key });
     }
+    const before = this.keys.get(key)?.maps() ?? 0;
+    if (before > 0) throw mapped(key, before, 'be deleted');
     await this.global.delete(key);
     this.dropAppends(key);
     const state = this.keys.get(key);
     if (state === undefined || !(await state.lock('write'))) return;
-    if (this.keys.get(key) === state) {
-      this.keys.delete(key);
-      this.charge(key, undefined, 0);
+    try {
+      if (state.retired) return;
+      // Mapped while the global tier deleted it: the local value stays for its maps.
+      if (!state.freezeMaps(0)) throw mapped(key, state.maps(), 'be deleted here (it was deleted from the global tier only)');
+      if (this.keys.get(key) === state) {
+        this.keys.delete(key);
+        this.charge(key, undefined, 0);
+      }
+      this.retire(state);
+    } finally {
+      state.unlockWrite();
     }
-    state.retire();
-    state.unlockWrite();
   }
 
   /** Takes a global lock, retrying while others hold it, until `deadline` (ms since the epoch). */
@@ -366,6 +525,7 @@ export class StateStore {
   async close(): Promise<void> {
     for (const state of this.keys.values()) state.retire();
     this.keys.clear();
+    this.blocks.clear();
     this.charges.clear();
     this.appends.clear();
     this.used.clear();

@@ -5,13 +5,15 @@
  */
 import type { Lease } from '../../../state/global-tier.js';
 import type { KeyHandle, Range } from '../../../state/key-state.js';
-import type { HeldLock } from '../../../state/store.js';
+import type { HeldLock, RegionGrant } from '../../../state/store.js';
 
 export interface StateApi {
   lookup(key: string, fn: string | undefined): KeyHandle | undefined;
   ensure(key: string, size: number, held: HeldLock, fn: string | undefined): KeyHandle;
   pullRanges(key: string, ranges: Range[], held: HeldLock): void;
   pull(key: string, held: HeldLock, fn: string | undefined): void;
+  /** `StateStore.mapRegion`: the key made a region of at least `size` bytes; `ownMaps`: the calling call's maps on it. */
+  mapRegion(key: string, size: number, fn: string | undefined, ownMaps: number): RegionGrant;
   /** The bytes sent. */
   push(key: string, partial: boolean, held: HeldLock, lease: Lease | undefined): number;
   delete(key: string, held: HeldLock): void;

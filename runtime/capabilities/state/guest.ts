@@ -83,6 +83,7 @@ export function clientOf(ctx: GuestContext): StateClient {
       lookup: (key) => request(ctx, 'lookup', key, ctx.fn),
       ensure: (key, size, held) => request(ctx, 'ensure', key, size, held, ctx.fn),
       pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', key, ranges, held),
+      mapRegion: (key, size, ownMaps) => request(ctx, 'mapRegion', key, size, ctx.fn, ownMaps),
     },
     () => ctx.cancelled,
   ));

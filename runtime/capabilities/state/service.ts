@@ -18,6 +18,7 @@ export function stateService(store: StateStore): Service<StateApi> {
     ensure: keyed((key, size, held, fn) => store.ensure(key, size, held, fn)),
     pullRanges: keyed((key, ranges, held) => store.pullRanges(key, ranges, held)),
     pull: keyed((key, held, fn) => store.pull(key, held, fn)),
+    mapRegion: keyed((key, size, fn, ownMaps) => store.mapRegion(key, size, fn, ownMaps)),
     push: keyed((key, partial, held, lease) => store.push(key, partial, held, lease)),
     delete: keyed((key, held) => store.delete(key, held)),
     append: keyed((key, data, fn) => store.append(key, data, fn)),
