@@ -36,8 +36,13 @@ export function main(): i32 {
     r.setF32(a, <f32>b);
     outputString(r.getF32(a).toString());
   } else if (op == "add") {
-    // `a` atomic increments of the i32 at `b`
-    for (let i = 0; i < a; i++) r.atomicAddI32(b, 1);
+    // `a` atomic increments of the i32 at 0, in `b` bursts with a suspension between them (calls interleave)
+    for (let k = 0; k < b; k++) {
+      for (let i = 0; i < a / b; i++) r.atomicAddI32(0, 1);
+      sleep(0);
+    }
+  } else if (op == "addAt") {
+    r.atomicAddI32(a, 1);
   } else if (op == "cas") {
     outputString(r.compareExchangeI32(0, a, b).toString());
   } else if (op == "grow") {
@@ -69,7 +74,7 @@ export function main(): i32 {
     // signals 1 at offset 0, then spins on this thread (never suspending) until another worker writes 2 there
     r.setI32(0, 1);
     while (r.getI32(0) != 2) {}
-    outputString("released");
+    outputString(r.size().toString());
   } else if (op == "many") {
     // maps keys key0 … key{a-1} (all granted by a prefix)
     for (let i = 0; i < a; i++) region.map(key + i.toString(), size);
