@@ -52,6 +52,12 @@ describe('regions', () => {
     expect(await call('ops', 'getU8 r:fresh 1000 101')).toBe(String((1 * 13 + 5) & 0xff));
   });
 
+  it('empties a call’s slots when it ends: the warm instance’s next call cannot use them', async () => {
+    expect(await call('ops', 'fill r:stale 64 1')).toBe('64');
+    for (let i = 0; i < 4; i++) expect((await failure('ops', 'stale - 0')).code).toBe('E_GUEST_TRAP');
+    expect(rt.stats().coldStarts + rt.stats().warmStarts).toBeGreaterThan(0);
+  });
+
   it('maps a key that already had a value, keeping its bytes', async () => {
     await rt.state.write('r:existing', new Uint8Array(300).fill(3));
     expect(await call('ops', 'sum r:existing 300')).toBe('900');

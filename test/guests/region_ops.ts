@@ -1,4 +1,4 @@
-import { region, inputString, outputString, sleep } from "nuvola";
+import { region, Region, inputString, outputString, sleep } from "nuvola";
 // One region operation per call, chosen by the input "op key size [a] [b]"; each maps `key` at `size` first.
 export function main(): i32 {
   const parts = inputString().split(" ");
@@ -7,6 +7,11 @@ export function main(): i32 {
   const size = I32.parseInt(parts[2]);
   const a = parts.length > 3 ? I32.parseInt(parts[3]) : 0;
   const b = parts.length > 4 ? I32.parseInt(parts[4]) : 0;
+  if (op == "stale") {
+    // slot `size` without mapping anything in this call: whatever an earlier call mapped there is gone
+    outputString(new Region(size).getU8(0).toString());
+    return 0;
+  }
   const r = region.map(key, size);
   if (op == "size") {
     outputString(r.size().toString());
