@@ -7,6 +7,7 @@
  * - a visit counter three ways, 32 calls in flight: the atomic global increment vs the global
  *   write lock around pull/add/push (both exact across hosts) vs the local tier's write lock
  *   (exact on one host only).
+ * - the region rows (bench/state-regions.ts): guests reading and writing state in place.
  * Starts its own throwaway redis-server (which must be installed).
  */
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { Redis } from 'ioredis';
 import { buildGuest, createRuntime } from 'nuvola';
 import { time, figure, median, report, throughputRun, type BenchReport } from './harness.js';
 import { startRedis } from '../state/redis-server.js';
+import { regionFigures } from './state-regions.js';
 
 export interface StateBenchOptions {
   runs: number;
@@ -134,6 +136,8 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
       }
     }
 
+    const regions = await regionFigures(rt, runs);
+
     return report(
       'state',
       runs,
@@ -180,6 +184,7 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
           'full push of the 64 MiB value',
           fullPush,
         ),
+        ...regions.figures,
       ],
       [
         `global tier: ${20 * runs} interleaved samples of each operation after 10 warm-up rounds.`,
@@ -187,6 +192,7 @@ export async function benchState(options: StateBenchOptions = STATE_DEFAULTS): P
         `partial push sends ${dirtyChunks * CHUNK} of ${bigSize} bytes (${((100 * dirtyChunks * CHUNK) / bigSize).toFixed(2)}%); bytes landed in Redis: ${pushedOk ? 'verified' : 'NOT verified'}.`,
         `counter: ${ways.atomic} / ${ways.locked} / ${ways.local} calls per run (atomic / locked / local), 32 in flight, on 2 workers and one Redis; final counts ${exact.length === 0 ? 'all exact' : `NOT exact: ${exact.join('; ')}`}.`,
         `global-tier throughput relative to the raw client: push ${(median(set) / median(push)).toFixed(2)}×, pull ${(median(get) / median(pull)).toFixed(2)}× (target ≥ 0.8×).`,
+        ...regions.notes,
       ],
     );
   } finally {

@@ -9,7 +9,7 @@ export function main(): i32 {
   const b = parts.length > 4 ? I32.parseInt(parts[4]) : 0;
   if (op == "stale") {
     // slot `size` without mapping anything in this call: whatever an earlier call mapped there is gone
-    outputString(new Region(size).getU8(0).toString());
+    outputString(Region.fromSlot(size).getU8(0).toString());
     return 0;
   }
   const r = region.map(key, size);

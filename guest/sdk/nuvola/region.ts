@@ -51,9 +51,24 @@ declare function rg_atomic_add_i32(slot: i32, off: i32, v: i32): i32;
 @external("nuvola:region", "compare_exchange_i32")
 declare function rg_compare_exchange_i32(slot: i32, off: i32, expected: i32, v: i32): i32;
 
-/** A state key mapped into this call: its bytes, shared with every instance that maps it. */
+/**
+ * A state key mapped into this call: its bytes, shared with every instance that maps it.
+ * A Region is its slot number, not an object in memory: passing one around costs nothing, and
+ * a loop over its bytes keeps no reference the garbage collector must track (a managed object
+ * would be spilled to the shadow stack around every accessor, a store per access).
+ */
+// @ts-ignore: decorator
+@final @unmanaged
 export class Region {
-  constructor(readonly slot: i32) {}
+  /** The slot `region.map` returned (0 to 15). */
+  get slot(): i32 {
+    return <i32>changetype<usize>(this);
+  }
+
+  /** The region in `slot`, as `region.map` returned it. */
+  @inline static fromSlot(slot: i32): Region {
+    return changetype<Region>(<usize>slot);
+  }
 
   /** The key's live size in bytes (sees growth by other instances). */
   @inline size(): i32 {
@@ -119,6 +134,6 @@ export namespace region {
    */
   export function map(key: string, size: i32): Region {
     const k = String.UTF8.encode(key);
-    return new Region(rg_map(changetype<usize>(k), k.byteLength, size));
+    return Region.fromSlot(rg_map(changetype<usize>(k), k.byteLength, size));
   }
 }
