@@ -156,6 +156,28 @@ describe('regions', () => {
     }
   });
 
+  it('gives WASI guests regions too: a C command maps a key and reads and writes it in place', async () => {
+    await rt.register('wasi-region', guestBytes('wasi_region_c'), { stateKeys: ['r:w*'] });
+    expect(await call('wasi-region', 'fill r:wasi 1000 1.5')).toBe('8000\n');
+    expect(await call('wasi-region', 'sum r:wasi 1000')).toBe('1500.0\n');
+    const bytes = await rt.state.read('r:wasi');
+    expect(new Float64Array(bytes.slice().buffer)[999]).toBe(1.5);
+    expect((await failure('wasi-region', 'get r:wasi 1000 7993')).code).toBe('E_GUEST_TRAP');
+    expect((await failure('wasi-region', 'sum r:other 10')).code).toBe('E_STATE_DENIED');
+  });
+
+  it('refuses at register a module importing nuvola:region whose code the rewrite cannot follow', async () => {
+    const { parse } = await import('@bytecodealliance/jco-transpile/wasm-tools');
+    const wasm = await parse(`(module
+      (import "nuvola:region" "get_i32" (func $get (param i32 i32) (result i32)))
+      (memory (export "memory") 1 1)
+      (func (export "main") (result i32) (i32.add (call $get (i32.const 0) (i32.const 0)) (i32.atomic.load (i32.const 0)))))`);
+    const err = await rt.register('untrackable', wasm).catch((e: unknown) => e);
+    expect((err as NuvolaError).code).toBe('E_INVALID_MODULE');
+    expect((err as NuvolaError).message).toMatch(/nuvola:region.*cannot follow/);
+    expect(await call('ops', 'size r:after-refusal 8')).toBe('8');
+  });
+
   it('refuses bad input with coded errors and serves on', async () => {
     expect((await failure('ops', 'size r:zero 0')).code).toBe('E_STATE_BOUNDS');
     expect((await failure('ops', 'size r:negative -5')).code).toBe('E_STATE_BOUNDS');
