@@ -103,8 +103,8 @@ export const ERRORS = {
   },
   E_INSTANCE_LIMIT: {
     class: 'LimitError',
-    when: "a call needed a new instance but the process holds `maxInstances` memories (or V8's own ~16k)",
-    todo: 'lower `maxIdleInstances`/`idleTimeoutMs`, limit concurrency, or use more processes',
+    when: "a call needed a new instance but the process holds `maxInstances` memories (or V8's own ~16k); or a call mapped more than 16 regions at once (`details.limit`)",
+    todo: 'lower `maxIdleInstances`/`idleTimeoutMs`, limit concurrency, or use more processes; map fewer keys per call',
   },
   E_CPU_LIMIT: {
     class: 'LimitError',

@@ -27,6 +27,19 @@ describe('ABI', () => {
     expect(sdkChain).toContain(`FAILED: i32 = ${abi.CHAIN_FAILED};`);
   });
 
+  it('the SDK imports exactly the region names the ABI declares, and the host provides them', async () => {
+    const sdkRegion = readFileSync(new URL('../guest/sdk/nuvola/region.ts', import.meta.url), 'utf8');
+    const names = Object.entries(abi)
+      .filter(([k]) => k.startsWith('REGION_') && k !== 'REGION_SLOTS')
+      .map(([, v]) => `${abi.MODULE_REGION}.${String(v)}`);
+    expect(externals(sdkRegion).sort()).toEqual(names.sort());
+    expect(
+      Object.keys(PROVIDED_IMPORTS[abi.MODULE_REGION]!)
+        .map((n) => `${abi.MODULE_REGION}.${n}`)
+        .sort(),
+    ).toEqual(names.sort());
+  });
+
   it('the host provides every import the SDK uses', () => {
     for (const name of [...externals(sdkIo), ...externals(sdkChain)]) {
       const [module, fn] = name.split('.') as [string, string];
