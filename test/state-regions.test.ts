@@ -274,7 +274,10 @@ describe.each(tiers)('regions in the store on the $tier tier', ({ tier, global }
     const g = await store.mapRegion(k('del'), 256);
     const w = await worker(4);
     const m = await w.ask<{ ok: boolean; index: number }>('map', { handle: g.handle });
+    await store.push(k('del'), false, undefined);
     const refused = await failure(store.delete(k('del'), undefined));
+    // Refused before anything was deleted: the global tier keeps the value too.
+    expect((await store.global.head(k('del'), 0)).size).toBe(256);
     expect(refused.code).toBe('E_STATE_MAPPED');
     expect(refused.message).toContain(`'${k('del')}'`);
     expect(refused.message).toContain('retry when they end');
