@@ -38,7 +38,7 @@ export {
   KernelError,
   ClusterError,
 } from './errors.js';
-export type { HostState } from './host-state.js';
+export type { HostState, RegionView } from './host-state.js';
 export type { RedisTarget } from '../state/redis-tier.js';
 export type { ErrorDetails, WireError } from './errors.js';
 export { buildGuest } from './build.js';

@@ -8,7 +8,8 @@
  * key's live size, kept by {@link KeyState}) followed by the key's data, 64-byte aligned. The
  * memory grows by whole pages as blocks are placed, up to its maximum; it never shrinks (Wasm
  * memories cannot), but freed blocks are reused. Creating it costs virtual address space only:
- * pages are backed as they are touched.
+ * pages are backed as they are touched. Its first 64 bytes are never given out and stay zero
+ * (the guest side reads an empty slot's size there: 0, so every access through it traps).
  */
 
 /** Bytes of a Wasm page: the unit the arena grows by. */
