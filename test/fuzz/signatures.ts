@@ -36,6 +36,7 @@ const CHAIN = 'nuvola:chain';
 const COMM = 'nuvola:comm';
 const KERNELS = 'nuvola:kernels';
 const SYS = 'nuvola:sys';
+export const REGION = 'nuvola:region';
 const ENV = 'env';
 const WASI = 'wasi_snapshot_preview1';
 
@@ -150,6 +151,22 @@ export const IMPORTS: readonly ImportSig[] = [
   sig(SYS, 'monotonic_ns', [], 'i64'),
   sig(SYS, 'random_bytes', ['ptr', 'len']),
   sig(SYS, 'random_u64', [], 'i64'),
+
+  sig(REGION, 'map', ['key', 'len', 'int'], 'i32'),
+  sig(REGION, 'grow', ['id', 'int']),
+  sig(REGION, 'size', ['id'], 'i32'),
+  sig(REGION, 'get_f64', ['id', 'int'], 'f64'),
+  sig(REGION, 'set_f64', ['id', 'int', 'f64']),
+  sig(REGION, 'get_f32', ['id', 'int'], 'f32'),
+  sig(REGION, 'set_f32', ['id', 'int', 'f32']),
+  sig(REGION, 'get_i32', ['id', 'int'], 'i32'),
+  sig(REGION, 'set_i32', ['id', 'int', 'int']),
+  sig(REGION, 'get_u8', ['id', 'int'], 'i32'),
+  sig(REGION, 'set_u8', ['id', 'int', 'int']),
+  sig(REGION, 'read_into', ['id', 'int', 'ptr', 'len']),
+  sig(REGION, 'write_from', ['id', 'int', 'ptr', 'len']),
+  sig(REGION, 'atomic_add_i32', ['id', 'int', 'int'], 'i32'),
+  sig(REGION, 'compare_exchange_i32', ['id', 'int', 'int', 'int'], 'i32'),
 
   sig(ENV, 'abort', ['ptr', 'ptr', 'int', 'int']),
   sig(ENV, 'trace', ['ptr', 'int', 'f64', 'f64', 'f64', 'f64', 'f64']),
