@@ -70,8 +70,8 @@ export async function regionFigures(rt: Runtime, runs: number): Promise<{ figure
   const src = new WebAssembly.Memory({ initial: 40, maximum: 65536, shared: true });
   const copier = new WebAssembly.Instance(new WebAssembly.Module((await parse(COPY_WAT)) as Uint8Array<ArrayBuffer>), { m: { src } })
     .exports.copy as (dst: number, src: number, n: number, reps: number) => void;
-  // memcpy runs at half speed or less when the destination lies just past the source modulo
-  // 4 KiB (4K aliasing): the baseline copies between addresses with the same low 12 bits as the
+  // memcpy runs at half speed or less when source and destination lie a few bytes apart
+  // modulo 4 KiB (4K aliasing): the baseline copies between addresses with the same low 12 bits as the
   // guest's (the key's base in the region memory, the guest's buffer).
   const [, dstAt] = await timed(`readInto bench-region-mib ${MiB} 1`);
   const view = await rt.state.view('bench-region-mib');
