@@ -142,6 +142,13 @@ describe('regions', () => {
     expect(await call('ops', 'sum r:held 8')).toBe('0');
   });
 
+  it('drops the maps of a call that timed out while it held them', async () => {
+    await rt.register('impatient', guestBytes('region_ops'), { stateKeys: ['r:*'], timeoutMs: 300 });
+    expect((await failure('impatient', 'hold r:abandoned 64')).code).toBe('E_TIMEOUT');
+    await rt.state.delete('r:abandoned');
+    expect(await call('ops', 'get r:abandoned 64 0')).toBe('0');
+  });
+
   it('pushes what guests stored in a region to the global tier', async () => {
     expect(await call('ops', 'fill r:pushed 200000 9')).toBe('200000');
     await rt.state.push('r:pushed');
