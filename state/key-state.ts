@@ -4,7 +4,8 @@
  * threads. Any thread may use it; it knows nothing of Wasm or workers.
  *
  * Layout: `meta` holds Int32 header words (size, capacity, lock, retired, version, maps), the
- * read locks and the maps counted per holder thread, then one flag byte per chunk (PRESENT: the
+ * read locks counted per holder thread and — for a key in the region arena, the only kind that
+ * can be mapped — the maps counted per holder, then one flag byte per chunk (PRESENT: the
  * local bytes are valid; DIRTY: written locally and not yet pushed); `data` holds `capacity`
  * bytes — a SharedArrayBuffer of its own, or a block of the region arena
  * (state/region-arena.ts) for a key that is mapped: then `offset` says where in the arena's
@@ -29,9 +30,11 @@ const HEADER_WORDS = 8;
  */
 export const MAX_HOLDERS = 260;
 const READERS = HEADER_WORDS;
-/** Maps counted per holder, so that a dead thread's can be given back. */
+/** Maps counted per holder, so that a dead thread's can be given back (arena keys only: others cannot be mapped). */
 const MAPPERS = READERS + MAX_HOLDERS;
-const META_WORDS = MAPPERS + MAX_HOLDERS;
+/** Header words of a key with its own buffer, and of one in the region arena. */
+const META_WORDS = MAPPERS;
+const ARENA_META_WORDS = MAPPERS + MAX_HOLDERS;
 
 /** This thread's holder number (1 unless {@link setLockHolder} says otherwise). */
 let holder = 1;
@@ -93,8 +96,9 @@ export class KeyState {
   constructor(handle: KeyHandle) {
     this.key = handle.key;
     this.handle = handle;
-    this.words = new Int32Array(handle.meta, 0, META_WORDS);
-    this.flags = new Uint8Array(handle.meta, META_WORDS * 4);
+    const words = handle.sizeAddr === undefined ? META_WORDS : ARENA_META_WORDS;
+    this.words = new Int32Array(handle.meta, 0, words);
+    this.flags = new Uint8Array(handle.meta, words * 4);
     const offset = handle.offset ?? 0;
     const capacity = handle.sizeAddr === undefined ? handle.data.byteLength - offset : this.words[CAPACITY]!;
     this.bytes = new Uint8Array(handle.data, offset, capacity);
@@ -130,8 +134,8 @@ export class KeyState {
     present: boolean,
   ): KeyState {
     const chunks = Math.max(1, Math.ceil(block.capacity / CHUNK_BYTES));
-    const meta = new SharedArrayBuffer(META_WORDS * 4 + chunks);
-    new Int32Array(meta, 0, META_WORDS)[CAPACITY] = block.capacity;
+    const meta = new SharedArrayBuffer(ARENA_META_WORDS * 4 + chunks);
+    new Int32Array(meta, 0, ARENA_META_WORDS)[CAPACITY] = block.capacity;
     const state = new KeyState({ key, meta, data: buffer, offset: block.base, sizeAddr: block.sizeAddr });
     state.size = size;
     if (present) state.flags.fill(PRESENT);
@@ -176,14 +180,16 @@ export class KeyState {
     this.flags.set(other.flags.subarray(0, Math.min(other.flags.length, this.flags.length)));
     this.size = other.size;
     let maps = 0;
-    for (let i = MAPPERS; i < META_WORDS; i++) {
-      const n = Atomics.load(other.words, i);
-      Atomics.store(this.words, i, n);
-      maps += n;
+    if (this.inArena && other.inArena) {
+      for (let i = MAPPERS; i < ARENA_META_WORDS; i++) {
+        const n = Atomics.load(other.words, i);
+        Atomics.store(this.words, i, n);
+        maps += n;
+      }
     }
     Atomics.store(this.words, MAPS, maps);
     if (carryLock) {
-      for (let i = READERS; i < META_WORDS; i++) Atomics.store(this.words, i, Atomics.load(other.words, i));
+      for (let i = READERS; i < MAPPERS; i++) Atomics.store(this.words, i, Atomics.load(other.words, i));
       Atomics.store(this.words, LOCK, Atomics.load(other.words, LOCK));
     }
   }
@@ -286,6 +292,7 @@ export class KeyState {
    * allocation was frozen for retiring meanwhile: look the key up again.
    */
   addMap(): boolean {
+    if (!this.inArena) throw new Error(`'${this.key}' is not in the region arena: map it through mapRegion`);
     for (;;) {
       const v = Atomics.load(this.words, MAPS);
       if (v < 0) return false;
@@ -298,6 +305,7 @@ export class KeyState {
 
   /** Drops one map this thread counted (none counted: nothing happens). */
   dropMap(): void {
+    if (!this.inArena) return;
     for (;;) {
       const mine = Atomics.load(this.words, MAPPERS + holder);
       if (mine <= 0) return;
@@ -313,7 +321,7 @@ export class KeyState {
 
   /** Maps this thread counted. */
   ownMaps(): number {
-    return Atomics.load(this.words, MAPPERS + holder);
+    return this.inArena ? Atomics.load(this.words, MAPPERS + holder) : 0;
   }
 
   /**
@@ -358,7 +366,7 @@ export class KeyState {
 
   /** Gives back every lock and map holder `id` (a thread that died) held on this key. */
   releaseHolder(id: number): void {
-    const maps = Atomics.exchange(this.words, MAPPERS + id, 0);
+    const maps = this.inArena ? Atomics.exchange(this.words, MAPPERS + id, 0) : 0;
     if (maps > 0) this.uncount(maps);
     if (Atomics.compareExchange(this.words, LOCK, -id, 0) === -id) {
       Atomics.notify(this.words, LOCK);

@@ -57,6 +57,7 @@ class Mapper {
         setLockHolder(workerData.holder);
         const memory = workerData.memory;
         const states = [];
+        let hammer;
         parentPort.on('message', ({ id, op, a }) => {
           let value;
           try {
@@ -70,6 +71,31 @@ class Mapper {
             else if (op === 'load') value = Array.from(u8.subarray(a.base + a.off, a.base + a.off + a.len));
             else if (op === 'store') u8.set(a.data, a.base + a.off);
             else if (op === 'add') value = Atomics.add(new Int32Array(memory.buffer, a.base, 1), 0, a.v);
+            else if (op === 'hammer') {
+              // Maps and drops the key over and over, checking the bytes while a map is counted.
+              hammer = { state: new KeyState(a.handle), base: a.base, len: a.len, expect: a.expect, maps: 0, violations: 0, stop: false };
+              const tick = () => {
+                if (hammer.stop) return;
+                const bytes = new Uint8Array(memory.buffer);
+                for (let i = 0; i < 100; i++) {
+                  const { state, base } = hammer;
+                  if (!state.addMap()) continue;
+                  hammer.maps++;
+                  for (let j = 0; j < hammer.len; j += 61) if (bytes[base + j] !== hammer.expect) hammer.violations++;
+                  // A counted map pins the block: it is never retired under it.
+                  if (state.retired) hammer.violations++;
+                  state.dropMap();
+                }
+                setImmediate(tick);
+              };
+              tick();
+            } else if (op === 'rehammer') {
+              hammer.state = new KeyState(a.handle);
+              hammer.base = a.base;
+            } else if (op === 'unhammer') {
+              hammer.stop = true;
+              value = { maps: hammer.maps, violations: hammer.violations };
+            }
             parentPort.postMessage({ id, value });
           } catch (e) {
             parentPort.postMessage({ id, error: String(e) });
@@ -268,6 +294,39 @@ describe.each(tiers)('regions in the store on the $tier tier', ({ tier, global }
     now.dropMap();
     now.dropMap(); // none left: nothing happens
     expect(now.maps()).toBe(0);
+  });
+
+  it('never lets a mapping thread see another key’s bytes while the key is relocated and its old block reused', async () => {
+    const len = 4096;
+    await writeWhole(store, k('race'), new Uint8Array(len).fill(0xaa));
+    let g = await store.mapRegion(k('race'), len);
+    const w = await worker(7);
+    await w.ask('hammer', { handle: g.handle, base: g.base, len, expect: 0xaa });
+    let moved = 0;
+    let refused = 0;
+    for (let i = 1; i <= 300; i++) {
+      const old = g;
+      try {
+        g = await store.mapRegion(k('race'), old.capacity + 1, undefined, 0);
+      } catch (e) {
+        expect((e as NuvolaError).code).toBe('E_STATE_MAPPED');
+        refused++;
+        continue;
+      }
+      moved++;
+      // The old block is free: another key may take it and fill it with other bytes at once.
+      new Uint8Array(store.regionMemory().buffer, old.base, old.capacity).fill(0x55);
+      await w.ask('rehammer', { handle: g.handle, base: g.base });
+      // And one does.
+      const filler = await store.mapRegion(k(`filler-${i}`), old.capacity);
+      new Uint8Array(store.regionMemory().buffer, filler.base, filler.capacity).fill(0x55);
+      await store.delete(k(`filler-${i}`), undefined);
+    }
+    const result = await w.ask<{ maps: number; violations: number }>('unhammer', {});
+    expect(result.violations).toBe(0);
+    expect(result.maps).toBeGreaterThan(0);
+    expect(moved).toBeGreaterThan(0);
+    expect(moved + refused).toBe(300);
   });
 
   it('refuses delete while mapped and allows it after dropMap; the block is reused', async () => {
