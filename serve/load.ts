@@ -6,10 +6,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { buildGuest, ErrorCode, InvalidOptionError, type FunctionOptions } from '../runtime/index.js';
-import type { NuvolaServer } from './server.js';
+
+/** How a function is published (the server's `publish`). */
+export type Publish = (name: string, wasm: Uint8Array | string, options?: FunctionOptions) => Promise<void>;
 
 /** Publishes every function of `dir`; resolves with their names. Fails on the first that does not register (its file in the message). */
-export async function loadFunctions(server: Pick<NuvolaServer, 'publish'>, dir: string): Promise<string[]> {
+export async function loadFunctions(server: { publish: Publish }, dir: string): Promise<string[]> {
   let entries: string[];
   try {
     entries = readdirSync(dir).sort();

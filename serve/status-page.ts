@@ -63,7 +63,7 @@ const SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const history = [];
 let last;
-const fmt = (ms) => ms < 1 ? (ms * 1000).toFixed(0) + ' µs' : ms < 1000 ? ms.toFixed(1) + ' ms' : (ms / 1000).toFixed(2) + ' s';
+const fmt = (ms) => ms === 0 ? '–' : ms < 1 ? (ms * 1000).toFixed(0) + ' µs' : ms < 1000 ? ms.toFixed(1) + ' ms' : (ms / 1000).toFixed(2) + ' s';
 function draw() {
   const c = $('chart');
   const g = c.getContext('2d');
@@ -78,7 +78,7 @@ function draw() {
   g.lineWidth = 2;
   g.beginPath();
   history.forEach((p, i) => {
-    const x = (i / 119) * w, y = h - (p.rate / max) * (h - 4) - 2;
+    const x = w - ((history.length - 1 - i) / 119) * w, y = h - (p.rate / max) * (h - 4) - 2;
     if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
   });
   g.stroke();

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 async function put(name: string, bytes: Uint8Array, query = '', headers: Record<string, string> = auth): Promise<Response> {
-  return fetch(`${url}/functions/${name}${query}`, { method: 'PUT', body: bytes, headers });
+  return fetch(`${url}/functions/${name}${query}`, { method: 'PUT', body: bytes as Uint8Array<ArrayBuffer>, headers });
 }
 async function invoke(
   name: string,
@@ -37,7 +37,7 @@ async function invoke(
 ): Promise<Response> {
   return fetch(`${url}/functions/${name}/invoke`, {
     method: 'POST',
-    body,
+    body: body as string | Uint8Array<ArrayBuffer>,
     headers: { ...auth, ...headers },
     ...(signal ? { signal } : {}),
   });
