@@ -145,6 +145,13 @@ function list(doc: string, item: (value: unknown, path: string) => unknown): Opt
   };
 }
 
+/** For the options reference (`npm run docs`): the interface, where it is used, its schema. */
+export const SERVE_OPTION_SCHEMA = {
+  name: 'ServeOptions',
+  of: '`serve(rt, options)` (`nuvola/serve`) and `nuvola serve`',
+  schema: SERVE_SCHEMA,
+};
+
 /** Checks `options` (before anything listens); throws `E_INVALID_OPTION`/`E_INVALID_TRIGGER` naming the option. */
 export function resolveServeOptions(options: unknown): ResolvedServeOptions {
   const resolved = resolveWith(SERVE_SCHEMA, options, 'options') as unknown as ResolvedServeOptions;
