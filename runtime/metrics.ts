@@ -51,12 +51,15 @@ export function runtimeMetrics(source: MetricsSource): Registry {
   // Loaded here, not at import: only runtimes that are scraped pay for it.
   const { Registry: RegistryClass } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
   const registry = new RegistryClass();
-  // One snapshot of stats() per scrape, shared by every metric that reads it.
-  let snapshot: { stats: RuntimeStats; at: number } | undefined;
+  // One snapshot of stats() per scrape: prom-client calls every metric's get() in one synchronous
+  // pass, so the snapshot is dropped at the next microtask.
+  let snapshot: RuntimeStats | undefined;
   const stats = (): RuntimeStats => {
-    const now = performance.now();
-    if (snapshot === undefined || now - snapshot.at > 50) snapshot = { stats: source.stats(), at: now };
-    return snapshot.stats;
+    if (snapshot === undefined) {
+      snapshot = source.stats();
+      queueMicrotask(() => (snapshot = undefined));
+    }
+    return snapshot;
   };
   const metric = (name: string, help: string, type: Kind, samples: () => Sample[]): void => {
     registry.registerMetric({

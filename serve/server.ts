@@ -337,7 +337,11 @@ function clientError(err: NodeJS.ErrnoException, socket: Socket, o: ResolvedServ
         `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
-  socket.destroy();
+  // Half-closed, not destroyed: a reset would let the client's kernel drop the answer while it
+  // still sends. What it sends meanwhile is discarded; the socket goes after a short grace.
+  socket.on('data', () => {});
+  socket.end();
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** `describe(name)` as JSON (its published name; the host handler's function left out). */

@@ -282,3 +282,19 @@ describe('serve options', () => {
     await expect(serve(rt, { bogus: 1 } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
   });
 });
+
+describe('rt.metrics() for embedding services', () => {
+  it('is one prom-client registry, read at each scrape, that merges with a service’s own', async () => {
+    const { Registry, Counter } = await import('prom-client');
+    const mine = new Registry();
+    new Counter({ name: 'my_service_requests_total', help: 'mine', registers: [mine] }).inc(7);
+    expect(rt.metrics()).toBe(rt.metrics());
+    const before = await rt.metrics().metrics();
+    const calls = Number(/nuvola_calls_total\{function="m"\} (\d+)/.exec(before)![1]);
+    await rt.invoke('m', 'x');
+    const merged = await Registry.merge([rt.metrics(), mine]).metrics();
+    expect(merged).toContain(`nuvola_calls_total{function="m"} ${calls + 1}`);
+    expect(merged).toContain('my_service_requests_total 7');
+    expect(rt.stats().byFunction['m']).toMatchObject({ usageTotals: { bytesIn: 10 } });
+  });
+});
