@@ -9,7 +9,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ErrorCode, LimitError, ModuleError, RuntimeClosedError, ServeError, type NuvolaError } from '../runtime/errors.js';
+import { ErrorCode, LimitError, ModuleError, RegistryError, RuntimeClosedError, ServeError, type NuvolaError } from '../runtime/errors.js';
 import type { FunctionInfo, FunctionOptions, InvokeOptions, InvokeResult, Runtime } from '../runtime/index.js';
 import { readBody } from './body.js';
 import { startCron } from './cron.js';
@@ -98,12 +98,11 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
     }
     const exists = table.has(name) || rt.functions().includes(name);
     if (exists && !replace) {
-      // The runtime's own message and code (E_ALREADY_REGISTERED), with the server's remedy.
-      await rt.register(name, wasm, fnOptions).catch((err: NuvolaError) => {
-        if (err.code === ErrorCode.ALREADY_REGISTERED) err.message += '; upload with ?replace=true to swap it without dropping calls';
-        throw err;
-      });
-      return;
+      throw new RegistryError(
+        ErrorCode.ALREADY_REGISTERED,
+        `a function named '${name}' is registered; upload with ?replace=true to swap it without dropping calls, or DELETE it first`,
+        { function: name },
+      );
     }
     const registered = table.nextName(name);
     await rt.register(registered, wasm, fnOptions);

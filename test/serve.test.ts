@@ -2,6 +2,8 @@
 // the malformed): upload, describe, invoke and remove functions, the token, the coded errors and
 // their statuses, bodies over the runtime's limits, slow clients, a client that goes away
 // mid-call, a replace that drops no call, and /metrics.
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, type Runtime } from 'nuvola';
@@ -240,6 +242,11 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(rt.functions()).toContain('swap:v2');
     expect(server.functions.names()).toContain('swap');
     expect(server.functions.names()).not.toContain('swap:v2');
+    // Its name stays taken: an upload without ?replace is refused, and registers nothing.
+    const again = await put('swap', guestBytes('core_echo'));
+    expect(again.status).toBe(409);
+    expect((await error(again)).code).toBe('E_ALREADY_REGISTERED');
+    expect(rt.functions()).not.toContain('swap');
   });
 
   it('/healthz, /readyz and /metrics answer; the metrics count calls and errors by code', async () => {
@@ -296,5 +303,32 @@ describe('rt.metrics() for embedding services', () => {
     expect(merged).toContain(`nuvola_calls_total{function="m"} ${calls + 1}`);
     expect(merged).toContain('my_service_requests_total 7');
     expect(rt.stats().byFunction['m']).toMatchObject({ usageTotals: { bytesIn: 10 } });
+  });
+});
+
+describe('TLS', () => {
+  it('serves HTTPS with the key and certificate given (a self-signed fixture for 127.0.0.1)', async () => {
+    const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+    const cert = fixture('tls-localhost.crt');
+    const secure = await serve(rt, { port: 0, tls: { key: fixture('tls-localhost.key'), cert } });
+    try {
+      expect(secure.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(`${secure.url}/functions/m/invoke`, { method: 'POST', ca: cert }, (res) => {
+          let data = '';
+          res.on('data', (d: Buffer) => (data += d.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${res.headers['nuvola-return-code']} ${data}`));
+        });
+        req.on('error', reject);
+        req.end('tls');
+      });
+      expect(body).toBe('200 3 slt');
+    } finally {
+      await secure.close();
+    }
+    await expect(serve(rt, { port: 0, tls: { key: '', cert: 'x' } })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { path: 'options.tls' },
+    });
   });
 });
