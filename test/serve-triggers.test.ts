@@ -1,6 +1,7 @@
 // Triggers of `nuvola/serve`: cron schedules invoke their function on time, and Redis Streams
 // messages (a real redis-server) invoke theirs at least once — a message whose call was cut off
-// by the runtime closing stays pending and is run by the next server under the same consumer.
+// by the runtime closing stays pending and is run by the next server under the same consumer;
+// and, in cluster mode, an HTTP invoke's idempotency key reaches the cluster.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from 'nuvola';
@@ -110,6 +111,34 @@ describe('Redis Streams triggers', () => {
     } finally {
       await s2.close();
       await rt2.close();
+    }
+  });
+});
+
+describe('cluster mode over HTTP', () => {
+  it('passes nuvola-idempotency-key through: the same key answers the same call, with another input it is E_IDEMPOTENCY_CONFLICT (409)', async () => {
+    const rt = await createRuntime({
+      workers: 1,
+      redis: redis.url,
+      cluster: { name: `serve-${process.pid}`, secret: 'serve-test-cluster-secret-0123456789' },
+      logger: () => {},
+    });
+    const server = await serve(rt, { port: 0 });
+    try {
+      await server.publish('echo', guestBytes('core_echo'));
+      const call = (input: string, key: string): Promise<Response> =>
+        fetch(`${server.url}/functions/echo/invoke`, { method: 'POST', body: input, headers: { 'nuvola-idempotency-key': key } });
+      const first = await call('abc', 'k1');
+      expect(first.status).toBe(200);
+      expect(await first.text()).toBe('cba');
+      const again = await call('abc', 'k1');
+      expect(await again.text()).toBe('cba');
+      const conflict = await call('other', 'k1');
+      expect(conflict.status).toBe(409);
+      expect(((await conflict.json()) as { code: string }).code).toBe('E_IDEMPOTENCY_CONFLICT');
+    } finally {
+      await server.close();
+      await rt.close();
     }
   });
 });
