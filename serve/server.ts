@@ -9,7 +9,16 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ErrorCode, LimitError, ModuleError, RegistryError, RuntimeClosedError, ServeError, type NuvolaError } from '../runtime/errors.js';
+import {
+  ErrorCode,
+  InvalidOptionError,
+  LimitError,
+  ModuleError,
+  RegistryError,
+  RuntimeClosedError,
+  ServeError,
+  type NuvolaError,
+} from '../runtime/errors.js';
 import type { FunctionInfo, FunctionOptions, InvokeOptions, InvokeResult, Runtime } from '../runtime/index.js';
 import { readBody } from './body.js';
 import { startCron } from './cron.js';
@@ -258,7 +267,15 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   try {
     if (o.functions !== undefined) await loadFunctions({ publish: (n, w, f) => publish(n, w, f, false) }, o.functions);
     stopStreams = o.streams.length > 0 ? await startStreams(o.streams, o.redis!, triggerInvoke, clustered, warn) : undefined;
-    await app.listen({ port: o.port, host: o.host });
+    await app.listen({ port: o.port, host: o.host }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE' && err.code !== 'EADDRNOTAVAIL' && err.code !== 'EACCES') throw err;
+      throw new InvalidOptionError(
+        ErrorCode.INVALID_OPTION,
+        `cannot listen on ${o.host}:${o.port} (${err.code}): ${err.code === 'EADDRINUSE' ? 'the port is in use; pick another (--port), or 0 for a free one' : 'not an address of this machine, or not allowed'}`,
+        { path: err.code === 'EADDRNOTAVAIL' ? 'options.host' : 'options.port', host: o.host, port: o.port },
+        { cause: err },
+      );
+    });
   } catch (err) {
     stopCron();
     await stopStreams?.();

@@ -287,6 +287,14 @@ describe('serve options', () => {
       details: { path: 'options.streams[0].function' },
     });
     await expect(serve(rt, { bogus: 1 } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+    const port = Number(new URL(url).port);
+    await expect(serve(rt, { port })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', details: { path: 'options.port', port } });
+    await expect(serve(rt, { port: 0, host: '192.0.2.1' })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      details: { path: 'options.host' },
+    });
+    // The server that holds the port goes on.
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 });
 
