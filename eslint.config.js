@@ -93,7 +93,7 @@ const layers = [
   ),
   restrict(
     ['runtime/*.ts'],
-    [notTestCode, layer(`${up}(skeletons|guest/examples)/`, 'runtime/ does not import skeletons/'), ...mainThread('^\\./')],
+    [notTestCode, layer(`${up}(skeletons|serve|guest/examples)/`, 'runtime/ does not import skeletons/ or serve/'), ...mainThread('^\\./')],
   ),
   // `nuvola bench` runs the shipped benchmarks: runtime/cli/bench.ts is the one production file that imports bench/.
   restrict(['runtime/cli/**/*.ts'], [notTestCode, ...mainThread(String.raw`^\.\./`)], ['runtime/cli/bench.ts']),
@@ -103,6 +103,18 @@ const layers = [
     [layer(`${up}(runtime|state|cluster|kernels|skeletons|bench|test)/`, "examples import the package ('nuvola') as a user would")],
   ),
   restrict(['bench/**/*.ts'], [layer(`${up}test/`, 'bench/ does not import test/')]),
+  // serve/ (issue 22): built on the public API, plus the leaves errors.ts and option-spec.ts (its options schema).
+  restrict(
+    ['serve/**/*.ts'],
+    [
+      notTestCode,
+      layer(
+        `${up}runtime/(?!(index|errors|option-spec)\\.js$)`,
+        'serve/ is built on the public API (../runtime/index.js) and the leaves errors.ts and option-spec.ts',
+      ),
+      layer(`${up}(state|cluster|kernels|skeletons|guest)/`, 'serve/ is built on the public API only'),
+    ],
+  ),
 ];
 
 export default tseslint.config(

@@ -27,7 +27,8 @@ export type ErrorClassName =
   | 'HandlerError'
   | 'SkeletonError'
   | 'KernelError'
-  | 'ClusterError';
+  | 'ClusterError'
+  | 'ServeError';
 
 /** One code: the class it is built as, when it happens, and what the caller should do. */
 export interface ErrorSpec {
@@ -301,6 +302,31 @@ export const ERRORS = {
     when: "a GPU was required (`kernels.mode: 'gpu'`, or a WGSL kernel without a `cpu` version) and none is available",
     todo: "run where a GPU adapter (or Mesa) is, give the kernel a `cpu` version, or use `kernels.mode: 'auto'`",
   },
+  E_INVALID_TRIGGER: {
+    class: 'InvalidOptionError',
+    when: '`nuvola serve`: a cron schedule that does not parse, or a trigger config that is not valid (`details.path`, `details.trigger`)',
+    todo: 'fix the trigger named in `details.path` (cron: five or six fields, e.g. `*/5 * * * * name`)',
+  },
+  E_UNAUTHORIZED: {
+    class: 'ServeError',
+    when: '`nuvola serve`: a request without the bearer token the server was started with, or with another one (HTTP 401)',
+    todo: 'send `Authorization: Bearer <token>`',
+  },
+  E_ROUTE_NOT_FOUND: {
+    class: 'ServeError',
+    when: '`nuvola serve`: no such endpoint (HTTP 404), or a method the endpoint does not take (HTTP 405, `details.allow`)',
+    todo: 'see docs/guides/serving.md for the endpoints',
+  },
+  E_REQUEST_TIMEOUT: {
+    class: 'ServeError',
+    when: "`nuvola serve`: the client sent a request's headers or body slower than `headersTimeoutMs`/`requestTimeoutMs` allow (HTTP 408); the connection is closed",
+    todo: 'send the whole request at once, or raise the time-outs',
+  },
+  E_BAD_REQUEST: {
+    class: 'ServeError',
+    when: '`nuvola serve`: a request the server cannot read — a malformed header or query (`details.header`), a body on a route that takes none, a broken chunked body (HTTP 400)',
+    todo: 'fix the request',
+  },
 } as const satisfies Record<`E_${string}`, ErrorSpec>;
 
 type Table = typeof ERRORS;
@@ -455,6 +481,14 @@ export class ClusterError extends NuvolaError {
   }
 }
 
+/** `nuvola serve` refused an HTTP request: no or a wrong token, an unknown route, a client too slow, a malformed request. */
+export class ServeError extends NuvolaError {
+  declare readonly code: CodeOf<'ServeError'>;
+  constructor(code: CodeOf<'ServeError'>, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
+    super(code, message, details, options);
+  }
+}
+
 type ErrorClass = new (code: never, message: string, details?: ErrorDetails, options?: { cause?: unknown }) => NuvolaError;
 
 const classes: Record<ErrorClassName, ErrorClass> = {
@@ -472,6 +506,7 @@ const classes: Record<ErrorClassName, ErrorClass> = {
   SkeletonError,
   KernelError,
   ClusterError,
+  ServeError,
 };
 
 /** Builds the error class that matches `code`. */

@@ -37,6 +37,7 @@ export {
   SkeletonError,
   KernelError,
   ClusterError,
+  ServeError,
 } from './errors.js';
 export type { HostState, RegionView } from './host-state.js';
 export type { RedisTarget } from '../state/redis-tier.js';

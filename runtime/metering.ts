@@ -80,11 +80,14 @@ export class LogHistogram {
   private readonly buckets = new Uint32Array(36 * LogHistogram.SUB);
   count = 0;
   max = 0;
+  /** The values added, summed, in ms. */
+  sum = 0;
 
   /** Adds `ms` (negative and NaN count as 0). */
   add(ms: number): void {
     const v = ms > 0 ? ms : 0;
     this.count++;
+    this.sum += v;
     if (v > this.max) this.max = v;
     const micros = v * 1000;
     const index = micros < 1 ? 0 : Math.min(this.buckets.length - 1, Math.floor(Math.log2(micros) * LogHistogram.SUB));
@@ -101,6 +104,21 @@ export class LogHistogram {
       if (seen >= rank) return Math.min(this.max, 2 ** ((i + 1) / LogHistogram.SUB) / 1000);
     }
     return this.max;
+  }
+
+  /**
+   * For each bound (ms, ascending), how many values were at most that: the buckets whose upper
+   * edge is at most the bound (so within ~4.4% of it) — Prometheus's cumulative `le` buckets.
+   */
+  cumulative(boundsMs: readonly number[]): number[] {
+    const out: number[] = [];
+    let seen = 0;
+    let i = 0;
+    for (const bound of boundsMs) {
+      while (i < this.buckets.length && 2 ** ((i + 1) / LogHistogram.SUB) / 1000 <= bound) seen += this.buckets[i++]!;
+      out.push(seen);
+    }
+    return out;
   }
 
   summary(): Percentiles {
@@ -126,24 +144,53 @@ export interface CallStats {
   latencyMs: Percentiles;
   /** `usage.cpuMs` of the calls that reported one. */
   cpuMs: Percentiles;
+  /** The calls' {@link Usage} figures summed (peak memory excepted: a sum of peaks means nothing); `energyJoules` 0 where unmeasured, `fuel` 0 without a budget. */
+  usageTotals: UsageTotals;
+  /** Calls answered that restored a new instance (no warm one was idle). */
+  coldStarts: number;
+  /** Calls answered that found a warm instance. */
+  warmStarts: number;
+}
+
+/** The summed figures of {@link CallStats.usageTotals}. */
+export type UsageTotals = Record<Exclude<(typeof USAGE_FIELDS)[number], 'peakMemoryBytes'> | 'energyJoules', number>;
+
+const TOTALLED = [...USAGE_FIELDS.filter((f) => f !== 'peakMemoryBytes'), 'energyJoules'] as const;
+
+function noUsage(): UsageTotals {
+  return Object.fromEntries(TOTALLED.map((f) => [f, 0])) as UsageTotals;
 }
 
 /** Per-function call statistics in bounded memory (two histograms of 576 counters each). */
 export class FunctionMeters {
   private readonly byFunction = new Map<
     string,
-    { calls: number; errors: Record<string, number>; latency: LogHistogram; cpu: LogHistogram }
+    {
+      calls: number;
+      errors: Record<string, number>;
+      latency: LogHistogram;
+      cpu: LogHistogram;
+      cold: number;
+      warm: number;
+      totals: UsageTotals;
+    }
   >();
 
-  record(fn: string, latencyMs: number, usage: Usage | undefined, errorCode: string | undefined): void {
+  /** `cold`: whether an answered call started cold (undefined for a call that failed). */
+  record(fn: string, latencyMs: number, usage: Usage | undefined, errorCode: string | undefined, cold?: boolean): void {
     let m = this.byFunction.get(fn);
     if (m === undefined) {
-      m = { calls: 0, errors: {}, latency: new LogHistogram(), cpu: new LogHistogram() };
+      m = { calls: 0, errors: {}, latency: new LogHistogram(), cpu: new LogHistogram(), cold: 0, warm: 0, totals: noUsage() };
       this.byFunction.set(fn, m);
     }
     m.calls++;
+    if (cold === true) m.cold++;
+    else if (cold === false) m.warm++;
     m.latency.add(latencyMs);
-    if (usage !== undefined) m.cpu.add(usage.cpuMs);
+    if (usage !== undefined) {
+      m.cpu.add(usage.cpuMs);
+      for (const field of TOTALLED) m.totals[field] += usage[field] ?? 0;
+    }
     if (errorCode !== undefined) m.errors[errorCode] = (m.errors[errorCode] ?? 0) + 1;
   }
 
@@ -151,10 +198,28 @@ export class FunctionMeters {
     this.byFunction.delete(fn);
   }
 
+  /** `fn`'s latencies as cumulative counts at `boundsMs` with their count and sum in ms (Prometheus's histogram). */
+  latencyHistogram(fn: string, boundsMs: readonly number[]): { buckets: number[]; count: number; sumMs: number } {
+    const m = this.byFunction.get(fn);
+    if (m === undefined) return { buckets: boundsMs.map(() => 0), count: 0, sumMs: 0 };
+    return { buckets: m.latency.cumulative(boundsMs), count: m.latency.count, sumMs: m.latency.sum };
+  }
+
   stats(fn: string): CallStats {
     const m = this.byFunction.get(fn);
-    if (m === undefined) return { calls: 0, errors: {}, latencyMs: new LogHistogram().summary(), cpuMs: new LogHistogram().summary() };
-    return { calls: m.calls, errors: { ...m.errors }, latencyMs: m.latency.summary(), cpuMs: m.cpu.summary() };
+    if (m === undefined) {
+      const none = new LogHistogram().summary();
+      return { calls: 0, errors: {}, latencyMs: none, cpuMs: none, usageTotals: noUsage(), coldStarts: 0, warmStarts: 0 };
+    }
+    return {
+      calls: m.calls,
+      errors: { ...m.errors },
+      latencyMs: m.latency.summary(),
+      cpuMs: m.cpu.summary(),
+      usageTotals: { ...m.totals },
+      coldStarts: m.cold,
+      warmStarts: m.warm,
+    };
   }
 }
 

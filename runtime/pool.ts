@@ -282,9 +282,9 @@ export class Pool implements PoolCore {
       // Counted for the registration it was made to: not after an unregister (an entry nobody
       // forgets again), nor into a later registration of the same name.
       const registration = this.functions.get(fn);
-      const meter = (usage: Usage | undefined, code: string | undefined): void => {
+      const meter = (usage: Usage | undefined, code: string | undefined, cold?: boolean): void => {
         if (registration !== undefined && this.functions.get(fn) === registration)
-          this.meters.record(fn, performance.now() - invoked, usage, code);
+          this.meters.record(fn, performance.now() - invoked, usage, code, cold);
       };
       const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
         if (trace === undefined) return;
@@ -306,7 +306,7 @@ export class Pool implements PoolCore {
         resolve: (result) => {
           pending.unlisten?.();
           this.counters.completed++;
-          meter(result.usage, undefined);
+          meter(result.usage, undefined, result.cold);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);

@@ -27,6 +27,8 @@ import { settle } from '../cluster/outcome.js';
 import { checkName, FunctionRegistry, modulePath, unknownFunction } from './function-registry.js';
 import { runHandler, type HandlerEntry } from './host-handler.js';
 import { joinCluster } from './cluster-host.js';
+import { runtimeMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 import type { ChainResult, ClusterView, FunctionInfo, FunctionStats, HostHandler, InvokeResult, RuntimeStats } from './runtime-types.js';
 
 export type {
@@ -52,6 +54,9 @@ export class Runtime {
   /** Aborted at close: handlers still running stop starting work. */
   private readonly closing = new AbortController();
   private closed = false;
+
+  /** `metrics()`'s registry, made on first use. */
+  private registryRef: Registry | undefined;
 
   /** The state store, for the embedding service: same operations as the guest's `state`. */
   readonly state: HostState;
@@ -382,6 +387,18 @@ export class Runtime {
     };
     if (this.kernelsRef.kernels !== undefined) stats.kernels = this.kernelsRef.kernels.stats();
     return stats;
+  }
+
+  /**
+   * The runtime's figures as a prom-client `Registry` (the same one each time), read from
+   * `stats()` when scraped: serve `await rt.metrics().metrics()`, or merge it with your own
+   * (`Registry.merge([rt.metrics(), mine])`). The metrics: docs/guides/serving.md.
+   */
+  metrics(): Registry {
+    return (this.registryRef ??= runtimeMetrics({
+      stats: () => this.stats(),
+      latencyHistogram: (fn, boundsMs) => this.pool.meters.latencyHistogram(fn, boundsMs),
+    }));
   }
 
   /**

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const ts = createRequire(import.meta.url)('typescript');
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const folders = ['runtime', 'state', 'cluster', 'kernels', 'skeletons', 'bench', 'examples', 'test', 'guest/sdk/nuvola/abi.ts'];
+const folders = ['runtime', 'state', 'cluster', 'kernels', 'skeletons', 'serve', 'bench', 'examples', 'test', 'guest/sdk/nuvola/abi.ts'];
 
 /** Known cycles, each removed by the engineer named (issue 17); the lead empties this list after merging. */
 const ALLOWED = [];

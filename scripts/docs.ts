@@ -10,6 +10,7 @@ import { format, resolveConfig } from 'prettier';
 import ts from 'typescript';
 import { ERRORS, type ErrorCode } from '../runtime/errors.js';
 import { formatNumber, OPTION_SCHEMAS, type OptionSpec, type Schema } from '../runtime/options.js';
+import { SERVE_OPTION_SCHEMA } from '../serve/options.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -130,7 +131,7 @@ function optionRows(schema: Schema, prefix: string): string[] {
 
 /** The options tables: every option of every entry point, its type, range, default and meaning. */
 export function optionsMarkdown(): string {
-  const sections = OPTION_SCHEMAS.flatMap(({ name, of, schema }) => [
+  const sections = [...OPTION_SCHEMAS, SERVE_OPTION_SCHEMA].flatMap(({ name, of, schema }) => [
     `## ${of}: \`${name}\``,
     '',
     '| option | type | range | default | what |',
@@ -157,6 +158,7 @@ const ENTRIES = [
   { name: 'nuvola', file: 'runtime/index.ts' },
   { name: 'nuvola/testing', file: 'runtime/testing.ts' },
   { name: 'nuvola/skeletons', file: 'skeletons/index.ts' },
+  { name: 'nuvola/serve', file: 'serve/index.ts' },
 ];
 
 /** The API reference: every export of every entry point, its signature and its doc comment, read from the source. */

@@ -13,6 +13,8 @@
 //   without a Vulkan driver it falls back to OpenGL.
 // - clang, lld, wasi-libc, libclang-rt-N-dev-wasm32: the WASI suite's C guest
 //   (test/setup/build-guests.ts); N is clang's major version (14 on Debian 12).
+// - chromium: the status page of `nuvola serve` is tested in a real headless browser
+//   (test/serve-status-page.test.ts, driven by puppeteer-core). Any chromium on the PATH will do.
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +33,7 @@ export function requirements(clangMajor) {
     { pkg: 'lld' },
     { pkg: 'wasi-libc' },
     { pkg: `libclang-rt-${clangMajor}-dev-wasm32` },
+    { pkg: 'chromium', command: 'chromium' },
   ];
 }
 
@@ -43,7 +46,7 @@ export function requirements(clangMajor) {
 export function plan(sys) {
   if (!sys.hasDpkg) {
     // Not Debian: only programs can be checked, and no package names given.
-    const missing = ['redis-server', 'clang'].filter((c) => !sys.hasCommand(c));
+    const missing = ['redis-server', 'clang', 'chromium'].filter((c) => !sys.hasCommand(c));
     if (missing.length === 0) return { action: 'none' };
     return {
       action: 'fail',
@@ -51,7 +54,7 @@ export function plan(sys) {
       command: undefined,
       message:
         `missing ${missing.join(', ')}. The tests need redis-server, Mesa (EGL with the software renderer), ` +
-        'and clang with lld and wasi-libc for wasm32-wasi; install them with your system package manager',
+        'clang with lld and wasi-libc for wasm32-wasi, and chromium; install them with your system package manager',
     };
   }
   const missing = requirements(sys.clangMajor)

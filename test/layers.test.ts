@@ -53,6 +53,11 @@ const cases: [file: string, specifier: string, refusedExpected: boolean, typeOnl
   ['bench/x.ts', '../test/helpers.js', true],
   ['bench/x.ts', '../runtime/worker/instance.js', false],
   ['test/x.test.ts', '../runtime/capabilities/guest.js', false],
+  ['serve/x.ts', '../runtime/index.js', false],
+  ['serve/x.ts', '../runtime/option-spec.js', false],
+  ['serve/x.ts', '../runtime/pool.js', true],
+  ['serve/x.ts', '../state/store.js', true],
+  ['runtime/x.ts', '../serve/index.js', true],
 ];
 
 describe('layering rules', () => {

@@ -62,9 +62,22 @@ describe('system-deps plan', () => {
   });
 
   it('off Debian, checks programs and names them', () => {
-    const p = plan(machine({ hasDpkg: false, commands: ['clang'] }));
+    const p = plan(machine({ hasDpkg: false, commands: ['clang', 'chromium'] }));
     expect(p).toMatchObject({ action: 'fail', missing: ['redis-server'], command: undefined });
-    expect(plan(machine({ hasDpkg: false, commands: ['clang', 'redis-server'] }))).toEqual({ action: 'none' });
+    expect(plan(machine({ hasDpkg: false, commands: ['clang', 'redis-server', 'chromium'] }))).toEqual({ action: 'none' });
+  });
+
+  it("installs Debian's chromium for the status page's browser test, or names the exact command when not root", () => {
+    expect(plan(machine({ absent: ['chromium'] }))).toEqual({
+      action: 'install',
+      missing: ['chromium'],
+      command: 'apt-get update && apt-get install -y chromium',
+    });
+    expect(plan(machine({ isRoot: false, absent: ['chromium'] }))).toMatchObject({
+      action: 'fail',
+      command: 'sudo apt-get update && sudo apt-get install -y chromium',
+    });
+    expect(plan(machine({ absent: ['chromium'], commands: ['chromium'] }))).toEqual({ action: 'none' });
   });
 });
 

@@ -23,6 +23,8 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   /** The old name of `limits`. */
   preempt: async (runs) => (await import('../../bench/limits.js')).benchLimits(runs),
   metering: async (runs) => (await import('../../bench/metering.js')).benchMetering(runs),
+  // Loaded on demand: autocannon (its load generator) is a development dependency.
+  serve: async (runs) => (await import('../../bench/serve.js')).benchServe(runs === undefined ? {} : { runs }),
   // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };

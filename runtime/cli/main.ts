@@ -10,10 +10,17 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
 import { BENCHES, runBench } from './bench.js';
 import { initApp } from './init.js';
+import type { ServeCliOptions } from '../../serve/cli.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port from 0 to 65535');
   return n;
 }
 
@@ -245,6 +252,54 @@ program
         ...(opts.redis !== undefined ? { redisUrl: opts.redis } : {}),
         ...(opts.calls !== undefined ? { calls: opts.calls } : {}),
       });
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('serve')
+  .description('serve a runtime over HTTP: upload and invoke functions, /metrics, a status page at /, cron and Redis Streams triggers')
+  .option('-p, --port <port>', 'TCP port (0: a free one)', (v) => portNumber(v), 8080)
+  .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+  .option('--functions <dir>', 'register every .wasm and .ts (built first) in this folder at start, under its file name')
+  .option('--token <token>', 'bearer token writes need (and invokes, unless --public-invoke); default: NUVOLA_TOKEN')
+  .option('--public-invoke', 'invokes need no token', false)
+  .option('--tls-key <file>', 'PEM private key: serve HTTPS (with --tls-cert)')
+  .option('--tls-cert <file>', 'PEM certificate chain')
+  .option('--redis <url>', 'Redis for the global state tier, the cluster and the stream triggers')
+  .option('--cluster <name>', 'join this cluster (needs --redis; the secret comes from NUVOLA_CLUSTER_SECRET)')
+  .option('--workers <n>', 'worker threads', positiveInt)
+  .option('--cron <"schedule function">', 'a cron trigger, e.g. "*/5 * * * * report" (repeat for more)', collect, [])
+  .option(
+    '--stream <stream=function>',
+    'a Redis Streams trigger: each message on stream invokes function (repeat for more; needs --redis)',
+    collect,
+    [],
+  )
+  .option('--triggers <file>', 'a JSON file { "cron": [...], "streams": [{ "stream", "function", "group"?, "consumer"?, "replies"? }] }')
+  .action(async (opts: ServeCliOptions) => {
+    try {
+      const { serveCommand } = await import('../../serve/cli.js');
+      await serveCommand(opts);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('dev')
+  .description(
+    'build a guest, serve it, and on every change rebuild and swap it in without dropping calls (compile errors shown, the old version kept)',
+  )
+  .argument('<guest>', 'the guest source (.ts)')
+  .option('-w, --watch', 'rebuild on change (the default; kept for symmetry with build --watch)', true)
+  .option('-p, --port <port>', 'TCP port (0: a free one)', (v) => portNumber(v), 8080)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .action(async (guest: string, opts: { port: number; host: string }) => {
+    try {
+      const { devCommand } = await import('../../serve/cli.js');
+      await devCommand(guest, opts);
     } catch (err) {
       fail(err);
     }
