@@ -71,17 +71,50 @@ async function rawEcho(url: string): Promise<{ call: (input: Buffer) => Promise<
   };
 }
 
-/** Redis's own CPU time so far (the sum of INFO commandstats' usec), in µs, and the commands run. */
-async function redisWork(raw: Redis): Promise<{ usec: number; calls: number }> {
-  const info = await raw.info('commandstats');
-  let usec = 0;
-  let calls = 0;
-  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+),usec=(\d+)/gm)) {
-    calls += Number(m[1]);
-    usec += Number(m[2]);
+/** Redis's own work so far: per command, its calls and CPU time (INFO commandstats), in µs. */
+type Work = Map<string, { calls: number; usec: number }>;
+
+async function redisWork(raw: Redis): Promise<Work> {
+  const info = await raw.info('everything');
+  const work: Work = new Map();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    work.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
   }
-  return { usec, calls };
+  const cpu = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  work.set(CPU, { calls: 0, usec: 1e6 * (cpu('used_cpu_user_main_thread') + cpu('used_cpu_sys_main_thread')) });
+  return work;
 }
+
+/**
+ * What Redis did between two readings, per remote call: each command's count and µs (INFO
+ * commandstats), and their sums — counted as the benchmark always has: a script's inner
+ * commands count as commands, and their µs both in their own rows and in the script's. The
+ * INFO that takes the second reading is left out. `cpu`: Redis's main thread's CPU time
+ * (INFO cpu, user + system: parsing, replies and the network included), in µs.
+ */
+function perCall(
+  before: Work,
+  after: Work,
+  calls: number,
+): { commands: number; usec: number; cpu: number; by: Record<string, [number, number]> } {
+  const by: Record<string, [number, number]> = {};
+  let commands = 0;
+  let usec = 0;
+  for (const [name, a] of after) {
+    if (name === CPU) continue;
+    const b = before.get(name) ?? { calls: 0, usec: 0 };
+    const n = a.calls - b.calls - (name === 'info' ? 1 : 0);
+    if (n <= 0) continue;
+    by[name] = [round(n / calls, 3), round((a.usec - b.usec) / calls, 2)];
+    commands += n;
+    usec += a.usec - b.usec;
+  }
+  const cpu = (after.get(CPU)?.usec ?? 0) - (before.get(CPU)?.usec ?? 0);
+  return { commands: commands / calls, usec: usec / calls, cpu: cpu / calls, by };
+}
+
+/** The row of {@link Work} that holds Redis's main thread's CPU time. */
+const CPU = '(cpu)';
 
 export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAULTS): Promise<BenchReport> {
   const { runs, calls } = options;
@@ -132,7 +165,15 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
     const extraRtt = (median(remote) - median(here)) / rtt;
 
     // Throughput through the work stream with 1, 2, 3 hosts vs one local runtime.
-    const throughput: { hosts: number; nuvola: number[]; local: number[]; redisMicrosPerCall: number[]; commandsPerCall: number[] }[] = [];
+    const throughput: {
+      hosts: number;
+      nuvola: number[];
+      local: number[];
+      redisMicrosPerCall: number[];
+      redisCpuPerCall: number[];
+      commandsPerCall: number[];
+      byCommand: Record<string, [number, number]>[];
+    }[] = [];
     for (let k = 1; k <= 3; k++) {
       while (hosts.length < k) hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
       await throughputRun(remoteCall, 1000, 256);
@@ -141,21 +182,27 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         nuvola: [] as number[],
         local: [] as number[],
         redisMicrosPerCall: [] as number[],
+        redisCpuPerCall: [] as number[],
         commandsPerCall: [] as number[],
+        byCommand: [] as Record<string, [number, number]>[],
       };
       for (let run = 0; run < runs; run++) {
         const before = await redisWork(raw);
         row.nuvola.push(await throughputRun(remoteCall, 3000, 256));
         const after = await redisWork(raw);
         // Redis's CPU per remote call (heartbeats included): what bounds one Redis's throughput.
-        row.redisMicrosPerCall.push((after.usec - before.usec) / 3000);
-        row.commandsPerCall.push((after.calls - before.calls - 1) / 3000);
+        const work = perCall(before, after, 3000);
+        row.redisMicrosPerCall.push(work.usec);
+        row.redisCpuPerCall.push(work.cpu);
+        row.commandsPerCall.push(work.commands);
+        row.byCommand.push(work.by);
         row.local.push(await throughputRun(localCall, 3000, 256));
       }
       throughput.push(row);
     }
     const redisMicros = median(throughput.flatMap((r) => r.redisMicrosPerCall));
     const commands = median(throughput.flatMap((r) => r.commandsPerCall));
+    const redisCpu = median(throughput.flatMap((r) => r.redisCpuPerCall));
 
     // Recovery: a survivor and a victim take 4 naps each; the victim is killed at once.
     while (hosts.length > 0) await hosts.pop()!.stop();
@@ -201,6 +248,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       `recovery ${round(median(recovery))} ms with hostTimeoutMs ${TIMING.hostTimeoutMs} and heartbeatMs ${TIMING.heartbeatMs}: ${round(median(recovery) / TIMING.hostTimeoutMs)}× the timeout (target ≤ 2×)`,
       'all processes share this machine’s cores: throughput with more hosts measures the overhead, not a speed-up',
       `Redis spends ${round(redisMicros)} µs of its one core per remote call (${round(commands)} commands, INFO commandstats): one Redis tops out near ${round(1e6 / redisMicros, 0)} remote calls/s, however many hosts`,
+      `Redis's main thread spends ${round(redisCpu)} µs of CPU per remote call (INFO cpu: commands, parsing and network together)`,
     ];
     const out = report('cluster', runs, figures, notes);
     out.rows = [
@@ -209,6 +257,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         extraRoundTrips: round(extraRtt),
         redisMicrosPerCall: round(redisMicros),
         commandsPerCall: round(commands),
+        redisCpuPerCall: round(redisCpu),
         recoveryMs: recovery.map((v) => round(v)),
         throughput,
       },
