@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, makeError, toWire, type NuvolaError } from '../runtime/errors.js';
-import { decode, encode, fieldsOf, type Outcome, type StreamEntry } from './codec.js';
+import { Sender } from './batching.js';
+import { decode, encode, fieldsOf, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
 import { sleep, unavailable, type ClusterContext } from './context.js';
 import type { Idempotency } from './idempotency.js';
 import type { Membership } from './membership.js';
@@ -25,6 +26,8 @@ export class Calls {
   private readonly pending = new Map<string, Pending>();
   /** Blocking reads of this host's reply stream. */
   private readonly replyReader: Redis;
+  /** Call entries on their way to the work streams, batched (see batching.ts). */
+  private readonly sender: Sender;
 
   constructor(
     private readonly ctx: ClusterContext,
@@ -34,6 +37,7 @@ export class Calls {
     private readonly membership: Membership,
   ) {
     this.replyReader = ctx.connect(true);
+    this.sender = new Sender(ctx);
   }
 
   /**
@@ -126,20 +130,21 @@ export class Calls {
       );
       this.pending.set(id, { resolve, timer });
     });
-    const entry = ctx.entries.call(['id', id, 'from', ctx.hostId, 'dl', String(deadline), ...fields]);
+    // The reply stream's hash tag, when not the cluster's own (see ClusterKeys.replyTag).
+    const tag = ctx.keys.replyTag(ctx.hostId);
+    const route = tag === ctx.settings.name ? [] : ['rt', tag];
+    const entry = ctx.entries.call(['id', id, 'from', ctx.hostId, ...route, 'dl', String(deadline), ...fields]);
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
-    const sent =
-      target === undefined
-        ? ctx.redis.xadd(ctx.keys.work, '*', ...entry)
-        : ctx.redis.nuvolaRoute(ctx.keys.alive, ctx.keys.queue(target), ctx.keys.work, target, ...entry);
-    sent.catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
         this.pending.delete(id);
         pending.resolve(encode({ error: unavailable(`sending '${name}'`, err).toWire() }));
       }
-    });
+    };
+    // A group part goes in an entry of its own: the parts of a group are meant for different hosts.
+    this.sender.send(entry, failed, target, fields.includes('gid'));
     return answer;
   }
 
@@ -171,7 +176,7 @@ export class Calls {
     const { ctx } = this;
     // From the start: a host id's reply stream holds only replies to it (a previous life's are ignored).
     let last = '0-0';
-    const stream = ctx.keys.reply(ctx.hostId);
+    const stream = ctx.keys.reply(ctx.hostId, ctx.keys.replyTag(ctx.hostId));
     while (!ctx.closed) {
       let read: [Buffer, StreamEntry[]][] | null;
       try {
@@ -183,18 +188,23 @@ export class Calls {
         await sleep(200);
         continue;
       }
-      for (const [entryId, raw] of read?.[0]?.[1] ?? []) {
+      for (const [entryId, entry] of read?.[0]?.[1] ?? []) {
         last = entryId.toString();
-        const f = fieldsOf(raw);
-        const id = f.get('id')?.toString() ?? '';
-        const record = f.get('r');
-        const pending = this.pending.get(id);
-        if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
-        // A forged reply is dropped: the caller waits for the real one (or its deadline).
-        if (!ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
-        this.pending.delete(id);
-        clearTimeout(pending.timer);
-        pending.resolve(record);
+        // A batch of replies (see batching.ts), or one; a malformed batch as forged.
+        const replies = unpackBatch(entry);
+        if (replies === undefined) ctx.reject('replies', `reply entry ${last}`);
+        for (const raw of replies ?? []) {
+          const f = fieldsOf(raw);
+          const id = f.get('id')?.toString() ?? '';
+          const record = f.get('r');
+          const pending = this.pending.get(id);
+          if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
+          // A forged reply is dropped: the caller waits for the real one (or its deadline).
+          if (!ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
+          this.pending.delete(id);
+          clearTimeout(pending.timer);
+          pending.resolve(record);
+        }
       }
     }
   }

@@ -58,3 +58,31 @@ export function decodePart(record: Buffer, ranks: number): Outcome[] {
   const out = parts.map((p) => decode(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
   return out.length === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }
+
+/**
+ * Several stream entries' fields as one entry's: `b` and their framed list, each a framed list
+ * of its fields. A batch of calls to one stream (or of replies to one caller) goes out as one
+ * `XADD`; each call or reply in it keeps its own MAC.
+ */
+export function packBatch(entries: readonly (readonly (string | Buffer)[])[]): [string, Buffer] {
+  const parts = entries.map((fields) => frame(fields.map((f) => (typeof f === 'string' ? Buffer.from(f) : f))));
+  const packed = frame(parts);
+  return [BATCH, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength)];
+}
+
+/** The field naming a batch entry's framed list (see {@link packBatch}). */
+export const BATCH = 'b';
+
+/**
+ * The entries in a stream entry's fields: a batch's (see {@link packBatch}), or the entry
+ * itself. Undefined when a batch is not well formed (the entry is dropped as forged).
+ */
+export function unpackBatch(raw: Buffer[]): Buffer[][] | undefined {
+  if (raw.length !== 2 || raw[0]!.toString() !== BATCH) return [raw];
+  try {
+    const bad = (why: string): Error => new Error(why);
+    return unframe(raw[1]!, bad).map((part) => unframe(part, bad).map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  } catch {
+    return undefined;
+  }
+}

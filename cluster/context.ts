@@ -28,6 +28,7 @@ export interface Scripted extends Redis {
   ): Promise<[string[], string]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
+  nuvolaForgetPart(part: string, id: string): Promise<number>;
   nuvolaPublish(
     functions: string,
     module: string,
@@ -43,16 +44,6 @@ export interface Scripted extends Redis {
   nuvolaBeginBuffer(done: string, running: string, holder: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaRenew(running: string, holder: string, leaseMs: number): Promise<number>;
   nuvolaRecordBuffer(done: string, running: string, holder: string, ttlMs: number, record: Buffer): Promise<Buffer>;
-  nuvolaAnswer(
-    work: string,
-    reply: string,
-    group: string,
-    entry: string,
-    id: string,
-    record: Buffer,
-    ttlMs: number,
-    mac: Buffer,
-  ): Promise<number>;
   nuvolaGroupAdd(stream: string, ttlMs: number, ...fields: (string | Buffer)[]): Promise<number>;
 }
 
@@ -85,7 +76,8 @@ export function ready(client: Redis, ms: number): Promise<void> {
 }
 
 export class ClusterContext {
-  readonly keys: ClusterKeys;
+  /** The cluster's keys, for as many work partitions as this host uses (see {@link usePartitions}). */
+  keys: ClusterKeys;
   /** Commands (the blocking reads have connections of their own, see {@link connect}). */
   readonly redis: Scripted;
   /** What hosts leave in Redis for each other, signed and verified. */
@@ -115,7 +107,7 @@ export class ClusterContext {
     private readonly target: RedisTarget,
     readonly host: LocalHost,
   ) {
-    this.keys = clusterKeys(settings.name);
+    this.keys = clusterKeys(settings.name, Math.max(1, settings.partitions));
     this.entries = new Entries(new Seal(settings.secrets, settings.name), settings.hostId, (kind, what) => this.reject(kind, what));
     const redis = this.connect(false) as Scripted;
     for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
@@ -124,6 +116,34 @@ export class ClusterContext {
 
   get hostId(): string {
     return this.settings.hostId;
+  }
+
+  /** Work partitions this host reads (every live host reads at least as many as it sends to). */
+  get partitions(): number {
+    return this.keys.parts.length;
+  }
+
+  /**
+   * Settles the number of work partitions before the host starts: `settings.partitions`, or
+   * when 0 the Redis topology's — one per master of a Redis Cluster, 1 on a single Redis.
+   */
+  usePartitions(): void {
+    let n = this.settings.partitions;
+    if (n === 0) {
+      const nodes = (this.redis as unknown as { nodes?: (role: string) => unknown[] }).nodes;
+      n = typeof nodes === 'function' ? Math.max(1, nodes.call(this.redis, 'master').length) : 1;
+    }
+    this.keys = clusterKeys(this.settings.name, n);
+  }
+
+  /**
+   * The partitions a call may be sent to: as many as every live host that takes calls reads
+   * (hosts configured apart must not leave a partition unread), at most this host's own.
+   */
+  sendPartitions(): number {
+    let n = this.partitions;
+    for (const h of this.live) if (h.capacity > 0) n = Math.min(n, Math.max(1, h.partitions ?? 1));
+    return n;
   }
 
   /** A new connection to the cluster's Redis: `blocking` for a reader that waits in XREAD. */

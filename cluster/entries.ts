@@ -38,6 +38,8 @@ export interface HostInfo {
   remote: number;
   /** It reads its own work stream, so calls can be sent to it for their state key. */
   ownStream?: boolean;
+  /** Work partitions it reads (absent: 1, the shared stream only). */
+  partitions?: number;
   startedAt: number;
   /**
    * Heartbeats it sent since it started: a reader lists a host only while this goes up (a

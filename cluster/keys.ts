@@ -1,7 +1,10 @@
 /**
  * Main thread. The Redis keys of one cluster and the Lua scripts that keep its invariants.
- * Every key of a cluster carries the hash tag `{<cluster name>}`, so on a Redis Cluster they
- * all live in one slot and every script (which touches several) is allowed.
+ * Every key of a cluster but its work partitions and reply streams carries the hash tag
+ * `{<cluster name>}`, so on a Redis Cluster they live in one slot and every script (which
+ * touches several) is allowed. The work streams are partitioned over several hash tags (see
+ * {@link partitionTags}), so a Redis Cluster spreads a cluster's work over its masters; each
+ * host's reply stream sits under the tag of one partition. No script touches two tags.
  */
 
 /** The consumer group every host reads the work stream in. */
@@ -16,14 +19,24 @@ export interface ClusterKeys {
   functions: string;
   /** A random value set once: another value means Redis lost the cluster's data. */
   epoch: string;
-  /** The shared work stream (consumer group {@link GROUP}). */
+  /** The shared work stream: partition 0 of {@link parts} (in the slot of the other keys). */
   work: string;
+  /**
+   * The shared work streams, one per partition (consumer group {@link GROUP}): partition 0
+   * under `{<name>}`, each other one under its own hash tag.
+   */
+  parts: string[];
+  /** The hash tag (without braces) the reply stream of this host sits under (see {@link reply}). */
+  replyTag(host: string): string;
   /** A host's own work stream: calls sent to it for the state key they name (consumer group {@link GROUP}). */
   queue(host: string): string;
   /** A module's bytes by content hash. */
   module(hash: string): string;
-  /** A host's reply stream: results of the calls it sent to the work stream. */
-  reply(host: string): string;
+  /**
+   * A host's reply stream: results of the calls it sent to the work stream, under `tag` (the
+   * call entry names it; absent: the cluster's own).
+   */
+  reply(host: string, tag?: string): string;
   /**
    * The recorded result of a call of `fn` with an idempotency key: MAC, the input's SHA-256,
    * then the outcome (see codec.ts). Keyed by function and key, so another function's call
@@ -40,17 +53,22 @@ export interface ClusterKeys {
   poke(host: string): string;
 }
 
-export function clusterKeys(cluster: string): ClusterKeys {
+export function clusterKeys(cluster: string, partitions = 1): ClusterKeys {
   const p = `nuvola:cl:{${cluster}}:`;
+  const tags = partitionTags(cluster, partitions);
+  const parts = tags.map((tag) => `nuvola:cl:{${tag}}:work`);
+  const replyTag = (host: string): string => tags[slotOf(host) % tags.length]!;
   return {
     alive: `${p}alive`,
     hosts: `${p}hosts`,
     functions: `${p}fn`,
     epoch: `${p}epoch`,
-    work: `${p}work`,
+    work: parts[0]!,
+    parts,
+    replyTag,
     queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
-    reply: (host) => `${p}reply:${host}`,
+    reply: (host, tag = cluster) => `nuvola:cl:{${tag}}:reply:${host}`,
     // A function name has no space: the first one ends it.
     done: (fn, key) => `${p}done:${fn} ${key}`,
     running: (fn, key) => `${p}run:${fn} ${key}`,
@@ -58,6 +76,41 @@ export function clusterKeys(cluster: string): ClusterKeys {
     control: (group) => `${p}g:${group}:ctl`,
     poke: (host) => `${p}poke:${host}`,
   };
+}
+
+/** Slots of a Redis Cluster. */
+const SLOTS = 16384;
+
+/** The Redis Cluster slot of a hash tag's content: CRC16 (XMODEM) mod 16384. */
+export function slotOf(tag: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % SLOTS;
+}
+
+/**
+ * The hash tags of a cluster's `partitions` work streams: partition 0 is the cluster's own
+ * tag (`<name>`, beside its other keys); partition p is the first `<name>~k` whose slot lies
+ * in the p-th of `partitions` equal slot ranges after the own tag's. A Redis Cluster created
+ * with its slots spread evenly (as `redis-cli --cluster create` does) then has one partition
+ * on each master when there are as many partitions as masters. Every host computes the same.
+ */
+export function partitionTags(cluster: string, partitions: number): string[] {
+  const range = (tag: string): number => Math.floor((slotOf(tag) * partitions) / SLOTS);
+  const tags = [cluster];
+  const first = range(cluster);
+  for (let p = 1, k = 0; p < partitions; k++) {
+    const tag = `${cluster}~${k}`;
+    if (range(tag) === (first + p) % partitions) {
+      tags.push(tag);
+      p++;
+      k = -1;
+    }
+  }
+  return tags;
 }
 
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -99,6 +152,15 @@ redis.call('XGROUP', 'DELCONSUMER', KEYS[3], '${GROUP}', ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4], KEYS[5])
+return 1`;
+
+/**
+ * KEYS: a work partition other than the first. ARGV: a dead host's id. Removes the host's
+ * consumer from the partition's group unless a call it took there is still unanswered.
+ * Returns 1 when it is gone (or never was there).
+ */
+export const FORGET_PART = `if #redis.call('XPENDING', KEYS[1], '${GROUP}', '-', '+', 1, ARGV[1]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], '${GROUP}', ARGV[1])
 return 1`;
 
 /**
@@ -212,6 +274,7 @@ export const SCRIPTS: Record<string, { numberOfKeys: number; lua: string }> = {
   nuvolaHeartbeat: { numberOfKeys: 3, lua: HEARTBEAT },
   nuvolaLive: { numberOfKeys: 2, lua: LIVE },
   nuvolaForget: { numberOfKeys: 5, lua: FORGET },
+  nuvolaForgetPart: { numberOfKeys: 1, lua: FORGET_PART },
   nuvolaPublish: { numberOfKeys: 2, lua: PUBLISH },
   nuvolaRelease: { numberOfKeys: 1, lua: RELEASE },
   nuvolaUnpublish: { numberOfKeys: 2, lua: UNPUBLISH },

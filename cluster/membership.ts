@@ -106,6 +106,7 @@ export class Membership {
       completed: ctx.completed,
       remote: ctx.remote,
       ownStream: ctx.settings.capacity > 0,
+      partitions: ctx.partitions,
       startedAt: this.startedAt,
       beats: ++this.beats,
     };

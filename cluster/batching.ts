@@ -1,0 +1,294 @@
+/**
+ * Main thread. What a host writes to Redis on the per-call path, batched both ways: calls
+ * bound for the same stream go out as one entry (`XADD` of a batch, see codec.ts), replies to
+ * one caller as one entry of its reply stream, and acknowledgements of a stream's entries as
+ * one `XACK` and one `XDEL`. Nothing waits for a batch to fill: a write goes out at the end of
+ * the event-loop turn it was made in when nothing is on its way to that stream; while one is,
+ * the next ones gather and go out together as soon as it lands — so at low load every call
+ * goes alone and at once, and under load a batch holds what came meanwhile.
+ */
+import { packBatch } from './codec.js';
+import type { ClusterContext } from './context.js';
+import { GROUP } from './keys.js';
+
+/** At most this many calls (or replies) in one entry; more go out as several entries at once. */
+export const MAX_BATCH = 64;
+/** At most about this many bytes in one entry. */
+const MAX_BATCH_BYTES = 1 << 20;
+
+/** A signed entry's fields, and what to do when Redis refused it. */
+interface Queued {
+  fields: (string | Buffer)[];
+  failed: (err: unknown) => void;
+  /** In an entry of its own. */
+  alone: boolean;
+}
+
+/** Entries in groups of at most {@link MAX_BATCH} and about {@link MAX_BATCH_BYTES}. */
+function chunks<T extends { fields: (string | Buffer)[]; alone?: boolean }>(items: T[], most: number): T[][] {
+  const out: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (item.alone === true) {
+      out.push([item]);
+      continue;
+    }
+    const size = item.fields.reduce((n, f) => n + f.length, 0);
+    if (chunk.length > 0 && (chunk.length >= most || bytes + size > MAX_BATCH_BYTES)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}
+
+/** One entry's fields for a batch of signed entries: the entry itself when it is alone. */
+function entryOf(batch: { fields: (string | Buffer)[] }[]): (string | Buffer)[] {
+  return batch.length === 1 ? batch[0]!.fields : packBatch(batch.map((q) => q.fields));
+}
+
+/**
+ * Calls on their way to the work streams. Calls for any host go to one of the shared
+ * partitions — the next one with nothing on its way, so a batch fills while the others'
+ * are sent. Calls for one host's own stream (their state key's home) go through `ROUTE`, one
+ * entry each (that host runs them as room frees; a batch would run at once), and so do group
+ * parts (each part is meant for another host); they still leave together, pipelined.
+ */
+export class Sender {
+  /** Calls for any host, not sent yet. */
+  private shared: Queued[] = [];
+  /** Partitions with an `XADD` on its way. */
+  private readonly busy = new Set<number>();
+  private cursor = 0;
+  /** Calls for one host's own stream, by host, not sent yet; and the hosts with a send on its way. */
+  private readonly targeted = new Map<string, Queued[]>();
+  private readonly busyTargets = new Set<string>();
+  private scheduled = false;
+
+  constructor(private readonly ctx: ClusterContext) {}
+
+  /**
+   * Sends a signed call entry to a shared work partition, or to `target`'s own stream;
+   * `alone`: in an entry of its own. `failed` runs when Redis refused it (the caller's
+   * deadline bounds the wait otherwise).
+   */
+  send(fields: (string | Buffer)[], failed: (err: unknown) => void, target?: string, alone = false): void {
+    if (target === undefined) this.shared.push({ fields, failed, alone });
+    else {
+      const queue = this.targeted.get(target);
+      if (queue === undefined) this.targeted.set(target, [{ fields, failed, alone: true }]);
+      else queue.push({ fields, failed, alone: true });
+    }
+    this.schedule();
+  }
+
+  /** Flushes at the end of this event-loop turn (once, however many calls came in it). */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const { ctx } = this;
+    const partitions = ctx.sendPartitions();
+    while (this.shared.length > 0 && this.busy.size < partitions) {
+      let p = this.cursor % partitions;
+      while (this.busy.has(p)) p = (p + 1) % partitions;
+      this.cursor = p + 1;
+      const batch = this.shared;
+      this.shared = [];
+      const stream = ctx.keys.parts[p]!;
+      this.busy.add(p);
+      this.write(
+        batch,
+        (fields) => ctx.redis.xadd(stream, '*', ...fields),
+        () => this.busy.delete(p),
+      );
+    }
+    for (const [target, batch] of this.targeted) {
+      if (this.busyTargets.has(target)) continue;
+      this.targeted.delete(target);
+      this.busyTargets.add(target);
+      const { alive, work } = ctx.keys;
+      this.write(
+        batch,
+        (fields) => ctx.redis.nuvolaRoute(alive, ctx.keys.queue(target), work, target, ...fields),
+        () => this.busyTargets.delete(target),
+      );
+    }
+  }
+
+  /** Writes a batch as one entry (or a few, when large); `idle` once every one landed or failed. */
+  private write(batch: Queued[], add: (fields: (string | Buffer)[]) => Promise<unknown>, idle: () => void): void {
+    const sent = chunks(batch, MAX_BATCH).map((chunk) =>
+      add(entryOf(chunk)).catch((err: unknown) => {
+        for (const q of chunk) q.failed(err);
+      }),
+    );
+    void Promise.all(sent).then(() => {
+      idle();
+      if (this.shared.length > 0 || this.targeted.size > 0) this.schedule();
+    });
+  }
+}
+
+/** A reply on its way: its caller's reply stream and the signed fields; `landed` with whether Redis took it. */
+interface Reply {
+  stream: string;
+  fields: (string | Buffer)[];
+  landed: (err?: unknown) => void;
+  /** An entry to acknowledge with it (in the same transaction: the last reply of the entry's calls). */
+  ack?: { stream: string; id: Buffer };
+}
+
+/** The hash tag of a key (keys.ts: every key has one). */
+const tagOf = (key: string): string => /\{([^}]*)\}/.exec(key)?.[1] ?? key;
+
+/**
+ * Replies and acknowledgements on their way from the host that ran the calls. The replies to
+ * one caller gathered in a turn go as one entry; acknowledgements as one `XACK` and one
+ * `XDEL` per work stream. What shares a slot goes in one `MULTI`, replies first, so an entry
+ * whose last reply goes out is acknowledged with it, atomically: a host that dies before
+ * leaves it pending (another host claims it), after it the caller has every answer. (An
+ * entry in another slot than its caller's reply stream — partitions on a Redis Cluster — is
+ * acknowledged once the reply landed, by {@link ack}.) A reply stream's expiry is renewed at
+ * most every few seconds, not with every reply. One flush at a time.
+ */
+export class Answers {
+  private replies: Reply[] = [];
+  /** Entries to acknowledge and delete, by stream. */
+  private acks = new Map<string, Buffer[]>();
+  private sending = false;
+  private scheduled = false;
+  /** Reply streams by when this host last renewed their expiry. */
+  private readonly renewed = new Map<string, number>();
+  /** Whether every key may go in one transaction (a single Redis, not a Redis Cluster). */
+  private readonly oneSlot: boolean;
+
+  constructor(private readonly ctx: ClusterContext) {
+    this.oneSlot = typeof (ctx.redis as unknown as { nodes?: unknown }).nodes !== 'function';
+  }
+
+  /**
+   * Sends a reply, with `ack` the entry to acknowledge once it landed (atomically with it when
+   * they share a slot); resolves once it landed (rejects with Redis's error).
+   */
+  reply(stream: string, fields: (string | Buffer)[], ack?: { stream: string; id: Buffer }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const landed = (err?: unknown): void => {
+        if (err !== undefined) return reject(err as Error);
+        // Not in the reply's slot: acknowledged now that the reply is there.
+        if (ack !== undefined && !this.together(stream, ack.stream)) this.ack(ack.stream, ack.id);
+        resolve();
+      };
+      this.replies.push({ stream, fields, landed, ...(ack !== undefined && this.together(stream, ack.stream) ? { ack } : {}) });
+      this.schedule();
+    });
+  }
+
+  /** Acknowledges and deletes an entry (best effort: one left pending is read again and acknowledged then). */
+  ack(stream: string, entryId: Buffer): void {
+    const ids = this.acks.get(stream);
+    if (ids === undefined) this.acks.set(stream, [entryId]);
+    else ids.push(entryId);
+    this.schedule();
+  }
+
+  /** Whether two keys may go in one transaction. */
+  private together(a: string, b: string): boolean {
+    return this.oneSlot || tagOf(a) === tagOf(b);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.sending) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const { ctx } = this;
+    if (this.replies.length === 0 && this.acks.size === 0) return;
+    this.sending = true;
+    const replies = this.replies;
+    const acks = this.acks;
+    this.replies = [];
+    this.acks = new Map();
+    for (const r of replies) {
+      if (r.ack === undefined) continue;
+      const ids = acks.get(r.ack.stream);
+      if (ids === undefined) acks.set(r.ack.stream, [r.ack.id]);
+      else ids.push(r.ack.id);
+    }
+    // The commands by slot (one group on a single Redis); each reply batch with what settles it.
+    const groups = new Map<string, { args: (string | Buffer | number)[][]; settle: ((err?: unknown) => void)[] }>();
+    const group = (key: string): { args: (string | Buffer | number)[][]; settle: ((err?: unknown) => void)[] } => {
+      const slot = this.oneSlot ? '' : tagOf(key);
+      let g = groups.get(slot);
+      if (g === undefined) groups.set(slot, (g = { args: [], settle: [] }));
+      return g;
+    };
+    const byStream = new Map<string, Reply[]>();
+    for (const r of replies) {
+      const list = byStream.get(r.stream);
+      if (list === undefined) byStream.set(r.stream, [r]);
+      else list.push(r);
+    }
+    const ttl = Math.max(60_000, 10 * ctx.settings.hostTimeoutMs);
+    const now = Date.now();
+    for (const [stream, list] of byStream) {
+      const g = group(stream);
+      for (const chunk of chunks(list, MAX_BATCH)) {
+        g.args.push(['xadd', stream, 'MAXLEN', '~', '10000', '*', ...entryOf(chunk)]);
+        g.settle.push((err) => chunk.forEach((r) => r.landed(err)));
+      }
+      // Expires a while after the last reply (a caller gone for good leaves nothing behind).
+      if (now - (this.renewed.get(stream) ?? 0) > ttl / 10) {
+        this.renewed.set(stream, now);
+        if (this.renewed.size > 4096) this.renewed.delete(this.renewed.keys().next().value!);
+        g.args.push(['pexpire', stream, ttl]);
+        g.settle.push((err) => err !== undefined && this.renewed.delete(stream));
+      }
+    }
+    for (const [stream, ids] of acks) {
+      const g = group(stream);
+      g.args.push(['xack', stream, GROUP, ...ids], ['xdel', stream, ...ids]);
+      g.settle.push(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    await Promise.all([...groups.values()].map((g) => this.send(g.args, g.settle)));
+    this.sending = false;
+    if (this.replies.length > 0 || this.acks.size > 0) this.schedule();
+  }
+
+  /** Sends commands of one slot (in one transaction when several) and settles each with its outcome. */
+  private async send(args: (string | Buffer | number)[][], settle: ((err?: unknown) => void)[]): Promise<void> {
+    const { redis } = this.ctx;
+    try {
+      if (args.length === 1) {
+        const [command, ...rest] = args[0]!;
+        await redis.call(command as string, ...rest);
+        settle[0]!();
+        return;
+      }
+      const results = (await redis.multi(args).exec()) as [Error | null, unknown][] | null;
+      if (results === null) throw new Error('the transaction was aborted');
+      results.forEach(([err], i) => settle[i]!(err ?? undefined));
+    } catch (err) {
+      for (const s of settle) s(err);
+    }
+  }
+}
