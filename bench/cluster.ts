@@ -31,6 +31,12 @@ const guestDir = fileURLToPath(new URL('../../bench/guests/', import.meta.url));
 const rawServer = fileURLToPath(new URL('./cluster-raw-server.js', import.meta.url));
 const TIMING = { heartbeatMs: 100, hostTimeoutMs: 1000 };
 const NAP_MS = 400;
+/**
+ * The capacity of the hosts that take the throughput runs' calls: calls a host takes at once
+ * (they queue in its pool of one worker). A batch of calls fits one host that has room for
+ * it; with the default (4 × workers) every batch would be cut to 4.
+ */
+const TAKES = 64;
 
 /** The raw-Redis request/reply baseline: its server child and a caller. */
 async function rawEcho(url: string): Promise<{ call: (input: Buffer) => Promise<Buffer>; close: () => Promise<void> }> {
@@ -127,7 +133,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
   try {
     const echo = await buildGuest(join(guestDir, 'echo.ts'));
     const nap = await buildGuest(join(guestDir, 'nap.ts'));
-    hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
+    hosts.push(await startHost({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: TAKES } }));
     const caller = await createRuntime({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: 0 }, logger: () => {} });
     rts.push(caller);
     const local = await createRuntime({ workers: 1, logger: () => {} });
@@ -172,10 +178,11 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       redisMicrosPerCall: number[];
       redisCpuPerCall: number[];
       commandsPerCall: number[];
+      raw: number[];
       byCommand: Record<string, [number, number]>[];
     }[] = [];
     for (let k = 1; k <= 3; k++) {
-      while (hosts.length < k) hosts.push(await startHost({ workers: 1, redis: redis.url, cluster }));
+      while (hosts.length < k) hosts.push(await startHost({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: TAKES } }));
       await throughputRun(remoteCall, 1000, 256);
       const row = {
         hosts: k,
@@ -184,6 +191,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         redisMicrosPerCall: [] as number[],
         redisCpuPerCall: [] as number[],
         commandsPerCall: [] as number[],
+        raw: [] as number[],
         byCommand: [] as Record<string, [number, number]>[],
       };
       for (let run = 0; run < runs; run++) {
@@ -197,6 +205,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         row.commandsPerCall.push(work.commands);
         row.byCommand.push(work.by);
         row.local.push(await throughputRun(localCall, 3000, 256));
+        row.raw.push(await throughputRun(() => rawCall(input), 3000, 256));
       }
       throughput.push(row);
     }
@@ -233,13 +242,21 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       figure('remote invocation latency p50', 'µs', 'lower', remote, 'raw Redis streams request/reply (no Wasm)', rawRemote),
       ...throughput.map((row) =>
         figure(
-          `throughput through Redis Streams, ${row.hosts} host process${row.hosts > 1 ? 'es' : ''} × 1 worker`,
+          `throughput through Redis Streams, ${row.hosts} host process${row.hosts > 1 ? 'es' : ''} × 1 worker (capacity ${TAKES})`,
           'calls/s',
           'higher',
           row.nuvola,
           'one local runtime, 1 worker',
           row.local,
         ),
+      ),
+      figure(
+        'throughput through Redis Streams, 3 host processes × 1 worker',
+        'calls/s',
+        'higher',
+        throughput[2]!.nuvola,
+        'raw Redis streams request/reply, pipelined (no Wasm, one server process)',
+        throughput[2]!.raw,
       ),
       figure('recovery of a killed host’s calls (after the nap)', 'ms', 'lower', recovery, 'hostTimeoutMs', [TIMING.hostTimeoutMs]),
     ];

@@ -54,17 +54,18 @@ function entryOf(batch: { fields: (string | Buffer)[] }[]): (string | Buffer)[] 
 
 /**
  * Calls on their way to the work streams. Calls for any host go to one of the shared
- * partitions — the next one with nothing on its way, so a batch fills while the others'
+ * partitions: the one filling now (see {@link partition}) — a batch fills while the others'
  * are sent. Calls for one host's own stream (their state key's home) go through `ROUTE`, one
  * entry each (that host runs them as room frees; a batch would run at once), and so do group
  * parts (each part is meant for another host); they still leave together, pipelined.
  */
 export class Sender {
-  /** Calls for any host, not sent yet. */
-  private shared: Queued[] = [];
+  /** Calls for any host, not sent yet, by partition. */
+  private readonly shared = new Map<number, Queued[]>();
   /** Partitions with an `XADD` on its way. */
   private readonly busy = new Set<number>();
-  private cursor = 0;
+  /** The partition calls go to now: the next one once its batch leaves. */
+  private filling = 0;
   /** Calls for one host's own stream, by host, not sent yet; and the hosts with a send on its way. */
   private readonly targeted = new Map<string, Queued[]>();
   private readonly busyTargets = new Set<string>();
@@ -72,18 +73,22 @@ export class Sender {
 
   constructor(private readonly ctx: ClusterContext) {}
 
+  /** The partition the next call for any host goes to (its entry names that partition's reply stream). */
+  partition(): number {
+    return this.filling % this.ctx.sendPartitions();
+  }
+
   /**
-   * Sends a signed call entry to a shared work partition, or to `target`'s own stream;
-   * `alone`: in an entry of its own. `failed` runs when Redis refused it (the caller's
+   * Sends a signed call entry to shared work partition `to`, or to the own stream of host
+   * `to`; `alone`: in an entry of its own. `failed` runs when Redis refused it (the caller's
    * deadline bounds the wait otherwise).
    */
-  send(fields: (string | Buffer)[], failed: (err: unknown) => void, target?: string, alone = false): void {
-    if (target === undefined) this.shared.push({ fields, failed, alone });
-    else {
-      const queue = this.targeted.get(target);
-      if (queue === undefined) this.targeted.set(target, [{ fields, failed, alone: true }]);
-      else queue.push({ fields, failed, alone: true });
-    }
+  send(fields: (string | Buffer)[], failed: (err: unknown) => void, to: number | string, alone = false): void {
+    const queues: Map<number | string, Queued[]> = typeof to === 'number' ? this.shared : this.targeted;
+    const queue = queues.get(to);
+    const q = { fields, failed, alone: alone || typeof to === 'string' };
+    if (queue === undefined) queues.set(to, [q]);
+    else queue.push(q);
     this.schedule();
   }
 
@@ -99,15 +104,13 @@ export class Sender {
 
   private flush(): void {
     const { ctx } = this;
-    const partitions = ctx.sendPartitions();
-    while (this.shared.length > 0 && this.busy.size < partitions) {
-      let p = this.cursor % partitions;
-      while (this.busy.has(p)) p = (p + 1) % partitions;
-      this.cursor = p + 1;
-      const batch = this.shared;
-      this.shared = [];
-      const stream = ctx.keys.parts[p]!;
+    for (const [p, batch] of this.shared) {
+      if (this.busy.has(p)) continue;
+      this.shared.delete(p);
       this.busy.add(p);
+      // The next calls fill the next partition while this one's batch is on its way.
+      if (p === this.partition()) this.filling = p + 1;
+      const stream = ctx.keys.parts[p]!;
       this.write(
         batch,
         (fields) => ctx.redis.xadd(stream, '*', ...fields),
@@ -127,16 +130,22 @@ export class Sender {
     }
   }
 
-  /** Writes a batch as one entry (or a few, when large); `idle` once every one landed or failed. */
+  /**
+   * Writes a batch as one entry (or a few: at most {@link MAX_BATCH} calls, and no more than
+   * the roomiest live host takes at once, so a batch never has to be split by its taker when
+   * one host has room for it); `idle` once every one landed or failed.
+   */
   private write(batch: Queued[], add: (fields: (string | Buffer)[]) => Promise<unknown>, idle: () => void): void {
-    const sent = chunks(batch, MAX_BATCH).map((chunk) =>
+    let most = 1;
+    for (const h of this.ctx.live) most = Math.max(most, h.capacity);
+    const sent = chunks(batch, Math.min(MAX_BATCH, most)).map((chunk) =>
       add(entryOf(chunk)).catch((err: unknown) => {
         for (const q of chunk) q.failed(err);
       }),
     );
     void Promise.all(sent).then(() => {
       idle();
-      if (this.shared.length > 0 || this.targeted.size > 0) this.schedule();
+      if (this.shared.size > 0 || this.targeted.size > 0) this.schedule();
     });
   }
 }

@@ -24,8 +24,8 @@ interface Pending {
 export class Calls {
   /** Calls sent to the work streams that wait for their reply, by call id. */
   private readonly pending = new Map<string, Pending>();
-  /** Blocking reads of this host's reply stream. */
-  private readonly replyReader: Redis;
+  /** Blocking reads of this host's reply streams (one per partition: on a Redis Cluster they are on different masters). */
+  private readonly replyReaders: Redis[] = [];
   /** Call entries on their way to the work streams, batched (see batching.ts). */
   private readonly sender: Sender;
 
@@ -36,7 +36,6 @@ export class Calls {
     private readonly idempotency: Idempotency,
     private readonly membership: Membership,
   ) {
-    this.replyReader = ctx.connect(true);
     this.sender = new Sender(ctx);
   }
 
@@ -130,9 +129,10 @@ export class Calls {
       );
       this.pending.set(id, { resolve, timer });
     });
-    // The reply stream's hash tag, when not the cluster's own (see ClusterKeys.replyTag).
-    const tag = ctx.keys.replyTag(ctx.hostId);
-    const route = tag === ctx.settings.name ? [] : ['rt', tag];
+    // The partition it goes to (a host's own stream is in partition 0's slot), and so the
+    // reply stream it is answered on: in that slot, beside the entry (see ClusterKeys.reply).
+    const part = target === undefined ? this.sender.partition() : 0;
+    const route = part === 0 ? [] : ['rt', ctx.keys.tags[part]!];
     const entry = ctx.entries.call(['id', id, 'from', ctx.hostId, ...route, 'dl', String(deadline), ...fields]);
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
     const failed = (err: unknown): void => {
@@ -144,7 +144,7 @@ export class Calls {
       }
     };
     // A group part goes in an entry of its own: the parts of a group are meant for different hosts.
-    this.sender.send(entry, failed, target, fields.includes('gid'));
+    this.sender.send(entry, failed, target ?? part, fields.includes('gid'));
     return answer;
   }
 
@@ -171,17 +171,24 @@ export class Calls {
     }
   }
 
-  /** Reads this host's reply stream and settles the waiting calls. */
-  async replyLoop(): Promise<void> {
+  /** The loops that read this host's reply streams, one per partition. */
+  replyLoops(): Promise<void>[] {
+    return this.ctx.keys.tags.map((tag) => {
+      const reader = this.ctx.connect(true);
+      this.replyReaders.push(reader);
+      return this.replyLoop(reader, this.ctx.keys.reply(this.ctx.hostId, tag));
+    });
+  }
+
+  /** Reads one of this host's reply streams and settles the waiting calls. */
+  private async replyLoop(reader: Redis, stream: string): Promise<void> {
     const { ctx } = this;
     // From the start: a host id's reply stream holds only replies to it (a previous life's are ignored).
     let last = '0-0';
-    const stream = ctx.keys.reply(ctx.hostId, ctx.keys.replyTag(ctx.hostId));
     while (!ctx.closed) {
       let read: [Buffer, StreamEntry[]][] | null;
       try {
-        read = (await this.replyReader.xreadBuffer('COUNT', 1024, 'BLOCK', 1000, 'STREAMS', stream, last)) as
-          [Buffer, StreamEntry[]][] | null;
+        read = (await reader.xreadBuffer('COUNT', 1024, 'BLOCK', 1000, 'STREAMS', stream, last)) as [Buffer, StreamEntry[]][] | null;
       } catch (err) {
         if (ctx.closed) return;
         ctx.warn(`cluster: reading replies failed (${(err as Error).message}); retrying`);
@@ -216,6 +223,6 @@ export class Calls {
       pending.resolve(encode({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() }));
     }
     this.pending.clear();
-    this.replyReader.disconnect();
+    for (const reader of this.replyReaders) reader.disconnect();
   }
 }

@@ -88,7 +88,7 @@ export class Cluster {
       );
     }
     cluster.membership.start();
-    cluster.loops = [cluster.calls.replyLoop(), cluster.groups.inboxLoop()];
+    cluster.loops = [...cluster.calls.replyLoops(), cluster.groups.inboxLoop()];
     // A host that only sends (capacity 0) takes no calls.
     if (settings.capacity > 0) cluster.loops.push(...cluster.consumer.loops());
     return cluster;

@@ -328,10 +328,10 @@ export class Consumer {
       record = encode(outcome);
     }
     const ack = last() ? entry : undefined;
-    // A reply stream of this cluster only (the route is signed with the call; a tag of another
-    // cluster never comes from one of its hosts).
-    const name0 = ctx.settings.name;
-    const stream = ctx.keys.reply(from, tag !== undefined && tag.startsWith(`${name0}~`) ? tag : name0);
+    // A reply stream of this cluster only (the route is signed with the call, so a tag of
+    // another cluster never comes from one of its hosts; this is belt and braces).
+    const own = ctx.settings.name;
+    const stream = ctx.keys.reply(from, tag !== undefined && tag.startsWith(`${own}~`) ? tag : own);
     const reply = ['id', id, 'r', record, 'm', ctx.entries.reply(id, record)];
     // Answers still go out while closing (until Redis is let go).
     for (let attempt = 0; !ctx.disconnected; attempt++) {

@@ -1,10 +1,10 @@
 /**
  * Main thread. The Redis keys of one cluster and the Lua scripts that keep its invariants.
- * Every key of a cluster but its work partitions and reply streams carries the hash tag
+ * Every key of a cluster but its work partitions and their reply streams carries the hash tag
  * `{<cluster name>}`, so on a Redis Cluster they live in one slot and every script (which
  * touches several) is allowed. The work streams are partitioned over several hash tags (see
- * {@link partitionTags}), so a Redis Cluster spreads a cluster's work over its masters; each
- * host's reply stream sits under the tag of one partition. No script touches two tags.
+ * {@link partitionTags}), so a Redis Cluster spreads a cluster's work over its masters; a
+ * host has a reply stream under each partition's tag. No script touches two tags.
  */
 
 /** The consumer group every host reads the work stream in. */
@@ -26,15 +26,16 @@ export interface ClusterKeys {
    * under `{<name>}`, each other one under its own hash tag.
    */
   parts: string[];
-  /** The hash tag (without braces) the reply stream of this host sits under (see {@link reply}). */
-  replyTag(host: string): string;
+  /** The hash tag (without braces) of each partition: {@link parts}[p] and the reply streams for calls sent to it. */
+  tags: string[];
   /** A host's own work stream: calls sent to it for the state key they name (consumer group {@link GROUP}). */
   queue(host: string): string;
   /** A module's bytes by content hash. */
   module(hash: string): string;
   /**
-   * A host's reply stream: results of the calls it sent to the work stream, under `tag` (the
-   * call entry names it; absent: the cluster's own).
+   * A host's reply stream for the calls it sent to the partition under `tag` (the call entry
+   * names it; absent: the cluster's own, partition 0's): in that partition's slot, so a reply
+   * and the acknowledgement of its call's entry go in one transaction.
    */
   reply(host: string, tag?: string): string;
   /**
@@ -57,7 +58,6 @@ export function clusterKeys(cluster: string, partitions = 1): ClusterKeys {
   const p = `nuvola:cl:{${cluster}}:`;
   const tags = partitionTags(cluster, partitions);
   const parts = tags.map((tag) => `nuvola:cl:{${tag}}:work`);
-  const replyTag = (host: string): string => tags[slotOf(host) % tags.length]!;
   return {
     alive: `${p}alive`,
     hosts: `${p}hosts`,
@@ -65,7 +65,7 @@ export function clusterKeys(cluster: string, partitions = 1): ClusterKeys {
     epoch: `${p}epoch`,
     work: parts[0]!,
     parts,
-    replyTag,
+    tags,
     queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
     reply: (host, tag = cluster) => `nuvola:cl:{${tag}}:reply:${host}`,
