@@ -25,7 +25,7 @@ export interface Scripted extends Redis {
     timeoutMs: number,
     info: string,
     fresh: string,
-  ): Promise<[string[], string]>;
+  ): Promise<[string[], string, (string | null)[]]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
   nuvolaForgetPart(part: string, id: string): Promise<number>;

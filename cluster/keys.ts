@@ -118,7 +118,8 @@ const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 +
 /**
  * KEYS: alive, hosts, epoch. ARGV: id, timeoutMs, info, a new epoch. Renews this host's
  * heartbeat (server time, so host clocks do not matter) and returns the ids whose heartbeat
- * has expired, and the cluster's epoch: a random value set once, so a Redis that lost its data
+ * has expired, the cluster's epoch and the live hosts' info (as {@link LIVE}: one script a
+ * beat); the epoch is a random value set once, so a Redis that lost its data
  * (restarted without persistence) shows up as a new epoch.
  */
 export const HEARTBEAT = `${NOW_MS}
@@ -129,7 +130,10 @@ if not epoch then
   epoch = ARGV[4]
   redis.call('SET', KEYS[3], epoch)
 end
-return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now), epoch}`;
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+local infos = {}
+if #ids > 0 then infos = redis.call('HMGET', KEYS[2], unpack(ids)) end
+return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now), epoch, infos}`;
 
 /** KEYS: alive, hosts. Returns the live hosts' info. */
 export const LIVE = `${NOW_MS}
