@@ -9,6 +9,7 @@
  * - the time to recover a killed host's calls vs the configured host timeout.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -122,6 +123,17 @@ function perCall(
 /** The row of {@link Work} that holds Redis's main thread's CPU time. */
 const CPU = '(cpu)';
 
+/** CPU time (user + system) a process used so far, in µs (Linux /proc; 0 elsewhere). */
+function cpuOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime: fields 14 and 15 of the line, in clock ticks (100 a second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Masters of the Redis Cluster phase. */
 const MASTERS = 3;
 
@@ -224,6 +236,8 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       redisCpuPerCall: number[];
       commandsPerCall: number[];
       raw: number[];
+      callerCpuPerCall: number[];
+      hostCpuPerCall: number[];
       byCommand: Record<string, [number, number]>[];
     }[] = [];
     for (let k = 1; k <= 3; k++) {
@@ -237,11 +251,18 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         redisCpuPerCall: [] as number[],
         commandsPerCall: [] as number[],
         raw: [] as number[],
+        callerCpuPerCall: [] as number[],
+        hostCpuPerCall: [] as number[],
         byCommand: [] as Record<string, [number, number]>[],
       };
       for (let run = 0; run < runs; run++) {
         const before = await redisWork(raw);
+        const callerCpu = process.cpuUsage();
+        const hostsCpu = hosts.reduce((n, h) => n + cpuOf(h.child.pid), 0);
         row.nuvola.push(await throughputRun(remoteCall, 3000, 256));
+        const caller = process.cpuUsage(callerCpu);
+        row.callerCpuPerCall.push((caller.user + caller.system) / 3000);
+        row.hostCpuPerCall.push((hosts.reduce((n, h) => n + cpuOf(h.child.pid), 0) - hostsCpu) / 3000);
         const after = await redisWork(raw);
         // Redis's CPU per remote call (heartbeats included): what bounds one Redis's throughput.
         const work = perCall(before, after, 3000);
@@ -257,6 +278,8 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
     const redisMicros = median(throughput.flatMap((r) => r.redisMicrosPerCall));
     const commands = median(throughput.flatMap((r) => r.commandsPerCall));
     const redisCpu = median(throughput.flatMap((r) => r.redisCpuPerCall));
+    const callerCpu = median(throughput.flatMap((r) => r.callerCpuPerCall));
+    const hostCpu = median(throughput.flatMap((r) => r.hostCpuPerCall));
 
     // A Redis Cluster of 3 masters: is one nuvola cluster's work spread over them?
     const spread = await overMasters(echo, input, cluster, runs);
@@ -322,6 +345,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       'all processes share this machine’s cores: throughput with more hosts measures the overhead, not a speed-up',
       `Redis spends ${round(redisMicros)} µs of its one core per remote call (${round(commands)} commands, INFO commandstats): one Redis tops out near ${round(1e6 / redisMicros, 0)} remote calls/s, however many hosts`,
       `on a Redis Cluster of ${MASTERS} masters (partitions from the topology: ${MASTERS}): commands per master per call ${spread.perMaster.map((c) => round(c)).join(' / ')}, the busiest ${round(100 * spread.imbalance, 0)}% above the least busy (target ≤ 20%)`,
+      `CPU per remote call outside Redis: the caller ${round(callerCpu)} µs, the host processes ${round(hostCpu)} µs (all their threads; /proc)`,
       `Redis's main thread spends ${round(redisCpu)} µs of CPU per remote call (INFO cpu: commands, parsing and network together)`,
     ];
     const out = report('cluster', runs, figures, notes);
@@ -333,6 +357,8 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
         commandsPerCall: round(commands),
         redisCpuPerCall: round(redisCpu),
         redisCluster: spread,
+        callerCpuPerCall: round(callerCpu),
+        hostCpuPerCall: round(hostCpu),
         recoveryMs: recovery.map((v) => round(v)),
         throughput,
       },

@@ -16,7 +16,7 @@ export const MAX_BATCH = 64;
 /** At most about this many bytes in one entry. */
 const MAX_BATCH_BYTES = 1 << 20;
 
-/** A signed entry's fields, and what to do when Redis refused it. */
+/** A call entry's fields (signed as it leaves), and what to do when Redis refused it. */
 interface Queued {
   fields: (string | Buffer)[];
   failed: (err: unknown) => void;
@@ -47,9 +47,15 @@ function chunks<T extends { fields: (string | Buffer)[]; alone?: boolean }>(item
   return out;
 }
 
-/** One entry's fields for a batch of signed entries: the entry itself when it is alone. */
-function entryOf(batch: { fields: (string | Buffer)[] }[]): (string | Buffer)[] {
-  return batch.length === 1 ? batch[0]!.fields : packBatch(batch.map((q) => q.fields));
+/**
+ * One entry's fields for a batch of calls or replies (their fields unsigned): signed alone
+ * when it is one, else the batch under one MAC (entries.ts).
+ */
+function entryOf(ctx: ClusterContext, kind: 'calls' | 'replies', batch: { fields: (string | Buffer)[] }[]): (string | Buffer)[] {
+  if (batch.length > 1) return ctx.entries.batch(kind, packBatch(batch.map((q) => q.fields)));
+  const fields = batch[0]!.fields;
+  // A reply's fields: id, <call id>, r, <record>.
+  return kind === 'calls' ? ctx.entries.call(fields) : [...fields, 'm', ctx.entries.reply(String(fields[1]), fields[3] as Buffer)];
 }
 
 /**
@@ -79,7 +85,7 @@ export class Sender {
   }
 
   /**
-   * Sends a signed call entry to shared work partition `to`, or to the own stream of host
+   * Sends a call entry (signed as it leaves, alone or in a batch) to shared work partition `to`, or to the own stream of host
    * `to`; `alone`: in an entry of its own. `failed` runs when Redis refused it (the caller's
    * deadline bounds the wait otherwise).
    */
@@ -139,7 +145,7 @@ export class Sender {
     let most = 1;
     for (const h of this.ctx.live) most = Math.max(most, h.capacity);
     const sent = chunks(batch, Math.min(MAX_BATCH, most)).map((chunk) =>
-      add(entryOf(chunk)).catch((err: unknown) => {
+      add(entryOf(this.ctx, 'calls', chunk)).catch((err: unknown) => {
         for (const q of chunk) q.failed(err);
       }),
     );
@@ -188,10 +194,12 @@ export class Answers {
   }
 
   /**
-   * Sends a reply, with `ack` the entry to acknowledge once it landed (atomically with it when
-   * they share a slot); resolves once it landed (rejects with Redis's error).
+   * Sends the reply `record` to call `id` on `stream` (signed as it leaves, alone or in a
+   * batch), with `ack` the entry to acknowledge once it landed (atomically with it when they
+   * share a slot); resolves once it landed (rejects with Redis's error).
    */
-  reply(stream: string, fields: (string | Buffer)[], ack?: { stream: string; id: Buffer }): Promise<void> {
+  reply(stream: string, id: string, record: Buffer, ack?: { stream: string; id: Buffer }): Promise<void> {
+    const fields = ['id', id, 'r', record];
     return new Promise<void>((resolve, reject) => {
       const landed = (err?: unknown): void => {
         if (err !== undefined) return reject(err as Error);
@@ -259,7 +267,7 @@ export class Answers {
     for (const [stream, list] of byStream) {
       const g = group(stream);
       for (const chunk of chunks(list, MAX_BATCH)) {
-        g.args.push(['xadd', stream, 'MAXLEN', '~', '10000', '*', ...entryOf(chunk)]);
+        g.args.push(['xadd', stream, 'MAXLEN', '~', '10000', '*', ...entryOf(ctx, 'replies', chunk)]);
         g.settle.push((err) => chunk.forEach((r) => r.landed(err)));
       }
       // Expires a while after the last reply (a caller gone for good leaves nothing behind).

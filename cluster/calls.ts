@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, makeError, toWire, type NuvolaError } from '../runtime/errors.js';
 import { Sender } from './batching.js';
-import { decode, encode, fieldsOf, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
+import { batchOf, decode, encode, fieldsOf, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
 import { sleep, unavailable, type ClusterContext } from './context.js';
 import type { Idempotency } from './idempotency.js';
 import type { Membership } from './membership.js';
@@ -133,7 +133,8 @@ export class Calls {
     // reply stream it is answered on: in that slot, beside the entry (see ClusterKeys.reply).
     const part = target === undefined ? this.sender.partition() : 0;
     const route = part === 0 ? [] : ['rt', ctx.keys.tags[part]!];
-    const entry = ctx.entries.call(['id', id, 'from', ctx.hostId, ...route, 'dl', String(deadline), ...fields]);
+    // Signed as it leaves: alone, or in a batch under one MAC (batching.ts).
+    const entry = ['id', id, 'from', ctx.hostId, ...route, 'dl', String(deadline), ...fields];
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
     const failed = (err: unknown): void => {
       const pending = this.pending.get(id);
@@ -197,17 +198,22 @@ export class Calls {
       }
       for (const [entryId, entry] of read?.[0]?.[1] ?? []) {
         last = entryId.toString();
-        // A batch of replies (see batching.ts), or one; a malformed batch as forged.
-        const replies = unpackBatch(entry);
-        if (replies === undefined) ctx.reject('replies', `reply entry ${last}`);
+        // A batch of replies under one MAC (batching.ts), or one reply with its own; what fails
+        // is dropped: the caller waits for the real one (or its deadline).
+        const batch = batchOf(entry);
+        let replies: Buffer[][] | undefined = [entry];
+        if (batch !== undefined) {
+          replies = ctx.entries.verifiedBatch('replies', batch.packed, batch.mac, `reply batch ${last}`) ? unpackBatch(batch.packed) : [];
+          if (replies === undefined) ctx.reject('replies', `reply batch ${last} (not a framed list)`);
+        }
         for (const raw of replies ?? []) {
           const f = fieldsOf(raw);
           const id = f.get('id')?.toString() ?? '';
           const record = f.get('r');
           const pending = this.pending.get(id);
           if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
-          // A forged reply is dropped: the caller waits for the real one (or its deadline).
-          if (!ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
+          if (batch === undefined && !ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
+          if (record === undefined) continue; // (in a verified batch: never)
           this.pending.delete(id);
           clearTimeout(pending.timer);
           pending.resolve(record);

@@ -60,28 +60,31 @@ export function decodePart(record: Buffer, ranks: number): Outcome[] {
 }
 
 /**
- * Several stream entries' fields as one entry's: `b` and their framed list, each a framed list
- * of its fields. A batch of calls to one stream (or of replies to one caller) goes out as one
- * `XADD`; each call or reply in it keeps its own MAC.
+ * Several stream entries' fields as one framed list, each a framed list of its fields: a batch
+ * of calls to one stream (or of replies to one caller) goes out as one `XADD` of
+ * `b: <this>, m: <one MAC over it>` (entries.ts `batch`).
  */
-export function packBatch(entries: readonly (readonly (string | Buffer)[])[]): [string, Buffer] {
+export function packBatch(entries: readonly (readonly (string | Buffer)[])[]): Buffer {
   const parts = entries.map((fields) => frame(fields.map((f) => (typeof f === 'string' ? Buffer.from(f) : f))));
   const packed = frame(parts);
-  return [BATCH, Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength)];
+  return Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
 }
 
 /** The field naming a batch entry's framed list (see {@link packBatch}). */
 export const BATCH = 'b';
 
-/**
- * The entries in a stream entry's fields: a batch's (see {@link packBatch}), or the entry
- * itself. Undefined when a batch is not well formed (the entry is dropped as forged).
- */
-export function unpackBatch(raw: Buffer[]): Buffer[][] | undefined {
-  if (raw.length !== 2 || raw[0]!.toString() !== BATCH) return [raw];
+/** A batch entry's framed list and MAC, or undefined when the entry is not a batch. */
+export function batchOf(raw: Buffer[]): { packed: Buffer; mac: Buffer | undefined } | undefined {
+  if (raw.length < 2 || raw[0]!.toString() !== BATCH) return undefined;
+  const mac = raw.length === 4 && raw[2]!.toString() === 'm' ? raw[3] : undefined;
+  return { packed: raw[1]!, mac };
+}
+
+/** The entries in a batch's framed list (see {@link packBatch}); undefined when it is not well formed. */
+export function unpackBatch(packed: Buffer): Buffer[][] | undefined {
   try {
     const bad = (why: string): Error => new Error(why);
-    return unframe(raw[1]!, bad).map((part) => unframe(part, bad).map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    return unframe(packed, bad).map((part) => unframe(part, bad).map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
   } catch {
     return undefined;
   }

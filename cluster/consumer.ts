@@ -11,11 +11,14 @@ import type { Redis } from 'ioredis';
 import { ErrorCode } from '../runtime/errors.js';
 import { Answers } from './batching.js';
 import type { Calls } from './calls.js';
-import { encode, fieldsOf, packBatch, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
+import { batchOf, encode, fieldsOf, packBatch, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
 import { backoff, sleep, type ClusterContext } from './context.js';
 import type { Groups } from './groups.js';
 import type { Idempotency } from './idempotency.js';
 import { GROUP } from './keys.js';
+
+/** An entry's calls and whether its batch MAC vouched for them (see Consumer.open); null: a forged batch. */
+type Opened = { calls: Buffer[][]; trusted: boolean } | null;
 
 export class Consumer {
   /** Blocking reads of each shared work partition (one connection each: on a Redis Cluster they are on different masters). */
@@ -177,12 +180,17 @@ export class Consumer {
       // it: calls sent here for their state key wait for room here; others go back.
       for (const entry of entries) {
         const room = ctx.settings.capacity - ctx.inflight;
-        const calls = entry[1] === null || entry[1] === undefined ? undefined : unpackBatch(entry[1]);
-        if (calls !== undefined) this.perEntry = calls.length > 1 ? calls.length : Math.max(1, this.perEntry >> 1);
-        if (room > 0 && calls !== undefined && calls.length > room && !own) this.split(stream, entry, calls, room);
-        else if (room > 0) void this.execute(stream, entry);
-        else if (own) this.waiting.push([stream, entry]);
-        else void this.handBack(stream, entry);
+        if (entry[1] === null || entry[1] === undefined) continue; // deleted meanwhile
+        if (room <= 0) {
+          if (own) this.waiting.push([stream, entry]);
+          else void this.handBack(stream, entry);
+          continue;
+        }
+        const opened = this.open(stream, entry);
+        const calls = opened?.calls.length ?? 1;
+        this.perEntry = calls > 1 ? calls : Math.max(1, this.perEntry >> 1);
+        if (opened?.trusted === true && calls > room && !own) this.split(stream, entry, opened.calls, room);
+        else void this.execute(stream, entry, false, opened);
       }
     }
   }
@@ -211,6 +219,20 @@ export class Consumer {
   }
 
   /**
+   * The calls of an entry: a batch's, verified once by its MAC (`trusted`), or the entry itself
+   * (its MAC checked when it runs). Null for a batch that fails: counted, never run.
+   */
+  private open(stream: string, [entryId, raw]: StreamEntry): Opened {
+    const batch = batchOf(raw);
+    if (batch === undefined) return { calls: [raw], trusted: false };
+    const what = `batch entry ${entryId.toString()} of ${stream}`;
+    if (!this.ctx.entries.verifiedBatch('calls', batch.packed, batch.mac, what)) return null;
+    const calls = unpackBatch(batch.packed);
+    if (calls === undefined) this.ctx.reject('calls', `${what} (not a framed list)`);
+    return calls === undefined ? null : { calls, trusted: true };
+  }
+
+  /**
    * Runs the calls of one entry taken from `stream` and answers their callers; each counted in
    * `inflight` until answered. The entry is acknowledged with the last reply (one left
    * unanswered — cut short by closing — leaves it pending for another host, which runs them
@@ -219,20 +241,15 @@ export class Consumer {
    * of the entry to run here, the others being `moved` to the end of the stream meanwhile —
    * resolving with those to run here after all (when moving them failed).
    */
-  async execute(
-    stream: string,
-    [entryId, raw]: StreamEntry,
-    retaken = false,
-    only?: Buffer[][],
-    moved?: Promise<Buffer[][]>,
-  ): Promise<void> {
+  async execute(stream: string, [entryId, raw]: StreamEntry, retaken = false, opened?: Opened, moved?: Promise<Buffer[][]>): Promise<void> {
     if (raw === null || raw === undefined) return; // deleted meanwhile
     const { ctx } = this;
     const entry = `${stream} ${entryId.toString()}`;
     // Read again after a reconnection: it runs here already, or has just been answered.
     if (this.executing.has(entry) || this.answered.has(entry)) return;
-    const calls = only ?? unpackBatch(raw);
-    if (calls === undefined) ctx.reject('calls', `batch entry ${entryId.toString()} of ${stream}`);
+    if (opened === undefined) opened = this.open(stream, [entryId, raw]);
+    const calls = opened?.calls;
+    const trusted = opened?.trusted === true;
     let finished = (): void => undefined;
     this.executing.set(entry, new Promise<void>((resolve) => (finished = resolve)));
     // Calls not answered yet (and the move of the others); `spoiled`: one was left unanswered.
@@ -244,7 +261,7 @@ export class Consumer {
       const what = `call entry ${entryId.toString()}${n > 1 ? ` (call ${i})` : ''} of ${stream}`;
       // Injected or altered: never run, never answered (its reply route is not to be trusted).
       // A copy of a group part that runs (or ran) here: run again, its ranks would talk twice.
-      if (!ctx.entries.verifiedCall(call, what) || this.groups.copiedPart(call)) {
+      if ((!trusted && !ctx.entries.verifiedCall(call, what)) || this.groups.copiedPart(call)) {
         if (last()) this.answers.ack(stream, entryId);
         return Promise.resolve();
       }
@@ -276,12 +293,15 @@ export class Consumer {
    * of its stream (one entry) for any host: a host takes no more calls than it has room for.
    */
   private split(stream: string, entry: StreamEntry, calls: Buffer[][], room: number): void {
+    const { ctx } = this;
     const rest = calls.slice(room);
-    const moved = this.ctx.redis.xadd(stream, '*', ...(rest.length === 1 ? rest[0]! : packBatch(rest))).then(
+    // Signed again by this host: one alone, or a batch under one MAC.
+    const fields = rest.length === 1 ? ctx.entries.call(rest[0]!) : ctx.entries.batch('calls', packBatch(rest));
+    const moved = ctx.redis.xadd(stream, '*', ...fields).then(
       () => [],
       () => rest, // run here after all: the entry is acknowledged only once they are answered
     );
-    void this.execute(stream, entry, false, calls.slice(0, room), moved);
+    void this.execute(stream, entry, false, { calls: calls.slice(0, room), trusted: true }, moved);
   }
 
   /** Remembers an entry this host is done with (answered, or moved on) — the last 4096. */
@@ -332,11 +352,10 @@ export class Consumer {
     // another cluster never comes from one of its hosts; this is belt and braces).
     const own = ctx.settings.name;
     const stream = ctx.keys.reply(from, tag !== undefined && tag.startsWith(`${own}~`) ? tag : own);
-    const reply = ['id', id, 'r', record, 'm', ctx.entries.reply(id, record)];
     // Answers still go out while closing (until Redis is let go).
     for (let attempt = 0; !ctx.disconnected; attempt++) {
       try {
-        await this.answers.reply(stream, reply, ack);
+        await this.answers.reply(stream, id, record, ack);
         return;
       } catch (err) {
         // Past the caller's deadline (and a margin for clocks) nobody waits for the answer: the

@@ -6,7 +6,7 @@
  * nothing of the dead host is left, it is forgotten: its consumer in each other partition by
  * one script there, then the rest by one script. Runs beside the heartbeat, one recovery at a time.
  */
-import { unpackBatch, type StreamEntry } from './codec.js';
+import { batchOf, unpackBatch, type StreamEntry } from './codec.js';
 import type { Consumer } from './consumer.js';
 import type { ClusterContext } from './context.js';
 import { GROUP } from './keys.js';
@@ -59,7 +59,7 @@ export class Recovery {
         part,
         pending.map((p) => p[0]),
       );
-      const calls = claimed.reduce((n, [, raw]) => n + (raw === null || raw === undefined ? 0 : (unpackBatch(raw)?.length ?? 1)), 0);
+      const calls = claimed.reduce((n, [, raw]) => n + (raw === null || raw === undefined ? 0 : callCount(raw)), 0);
       if (calls > 0) ctx.host.log('info', `cluster: took over ${calls} unanswered calls of dead host '${dead}'`);
       for (const entry of claimed) void this.consumer.execute(part, entry, true);
     }
@@ -128,4 +128,10 @@ export class Recovery {
       throw err;
     }
   }
+}
+
+/** Calls in an entry: a batch's (verified when run), or 1. */
+function callCount(raw: Buffer[]): number {
+  const batch = batchOf(raw);
+  return batch === undefined ? 1 : (unpackBatch(batch.packed)?.length ?? 0);
 }
