@@ -5,6 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from 'nuvola';
+import { packBatch } from '../dist/cluster/codec.js';
 import { partitionTags, slotOf } from '../dist/cluster/keys.js';
 import { startHost, type HostProcess } from '../dist/cluster/spawn.js';
 import { startRedis, type TestRedis } from '../state/redis-server.js';
@@ -138,6 +139,27 @@ describe('batching', () => {
     // Never more than its capacity on the small host; the rest ran on the host that came.
     expect(most).toBe(2);
     expect((await results).filter((r) => r.host === big.id).length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('batches and the secret', () => {
+  it('a batch entry without a valid MAC is dropped whole, never run, counted; the host keeps serving', async () => {
+    const cluster = newCluster();
+    const b = await host({ ...cluster, capacity: 8 });
+    const c = await caller(cluster);
+    await c.register('echo', guestBytes('core_echo'));
+    await sees(c, b.id);
+    const self = (await c.cluster()).self;
+    const work = `nuvola:cl:{${cluster.name}}:work`;
+    // Well-formed calls, as a host would batch them, under a MAC made without the secret.
+    const calls = ['x1', 'x2'].map((id) => ['id', id, 'from', self, 'dl', String(Date.now() + 10_000), 'fn', 'echo', 'in', 'forged']);
+    await raw.xadd(work, '*', 'b', packBatch(calls), 'm', Buffer.alloc(32, 1));
+    await raw.xadd(work, '*', 'b', packBatch(calls)); // and with none
+    await until(() => b.log.some((l) => l.includes('dropped batch entry') && l.includes('failed verification')), 'the host says so');
+    await until(async () => (await raw.xlen(work)) === 0, 'both are acknowledged and deleted');
+    await sleep(300); // a few heartbeats: the host's count of calls it took
+    expect((await c.cluster()).hosts.find((h) => h.id === b.id)?.remote ?? -1).toBe(0);
+    expect(text((await c.invoke('echo', 'real')).output)).toBe('laer');
   });
 });
 
