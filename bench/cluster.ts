@@ -134,6 +134,9 @@ function cpuOf(pid: number | undefined): number {
   }
 }
 
+/** The commands of a remote call's path (what partitions spread), as INFO commandstats names them. */
+const WORK_COMMANDS = ['xadd', 'xreadgroup', 'xread', 'multi', 'exec', 'xack', 'xdel', 'pexpire'];
+
 /** Masters of the Redis Cluster phase. */
 const MASTERS = 3;
 
@@ -147,7 +150,14 @@ async function overMasters(
   input: Buffer,
   settings: { name: string; secret: string; heartbeatMs: number; hostTimeoutMs: number },
   runs: number,
-): Promise<{ throughput: number[]; perMaster: number[]; imbalance: number }> {
+): Promise<{
+  throughput: number[];
+  perMaster: number[];
+  imbalance: number;
+  workPerMaster: number[];
+  workImbalance: number;
+  byMaster: Record<string, [number, number]>[];
+}> {
   const rc = await startRedisCluster(MASTERS);
   const target = { cluster: rc.urls };
   // The default heartbeat (every 500 ms): its commands land on the master of the cluster's own tag.
@@ -163,14 +173,30 @@ async function overMasters(
     await throughputRun(call, 1000, 256);
     const throughput: number[] = [];
     const totals = nodes.map(() => 0);
+    const work = nodes.map(() => 0);
+    const byMaster: Record<string, [number, number]>[] = [];
     for (let run = 0; run < runs; run++) {
       const before = await Promise.all(nodes.map((n) => redisWork(n)));
       throughput.push(await throughputRun(call, 3000, 256));
       const after = await Promise.all(nodes.map((n) => redisWork(n)));
-      after.forEach((work, i) => (totals[i]! += perCall(before[i]!, work, 3000).commands));
+      after.forEach((w, i) => {
+        const { commands, by } = perCall(before[i]!, w, 3000);
+        totals[i]! += commands;
+        // The commands of the calls' path alone (not the heartbeat's script and its inner ones).
+        for (const name of WORK_COMMANDS) work[i]! += by[name]?.[0] ?? 0;
+        byMaster[i] = by;
+      });
     }
     const perMaster = totals.map((t) => t / runs);
-    return { throughput, perMaster, imbalance: Math.max(...perMaster) / Math.min(...perMaster) - 1 };
+    const workPerMaster = work.map((t) => t / runs);
+    return {
+      throughput,
+      perMaster,
+      imbalance: Math.max(...perMaster) / Math.min(...perMaster) - 1,
+      workPerMaster,
+      workImbalance: Math.max(...workPerMaster) / Math.min(...workPerMaster) - 1,
+      byMaster,
+    };
   } finally {
     await caller?.close();
     for (const host of hosts) await host.kill();
@@ -344,7 +370,7 @@ export async function benchCluster(options: ClusterBenchOptions = CLUSTER_DEFAUL
       `recovery ${round(median(recovery))} ms with hostTimeoutMs ${TIMING.hostTimeoutMs} and heartbeatMs ${TIMING.heartbeatMs}: ${round(median(recovery) / TIMING.hostTimeoutMs)}× the timeout (target ≤ 2×)`,
       'all processes share this machine’s cores: throughput with more hosts measures the overhead, not a speed-up',
       `Redis spends ${round(redisMicros)} µs of its one core per remote call (${round(commands)} commands, INFO commandstats): one Redis tops out near ${round(1e6 / redisMicros, 0)} remote calls/s, however many hosts`,
-      `on a Redis Cluster of ${MASTERS} masters (partitions from the topology: ${MASTERS}): commands per master per call ${spread.perMaster.map((c) => round(c)).join(' / ')}, the busiest ${round(100 * spread.imbalance, 0)}% above the least busy (target ≤ 20%)`,
+      `on a Redis Cluster of ${MASTERS} masters (partitions from the topology: ${MASTERS}): commands per master per call ${spread.perMaster.map((c) => round(c)).join(' / ')}, the busiest ${round(100 * spread.imbalance, 0)}% above the least busy (target ≤ 20%); the calls' own commands alone ${spread.workPerMaster.map((c) => round(c)).join(' / ')}, ${round(100 * spread.workImbalance, 0)}% (the rest is heartbeats, on the master of the cluster's own tag)`,
       `CPU per remote call outside Redis: the caller ${round(callerCpu)} µs, the host processes ${round(hostCpu)} µs (all their threads; /proc)`,
       `Redis's main thread spends ${round(redisCpu)} µs of CPU per remote call (INFO cpu: commands, parsing and network together)`,
     ];
