@@ -81,7 +81,7 @@ export class Sender {
 
   /** The partition the next call for any host goes to (its entry names that partition's reply stream). */
   partition(): number {
-    return this.filling % this.ctx.sendPartitions();
+    return this.filling % this.ctx.partitions;
   }
 
   /**

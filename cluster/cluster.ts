@@ -76,7 +76,7 @@ export class Cluster {
     const cluster = new Cluster(settings, target, host);
     try {
       await ready(cluster.ctx.redis, JOIN_WAIT_MS);
-      cluster.ctx.usePartitions();
+      await cluster.ctx.usePartitions();
       await cluster.consumer.createGroups();
       await cluster.membership.beat();
     } catch (err) {

@@ -124,26 +124,28 @@ export class ClusterContext {
   }
 
   /**
-   * Settles the number of work partitions before the host starts: `settings.partitions`, or
-   * when 0 the Redis topology's — one per master of a Redis Cluster, 1 on a single Redis.
+   * Settles the number of work partitions before the host starts. A cluster has one count
+   * (the partitions' keys depend on it): the first host to join stores its own —
+   * `settings.partitions`, or when 0 the Redis topology's, one per master of a Redis Cluster
+   * and 1 on a single Redis — and every later one takes the stored count.
    */
-  usePartitions(): void {
-    let n = this.settings.partitions;
+  async usePartitions(): Promise<void> {
+    const { settings } = this;
+    let n = settings.partitions;
     if (n === 0) {
       const nodes = (this.redis as unknown as { nodes?: (role: string) => unknown[] }).nodes;
       n = typeof nodes === 'function' ? Math.max(1, nodes.call(this.redis, 'master').length) : 1;
     }
-    this.keys = clusterKeys(this.settings.name, n);
-  }
-
-  /**
-   * The partitions a call may be sent to: as many as every live host that takes calls reads
-   * (hosts configured apart must not leave a partition unread), at most this host's own.
-   */
-  sendPartitions(): number {
-    let n = this.partitions;
-    for (const h of this.live) if (h.capacity > 0) n = Math.min(n, Math.max(1, h.partitions ?? 1));
-    return n;
+    const key = this.keys.partitionCount;
+    await this.bounded(this.redis.set(key, String(n), 'NX'));
+    const stored = Number(await this.bounded(this.redis.get(key)));
+    if (Number.isInteger(stored) && stored >= 1 && stored <= 256 && stored !== n) {
+      this.warn(
+        `cluster '${settings.name}': it spreads its work over ${stored} partitions (set by the first host that joined); this host's ${settings.partitions === 0 ? 'Redis topology' : 'cluster.partitions'} says ${n}, ignored. To change it, stop every host and delete ${key}`,
+      );
+      n = stored;
+    }
+    this.keys = clusterKeys(settings.name, n);
   }
 
   /** A new connection to the cluster's Redis: `blocking` for a reader that waits in XREAD. */

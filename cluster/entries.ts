@@ -38,7 +38,7 @@ export interface HostInfo {
   remote: number;
   /** It reads its own work stream, so calls can be sent to it for their state key. */
   ownStream?: boolean;
-  /** Work partitions it reads (absent: 1, the shared stream only). */
+  /** The cluster's work partitions, all of which it reads (absent: 1, the shared stream only). */
   partitions?: number;
   startedAt: number;
   /**

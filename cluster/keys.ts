@@ -19,6 +19,8 @@ export interface ClusterKeys {
   functions: string;
   /** A random value set once: another value means Redis lost the cluster's data. */
   epoch: string;
+  /** The cluster's number of work partitions, set by the first host that joins (see ClusterContext.usePartitions). */
+  partitionCount: string;
   /** The shared work stream: partition 0 of {@link parts} (in the slot of the other keys). */
   work: string;
   /**
@@ -63,6 +65,7 @@ export function clusterKeys(cluster: string, partitions = 1): ClusterKeys {
     hosts: `${p}hosts`,
     functions: `${p}fn`,
     epoch: `${p}epoch`,
+    partitionCount: `${p}partitions`,
     work: parts[0]!,
     parts,
     tags,

@@ -201,13 +201,19 @@ describe('partitions', () => {
     expect(again.map((r) => text(r.output))).toEqual(Array(3).fill('slept 2000'));
   });
 
-  it('a caller with more partitions than the hosts read sends only to the ones they read', async () => {
+  it('a cluster has one partition count: hosts configured otherwise take the first host’s', async () => {
     const cluster = newCluster();
     const b = await host({ ...cluster, partitions: 1 });
     const c = (await runtime({ workers: 1, redis: redis.url, cluster: { ...cluster, capacity: 0, partitions: 4 } })).rt;
     await c.register('echo', guestBytes('core_echo'));
     await sees(c, b.id);
-    for (let t = 0; t < 4; t++) expect(text((await c.invoke('echo', `t${t}`, { timeoutMs: 5000 })).output)).toBe(`${t}t`);
+    const view = await c.cluster();
+    expect(view.hosts.find((h) => h.id === view.self)?.partitions).toBe(1);
+    expect(await raw.get(`nuvola:cl:{${cluster.name}}:partitions`)).toBe('1');
+    for (let t = 0; t < 4; t++) {
+      expect(text((await c.invoke('echo', `t${t}`, { timeoutMs: 5000 })).output)).toBe(`${t}t`);
+      await sleep(30);
+    }
     for (const tag of partitionTags(cluster.name, 4).slice(1)) expect(await added(`nuvola:cl:{${tag}}:work`)).toBe(0);
   });
 });
