@@ -309,3 +309,79 @@ export class Answers {
     }
   }
 }
+
+/** One keyed call's begin or record, waiting for the turn's script. */
+interface Booked<T> {
+  keys: [string, string];
+  args: (string | Buffer)[];
+  settle: (result: T | undefined, err?: unknown) => void;
+}
+
+/**
+ * The idempotency bookkeeping of keyed calls (idempotency.ts), batched: the begins (and the
+ * records) asked for in one event-loop turn go to Redis as one script (`BEGIN_MANY`,
+ * `RECORD_MANY`), one at a time on their way — as the calls of a batch start and end together.
+ * A lone one goes at the end of its turn. Every key is under `{<name>}`: one slot.
+ */
+export class Bookkeeping {
+  private readonly begins = new Batch<[number, Buffer?]>((keys, args) =>
+    this.ctx.redis.nuvolaBeginManyBuffer(keys.length, ...keys, this.ctx.settings.hostTimeoutMs, ...args),
+  );
+  private readonly records = new Batch<Buffer>((keys, args) =>
+    this.ctx.redis.nuvolaRecordManyBuffer(keys.length, ...keys, this.ctx.settings.idempotencyTtlMs, ...args),
+  );
+
+  constructor(private readonly ctx: ClusterContext) {}
+
+  /** Begins one keyed call (keys.ts `BEGIN_MANY`): {1, record}, {2, holder} or {0}. */
+  begin(done: string, running: string, holder: string): Promise<[number, Buffer?]> {
+    return this.begins.add([done, running], [holder]);
+  }
+
+  /** Records one keyed call's result (keys.ts `RECORD_MANY`): the record that stands. */
+  record(done: string, running: string, holder: string, record: Buffer): Promise<Buffer> {
+    return this.records.add([done, running], [holder, record]);
+  }
+}
+
+/** Requests of one script gathered per turn, one script call on its way at a time. */
+class Batch<T> {
+  private queued: Booked<T>[] = [];
+  private sending = false;
+  private scheduled = false;
+
+  constructor(private readonly call: (keys: string[], args: (string | Buffer)[]) => Promise<T[]>) {}
+
+  add(keys: [string, string], args: (string | Buffer)[]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ keys, args, settle: (result, err) => (err === undefined ? resolve(result!) : reject(err as Error)) });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.sending) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.queued.length === 0) return;
+    this.sending = true;
+    const batch = this.queued.splice(0, MAX_BATCH);
+    try {
+      const results = await this.call(
+        batch.flatMap((b) => b.keys),
+        batch.flatMap((b) => b.args),
+      );
+      batch.forEach((b, i) => b.settle(results[i]));
+    } catch (err) {
+      for (const b of batch) b.settle(undefined, err);
+    }
+    this.sending = false;
+    if (this.queued.length > 0) this.schedule();
+  }
+}

@@ -41,9 +41,9 @@ export interface Scripted extends Redis {
   nuvolaRelease(key: string, value: string | Buffer): Promise<number>;
   nuvolaUnpublish(functions: string, module: string, name: string, hash: string): Promise<number>;
   nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
-  nuvolaBeginBuffer(done: string, running: string, holder: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaRenew(running: string, holder: string, leaseMs: number): Promise<number>;
-  nuvolaRecordBuffer(done: string, running: string, holder: string, ttlMs: number, record: Buffer): Promise<Buffer>;
+  nuvolaBeginManyBuffer(keys: number, ...args: (string | number | Buffer)[]): Promise<[number, Buffer?][]>;
+  nuvolaRecordManyBuffer(keys: number, ...args: (string | number | Buffer)[]): Promise<Buffer[]>;
   nuvolaGroupAdd(stream: string, ttlMs: number, ...fields: (string | Buffer)[]): Promise<number>;
 }
 

@@ -186,18 +186,51 @@ redis.call('XADD', KEYS[3], '*', unpack(ARGV, 2))
 return 0`;
 
 /**
- * KEYS: done, running. ARGV: holder (`<host> <input hash> <MAC>`), leaseMs. Starts an invocation
- * with an idempotency key: {1, record} when it has completed before (its recorded result), {2,
- * holder} while another host (or this one with another input) runs it, {0} when this host now
- * holds the lease and must run it. A lease without expiry was never set by a host (they all
- * lapse): it is taken over.
+ * KEYS: done and running of each call, in pairs. ARGV: leaseMs, then each call's holder
+ * (`<host> <input hash> <MAC>`). Starts invocations with an idempotency key — those that start
+ * in one event-loop turn, in one script (batching.ts `Bookkeeping`) — and returns for each, in
+ * order: {1, record} when it has completed before (its recorded result), {2, holder} while
+ * another host (or this one with another input) runs it, {0} when this host now holds the
+ * lease and must run it. A lease without expiry was never set by a host (they all lapse): it
+ * is taken over.
  */
-export const BEGIN = `local record = redis.call('GET', KEYS[1])
-if record then return {1, record} end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] and redis.call('PTTL', KEYS[2]) >= 0 then return {2, holder} end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return {0}`;
+export const BEGIN_MANY = `local out = {}
+for i = 1, #KEYS / 2 do
+  local done, running, holder = KEYS[2 * i - 1], KEYS[2 * i], ARGV[i + 1]
+  local record = redis.call('GET', done)
+  if record then
+    out[i] = {1, record}
+  else
+    local other = redis.call('GET', running)
+    if other and other ~= holder and redis.call('PTTL', running) >= 0 then
+      out[i] = {2, other}
+    else
+      redis.call('SET', running, holder, 'PX', ARGV[1])
+      out[i] = {0}
+    end
+  end
+end
+return out`;
+
+/**
+ * KEYS: done and running of each call, in pairs. ARGV: ttlMs, then each call's holder and
+ * record. Records the results of invocations with an idempotency key (those that end in one
+ * event-loop turn, in one script) unless one is recorded already (the first completion wins),
+ * releases their leases, and returns for each the record that stands.
+ */
+export const RECORD_MANY = `local out = {}
+for i = 1, #KEYS / 2 do
+  local done, running = KEYS[2 * i - 1], KEYS[2 * i]
+  local holder, mine = ARGV[2 * i], ARGV[2 * i + 1]
+  local record = redis.call('GET', done)
+  if not record then
+    record = mine
+    redis.call('SET', done, record, 'PX', ARGV[1])
+  end
+  if redis.call('GET', running) == holder then redis.call('DEL', running) end
+  out[i] = record
+end
+return out`;
 
 /** Lua: the code hash of a registry entry, or nil when it is not an entry at all. */
 const HASH_OF = `local function hashOf(entry)
@@ -245,19 +278,6 @@ export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 export const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
 /**
- * KEYS: done, running. ARGV: holder, ttlMs, record. Records the result of an invocation with an
- * idempotency key unless one is recorded already (the first completion wins), releases the
- * lease, and returns the record that stands.
- */
-export const RECORD = `local record = redis.call('GET', KEYS[1])
-if not record then
-  record = ARGV[3]
-  redis.call('SET', KEYS[1], record, 'PX', ARGV[2])
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return record`;
-
-/**
  * KEYS: work, reply. ARGV: group, entry id, invocation id, record, reply TTL ms, MAC. Answers a call
  * taken from the work stream and acknowledges (and deletes) it, in one step: a host that dies before this
  * leaves the entry pending (another host claims it); after it, the caller has the answer.
@@ -277,7 +297,7 @@ export const GROUP_ADD = `redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`;
 
 /** Every script as a command of a host's command connection: its name, number of keys and Lua. */
-export const SCRIPTS: Record<string, { numberOfKeys: number; lua: string }> = {
+export const SCRIPTS: Record<string, { numberOfKeys?: number; lua: string }> = {
   nuvolaHeartbeat: { numberOfKeys: 3, lua: HEARTBEAT },
   nuvolaLive: { numberOfKeys: 2, lua: LIVE },
   nuvolaForget: { numberOfKeys: 5, lua: FORGET },
@@ -286,9 +306,10 @@ export const SCRIPTS: Record<string, { numberOfKeys: number; lua: string }> = {
   nuvolaRelease: { numberOfKeys: 1, lua: RELEASE },
   nuvolaUnpublish: { numberOfKeys: 2, lua: UNPUBLISH },
   nuvolaRoute: { numberOfKeys: 3, lua: ROUTE },
-  nuvolaBegin: { numberOfKeys: 2, lua: BEGIN },
   nuvolaRenew: { numberOfKeys: 1, lua: RENEW },
-  nuvolaRecord: { numberOfKeys: 2, lua: RECORD },
+  // Any number of keys: the first argument says how many.
+  nuvolaBeginMany: { lua: BEGIN_MANY },
+  nuvolaRecordMany: { lua: RECORD_MANY },
   nuvolaAnswer: { numberOfKeys: 2, lua: ANSWER },
   nuvolaGroupAdd: { numberOfKeys: 1, lua: GROUP_ADD },
 };

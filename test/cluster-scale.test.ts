@@ -142,6 +142,28 @@ describe('batching', () => {
   });
 });
 
+describe('keyed calls', () => {
+  it('a burst of calls with idempotency keys: one begin script and one record script per batch, each key run once', async () => {
+    const cluster = newCluster();
+    const b = await host({ ...cluster, capacity: 64 });
+    const c = await caller(cluster);
+    await c.register('echo', guestBytes('core_echo'));
+    await sees(c, b.id);
+    const before = await commands('evalsha');
+    const keys = Array.from({ length: 60 }, (_, i) => `k-${i}`);
+    const first = await Promise.all(keys.map((k) => c.invoke('echo', k, { idempotencyKey: k })));
+    expect(first.map((r) => text(r.output))).toEqual(keys.map((k) => [...k].reverse().join('')));
+    // One begin and one record per key, without batching: 120 scripts (heartbeats add a few).
+    expect((await commands('evalsha')) - before).toBeLessThan(60);
+    for (const k of keys) expect(await raw.exists(`nuvola:cl:{${cluster.name}}:done:echo ${k}`)).toBe(1);
+    // Again: every one answers from its record (a different input would be a conflict).
+    const again = await Promise.all(keys.map((k) => c.invoke('echo', k, { idempotencyKey: k })));
+    expect(again.map((r) => r.host)).toEqual(first.map((r) => r.host));
+    const conflict = await c.invoke('echo', 'other', { idempotencyKey: 'k-0' }).catch((e: { code: string }) => e.code);
+    expect(conflict).toBe('E_IDEMPOTENCY_CONFLICT');
+  });
+});
+
 describe('batches and the secret', () => {
   it('a batch entry without a valid MAC is dropped whole, never run, counted; the host keeps serving', async () => {
     const cluster = newCluster();
