@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, makeError, toWire, type NuvolaError } from '../runtime/errors.js';
-import { decode, encode, fieldsOf, type Outcome, type StreamEntry } from './codec.js';
+import { Sender } from './batching.js';
+import { batchOf, decode, encode, fieldsOf, unpackBatch, type Outcome, type StreamEntry } from './codec.js';
 import { sleep, unavailable, type ClusterContext } from './context.js';
 import type { Idempotency } from './idempotency.js';
 import type { Membership } from './membership.js';
@@ -23,8 +24,10 @@ interface Pending {
 export class Calls {
   /** Calls sent to the work streams that wait for their reply, by call id. */
   private readonly pending = new Map<string, Pending>();
-  /** Blocking reads of this host's reply stream. */
-  private readonly replyReader: Redis;
+  /** Blocking reads of this host's reply streams (one per partition: on a Redis Cluster they are on different masters). */
+  private readonly replyReaders: Redis[] = [];
+  /** Call entries on their way to the work streams, batched (see batching.ts). */
+  private readonly sender: Sender;
 
   constructor(
     private readonly ctx: ClusterContext,
@@ -33,7 +36,7 @@ export class Calls {
     private readonly idempotency: Idempotency,
     private readonly membership: Membership,
   ) {
-    this.replyReader = ctx.connect(true);
+    this.sender = new Sender(ctx);
   }
 
   /**
@@ -126,20 +129,23 @@ export class Calls {
       );
       this.pending.set(id, { resolve, timer });
     });
-    const entry = ctx.entries.call(['id', id, 'from', ctx.hostId, 'dl', String(deadline), ...fields]);
+    // The partition it goes to (a host's own stream is in partition 0's slot), and so the
+    // reply stream it is answered on: in that slot, beside the entry (see ClusterKeys.reply).
+    const part = target === undefined ? this.sender.partition() : 0;
+    const route = part === 0 ? [] : ['rt', ctx.keys.tags[part]!];
+    // Signed as it leaves: alone, or in a batch under one MAC (batching.ts).
+    const entry = ['id', id, 'from', ctx.hostId, ...route, 'dl', String(deadline), ...fields];
     // Not awaited: the deadline's timer settles the call even when Redis never answers.
-    const sent =
-      target === undefined
-        ? ctx.redis.xadd(ctx.keys.work, '*', ...entry)
-        : ctx.redis.nuvolaRoute(ctx.keys.alive, ctx.keys.queue(target), ctx.keys.work, target, ...entry);
-    sent.catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       const pending = this.pending.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
         this.pending.delete(id);
         pending.resolve(encode({ error: unavailable(`sending '${name}'`, err).toWire() }));
       }
-    });
+    };
+    // A group part goes in an entry of its own: the parts of a group are meant for different hosts.
+    this.sender.send(entry, failed, target ?? part, fields.includes('gid'));
     return answer;
   }
 
@@ -166,35 +172,52 @@ export class Calls {
     }
   }
 
-  /** Reads this host's reply stream and settles the waiting calls. */
-  async replyLoop(): Promise<void> {
+  /** The loops that read this host's reply streams, one per partition. */
+  replyLoops(): Promise<void>[] {
+    return this.ctx.keys.tags.map((tag) => {
+      const reader = this.ctx.connect(true);
+      this.replyReaders.push(reader);
+      return this.replyLoop(reader, this.ctx.keys.reply(this.ctx.hostId, tag));
+    });
+  }
+
+  /** Reads one of this host's reply streams and settles the waiting calls. */
+  private async replyLoop(reader: Redis, stream: string): Promise<void> {
     const { ctx } = this;
     // From the start: a host id's reply stream holds only replies to it (a previous life's are ignored).
     let last = '0-0';
-    const stream = ctx.keys.reply(ctx.hostId);
     while (!ctx.closed) {
       let read: [Buffer, StreamEntry[]][] | null;
       try {
-        read = (await this.replyReader.xreadBuffer('COUNT', 1024, 'BLOCK', 1000, 'STREAMS', stream, last)) as
-          [Buffer, StreamEntry[]][] | null;
+        read = (await reader.xreadBuffer('COUNT', 1024, 'BLOCK', 1000, 'STREAMS', stream, last)) as [Buffer, StreamEntry[]][] | null;
       } catch (err) {
         if (ctx.closed) return;
         ctx.warn(`cluster: reading replies failed (${(err as Error).message}); retrying`);
         await sleep(200);
         continue;
       }
-      for (const [entryId, raw] of read?.[0]?.[1] ?? []) {
+      for (const [entryId, entry] of read?.[0]?.[1] ?? []) {
         last = entryId.toString();
-        const f = fieldsOf(raw);
-        const id = f.get('id')?.toString() ?? '';
-        const record = f.get('r');
-        const pending = this.pending.get(id);
-        if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
-        // A forged reply is dropped: the caller waits for the real one (or its deadline).
-        if (!ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
-        this.pending.delete(id);
-        clearTimeout(pending.timer);
-        pending.resolve(record);
+        // A batch of replies under one MAC (batching.ts), or one reply with its own; what fails
+        // is dropped: the caller waits for the real one (or its deadline).
+        const batch = batchOf(entry);
+        let replies: Buffer[][] | undefined = [entry];
+        if (batch !== undefined) {
+          replies = ctx.entries.verifiedBatch('replies', batch.packed, batch.mac, `reply batch ${last}`) ? unpackBatch(batch.packed) : [];
+          if (replies === undefined) ctx.reject('replies', `reply batch ${last} (not a framed list)`);
+        }
+        for (const raw of replies ?? []) {
+          const f = fieldsOf(raw);
+          const id = f.get('id')?.toString() ?? '';
+          const record = f.get('r');
+          const pending = this.pending.get(id);
+          if (pending === undefined) continue; // answered twice (a call run again after its host was thought dead), or timed out
+          if (batch === undefined && !ctx.entries.verifiedReply(id, record, f.get('m'))) continue;
+          if (record === undefined) continue; // (in a verified batch: never)
+          this.pending.delete(id);
+          clearTimeout(pending.timer);
+          pending.resolve(record);
+        }
       }
     }
   }
@@ -206,6 +229,6 @@ export class Calls {
       pending.resolve(encode({ error: makeError(ErrorCode.CLOSED, 'the runtime is closed', { invocation: id }).toWire() }));
     }
     this.pending.clear();
-    this.replyReader.disconnect();
+    for (const reader of this.replyReaders) reader.disconnect();
   }
 }

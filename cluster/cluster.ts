@@ -40,7 +40,6 @@ export type { ClusterSettings } from './settings.js';
 const JOIN_WAIT_MS = 5000;
 
 export class Cluster {
-  readonly keys: ClusterKeys;
   private readonly ctx: ClusterContext;
   private readonly membership: Membership;
   private readonly registry: Registry;
@@ -58,7 +57,6 @@ export class Cluster {
     host: LocalHost,
   ) {
     const ctx = (this.ctx = new ClusterContext(settings, target, host));
-    this.keys = ctx.keys;
     this.registry = new Registry(ctx);
     this.membership = new Membership(ctx, {
       afterBeat: (lost) => this.registry.afterBeat(lost),
@@ -78,6 +76,7 @@ export class Cluster {
     const cluster = new Cluster(settings, target, host);
     try {
       await ready(cluster.ctx.redis, JOIN_WAIT_MS);
+      await cluster.ctx.usePartitions();
       await cluster.consumer.createGroups();
       await cluster.membership.beat();
     } catch (err) {
@@ -89,7 +88,7 @@ export class Cluster {
       );
     }
     cluster.membership.start();
-    cluster.loops = [cluster.calls.replyLoop(), cluster.groups.inboxLoop()];
+    cluster.loops = [...cluster.calls.replyLoops(), cluster.groups.inboxLoop()];
     // A host that only sends (capacity 0) takes no calls.
     if (settings.capacity > 0) cluster.loops.push(...cluster.consumer.loops());
     return cluster;
@@ -97,6 +96,11 @@ export class Cluster {
 
   get hostId(): string {
     return this.settings.hostId;
+  }
+
+  /** The cluster's keys (its work partitions settled on joining). */
+  get keys(): ClusterKeys {
+    return this.ctx.keys;
   }
 
   /** Live hosts, read from Redis now. */

@@ -58,3 +58,34 @@ export function decodePart(record: Buffer, ranks: number): Outcome[] {
   const out = parts.map((p) => decode(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
   return out.length === ranks ? out : Array<Outcome>(ranks).fill(out[0]!);
 }
+
+/**
+ * Several stream entries' fields as one framed list, each a framed list of its fields: a batch
+ * of calls to one stream (or of replies to one caller) goes out as one `XADD` of
+ * `b: <this>, m: <one MAC over it>` (entries.ts `batch`).
+ */
+export function packBatch(entries: readonly (readonly (string | Buffer)[])[]): Buffer {
+  const parts = entries.map((fields) => frame(fields.map((f) => (typeof f === 'string' ? Buffer.from(f) : f))));
+  const packed = frame(parts);
+  return Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+}
+
+/** The field naming a batch entry's framed list (see {@link packBatch}). */
+export const BATCH = 'b';
+
+/** A batch entry's framed list and MAC, or undefined when the entry is not a batch. */
+export function batchOf(raw: Buffer[]): { packed: Buffer; mac: Buffer | undefined } | undefined {
+  if (raw.length < 2 || raw[0]!.toString() !== BATCH) return undefined;
+  const mac = raw.length === 4 && raw[2]!.toString() === 'm' ? raw[3] : undefined;
+  return { packed: raw[1]!, mac };
+}
+
+/** The entries in a batch's framed list (see {@link packBatch}); undefined when it is not well formed. */
+export function unpackBatch(packed: Buffer): Buffer[][] | undefined {
+  try {
+    const bad = (why: string): Error => new Error(why);
+    return unframe(packed, bad).map((part) => unframe(part, bad).map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  } catch {
+    return undefined;
+  }
+}

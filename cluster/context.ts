@@ -25,9 +25,10 @@ export interface Scripted extends Redis {
     timeoutMs: number,
     info: string,
     fresh: string,
-  ): Promise<[string[], string]>;
+  ): Promise<[string[], string, (string | null)[]]>;
   nuvolaLive(alive: string, hosts: string): Promise<(string | null)[]>;
   nuvolaForget(alive: string, hosts: string, work: string, queue: string, poke: string, id: string): Promise<number>;
+  nuvolaForgetPart(part: string, id: string): Promise<number>;
   nuvolaPublish(
     functions: string,
     module: string,
@@ -40,19 +41,9 @@ export interface Scripted extends Redis {
   nuvolaRelease(key: string, value: string | Buffer): Promise<number>;
   nuvolaUnpublish(functions: string, module: string, name: string, hash: string): Promise<number>;
   nuvolaRoute(alive: string, queue: string, work: string, target: string, ...fields: (string | Buffer)[]): Promise<number>;
-  nuvolaBeginBuffer(done: string, running: string, holder: string, leaseMs: number): Promise<[number, Buffer?]>;
   nuvolaRenew(running: string, holder: string, leaseMs: number): Promise<number>;
-  nuvolaRecordBuffer(done: string, running: string, holder: string, ttlMs: number, record: Buffer): Promise<Buffer>;
-  nuvolaAnswer(
-    work: string,
-    reply: string,
-    group: string,
-    entry: string,
-    id: string,
-    record: Buffer,
-    ttlMs: number,
-    mac: Buffer,
-  ): Promise<number>;
+  nuvolaBeginManyBuffer(keys: number, ...args: (string | number | Buffer)[]): Promise<[number, Buffer?][]>;
+  nuvolaRecordManyBuffer(keys: number, ...args: (string | number | Buffer)[]): Promise<Buffer[]>;
   nuvolaGroupAdd(stream: string, ttlMs: number, ...fields: (string | Buffer)[]): Promise<number>;
 }
 
@@ -85,7 +76,8 @@ export function ready(client: Redis, ms: number): Promise<void> {
 }
 
 export class ClusterContext {
-  readonly keys: ClusterKeys;
+  /** The cluster's keys, for as many work partitions as this host uses (see {@link usePartitions}). */
+  keys: ClusterKeys;
   /** Commands (the blocking reads have connections of their own, see {@link connect}). */
   readonly redis: Scripted;
   /** What hosts leave in Redis for each other, signed and verified. */
@@ -115,7 +107,7 @@ export class ClusterContext {
     private readonly target: RedisTarget,
     readonly host: LocalHost,
   ) {
-    this.keys = clusterKeys(settings.name);
+    this.keys = clusterKeys(settings.name, Math.max(1, settings.partitions));
     this.entries = new Entries(new Seal(settings.secrets, settings.name), settings.hostId, (kind, what) => this.reject(kind, what));
     const redis = this.connect(false) as Scripted;
     for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
@@ -124,6 +116,36 @@ export class ClusterContext {
 
   get hostId(): string {
     return this.settings.hostId;
+  }
+
+  /** Work partitions this host reads (every live host reads at least as many as it sends to). */
+  get partitions(): number {
+    return this.keys.parts.length;
+  }
+
+  /**
+   * Settles the number of work partitions before the host starts. A cluster has one count
+   * (the partitions' keys depend on it): the first host to join stores its own —
+   * `settings.partitions`, or when 0 the Redis topology's, one per master of a Redis Cluster
+   * and 1 on a single Redis — and every later one takes the stored count.
+   */
+  async usePartitions(): Promise<void> {
+    const { settings } = this;
+    let n = settings.partitions;
+    if (n === 0) {
+      const nodes = (this.redis as unknown as { nodes?: (role: string) => unknown[] }).nodes;
+      n = typeof nodes === 'function' ? Math.max(1, nodes.call(this.redis, 'master').length) : 1;
+    }
+    const key = this.keys.partitionCount;
+    await this.bounded(this.redis.set(key, String(n), 'NX'));
+    const stored = Number(await this.bounded(this.redis.get(key)));
+    if (Number.isInteger(stored) && stored >= 1 && stored <= 256 && stored !== n) {
+      this.warn(
+        `cluster '${settings.name}': it spreads its work over ${stored} partitions (set by the first host that joined); this host's ${settings.partitions === 0 ? 'Redis topology' : 'cluster.partitions'} says ${n}, ignored. To change it, stop every host and delete ${key}`,
+      );
+      n = stored;
+    }
+    this.keys = clusterKeys(settings.name, n);
   }
 
   /** A new connection to the cluster's Redis: `blocking` for a reader that waits in XREAD. */

@@ -5,7 +5,7 @@
  * verification is reported to `reject` (counted and logged by the cluster) and never used.
  */
 import type { WireError } from '../runtime/errors.js';
-import { decode, encode, type Outcome } from './codec.js';
+import { BATCH, decode, encode, type Outcome } from './codec.js';
 import { MAC_BYTES, type Seal, type SealField } from './seal.js';
 
 /**
@@ -38,6 +38,8 @@ export interface HostInfo {
   remote: number;
   /** It reads its own work stream, so calls can be sent to it for their state key. */
   ownStream?: boolean;
+  /** The cluster's work partitions, all of which it reads (absent: 1, the shared stream only). */
+  partitions?: number;
   startedAt: number;
   /**
    * Heartbeats it sent since it started: a reader lists a host only while this goes up (a
@@ -162,6 +164,21 @@ export class Entries {
     }
     if (this.seal.verify('call', fields, mac)) return true;
     this.reject('calls', what);
+    return false;
+  }
+
+  /**
+   * A batch entry's fields (see codec.ts `packBatch`): the framed list of calls (`calls`) or
+   * replies, and one MAC over it — the calls or replies in it carry none of their own.
+   */
+  batch(kind: 'calls' | 'replies', packed: Buffer): (string | Buffer)[] {
+    return [BATCH, packed, 'm', this.seal.sign(kind === 'calls' ? 'cbatch' : 'rbatch', [packed])];
+  }
+
+  /** Whether a batch entry's framed list carries a valid MAC; counted as a rejected call or reply if not. */
+  verifiedBatch(kind: 'calls' | 'replies', packed: Buffer, mac: Buffer | undefined, what: string): boolean {
+    if (this.seal.verify(kind === 'calls' ? 'cbatch' : 'rbatch', [packed], mac)) return true;
+    this.reject(kind, what);
     return false;
   }
 

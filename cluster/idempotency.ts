@@ -6,6 +6,7 @@
  * at once on one host share one run. Outcomes of calls that never started are not recorded.
  */
 import { ErrorCode, makeError } from '../runtime/errors.js';
+import { Bookkeeping } from './batching.js';
 import type { Outcome } from './codec.js';
 import { backoff, sleep, unavailable, type ClusterContext } from './context.js';
 import { unknownFunction } from './registry.js';
@@ -23,7 +24,12 @@ export class Idempotency {
    */
   private readonly keyedRuns = new Map<string, { input: string; run: Promise<Outcome> }>();
 
-  constructor(private readonly ctx: ClusterContext) {}
+  /** Begins and records of keyed calls, one script per event-loop turn (batching.ts). */
+  private readonly bookkeeping: Bookkeeping;
+
+  constructor(private readonly ctx: ClusterContext) {
+    this.bookkeeping = new Bookkeeping(ctx);
+  }
 
   /** Renews the leases of the keyed calls running here (with each heartbeat). */
   renew(): void {
@@ -116,7 +122,7 @@ export class Idempotency {
     try {
       for (;;) {
         if (Date.now() >= deadline) return this.late(name, key);
-        const [state, value] = await ctx.bounded(ctx.redis.nuvolaBeginBuffer(done, running, holder, ctx.settings.hostTimeoutMs));
+        const [state, value] = await ctx.bounded(this.bookkeeping.begin(done, running, holder));
         if (state === 1) {
           const record = ctx.entries.openRecord(name, key, value!);
           if (record !== undefined) return record.input === inputHash ? record.outcome : this.conflict(name, key);
@@ -160,7 +166,7 @@ export class Idempotency {
       const record = ctx.entries.record(name, key, inputHash, outcome);
       for (let attempt = 0; ; attempt++) {
         try {
-          const stands = await ctx.bounded(ctx.redis.nuvolaRecordBuffer(done, running, holder, ctx.settings.idempotencyTtlMs, record));
+          const stands = await ctx.bounded(this.bookkeeping.record(done, running, holder, record));
           const opened = ctx.entries.openRecord(name, key, stands);
           if (opened !== undefined) return opened.input === inputHash ? opened.outcome : this.conflict(name, key);
           // A forged record was there first: dropped, then this one is recorded.

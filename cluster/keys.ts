@@ -1,7 +1,10 @@
 /**
  * Main thread. The Redis keys of one cluster and the Lua scripts that keep its invariants.
- * Every key of a cluster carries the hash tag `{<cluster name>}`, so on a Redis Cluster they
- * all live in one slot and every script (which touches several) is allowed.
+ * Every key of a cluster but its work partitions and their reply streams carries the hash tag
+ * `{<cluster name>}`, so on a Redis Cluster they live in one slot and every script (which
+ * touches several) is allowed. The work streams are partitioned over several hash tags (see
+ * {@link partitionTags}), so a Redis Cluster spreads a cluster's work over its masters; a
+ * host has a reply stream under each partition's tag. No script touches two tags.
  */
 
 /** The consumer group every host reads the work stream in. */
@@ -16,14 +19,27 @@ export interface ClusterKeys {
   functions: string;
   /** A random value set once: another value means Redis lost the cluster's data. */
   epoch: string;
-  /** The shared work stream (consumer group {@link GROUP}). */
+  /** The cluster's number of work partitions, set by the first host that joins (see ClusterContext.usePartitions). */
+  partitionCount: string;
+  /** The shared work stream: partition 0 of {@link parts} (in the slot of the other keys). */
   work: string;
+  /**
+   * The shared work streams, one per partition (consumer group {@link GROUP}): partition 0
+   * under `{<name>}`, each other one under its own hash tag.
+   */
+  parts: string[];
+  /** The hash tag (without braces) of each partition: {@link parts}[p] and the reply streams for calls sent to it. */
+  tags: string[];
   /** A host's own work stream: calls sent to it for the state key they name (consumer group {@link GROUP}). */
   queue(host: string): string;
   /** A module's bytes by content hash. */
   module(hash: string): string;
-  /** A host's reply stream: results of the calls it sent to the work stream. */
-  reply(host: string): string;
+  /**
+   * A host's reply stream for the calls it sent to the partition under `tag` (the call entry
+   * names it; absent: the cluster's own, partition 0's): in that partition's slot, so a reply
+   * and the acknowledgement of its call's entry go in one transaction.
+   */
+  reply(host: string, tag?: string): string;
   /**
    * The recorded result of a call of `fn` with an idempotency key: MAC, the input's SHA-256,
    * then the outcome (see codec.ts). Keyed by function and key, so another function's call
@@ -40,17 +56,22 @@ export interface ClusterKeys {
   poke(host: string): string;
 }
 
-export function clusterKeys(cluster: string): ClusterKeys {
+export function clusterKeys(cluster: string, partitions = 1): ClusterKeys {
   const p = `nuvola:cl:{${cluster}}:`;
+  const tags = partitionTags(cluster, partitions);
+  const parts = tags.map((tag) => `nuvola:cl:{${tag}}:work`);
   return {
     alive: `${p}alive`,
     hosts: `${p}hosts`,
     functions: `${p}fn`,
     epoch: `${p}epoch`,
-    work: `${p}work`,
+    partitionCount: `${p}partitions`,
+    work: parts[0]!,
+    parts,
+    tags,
     queue: (host) => `${p}work:${host}`,
     module: (hash) => `${p}mod:${hash}`,
-    reply: (host) => `${p}reply:${host}`,
+    reply: (host, tag = cluster) => `nuvola:cl:{${tag}}:reply:${host}`,
     // A function name has no space: the first one ends it.
     done: (fn, key) => `${p}done:${fn} ${key}`,
     running: (fn, key) => `${p}run:${fn} ${key}`,
@@ -60,12 +81,48 @@ export function clusterKeys(cluster: string): ClusterKeys {
   };
 }
 
+/** Slots of a Redis Cluster. */
+const SLOTS = 16384;
+
+/** The Redis Cluster slot of a hash tag's content: CRC16 (XMODEM) mod 16384. */
+export function slotOf(tag: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % SLOTS;
+}
+
+/**
+ * The hash tags of a cluster's `partitions` work streams: partition 0 is the cluster's own
+ * tag (`<name>`, beside its other keys); partition p is the first `<name>~k` whose slot lies
+ * in the p-th of `partitions` equal slot ranges after the own tag's. A Redis Cluster created
+ * with its slots spread evenly (as `redis-cli --cluster create` does) then has one partition
+ * on each master when there are as many partitions as masters. Every host computes the same.
+ */
+export function partitionTags(cluster: string, partitions: number): string[] {
+  const range = (tag: string): number => Math.floor((slotOf(tag) * partitions) / SLOTS);
+  const tags = [cluster];
+  const first = range(cluster);
+  for (let p = 1, k = 0; p < partitions; k++) {
+    const tag = `${cluster}~${k}`;
+    if (range(tag) === (first + p) % partitions) {
+      tags.push(tag);
+      p++;
+      k = -1;
+    }
+  }
+  return tags;
+}
+
 const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
  * KEYS: alive, hosts, epoch. ARGV: id, timeoutMs, info, a new epoch. Renews this host's
  * heartbeat (server time, so host clocks do not matter) and returns the ids whose heartbeat
- * has expired, and the cluster's epoch: a random value set once, so a Redis that lost its data
+ * has expired, the cluster's epoch and the live hosts' info (as {@link LIVE}: one script a
+ * beat); the epoch is a random value set once, so a Redis that lost its data
  * (restarted without persistence) shows up as a new epoch.
  */
 export const HEARTBEAT = `${NOW_MS}
@@ -76,7 +133,10 @@ if not epoch then
   epoch = ARGV[4]
   redis.call('SET', KEYS[3], epoch)
 end
-return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now), epoch}`;
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+local infos = {}
+if #ids > 0 then infos = redis.call('HMGET', KEYS[2], unpack(ids)) end
+return {redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now), epoch, infos}`;
 
 /** KEYS: alive, hosts. Returns the live hosts' info. */
 export const LIVE = `${NOW_MS}
@@ -102,6 +162,15 @@ redis.call('DEL', KEYS[4], KEYS[5])
 return 1`;
 
 /**
+ * KEYS: a work partition other than the first. ARGV: a dead host's id. Removes the host's
+ * consumer from the partition's group unless a call it took there is still unanswered.
+ * Returns 1 when it is gone (or never was there).
+ */
+export const FORGET_PART = `if #redis.call('XPENDING', KEYS[1], '${GROUP}', '-', '+', 1, ARGV[1]) > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], '${GROUP}', ARGV[1])
+return 1`;
+
+/**
  * KEYS: alive, the target host's own work stream, the shared work stream. ARGV: target host
  * id, then field and value pairs. Sends a call to the target host while its heartbeat is
  * current, else to the shared stream (so nothing is sent to a host known to be dead).
@@ -117,18 +186,51 @@ redis.call('XADD', KEYS[3], '*', unpack(ARGV, 2))
 return 0`;
 
 /**
- * KEYS: done, running. ARGV: holder (`<host> <input hash> <MAC>`), leaseMs. Starts an invocation
- * with an idempotency key: {1, record} when it has completed before (its recorded result), {2,
- * holder} while another host (or this one with another input) runs it, {0} when this host now
- * holds the lease and must run it. A lease without expiry was never set by a host (they all
- * lapse): it is taken over.
+ * KEYS: done and running of each call, in pairs. ARGV: leaseMs, then each call's holder
+ * (`<host> <input hash> <MAC>`). Starts invocations with an idempotency key — those that start
+ * in one event-loop turn, in one script (batching.ts `Bookkeeping`) — and returns for each, in
+ * order: {1, record} when it has completed before (its recorded result), {2, holder} while
+ * another host (or this one with another input) runs it, {0} when this host now holds the
+ * lease and must run it. A lease without expiry was never set by a host (they all lapse): it
+ * is taken over.
  */
-export const BEGIN = `local record = redis.call('GET', KEYS[1])
-if record then return {1, record} end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] and redis.call('PTTL', KEYS[2]) >= 0 then return {2, holder} end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return {0}`;
+export const BEGIN_MANY = `local out = {}
+for i = 1, #KEYS / 2 do
+  local done, running, holder = KEYS[2 * i - 1], KEYS[2 * i], ARGV[i + 1]
+  local record = redis.call('GET', done)
+  if record then
+    out[i] = {1, record}
+  else
+    local other = redis.call('GET', running)
+    if other and other ~= holder and redis.call('PTTL', running) >= 0 then
+      out[i] = {2, other}
+    else
+      redis.call('SET', running, holder, 'PX', ARGV[1])
+      out[i] = {0}
+    end
+  end
+end
+return out`;
+
+/**
+ * KEYS: done and running of each call, in pairs. ARGV: ttlMs, then each call's holder and
+ * record. Records the results of invocations with an idempotency key (those that end in one
+ * event-loop turn, in one script) unless one is recorded already (the first completion wins),
+ * releases their leases, and returns for each the record that stands.
+ */
+export const RECORD_MANY = `local out = {}
+for i = 1, #KEYS / 2 do
+  local done, running = KEYS[2 * i - 1], KEYS[2 * i]
+  local holder, mine = ARGV[2 * i], ARGV[2 * i + 1]
+  local record = redis.call('GET', done)
+  if not record then
+    record = mine
+    redis.call('SET', done, record, 'PX', ARGV[1])
+  end
+  if redis.call('GET', running) == holder then redis.call('DEL', running) end
+  out[i] = record
+end
+return out`;
 
 /** Lua: the code hash of a registry entry, or nil when it is not an entry at all. */
 const HASH_OF = `local function hashOf(entry)
@@ -176,19 +278,6 @@ export const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 export const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
 /**
- * KEYS: done, running. ARGV: holder, ttlMs, record. Records the result of an invocation with an
- * idempotency key unless one is recorded already (the first completion wins), releases the
- * lease, and returns the record that stands.
- */
-export const RECORD = `local record = redis.call('GET', KEYS[1])
-if not record then
-  record = ARGV[3]
-  redis.call('SET', KEYS[1], record, 'PX', ARGV[2])
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return record`;
-
-/**
  * KEYS: work, reply. ARGV: group, entry id, invocation id, record, reply TTL ms, MAC. Answers a call
  * taken from the work stream and acknowledges (and deletes) it, in one step: a host that dies before this
  * leaves the entry pending (another host claims it); after it, the caller has the answer.
@@ -208,17 +297,19 @@ export const GROUP_ADD = `redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 return redis.call('PEXPIRE', KEYS[1], ARGV[1])`;
 
 /** Every script as a command of a host's command connection: its name, number of keys and Lua. */
-export const SCRIPTS: Record<string, { numberOfKeys: number; lua: string }> = {
+export const SCRIPTS: Record<string, { numberOfKeys?: number; lua: string }> = {
   nuvolaHeartbeat: { numberOfKeys: 3, lua: HEARTBEAT },
   nuvolaLive: { numberOfKeys: 2, lua: LIVE },
   nuvolaForget: { numberOfKeys: 5, lua: FORGET },
+  nuvolaForgetPart: { numberOfKeys: 1, lua: FORGET_PART },
   nuvolaPublish: { numberOfKeys: 2, lua: PUBLISH },
   nuvolaRelease: { numberOfKeys: 1, lua: RELEASE },
   nuvolaUnpublish: { numberOfKeys: 2, lua: UNPUBLISH },
   nuvolaRoute: { numberOfKeys: 3, lua: ROUTE },
-  nuvolaBegin: { numberOfKeys: 2, lua: BEGIN },
   nuvolaRenew: { numberOfKeys: 1, lua: RENEW },
-  nuvolaRecord: { numberOfKeys: 2, lua: RECORD },
+  // Any number of keys: the first argument says how many.
+  nuvolaBeginMany: { lua: BEGIN_MANY },
+  nuvolaRecordMany: { lua: RECORD_MANY },
   nuvolaAnswer: { numberOfKeys: 2, lua: ANSWER },
   nuvolaGroupAdd: { numberOfKeys: 1, lua: GROUP_ADD },
 };

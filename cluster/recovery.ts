@@ -1,11 +1,12 @@
 /**
  * Main thread. Recovery of dead hosts' calls: a live host with room claims the entries a dead
- * host took and never answered (`XPENDING … <dead>`, then `XCLAIM`, whose minimum idle time
- * lets only one host take each) and runs them; the calls in the dead host's own stream, taken
- * or not, move to the shared stream (at most 500 per beat). Once nothing of the dead host is
- * left, one script forgets it. Runs beside the heartbeat, one recovery at a time.
+ * host took in any work partition and never answered (`XPENDING … <dead>`, then `XCLAIM`,
+ * whose minimum idle time lets only one host take each) and runs them; the calls in the dead
+ * host's own stream, taken or not, move to the shared stream (at most 500 per beat). Once
+ * nothing of the dead host is left, it is forgotten: its consumer in each other partition by
+ * one script there, then the rest by one script. Runs beside the heartbeat, one recovery at a time.
  */
-import type { StreamEntry } from './codec.js';
+import { batchOf, unpackBatch, type StreamEntry } from './codec.js';
 import type { Consumer } from './consumer.js';
 import type { ClusterContext } from './context.js';
 import { GROUP } from './keys.js';
@@ -47,20 +48,25 @@ export class Recovery {
     const { ctx } = this;
     const queue = ctx.keys.queue(dead);
     const drained = await this.drain(queue);
-    const room = ctx.settings.capacity - ctx.inflight;
-    if (room <= 0) return; // a host with room will; or this one at a later beat
-    const pending = await this.pending(ctx.keys.work, room, dead);
-    if (pending.length > 0) {
+    let left = false;
+    for (const part of ctx.keys.parts) {
+      const room = ctx.settings.capacity - ctx.inflight;
+      if (room <= 0) return; // a host with room will; or this one at a later beat
+      const pending = await this.pending(part, room, dead);
+      if (pending.length === 0) continue;
+      left = true;
       const claimed = await this.claim(
-        ctx.keys.work,
+        part,
         pending.map((p) => p[0]),
       );
-      if (claimed.length > 0) ctx.host.log('info', `cluster: took over ${claimed.length} unanswered calls of dead host '${dead}'`);
-      for (const entry of claimed) void this.consumer.execute(ctx.keys.work, entry, true);
-      return;
+      const calls = claimed.reduce((n, [, raw]) => n + (raw === null || raw === undefined ? 0 : callCount(raw)), 0);
+      if (calls > 0) ctx.host.log('info', `cluster: took over ${calls} unanswered calls of dead host '${dead}'`);
+      for (const entry of claimed) void this.consumer.execute(part, entry, true);
     }
-    // Forgotten only once nothing of it is left (checked and done in one script).
+    if (left) return;
+    // Forgotten only once nothing of it is left (checked and done in one script per slot).
     if (drained) {
+      for (const part of ctx.keys.parts.slice(1)) if ((await ctx.redis.nuvolaForgetPart(part, dead)) === 0) return;
       const { alive, hosts, work } = ctx.keys;
       if ((await ctx.redis.nuvolaForget(alive, hosts, work, queue, ctx.keys.poke(dead), dead)) === 1) {
         ctx.host.log('info', `cluster: host '${dead}' is gone (it left, or its heartbeat expired)`);
@@ -122,4 +128,10 @@ export class Recovery {
       throw err;
     }
   }
+}
+
+/** Calls in an entry: a batch's (verified when run), or 1. */
+function callCount(raw: Buffer[]): number {
+  const batch = batchOf(raw);
+  return batch === undefined ? 1 : (unpackBatch(batch.packed)?.length ?? 0);
 }

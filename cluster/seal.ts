@@ -18,7 +18,7 @@ export const MIN_SECRET_LENGTH = 32;
 export const MAC_BYTES = 32;
 
 /** What an authenticated entry is: the same fields under another kind do not verify. */
-export type SealKind = 'call' | 'reply' | 'fn' | 'done' | 'lease' | 'host' | 'msg' | 'ctl';
+export type SealKind = 'call' | 'reply' | 'cbatch' | 'rbatch' | 'fn' | 'done' | 'lease' | 'host' | 'msg' | 'ctl';
 
 export type SealField = string | Uint8Array;
 

@@ -17,4 +17,6 @@ export interface ClusterSettings {
   hostTimeoutMs: number;
   capacity: number;
   idempotencyTtlMs: number;
+  /** Work streams (partitions) to spread calls over; 0: from the Redis topology (see ClusterContext.join). */
+  partitions: number;
 }

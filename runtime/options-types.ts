@@ -168,6 +168,15 @@ export interface RuntimeOptions {
      * Range: 1000 – 2³¹−1. Default: 3 600 000 (1 h).
      */
     idempotencyTtlMs?: number;
+    /**
+     * Work streams the cluster's calls are spread over, each under its own hash tag, so a Redis Cluster
+     * spreads one cluster's work over its masters; every host reads all of them. A cluster has one count:
+     * the first host to join stores its own, later ones take it (to change it, stop every host and delete
+     * the key `nuvola:cl:{<name>}:partitions`).
+     * Range: 0 – 256. Default: 0: from the Redis topology (one per master of a Redis Cluster, 1 on a
+     * single Redis).
+     */
+    partitions?: number;
   };
   /**
    * GPU kernels for guests (`kernels.*` in the SDK) and `rt.kernels`.

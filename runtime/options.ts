@@ -192,6 +192,13 @@ const CLUSTER_OPTIONS: Schema = {
     defaultDoc: '3 600 000 (1 h)',
     doc: 'how long a result stays recorded under its idempotency key, in milliseconds',
   }),
+  partitions: int({
+    min: 0,
+    max: 256,
+    default: 0,
+    defaultDoc: '0: from the Redis topology (one per master of a Redis Cluster, 1 on a single Redis)',
+    doc: "work streams the cluster's calls are spread over, each under its own hash tag, so a Redis Cluster spreads one cluster's work over its masters; every host reads all of them. A cluster has one count: the first host to join stores its own, later ones take it (to change it, stop every host and delete the key `nuvola:cl:{<name>}:partitions`)",
+  }),
 };
 
 const REDIS_TARGET = 'a redis:// or rediss:// URL, { url, tls?, username?, password? } or { cluster: [urls], … }';
