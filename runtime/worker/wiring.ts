@@ -17,14 +17,25 @@ import { KernelLine } from '../capabilities/kernels/port.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 import type { KernelsApi } from '../capabilities/kernels/api.js';
 import type { StateApi } from '../capabilities/state/api.js';
-import { RpcClient, unknownMessage } from '../rpc.js';
+import type { ChainApi } from '../capabilities/chain/api.js';
+import type { CommApi } from '../capabilities/comm/api.js';
+import { RpcClient, unknownMessage, type Reply } from '../rpc.js';
 import { wake } from '../wake.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
 import { loadCapabilities } from '../capabilities/guest.js';
 import { Mailboxes, MessageBuffers } from './mailbox.js';
 import { setLockHolder } from '../../state/key-state.js';
-import { Control, wallClock, type FromWorker, type FunctionSpec, type InvokeRequest, type ToWorker, type WorkerData } from '../protocol.js';
+import {
+  Control,
+  wallClock,
+  type FromWorker,
+  type FunctionSpec,
+  type HostApis,
+  type InvokeRequest,
+  type ToWorker,
+  type WorkerData,
+} from '../protocol.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { addLoadedImports, GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -61,7 +72,20 @@ export async function startWorker(): Promise<void> {
   const kernelsRpc = new RpcClient<KernelsApi>((id, request) =>
     port.postMessage({ type: 'call', id, capability: 'kernels', ...request } satisfies FromWorker, ownedBuffers(request.args)),
   );
-  const rpcs = { state: stateRpc, kernels: kernelsRpc };
+  // A chained call's input is a fresh copy of guest memory: moved too.
+  const chainRpc = new RpcClient<ChainApi>((id, request) =>
+    port.postMessage({ type: 'call', id, capability: 'chain', ...request } satisfies FromWorker, ownedBuffers(request.args)),
+  );
+  // A group message's SharedArrayBuffer is shared, never moved.
+  const commRpc = new RpcClient<CommApi>((id, request) =>
+    port.postMessage({ type: 'call', id, capability: 'comm', ...request } satisfies FromWorker),
+  );
+  const rpcs: Record<keyof HostApis, { settle(reply: Reply): void }> = {
+    state: stateRpc,
+    kernels: kernelsRpc,
+    chain: chainRpc,
+    comm: commRpc,
+  };
   /** Guests' kernel calls go straight to the kernel thread over a line of this worker's own. */
   const kernelLine = new KernelLine(kernelsRpc);
 
@@ -108,20 +132,14 @@ export async function startWorker(): Promise<void> {
       const deadline = Math.min(wallClock() + timeoutMs, parentDeadline);
       const request: InvokeRequest = { id, fn, deadline, timeoutMs, parent, local: true };
       if (input.byteLength > 0) request.input = input;
-      port.postMessage({
-        type: 'chainLocal',
-        id,
-        fn,
-        parent,
-        deadline: request.deadline,
-        timeoutMs,
-        suspends: entry.spec.suspends,
-      } satisfies FromWorker);
+      chainRpc.notify('ranHere', id, fn, parent, request.deadline, timeoutMs, entry.spec.suspends);
       executor.enqueueSoon(request);
       return call;
     }
-    const callId = chains.trackRemote(call);
-    port.postMessage({ type: 'chain', callId, fn, input, parent } satisfies FromWorker, [input.buffer as ArrayBuffer]);
+    chainRpc.call('call', fn, input, parent).then(
+      (outcome) => chains.settle(call, outcome),
+      (err: unknown) => chains.settle(call, { error: toWire(err, ErrorCode.HANDLER_FAILED) }),
+    );
     return call;
   };
 
@@ -139,12 +157,11 @@ export async function startWorker(): Promise<void> {
         return;
       }
       const peer = peers.get(target);
-      const comm = { type: 'comm', group: group.id, from: group.rank, to, data: message } as const;
       if (peer === undefined) {
-        port.postMessage(comm satisfies FromWorker);
+        commRpc.notify('send', group.id, group.rank, to, message);
         return;
       }
-      peer.port.postMessage(comm satisfies ToWorker);
+      peer.port.postMessage({ type: 'comm', group: group.id, from: group.rank, to, data: message } satisfies ToWorker);
       wake(peer.control);
     },
     receive: (group, rank, from) => mailboxes.receive(group, rank, from),
@@ -282,9 +299,6 @@ export async function startWorker(): Promise<void> {
         peers.set(message.index, { port: peerPort, control: new Int32Array(message.control) });
         break;
       }
-      case 'chainResult':
-        chains.answerRemote(message.callId, message);
-        break;
       case 'reply':
         idle.needsEventLoop = true;
         rpcs[message.capability].settle(message);
