@@ -218,6 +218,14 @@ export class GuestInstance {
     this.env = env;
     this.memory = memory;
     this.dirtyBlocks = spec.layout.maximumPages * (PAGE / BLOCK_BYTES);
+    let slots: unknown[];
+    try {
+      slots = newSlots(spec, env.host.deps);
+    } catch (err) {
+      // A capability the module imports did not load (see wiring.ts).
+      env.onDispose();
+      throw err;
+    }
     let dirtyBase: number;
     try {
       dirtyBase = env.dirty.allocate(this.dirtyBlocks);
@@ -242,7 +250,7 @@ export class GuestInstance {
       callees: spec.callees,
       deadline: 0,
       group: undefined,
-      slots: newSlots(spec, env.host.deps),
+      slots,
       capabilities: capabilitiesOf(spec.module),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
