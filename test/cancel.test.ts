@@ -67,21 +67,18 @@ describe('cancelling a call', () => {
 
   it('times an unanswered cancel from when its worker was first seen free: a pause of this thread does not stop the worker', async () => {
     const { rt } = await runtime({ workers: 1 });
-    await rt.register('busy', guestBytes('core_busy'), { timeoutMs: 60_000 });
+    await rt.register('spin', guestBytes('cancel_spin'), { timeoutMs: 60_000 });
     await rt.register('echo', guestBytes('core_echo'));
-    // Sized to run about 200 ms: it ends well inside this thread's pause below.
-    const t = performance.now();
-    await rt.invoke('busy', '20');
-    const millions = Math.max(20, Math.ceil((20 * 200) / Math.max(1, performance.now() - t)));
-    const busy = rt.invoke('busy', String(millions));
+    // 300 ms by the clock: it ends well inside this thread's pause below.
+    const busy = rt.invoke('spin', '300');
     const first = new AbortController();
     const second = new AbortController();
     const queued = code(rt.invoke('echo', 'x', { signal: first.signal }));
     const later = code(rt.invoke('echo', 'y', { signal: second.signal }));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    // The cancel goes out now; the worker reads it only after the busy call.
+    // The cancel goes out now; the worker reads it only after the spinning call.
     first.abort();
-    // This thread pauses past the cancel's grace (1.1 s) while the worker finishes the busy
+    // This thread pauses past the cancel's grace (1.1 s) while the worker finishes the spinning
     // call, answers the cancel and (unless slowed) runs the second queued call. The second
     // abort then sweeps the worker's calls before those answers are read here: it finds the
     // worker free, but only just — not stuck.
