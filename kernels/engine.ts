@@ -8,6 +8,10 @@
  * there Dawn runs the GPU work on this thread, which is why it is not the main thread). A
  * lost device fails the call that was on it with `E_KERNEL_DEVICE_LOST`; the next call
  * creates a new one.
+ *
+ * Why it is this long: every kernel's GPU path goes through the one device this class opens,
+ * loses and reopens, its pipeline cache and its buffer helpers (the WGSL sources are in
+ * wgsl.ts, the CPU versions in cpu.ts).
  */
 import { create } from 'webgpu';
 import { ErrorCode, KernelError } from '../runtime/errors.js';

@@ -4,7 +4,7 @@
  * a group spread over hosts), and a group ended when a rank fails.
  */
 import { ErrorCode, makeError, type NuvolaError } from './errors.js';
-import { Control, wallClock, type FromWorker } from './protocol.js';
+import { Control, wallClock } from './protocol.js';
 import type { Admission, AdmissionHandlers } from './admission.js';
 import type { CallLink, Group, GroupPart, Pending, PoolCore, RawResult, Slot } from './pool-types.js';
 
@@ -169,15 +169,15 @@ export class Groups {
   }
 
   /** A rank's message that came to this thread: to another host, or to the rank's worker. Routed by reference: the SharedArrayBuffer is shared, not copied. */
-  route(message: Extract<FromWorker, { type: 'comm' }>): void {
-    const group = this.byId.get(message.group);
-    if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(message.to)) {
-      group.part.send(message.from, message.to, message.data);
+  route(id: number, from: number, to: number, data: SharedArrayBuffer): void {
+    const group = this.byId.get(id);
+    if (group?.part !== undefined && !group.aborted && !group.part.ranks.includes(to)) {
+      group.part.send(from, to, data);
       return;
     }
-    const target = group?.slots[message.to];
+    const target = group?.slots[to];
     if (group === undefined || group.aborted || target === undefined || target.dead) return;
-    this.host.post(target, { type: 'comm', group: message.group, from: message.from, to: message.to, data: message.data });
+    this.host.post(target, { type: 'comm', group: id, from, to, data });
   }
 
   /** A rank's invocation, once made: the group fails its ranks through it. */

@@ -41,7 +41,9 @@ import { post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
 import { Dispatch } from './pool-dispatch.js';
 import { Groups } from './pool-groups.js';
 import { poolStats } from './pool-stats.js';
-import { chain, serveCall } from './pool-requests.js';
+import { serveCall } from './pool-requests.js';
+import type { CommApi } from './capabilities/comm/api.js';
+import type { Service } from './rpc.js';
 import { EnergyMeter, FunctionMeters, unpackUsage, USAGE_FIELDS, withEnergy, type Usage } from './metering.js';
 import { clearCpuStop } from './worker/meter.js';
 import {
@@ -77,6 +79,8 @@ export class Pool implements PoolCore {
   external:
     ((fn: string, input: Uint8Array, timeoutMs: number) => Promise<{ output: Uint8Array; returnCode: number }> | undefined) | undefined;
   private readonly groups = new Groups(this);
+  /** Group messages workers send through this thread (runtime/rpc.ts, CommApi). */
+  readonly comm: Service<CommApi> = { send: (group, from, to, data) => this.groups.route(group, from, to, data) };
   /** The trace of every call that belongs to a traced call tree, by call id. */
   private readonly traces = new Map<number, Trace>();
   readonly registrations = new Registrations(this);
@@ -436,18 +440,6 @@ export class Pool implements PoolCore {
         for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
         return;
       }
-      case 'chain':
-        chain(this, slot, message);
-        return;
-      case 'chainLocal': {
-        // Watched for timeouts, counted and traced; the worker answers the caller itself.
-        const { id, fn, parent, deadline, timeoutMs, suspends } = message;
-        this.invoke(fn, new Uint8Array(0), timeoutMs, { parent }, { slot, id, deadline, suspends }).catch(() => undefined);
-        return;
-      }
-      case 'comm':
-        this.groups.route(message);
-        return;
       case 'call':
         serveCall(this, slot, message);
         return;

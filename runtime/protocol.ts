@@ -17,6 +17,8 @@ import type { WireError } from './errors.js';
 import type { WasiConfig } from './capabilities/wasi/config.js';
 import type { KernelsApi } from './capabilities/kernels/api.js';
 import type { StateApi } from './capabilities/state/api.js';
+import type { ChainApi } from './capabilities/chain/api.js';
+import type { CommApi } from './capabilities/comm/api.js';
 import type { Reply, Request, Service } from './rpc.js';
 import type { Usage } from './metering.js';
 import type { DataSegment, Snapshot, SnapshotLayout } from './snapshot/layout.js';
@@ -216,9 +218,7 @@ export type ToWorker =
    * ranks on the two workers go through it, not through the main thread. `control` is that
    * worker's control words, to wake it when it idles.
    */
-  | { type: 'peer'; index: number; port: MessagePort; control: SharedArrayBuffer }
-  /** The outcome of a call a guest made with chain.call (`callId` is the worker's own). */
-  | { type: 'chainResult'; callId: number; returnCode?: number; output?: Uint8Array; error?: WireError };
+  | { type: 'peer'; index: number; port: MessagePort; control: SharedArrayBuffer };
 
 export interface InvokeSuccess {
   id: number;
@@ -253,12 +253,18 @@ export interface WorkerLog {
 export interface HostApis {
   state: StateApi;
   kernels: KernelsApi;
+  chain: ChainApi;
+  comm: CommApi;
 }
 
 /** One request of a worker to a capability's main-thread service. */
-export type HostRequest = ({ capability: 'state' } & Request<StateApi>) | ({ capability: 'kernels' } & Request<KernelsApi>);
+export type HostRequest =
+  | ({ capability: 'state' } & Request<StateApi>)
+  | ({ capability: 'kernels' } & Request<KernelsApi>)
+  | ({ capability: 'chain' } & Request<ChainApi>)
+  | ({ capability: 'comm' } & Request<CommApi>);
 
-/** The main thread's side: a service per capability, which answers its requests. */
+/** The services the runtime gives the pool (chain and comm the pool serves itself: runtime/pool-requests.ts). */
 export interface HostServices {
   state: Service<StateApi>;
   kernels: Service<KernelsApi>;
@@ -271,11 +277,5 @@ export type FromWorker =
   | { type: 'booted'; seq: number; snapshot?: Snapshot; error?: WireError }
   /** `usage`: the usage of the batch's successes, in order, USAGE_FIELDS.length numbers each (runtime/metering.ts). */
   | { type: 'results'; batch: InvokeOutcome[]; usage: Float64Array; logs: WorkerLog[] }
-  /** A request to a capability's main-thread service, answered by a `reply` with the same id. */
-  | ({ type: 'call'; id: number } & HostRequest)
-  /** A message from rank `from` to rank `to` of `group`. */
-  | { type: 'comm'; group: number; from: number; to: number; data: SharedArrayBuffer }
-  /** A chained call this worker runs itself (see InvokeRequest.local): for timeouts, stats and traces. */
-  | { type: 'chainLocal'; id: number; fn: string; parent: number; deadline: number; timeoutMs: number; suspends: boolean }
-  /** A guest's chain.call: run `fn` with `input`; `parent` is the calling invocation. */
-  | { type: 'chain'; callId: number; fn: string; input: Uint8Array; parent: number };
+  /** A request to a capability's main-thread service, answered by a `reply` with the same id (a notice, id NOTICE, by none). */
+  | ({ type: 'call'; id: number } & HostRequest);

@@ -28,6 +28,9 @@ export function serve<A extends Api<A>>(service: Service<A>, request: Request<A>
   }
 }
 
+/** The id of a notice: a request that wants no answer (see {@link RpcClient.notify}). */
+export const NOTICE = 0;
+
 /** A reply to the request numbered `id`. */
 export interface Reply {
   id: number;
@@ -53,6 +56,11 @@ export class RpcClient<A extends Api<A>> {
       this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
       this.send(id, { method, args } as Request<A>);
     });
+  }
+
+  /** Sends a request that wants no answer (a method answering `void`); its failure stays on the serving end. */
+  notify<M extends keyof A & string>(method: M, ...args: Parameters<A[M]>): void {
+    this.send(NOTICE, { method, args } as Request<A>);
   }
 
   /** Settles a request with its reply; a reply to no request (a call from an earlier incarnation) is dropped. */

@@ -65,6 +65,33 @@ describe('cancelling a call', () => {
     expect(await rt.state.size('cancelled-key')).toBe(0);
   });
 
+  it('times an unanswered cancel from when its worker was first seen free: a pause of this thread does not stop the worker', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('spin', guestBytes('cancel_spin'), { timeoutMs: 60_000 });
+    await rt.register('echo', guestBytes('core_echo'));
+    // 300 ms by the clock: it ends well inside this thread's pause below.
+    const busy = rt.invoke('spin', '300');
+    const first = new AbortController();
+    const second = new AbortController();
+    const queued = code(rt.invoke('echo', 'x', { signal: first.signal }));
+    const later = code(rt.invoke('echo', 'y', { signal: second.signal }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The cancel goes out now; the worker reads it only after the spinning call.
+    first.abort();
+    // This thread pauses past the cancel's grace (1.1 s) while the worker finishes the spinning
+    // call, answers the cancel and (unless slowed) runs the second queued call. The second
+    // abort then sweeps the worker's calls before those answers are read here: it finds the
+    // worker free, but only just — not stuck.
+    const end = performance.now() + 2000;
+    while (performance.now() < end);
+    second.abort();
+    expect(await queued).toBe('E_CANCELLED');
+    // Its result, when already on the way, answers it; else the cancel does.
+    expect(['ok', 'E_CANCELLED']).toContain(await later);
+    expect((await busy).returnCode).toBe(0);
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
+  });
+
   it('refuses at once with an already aborted signal, and answers a call that finished before the abort', async () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('echo', guestBytes('core_echo'));

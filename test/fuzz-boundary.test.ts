@@ -10,7 +10,7 @@ import { createRuntime } from 'nuvola';
 import { PROVIDED_IMPORTS } from '../runtime/capabilities/registry.js';
 import { fuzz, problemWith } from './fuzz/harness.js';
 import { encodeProgram, fuzzGuestModule } from './fuzz/guest-module.js';
-import { IMPORTS } from './fuzz/signatures.js';
+import { IMPORTS, STALE_HINTS } from './fuzz/signatures.js';
 import { guestPath } from './helpers.js';
 
 const CALLS = Number(process.env['NUVOLA_FUZZ_CALLS'] ?? 5000);
@@ -18,9 +18,10 @@ const SEED = Number(process.env['NUVOLA_FUZZ_SEED'] ?? Math.floor(Math.random() 
 const index = (module: string, name: string): number => IMPORTS.findIndex((i) => i.module === module && i.name === name);
 
 describe('host boundary fuzz', () => {
-  it('the generated guest imports every host function there is, and only those', () => {
+  it('the generated guest imports every host function there is, and only those; every hint names one', () => {
     const provided = Object.entries(PROVIDED_IMPORTS).flatMap(([module, names]) => Object.keys(names).map((n) => `${module}.${n}`));
     expect(IMPORTS.map((i) => `${i.module}.${i.name}`).sort()).toEqual(provided.sort());
+    expect(STALE_HINTS).toEqual([]);
   });
 
   it('the generated guest runs its program: a log line, an output, and a bad pointer that fails the call', async () => {

@@ -193,6 +193,30 @@ describe('scale to zero', () => {
     expect((await rt.invoke('hello', 'z')).cold).toBe(true);
   });
 
+  it('a worker started from zero loads the host imports its functions need before their calls run', async () => {
+    const { rt, logs } = await start({ workers: 1, idleTimeoutMs: 50 });
+    await rt.register('hello', guestBytes('core_hello'));
+    // Imports WASI besides nuvola:io: the new worker loads that capability when it learns the function.
+    await rt.register('sdk', guestBytes('core_wasi_print'));
+    await until(() => rt.stats().workers === 0);
+    const [sdk, hello] = await Promise.all([rt.invoke('sdk'), rt.invoke('hello', 'zero')]);
+    expect(text(sdk.output)).toBe('the output');
+    expect(text(hello.output)).toBe('Hello zero');
+    expect(logs.filter((l) => l.function === 'sdk').map((l) => l.message)).toEqual(['to stdout', 'and a partial line']);
+  });
+
+  it('a capability loaded for a new function leaves a call suspended meanwhile unharmed', async () => {
+    const { rt } = await start({ workers: 1 });
+    await rt.register('sleep', guestBytes('core_sleep'));
+    await rt.register('hello', guestBytes('core_hello'));
+    const sleeping = rt.invoke('sleep', '150');
+    await until(() => rt.stats().instances >= 1);
+    await rt.register('sdk', guestBytes('core_wasi_print'));
+    expect(text((await rt.invoke('sdk')).output)).toBe('the output');
+    expect(text((await sleeping).output)).toBe('slept 150');
+    expect(text((await rt.invoke('hello', 'after')).output)).toBe('Hello after');
+  });
+
   it('starts parked workers again under concurrent load', async () => {
     const { rt } = await start({ workers: 2, idleTimeoutMs: 50 });
     await rt.register('sleep', guestBytes('core_sleep'));

@@ -40,6 +40,8 @@ export interface GuestContext {
    * (capabilities/registry.ts): a capability reads its slot through the accessor it is bound with.
    */
   readonly slots: unknown[];
+  /** The registry indices of the capabilities the instance's module imports: whose hooks run for it. */
+  readonly capabilities: readonly number[];
   /** Records that the host wrote [ptr, ptr + length) of guest memory, so a reset restores it. */
   written: (ptr: number, length: number) => void;
   /** Guest source positions for stack frames, when the module carries a source map. */

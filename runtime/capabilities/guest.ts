@@ -1,11 +1,13 @@
 /**
- * Worker thread. The capabilities' worker halves, loaded once per thread from the registry
- * ({@link loadCapabilities}), and what instances need of them: the import object (suspending
- * imports wrapped for JSPI), each capability's slot of a new context, and the end of a call.
+ * Worker thread. The capabilities' worker halves, each loaded the first time a module that
+ * imports it is seen ({@link loadCapabilities}; a worker that only ever runs `nuvola:io`
+ * guests never loads WASI), and what instances need of them: the import object (suspending
+ * imports wrapped for JSPI), the slots of a new context for the capabilities its module
+ * imports, and the end of a call.
  */
 import { ErrorCode, TimeoutError } from '../errors.js';
 import type { FunctionSpec } from '../protocol.js';
-import type { CallEnd, GuestCapability } from './capability.js';
+import type { CallEnd, CapabilityDeps, GuestCapability } from './capability.js';
 import type { ContextRef, GuestContext } from './context.js';
 import type { CapabilityManifest } from './manifest.js';
 import { CAPABILITIES } from './registry.js';
@@ -18,34 +20,61 @@ export interface SuspendHooks {
   resumed(ctx: GuestContext): void;
 }
 
-interface Loaded {
-  manifest: CapabilityManifest;
-  guest: GuestCapability<unknown>;
-}
+/** Each capability's worker half once loaded, by its index in the registry (per thread: code, not state). */
+const loaded: (GuestCapability<unknown, unknown> | undefined)[] = CAPABILITIES.map(() => undefined);
 
-let loaded: readonly Loaded[] | undefined;
+/** The registry indices of the capabilities a module imports, worked out once per module. */
+const usedBy = new WeakMap<WebAssembly.Module, readonly number[]>();
+
+/** The registry indices of the capabilities `module` imports, in registry order. */
+export function capabilitiesOf(module: WebAssembly.Module): readonly number[] {
+  let used = usedBy.get(module);
+  if (used === undefined) {
+    const modules = new Set(WebAssembly.Module.imports(module).map((i) => i.module));
+    used = CAPABILITIES.flatMap((c, i) => (modules.has(c.module) ? [i] : []));
+    usedBy.set(module, used);
+  }
+  return used;
+}
 
 /**
- * Loads every capability's worker half. Awaited once by each thread that runs instances
- * before it creates any. A binding that does not provide exactly its manifest's names is
- * nuvola's own fault, found here rather than at a guest's first call.
+ * Loads the worker halves of the capabilities `module` imports (every capability when
+ * `module` is undefined) that this thread has not loaded yet. Returns undefined when there is
+ * nothing to load, so a worker goes on at once with a module it has seen the like of.
  */
-export async function loadCapabilities(): Promise<void> {
-  if (loaded !== undefined) return;
-  const guests = await Promise.all(CAPABILITIES.map((c) => c.guest()));
-  loaded = CAPABILITIES.map((manifest, i) => ({ manifest, guest: guests[i]!.default as GuestCapability<unknown> }));
+export function loadCapabilities(module?: WebAssembly.Module): Promise<void> | undefined {
+  const wanted = module === undefined ? CAPABILITIES.map((_, i) => i) : capabilitiesOf(module);
+  const missing = wanted.filter((i) => loaded[i] === undefined);
+  if (missing.length === 0) return undefined;
+  return Promise.all(
+    missing.map(async (i) => {
+      loaded[i] ??= (await CAPABILITIES[i]!.guest()).default;
+    }),
+  ).then(() => undefined);
 }
 
-function capabilities(): readonly Loaded[] {
-  if (loaded === undefined) throw new Error('nuvola: loadCapabilities() must finish before instances are created');
-  return loaded;
+function capability(index: number): GuestCapability<unknown, unknown> {
+  const guest = loaded[index];
+  if (guest === undefined) throw new Error(`nuvola: the capability '${CAPABILITIES[index]!.module}' is used before it was loaded`);
+  return guest;
 }
 
-/** The import object of instances on a worker; suspending imports are wrapped for JSPI. */
-export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.Imports {
-  const imports: WebAssembly.Imports = {};
-  capabilities().forEach(({ manifest, guest }, index) => {
-    const bound = guest.bind(ref, (ctx) => ctx.slots[index]);
+/**
+ * Adds to `imports` the module of every loaded capability it lacks, bound to `ref` and to the
+ * worker's `deps`; suspending imports are wrapped for JSPI. A binding that does not provide
+ * exactly its manifest's names is nuvola's own fault, found here rather than at a guest's
+ * first call. Returns `imports`.
+ */
+export function buildImports(
+  ref: ContextRef,
+  hooks: SuspendHooks,
+  deps: CapabilityDeps,
+  imports: WebAssembly.Imports = {},
+): WebAssembly.Imports {
+  loaded.forEach((guest, index) => {
+    const manifest: CapabilityManifest = CAPABILITIES[index]!;
+    if (guest === undefined || imports[manifest.module] !== undefined) return;
+    const bound = guest.bind(ref, (ctx) => ctx.slots[index], deps[manifest.module]);
     const names = Object.keys(manifest.imports);
     if (names.length !== Object.keys(bound).length || names.some((n) => bound[n] === undefined)) {
       throw new Error(`nuvola: the imports of '${manifest.module}' do not match its manifest`);
@@ -60,19 +89,26 @@ export function buildImports(ref: ContextRef, hooks: SuspendHooks): WebAssembly.
   return imports;
 }
 
-/** Each capability's slot of a new instance's context, by its index in the registry. */
-export function newSlots(spec: FunctionSpec): unknown[] {
-  return capabilities().map(({ guest }) => guest.newSlot?.(spec));
+/**
+ * The slots of a new instance's context, by registry index: one for each capability its
+ * module imports (the others' hooks never run for it).
+ */
+export function newSlots(spec: FunctionSpec, deps: CapabilityDeps): unknown[] {
+  const slots: unknown[] = [];
+  for (const index of capabilitiesOf(spec.module)) {
+    slots[index] = capability(index).newSlot?.(spec, deps[CAPABILITIES[index]!.module]);
+  }
+  return slots;
 }
 
-/** Tells every capability that the instance's call is over, so it releases what the call held. */
+/** Tells every capability the instance uses that its call is over, so it releases what the call held. */
 export function endCall(ctx: GuestContext, how: CallEnd): void {
-  capabilities().forEach(({ guest }, index) => guest.endCall?.(ctx, ctx.slots[index], how));
+  for (const index of ctx.capabilities) loaded[index]!.endCall?.(ctx, ctx.slots[index], how);
 }
 
 /** Whether a capability's host work may still write the instance's memory. */
 export function busy(ctx: GuestContext): boolean {
-  return capabilities().some(({ guest }, index) => guest.busy?.(ctx.slots[index]) === true);
+  return ctx.capabilities.some((index) => loaded[index]!.busy?.(ctx.slots[index]) === true);
 }
 
 /**

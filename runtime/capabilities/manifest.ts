@@ -20,7 +20,7 @@ export interface CapabilityManifest {
   readonly module: string;
   readonly imports: Readonly<Record<string, ImportSpec>>;
   /** Its worker half (guest.ts), loaded by the worker entry: see runtime/capabilities/guest.ts. */
-  readonly guest: () => Promise<{ default: GuestCapability<unknown> }>;
+  readonly guest: () => Promise<{ default: GuestCapability<unknown, unknown> }>;
 }
 
 /** An import that answers at once. `signature`: `(params) -> (results)`. */

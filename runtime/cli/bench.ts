@@ -1,31 +1,48 @@
-/** The benchmarks `nuvola bench <name>` knows, each returning a report with its baseline. */
+/**
+ * The benchmarks `nuvola bench <name>` knows, each returning a report with its baseline. Each
+ * one's module is loaded only when it is asked for: some pull in development dependencies
+ * (jco's wasm-tools for `limits`, @wasmer/wasi for `wasi`), and none needs the others' code.
+ */
 import { formatTable, type BenchReport } from '../../bench/harness.js';
-import { benchInvoke, INVOKE_DEFAULTS } from '../../bench/invoke.js';
-import { benchState, STATE_DEFAULTS } from '../../bench/state.js';
-import { benchColdstart, COLDSTART_DEFAULTS } from '../../bench/coldstart.js';
-import { benchComm, COMM_DEFAULTS } from '../../bench/comm.js';
-import { benchSkeletons, SKELETONS_DEFAULTS } from '../../bench/skeletons.js';
-import { benchKernels, KERNELS_DEFAULTS } from '../../bench/kernels.js';
-import { benchCluster, CLUSTER_DEFAULTS } from '../../bench/cluster.js';
-import { benchImport, IMPORT_DEFAULTS } from '../../bench/import.js';
 
 export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
-  invoke: (runs) => benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs }),
-  state: (runs) => benchState({ runs: runs ?? STATE_DEFAULTS.runs }),
-  comm: (runs) => benchComm({ runs: runs ?? COMM_DEFAULTS.runs }),
-  coldstart: (runs) => benchColdstart({ ...COLDSTART_DEFAULTS, runs: runs ?? COLDSTART_DEFAULTS.runs }),
-  skeletons: (runs) => benchSkeletons({ ...SKELETONS_DEFAULTS, runs: runs ?? SKELETONS_DEFAULTS.runs }),
-  kernels: (runs) => benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs }),
-  cluster: (runs) => benchCluster({ ...CLUSTER_DEFAULTS, runs: runs ?? CLUSTER_DEFAULTS.runs }),
-  import: (runs) => benchImport(runs ?? IMPORT_DEFAULTS.runs),
-  // Loaded on demand: its uninstrumented baseline is built with jco's wasm-tools.
+  invoke: async (runs) => {
+    const { benchInvoke, INVOKE_DEFAULTS } = await import('../../bench/invoke.js');
+    return benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs });
+  },
+  state: async (runs) => {
+    const { benchState, STATE_DEFAULTS } = await import('../../bench/state.js');
+    return benchState({ runs: runs ?? STATE_DEFAULTS.runs });
+  },
+  comm: async (runs) => {
+    const { benchComm, COMM_DEFAULTS } = await import('../../bench/comm.js');
+    return benchComm({ runs: runs ?? COMM_DEFAULTS.runs });
+  },
+  coldstart: async (runs) => {
+    const { benchColdstart, COLDSTART_DEFAULTS } = await import('../../bench/coldstart.js');
+    return benchColdstart({ ...COLDSTART_DEFAULTS, runs: runs ?? COLDSTART_DEFAULTS.runs });
+  },
+  skeletons: async (runs) => {
+    const { benchSkeletons, SKELETONS_DEFAULTS } = await import('../../bench/skeletons.js');
+    return benchSkeletons({ ...SKELETONS_DEFAULTS, runs: runs ?? SKELETONS_DEFAULTS.runs });
+  },
+  kernels: async (runs) => {
+    const { benchKernels, KERNELS_DEFAULTS } = await import('../../bench/kernels.js');
+    return benchKernels({ runs: runs ?? KERNELS_DEFAULTS.runs });
+  },
+  cluster: async (runs) => {
+    const { benchCluster, CLUSTER_DEFAULTS } = await import('../../bench/cluster.js');
+    return benchCluster({ ...CLUSTER_DEFAULTS, runs: runs ?? CLUSTER_DEFAULTS.runs });
+  },
+  import: async (runs) => {
+    const { benchImport, IMPORT_DEFAULTS } = await import('../../bench/import.js');
+    return benchImport(runs ?? IMPORT_DEFAULTS.runs);
+  },
   limits: async (runs) => (await import('../../bench/limits.js')).benchLimits(runs),
   /** The old name of `limits`. */
   preempt: async (runs) => (await import('../../bench/limits.js')).benchLimits(runs),
   metering: async (runs) => (await import('../../bench/metering.js')).benchMetering(runs),
-  // Loaded on demand: autocannon (its load generator) is a development dependency.
   serve: async (runs) => (await import('../../bench/serve.js')).benchServe(runs === undefined ? {} : { runs }),
-  // Loaded on demand: its @wasmer/wasi baseline is a development dependency.
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
 };
 

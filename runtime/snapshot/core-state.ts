@@ -9,6 +9,7 @@
  */
 import { readLeb } from '../wasm-binary.js';
 import { instrumentCode, Uninstrumentable } from './code.js';
+import { SectionReader } from './section-reader.js';
 
 export interface CoreModuleState {
   /** Whether the module defines a memory of its own (a component may have only one). */
@@ -47,7 +48,7 @@ export function coreModuleState(bytes: Uint8Array): CoreModuleState {
       const size = readLeb(bytes, pos + 1);
       const end = size.next + size.value;
       if (end > bytes.length) throw new Unreadable('a section runs past the end of the module');
-      const r = new Reader(bytes.subarray(size.next, end));
+      const r = new SectionReader(bytes.subarray(size.next, end), (why) => new Unreadable(why));
       if (id === Section.Type) {
         for (let n = r.leb(); n > 0; n--) {
           if (r.byte() !== 0x60) throw new Unreadable('GC types');
@@ -109,52 +110,4 @@ export function coreModuleState(bytes: Uint8Array): CoreModuleState {
     keep(`uses what nuvola cannot read (${err.message})`);
   }
   return { definesMemory, kept };
-}
-
-class Reader {
-  private pos = 0;
-  constructor(readonly bytes: Uint8Array) {}
-  byte(): number {
-    const b = this.bytes[this.pos++];
-    if (b === undefined) throw new Unreadable('a truncated section');
-    return b;
-  }
-  leb(): number {
-    const r = readLeb(this.bytes, this.pos);
-    this.pos = r.next;
-    return r.value;
-  }
-  skip(n: number): void {
-    this.pos += n;
-  }
-  /** A value or reference type: one byte, or a typed reference (0x63/0x64 and a heap type). */
-  valType(): void {
-    const t = this.byte();
-    if (t === 0x63 || t === 0x64) this.sleb();
-  }
-  sleb(): void {
-    while ((this.byte() & 0x80) !== 0);
-  }
-  limits(): void {
-    const flags = this.byte();
-    this.leb();
-    if (flags & 1) this.leb();
-  }
-  /** Skips a constant expression up to and including its `end`. */
-  constExpr(): void {
-    for (;;) {
-      const op = this.byte();
-      if (op === 0x0b) return;
-      if (op === 0x41 || op === 0x42 || op === 0x23 || op === 0xd2 || op === 0xd0) this.sleb();
-      else if (op === 0x43) this.skip(4);
-      else if (op === 0x44) this.skip(8);
-      else if (op === 0xfd) {
-        const sub = this.leb();
-        if (sub !== 12) throw new Unreadable(`constant expression opcode 0xfd ${sub}`);
-        this.skip(16);
-      } else if (![0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) {
-        throw new Unreadable(`constant expression opcode 0x${op.toString(16)}`);
-      }
-    }
-  }
 }

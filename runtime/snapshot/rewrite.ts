@@ -17,6 +17,7 @@
  */
 import { readLeb, writeLeb } from '../wasm-binary.js';
 import { instrumentCode, Uninstrumentable, Writer, type BodyMap, type CodeLayout } from './code.js';
+import { SectionReader } from './section-reader.js';
 import {
   EXPORT_ARM,
   EXPORT_FUEL,
@@ -71,77 +72,9 @@ interface Entry {
   payload: Uint8Array;
 }
 
-class Cursor {
-  constructor(
-    readonly bytes: Uint8Array,
-    public pos = 0,
-  ) {}
-  byte(): number {
-    const b = this.bytes[this.pos++];
-    if (b === undefined) throw new SnapshotUnsupported('truncated section');
-    return b;
-  }
-  leb(): number {
-    const r = readLeb(this.bytes, this.pos);
-    this.pos = r.next;
-    return r.value;
-  }
-  skip(n: number): void {
-    this.pos += n;
-  }
-  name(): void {
-    this.skip(this.leb());
-  }
-  text(): string {
-    const len = this.leb();
-    const start = this.pos;
-    this.skip(len);
-    return new TextDecoder().decode(this.bytes.subarray(start, this.pos));
-  }
-  limits(): { initial: number; maximum: number | undefined; flags: number } {
-    const flags = this.byte();
-    const initial = this.leb();
-    return { initial, maximum: flags & 1 ? this.leb() : undefined, flags };
-  }
-  /** A constant expression up to and including its `end`; returns the value of a lone `i32.const`. */
-  constExpr(): number | undefined {
-    const start = this.pos;
-    let value: number | undefined;
-    let count = 0;
-    for (;;) {
-      const op = this.byte();
-      if (op === 0x0b) break;
-      count++;
-      if (op === 0x41) {
-        const r = readSignedLeb(this.bytes, this.pos);
-        this.pos = r.next;
-        value = r.value;
-      } else if (op === 0x42 || op === 0x23 || op === 0xd2 || op === 0xd0) {
-        while ((this.byte() & 0x80) !== 0);
-      } else if (op === 0x43) this.skip(4);
-      else if (op === 0x44) this.skip(8);
-      else if (op === 0xfd && this.leb() === 12) this.skip(16);
-      else if (![0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e].includes(op)) {
-        throw new SnapshotUnsupported(`constant expression opcode 0x${op.toString(16)} at ${start}`);
-      }
-    }
-    return count === 1 ? value : undefined;
-  }
-}
-
-function readSignedLeb(bytes: Uint8Array, offset: number): { value: number; next: number } {
-  let result = 0;
-  let shift = 0;
-  let pos = offset;
-  let byte: number;
-  do {
-    byte = bytes[pos++]!;
-    if (byte === undefined) throw new SnapshotUnsupported('truncated LEB128');
-    result |= (byte & 0x7f) << shift;
-    shift += 7;
-  } while ((byte & 0x80) !== 0 && shift < 35);
-  if (shift < 32 && (byte & 0x40) !== 0) result |= -1 << shift;
-  return { value: result | 0, next: pos };
+/** A reader of a section's bytes whose failures are {@link SnapshotUnsupported}. */
+function newCursor(bytes: Uint8Array, pos = 0): SectionReader {
+  return new SectionReader(bytes, (why) => new SnapshotUnsupported(why), pos);
 }
 
 function nameBytes(name: string): number[] {
@@ -177,7 +110,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const paramCounts: number[] = [];
   const typeEntry = find(Section.Type);
   if (typeEntry) {
-    const c = new Cursor(typeEntry.payload);
+    const c = newCursor(typeEntry.payload);
     for (let n = c.leb(); n > 0; n--) {
       if (c.byte() !== 0x60) throw new SnapshotUnsupported('type section holds a non-function type (GC types)');
       const params = c.leb();
@@ -197,7 +130,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const accessors = new Map<number, string>();
   const importEntry = find(Section.Import);
   if (importEntry) {
-    const c = new Cursor(importEntry.payload);
+    const c = newCursor(importEntry.payload);
     for (let n = c.leb(); n > 0; n--) {
       const module = c.text();
       const name = c.text();
@@ -215,7 +148,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
 
   const memoryEntry = find(Section.Memory);
   if (!memoryEntry) throw new SnapshotUnsupported('no memory section');
-  const memoryCursor = new Cursor(memoryEntry.payload);
+  const memoryCursor = newCursor(memoryEntry.payload);
   if (memoryCursor.leb() !== 1) throw new SnapshotUnsupported('more than one memory');
   const memory = memoryCursor.limits();
   if (memory.maximum === undefined) throw new SnapshotUnsupported('memory without a maximum (not capped)');
@@ -224,7 +157,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const functionTypes: number[] = [];
   const functionEntry = find(Section.Function);
   if (functionEntry) {
-    const c = new Cursor(functionEntry.payload);
+    const c = newCursor(functionEntry.payload);
     for (let n = c.leb(); n > 0; n--) functionTypes.push(c.leb());
   }
   const firstAdded = functionImports + functionTypes.length;
@@ -235,7 +168,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   const globalEntry = find(Section.Global);
   let globalCount = 0;
   if (globalEntry) {
-    const c = new Cursor(globalEntry.payload);
+    const c = newCursor(globalEntry.payload);
     globalCount = c.leb();
     for (let g = 0; g < globalCount; g++) {
       const type = c.byte();
@@ -257,7 +190,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
 
   // Start: removed, its function exported.
   const startEntry = find(Section.Start);
-  const startFunction = startEntry ? new Cursor(startEntry.payload).leb() : undefined;
+  const startFunction = startEntry ? newCursor(startEntry.payload).leb() : undefined;
 
   // Code: instrumented when every body can be followed.
   let code: Uint8Array | undefined;
@@ -292,7 +225,7 @@ export function prepareModule(bytes: Uint8Array, options: { interruptChecks?: bo
   let data: Uint8Array | undefined;
   const dataEntry = find(Section.Data);
   if (dataEntry) {
-    const c = new Cursor(dataEntry.payload);
+    const c = newCursor(dataEntry.payload);
     const out = new Writer();
     const count = c.leb();
     out.leb(count);
@@ -484,7 +417,8 @@ function appendToVector(payload: Uint8Array | undefined, items: ArrayLike<number
   return out.result();
 }
 
-function valType(c: Cursor): void {
+/** A value type; a typed reference is refused (the rewrite does not handle them). */
+function valType(c: SectionReader): void {
   const t = c.byte();
   if (t === 0x63 || t === 0x64) throw new SnapshotUnsupported('typed function references');
 }

@@ -1,10 +1,11 @@
 /**
  * Worker thread. Chained calls (chain.call) a guest on this worker made and is waiting on:
- * those sent to the pool, by the worker's call id, and those this worker runs itself, by their
- * (negative) request id; and how an outcome reaches the caller, its output counted into the
- * caller's maxChainedOutputBytes budget.
+ * those this worker runs itself, by their (negative) request id (those sent to the pool wait
+ * on their request, runtime/rpc.ts); and how an outcome reaches the caller, its output counted
+ * into the caller's maxChainedOutputBytes budget.
  */
-import { ErrorCode, type WireError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
+import type { ChainOutcome } from '../capabilities/chain/api.js';
 import type { ChainBudget, ChildCall } from '../capabilities/chain/guest.js';
 import * as abi from '../../guest/sdk/nuvola/abi.js';
 
@@ -14,17 +15,7 @@ const encoder = new TextEncoder();
 /** A chained call as the worker tracks it: the callee, and the caller's budget its output counts into. */
 export type PendingChild = ChildCall & { resolve: () => void; fn: string; budget: ChainBudget };
 
-/** A chained call's outcome as it arrives. */
-export interface ChildOutcome {
-  returnCode?: number;
-  output?: Uint8Array;
-  error?: WireError;
-}
-
 export class ChainCalls {
-  /** Calls sent to the pool whose outcome has not arrived, by the worker's call id. */
-  private readonly remote = new Map<number, PendingChild>();
-  private nextRemote = 1;
   /** Calls this worker runs itself, by their (negative) request id. */
   private readonly local = new Map<number, PendingChild>();
   private nextLocal = 1;
@@ -42,13 +33,6 @@ export class ChainCalls {
     return { done, settled: false, returnCode: 0, output: EMPTY, resolve, fn, budget };
   }
 
-  /** Tracks `call` as sent to the pool; returns its call id. */
-  trackRemote(call: PendingChild): number {
-    const callId = this.nextRemote++;
-    this.remote.set(callId, call);
-    return callId;
-  }
-
   /** Tracks `call` as run on this worker; returns its request id. */
   trackLocal(call: PendingChild): number {
     // Negative, and unique per worker incarnation (the lock holder number is), within an i32.
@@ -57,16 +41,8 @@ export class ChainCalls {
     return id;
   }
 
-  /** The pool's answer to the call `callId`. */
-  answerRemote(callId: number, outcome: ChildOutcome): void {
-    this.answered();
-    const call = this.remote.get(callId);
-    this.remote.delete(callId);
-    if (call) this.settle(call, outcome);
-  }
-
   /** Answers the caller of a chained call this worker ran itself (the pool learns of it from the results). */
-  answerLocal(id: number, outcome: ChildOutcome): void {
+  answerLocal(id: number, outcome: ChainOutcome): void {
     const call = this.local.get(id);
     if (call === undefined) return;
     this.local.delete(id);
@@ -74,7 +50,7 @@ export class ChainCalls {
     this.settle(call, outcome);
   }
 
-  settle(call: PendingChild, outcome: ChildOutcome): void {
+  settle(call: PendingChild, outcome: ChainOutcome): void {
     const { maxChainedOutputBytes } = this.limits;
     call.settled = true;
     const bytes = outcome.output?.byteLength ?? 0;

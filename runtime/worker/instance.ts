@@ -12,10 +12,11 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import type { CallEnd } from '../capabilities/capability.js';
 import { logLine, newMeter, type ContextRef, type GuestContext, type RegionSlots } from '../capabilities/context.js';
-import { buildImports, busy, endCall, newSlots, type SuspendHooks } from '../capabilities/guest.js';
+import { buildImports, busy, capabilitiesOf, endCall, newSlots, type SuspendHooks } from '../capabilities/guest.js';
+import type { CapabilityDeps } from '../capabilities/capability.js';
 
 export type { SuspendHooks };
-import { WasiExit } from '../capabilities/wasi/guest.js';
+import { WasiExit } from '../capabilities/wasi/exit.js';
 import { WASI_START } from '../capabilities/wasi/manifest.js';
 import type { FunctionSpec, GroupRef } from '../protocol.js';
 import { BLOCK_BYTES } from '../snapshot/code.js';
@@ -72,8 +73,11 @@ export interface InstanceEnv {
 
 export interface WorkerImports {
   ref: ContextRef;
+  /** Grows as the worker loads capabilities (see {@link addLoadedImports}). */
   imports: WebAssembly.Imports;
   hooks: SuspendHooks;
+  /** What the worker gives its capabilities (runtime/worker/wiring.ts). */
+  deps: CapabilityDeps;
 }
 
 /**
@@ -83,9 +87,14 @@ export interface WorkerImports {
  * that can suspend gets imports of its own instead: several suspended instances may resume in
  * one turn of the event loop (a batch of state replies), in an order no hook observes.
  */
-export function workerImports(hooks: SuspendHooks): WorkerImports {
+export function workerImports(hooks: SuspendHooks, deps: CapabilityDeps): WorkerImports {
   const ref = { ctx: undefined } as unknown as ContextRef;
-  return { ref, imports: buildImports(ref, hooks), hooks };
+  return { ref, imports: buildImports(ref, hooks, deps), hooks, deps };
+}
+
+/** Adds the imports of the capabilities loaded since `host` was built (capabilities/guest.ts loads them as modules need them). */
+export function addLoadedImports(host: WorkerImports): void {
+  buildImports(host.ref, host.hooks, host.deps, host.imports);
 }
 
 /** Sets up what instances of a snapshotted function share on a worker (see InstanceEnv.restored). */
@@ -219,6 +228,14 @@ export class GuestInstance {
       env.onDispose();
       throw new Error(`nuvola: function '${spec.name}' maps regions, but its worker has no region memory`);
     }
+    let slots: unknown[];
+    try {
+      slots = newSlots(spec, env.host.deps);
+    } catch (err) {
+      // A capability the module imports did not load (see wiring.ts).
+      env.onDispose();
+      throw err;
+    }
     let dirtyBase: number;
     try {
       dirtyBase = env.dirty.allocate(this.dirtyBlocks);
@@ -243,7 +260,8 @@ export class GuestInstance {
       callees: spec.callees,
       deadline: 0,
       group: undefined,
-      slots: newSlots(spec),
+      slots,
+      capabilities: capabilitiesOf(spec.module),
       // A cancelled call's host request may still write after the slice was given back.
       written: (ptr, length) => {
         if (!this.disposed) env.dirty.mark(dirtyBase, ptr, length);
@@ -254,7 +272,7 @@ export class GuestInstance {
     };
     if (spec.suspends) {
       const own: ContextRef = { ctx: this.ctx };
-      this.host = { ref: own, imports: buildImports(own, env.host.hooks), hooks: env.host.hooks };
+      this.host = { ...env.host, ref: own, imports: buildImports(own, env.host.hooks, env.host.deps) };
     } else {
       this.host = env.host;
     }

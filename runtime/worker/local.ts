@@ -6,6 +6,7 @@
 import { checkModule } from '../module-check.js';
 import { NO_WASI } from '../capabilities/wasi/config.js';
 import { loadCapabilities } from '../capabilities/guest.js';
+import { localFileBudget, WASI_MODULE } from '../capabilities/wasi/guest.js';
 import type { FunctionSpec } from '../protocol.js';
 import { DirtyMap } from './dirty-map.js';
 import { newInterrupt } from './interrupt.js';
@@ -20,7 +21,8 @@ export function localEnv(): InstanceEnv & { live: number } {
     limits: { maxOutputBytes: 1 << 20, maxLogBytes: 1 << 16 },
     dirty: new DirtyMap(),
     log: () => {},
-    host: workerImports({ suspended: () => {}, resumed: () => {} }),
+    // No worker here: state, chaining, comm and kernels are not available; WASI counts this env's own files.
+    host: workerImports({ suspended: () => {}, resumed: () => {} }, { [WASI_MODULE]: localFileBudget() }),
     admit: () => void env.live++,
     onDispose: () => void env.live--,
     interrupt: newInterrupt(),

@@ -84,3 +84,36 @@ export function abortedError(cause: WireError, rank: number, fn?: string): Guest
     },
   );
 }
+
+const SPARES_PER_SIZE = 8;
+const SPARE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Message buffers already received and copied out, kept for this worker's next sends of the
+ * same size: a fresh SharedArrayBuffer costs a page fault per 4 KiB on first touch, which for
+ * 1 MiB messages was most of an exchange. Bounded in count per size and in total bytes.
+ */
+export class MessageBuffers {
+  private readonly spares = new Map<number, SharedArrayBuffer[]>();
+  private spareBytes = 0;
+
+  /** A buffer of `size` bytes: a spare, or a new one. */
+  take(size: number): SharedArrayBuffer {
+    const reused = this.spares.get(size)?.pop();
+    if (reused === undefined) return new SharedArrayBuffer(size);
+    this.spareBytes -= size;
+    return reused;
+  }
+
+  /** Keeps the buffer of a received message (the whole of one) for a later send, while there is room. */
+  recycle(message: Uint8Array): void {
+    const sab = message.buffer;
+    if (!(sab instanceof SharedArrayBuffer) || message.byteOffset !== 0 || message.byteLength !== sab.byteLength || sab.byteLength === 0)
+      return;
+    let list = this.spares.get(sab.byteLength);
+    if (list === undefined) this.spares.set(sab.byteLength, (list = []));
+    if (list.length >= SPARES_PER_SIZE || this.spareBytes + sab.byteLength > SPARE_BYTES) return;
+    list.push(sab);
+    this.spareBytes += sab.byteLength;
+  }
+}

@@ -8,7 +8,7 @@ import * as abi from '../../guest/sdk/nuvola/abi.js';
 import { mapFrames, ownFrame } from '../source-map.js';
 import { ErrorCode, GuestError, LimitError, ModuleError, NuvolaError, TimeoutError } from '../errors.js';
 import type { GuestContext } from '../capabilities/context.js';
-import { WasiExit } from '../capabilities/wasi/guest.js';
+import { WasiExit } from '../capabilities/wasi/exit.js';
 import type { FunctionSpec } from '../protocol.js';
 import { interrupted, type Interrupt } from './interrupt.js';
 import { stoppedForCpu } from './meter.js';

@@ -6,25 +6,40 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, toWire } from '../errors.js';
-import { configureState } from '../capabilities/state/guest.js';
-import { configureKernels } from '../capabilities/kernels/guest.js';
+import type { StateDeps } from '../capabilities/state/guest.js';
+import type { RegionDeps } from '../capabilities/region/guest.js';
+import type { KernelsDeps } from '../capabilities/kernels/guest.js';
+import type { ChainDeps } from '../capabilities/chain/guest.js';
+import type { CommDeps } from '../capabilities/comm/guest.js';
+import type { WasiDeps } from '../capabilities/wasi/guest.js';
+import { sharedFileBudget } from '../capabilities/wasi/fd-table.js';
+import { WASI_MODULE } from '../capabilities/wasi/manifest.js';
 import { KernelLine } from '../capabilities/kernels/port.js';
+import * as abi from '../../guest/sdk/nuvola/abi.js';
 import type { KernelsApi } from '../capabilities/kernels/api.js';
 import type { StateApi } from '../capabilities/state/api.js';
-import { RpcClient, unknownMessage } from '../rpc.js';
+import type { ChainApi } from '../capabilities/chain/api.js';
+import type { CommApi } from '../capabilities/comm/api.js';
+import { RpcClient, unknownMessage, type Reply } from '../rpc.js';
 import { wake } from '../wake.js';
 import { ownedBuffers } from '../transfer.js';
 import { OutcomeLog } from '../outcome-log.js';
-import { configureChain } from '../capabilities/chain/guest.js';
-import { configureComm } from '../capabilities/comm/guest.js';
-import { configureWasi, sharedFileBudget } from '../capabilities/wasi/guest.js';
 import { loadCapabilities } from '../capabilities/guest.js';
-import { Mailboxes } from './mailbox.js';
+import { Mailboxes, MessageBuffers } from './mailbox.js';
 import { setLockHolder } from '../../state/key-state.js';
-import { Control, wallClock, type FromWorker, type FunctionSpec, type InvokeRequest, type ToWorker, type WorkerData } from '../protocol.js';
+import {
+  Control,
+  wallClock,
+  type FromWorker,
+  type FunctionSpec,
+  type HostApis,
+  type InvokeRequest,
+  type ToWorker,
+  type WorkerData,
+} from '../protocol.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
-import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
+import { addLoadedImports, GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
 import { startUpId, type DataSegment } from '../snapshot/layout.js';
 import { InstanceCache } from './instance-cache.js';
 import { ChainCalls } from './chains.js';
@@ -41,6 +56,14 @@ export async function startWorker(): Promise<void> {
   const interrupt = wrapInterrupt(data.interrupt);
   const cache = new InstanceCache(data, control, dirty);
 
+  /**
+   * Messages that came while the capabilities a new module imports were loading: handled
+   * after it, in their order. `loading` is set meanwhile (the idle loop then leaves the event
+   * loop free for the load).
+   */
+  const held: ToWorker[] = [];
+  let loading: Promise<void> | undefined;
+
   /** Requests to the capabilities' main-thread services (runtime/rpc.ts), answered by `reply` messages. */
   const stateRpc = new RpcClient<StateApi>((id, request) =>
     port.postMessage({ type: 'call', id, capability: 'state', ...request } satisfies FromWorker),
@@ -50,7 +73,20 @@ export async function startWorker(): Promise<void> {
   const kernelsRpc = new RpcClient<KernelsApi>((id, request) =>
     port.postMessage({ type: 'call', id, capability: 'kernels', ...request } satisfies FromWorker, ownedBuffers(request.args)),
   );
-  const rpcs = { state: stateRpc, kernels: kernelsRpc };
+  // A chained call's input is a fresh copy of guest memory: moved too.
+  const chainRpc = new RpcClient<ChainApi>((id, request) =>
+    port.postMessage({ type: 'call', id, capability: 'chain', ...request } satisfies FromWorker, ownedBuffers(request.args)),
+  );
+  // A group message's SharedArrayBuffer is shared, never moved.
+  const commRpc = new RpcClient<CommApi>((id, request) =>
+    port.postMessage({ type: 'call', id, capability: 'comm', ...request } satisfies FromWorker),
+  );
+  const rpcs: Record<keyof HostApis, { settle(reply: Reply): void }> = {
+    state: stateRpc,
+    kernels: kernelsRpc,
+    chain: chainRpc,
+    comm: commRpc,
+  };
   /** Guests' kernel calls go straight to the kernel thread over a line of this worker's own. */
   const kernelLine = new KernelLine(kernelsRpc);
 
@@ -59,7 +95,7 @@ export async function startWorker(): Promise<void> {
     processing: () => executor.processing,
     queued: () => executor.queued,
     suspended: () => executor.suspended.size,
-    awaitingReplies: () => stateRpc.pending + kernelsRpc.pending + kernelLine.pending,
+    awaitingReplies: () => stateRpc.pending + kernelsRpc.pending + kernelLine.pending + (loading === undefined ? 0 : 1),
     prewarmOne: () => cache.prewarmOne((fn, message) => executor.log(fn, message)),
     upkeep: () => {
       cache.expireIdle();
@@ -79,9 +115,7 @@ export async function startWorker(): Promise<void> {
     scheduleIdle: () => idle.schedule(),
   });
 
-  configureState(stateRpc);
-  configureKernels(kernelLine);
-  configureChain((fn, input, parent, parentDeadline, budget) => {
+  const chain: ChainDeps = (fn, input, parent, parentDeadline, budget) => {
     const call = chains.create(fn, budget);
     if (input.byteLength > data.maxInputBytes) {
       const error = `${ErrorCode.INPUT_TOO_LARGE}: input to '${fn}' is ${input.byteLength} bytes, above maxInputBytes=${data.maxInputBytes}`;
@@ -99,27 +133,22 @@ export async function startWorker(): Promise<void> {
       const deadline = Math.min(wallClock() + timeoutMs, parentDeadline);
       const request: InvokeRequest = { id, fn, deadline, timeoutMs, parent, local: true };
       if (input.byteLength > 0) request.input = input;
-      port.postMessage({
-        type: 'chainLocal',
-        id,
-        fn,
-        parent,
-        deadline: request.deadline,
-        timeoutMs,
-        suspends: entry.spec.suspends,
-      } satisfies FromWorker);
+      chainRpc.notify('ranHere', id, fn, parent, request.deadline, timeoutMs, entry.spec.suspends);
       executor.enqueueSoon(request);
       return call;
     }
-    const callId = chains.trackRemote(call);
-    port.postMessage({ type: 'chain', callId, fn, input, parent } satisfies FromWorker, [input.buffer as ArrayBuffer]);
+    chainRpc.call('call', fn, input, parent).then(
+      (outcome) => chains.settle(call, outcome),
+      (err: unknown) => chains.settle(call, { error: toWire(err, ErrorCode.HANDLER_FAILED) }),
+    );
     return call;
-  });
+  };
 
   const mailboxes = new Mailboxes();
   /** Direct channels to the other workers (see the `peer` message). */
   const peers = new Map<number, { port: MessagePort; control: Int32Array }>();
-  configureComm({
+  const buffers = new MessageBuffers();
+  const comm: CommDeps = {
     send: (group, to, message) => {
       const target = group.workers[to]!;
       if (target === data.index) {
@@ -129,22 +158,38 @@ export async function startWorker(): Promise<void> {
         return;
       }
       const peer = peers.get(target);
-      const comm = { type: 'comm', group: group.id, from: group.rank, to, data: message } as const;
       if (peer === undefined) {
-        port.postMessage(comm satisfies FromWorker);
+        commRpc.notify('send', group.id, group.rank, to, message);
         return;
       }
-      peer.port.postMessage(comm satisfies ToWorker);
+      peer.port.postMessage({ type: 'comm', group: group.id, from: group.rank, to, data: message } satisfies ToWorker);
       wake(peer.control);
     },
     receive: (group, rank, from) => mailboxes.receive(group, rank, from),
     maxMessageBytes: data.maxMessageBytes,
     maxQueuedMessageBytes: data.maxQueuedMessageBytes,
-  });
+    buffer: (size) => buffers.take(size),
+    recycle: (message) => buffers.recycle(message),
+  };
 
-  configureWasi(sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder));
-  await loadCapabilities();
-  const host = workerImports(executor.hooks);
+  /** What this worker gives each capability, by its import module (see `bind` in capabilities/capability.ts). */
+  const deps: {
+    [abi.MODULE_STATE]: StateDeps;
+    [abi.MODULE_REGION]: RegionDeps;
+    [abi.MODULE_KERNELS]: KernelsDeps;
+    [abi.MODULE_CHAIN]: ChainDeps;
+    [abi.MODULE_COMM]: CommDeps;
+    [WASI_MODULE]: WasiDeps;
+  } = {
+    [abi.MODULE_STATE]: stateRpc,
+    [abi.MODULE_REGION]: stateRpc,
+    [abi.MODULE_KERNELS]: kernelLine,
+    [abi.MODULE_CHAIN]: chain,
+    [abi.MODULE_COMM]: comm,
+    [WASI_MODULE]: sharedFileBudget(new Int32Array(data.wasiFileCounts), data.lockHolder),
+  };
+  // Capabilities are loaded as the modules that import them arrive (see `held` below).
+  const host = workerImports(executor.hooks, deps);
 
   function newEnv(fn: string): InstanceEnv {
     return {
@@ -197,6 +242,28 @@ export async function startWorker(): Promise<void> {
   }
 
   function handle(message: ToWorker): void {
+    if (loading !== undefined) {
+      held.push(message);
+      return;
+    }
+    if (message.type === 'register' || message.type === 'boot') {
+      const load = loadCapabilities(message.spec.module);
+      if (load !== undefined) {
+        held.push(message);
+        // A failed load leaves the capability out: instantiating the module then fails, reported to the pool.
+        const resume = (): void => {
+          loading = undefined;
+          addLoadedImports(host);
+          for (const m of held.splice(0)) handle(m);
+          idle.schedule();
+        };
+        loading = load.then(resume, (err: unknown) => {
+          executor.log(message.spec.name, `nuvola: loading the host imports of '${message.spec.name}' failed: ${String(err)}`);
+          resume();
+        });
+        return;
+      }
+    }
     switch (message.type) {
       case 'invoke':
         executor.enqueue(message.batch);
@@ -236,9 +303,6 @@ export async function startWorker(): Promise<void> {
         peers.set(message.index, { port: peerPort, control: new Int32Array(message.control) });
         break;
       }
-      case 'chainResult':
-        chains.answerRemote(message.callId, message);
-        break;
       case 'reply':
         idle.needsEventLoop = true;
         rpcs[message.capability].settle(message);

@@ -1,10 +1,11 @@
 /**
- * Every host import with its real Wasm signature, and what kind of value each parameter is, so
- * the fuzzer can pick arguments that mean something (a pointer and its length, a rank, a file
- * descriptor) as well as edge values. `fuzz-boundary.test.ts` checks that this table lists
- * exactly what the host provides, so a new import cannot go unfuzzed.
+ * Every host import with its real Wasm signature — both taken from the capabilities' manifests
+ * (runtime/capabilities/registry.ts), so a new import is fuzzed as soon as it exists — and what
+ * kind of value each parameter is, so the fuzzer can pick arguments that mean something (a
+ * pointer and its length, a rank, a file descriptor) as well as edge values. The kinds are
+ * hints ({@link HINTS}); an import without one gets the plain kind of each parameter's type.
  */
-
+import { CAPABILITIES } from '../../runtime/capabilities/registry.js';
 /** A Wasm value type of a parameter or result. */
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64';
 
@@ -105,7 +106,8 @@ const wasi: [string, ArgKind[]][] = [
   ['sock_shutdown', ['id', 'int']],
 ];
 
-export const IMPORTS: readonly ImportSig[] = [
+/** What the parameters of the imports there were when this was written mean (their types and results must agree with the manifests). */
+const HINTED: readonly ImportSig[] = [
   sig(IO, 'input_size', [], 'i32'),
   sig(IO, 'input_read', ['ptr', 'len'], 'i32'),
   sig(IO, 'output_write', ['ptr', 'len']),
@@ -175,3 +177,33 @@ export const IMPORTS: readonly ImportSig[] = [
   ...wasi.map(([name, params]) => sig(WASI, name, params, 'i32')),
   sig(WASI, 'proc_exit', ['int']),
 ];
+
+const HINTS = new Map(HINTED.map((h) => [`${h.module}.${h.name}`, h]));
+
+/** `(i32, i64) -> (i32)` as the manifests write it. */
+function parseSignature(signature: string): { params: ValType[]; result: ValType | undefined } {
+  const m = /^\((.*)\) -> \((.*)\)$/.exec(signature);
+  if (m === null) throw new Error(`fuzz: cannot read the signature '${signature}'`);
+  const list = (text: string): ValType[] => (text === '' ? [] : (text.split(', ') as ValType[]));
+  const results = list(m[2]!);
+  if (results.length > 1) throw new Error(`fuzz: '${signature}' has more than one result`);
+  return { params: list(m[1]!), result: results[0] };
+}
+
+/** The plain kind of a parameter of type `type`. */
+const plainKind = (type: ValType): ArgKind => (type === 'i32' ? 'int' : type);
+
+/** Every import the host provides, in registry order, with the kinds of its parameters. */
+export const IMPORTS: readonly ImportSig[] = CAPABILITIES.flatMap((c) =>
+  Object.entries(c.imports).map(([name, spec]): ImportSig => {
+    const { params, result } = parseSignature(spec.signature);
+    const hint = HINTS.get(`${c.module}.${name}`);
+    if (hint === undefined) return { module: c.module, name, params: params.map(plainKind), result };
+    const hinted = `(${hint.params.map(valType).join(', ')}) -> (${hint.result ?? ''})`;
+    if (hinted !== spec.signature) throw new Error(`fuzz: the hint for ${c.module}.${name} says ${hinted}, its manifest ${spec.signature}`);
+    return hint;
+  }),
+);
+
+/** Hints naming no import there is (a renamed or removed one): fuzz-boundary.test.ts wants none. */
+export const STALE_HINTS: readonly string[] = [...HINTS.keys()].filter((key) => !IMPORTS.some((i) => `${i.module}.${i.name}` === key));

@@ -28,21 +28,15 @@ export interface ChainBudget {
 }
 
 /**
- * Starts `fn` for the invocation `parent`, whose deadline (wall clock, ms) bounds the callee's;
- * its output is counted into `budget`.
+ * What the worker gives chaining: how to start `fn` for the invocation `parent`, whose
+ * deadline (wall clock, ms) bounds the callee's; its output is counted into `budget`.
  */
-type Starter = (fn: string, input: Uint8Array, parent: number, parentDeadline: number, budget: ChainBudget) => ChildCall;
+export type ChainDeps = (fn: string, input: Uint8Array, parent: number, parentDeadline: number, budget: ChainBudget) => ChildCall;
 
-let starter: Starter = () => {
-  throw new Error('chaining is not configured in this thread');
+const unavailable: ChainDeps = () => {
+  throw new Error('chaining is not available in this thread');
 };
 
-/** Called once by the worker entry with how to start a call through the main thread. */
-export function configureChain(start: Starter): void {
-  starter = start;
-}
-
-// ignoreBOM: a name with a leading byte-order mark is another name, not the one without.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Most characters of a callee's name an error repeats (a registered name has at most 128). */
@@ -78,13 +72,13 @@ function settled(ctx: GuestContext, call: ChildCall): Promise<void> {
   });
 }
 
-export default guestCapability<ChainSlot>({
+export default guestCapability<ChainSlot, ChainDeps>({
   newSlot: () => ({ calls: undefined, budget: undefined }),
   endCall(_ctx, state) {
     state.calls = undefined;
     state.budget = undefined;
   },
-  bind(ref: ContextRef, slot: Slot<ChainSlot>) {
+  bind(ref: ContextRef, slot: Slot<ChainSlot>, start = unavailable) {
     return {
       [abi.CHAIN_CALL]: (namePtr: number, nameLen: number, inputPtr: number, inputLen: number): number => {
         const ctx = ref.ctx;
@@ -109,7 +103,7 @@ export default guestCapability<ChainSlot>({
         state.calls ??= new Map();
         state.budget ??= { fn: ctx.fn, held: 0 };
         const id = state.calls.size + 1;
-        state.calls.set(id, starter(name, input, ctx.invocationId, ctx.deadline, state.budget));
+        state.calls.set(id, start(name, input, ctx.invocationId, ctx.deadline, state.budget));
         return id;
       },
       [abi.CHAIN_WAIT]: (id: number): number | Promise<number> => {

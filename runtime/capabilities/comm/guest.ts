@@ -2,7 +2,7 @@
  * Worker thread. Host imports of module `nuvola:comm`: messages between the ranks of a group.
  * `send` copies the bytes once into a SharedArrayBuffer that travels by reference (no
  * serialisation) to the receiver's mailbox — on this worker directly, else over the direct
- * channel to its worker, else through the main thread (see configureComm in worker/wiring.ts);
+ * channel to its worker, else through the main thread (the worker's `CommDeps`, worker/wiring.ts);
  * `recv` takes it from the mailbox or suspends the rank until it arrives. Outside a group an
  * invocation is rank 0 of 1. Bytes sent to a rank and not yet received are counted per rank
  * in the group's shared `queued` words and capped by `maxQueuedMessageBytes`.
@@ -13,7 +13,8 @@ import type { GroupRef } from '../../protocol.js';
 import { guestBytes, guestWritable, type ContextRef, type GuestContext } from '../context.js';
 import { guestCapability, type Slot } from '../capability.js';
 
-export interface CommChannel {
+/** What the worker gives comm: its mailboxes and channels, its message buffers, the limits. */
+export interface CommDeps {
   /** Delivers a message to rank `to` of `group`: here if that rank runs on this worker, else through the main thread. */
   send(group: GroupRef, to: number, data: SharedArrayBuffer): void;
   /** The next message for rank `rank` of `group` from `from`: now, or when it arrives. */
@@ -22,44 +23,13 @@ export interface CommChannel {
   maxMessageBytes: number;
   /** Most bytes queued for one rank (sent to it on this host, not yet received). */
   maxQueuedMessageBytes: number;
-}
-
-let channel: CommChannel | undefined;
-
-/** Called once by the worker entry. */
-export function configureComm(c: CommChannel): void {
-  channel = c;
+  /** A buffer of `size` bytes for a message this worker sends (one of its spares, see worker/mailbox.ts). */
+  buffer(size: number): SharedArrayBuffer;
+  /** A message received and copied out: its buffer may serve a later send. */
+  recycle(message: Uint8Array): void;
 }
 
 const EMPTY = new Uint8Array(0);
-
-/**
- * Message buffers already received and copied out, kept for this worker's next sends of the
- * same size: a fresh SharedArrayBuffer costs a page fault per 4 KiB on first touch, which for
- * 1 MiB messages was most of an exchange. Bounded in count per size and in total bytes.
- */
-const spares = new Map<number, SharedArrayBuffer[]>();
-let spareBytes = 0;
-const SPARES_PER_SIZE = 8;
-const SPARE_BYTES = 64 * 1024 * 1024;
-
-function buffer(size: number): SharedArrayBuffer {
-  const reused = spares.get(size)?.pop();
-  if (reused === undefined) return new SharedArrayBuffer(size);
-  spareBytes -= size;
-  return reused;
-}
-
-function recycle(message: Uint8Array): void {
-  const sab = message.buffer;
-  if (!(sab instanceof SharedArrayBuffer) || message.byteOffset !== 0 || message.byteLength !== sab.byteLength || sab.byteLength === 0)
-    return;
-  let list = spares.get(sab.byteLength);
-  if (list === undefined) spares.set(sab.byteLength, (list = []));
-  if (list.length >= SPARES_PER_SIZE || spareBytes + sab.byteLength > SPARE_BYTES) return;
-  list.push(sab);
-  spareBytes += sab.byteLength;
-}
 
 function peer(ctx: GuestContext, other: number, what: string): { group: GroupRef; other: number } {
   const group = ctx.group;
@@ -81,9 +51,8 @@ function peer(ctx: GuestContext, other: number, what: string): { group: GroupRef
  * over `maxQueuedMessageBytes`. A rank with nothing queued takes any message (up to
  * maxMessageBytes), so the cap never makes a message unsendable.
  */
-function queue(ctx: GuestContext, group: GroupRef, to: number, bytes: number): void {
+function queue(ctx: GuestContext, group: GroupRef, to: number, bytes: number, cap: number): void {
   const queued = new Int32Array(group.queued);
-  const cap = channel!.maxQueuedMessageBytes;
   const before = Atomics.add(queued, to, bytes);
   if (before === 0 || before + bytes <= cap) return;
   Atomics.sub(queued, to, bytes);
@@ -100,12 +69,16 @@ interface CommSlot {
   received: Uint8Array;
 }
 
-export default guestCapability<CommSlot>({
+export default guestCapability<CommSlot, CommDeps>({
   newSlot: () => ({ received: EMPTY }),
   endCall(_ctx, state) {
     state.received = EMPTY;
   },
-  bind(ref: ContextRef, slot: Slot<CommSlot>) {
+  bind(ref: ContextRef, slot: Slot<CommSlot>, deps) {
+    const channel = (): CommDeps => {
+      if (deps === undefined) throw new Error('group messages are not available in this thread');
+      return deps;
+    };
     return {
       [abi.COMM_RANK]: (): number => ref.ctx.group?.rank ?? 0,
       [abi.COMM_SIZE]: (): number => ref.ctx.group?.size ?? 1,
@@ -113,7 +86,7 @@ export default guestCapability<CommSlot>({
         const ctx = ref.ctx;
         const { group } = peer(ctx, to, `send to rank ${to}`);
         const bytes = guestBytes(ctx, ptr, len, 'comm.send');
-        const max = channel!.maxMessageBytes;
+        const max = channel().maxMessageBytes;
         if (bytes.byteLength > max) {
           throw new LimitError(
             ErrorCode.MESSAGE_TOO_LARGE,
@@ -122,10 +95,10 @@ export default guestCapability<CommSlot>({
           );
         }
         // A rank on another host (workers[to] < 0) is counted by its own host when the message arrives.
-        if (group.workers[to]! >= 0) queue(ctx, group, to, bytes.byteLength);
-        const shared = buffer(bytes.byteLength);
+        if (group.workers[to]! >= 0) queue(ctx, group, to, bytes.byteLength, channel().maxQueuedMessageBytes);
+        const shared = channel().buffer(bytes.byteLength);
         new Uint8Array(shared).set(bytes);
-        channel!.send(group, to, shared);
+        channel().send(group, to, shared);
       },
       [abi.COMM_RECV]: (from: number): number | Promise<number> => {
         const ctx = ref.ctx;
@@ -135,7 +108,7 @@ export default guestCapability<CommSlot>({
           slot(ctx).received = message;
           return message.byteLength;
         };
-        const message = channel!.receive(group.id, group.rank, from);
+        const message = channel().receive(group.id, group.rank, from);
         if (!(message instanceof Promise)) return stage(message);
         // A cancelled call stops waiting at once (the guest then traps on resumption).
         return new Promise<number>((resolve, reject) => {
@@ -163,7 +136,7 @@ export default guestCapability<CommSlot>({
         const n = Math.min(len >>> 0, message.byteLength);
         guestWritable(ctx, ptr, n, 'comm.take').set(message.subarray(0, n));
         state.received = EMPTY;
-        recycle(message);
+        channel().recycle(message);
       },
     };
   },

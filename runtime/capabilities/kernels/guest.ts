@@ -44,17 +44,16 @@ function writeFloats(ctx: GuestContext, ptr: number, values: Float32Array, expec
   guestWritable(ctx, ptr, values.byteLength, what).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
-let channel: Pick<RpcClient<KernelsApi>, 'call'> = {
-  call: () => Promise.reject(new Error('kernels are not configured in this thread')),
-};
+/** What the worker gives kernels: its line to them (kernels/port.ts). */
+export type KernelsDeps = Pick<RpcClient<KernelsApi>, 'call'>;
 
-/** Called once by the worker entry with its channel to the kernels. */
-export function configureKernels(rpc: Pick<RpcClient<KernelsApi>, 'call'>): void {
-  channel = rpc;
-}
+const unavailable: KernelsDeps = {
+  call: () => Promise.reject(new Error('kernels are not available in this thread')),
+};
 
 /** A kernel call for the instance; its time counts in the call's usage. Holds no state lock. */
 function call<M extends keyof KernelsApi & string>(
+  channel: KernelsDeps,
   ctx: GuestContext,
   method: M,
   ...args: Parameters<KernelsApi[M]>
@@ -76,20 +75,20 @@ function framedFloats(ctx: GuestContext, ptr: number, len: number): Float32Array
   });
 }
 
-export default guestCapability({
-  bind(ref: ContextRef) {
+export default guestCapability<undefined, KernelsDeps>({
+  bind(ref: ContextRef, _slot, channel = unavailable) {
     const elementwise =
       (method: 'addF32' | 'mulF32') =>
       (x: number, y: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = `kernels.${method}`;
         floatBytes(ctx, out, n, what);
-        return call(ctx, method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+        return call(channel, ctx, method, ctx.fn, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
           writeFloats(ctx, out, r, n >>> 0, what),
         );
       };
     return {
-      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(ref.ctx, 'available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
+      [abi.KERNELS_AVAILABLE]: (): Promise<number> => call(channel, ref.ctx, 'available', ref.ctx.fn).then((ok) => (ok === true ? 1 : 0)),
       [abi.KERNELS_MATMUL_F32]: (a: number, b: number, m: number, k: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         const what = 'kernels.matmulF32';
@@ -103,7 +102,7 @@ export default guestCapability({
           return Promise.reject(makeError(ErrorCode.KERNEL_ARGS, `${what}: ${mm}×${kk} by ${kk}×${nn} is too large`));
         }
         floatBytes(ctx, out, mm * nn, what);
-        return call(ctx, 'matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn).then((r) =>
+        return call(channel, ctx, 'matmulF32', ctx.fn, floats(ctx, a, mm * kk, what), floats(ctx, b, kk * nn, what), mm, kk, nn).then((r) =>
           writeFloats(ctx, out, r, mm * nn, what),
         );
       },
@@ -111,20 +110,20 @@ export default guestCapability({
         const ctx = ref.ctx;
         const what = 'kernels.saxpyF32';
         floatBytes(ctx, out, n, what);
-        return call(ctx, 'saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
+        return call(channel, ctx, 'saxpyF32', ctx.fn, alpha, floats(ctx, x, n, what), floats(ctx, y, n, what)).then((r) =>
           writeFloats(ctx, out, r, n >>> 0, what),
         );
       },
       [abi.KERNELS_ADD_F32]: elementwise('addF32'),
       [abi.KERNELS_MUL_F32]: elementwise('mulF32'),
       [abi.KERNELS_SUM_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
+        call(channel, ref.ctx, 'sumF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.sumF32')),
       [abi.KERNELS_MAX_F32]: (x: number, n: number): Promise<number> =>
-        call(ref.ctx, 'maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
+        call(channel, ref.ctx, 'maxF32', ref.ctx.fn, floats(ref.ctx, x, n, 'kernels.maxF32')),
       [abi.KERNELS_SCAN_F32]: (x: number, n: number, out: number): Promise<void> => {
         const ctx = ref.ctx;
         floatBytes(ctx, out, n, 'kernels.scanF32');
-        return call(ctx, 'scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32')).then((r) =>
+        return call(channel, ctx, 'scanF32', ctx.fn, floats(ctx, x, n, 'kernels.scanF32')).then((r) =>
           writeFloats(ctx, out, r, n >>> 0, 'kernels.scanF32'),
         );
       },
@@ -136,6 +135,7 @@ export default guestCapability({
           return Promise.reject(new KernelError(ErrorCode.KERNEL_ARGS, `${what}: an image of ${h >>> 0}×${w >>> 0} is too large`));
         floatBytes(ctx, out, size, what);
         return call(
+          channel,
           ctx,
           'conv2dF32',
           ctx.fn,
@@ -178,7 +178,7 @@ export default guestCapability({
           workgroups: [gx >>> 0, gy >>> 0, gz >>> 0],
         };
         floatBytes(ctx, out, outLen, 'kernels.run');
-        return call(ctx, 'runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
+        return call(channel, ctx, 'runKernel', ctx.fn, name, spec).then((r) => writeFloats(ctx, out, r, outLen >>> 0, 'kernels.run'));
       },
     };
   },

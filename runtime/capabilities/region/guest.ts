@@ -14,20 +14,27 @@ import type { KeyState } from '../../../state/key-state.js';
 import { asNuvolaError, ErrorCode, GuestError, LimitError, makeError } from '../../errors.js';
 import { guestCapability, type Slot } from '../capability.js';
 import type { ContextRef, GuestContext, RegionSlots } from '../context.js';
-import { clientOf, guestKey, keyEcho } from '../state/guest.js';
+import { guestKey, keyEcho, newStateClient, type StateDeps } from '../state/guest.js';
+import type { StateClient } from '../../../state/client.js';
 
 interface Mapped {
   key: string;
   state: KeyState;
 }
 
-/** One instance's mapped keys, by slot. */
+/** One instance's mapped keys, by slot, and its line to the store (the state capability's RPC). */
 interface RegionState {
   slots: (Mapped | undefined)[];
+  /** Created on first map: a client whose waits end when the invocation is cancelled. */
+  client: StateClient | undefined;
+  readonly rpc: StateDeps;
 }
 
-let regionOf: Slot<RegionState> = () => {
-  throw new Error('region imports are not bound in this thread');
+/** What the worker gives nuvola:region: the channel to the main thread's store, as for nuvola:state. */
+export type RegionDeps = StateDeps;
+
+const unavailable: StateDeps = {
+  call: () => Promise.reject(new Error('regions are not available in this thread')),
 };
 
 function table(ctx: GuestContext): RegionSlots {
@@ -46,9 +53,10 @@ function checkSize(ctx: GuestContext, key: string, size: number): void {
 }
 
 /** Places `key` (at least `size` bytes) in the region memory and points `slot` at it; `own`: the map this slot already holds. */
-async function place(ctx: GuestContext, slot: number, key: string, size: number, own: Mapped | undefined): Promise<void> {
-  const { grant, state } = await clientOf(ctx).map(key, size, own === undefined ? 0 : 1);
-  const slots = regionOf(ctx).slots;
+async function place(ctx: GuestContext, region: RegionState, slot: number, key: string, size: number, own: Mapped | undefined): Promise<void> {
+  region.client ??= newStateClient(ctx, (method, ...args) => region.rpc.call(method, ...args));
+  const { grant, state } = await region.client.map(key, size, own === undefined ? 0 : 1);
+  const slots = region.slots;
   // Cancelled while it waited: endCall has run already, and nothing would drop this map.
   if (ctx.cancelled) {
     state.dropMap();
@@ -60,8 +68,8 @@ async function place(ctx: GuestContext, slot: number, key: string, size: number,
   table(ctx).set(slot, grant.base, grant.sizeAddr);
 }
 
-function mapped(ctx: GuestContext, slot: number, what: string): Mapped {
-  const m = Number.isInteger(slot) && slot >= 0 && slot < abi.REGION_SLOTS ? regionOf(ctx).slots[slot] : undefined;
+function mapped(ctx: GuestContext, region: RegionState, slot: number, what: string): Mapped {
+  const m = Number.isInteger(slot) && slot >= 0 && slot < abi.REGION_SLOTS ? region.slots[slot] : undefined;
   if (m !== undefined) return m;
   throw new GuestError(
     ErrorCode.GUEST_TRAP,
@@ -87,11 +95,10 @@ function unmapAll(ctx: GuestContext, state: RegionState): void {
   ctx.regionSlots?.clear();
 }
 
-export default guestCapability<RegionState>({
-  newSlot: () => ({ slots: new Array<Mapped | undefined>(abi.REGION_SLOTS).fill(undefined) }),
+export default guestCapability<RegionState, RegionDeps>({
+  newSlot: (_spec, rpc) => ({ slots: new Array<Mapped | undefined>(abi.REGION_SLOTS).fill(undefined), client: undefined, rpc: rpc ?? unavailable }),
   endCall: (ctx, state) => unmapAll(ctx, state),
-  bind(ref: ContextRef, slot: Slot<RegionState>) {
-    regionOf = slot;
+  bind(ref: ContextRef, regionOf: Slot<RegionState>) {
     const guarded =
       <A extends unknown[], R>(fn: (ctx: GuestContext, ...args: A) => R | Promise<R>) =>
       (...args: A): R | Promise<R> => {
@@ -115,10 +122,11 @@ export default guestCapability<RegionState>({
       [abi.REGION_MAP]: guarded(async (ctx: GuestContext, kp: number, kl: number, size: number) => {
         const key = guestKey(ctx, kp, kl, `${abi.MODULE_REGION}.${abi.REGION_MAP}`);
         checkSize(ctx, key, size);
-        const slots = regionOf(ctx).slots;
+        const region = regionOf(ctx);
+        const slots = region.slots;
         const again = slots.findIndex((m) => m?.key === key);
         if (again >= 0) {
-          if (size > slots[again]!.state.size) await place(ctx, again, key, size, slots[again]);
+          if (size > slots[again]!.state.size) await place(ctx, region, again, key, size, slots[again]);
           return again;
         }
         const free = slots.indexOf(undefined);
@@ -129,13 +137,14 @@ export default guestCapability<RegionState>({
             { function: ctx.fn, key: keyEcho(key), limit: abi.REGION_SLOTS },
           );
         }
-        await place(ctx, free, key, size, undefined);
+        await place(ctx, region, free, key, size, undefined);
         return free;
       }),
       [abi.REGION_GROW]: guarded(async (ctx: GuestContext, s: number, size: number) => {
-        const m = mapped(ctx, s, abi.REGION_GROW);
+        const region = regionOf(ctx);
+        const m = mapped(ctx, region, s, abi.REGION_GROW);
         checkSize(ctx, m.key, size);
-        if (size > m.state.size) await place(ctx, s, m.key, size, m);
+        if (size > m.state.size) await place(ctx, region, s, m.key, size, m);
       }),
     };
     for (const name of [

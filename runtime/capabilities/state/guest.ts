@@ -28,44 +28,35 @@ export interface GuestState {
   inflight: Set<Promise<unknown>>;
   /** Created on first use: a client whose waits end when the invocation is cancelled. */
   client: StateClient | undefined;
+  /** The worker's channel to the main thread's store. */
+  readonly rpc: StateDeps;
 }
 
-function newGuestState(fn: string): GuestState {
+/** What the worker gives state: its channel to the main thread's store (runtime/rpc.ts). */
+export type StateDeps = Pick<RpcClient<StateApi>, 'call'>;
+
+const unavailable: StateDeps = {
+  call: () => Promise.reject(new Error('state is not available in this thread')),
+};
+
+function newGuestState(fn: string, rpc: StateDeps): GuestState {
   return {
     held: new Holdings((key, message) => lockError(fn, key, message)),
     staged: new Uint8Array(0),
     inflight: new Set(),
     client: undefined,
+    rpc,
   };
-}
-
-let channel: Pick<RpcClient<StateApi>, 'call'> = {
-  call: () => Promise.reject(new Error('state is not configured in this thread')),
-};
-
-/** Called once by the worker entry with its channel to the main thread's store. */
-export function configureState(rpc: Pick<RpcClient<StateApi>, 'call'>): void {
-  channel = rpc;
-}
-
-/** Reads an instance's slot; set when the imports are first bound (the slot's index is fixed per thread). */
-let stateOf: Slot<GuestState> = () => {
-  throw new Error('state imports are not bound in this thread');
-};
-
-/** What the instance's current invocation holds. */
-function holdings(ctx: GuestContext): Holdings {
-  return stateOf(ctx).held;
 }
 
 /** A request to the main thread on behalf of one instance, tracked so that its locks are released only after it. */
 function request<M extends keyof StateApi & string>(
-  ctx: GuestContext,
+  state: GuestState,
   method: M,
   ...args: Parameters<StateApi[M]>
 ): Promise<Answer<StateApi, M>> {
-  const pending = channel.call(method, ...args);
-  const inflight = stateOf(ctx).inflight;
+  const pending = state.rpc.call(method, ...args);
+  const inflight = state.inflight;
   inflight.add(pending);
   const done = (): void => void inflight.delete(pending);
   pending.then(done, done);
@@ -73,20 +64,29 @@ function request<M extends keyof StateApi & string>(
 }
 
 /**
+ * A state client for `ctx`'s instance whose requests to the store go through `call`: its waits
+ * end when the invocation is cancelled. The function is named so that what it allocates counts
+ * against its stateQuota. nuvola:region makes one of its own.
+ */
+export function newStateClient(ctx: GuestContext, call: StateDeps['call']): StateClient {
+  return new StateClient(
+    {
+      lookup: (key) => call('lookup', key, ctx.fn),
+      ensure: (key, size, held) => call('ensure', key, size, held, ctx.fn),
+      pullRanges: (key, ranges, held) => call('pullRanges', key, ranges, held),
+      mapRegion: (key, size, ownMaps) => call('mapRegion', key, size, ctx.fn, ownMaps),
+    },
+    () => ctx.cancelled,
+  );
+}
+
+/**
  * The instance's state client. One per instance (they share the keys' memory, not a cache),
  * so that its waits end when its invocation is cancelled and its requests can be told apart.
  */
-export function clientOf(ctx: GuestContext): StateClient {
-  return (stateOf(ctx).client ??= new StateClient(
-    {
-      // The function is named so that what it allocates counts against its stateQuota.
-      lookup: (key) => request(ctx, 'lookup', key, ctx.fn),
-      ensure: (key, size, held) => request(ctx, 'ensure', key, size, held, ctx.fn),
-      pullRanges: (key, ranges, held) => request(ctx, 'pullRanges', key, ranges, held),
-      mapRegion: (key, size, ownMaps) => request(ctx, 'mapRegion', key, size, ctx.fn, ownMaps),
-    },
-    () => ctx.cancelled,
-  ));
+function clientOf(ctx: GuestContext, state: GuestState): StateClient {
+  const track: StateDeps['call'] = (method, ...args) => request(state, method, ...args);
+  return (state.client ??= newStateClient(ctx, track));
 }
 
 // Two different byte strings must never decode to the same key: fatal (not every invalid
@@ -105,27 +105,6 @@ export function keyEcho(key: string): string {
 export function keyAllowed(patterns: readonly string[] | undefined, key: string): boolean {
   if (patterns === undefined) return true;
   return patterns.some((p) => (p.endsWith('*') ? key.startsWith(p.slice(0, -1)) : key === p));
-}
-
-/** Maps errors from the store (and async rejections) onto coded runtime errors. */
-function coded<T>(value: T | Promise<T>): T | Promise<T> {
-  return value instanceof Promise ? value.catch((err: unknown) => Promise.reject(asNuvolaError(err))) : value;
-}
-
-/** An import that runs `fn` for the instance calling it, with store errors mapped to codes. */
-function guarded<A extends unknown[], R>(
-  ref: ContextRef,
-  fn: (ctx: GuestContext, ...args: A) => R | Promise<R>,
-): (...args: A) => R | Promise<R> {
-  return (...args: A) => {
-    // Read once, before any await: while this call waits, other instances run.
-    const ctx = ref.ctx;
-    try {
-      return coded(fn(ctx, ...args));
-    } catch (err) {
-      throw asNuvolaError(err);
-    }
-  };
 }
 
 /**
@@ -161,6 +140,27 @@ export function guestKey(ctx: GuestContext, ptr: number, len: number, what: stri
   return k;
 }
 
+/** Maps errors from the store (and async rejections) onto coded runtime errors. */
+function coded<T>(value: T | Promise<T>): T | Promise<T> {
+  return value instanceof Promise ? value.catch((err: unknown) => Promise.reject(asNuvolaError(err))) : value;
+}
+
+/** An import that runs `fn` for the instance calling it, with store errors mapped to codes. */
+function guarded<A extends unknown[], R>(
+  ref: ContextRef,
+  fn: (ctx: GuestContext, ...args: A) => R | Promise<R>,
+): (...args: A) => R | Promise<R> {
+  return (...args: A) => {
+    // Read once, before any await: while this call waits, other instances run.
+    const ctx = ref.ctx;
+    try {
+      return coded(fn(ctx, ...args));
+    } catch (err) {
+      throw asNuvolaError(err);
+    }
+  };
+}
+
 function lockError(fn: string, key: string, message: string): Error {
   return makeError(ErrorCode.STATE_LOCK, `function '${fn}': ${message} on state key '${key}'`, { function: fn, key });
 }
@@ -171,22 +171,21 @@ function lockError(fn: string, key: string, message: string): Error {
  * cancelled call), the release waits for them, so that nothing runs under a lock already
  * given away.
  */
-function releaseState(ctx: GuestContext, normal: boolean): void {
-  const held = stateOf(ctx);
+function releaseState(ctx: GuestContext, held: GuestState, normal: boolean): void {
   held.staged = EMPTY;
   if (held.held.empty) return;
   const { locks, leases } = held.held.takeAll();
   const release = (): void => {
     for (const [key, lock] of locks) {
       try {
-        const done = clientOf(ctx).unlock(key, lock.mode, lock.state);
+        const done = clientOf(ctx, held).unlock(key, lock.mode, lock.state);
         if (done instanceof Promise) done.catch((err: unknown) => ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`));
       } catch (err) {
         ctx.log(`nuvola: releasing the lock on '${key}' failed: ${String(err)}`);
       }
       if (normal) ctx.log(`nuvola: released the ${lock.mode} lock on '${key}' that the call still held when it returned`);
     }
-    for (const lease of leases) void channel.call('unlockGlobal', lease).catch(() => undefined);
+    for (const lease of leases) void held.rpc.call('unlockGlobal', lease).catch(() => undefined);
   };
   // A cancelled call may still have a request in flight that runs under these locks (a pull,
   // a push, a resize): release only after its own requests in flight now have been answered.
@@ -211,21 +210,22 @@ function i64(ctx: GuestContext, value: unknown, name: string): bigint {
   );
 }
 
-export default guestCapability<GuestState>({
-  newSlot: (spec) => newGuestState(spec.name),
-  endCall: (ctx, _state, how) => releaseState(ctx, how === 'returned'),
+export default guestCapability<GuestState, StateDeps>({
+  newSlot: (spec, rpc) => newGuestState(spec.name, rpc ?? unavailable),
+  endCall: (ctx, state, how) => releaseState(ctx, state, how === 'returned'),
   busy: (state) => state.inflight.size > 0,
-  bind(ref: ContextRef, slot: Slot<GuestState>) {
-    stateOf = slot;
+  bind(ref: ContextRef, stateOf: Slot<GuestState>) {
+    /** What the instance's current invocation holds. */
+    const holdings = (ctx: GuestContext): Holdings => stateOf(ctx).held;
     const key = guestKey;
     const held = (ctx: GuestContext, k: string) => holdings(ctx).mode(k);
     const lockLocal = (mode: 'read' | 'write') =>
       guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
-        holdings(ctx).lock(clientOf(ctx), key(ctx, kp, kl, `lock_${mode}`), mode),
+        holdings(ctx).lock(clientOf(ctx, stateOf(ctx)), key(ctx, kp, kl, `lock_${mode}`), mode),
       );
     const unlockLocal = (mode: 'read' | 'write') =>
       guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
-        holdings(ctx).unlock(clientOf(ctx), key(ctx, kp, kl, `unlock_${mode}`), mode),
+        holdings(ctx).unlock(clientOf(ctx, stateOf(ctx)), key(ctx, kp, kl, `unlock_${mode}`), mode),
       );
     const lockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, (ctx: GuestContext, kp: number, kl: number) => {
@@ -233,21 +233,24 @@ export default guestCapability<GuestState>({
         return holdings(ctx).lockGlobal(
           k,
           mode,
-          () => request(ctx, 'lockGlobal', k, mode, ctx.deadline),
+          () => request(stateOf(ctx), 'lockGlobal', k, mode, ctx.deadline),
           () => ctx.cancelled,
-          (lease) => void channel.call('unlockGlobal', lease).catch(() => undefined),
+          (lease) =>
+            void stateOf(ctx)
+              .rpc.call('unlockGlobal', lease)
+              .catch(() => undefined),
         );
       });
     const unlockGlobal = (mode: 'read' | 'write') =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, `unlock_global_${mode}`);
         const lease = holdings(ctx).unlockGlobal(k, mode);
-        if (!(await request(ctx, 'unlockGlobal', lease))) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
+        if (!(await request(stateOf(ctx), 'unlockGlobal', lease))) ctx.log(`nuvola: the global ${mode} lock on '${k}' had already expired`);
       });
     const push = (partial: boolean) =>
       guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, partial ? 'push_partial' : 'push');
-        ctx.meter.statePushedBytes += await request(ctx, 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
+        ctx.meter.statePushedBytes += await request(stateOf(ctx), 'push', k, partial, held(ctx, k), holdings(ctx).writeLease(k));
       });
     const take = guarded(ref, (ctx: GuestContext, ptr: number, len: number) => {
       const src = stateOf(ctx).staged;
@@ -257,12 +260,14 @@ export default guestCapability<GuestState>({
       stateOf(ctx).staged = EMPTY;
     });
     return {
-      [abi.STATE_SIZE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) => clientOf(ctx).size(key(ctx, kp, kl, 'size'))),
+      [abi.STATE_SIZE]: guarded(ref, (ctx: GuestContext, kp: number, kl: number) =>
+        clientOf(ctx, stateOf(ctx)).size(key(ctx, kp, kl, 'size')),
+      ),
       [abi.STATE_READ]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'read');
         guestBytes(ctx, ptr, len, 'read');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} reading '${k}'`, { key: k });
-        return clientOf(ctx).read(
+        return clientOf(ctx, stateOf(ctx)).read(
           k,
           offset,
           len,
@@ -277,24 +282,24 @@ export default guestCapability<GuestState>({
         const k = key(ctx, kp, kl, 'write');
         guestBytes(ctx, ptr, len, 'write');
         ctx.meter.stateBytesWritten += len;
-        return clientOf(ctx).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(ctx, k));
+        return clientOf(ctx, stateOf(ctx)).write(k, () => guestBytes(ctx, ptr, len, 'write'), len, held(ctx, k));
       }),
       [abi.STATE_WRITE_AT]: guarded(ref, (ctx: GuestContext, kp: number, kl: number, offset: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'write_at');
         guestBytes(ctx, ptr, len, 'write_at');
         if (offset < 0) throw makeError(ErrorCode.STATE_BOUNDS, `negative offset ${offset} writing '${k}'`, { key: k });
         ctx.meter.stateBytesWritten += len;
-        return clientOf(ctx).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(ctx, k));
+        return clientOf(ctx, stateOf(ctx)).writeAt(k, offset, () => guestBytes(ctx, ptr, len, 'write_at'), len, held(ctx, k));
       }),
       [abi.STATE_APPEND]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, ptr: number, len: number) => {
         const k = key(ctx, kp, kl, 'append');
         const bytes = guestBytes(ctx, ptr, len, 'append').slice();
         ctx.meter.stateBytesWritten += len;
-        await request(ctx, 'append', k, bytes, ctx.fn);
+        await request(stateOf(ctx), 'append', k, bytes, ctx.fn);
       }),
       [abi.STATE_APPENDED_LOAD]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'appended_load');
-        const out = frame(await request(ctx, 'readAppended', k));
+        const out = frame(await request(stateOf(ctx), 'readAppended', k));
         stateOf(ctx).staged = out;
         return out.byteLength;
       }),
@@ -304,25 +309,25 @@ export default guestCapability<GuestState>({
           stateOf(ctx).staged = bytes;
           return bytes.byteLength;
         };
-        const value = clientOf(ctx).readAll(k, held(ctx, k));
+        const value = clientOf(ctx, stateOf(ctx)).readAll(k, held(ctx, k));
         return value instanceof Promise ? value.then(stage) : stage(value);
       }),
       [abi.STATE_TAKE]: take,
       [abi.STATE_APPENDED_TAKE]: take,
       [abi.STATE_CLEAR_APPENDED]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
-        await request(ctx, 'clearAppended', key(ctx, kp, kl, 'clear_appended'));
+        await request(stateOf(ctx), 'clearAppended', key(ctx, kp, kl, 'clear_appended'));
       }),
       [abi.STATE_PUSH]: push(false),
       [abi.STATE_PUSH_PARTIAL]: push(true),
       [abi.STATE_PULL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'pull');
-        await request(ctx, 'pull', k, held(ctx, k), ctx.fn);
+        await request(stateOf(ctx), 'pull', k, held(ctx, k), ctx.fn);
       }),
       [abi.STATE_DELETE]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number) => {
         const k = key(ctx, kp, kl, 'delete');
         if (held(ctx, k) !== undefined) throw lockError(ctx.fn, k, 'delete while holding a lock');
-        await request(ctx, 'delete', k, undefined);
-        clientOf(ctx).forget(k);
+        await request(stateOf(ctx), 'delete', k, undefined);
+        clientOf(ctx, stateOf(ctx)).forget(k);
       }),
       [abi.STATE_LOCK_READ]: lockLocal('read'),
       [abi.STATE_UNLOCK_READ]: unlockLocal('read'),
@@ -334,12 +339,12 @@ export default guestCapability<GuestState>({
       [abi.STATE_UNLOCK_GLOBAL_WRITE]: unlockGlobal('write'),
       [abi.STATE_INCREMENT_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, delta: bigint) => {
         const k = key(ctx, kp, kl, 'increment_global');
-        return await request(ctx, 'incrementGlobal', k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL));
+        return await request(stateOf(ctx), 'incrementGlobal', k, i64(ctx, delta, abi.STATE_INCREMENT_GLOBAL));
       }),
       [abi.STATE_COMPARE_SWAP_GLOBAL]: guarded(ref, async (ctx: GuestContext, kp: number, kl: number, expected: bigint, value: bigint) => {
         const k = key(ctx, kp, kl, 'compare_swap_global');
         const swapped = await request(
-          ctx,
+          stateOf(ctx),
           'compareAndSwapGlobal',
           k,
           i64(ctx, expected, abi.STATE_COMPARE_SWAP_GLOBAL),

@@ -26,16 +26,14 @@ import * as pathOps from './path-ops.js';
 import { encoder, IOV_MAX, iovecs, toNs, u32, u64 } from './memory.js';
 import { endCall, logText, newWasiState, type WasiState } from './state.js';
 import { localFileBudget, type FileBudget } from './fd-table.js';
+import { WasiExit } from './exit.js';
 
 export { WASI_MODULE, WASI_START } from './manifest.js';
 
 export { localFileBudget, NO_WASI, sharedFileBudget, type FileBudget, type WasiConfig, type WasiDir } from './fd-table.js';
 export type { WasiState } from './state.js';
 
-/** Thrown by `proc_exit` through the guest's frames; the instance turns it into the return code. */
-export class WasiExit {
-  constructor(readonly code: number) {}
-}
+export { WasiExit } from './exit.js';
 
 /** Writes a NUL-terminated string list (argv, environ) the way args_get/environ_get lay it out. */
 function writeStrings(ctx: GuestContext, list: string[], ptrs: number, buf: number, what: string): number {
@@ -130,19 +128,18 @@ function pollOneoff(ctx: GuestContext, wasi: WasiState, inPtr: number, outPtr: n
   return E.SUCCESS;
 }
 
-/** The host descriptors this thread's WASI imports may hold (the worker entry sets the process-wide count). */
-let files: FileBudget = localFileBudget();
-
-/** Called once by the worker entry with the process-wide count of WASI host descriptors. */
-export function configureWasi(budget: FileBudget): void {
-  files = budget;
-}
-
 /** An instance's WASI state (stdin position, stdout, open files); undefined for a component. */
 type WasiSlot = WasiState | undefined;
 
-export default guestCapability<WasiSlot>({
-  newSlot: (spec) => (spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', files)),
+/**
+ * What the worker gives WASI: the host descriptors its imports may hold (a worker's count is
+ * process-wide, `sharedFileBudget`). Without one, each instance counts its own.
+ */
+export type WasiDeps = FileBudget;
+
+export default guestCapability<WasiSlot, WasiDeps>({
+  newSlot: (spec, files) =>
+    spec.abi === 'component' ? undefined : newWasiState(spec.wasi, spec.abi === 'wasi', files ?? localFileBudget()),
   endCall(ctx, wasi, how) {
     if (wasi === undefined) return;
     // A WASI command's stdout is its output, unless it wrote one through nuvola:io.
