@@ -1,0 +1,33 @@
+/** The workloads of `nuvola bench suite`, in the order they run. */
+import type { Workload } from './types.js';
+import { workload as dynamicHtml } from './dynamic-html/workload.js';
+import { workload as thumbnailer } from './thumbnailer/workload.js';
+import { workload as compression } from './compression/workload.js';
+import { workload as graphPagerank } from './graph-pagerank/workload.js';
+import { workload as graphMst } from './graph-mst/workload.js';
+import { workload as graphBfs } from './graph-bfs/workload.js';
+import { workload as alu } from './alu/workload.js';
+import { workload as factors } from './factors/workload.js';
+import { workload as matmul } from './matmul/workload.js';
+
+export const WORKLOADS: readonly Workload[] = [
+  dynamicHtml,
+  thumbnailer,
+  compression,
+  graphPagerank,
+  graphMst,
+  graphBfs,
+  alu,
+  factors,
+  matmul,
+];
+
+/** The workloads named (all when `names` is empty); an unknown name is an error that lists the known ones. */
+export function selectWorkloads(names: readonly string[]): Workload[] {
+  if (names.length === 0) return [...WORKLOADS];
+  return names.map((name) => {
+    const w = WORKLOADS.find((x) => x.name === name);
+    if (w === undefined) throw new Error(`unknown workload '${name}'; known: ${WORKLOADS.map((x) => x.name).join(', ')}`);
+    return w;
+  });
+}

@@ -1,0 +1,267 @@
+/**
+ * `nuvola bench suite`: every workload side by side in one process run — nuvola warm, nuvola
+ * cold (the first call after the pool scaled to zero, with `--cold`), the JavaScript reference
+ * on piscina (what a Node user would run) and called directly on the main thread (the floor) —
+ * with SeBS's metrics, and every output checked against the main thread's reference.
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { createRuntime, type Runtime } from 'nuvola';
+import { startRedis, type TestRedis } from '../../state/redis-server.js';
+import { median, percentile, report, round, type BenchReport, type Figure } from '../harness.js';
+import { selectWorkloads } from './index.js';
+import { guestWasm } from './guests.js';
+import { runReference, unpackTask } from './piscina-task.js';
+import { single, type NuvolaRun, type ReferenceEnv, type Size, type TaskResult, type Workload } from './types.js';
+import { drawReport } from './report.js';
+
+export interface SuiteOptions {
+  /** Workload names; empty: all. */
+  workloads: string[];
+  size: Size;
+  /** Also measure nuvola's cold start: the first call after the pool scaled to zero. */
+  cold: boolean;
+  /** Measured rounds after the warm-up round. */
+  runs: number;
+  /** Workers of the nuvola runtime and threads of the piscina pool. */
+  workers: number;
+  /** Told of each finished step (for a progress bar). */
+  onStep?: (done: number, total: number, label: string) => void;
+}
+
+export const SUITE_DEFAULTS: SuiteOptions = { workloads: [], size: 'small', cold: false, runs: 5, workers: 2 };
+
+export type System = 'nuvola' | 'nuvola cold' | 'piscina' | 'direct';
+export const SYSTEMS: readonly System[] = ['nuvola', 'nuvola cold', 'piscina', 'direct'];
+
+/** One measured call of one system. */
+interface Sample {
+  clientMs: number;
+  execMs: number;
+  memoryBytes: number;
+  gbSeconds: number;
+}
+
+/** A workload on a system: medians over the measured rounds (SeBS's metrics). */
+export interface SuiteRow {
+  workload: string;
+  system: System;
+  samples: number;
+  /** Time measured inside the function (the guest's clock; `performance.now()` around the reference). */
+  execMs: number;
+  /** From the call to its answer, on the main thread. */
+  clientMs: number;
+  clientP10Ms: number;
+  clientP90Ms: number;
+  /** Client time − execution time, per call. */
+  overheadMs: number;
+  /** nuvola: the largest linear memory of the calls; JavaScript: V8 heap in use (incl. external) around the task. */
+  memoryBytes: number;
+  /** nuvola: the calls' `usage.gbSeconds`; JavaScript: memory × execution time. */
+  gbSeconds: number;
+}
+
+/** Thrown when an output does not pass its workload's check: the run fails. */
+export class SuiteMismatchError extends Error {
+  constructor(workload: string, system: System, cause: unknown) {
+    super(`bench suite: ${workload} on ${system}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+const QUIET = { logger: () => {} };
+const MiB = 1 << 20;
+const RUNTIME = {
+  maxInputBytes: 64 * MiB,
+  maxOutputBytes: 64 * MiB,
+  maxChainedOutputBytes: 256 * MiB,
+  maxMessageBytes: 64 * MiB,
+  maxQueuedMessageBytes: 64 * MiB,
+};
+const FUNCTION = { memoryLimitPages: 8192, timeoutMs: 600_000 };
+const piscinaTask = fileURLToPath(new URL('./piscina-task.js', import.meta.url));
+
+/** The nanoseconds header every suite guest writes before its output (guests/timed.ts). */
+function splitTimed(output: Uint8Array): { execMs: number; payload: Uint8Array } {
+  if (output.byteLength < 8) throw new Error(`a suite guest answered ${output.byteLength} bytes, less than its 8-byte timing header`);
+  const ns = new DataView(output.buffer, output.byteOffset, 8).getBigUint64(0, true);
+  return { execMs: Number(ns) / 1e6, payload: output.subarray(8) };
+}
+
+async function nuvolaRun(rt: Runtime, w: Workload, input: Uint8Array): Promise<NuvolaRun> {
+  return w.nuvola !== undefined ? w.nuvola(rt, input) : single(await rt.invoke(w.guests[0]!, input));
+}
+
+type Task = (name: string, input: Uint8Array) => Promise<TaskResult>;
+
+async function jsRun(task: Task, w: Workload, input: Uint8Array): Promise<TaskResult> {
+  return w.js !== undefined ? w.js(task, input) : task(w.reference ?? w.name, input);
+}
+
+const until = async (predicate: () => boolean): Promise<void> => {
+  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 2));
+};
+
+async function register(rt: Runtime, list: readonly Workload[]): Promise<void> {
+  for (const w of list)
+    for (const g of w.guests) if (!rt.functions().includes(g)) await rt.register(g, await guestWasm(w.name, g), FUNCTION);
+}
+
+export async function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<BenchReport> {
+  const list = selectWorkloads(options.workloads);
+  const { size, runs, workers } = options;
+  const systems = SYSTEMS.filter((s) => options.cold || s !== 'nuvola cold');
+  const total = list.length * ((runs + 1) * 3 + (options.cold ? runs : 0));
+  let done = 0;
+  const step = (label: string): void => options.onStep?.(++done, total, label);
+  let redis: TestRedis | undefined;
+  const closers: (() => Promise<unknown>)[] = [];
+  const rows: SuiteRow[] = [];
+  try {
+    if (list.some((w) => w.redis === true)) {
+      redis = await startRedis();
+      closers.push(() => redis!.stop());
+    }
+    const env: ReferenceEnv = redis === undefined ? {} : { redisUrl: redis.url };
+    const tier = redis === undefined ? {} : { redis: redis.url };
+    const rt = await createRuntime({ workers, idleTimeoutMs: 600_000, ...RUNTIME, ...tier, ...QUIET });
+    closers.unshift(() => rt.close());
+    // Scales to zero 50 ms after its last call: what a cold call after a quiet spell meets.
+    const coldRt = options.cold ? await createRuntime({ workers, idleTimeoutMs: 50, ...RUNTIME, ...tier, ...QUIET }) : undefined;
+    if (coldRt !== undefined) closers.unshift(() => coldRt.close());
+    const pool = new Piscina({ filename: piscinaTask, minThreads: workers, maxThreads: workers, idleTimeout: 600_000 });
+    closers.unshift(() => pool.destroy());
+    await register(rt, list);
+    if (coldRt !== undefined) await register(coldRt, list);
+    const onPool: Task = async (name, input) => unpackTask((await pool.run({ name, input, env })) as Uint8Array);
+    const here: Task = (name, input) => runReference(name, input, env);
+
+    for (const w of list) {
+      const input = w.input(size);
+      const expected = (await jsRun(here, w, input)).output;
+      const verify = (system: System, output: Uint8Array): void => {
+        try {
+          w.check(input, output, expected);
+        } catch (err) {
+          throw new SuiteMismatchError(w.name, system, err);
+        }
+      };
+      const measure: Record<System, (rtFor?: Runtime) => Promise<Sample>> = {
+        nuvola: async (on = rt) => {
+          const t = performance.now();
+          const r = await nuvolaRun(on, w, input);
+          const clientMs = performance.now() - t;
+          const { execMs, payload } = splitTimed(r.output);
+          verify(on === rt ? 'nuvola' : 'nuvola cold', payload);
+          return {
+            clientMs,
+            execMs,
+            memoryBytes: Math.max(0, ...r.usages.map((u) => u.peakMemoryBytes)),
+            gbSeconds: r.usages.reduce((s, u) => s + u.gbSeconds, 0),
+          };
+        },
+        'nuvola cold': async () => {
+          await until(() => coldRt!.stats().workers === 0);
+          return measure.nuvola(coldRt);
+        },
+        piscina: async () => {
+          const t = performance.now();
+          const r = await jsRun(onPool, w, input);
+          const clientMs = performance.now() - t;
+          verify('piscina', r.output);
+          return { clientMs, execMs: r.execMs, memoryBytes: r.heapBytes, gbSeconds: (r.heapBytes / 2 ** 30) * (r.execMs / 1000) };
+        },
+        direct: async () => {
+          const t = performance.now();
+          const r = await jsRun(here, w, input);
+          const clientMs = performance.now() - t;
+          verify('direct', r.output);
+          return { clientMs, execMs: r.execMs, memoryBytes: r.heapBytes, gbSeconds: (r.heapBytes / 2 ** 30) * (r.execMs / 1000) };
+        },
+      };
+      const warmSystems: System[] = ['nuvola', 'piscina', 'direct'];
+      const samples = new Map<System, Sample[]>(systems.map((s) => [s, []]));
+      // Round 0 warms every side up; the order of the sides rotates from round to round.
+      for (let round = 0; round <= runs; round++) {
+        for (let j = 0; j < warmSystems.length; j++) {
+          const system = warmSystems[(j + round) % warmSystems.length]!;
+          const s = await measure[system]();
+          if (round > 0) samples.get(system)!.push(s);
+          step(`${w.name} ${system}${round === 0 ? ' (warm-up)' : ''}`);
+        }
+      }
+      if (options.cold) {
+        for (let i = 0; i < runs; i++) {
+          samples.get('nuvola cold')!.push(await measure['nuvola cold']());
+          step(`${w.name} nuvola cold`);
+        }
+      }
+      for (const system of systems) rows.push(summarise(w.name, system, samples.get(system)!));
+    }
+  } finally {
+    for (const close of closers) await close();
+  }
+  return suiteReport(options, list, rows);
+}
+
+function summarise(workload: string, system: System, samples: readonly Sample[]): SuiteRow {
+  const client = samples.map((s) => s.clientMs).sort((a, b) => a - b);
+  const pick = (f: (s: Sample) => number): number => median(samples.map(f));
+  return {
+    workload,
+    system,
+    samples: samples.length,
+    execMs: round(
+      pick((s) => s.execMs),
+      3,
+    ),
+    clientMs: round(percentile(client, 50), 3),
+    clientP10Ms: round(percentile(client, 10), 3),
+    clientP90Ms: round(percentile(client, 90), 3),
+    overheadMs: round(
+      pick((s) => s.clientMs - s.execMs),
+      3,
+    ),
+    memoryBytes: Math.round(pick((s) => s.memoryBytes)),
+    gbSeconds: pick((s) => s.gbSeconds),
+  };
+}
+
+/** Faasm's published restore of a Proto-Faaslet and Firecracker's microVM boot, for scale. */
+export const PUBLISHED_COLD_STARTS = { faasmMs: 0.5, firecrackerMs: 125 };
+
+function suiteReport(options: SuiteOptions, list: readonly Workload[], rows: SuiteRow[]): BenchReport {
+  const figures: Figure[] = [];
+  const notes: string[] = [];
+  const row = (w: string, s: System): SuiteRow | undefined => rows.find((r) => r.workload === w && r.system === s);
+  const fig = (name: string, ours: number, baseline: string, theirs: number): Figure => ({
+    name,
+    unit: 'ms',
+    median: round(ours, 3),
+    baseline,
+    baselineMedian: round(theirs, 3),
+    ratio: round(ours / theirs, 3),
+    better: 'lower',
+  });
+  for (const w of list) {
+    const n = row(w.name, 'nuvola')!;
+    const p = row(w.name, 'piscina')!;
+    const d = row(w.name, 'direct')!;
+    figures.push(fig(`${w.name}: overhead (client − execution)`, n.overheadMs, 'piscina', p.overheadMs));
+    figures.push(fig(`${w.name}: execution`, n.execMs, 'JavaScript on the main thread', d.execMs));
+    figures.push(fig(`${w.name}: client time`, n.clientMs, 'piscina', p.clientMs));
+    const c = row(w.name, 'nuvola cold');
+    if (c !== undefined) {
+      figures.push(fig(`${w.name}: cold client time`, c.clientMs, 'nuvola warm', n.clientMs));
+      notes.push(
+        `${w.name}: cold-start cost ${(c.clientMs - n.clientMs).toFixed(2)} ms (cold client − warm client; Faasm's published restore ~${PUBLISHED_COLD_STARTS.faasmMs} ms, Firecracker's boot ~${PUBLISHED_COLD_STARTS.firecrackerMs} ms)`,
+      );
+    }
+  }
+  notes.push(
+    `size ${options.size}, ${options.workers} workers / piscina threads; execution is timed inside the function (the guest's clock, performance.now() around the reference); overhead = client − execution per call; memory: nuvola the largest linear memory of the calls, JavaScript the V8 heap in use around the task (not a true peak); GB·s: nuvola usage.gbSeconds summed over the calls, JavaScript memory × execution.`,
+  );
+  const out = report('suite', options.runs, figures, notes);
+  out.rows = rows;
+  out.attachments = drawReport(out, rows, list);
+  return out;
+}
