@@ -9,15 +9,28 @@ import { workload as graphBfs } from './graph-bfs/workload.js';
 import { workload as alu } from './alu/workload.js';
 import { workload as factors } from './factors/workload.js';
 import { workload as matmul } from './matmul/workload.js';
+import { workload as dna } from './dna-visualisation/workload.js';
+import { workload as crud } from './crud-api/workload.js';
+import { workload as aluParallel } from './alu-parallel/workload.js';
+import { nested as arraySumNested, sequential as arraySumSequential } from './array-sum/workload.js';
+import { viaMessages, viaRedis, viaState } from './data-transfer/workload.js';
 
 export const WORKLOADS: readonly Workload[] = [
   dynamicHtml,
+  crud,
   thumbnailer,
   compression,
   graphPagerank,
   graphMst,
   graphBfs,
+  dna,
   alu,
+  aluParallel,
+  arraySumSequential,
+  arraySumNested,
+  viaState,
+  viaMessages,
+  viaRedis,
   factors,
   matmul,
 ];

@@ -4,17 +4,28 @@ import { getHeapStatistics } from 'node:v8';
 import { Piscina } from 'piscina';
 import type { Reference, ReferenceEnv, TaskResult } from './types.js';
 
-const loaded = new Map<string, Reference>();
+interface ReferenceModule {
+  reference: Reference;
+  /** Releases what the reference keeps between calls on a thread (a client connection). */
+  close?: () => Promise<void>;
+}
+
+const loaded = new Map<string, ReferenceModule>();
 
 /** The reference of the workload folder `name` (loaded once per thread). */
 export async function loadReference(name: string): Promise<Reference> {
-  let ref = loaded.get(name);
-  if (ref === undefined) {
+  let mod = loaded.get(name);
+  if (mod === undefined) {
     if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`not a workload folder: ${name}`);
-    ref = ((await import(`./${name}/reference.js`)) as { reference: Reference }).reference;
-    loaded.set(name, ref);
+    mod = (await import(`./${name}/reference.js`)) as ReferenceModule;
+    loaded.set(name, mod);
   }
-  return ref;
+  return mod.reference;
+}
+
+/** Closes what the references loaded on this thread keep open. */
+export async function closeReferences(): Promise<void> {
+  for (const mod of loaded.values()) await mod.close?.();
 }
 
 const heap = (): number => {

@@ -11,7 +11,7 @@ import { startRedis, type TestRedis } from '../../state/redis-server.js';
 import { median, percentile, report, round, type BenchReport, type Figure } from '../harness.js';
 import { selectWorkloads } from './index.js';
 import { guestWasm } from './guests.js';
-import { runReference, unpackTask } from './piscina-task.js';
+import { closeReferences, runReference, unpackTask } from './piscina-task.js';
 import { single, type NuvolaRun, type ReferenceEnv, type Size, type TaskResult, type Workload } from './types.js';
 import { drawReport } from './report.js';
 
@@ -88,13 +88,13 @@ function splitTimed(output: Uint8Array): { execMs: number; payload: Uint8Array }
 }
 
 async function nuvolaRun(rt: Runtime, w: Workload, input: Uint8Array): Promise<NuvolaRun> {
-  return w.nuvola !== undefined ? w.nuvola(rt, input) : single(await rt.invoke(w.guests[0]!, input));
+  return w.nuvola !== undefined ? w.nuvola(rt, input) : single(await rt.invoke(w.guests[0]!.split('/').pop()!, input));
 }
 
 type Task = (name: string, input: Uint8Array) => Promise<TaskResult>;
 
 async function jsRun(task: Task, w: Workload, input: Uint8Array): Promise<TaskResult> {
-  return w.js !== undefined ? w.js(task, input) : task(w.reference ?? w.name, input);
+  return w.js !== undefined ? w.js(task, input) : task(w.folder ?? w.name, input);
 }
 
 const until = async (predicate: () => boolean): Promise<void> => {
@@ -102,8 +102,12 @@ const until = async (predicate: () => boolean): Promise<void> => {
 };
 
 async function register(rt: Runtime, list: readonly Workload[]): Promise<void> {
-  for (const w of list)
-    for (const g of w.guests) if (!rt.functions().includes(g)) await rt.register(g, await guestWasm(w.name, g), FUNCTION);
+  for (const w of list) {
+    for (const entry of w.guests) {
+      const [folder, guest] = entry.includes('/') ? entry.split('/') : [w.folder ?? w.name, entry];
+      if (!rt.functions().includes(guest!)) await rt.register(guest!, await guestWasm(folder!, guest!), FUNCTION);
+    }
+  }
 }
 
 export async function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<BenchReport> {
@@ -121,6 +125,7 @@ export async function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promis
       redis = await startRedis();
       closers.push(() => redis!.stop());
     }
+    closers.unshift(closeReferences);
     const env: ReferenceEnv = redis === undefined ? {} : { redisUrl: redis.url };
     const tier = redis === undefined ? {} : { redis: redis.url };
     const rt = await createRuntime({ workers, idleTimeoutMs: 600_000, ...RUNTIME, ...tier, ...QUIET });

@@ -41,14 +41,17 @@ export interface Workload {
   origin: string;
   /** What it does, one line. */
   summary: string;
-  /** The guests it registers (files `<name>/guests/<guest>.ts`, registered under the guest's name). */
+  /** Its folder under bench/suite (guests, reference); default: `name`. Several workloads may share one. */
+  folder?: string;
+  /**
+   * The guests it registers, the entry first: files `<folder>/guests/<guest>.ts`, or
+   * `<other folder>/<guest>` for another workload's, registered under the guest's name.
+   */
   guests: string[];
   /** Needs the Redis global tier. */
   redis?: boolean;
   /** The input of a size, from a fixed seed. */
   input(size: Size): Uint8Array;
-  /** The reference module's folder (its `reference.ts` exports `reference: Reference`); default: `name`. */
-  reference?: string;
   /** How nuvola runs it; default: `invoke(guests[0], input)`. */
   nuvola?: (rt: Runtime, input: Uint8Array) => Promise<NuvolaRun>;
   /** How the JavaScript sides run it; default: one task of the reference. */
@@ -60,6 +63,13 @@ export interface Workload {
 /** The default nuvola run: one call of the entry guest. */
 export function single(result: InvokeResult): NuvolaRun {
   return { output: result.output, usages: result.usage === undefined ? [] : [result.usage], cold: result.cold };
+}
+
+/** A nuvola run of an entry that calls others: traced, so that every call's usage counts. */
+export async function chainRun(rt: Runtime, entry: string, input: Uint8Array): Promise<NuvolaRun> {
+  const r = await rt.invoke(entry, input, { trace: true });
+  const usages = (r.calls ?? []).flatMap((c) => (c.usage === undefined ? [] : [c.usage]));
+  return { output: r.output, usages, cold: r.cold };
 }
 
 /** A check that the output is byte for byte the reference's. */
