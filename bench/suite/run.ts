@@ -110,8 +110,12 @@ async function register(rt: Runtime, list: readonly Workload[]): Promise<void> {
   }
 }
 
-export async function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<BenchReport> {
-  const list = selectWorkloads(options.workloads);
+export function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<BenchReport> {
+  return runWorkloads(selectWorkloads(options.workloads), options);
+}
+
+/** The suite over `list` (`options.workloads` is not read). */
+export async function runWorkloads(list: readonly Workload[], options: SuiteOptions): Promise<BenchReport> {
   const { size, runs, workers } = options;
   const systems = SYSTEMS.filter((s) => options.cold || s !== 'nuvola cold');
   const total = list.length * ((runs + 1) * 3 + (options.cold ? runs : 0));
