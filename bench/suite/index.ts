@@ -14,6 +14,8 @@ import { workload as crud } from './crud-api/workload.js';
 import { workload as aluParallel } from './alu-parallel/workload.js';
 import { nested as arraySumNested, sequential as arraySumSequential } from './array-sum/workload.js';
 import { viaMessages, viaRedis, viaState } from './data-transfer/workload.js';
+import { workload as mapReduce } from './workflow-mapreduce/workload.js';
+import { workload as mlLoop } from './workflow-ml/workload.js';
 
 export const WORKLOADS: readonly Workload[] = [
   dynamicHtml,
@@ -33,6 +35,8 @@ export const WORKLOADS: readonly Workload[] = [
   viaRedis,
   factors,
   matmul,
+  mapReduce,
+  mlLoop,
 ];
 
 /** The workloads named (all when `names` is empty); an unknown name is an error that lists the known ones. */

@@ -37,6 +37,7 @@ function value(rows: readonly SuiteRow[], workload: string, system: System, key:
 const escape = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 function fmt(v: number): string {
+  if (!Number.isFinite(v)) return '—';
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(0) : a >= 1 ? v.toFixed(2) : a >= 0.001 ? v.toPrecision(3) : v.toExponential(2);
@@ -54,7 +55,9 @@ export function barChart(rows: readonly SuiteRow[], workloads: readonly string[]
   const top = 40;
   const plotW = width - left - 90;
   const height = top + workloads.length * group + 50;
-  const values = workloads.flatMap((w) => systems.map((s) => value(rows, w, s, metric.key) ?? 0)).filter((v) => v > 0);
+  const values = workloads
+    .flatMap((w) => systems.map((s) => value(rows, w, s, metric.key) ?? 0))
+    .filter((v) => v > 0 && Number.isFinite(v));
   const lo = Math.floor(Math.log10(Math.min(...values, 1)));
   const hi = Math.ceil(Math.log10(Math.max(...values, 1e-9)));
   const span = Math.max(1, hi - lo);
@@ -75,7 +78,7 @@ export function barChart(rows: readonly SuiteRow[], workloads: readonly string[]
     parts.push(`<text x="${left - 6}" y="${y0 + (systems.length * bar) / 2 + 4}" text-anchor="end">${escape(w)}</text>`);
     systems.forEach((s, j) => {
       const v = value(rows, w, s, metric.key);
-      if (v === undefined || v <= 0) return;
+      if (v === undefined || !(v > 0) || !Number.isFinite(v)) return;
       const y = y0 + j * bar;
       parts.push(
         `<rect x="${left}" y="${y}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="${bar - 2}" fill="${COLOURS[s]}"><title>${escape(`${w}, ${s}: ${fmt(v)} ${metric.unit}`)}</title></rect>`,
@@ -115,7 +118,7 @@ function cells(rows: readonly SuiteRow[]): string[][] {
       fmt(r.overheadMs),
       cold === undefined ? '' : fmt(cold),
       fmt(r.memoryBytes / 2 ** 20),
-      r.gbSeconds.toExponential(2),
+      Number.isFinite(r.gbSeconds) ? r.gbSeconds.toExponential(2) : '—',
     ];
   });
 }

@@ -159,13 +159,13 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
           const t = performance.now();
           const r = await nuvolaRun(on, w, input);
           const clientMs = performance.now() - t;
-          const { execMs, payload } = splitTimed(r.output);
+          const { execMs, payload } = w.timed === false ? { execMs: NaN, payload: r.output } : splitTimed(r.output);
           verify(on === rt ? 'nuvola' : 'nuvola cold', payload);
           return {
             clientMs,
             execMs,
-            memoryBytes: Math.max(0, ...r.usages.map((u) => u.peakMemoryBytes)),
-            gbSeconds: r.usages.reduce((s, u) => s + u.gbSeconds, 0),
+            memoryBytes: r.usages.length === 0 ? NaN : Math.max(...r.usages.map((u) => u.peakMemoryBytes)),
+            gbSeconds: r.usages.length === 0 ? NaN : r.usages.reduce((s, u) => s + u.gbSeconds, 0),
           };
         },
         'nuvola cold': async () => {
@@ -255,8 +255,10 @@ function suiteReport(options: SuiteOptions, list: readonly Workload[], rows: Sui
     const n = row(w.name, 'nuvola')!;
     const p = row(w.name, 'piscina')!;
     const d = row(w.name, 'direct')!;
-    figures.push(fig(`${w.name}: overhead (client − execution)`, n.overheadMs, 'piscina', p.overheadMs));
-    figures.push(fig(`${w.name}: execution`, n.execMs, 'JavaScript on the main thread', d.execMs));
+    if (w.timed !== false) {
+      figures.push(fig(`${w.name}: overhead (client − execution)`, n.overheadMs, 'piscina', p.overheadMs));
+      figures.push(fig(`${w.name}: execution`, n.execMs, 'JavaScript on the main thread', d.execMs));
+    }
     figures.push(fig(`${w.name}: client time`, n.clientMs, 'piscina', p.clientMs));
     const c = row(w.name, 'nuvola cold');
     if (c !== undefined) {
@@ -267,6 +269,7 @@ function suiteReport(options: SuiteOptions, list: readonly Workload[], rows: Sui
     }
   }
   notes.push(
+    `workflows (workflow-*) are measured by their makespan (client time) only: their functions are composed on the main thread, so there is no one execution inside a function.`,
     `size ${options.size}, ${options.workers} workers / piscina threads; execution is timed inside the function (the guest's clock, performance.now() around the reference); overhead = client − execution per call; memory: nuvola the largest linear memory of the calls, JavaScript the V8 heap in use around the task (not a true peak); GB·s: nuvola usage.gbSeconds summed over the calls, JavaScript memory × execution.`,
   );
   const out = report('suite', options.runs, figures, notes);

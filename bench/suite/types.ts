@@ -48,6 +48,11 @@ export interface Workload {
    * `<other folder>/<guest>` for another workload's, registered under the guest's name.
    */
   guests: string[];
+  /**
+   * False for a workflow: its output carries no timing header (its functions are composed by a
+   * skeleton on the main thread), so only client time (the makespan) is measured.
+   */
+  timed?: false;
   /** Needs the Redis global tier. */
   redis?: boolean;
   /** The input of a size, from a fixed seed. */
