@@ -14,9 +14,9 @@ describe('nuvola bench suite', () => {
     const steps: number[] = [];
     const report = await benchSuite({ ...SUITE_DEFAULTS, size: 'test', runs: 1, cold: true, onStep: (done) => steps.push(done) });
     const rows = report.rows as SuiteRow[];
-    expect(rows).toHaveLength(WORKLOADS.length * 4);
+    expect(rows).toHaveLength(WORKLOADS.length * 5);
     for (const w of WORKLOADS) {
-      for (const system of ['nuvola', 'nuvola cold', 'piscina', 'direct'] as const) {
+      for (const system of ['nuvola', 'nuvola restore', 'nuvola cold', 'piscina', 'direct'] as const) {
         const row = rows.find((r) => r.workload === w.name && r.system === system);
         expect(row, `${w.name} on ${system}`).toBeDefined();
         expect(row!.samples).toBe(1);
@@ -34,7 +34,7 @@ describe('nuvola bench suite', () => {
       }
     }
     expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
-    expect(steps.length).toBe(WORKLOADS.length * 7);
+    expect(steps.length).toBe(WORKLOADS.length * 8);
     const files = Object.keys(report.attachments ?? {});
     expect(files).toEqual(
       expect.arrayContaining(['suite.html', 'suite-execution.svg', 'suite-overhead.svg', 'suite-cold.svg', 'suite-gbs.svg']),

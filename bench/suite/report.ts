@@ -22,14 +22,21 @@ export const METRICS: readonly Metric[] = [
   { key: 'gbSeconds', file: 'suite-gbs.svg', title: 'memory-seconds per call', unit: 'GB·s' },
 ];
 
-const COLOURS: Record<System, string> = { nuvola: '#1f77b4', 'nuvola cold': '#9ecae1', piscina: '#d62728', direct: '#7f7f7f' };
+const COLOURS: Record<System, string> = {
+  nuvola: '#1f77b4',
+  'nuvola restore': '#6baed6',
+  'nuvola cold': '#c6dbef',
+  piscina: '#d62728',
+  direct: '#7f7f7f',
+};
+const COLD_SYSTEMS: readonly System[] = ['nuvola restore', 'nuvola cold'];
 
 function value(rows: readonly SuiteRow[], workload: string, system: System, key: Metric['key']): number | undefined {
   const r = rows.find((x) => x.workload === workload && x.system === system);
   if (r === undefined) return undefined;
   if (key === 'coldMs') {
     const warm = rows.find((x) => x.workload === workload && x.system === 'nuvola');
-    return system === 'nuvola cold' && warm !== undefined ? r.clientMs - warm.clientMs : undefined;
+    return COLD_SYSTEMS.includes(system) && warm !== undefined ? r.clientMs - warm.clientMs : undefined;
   }
   return key === 'memoryBytes' ? r.memoryBytes / 2 ** 20 : r[key];
 }
@@ -109,7 +116,7 @@ const COLUMNS = [
 
 function cells(rows: readonly SuiteRow[]): string[][] {
   return rows.map((r) => {
-    const cold = r.system === 'nuvola cold' ? value(rows, r.workload, r.system, 'coldMs') : undefined;
+    const cold = COLD_SYSTEMS.includes(r.system) ? value(rows, r.workload, r.system, 'coldMs') : undefined;
     return [
       r.workload,
       r.system,

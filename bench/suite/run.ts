@@ -31,8 +31,15 @@ export interface SuiteOptions {
 
 export const SUITE_DEFAULTS: SuiteOptions = { workloads: [], size: 'small', cold: false, runs: 5, workers: 2 };
 
-export type System = 'nuvola' | 'nuvola cold' | 'piscina' | 'direct';
-export const SYSTEMS: readonly System[] = ['nuvola', 'nuvola cold', 'piscina', 'direct'];
+/**
+ * `nuvola`: warm instances; `nuvola restore`: a new instance from the snapshot for every call
+ * on a running worker (what Faasm's restore compares with); `nuvola cold`: the first call after
+ * the pool scaled to zero (a worker thread starts, then the restore); `piscina`: the JavaScript
+ * reference on a piscina pool; `direct`: the reference on the main thread (the floor).
+ */
+export type System = 'nuvola' | 'nuvola restore' | 'nuvola cold' | 'piscina' | 'direct';
+export const SYSTEMS: readonly System[] = ['nuvola', 'nuvola restore', 'nuvola cold', 'piscina', 'direct'];
+const COLD: readonly System[] = ['nuvola restore', 'nuvola cold'];
 
 /** One measured call of one system. */
 interface Sample {
@@ -117,8 +124,8 @@ export function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<Benc
 /** The suite over `list` (`options.workloads` is not read). */
 export async function runWorkloads(list: readonly Workload[], options: SuiteOptions): Promise<BenchReport> {
   const { size, runs, workers } = options;
-  const systems = SYSTEMS.filter((s) => options.cold || s !== 'nuvola cold');
-  const total = list.length * ((runs + 1) * 3 + (options.cold ? runs : 0));
+  const systems = SYSTEMS.filter((s) => options.cold || !COLD.includes(s));
+  const total = list.length * ((runs + 1) * 3 + (options.cold ? 2 * runs : 0));
   let done = 0;
   const step = (label: string): void => options.onStep?.(++done, total, label);
   let redis: TestRedis | undefined;
@@ -137,10 +144,16 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
     // Scales to zero 50 ms after its last call: what a cold call after a quiet spell meets.
     const coldRt = options.cold ? await createRuntime({ workers, idleTimeoutMs: 50, ...RUNTIME, ...tier, ...QUIET }) : undefined;
     if (coldRt !== undefined) closers.unshift(() => coldRt.close());
+    // Keeps no idle instance: every call restores one from the snapshot, on a running worker.
+    const restoreRt = options.cold
+      ? await createRuntime({ workers, minWorkers: workers, maxIdleInstances: 0, idleTimeoutMs: 600_000, ...RUNTIME, ...tier, ...QUIET })
+      : undefined;
+    if (restoreRt !== undefined) closers.unshift(() => restoreRt.close());
     const pool = new Piscina({ filename: piscinaTask, minThreads: workers, maxThreads: workers, idleTimeout: 600_000 });
     closers.unshift(() => pool.destroy());
     await register(rt, list);
     if (coldRt !== undefined) await register(coldRt, list);
+    if (restoreRt !== undefined) await register(restoreRt, list);
     const onPool: Task = async (name, input) => unpackTask((await pool.run({ name, input, env })) as Uint8Array);
     const here: Task = (name, input) => runReference(name, input, env);
 
@@ -154,13 +167,15 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
           throw new SuiteMismatchError(w.name, system, err);
         }
       };
-      const measure: Record<System, (rtFor?: Runtime) => Promise<Sample>> = {
-        nuvola: async (on = rt) => {
+      const measure: Record<System, (on?: Runtime, system?: System) => Promise<Sample>> = {
+        nuvola: async (on = rt, system: System = 'nuvola') => {
           const t = performance.now();
           const r = await nuvolaRun(on, w, input);
           const clientMs = performance.now() - t;
           const { execMs, payload } = w.timed === false ? { execMs: NaN, payload: r.output } : splitTimed(r.output);
-          verify(on === rt ? 'nuvola' : 'nuvola cold', payload);
+          verify(system, payload);
+          if (system !== 'nuvola' && w.timed !== false && !r.cold)
+            throw new Error(`bench suite: ${w.name} on ${system}: the call was not cold`);
           return {
             clientMs,
             execMs,
@@ -168,9 +183,10 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
             gbSeconds: r.usages.length === 0 ? NaN : r.usages.reduce((s, u) => s + u.gbSeconds, 0),
           };
         },
+        'nuvola restore': () => measure.nuvola(restoreRt, 'nuvola restore'),
         'nuvola cold': async () => {
           await until(() => coldRt!.stats().workers === 0);
-          return measure.nuvola(coldRt);
+          return measure.nuvola(coldRt, 'nuvola cold');
         },
         piscina: async () => {
           const t = performance.now();
@@ -199,9 +215,13 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
         }
       }
       if (options.cold) {
+        // A warm-up call first: the restore runtime's workers then have the module compiled.
+        await measure['nuvola restore']();
         for (let i = 0; i < runs; i++) {
-          samples.get('nuvola cold')!.push(await measure['nuvola cold']());
-          step(`${w.name} nuvola cold`);
+          for (const system of COLD) {
+            samples.get(system)!.push(await measure[system]());
+            step(`${w.name} ${system}`);
+          }
         }
       }
       for (const system of systems) rows.push(summarise(w.name, system, samples.get(system)!));
@@ -261,10 +281,12 @@ function suiteReport(options: SuiteOptions, list: readonly Workload[], rows: Sui
     }
     figures.push(fig(`${w.name}: client time`, n.clientMs, 'piscina', p.clientMs));
     const c = row(w.name, 'nuvola cold');
-    if (c !== undefined) {
-      figures.push(fig(`${w.name}: cold client time`, c.clientMs, 'nuvola warm', n.clientMs));
+    const r = row(w.name, 'nuvola restore');
+    if (c !== undefined && r !== undefined) {
+      figures.push(fig(`${w.name}: client time, new instance per call`, r.clientMs, 'nuvola warm', n.clientMs));
+      figures.push(fig(`${w.name}: client time after scaling to zero`, c.clientMs, 'nuvola warm', n.clientMs));
       notes.push(
-        `${w.name}: cold-start cost ${(c.clientMs - n.clientMs).toFixed(2)} ms (cold client − warm client; Faasm's published restore ~${PUBLISHED_COLD_STARTS.faasmMs} ms, Firecracker's boot ~${PUBLISHED_COLD_STARTS.firecrackerMs} ms)`,
+        `${w.name}: cold-start cost ${(r.clientMs - n.clientMs).toFixed(2)} ms for a new instance (restore), ${(c.clientMs - n.clientMs).toFixed(2)} ms after scaling to zero (worker start + restore); Faasm's published restore ~${PUBLISHED_COLD_STARTS.faasmMs} ms, Firecracker's boot ~${PUBLISHED_COLD_STARTS.firecrackerMs} ms`,
       );
     }
   }
