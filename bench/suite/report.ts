@@ -3,8 +3,7 @@
  * log scale), one HTML page with them and the table, and the plain-text table.
  */
 import type { BenchReport } from '../harness.js';
-import type { Workload } from './types.js';
-import type { SuiteRow, System } from './run.js';
+import type { SuiteRow, System, Workload } from './types.js';
 
 interface Metric {
   key: 'execMs' | 'clientMs' | 'overheadMs' | 'memoryBytes' | 'gbSeconds' | 'coldMs';

@@ -12,7 +12,19 @@ import { median, percentile, report, round, type BenchReport, type Figure } from
 import { selectWorkloads } from './index.js';
 import { guestWasm } from './guests.js';
 import { closeReferences, runReference, unpackTask } from './piscina-task.js';
-import { single, type NuvolaRun, type ReferenceEnv, type Size, type TaskResult, type Workload } from './types.js';
+import {
+  single,
+  SYSTEMS,
+  type NuvolaRun,
+  type ReferenceEnv,
+  type Size,
+  type SuiteRow,
+  type System,
+  type TaskResult,
+  type Workload,
+} from './types.js';
+
+export { SYSTEMS, type SuiteRow, type System } from './types.js';
 import { drawReport } from './report.js';
 
 export interface SuiteOptions {
@@ -31,14 +43,6 @@ export interface SuiteOptions {
 
 export const SUITE_DEFAULTS: SuiteOptions = { workloads: [], size: 'small', cold: false, runs: 5, workers: 2 };
 
-/**
- * `nuvola`: warm instances; `nuvola restore`: a new instance from the snapshot for every call
- * on a running worker (what Faasm's restore compares with); `nuvola cold`: the first call after
- * the pool scaled to zero (a worker thread starts, then the restore); `piscina`: the JavaScript
- * reference on a piscina pool; `direct`: the reference on the main thread (the floor).
- */
-export type System = 'nuvola' | 'nuvola restore' | 'nuvola cold' | 'piscina' | 'direct';
-export const SYSTEMS: readonly System[] = ['nuvola', 'nuvola restore', 'nuvola cold', 'piscina', 'direct'];
 const COLD: readonly System[] = ['nuvola restore', 'nuvola cold'];
 
 /** One measured call of one system. */
@@ -46,25 +50,6 @@ interface Sample {
   clientMs: number;
   execMs: number;
   memoryBytes: number;
-  gbSeconds: number;
-}
-
-/** A workload on a system: medians over the measured rounds (SeBS's metrics). */
-export interface SuiteRow {
-  workload: string;
-  system: System;
-  samples: number;
-  /** Time measured inside the function (the guest's clock; `performance.now()` around the reference). */
-  execMs: number;
-  /** From the call to its answer, on the main thread. */
-  clientMs: number;
-  clientP10Ms: number;
-  clientP90Ms: number;
-  /** Client time − execution time, per call. */
-  overheadMs: number;
-  /** nuvola: the largest linear memory of the calls; JavaScript: V8 heap in use (incl. external) around the task. */
-  memoryBytes: number;
-  /** nuvola: the calls' `usage.gbSeconds`; JavaScript: memory × execution time. */
   gbSeconds: number;
 }
 

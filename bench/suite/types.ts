@@ -97,3 +97,31 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
 }
+
+/**
+ * `nuvola`: warm instances; `nuvola restore`: a new instance from the snapshot for every call
+ * on a running worker (what Faasm's restore compares with); `nuvola cold`: the first call after
+ * the pool scaled to zero (a worker thread starts, then the restore); `piscina`: the JavaScript
+ * reference on a piscina pool; `direct`: the reference on the main thread (the floor).
+ */
+export type System = 'nuvola' | 'nuvola restore' | 'nuvola cold' | 'piscina' | 'direct';
+export const SYSTEMS: readonly System[] = ['nuvola', 'nuvola restore', 'nuvola cold', 'piscina', 'direct'];
+
+/** A workload on a system: medians over the measured rounds (SeBS's metrics). */
+export interface SuiteRow {
+  workload: string;
+  system: System;
+  samples: number;
+  /** Time measured inside the function (the guest's clock; `performance.now()` around the reference). */
+  execMs: number;
+  /** From the call to its answer, on the main thread. */
+  clientMs: number;
+  clientP10Ms: number;
+  clientP90Ms: number;
+  /** Client time − execution time, per call. */
+  overheadMs: number;
+  /** nuvola: the largest linear memory of the calls; JavaScript: V8 heap in use (incl. external) around the task. */
+  memoryBytes: number;
+  /** nuvola: the calls' `usage.gbSeconds`; JavaScript: memory × execution time. */
+  gbSeconds: number;
+}
