@@ -34,7 +34,7 @@ describe('nuvola bench suite', () => {
       }
     }
     expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
-    expect(steps.length).toBe(WORKLOADS.length * 8);
+    expect(steps.length).toBe(WORKLOADS.length * 9);
     const files = Object.keys(report.attachments ?? {});
     expect(files).toEqual(
       expect.arrayContaining(['suite.html', 'suite-execution.svg', 'suite-overhead.svg', 'suite-cold.svg', 'suite-gbs.svg']),

@@ -110,7 +110,7 @@ export function benchSuite(options: SuiteOptions = SUITE_DEFAULTS): Promise<Benc
 export async function runWorkloads(list: readonly Workload[], options: SuiteOptions): Promise<BenchReport> {
   const { size, runs, workers } = options;
   const systems = SYSTEMS.filter((s) => options.cold || !COLD.includes(s));
-  const total = list.length * ((runs + 1) * 3 + (options.cold ? 2 * runs : 0));
+  const total = list.length * (options.cold ? (runs + 1) * 4 + runs : (runs + 1) * 3);
   let done = 0;
   const step = (label: string): void => options.onStep?.(++done, total, label);
   let redis: TestRedis | undefined;
@@ -188,25 +188,21 @@ export async function runWorkloads(list: readonly Workload[], options: SuiteOpti
           return { clientMs, execMs: r.execMs, memoryBytes: r.heapBytes, gbSeconds: (r.heapBytes / 2 ** 30) * (r.execMs / 1000) };
         },
       };
-      const warmSystems: System[] = ['nuvola', 'piscina', 'direct'];
+      // Side by side: every round runs each system once, the order rotating from round to round;
+      // round 0 warms every side up. The call after scaling to zero ends each round (it needs
+      // the pool idle first).
+      const rotating: System[] = options.cold ? ['nuvola', 'nuvola restore', 'piscina', 'direct'] : ['nuvola', 'piscina', 'direct'];
       const samples = new Map<System, Sample[]>(systems.map((s) => [s, []]));
-      // Round 0 warms every side up; the order of the sides rotates from round to round.
       for (let round = 0; round <= runs; round++) {
-        for (let j = 0; j < warmSystems.length; j++) {
-          const system = warmSystems[(j + round) % warmSystems.length]!;
+        for (let j = 0; j < rotating.length; j++) {
+          const system = rotating[(j + round) % rotating.length]!;
           const s = await measure[system]();
           if (round > 0) samples.get(system)!.push(s);
           step(`${w.name} ${system}${round === 0 ? ' (warm-up)' : ''}`);
         }
-      }
-      if (options.cold) {
-        // A warm-up call first: the restore runtime's workers then have the module compiled.
-        await measure['nuvola restore']();
-        for (let i = 0; i < runs; i++) {
-          for (const system of COLD) {
-            samples.get(system)!.push(await measure[system]());
-            step(`${w.name} ${system}`);
-          }
+        if (options.cold && round > 0) {
+          samples.get('nuvola cold')!.push(await measure['nuvola cold']());
+          step(`${w.name} nuvola cold`);
         }
       }
       for (const system of systems) rows.push(summarise(w.name, system, samples.get(system)!));
