@@ -18,14 +18,20 @@ function payload(mode: number, size: Size): Uint8Array {
   return bytes;
 }
 
-/** The JavaScript side: the producer's answer comes back to the main thread, which hands it to the consumer. */
-async function js(task: (name: string, input: Uint8Array) => Promise<TaskResult>, input: Uint8Array): Promise<TaskResult> {
-  const producer = input.slice();
-  new DataView(producer.buffer).setUint32(0, 0, true);
-  const a = await task('data-transfer', producer);
-  const b = await task('data-transfer', a.output);
-  return { output: b.output, execMs: a.execMs + b.execMs, heapBytes: Math.max(a.heapBytes, b.heapBytes) };
-}
+/**
+ * The JavaScript side: the producer's answer comes back to the main thread, which hands it to
+ * the consumer; for `transfer-redis` the producer stores it in Redis and the consumer reads it
+ * from there (ioredis).
+ */
+const js =
+  (producerRole: number) =>
+  async (task: (name: string, input: Uint8Array) => Promise<TaskResult>, input: Uint8Array): Promise<TaskResult> => {
+    const producer = input.slice();
+    new DataView(producer.buffer).setUint32(0, producerRole, true);
+    const a = await task('data-transfer', producer);
+    const b = await task('data-transfer', a.output);
+    return { output: b.output, execMs: a.execMs + b.execMs, heapBytes: Math.max(a.heapBytes, b.heapBytes) };
+  };
 
 async function group(rt: Runtime, input: Uint8Array): Promise<NuvolaRun> {
   const ranks = await rt.invokeGroup('transfer', 2, input);
@@ -36,7 +42,7 @@ async function group(rt: Runtime, input: Uint8Array): Promise<NuvolaRun> {
   };
 }
 
-const common = { folder: 'data-transfer', guests: ['transfer'], js, check: sameBytes('data-transfer') };
+const common = { folder: 'data-transfer', guests: ['transfer'], js: js(0), check: sameBytes('data-transfer') };
 
 export const viaState: Workload = {
   ...common,
@@ -62,6 +68,7 @@ export const viaRedis: Workload = {
   origin: 'ServerlessBench data transfer (Redis)',
   summary: 'the payload pushed to the Redis tier by the producer, pulled by the consumer',
   redis: true,
+  js: js(2),
   input: (size) => payload(MODE.redis, size),
   nuvola: (rt, input) => chainRun(rt, 'transfer', input),
 };
