@@ -40,6 +40,8 @@ export interface CallRecord {
   returnCode: number | undefined;
   /** The failure's code, when it failed. */
   error: string | undefined;
+  /** What the call used (its `usage`), when a worker of this runtime ran it. */
+  usage?: Usage;
 }
 
 /** How a call relates to others: the caller that chained it, a root whose tree is traced, its group. */

@@ -290,7 +290,7 @@ export class Pool implements PoolCore {
         if (registration !== undefined && this.functions.get(fn) === registration)
           this.meters.record(fn, performance.now() - invoked, usage, code, cold);
       };
-      const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
+      const record = (worker: number, returnCode: number | undefined, error: string | undefined, usage: Usage | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
         const now = wallClock();
@@ -303,6 +303,7 @@ export class Pool implements PoolCore {
           durationMs: now - started,
           returnCode,
           error,
+          ...(usage !== undefined ? { usage } : {}),
         });
       };
       const pending: Pending = {
@@ -313,7 +314,7 @@ export class Pool implements PoolCore {
           meter(result.usage, undefined, result.cold);
           this.release();
           this.freeSlot(pending);
-          record(result.worker, result.returnCode, undefined);
+          record(result.worker, result.returnCode, undefined, result.usage);
           // In the order they started (ids of calls a worker ran itself are negative).
           if (link?.trace === true && trace !== undefined) result.calls = [...trace.records].sort((a, b) => a.startMs - b.startMs);
           resolve(result);
@@ -324,7 +325,7 @@ export class Pool implements PoolCore {
           meter(error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
-          record(-1, undefined, error.code);
+          record(-1, undefined, error.code, error.details['usage'] as Usage | undefined);
           reject(error);
         },
         position: 0,

@@ -5,7 +5,17 @@
  */
 import { formatTable, type BenchReport } from '../../bench/harness.js';
 
-export const BENCHES: Record<string, (runs: number | undefined) => Promise<BenchReport>> = {
+/** What only `bench suite` takes: which workloads, their size, whether to measure cold starts, a progress display. */
+export interface SuiteFlags {
+  workload: string[];
+  size: 'test' | 'small' | 'large';
+  cold: boolean;
+  onStep?: (done: number, total: number, label: string) => void;
+}
+
+export const SUITE_FLAG_DEFAULTS: SuiteFlags = { workload: [], size: 'small', cold: false };
+
+export const BENCHES: Record<string, (runs: number | undefined, suite: SuiteFlags) => Promise<BenchReport>> = {
   invoke: async (runs) => {
     const { benchInvoke, INVOKE_DEFAULTS } = await import('../../bench/invoke.js');
     return benchInvoke({ ...INVOKE_DEFAULTS, runs: runs ?? INVOKE_DEFAULTS.runs });
@@ -44,11 +54,33 @@ export const BENCHES: Record<string, (runs: number | undefined) => Promise<Bench
   metering: async (runs) => (await import('../../bench/metering.js')).benchMetering(runs),
   serve: async (runs) => (await import('../../bench/serve.js')).benchServe(runs === undefined ? {} : { runs }),
   wasi: async (runs) => (await import('../../bench/wasi.js')).benchWasi(runs ?? 5),
+  // Loaded on demand: the serverless workloads (SeBS, ServerlessBench, FaaSdom) and their guests.
+  suite: async (runs, flags) => {
+    const { benchSuite, SUITE_DEFAULTS } = await import('../../bench/suite/run.js');
+    return benchSuite({
+      ...SUITE_DEFAULTS,
+      runs: runs ?? SUITE_DEFAULTS.runs,
+      workloads: flags.workload,
+      size: flags.size,
+      cold: flags.cold,
+      ...(flags.onStep !== undefined ? { onStep: flags.onStep } : {}),
+    });
+  },
 };
 
-export async function runBench(name: string, runs: number | undefined): Promise<{ json: BenchReport; table: string }> {
+export async function runBench(
+  name: string,
+  runs: number | undefined,
+  suite: SuiteFlags = SUITE_FLAG_DEFAULTS,
+): Promise<{ json: BenchReport; table: string }> {
   const bench = BENCHES[name];
   if (bench === undefined) throw new Error(`unknown benchmark '${name}'; known: ${Object.keys(BENCHES).join(', ')}`);
-  const json = await bench(runs);
-  return { json, table: formatTable(json) };
+  const json = await bench(runs, suite);
+  const table = name === 'suite' ? (await import('../../bench/suite/report.js')).formatSuite(json) : formatTable(json);
+  return { json, table };
+}
+
+/** The suite's progress display on stderr: a bar on a terminal, plain lines otherwise. */
+export async function suiteProgress(): Promise<{ step(done: number, total: number, label: string): void; stop(): void }> {
+  return (await import('../../bench/suite/progress.js')).progress();
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync, watch } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { buildGuest, createRuntime, NuvolaError, type FunctionOptions } from '../index.js';
-import { BENCHES, runBench } from './bench.js';
+import { BENCHES, runBench, suiteProgress } from './bench.js';
 import { initApp } from './init.js';
 import type { ServeCliOptions } from '../../serve/cli.js';
 
@@ -312,18 +312,39 @@ program
   .option('--json', 'print one JSON document instead of a table', false)
   .option('--out <file>', 'also write the JSON document to this file')
   .addOption(new Option('--runs <n>', 'measured runs after the warm-up').argParser(positiveInt))
-  .action(async (name: string, opts: { json: boolean; out?: string; runs?: number }) => {
-    try {
-      const { json, table } = await runBench(name, opts.runs);
-      const { attachments, ...document } = json;
-      if (opts.out !== undefined) {
-        await writeFile(opts.out, `${JSON.stringify(document, null, 2)}\n`);
-        for (const [name, text] of Object.entries(attachments ?? {})) await writeFile(join(dirname(opts.out), name), text);
+  .option('--workload <name>', 'bench suite: run only this workload (repeat for more; default: all)', collect, [])
+  .addOption(new Option('--size <size>', 'bench suite: the inputs’ size').choices(['test', 'small', 'large']).default('small'))
+  .option('--cold', 'bench suite: also measure the first call after the pool scaled to zero', false)
+  .action(
+    async (
+      name: string,
+      opts: { json: boolean; out?: string; runs?: number; workload: string[]; size: 'test' | 'small' | 'large'; cold: boolean },
+    ) => {
+      try {
+        const suiteOnly = opts.workload.length > 0 || opts.cold || opts.size !== 'small';
+        if (name !== 'suite' && suiteOnly) throw new InvalidArgumentError('--workload, --size and --cold apply to `bench suite` only');
+        const bar = name === 'suite' ? await suiteProgress() : undefined;
+        let result: Awaited<ReturnType<typeof runBench>>;
+        try {
+          result = await runBench(name, opts.runs, {
+            workload: opts.workload,
+            size: opts.size,
+            cold: opts.cold,
+            ...(bar !== undefined ? { onStep: (done: number, total: number, label: string) => bar.step(done, total, label) } : {}),
+          });
+        } finally {
+          bar?.stop();
+        }
+        const { attachments, ...document } = result.json;
+        if (opts.out !== undefined) {
+          await writeFile(opts.out, `${JSON.stringify(document, null, 2)}\n`);
+          for (const [name, text] of Object.entries(attachments ?? {})) await writeFile(join(dirname(opts.out), name), text);
+        }
+        process.stdout.write(opts.json ? `${JSON.stringify(document, null, 2)}\n` : `${result.table}\n`);
+      } catch (err) {
+        fail(err);
       }
-      process.stdout.write(opts.json ? `${JSON.stringify(document, null, 2)}\n` : `${table}\n`);
-    } catch (err) {
-      fail(err);
-    }
-  });
+    },
+  );
 
 await program.parseAsync();
