@@ -53,7 +53,14 @@ function checkSize(ctx: GuestContext, key: string, size: number): void {
 }
 
 /** Places `key` (at least `size` bytes) in the region memory and points `slot` at it; `own`: the map this slot already holds. */
-async function place(ctx: GuestContext, region: RegionState, slot: number, key: string, size: number, own: Mapped | undefined): Promise<void> {
+async function place(
+  ctx: GuestContext,
+  region: RegionState,
+  slot: number,
+  key: string,
+  size: number,
+  own: Mapped | undefined,
+): Promise<void> {
   region.client ??= newStateClient(ctx, (method, ...args) => region.rpc.call(method, ...args));
   const { grant, state } = await region.client.map(key, size, own === undefined ? 0 : 1);
   const slots = region.slots;
@@ -96,7 +103,11 @@ function unmapAll(ctx: GuestContext, state: RegionState): void {
 }
 
 export default guestCapability<RegionState, RegionDeps>({
-  newSlot: (_spec, rpc) => ({ slots: new Array<Mapped | undefined>(abi.REGION_SLOTS).fill(undefined), client: undefined, rpc: rpc ?? unavailable }),
+  newSlot: (_spec, rpc) => ({
+    slots: new Array<Mapped | undefined>(abi.REGION_SLOTS).fill(undefined),
+    client: undefined,
+    rpc: rpc ?? unavailable,
+  }),
   endCall: (ctx, state) => unmapAll(ctx, state),
   bind(ref: ContextRef, regionOf: Slot<RegionState>) {
     const guarded =
