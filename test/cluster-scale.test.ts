@@ -150,11 +150,15 @@ describe('keyed calls', () => {
     await c.register('echo', guestBytes('core_echo'));
     await sees(c, b.id);
     const before = await commands('evalsha');
+    const start = Date.now();
     const keys = Array.from({ length: 60 }, (_, i) => `k-${i}`);
     const first = await Promise.all(keys.map((k) => c.invoke('echo', k, { idempotencyKey: k })));
     expect(first.map((r) => text(r.output))).toEqual(keys.map((k) => [...k].reverse().join('')));
-    // One begin and one record per key, without batching: 120 scripts (heartbeats add a few).
-    expect((await commands('evalsha')) - before).toBeLessThan(60);
+    // One begin and one record per key, without batching: 120 scripts. Heartbeats are scripts
+    // too (one a beat from each of the two runtimes, every 100 ms): a loaded machine makes the
+    // burst slower and adds more of them, so they are taken off (counting generously).
+    const beats = 2 * (Math.ceil((Date.now() - start) / 100) + 1);
+    expect((await commands('evalsha')) - before - beats).toBeLessThan(60);
     for (const k of keys) expect(await raw.exists(`nuvola:cl:{${cluster.name}}:done:echo ${k}`)).toBe(1);
     // Again: every one answers from its record (a different input would be a conflict).
     const again = await Promise.all(keys.map((k) => c.invoke('echo', k, { idempotencyKey: k })));
