@@ -61,16 +61,42 @@ export const USAGE_FIELDS = [
   'fuel',
 ] as const;
 
+/** Writes `usage` at `into[at]`, in {@link USAGE_FIELDS} order (test/metering.test.ts checks the round trip). */
 export function packUsage(usage: Usage, into: Float64Array, at: number): void {
-  for (let i = 0; i < USAGE_FIELDS.length; i++) into[at + i] = usage[USAGE_FIELDS[i]!] ?? NaN;
+  into[at] = usage.wallMs;
+  into[at + 1] = usage.cpuMs;
+  into[at + 2] = usage.peakMemoryBytes;
+  into[at + 3] = usage.bytesIn;
+  into[at + 4] = usage.bytesOut;
+  into[at + 5] = usage.stateBytesRead;
+  into[at + 6] = usage.stateBytesWritten;
+  into[at + 7] = usage.statePushedBytes;
+  into[at + 8] = usage.kernelMs;
+  into[at + 9] = usage.gbSeconds;
+  into[at + 10] = usage.fuel ?? NaN;
 }
 
+/**
+ * The {@link Usage} packed at `from[at]`. One object literal of a fixed shape: it is built for
+ * every result on the main thread, and filling it field by field through the names (a keyed
+ * store per field) cost a fifth of a call's main-thread time at 256 calls in flight.
+ */
 export function unpackUsage(from: Float64Array, at: number): Usage {
-  const usage = { energyJoules: undefined } as Usage;
-  for (let i = 0; i < USAGE_FIELDS.length; i++) {
-    const value = from[at + i]!;
-    if (!Number.isNaN(value)) usage[USAGE_FIELDS[i]!] = value;
-  }
+  const usage: Usage = {
+    wallMs: from[at]!,
+    cpuMs: from[at + 1]!,
+    peakMemoryBytes: from[at + 2]!,
+    bytesIn: from[at + 3]!,
+    bytesOut: from[at + 4]!,
+    stateBytesRead: from[at + 5]!,
+    stateBytesWritten: from[at + 6]!,
+    statePushedBytes: from[at + 7]!,
+    kernelMs: from[at + 8]!,
+    gbSeconds: from[at + 9]!,
+    energyJoules: undefined,
+  };
+  const fuel = from[at + 10]!;
+  if (!Number.isNaN(fuel)) usage.fuel = fuel;
   return usage;
 }
 

@@ -17,7 +17,7 @@
  * plus the one-line delegations the parts' interfaces need.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError } from './errors.js';
+import { ErrorCode, fromWire, makeError, NuvolaError, type WireError } from './errors.js';
 import { unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { DeadlineTimer } from './deadline-timer.js';
@@ -37,7 +37,8 @@ import type {
   Trace,
 } from './pool-types.js';
 import { Registrations } from './pool-registration.js';
-import { post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
+import { newThread, post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
+import { Watchdog } from './watchdog.js';
 import { Dispatch } from './pool-dispatch.js';
 import { Groups } from './pool-groups.js';
 import { poolStats } from './pool-stats.js';
@@ -88,8 +89,16 @@ export class Pool implements PoolCore {
   private nextId = 1;
   private outstanding = 0;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
-  private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
+  /** Sets the interrupt word of a call on a worker's CPU at its deadline, on a thread of its own. */
+  readonly watchdog: Watchdog;
+  /**
+   * Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time,
+   * not at the next sweep — by this thread only while the watchdog does not run.
+   */
+  private readonly deadlines = new DeadlineTimer(
+    (now) => deadlinesDue(this, now),
+    () => !this.watchdog.running,
+  );
   closed = false;
   private readonly workers: Workers;
   private readonly dispatcher = new Dispatch(this);
@@ -107,6 +116,7 @@ export class Pool implements PoolCore {
     onLost: (holder: number) => void,
   ) {
     this.logger = logger;
+    this.watchdog = new Watchdog(newThread, (message) => logger({ function: 'nuvola', level: 'warn', message }));
     this.workers = new Workers(this, options, workerOptions, logger, onLost);
   }
 
@@ -465,16 +475,24 @@ export class Pool implements PoolCore {
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
     Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
-    clearCpuStop(slot.interrupt, outcome.id);
     const pending = slot.inflight.get(outcome.id);
+    // Only sweepCpu sets the CPU-stop word, and it marks the call it stops.
+    if (pending?.cpuStopped === true) clearCpuStop(slot.interrupt, outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);
     if (pending.settled) return;
     pending.settled = true;
     if ('error' in outcome) {
       // Stopped by its interrupt word: the same E_TIMEOUT as any other timeout, saying how.
-      // An aborted call's worker answers the cancel (or the interrupt) in its own words.
-      const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
+      // An aborted call's worker answers the cancel (or the interrupt) in its own words. The
+      // watchdog sets the word without this thread: a call it stopped is counted here.
+      const interrupted =
+        outcome.error.details?.['interrupted'] === true &&
+        (pending.interruptedAt !== undefined || this.watchdogStopped(pending, outcome.error));
+      if (interrupted && pending.interruptedAt === undefined) {
+        pending.interruptedAt = wallClock();
+        this.counters.interrupts++;
+      }
       const error =
         pending.aborted ??
         (interrupted ? timeoutError(pending, 'interrupted on its worker, which went on serving its other calls') : fromWire(outcome.error));
@@ -494,6 +512,15 @@ export class Pool implements PoolCore {
         usage: withEnergy(outcome.usage!, this.energy),
       });
     }
+  }
+
+  /**
+   * Whether the watchdog interrupted this call: its worker says the interrupt word stopped it
+   * (E_TIMEOUT, not E_CPU_LIMIT) and its deadline had passed — only the watchdog and the sweep
+   * set the word for a call still waited for.
+   */
+  private watchdogStopped(pending: Pending, error: WireError): boolean {
+    return error.code === ErrorCode.TIMEOUT && pending.aborted === undefined && wallClock() >= pending.request.deadline;
   }
 
   fail(pending: Pending, error: NuvolaError): void {
@@ -568,6 +595,7 @@ export class Pool implements PoolCore {
     this.closed = true;
     clearInterval(this.sweeper);
     this.deadlines.stop();
+    const watchdog = this.watchdog.close();
     // First, so that a slot given back below lets no waiting call through to a worker.
     const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
     for (const admission of this.admissions.values()) admission.drain(closed);
@@ -579,7 +607,7 @@ export class Pool implements PoolCore {
       slot.inflight.clear();
     }
     this.registrations.close();
-    await this.workers.close();
+    await Promise.all([this.workers.close(), watchdog]);
   }
 }
 

@@ -22,6 +22,7 @@ import { loadCapabilities } from '../capabilities/guest.js';
 import { Mailboxes } from './mailbox.js';
 import { setLockHolder } from '../../state/key-state.js';
 import { Control, wallClock, type FromWorker, type FunctionSpec, type InvokeRequest, type ToWorker, type WorkerData } from '../protocol.js';
+import { wrapWatchCell } from './deadline-watch.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -73,6 +74,7 @@ export async function startWorker(): Promise<void> {
     control,
     outcomeLog: new OutcomeLog(data.outcomes),
     interrupt,
+    watch: wrapWatchCell(data.watch),
     cache,
     chains,
     drain,
