@@ -561,6 +561,13 @@ export class Pool implements PoolCore {
     this.workers.crash(index);
   }
 
+  /** Test hook: calls `listener` with the number of outcomes in each results message worker `index` sends. */
+  onResultBatch(index: number, listener: (outcomes: number) => void): void {
+    this.slots[index]?.worker.on('message', (message: FromWorker) => {
+      if (message.type === 'results' && message.batch.length > 0) listener(message.batch.length);
+    });
+  }
+
   /** Test hook: whether worker `index` is creating an instance for a registration right now. */
   isRegistering(index: number): boolean {
     const slot = this.slots[index];
