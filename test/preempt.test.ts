@@ -202,7 +202,10 @@ describe('the deadline watchdog thread', () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
     const { until } = await import('nuvola/testing');
-    const answer = rt.invoke('loop', 'loop').catch((e: unknown) => e as NuvolaError);
+    const answer = rt.invoke('loop', 'loop').then(
+      () => new Error('the loop returned') as NuvolaError,
+      (e: unknown) => e as NuvolaError,
+    );
     // On the worker's CPU before the main thread stops serving its event loop for 800 ms.
     await until(() => rt.stats().instances >= 1);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -237,9 +240,12 @@ describe('the deadline watchdog thread', () => {
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 5_000 });
     expect(((await rt.invoke('cpu', 'loop').catch((e: unknown) => e)) as NuvolaError).code).toBe('E_CPU_LIMIT');
     const controller = new AbortController();
-    const cancelled = rt.invoke('loop', 'loop', { signal: controller.signal }).catch((e: unknown) => e as NuvolaError);
+    const cancelled = rt.invoke('loop', 'loop', { signal: controller.signal }).then(
+      () => 'returned',
+      (e: NuvolaError) => e.code,
+    );
     setTimeout(() => controller.abort(), 50);
-    expect((await cancelled).code).toBe('E_CANCELLED');
+    expect(await cancelled).toBe('E_CANCELLED');
     expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
   });
 });
