@@ -154,23 +154,37 @@ export interface CallStats {
   cpuMs: Percentiles;
 }
 
-/** Per-function call statistics in bounded memory (two histograms of 576 counters each). */
-export class FunctionMeters {
-  private readonly byFunction = new Map<
-    string,
-    { calls: number; errors: Record<string, number>; latency: LogHistogram; cpu: LogHistogram }
-  >();
+/** One registration's call statistics in bounded memory (two histograms of 576 counters each). */
+export class FunctionMeter {
+  calls = 0;
+  readonly errors: Record<string, number> = {};
+  readonly latency = new LogHistogram();
+  readonly cpu = new LogHistogram();
 
-  record(fn: string, latencyMs: number, usage: Usage | undefined, errorCode: string | undefined): void {
+  record(latencyMs: number, usage: Usage | undefined, errorCode: string | undefined): void {
+    this.calls++;
+    this.latency.add(latencyMs);
+    if (usage !== undefined) this.cpu.add(usage.cpuMs);
+    if (errorCode !== undefined) this.errors[errorCode] = (this.errors[errorCode] ?? 0) + 1;
+  }
+}
+
+/** Per-function call statistics, for `rt.stats().byFunction`. */
+export class FunctionMeters {
+  private readonly byFunction = new Map<string, FunctionMeter>();
+
+  /**
+   * The meter of `fn`'s current registration. A call takes it as it is made, and records into it
+   * when answered: a call answered after an unregister counts into a meter nobody reads any more,
+   * never into a later registration of the same name.
+   */
+  of(fn: string): FunctionMeter {
     let m = this.byFunction.get(fn);
     if (m === undefined) {
-      m = { calls: 0, errors: {}, latency: new LogHistogram(), cpu: new LogHistogram() };
+      m = new FunctionMeter();
       this.byFunction.set(fn, m);
     }
-    m.calls++;
-    m.latency.add(latencyMs);
-    if (usage !== undefined) m.cpu.add(usage.cpuMs);
-    if (errorCode !== undefined) m.errors[errorCode] = (m.errors[errorCode] ?? 0) + 1;
+    return m;
   }
 
   forget(fn: string): void {

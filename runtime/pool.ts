@@ -289,13 +289,8 @@ export class Pool implements PoolCore {
       }
       const started = trace === undefined ? 0 : wallClock();
       const invoked = performance.now();
-      // Counted for the registration it was made to: not after an unregister (an entry nobody
-      // forgets again), nor into a later registration of the same name.
-      const registration = this.functions.get(fn);
-      const meter = (usage: Usage | undefined, code: string | undefined): void => {
-        if (registration !== undefined && this.functions.get(fn) === registration)
-          this.meters.record(fn, performance.now() - invoked, usage, code);
-      };
+      // Counted for the registration it was made to (see FunctionMeters.of).
+      const meter = this.functions.has(fn) ? this.meters.of(fn) : undefined;
       const record = (worker: number, returnCode: number | undefined, error: string | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
@@ -316,7 +311,7 @@ export class Pool implements PoolCore {
         resolve: (result) => {
           pending.unlisten?.();
           this.counters.completed++;
-          meter(result.usage, undefined);
+          meter?.record(performance.now() - invoked, result.usage, undefined);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined);
@@ -327,7 +322,7 @@ export class Pool implements PoolCore {
         reject: (error) => {
           pending.unlisten?.();
           this.counters.failed++;
-          meter(error.details['usage'] as Usage | undefined, error.code);
+          meter?.record(performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
           record(-1, undefined, error.code);
