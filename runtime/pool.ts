@@ -435,8 +435,8 @@ export class Pool implements PoolCore {
       case 'results': {
         let k = 0;
         for (const outcome of message.batch) {
-          if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
-          this.settle(slot, outcome);
+          // Handed over beside the outcome, not added to it (a shape change per result).
+          this.settle(slot, outcome, 'error' in outcome ? undefined : unpackUsage(message.usage, k++ * USAGE_FIELDS.length));
         }
         for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
         return;
@@ -465,7 +465,8 @@ export class Pool implements PoolCore {
     }
   }
 
-  settle(slot: Slot, outcome: InvokeOutcome): void {
+  /** `usage`: a success's, when it did not travel in the outcome (a batch packs them apart). */
+  settle(slot: Slot, outcome: InvokeOutcome, usage = 'error' in outcome ? undefined : outcome.usage): void {
     // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
@@ -492,8 +493,8 @@ export class Pool implements PoolCore {
         pending.aborted ??
         (interrupted ? timeoutError(pending, 'interrupted on its worker, which went on serving its other calls') : fromWire(outcome.error));
       // What the call used travels in the worker's error; the pool's own keeps it too.
-      const usage = outcome.error.details?.['usage'] as Usage | undefined;
-      if (usage !== undefined) error.details['usage'] = withEnergy(usage, this.energy);
+      const used = outcome.error.details?.['usage'] as Usage | undefined;
+      if (used !== undefined) error.details['usage'] = withEnergy(used, this.energy);
       pending.reject(error);
     } else {
       if (outcome.cold) this.counters.coldStarts++;
@@ -504,7 +505,7 @@ export class Pool implements PoolCore {
         cold: outcome.cold,
         worker: slot.index,
         workerMs: outcome.workerMs,
-        usage: withEnergy(outcome.usage!, this.energy),
+        usage: withEnergy(usage!, this.energy),
       });
     }
   }
