@@ -10,9 +10,9 @@ const notTestCode = layer(`${up}(bench|test|examples)/`, 'production code does n
 // The main thread loads no worker-thread import code: outside runtime/capabilities and runtime/worker,
 // only the capabilities' manifests and registry (the ABI as data), their api.ts and service.ts (the
 // main-thread half), wasi/config.ts (WASI options) and the worker files the main thread uses too (the
-// interrupt cell and its CPU words, jco's component transpile); types from anywhere.
+// interrupt cell, its CPU words and the deadline watchdog's words, jco's component transpile); types from anywhere.
 const hostOk = String.raw`(?!(registry|manifest|wasi/config|[a-z]+/(manifest|api|service))\.js$)`;
-const workerOk = String.raw`(?!(interrupt|meter|component)\.js$)`;
+const workerOk = String.raw`(?!(interrupt|meter|component|deadline-watch)\.js$)`;
 const mainThread = (prefix) => [
   layer(
     `${prefix}capabilities/${hostOk}`,
@@ -21,7 +21,7 @@ const mainThread = (prefix) => [
   ),
   layer(
     `${prefix}worker/${workerOk}`,
-    'main-thread code imports from runtime/worker only interrupt.ts, meter.ts and component.ts (or types)',
+    'main-thread code imports from runtime/worker only interrupt.ts, meter.ts, deadline-watch.ts and component.ts (or types)',
     true,
   ),
 ];

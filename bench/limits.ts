@@ -5,8 +5,9 @@
  *   checks vs the same module rewritten without them, one warm instance each on this thread
  *   (the worker's instance layer), alternating, medians over runs: the overhead;
  * - from a looping call's deadline to its E_TIMEOUT answer, on a real worker, p50/p99: the pool
- *   as it is (a timer at the nearest deadline) vs the same pool with that timer switched off, so
- *   that only its 5 ms sweep finds deadlines (as in 0.9.0), alternating;
+ *   as it is (its watchdog thread sets the interrupt word at the deadline) vs the same pool
+ *   without the watchdog (the main thread's timer at the nearest deadline does it) vs without
+ *   that timer too, so that only its 5 ms sweep finds deadlines (as in 0.9.0), rotating;
  * - one worker holding 200 suspended calls when a runaway on it passes its deadline: calls lost
  *   (E_WORKER_LOST), worker restarts and calls answered, with the checks (interrupted) vs code
  *   the rewrite cannot instrument (its worker stopped).
@@ -62,16 +63,27 @@ export async function benchLimits(runs = LIMITS_DEFAULTS.runs): Promise<BenchRep
     sides.plain.dispose();
   }
 
-  // From the deadline to the answer: the pool as it is vs the pool with only its sweep.
+  // From the deadline to the answer: the pool as it is (the watchdog thread sets the interrupt
+  // word) vs the main thread's deadline timer doing it (as before the watchdog) vs the 5 ms sweep
+  // alone (as in 0.9.0), alternating.
   const timeoutMs = 20;
   const quiet = { workers: 1, logger: (): void => {} };
-  const pools = { timer: await createRuntime(quiet), sweep: await createRuntime(quiet) };
+  const deadlineSides = ['watchdog', 'timer', 'sweep'] as const;
+  type Side = (typeof deadlineSides)[number];
+  const pools: Record<Side, Runtime> = {
+    watchdog: await createRuntime(quiet),
+    timer: await createRuntime(quiet),
+    sweep: await createRuntime(quiet),
+  };
   try {
-    // White-box: the baseline's deadline timer never goes off (bench only).
-    (pools.sweep as unknown as { pool: { deadlines: { watch: () => void } } }).pool.deadlines.watch = () => {};
+    // White-box (bench only): the baselines run without the watchdog; the sweep's also without its timer.
+    type Inside = { pool: { watchdog: { close: () => Promise<void> }; deadlines: { watch: () => void } } };
+    await (pools.timer as unknown as Inside).pool.watchdog.close();
+    await (pools.sweep as unknown as Inside).pool.watchdog.close();
+    (pools.sweep as unknown as Inside).pool.deadlines.watch = () => {};
     for (const rt of Object.values(pools)) await rt.register('spin', wasm, { timeoutMs });
-    const late = { timer: [] as number[], sweep: [] as number[] };
-    const p50s = { timer: [] as number[], sweep: [] as number[] };
+    const late: Record<Side, number[]> = { watchdog: [], timer: [], sweep: [] };
+    const p50s: Record<Side, number[]> = { watchdog: [], timer: [], sweep: [] };
     const lateness = async (rt: Runtime, calls: number): Promise<number[]> => {
       const out: number[] = [];
       for (let i = 0; i < calls; i++) {
@@ -84,31 +96,42 @@ export async function benchLimits(runs = LIMITS_DEFAULTS.runs): Promise<BenchRep
     };
     for (const rt of Object.values(pools)) await lateness(rt, 5);
     for (let run = 0; run < runs; run++) {
-      const order = run % 2 === 0 ? (['timer', 'sweep'] as const) : (['sweep', 'timer'] as const);
-      for (const side of order) {
+      // Rotate which side goes first, so a drift over the run favours none.
+      for (let k = 0; k < deadlineSides.length; k++) {
+        const side = deadlineSides[(run + k) % deadlineSides.length]!;
         const samples = (await lateness(pools[side], 30)).sort((a, b) => a - b);
         p50s[side].push(percentile(samples, 50));
         late[side].push(...samples);
       }
     }
-    late.timer.sort((a, b) => a - b);
-    late.sweep.sort((a, b) => a - b);
+    for (const side of deadlineSides) late[side].sort((a, b) => a - b);
+    const p99 = (side: Side): number => percentile(late[side], 99);
     figures.push(
       figure(
-        'deadline → E_TIMEOUT answer of a looping call (p99 over all calls)',
+        'deadline → E_TIMEOUT answer of a looping call, watchdog thread (p99 over all calls)',
+        'ms',
+        'lower',
+        p50s.watchdog,
+        "the main thread's deadline timer (before the watchdog)",
+        p50s.timer,
+        [p99('watchdog')],
+      ),
+      figure(
+        "deadline → E_TIMEOUT answer of a looping call, main thread's timer (p99 over all calls)",
         'ms',
         'lower',
         p50s.timer,
         'the pool with only its 5 ms sweep',
         p50s.sweep,
-        [percentile(late.timer, 99)],
+        [p99('timer')],
       ),
     );
-    const interrupts = pools.timer.stats().interrupts + pools.sweep.stats().interrupts;
+    const stats = Object.values(pools).map((rt) => rt.stats());
+    const line = (side: Side): string =>
+      `${side} p50 ${percentile(late[side], 50).toFixed(2)} ms, p99 ${p99(side).toFixed(2)} ms, max ${late[side].at(-1)!.toFixed(2)} ms`;
     notes.push(
-      `deadline → E_TIMEOUT answer (timeoutMs ${timeoutMs}, ${late.timer.length} calls a side): deadline timer p50 ${percentile(late.timer, 50).toFixed(2)} ms, ` +
-        `p99 ${percentile(late.timer, 99).toFixed(2)} ms, max ${late.timer.at(-1)!.toFixed(2)} ms; sweep only p50 ${percentile(late.sweep, 50).toFixed(2)} ms, ` +
-        `p99 ${percentile(late.sweep, 99).toFixed(2)} ms; ${interrupts} interrupts, ${pools.timer.stats().workerRestarts + pools.sweep.stats().workerRestarts} worker restarts.`,
+      `deadline → E_TIMEOUT answer (timeoutMs ${timeoutMs}, ${late.watchdog.length} calls a side): ${deadlineSides.map(line).join('; ')}; ` +
+        `${stats.reduce((n, s) => n + s.interrupts, 0)} interrupts, ${stats.reduce((n, s) => n + s.workerRestarts, 0)} worker restarts.`,
     );
   } finally {
     await Promise.all(Object.values(pools).map((rt) => rt.close()));

@@ -43,8 +43,16 @@ export class DeadlineTimer {
   /** The deadline the timer is set for ({@link wallClock} time), or Infinity. */
   private at = Infinity;
 
-  /** `due(now)` handles the calls whose deadline is at or before `now` and says what comes next. */
-  constructor(private readonly due: (now: number) => NextDeadline) {}
+  /**
+   * `due(now)` handles the calls whose deadline is at or before `now` and says what comes next.
+   * `precise()`: whether this thread must interrupt a call on its worker's CPU on time itself —
+   * not while the deadline watchdog runs (watchdog.ts), which does it without the event loop;
+   * the last millisecond is then not waited out here, and the timer only answers the caller.
+   */
+  constructor(
+    private readonly due: (now: number) => NextDeadline,
+    private readonly precise: () => boolean = () => true,
+  ) {}
 
   /** Makes sure the timer goes off at `deadline` (or earlier). */
   watch(deadline: number): void {
@@ -79,6 +87,6 @@ export class DeadlineTimer {
     const next = this.due(wallClock());
     // `due` may have watched a deadline of its own (a call it dispatched again).
     if (this.at < next.at) this.set(this.at);
-    else this.set(next.at, next.onCpu);
+    else this.set(next.at, next.onCpu && this.precise());
   };
 }

@@ -15,6 +15,7 @@ import { Control, wallClock, type FromWorker, type InvokeOutcome, type ToWorker,
 import type { LogEntry } from './options.js';
 import type { Pending, PoolCore, PoolOptions, Slot } from './pool-types.js';
 import type { Registrations } from './pool-registration.js';
+import type { Watchdog } from './watchdog.js';
 
 const WORKER_ENTRY = new URL('./worker/entry.js', import.meta.url);
 /**
@@ -26,18 +27,19 @@ const CLOSE_WAIT_MS = 2000;
 /** The process's flags that a worker accepts, worked out on the first spawn. */
 let workerExecArgv: string[] | undefined;
 
-function newWorker(data: WorkerData): Worker {
-  // The worker is a module file: flags that only make sense for the main script (such as
+/** Starts a thread running `entry` (a worker, the deadline watchdog) with the process's flags that threads accept. */
+export function newThread(entry: URL, workerData: unknown): Worker {
+  // The thread runs a module file: flags that only make sense for the main script (such as
   // `--input-type` of `node -e`) would stop it from loading.
   workerExecArgv ??= process.execArgv.filter((arg) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(arg));
   try {
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
+    return new Worker(entry, { workerData, execArgv: workerExecArgv });
   } catch (err) {
     // Per-process flags (`--expose-gc`, ...) are refused for a worker; they apply to it anyway.
     if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
     const refused = new Set(((err as Error).message.split('flags: ')[1] ?? '').split(/,\s*/));
     workerExecArgv = workerExecArgv.filter((arg) => !refused.has(arg));
-    return new Worker(WORKER_ENTRY, { workerData: data, execArgv: workerExecArgv });
+    return new Worker(entry, { workerData, execArgv: workerExecArgv });
   }
 }
 
@@ -47,13 +49,15 @@ export interface WorkerHost extends PoolCore {
   /** Whether the sweeper runs (the workers are referenced meanwhile, a new one too). */
   readonly holding: boolean;
   readonly registrations: Pick<Registrations, 'busy' | 'joinUnparked' | 'lost'>;
+  /** Told of every worker started, which publishes its running call's deadline to it. */
+  readonly watchdog: Watchdog;
   onMessage(slot: Slot, message: FromWorker): void;
   settle(slot: Slot, outcome: InvokeOutcome): void;
   dispatch(pending: Pending): void;
 }
 
 /** The settings every worker is started with, but those that differ per worker. */
-export type SharedWorkerData = Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt'>;
+export type SharedWorkerData = Omit<WorkerData, 'index' | 'control' | 'lockHolder' | 'outcomes' | 'interrupt' | 'watch'>;
 
 /** Starts, parks, restarts and replaces the pool's workers (the slots in `host.slots`). */
 export class Workers {
@@ -97,8 +101,17 @@ export class Workers {
     const holder = this.freeHolders.shift();
     if (holder === undefined) throw new Error('no state lock holder number left for a new worker');
     const interrupt = newInterrupt();
-    const data: WorkerData = { ...this.data, index, control, lockHolder: holder, outcomes, interrupt: interrupt.memory };
-    const worker = newWorker(data);
+    const watchdog = this.host.watchdog;
+    const data: WorkerData = {
+      ...this.data,
+      index,
+      control,
+      lockHolder: holder,
+      outcomes,
+      interrupt: interrupt.memory,
+      watch: watchdog.cell.buffer,
+    };
+    const worker = newThread(WORKER_ENTRY, data);
     const slot: Slot = {
       index,
       worker,
@@ -118,6 +131,7 @@ export class Workers {
       parked: false,
       lastActive: wallClock(),
     };
+    watchdog.watch(index, control, interrupt.memory);
     worker.on('message', (message: FromWorker) => this.host.onMessage(slot, message));
     worker.on('error', (err) => {
       this.logger({ function: 'nuvola', level: 'warn', message: `worker ${index} failed: ${err.message}` });

@@ -17,7 +17,7 @@
  * plus the one-line delegations the parts' interfaces need.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import { ErrorCode, fromWire, makeError, NuvolaError } from './errors.js';
+import { ErrorCode, fromWire, makeError, NuvolaError, type WireError } from './errors.js';
 import { unknownMessage } from './rpc.js';
 import { Admission, type AdmissionHandlers, type ConcurrencyStats } from './admission.js';
 import { DeadlineTimer } from './deadline-timer.js';
@@ -37,7 +37,8 @@ import type {
   Trace,
 } from './pool-types.js';
 import { Registrations } from './pool-registration.js';
-import { post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
+import { newThread, post as postTo, stop as stopWorker, Workers } from './pool-workers.js';
+import { Watchdog } from './watchdog.js';
 import { Dispatch } from './pool-dispatch.js';
 import { Groups } from './pool-groups.js';
 import { poolStats } from './pool-stats.js';
@@ -92,8 +93,16 @@ export class Pool implements PoolCore {
   private nextId = 1;
   private outstanding = 0;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time, not at the next sweep. */
-  private readonly deadlines = new DeadlineTimer((now) => deadlinesDue(this, now));
+  /** Sets the interrupt word of a call on a worker's CPU at its deadline, on a thread of its own. */
+  readonly watchdog: Watchdog;
+  /**
+   * Goes off at the nearest deadline of a call in flight: a looping call is interrupted on time,
+   * not at the next sweep — by this thread only while the watchdog does not run.
+   */
+  private readonly deadlines = new DeadlineTimer(
+    (now) => deadlinesDue(this, now),
+    () => !this.watchdog.running,
+  );
   closed = false;
   private readonly workers: Workers;
   private readonly dispatcher = new Dispatch(this);
@@ -111,6 +120,7 @@ export class Pool implements PoolCore {
     onLost: (holder: number) => void,
   ) {
     this.logger = logger;
+    this.watchdog = new Watchdog(newThread, (message) => logger({ function: 'nuvola', level: 'warn', message }));
     this.workers = new Workers(this, options, workerOptions, logger, onLost);
   }
 
@@ -283,13 +293,8 @@ export class Pool implements PoolCore {
       }
       const started = trace === undefined ? 0 : wallClock();
       const invoked = performance.now();
-      // Counted for the registration it was made to: not after an unregister (an entry nobody
-      // forgets again), nor into a later registration of the same name.
-      const registration = this.functions.get(fn);
-      const meter = (usage: Usage | undefined, code: string | undefined, cold?: boolean): void => {
-        if (registration !== undefined && this.functions.get(fn) === registration)
-          this.meters.record(fn, performance.now() - invoked, usage, code, cold);
-      };
+      // Counted for the registration it was made to (see FunctionMeters.of).
+      const meter = this.functions.has(fn) ? this.meters.of(fn) : undefined;
       const record = (worker: number, returnCode: number | undefined, error: string | undefined, usage: Usage | undefined): void => {
         if (trace === undefined) return;
         this.traces.delete(id);
@@ -311,7 +316,7 @@ export class Pool implements PoolCore {
         resolve: (result) => {
           pending.unlisten?.();
           this.counters.completed++;
-          meter(result.usage, undefined, result.cold);
+          meter?.record(performance.now() - invoked, result.usage, undefined, result.cold);
           this.release();
           this.freeSlot(pending);
           record(result.worker, result.returnCode, undefined, result.usage);
@@ -322,7 +327,7 @@ export class Pool implements PoolCore {
         reject: (error) => {
           pending.unlisten?.();
           this.counters.failed++;
-          meter(error.details['usage'] as Usage | undefined, error.code);
+          meter?.record(performance.now() - invoked, error.details['usage'] as Usage | undefined, error.code);
           this.release();
           this.freeSlot(pending);
           record(-1, undefined, error.code, error.details['usage'] as Usage | undefined);
@@ -435,8 +440,8 @@ export class Pool implements PoolCore {
       case 'results': {
         let k = 0;
         for (const outcome of message.batch) {
-          if (!('error' in outcome)) outcome.usage = unpackUsage(message.usage, k++ * USAGE_FIELDS.length);
-          this.settle(slot, outcome);
+          // Handed over beside the outcome, not added to it (a shape change per result).
+          this.settle(slot, outcome, 'error' in outcome ? undefined : unpackUsage(message.usage, k++ * USAGE_FIELDS.length));
         }
         for (const log of message.logs) this.logger({ function: log.fn, message: log.message, level: 'info' });
         return;
@@ -453,27 +458,36 @@ export class Pool implements PoolCore {
     }
   }
 
-  settle(slot: Slot, outcome: InvokeOutcome): void {
+  /** `usage`: a success's, when it did not travel in the outcome (a batch packs them apart). */
+  settle(slot: Slot, outcome: InvokeOutcome, usage = 'error' in outcome ? undefined : outcome.usage): void {
     // The call has left Wasm for good: a word still naming it (its interrupt, or one set just
     // after it ended) must not stop a later call with the same id (a worker's own chained
     // calls reuse theirs) — nor outlive the classification, which the worker did before this.
     Atomics.compareExchange(slot.interrupt.word, 0, outcome.id, NO_INTERRUPT);
-    clearCpuStop(slot.interrupt, outcome.id);
     const pending = slot.inflight.get(outcome.id);
+    // Only sweepCpu sets the CPU-stop word, and it marks the call it stops.
+    if (pending?.cpuStopped === true) clearCpuStop(slot.interrupt, outcome.id);
     if (pending === undefined) return;
     slot.inflight.delete(outcome.id);
     if (pending.settled) return;
     pending.settled = true;
     if ('error' in outcome) {
       // Stopped by its interrupt word: the same E_TIMEOUT as any other timeout, saying how.
-      // An aborted call's worker answers the cancel (or the interrupt) in its own words.
-      const interrupted = pending.interruptedAt !== undefined && outcome.error.details?.['interrupted'] === true;
+      // An aborted call's worker answers the cancel (or the interrupt) in its own words. The
+      // watchdog sets the word without this thread: a call it stopped is counted here.
+      const interrupted =
+        outcome.error.details?.['interrupted'] === true &&
+        (pending.interruptedAt !== undefined || this.watchdogStopped(pending, outcome.error));
+      if (interrupted && pending.interruptedAt === undefined) {
+        pending.interruptedAt = wallClock();
+        this.counters.interrupts++;
+      }
       const error =
         pending.aborted ??
         (interrupted ? timeoutError(pending, 'interrupted on its worker, which went on serving its other calls') : fromWire(outcome.error));
       // What the call used travels in the worker's error; the pool's own keeps it too.
-      const usage = outcome.error.details?.['usage'] as Usage | undefined;
-      if (usage !== undefined) error.details['usage'] = withEnergy(usage, this.energy);
+      const used = outcome.error.details?.['usage'] as Usage | undefined;
+      if (used !== undefined) error.details['usage'] = withEnergy(used, this.energy);
       pending.reject(error);
     } else {
       if (outcome.cold) this.counters.coldStarts++;
@@ -484,9 +498,18 @@ export class Pool implements PoolCore {
         cold: outcome.cold,
         worker: slot.index,
         workerMs: outcome.workerMs,
-        usage: withEnergy(outcome.usage!, this.energy),
+        usage: withEnergy(usage!, this.energy),
       });
     }
+  }
+
+  /**
+   * Whether the watchdog interrupted this call: its worker says the interrupt word stopped it
+   * (E_TIMEOUT, not E_CPU_LIMIT) and its deadline had passed — only the watchdog and the sweep
+   * set the word for a call still waited for.
+   */
+  private watchdogStopped(pending: Pending, error: WireError): boolean {
+    return error.code === ErrorCode.TIMEOUT && pending.aborted === undefined && wallClock() >= pending.request.deadline;
   }
 
   fail(pending: Pending, error: NuvolaError): void {
@@ -527,6 +550,13 @@ export class Pool implements PoolCore {
     this.workers.crash(index);
   }
 
+  /** Test hook: calls `listener` with the number of outcomes in each results message worker `index` sends. */
+  onResultBatch(index: number, listener: (outcomes: number) => void): void {
+    this.slots[index]?.worker.on('message', (message: FromWorker) => {
+      if (message.type === 'results' && message.batch.length > 0) listener(message.batch.length);
+    });
+  }
+
   /** Test hook: whether worker `index` is creating an instance for a registration right now. */
   isRegistering(index: number): boolean {
     const slot = this.slots[index];
@@ -561,6 +591,7 @@ export class Pool implements PoolCore {
     this.closed = true;
     clearInterval(this.sweeper);
     this.deadlines.stop();
+    const watchdog = this.watchdog.close();
     // First, so that a slot given back below lets no waiting call through to a worker.
     const closed = makeError(ErrorCode.CLOSED, 'the runtime closed while the call waited for a slot under maxConcurrency');
     for (const admission of this.admissions.values()) admission.drain(closed);
@@ -572,7 +603,7 @@ export class Pool implements PoolCore {
       slot.inflight.clear();
     }
     this.registrations.close();
-    await this.workers.close();
+    await Promise.all([this.workers.close(), watchdog]);
   }
 }
 

@@ -89,6 +89,8 @@ export interface WorkerData {
   interrupt: WebAssembly.Memory;
   /** The host's region memory (the state store's arena), the same for every worker: mapped keys live in it. */
   region: WebAssembly.Memory;
+  /** The deadline watchdog's cell (runtime/worker/deadline-watch.ts): the worker wakes it for an earlier deadline. */
+  watch: SharedArrayBuffer;
   /** Most live instances the runtime may hold. */
   maxInstances: number;
   /** Spare memories kept per function per worker. */
@@ -194,6 +196,9 @@ export interface InvokeRequest {
   deadline: number;
   timeoutMs: number;
 }
+
+/** Main thread → the deadline watchdog (runtime/watchdog-thread.ts): a worker to watch (a replacement takes its index), or stop. */
+export type ToWatchdog = { type: 'watch'; index: number; control: SharedArrayBuffer; interrupt: WebAssembly.Memory } | { type: 'close' };
 
 export type ToWorker =
   /** Run start-up code and `init()` once and answer with the snapshot (`booted`). */

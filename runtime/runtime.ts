@@ -462,17 +462,19 @@ function clusterResult(outcome: Outcome, start: number): InvokeResult {
  * on no worker here (a host handler, another host), just its output and code.
  */
 function invokeResult(raw: Pick<RawResult, 'output' | 'returnCode'> & Partial<RawResult>, durationMs: number, host?: string): InvokeResult {
-  return {
+  // Assigned, not spread from conditional literals: this runs for every result.
+  const result: InvokeResult = {
     output: raw.output,
     returnCode: raw.returnCode,
     cold: raw.cold ?? false,
     worker: raw.worker ?? -1,
     workerMs: raw.workerMs ?? 0,
     durationMs,
-    ...(raw.usage !== undefined ? { usage: raw.usage } : {}),
-    ...(host !== undefined ? { host } : {}),
-    ...(raw.calls ? { calls: raw.calls } : {}),
   };
+  if (raw.usage !== undefined) result.usage = raw.usage;
+  if (host !== undefined) result.host = host;
+  if (raw.calls) result.calls = raw.calls;
+  return result;
 }
 
 /**

@@ -83,6 +83,16 @@ export function crashWorker(rt: Runtime, index: number): void {
   rt[POOL].crashWorker(index);
 }
 
+/** @internal For nuvola's own tests: stops the deadline watchdog thread (the main thread's timer takes over). */
+export async function stopWatchdog(rt: Runtime): Promise<void> {
+  await rt[POOL].watchdog.close();
+}
+
+/** @internal For nuvola's own tests: `listener` gets the number of outcomes in each results message of worker `index`. */
+export function onResultBatch(rt: Runtime, index: number, listener: (outcomes: number) => void): void {
+  rt[POOL].onResultBatch(index, listener);
+}
+
 /** @internal For nuvola's own tests: resolves once worker `index` is inside a registration (creating its warm instance). */
 export async function whenRegistering(rt: Runtime, index: number): Promise<void> {
   while (!rt[POOL].isRegistering(index)) await new Promise((resolve) => setTimeout(resolve, 1));

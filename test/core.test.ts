@@ -110,3 +110,28 @@ describe('runtime core', () => {
     await expect(rt.invoke('temp')).rejects.toMatchObject({ code: 'E_UNKNOWN_FUNCTION' });
   });
 });
+
+describe('result batches', () => {
+  it("a worker that was idle sends a batch's results together, not its first one alone", async () => {
+    const { rt } = await runtimeWithLogs({ workers: 1, idleSpinMicros: 0 });
+    try {
+      await rt.register('echo', guestBytes('core_echo'));
+      const { onResultBatch } = await import('nuvola/testing');
+      const sizes: number[] = [];
+      onResultBatch(rt, 0, (n) => sizes.push(n));
+      const firsts: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        // Idle for longer than a batch may hold results (1 ms), then 20 calls in one message.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        sizes.length = 0;
+        await Promise.all(Array.from({ length: 20 }, () => rt.invoke('echo', 'x')));
+        firsts.push(sizes[0]!);
+      }
+      // Before, the idle time counted as the batch's running time: every first result left alone
+      // (one message per call in flight, each costing the main thread as much as a call).
+      expect(firsts.filter((n) => n > 1).length, `first messages: ${firsts.join(', ')}`).toBeGreaterThanOrEqual(4);
+    } finally {
+      await rt.close();
+    }
+  });
+});

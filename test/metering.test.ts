@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRuntime, type NuvolaError, type Usage } from 'nuvola';
 import { until } from 'nuvola/testing';
-import { LogHistogram } from '../dist/runtime/metering.js';
+import { LogHistogram, packUsage, unpackUsage, USAGE_FIELDS } from '../dist/runtime/metering.js';
 import { closedAfterEach, guestBytes, text } from './helpers.js';
 
 const runtime = closedAfterEach();
@@ -71,6 +71,34 @@ describe('usage', () => {
     expect(u.bytesOut).toBe(0);
     expect(u.cpuMs).toBeGreaterThanOrEqual(0);
     expect(u.wallMs).toBeGreaterThan(0);
+  });
+});
+
+describe('usage packed for the trip between threads', () => {
+  it('comes back field for field (fuel only where counted), at any offset', () => {
+    const usage: Usage = {
+      wallMs: 1.5,
+      cpuMs: 2.5,
+      peakMemoryBytes: 65536,
+      bytesIn: 3,
+      bytesOut: 4,
+      stateBytesRead: 5,
+      stateBytesWritten: 6,
+      statePushedBytes: 7,
+      kernelMs: 8.5,
+      gbSeconds: 9.5,
+      energyJoules: undefined,
+      fuel: 10,
+    };
+    const packed = new Float64Array(2 * USAGE_FIELDS.length);
+    packUsage({ ...usage, fuel: undefined }, packed, 0);
+    packUsage(usage, packed, USAGE_FIELDS.length);
+    expect(USAGE_FIELDS.map((_, i) => packed[USAGE_FIELDS.length + i])).toEqual(USAGE_FIELDS.map((f) => usage[f]));
+    expect(unpackUsage(packed, USAGE_FIELDS.length)).toEqual(usage);
+    const uncounted: Partial<Usage> = { ...usage };
+    delete uncounted.fuel;
+    expect(unpackUsage(packed, 0)).toEqual(uncounted);
+    expect('fuel' in unpackUsage(packed, 0)).toBe(false);
   });
 });
 

@@ -190,3 +190,62 @@ describe('interrupting a call past its deadline', () => {
     expect(rt.stats()).toMatchObject({ interrupts: 0, timeoutTerminations: 1 });
   });
 });
+
+describe('the deadline watchdog thread', () => {
+  /** Keeps this thread (and its event loop) busy for `ms`. */
+  const block = (ms: number): void => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+
+  it('interrupts a looping call at its deadline while the main thread is blocked, once', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    const { until } = await import('nuvola/testing');
+    const answer = rt.invoke('loop', 'loop').then(
+      () => new Error('the loop returned') as NuvolaError,
+      (e: unknown) => e as NuvolaError,
+    );
+    // On the worker's CPU before the main thread stops serving its event loop for 800 ms.
+    await until(() => rt.stats().instances >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    block(800);
+    const err = await answer;
+    expect(err.code).toBe('E_TIMEOUT');
+    expect(err.message).toMatch(/interrupted on its worker/);
+    // The guest trapped while this thread was blocked: its time on the worker (until the trap)
+    // is near timeoutMs, not the ~820 ms a timer on this thread would have let it run.
+    const usage = err.details['usage'] as { wallMs: number };
+    expect(usage.wallMs).toBeLessThan(500);
+    // Counted once, though the main thread's timer and sweep saw the call past its deadline too.
+    expect(rt.stats()).toMatchObject({ interrupts: 1, workerRestarts: 0, timeoutTerminations: 0 });
+    expect((await rt.invoke('loop', 'no')).returnCode).toBe(0);
+  });
+
+  it("without it, the main thread's timer interrupts as before", async () => {
+    const { rt } = await runtime({ workers: 1 });
+    const { stopWatchdog } = await import('nuvola/testing');
+    await stopWatchdog(rt);
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
+    for (let round = 0; round < 2; round++) {
+      const err = (await rt.invoke('loop', 'loop').catch((e: unknown) => e)) as NuvolaError;
+      expect([err.code, err.message]).toEqual(['E_TIMEOUT', expect.stringMatching(/interrupted on its worker/)]);
+    }
+    expect(rt.stats()).toMatchObject({ interrupts: 2, workerRestarts: 0, timeoutTerminations: 0 });
+  });
+
+  it('a call stopped by its cpuLimitMs is still E_CPU_LIMIT, and a cancelled one E_CANCELLED', async () => {
+    const { rt } = await runtime({ workers: 1 });
+    await rt.register('cpu', guestBytes('core_loop'), { timeoutMs: 5_000, cpuLimitMs: 50 });
+    await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 5_000 });
+    expect(((await rt.invoke('cpu', 'loop').catch((e: unknown) => e)) as NuvolaError).code).toBe('E_CPU_LIMIT');
+    const controller = new AbortController();
+    const cancelled = rt.invoke('loop', 'loop', { signal: controller.signal }).then(
+      () => 'returned',
+      (e: NuvolaError) => e.code,
+    );
+    setTimeout(() => controller.abort(), 50);
+    expect(await cancelled).toBe('E_CANCELLED');
+    expect(rt.stats()).toMatchObject({ workerRestarts: 0, timeoutTerminations: 0 });
+  });
+});

@@ -21,6 +21,7 @@ import {
 import { abortedError } from './mailbox.js';
 import { endSlice, startSlice } from './meter.js';
 import type { Interrupt } from './interrupt.js';
+import { deadlineSlot, publishDeadline, type DeadlineSlot, type WatchCell } from './deadline-watch.js';
 import type { GuestInstance, SuspendHooks } from './instance.js';
 import type { FunctionEntry, InstanceCache } from './instance-cache.js';
 import type { ChainCalls } from './chains.js';
@@ -45,6 +46,8 @@ export interface ExecutorDeps {
   control: Int32Array;
   outcomeLog: OutcomeLog;
   interrupt: Interrupt;
+  /** The deadline watchdog's cell. */
+  watch: WatchCell;
   cache: InstanceCache;
   chains: ChainCalls;
   /** Handles every message waiting on the ports (cancels among them); returns whether there was one. */
@@ -68,13 +71,21 @@ export class Executor {
   private usages: Usage[] = [];
   private logs: WorkerLog[] = [];
   private flushScheduled = false;
+  /**
+   * Since when the results held began to wait: the last flush, or the start of the run when none
+   * were held then ({@link RESULT_FLUSH_MS} is counted from there).
+   */
   private lastFlush = performance.now();
 
   /** Hooks the instances call as a call suspends in a host import and resumes. */
   readonly hooks: SuspendHooks;
+  /** Where the running call's deadline is published for the watchdog. */
+  private readonly published: DeadlineSlot;
 
   constructor(private readonly deps: ExecutorDeps) {
-    const { control, interrupt } = deps;
+    const { control, interrupt, cache } = deps;
+    const published = deadlineSlot(interrupt);
+    this.published = published;
     this.hooks = {
       suspended(ctx: GuestContext) {
         endSlice(ctx.meter, ctx.invocationId, interrupt);
@@ -89,6 +100,8 @@ export class Executor {
           throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
         }
         startSlice(ctx.meter, ctx.invocationId, interrupt);
+        const interruptible = cache.get(ctx.fn)?.spec.layout.interruptible === true;
+        publishDeadline(published, deps.watch, ctx.invocationId, interruptible ? ctx.deadline : Infinity);
         Atomics.store(control, Control.RUNNING, ctx.invocationId);
       },
     };
@@ -205,6 +218,9 @@ export class Executor {
   private async processQueue(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // Time spent idle before this run is no reason to send its first result alone (one
+    // message per call, which slowed the main thread, which left workers idle longer).
+    if (this.results.length === 0) this.lastFlush = performance.now();
     const { control } = this.deps;
     try {
       while (this.queueHead < this.queue.length) {
@@ -256,6 +272,8 @@ export class Executor {
     // RUNNING before STARTED: the pool treats a call named in RUNNING as started, so it never
     // sees this call as both begun and off the CPU while guest code (a cold start's start-up
     // code and init(), then main) runs.
+    // The deadline watchdog (deadline-watch.ts) interrupts it there, if its code has checks.
+    publishDeadline(this.published, this.deps.watch, request.id, entry.spec.layout.interruptible ? request.deadline : Infinity);
     Atomics.store(control, Control.RUNNING, request.id);
     if (!request.local) Atomics.add(control, Control.STARTED, 1);
     const began = performance.now();

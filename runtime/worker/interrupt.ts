@@ -2,6 +2,9 @@
  * Any thread. A worker's interrupt word (runtime/snapshot/layout.ts, IMPORT_INTERRUPT): one
  * shared Wasm page, created by the pool (which writes the id of a call to stop) and imported by
  * every instance on the worker (whose code checks it at function entries and loop headers).
+ * Guest code reads only this word; the page's next words carry the running call's CPU figures
+ * (meter.ts, words 1–4) and its deadline for the deadline watchdog (deadline-watch.ts, word 8
+ * and the Float64 at byte 40).
  */
 import { NO_INTERRUPT } from '../snapshot/layout.js';
 

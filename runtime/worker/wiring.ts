@@ -37,6 +37,7 @@ import {
   type ToWorker,
   type WorkerData,
 } from '../protocol.js';
+import { wrapWatchCell } from './deadline-watch.js';
 import { wrapInterrupt } from './interrupt.js';
 import { DirtyMap } from './dirty-map.js';
 import { addLoadedImports, GuestInstance, restoredState, workerImports, type InstanceEnv } from './instance.js';
@@ -109,6 +110,7 @@ export async function startWorker(): Promise<void> {
     control,
     outcomeLog: new OutcomeLog(data.outcomes),
     interrupt,
+    watch: wrapWatchCell(data.watch),
     cache,
     chains,
     drain,
