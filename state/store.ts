@@ -5,6 +5,11 @@
  * dirty chunks), delete, appends and global locks, and the region arena: keys mapped in place
  * live in its blocks ({@link StateStore.mapRegion}). Other threads reach it through a
  * {@link Directory} (state/client.ts).
+ *
+ * Why it is this long: every path that replaces or retires a key's allocation (a grow, a pull,
+ * a move into the arena, a delete) is here, next to the others, since each must follow the same
+ * rules — under the old allocation's write lock, with its maps frozen, its arena block freed
+ * only after it retired, and the owner charged for the room.
  */
 import { makeError, StateError, StateErrorCode } from './errors.js';
 import type { GlobalTier, Lease } from './global-tier.js';
