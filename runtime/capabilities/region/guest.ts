@@ -64,9 +64,12 @@ async function place(
   region.client ??= newStateClient(ctx, (method, ...args) => region.rpc.call(method, ...args));
   const { grant, state } = await region.client.map(key, size, own === undefined ? 0 : 1);
   const slots = region.slots;
-  // Cancelled while it waited: endCall has run already, and nothing would drop this map.
+  // Cancelled while it waited: endCall has run already, and nothing would drop this map. When
+  // a grow moved the key, the slot's own map moved with it (endCall dropped it on the old,
+  // retired block only): drop that one too, or the key could never be deleted.
   if (ctx.cancelled) {
     state.dropMap();
+    if (own !== undefined && grant.handle.meta !== own.state.handle.meta) state.dropMap();
     return;
   }
   // Growing counted a second map; the slot's first moved with the key if it had to move.
