@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime, type Runtime, type RuntimeOptions } from 'nuvola';
 import { until } from 'nuvola/testing';
 import { encodeProgram, fuzzGuestModule, type Step } from './fuzz/guest-module.js';
-import { IMPORTS, type ImportSig } from './fuzz/signatures.js';
+import { IMPORTS, REGION, type ImportSig } from './fuzz/signatures.js';
 import { guestBytes, type GuestContext } from '../runtime/capabilities/context.js';
 
 const step = (module: string, name: string, args: (number | bigint)[]): Step => ({
@@ -32,7 +32,9 @@ async function fuzzGuest(options: RuntimeOptions = {}): Promise<{ rt: Runtime; l
   const dir = mkdtempSync(join(tmpdir(), 'nuvola-fuzz-'));
   dirs.push(dir);
   await rt.register('fuzz', fuzzGuestModule(), { wasi: { dirs: [{ host: dir, guest: '/data' }] } });
-  await rt.register('fuzz_catch', fuzzGuestModule({ catchErrors: true }), { timeoutMs: 100 });
+  await rt.register('fuzz_catch', fuzzGuestModule({ catchErrors: true, imports: IMPORTS.filter((i) => i.module !== REGION) }), {
+    timeoutMs: 100,
+  });
   return { rt, logs, dir };
 }
 

@@ -154,6 +154,14 @@ const HINTED: readonly ImportSig[] = [
   sig(SYS, 'random_bytes', ['ptr', 'len']),
   sig(SYS, 'random_u64', [], 'i64'),
 
+  sig(ENV, 'abort', ['ptr', 'ptr', 'int', 'int']),
+  sig(ENV, 'trace', ['ptr', 'int', 'f64', 'f64', 'f64', 'f64', 'f64']),
+  sig(ENV, 'seed', [], 'f64'),
+
+  ...wasi.map(([name, params]) => sig(WASI, name, params, 'i32')),
+  sig(WASI, 'proc_exit', ['int']),
+
+  // Last, so that the imports without them (a guest that catches errors) keep the same indices.
   sig(REGION, 'map', ['key', 'len', 'int'], 'i32'),
   sig(REGION, 'grow', ['id', 'int']),
   sig(REGION, 'size', ['id'], 'i32'),
@@ -169,13 +177,6 @@ const HINTED: readonly ImportSig[] = [
   sig(REGION, 'write_from', ['id', 'int', 'ptr', 'len']),
   sig(REGION, 'atomic_add_i32', ['id', 'int', 'int'], 'i32'),
   sig(REGION, 'compare_exchange_i32', ['id', 'int', 'int', 'int'], 'i32'),
-
-  sig(ENV, 'abort', ['ptr', 'ptr', 'int', 'int']),
-  sig(ENV, 'trace', ['ptr', 'int', 'f64', 'f64', 'f64', 'f64', 'f64']),
-  sig(ENV, 'seed', [], 'f64'),
-
-  ...wasi.map(([name, params]) => sig(WASI, name, params, 'i32')),
-  sig(WASI, 'proc_exit', ['int']),
 ];
 
 const HINTS = new Map(HINTED.map((h) => [`${h.module}.${h.name}`, h]));
