@@ -259,9 +259,11 @@ export class StateStore {
     if (held === undefined && !(await current.lock('write'))) return this.ensure(key, size, held, owner);
     try {
       if (current.retired) return await this.ensure(key, size, held, owner);
+      // Allocated before the maps are frozen: an allocation that fails must not leave the key
+      // frozen, where every later map would look again for ever.
+      const grown = KeyState.create(key, current.size, room, false);
       // A mapped key's bytes stay where the guests use them.
       if (!current.freezeMaps(0)) throw mapped(key, current.maps(), `grow to ${size} bytes (beyond its block of ${current.capacity})`);
-      const grown = KeyState.create(key, current.size, room, false);
       grown.copyFrom(current, held !== undefined);
       this.install(grown, owner);
       this.retire(current);
