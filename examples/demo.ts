@@ -20,7 +20,7 @@ await helloExample();
 console.log('\n2. errors — bad input gets a coded error, the runtime keeps serving');
 await errorsExample();
 
-console.log('\n3. state — 300 concurrent calls share counters through the local tier');
+console.log('\n3. state — 300 concurrent calls share counters; a histogram mapped into guests as a region');
 await stateExample();
 
 console.log('\n4. cold starts — init() once, a reset after every call, scale to zero');
