@@ -65,9 +65,13 @@ async function setUp(): Promise<{
   const memory = new WebAssembly.Memory({ initial: 2, maximum: 2 });
   const dirtyMemory = new WebAssembly.Memory({ initial: 1 });
   const regionMemory = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
-  const trap = () => {
-    throw new Error('an accessor reached the host');
-  };
+  // The rewritten code calls an accessor's import only when its check fails, with the access's
+  // operands: the host half then throws the error that says why.
+  const trap =
+    (name: string) =>
+    (...args: number[]): never => {
+      throw new HostReached(name, args);
+    };
   const stubs = Object.fromEntries(
     [
       'map',
@@ -84,7 +88,7 @@ async function setUp(): Promise<{
       'compare_exchange_i32',
       'read_into',
       'write_from',
-    ].map((n) => [n, trap]),
+    ].map((n) => [n, trap(n)]),
   );
   const instance = new WebAssembly.Instance(new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>), {
     'nuvola:region': stubs,
@@ -119,12 +123,23 @@ async function setUp(): Promise<{
   };
 }
 
+/** What the stub of an accessor's import throws: the rewritten code called it, its check having failed. */
+class HostReached extends Error {
+  constructor(
+    readonly accessor: string,
+    readonly operands: number[],
+  ) {
+    super(`${accessor}(${operands.join(', ')}) reached the host`);
+  }
+}
+
+/** Whether `f` failed without touching the region: a trap, or the failed check's call of the accessor's import. */
 const traps = (f: () => unknown): boolean => {
   try {
     f();
     return false;
   } catch (err) {
-    if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+    if (!(err instanceof WebAssembly.RuntimeError) && !(err instanceof HostReached)) throw err;
     return true;
   }
 };
@@ -196,6 +211,29 @@ describe('region accessors after the rewrite', () => {
     }
     expect(region.subarray(1168, 1168 + 128).every((b) => b === 0xb0)).toBe(true);
     expect(region.subarray(1124, 1152).every((b, i) => b === 0xa0 + ((100 + i) % 16))).toBe(true);
+  });
+
+  it("a failed check calls the accessor's import with the access's operands, so its host half can say why", async () => {
+    const { x, region } = await setUp();
+    const reached = (f: () => unknown): HostReached => {
+      try {
+        f();
+      } catch (err) {
+        if (err instanceof HostReached) return err;
+        throw err;
+      }
+      throw new Error('the access did not fail');
+    };
+    const set = reached(() => x.set_i32!(16 + 3, 200, 7));
+    expect([set.accessor, ...set.operands]).toEqual(['set_i32', 19, 200, 7]);
+    const get = reached(() => x.get_f64!(0, 93));
+    expect([get.accessor, ...get.operands]).toEqual(['get_f64', 0, 93]);
+    const cas = reached(() => x.cas!(0, 100, 1, 2));
+    expect([cas.accessor, ...cas.operands]).toEqual(['compare_exchange_i32', 0, 100, 1, 2]);
+    const copy = reached(() => x.read_into!(0, 90, 70000, 20));
+    expect([copy.accessor, ...copy.operands]).toEqual(['read_into', 0, 90, 70000, 20]);
+    // Nothing was written: A's bytes past 100 are as set up.
+    expect(region[1024 + 100]).toBe(0xa0 + (100 % 16));
   });
 
   it('adds and compare-exchanges atomically, returning the old value; an unaligned offset traps', async () => {

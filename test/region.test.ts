@@ -97,6 +97,14 @@ describe('regions', () => {
       expect((await failure('ops', input)).code, input).toBe('E_GUEST_TRAP');
     }
     expect(await call('ops', 'get r:bounds 64 60')).toBe('0');
+    // The error says which region, where and how big, not just "unreachable".
+    const past = await failure('ops', 'getF64 r:bounds 64 57');
+    expect(past.message).toContain("accessed 8 bytes at offset 57 of region 'r:bounds', which is 64 bytes: past its end");
+    expect(past.details).toMatchObject({ key: 'r:bounds', offset: 57, bytes: 8, size: 64 });
+    const wild = await failure('ops', 'get r:bounds 64 -1');
+    expect(wild.details).toMatchObject({ offset: 2 ** 32 - 1, bytes: 4, size: 64 });
+    const copy = await failure('ops', 'readInto r:bounds 64 1 64');
+    expect(copy.details).toMatchObject({ offset: 1, bytes: 64, size: 64 });
   });
 
   it('isolates keys by grant: mapping another key is denied, and a guest reading all it can reach finds only its own bytes', async () => {

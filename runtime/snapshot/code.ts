@@ -379,6 +379,7 @@ function instrumentBody(
           flushTo(at);
           code.bytes(
             regionAccess(accessor, {
+              callee,
               base,
               table: check.regions!.table,
               mark: markFunction,
@@ -491,14 +492,14 @@ function instrumentBody(
   if (pos !== body.length) throw new Uninstrumentable('function body ends inside an instruction');
   flushTo(body.length);
 
-  // Region accessors use four more i32s after the v128 scratch local, so a module with them always has that one.
+  // Region accessors use five more i32s after the v128 scratch local, so a module with them always has that one.
   const regions = check.regions !== undefined;
   const out = new Writer();
   out.leb(groups.value + (regions ? 6 : usesV128 ? 5 : 4));
   out.bytes(body.subarray(localsStart, localsEnd));
   out.bytes([3, I32, 1, I64, 1, F32, 1, F64]);
   if (usesV128 || regions) out.bytes([1, V128]);
-  if (regions) out.bytes([4, I32]);
+  if (regions) out.bytes([5, I32]);
   const header = out.length;
   out.bytes(code.result());
   for (let i = 0; i < codeAnchors.length; i += 2) anchors.push(header + codeAnchors[i]!, codeAnchors[i + 1]!);
@@ -507,6 +508,8 @@ function instrumentBody(
 
 /** Where a region access finds what it needs: see {@link regionAccess}. */
 interface RegionSite {
+  /** The accessor's import: called with the access's operands when the check fails, to say why. */
+  callee: number;
   /** The dirty-map base global (the slot table lies at `base + table` in memory 1). */
   base: number;
   table: number;
@@ -514,7 +517,7 @@ interface RegionSite {
   mark: number;
   /** The interruption check that follows a bulk copy. */
   after: number[];
-  /** The first of four scratch i32 locals: the slot's table entry, the offset, two more operands. */
+  /** The first of five scratch i32 locals: the slot's table entry, the offset, two more operands, the slot. */
   first: number;
   /** The scratch locals that hold an f32 or f64 value to store. */
   f32: number;
@@ -545,8 +548,10 @@ const ACCESSORS: Record<string, { width: number; op: number[]; align: number; ki
  * The code that replaces a call of a region accessor: the same operands on the stack, the same
  * result. The slot (masked to the table's 16 entries) names an entry of the instance's slot
  * table in memory 1 — the key's base and the address of its live size in the region memory —
- * and the access traps (`unreachable`) unless `off + width <= size`, computed in i64 so that no
- * offset wraps. So a guest reaches only the bytes of keys it mapped, whatever offset it passes;
+ * and the access traps unless `off + width <= size`, computed in i64 so that no offset wraps:
+ * the failing branch calls the accessor's own import with the same operands, whose host half
+ * throws the error that says which region, offset and size (`unreachable` after it, should it
+ * ever return). So a guest reaches only the bytes of keys it mapped, whatever offset it passes;
  * an empty slot reads size 0 and every access through it traps. Inline rather than a call of
  * an appended helper: V8 inlined such a helper in a measured loop (1 M f64 sums ran alike), but
  * whether it inlines depends on the caller's size.
@@ -556,9 +561,24 @@ function regionAccess(name: string, site: RegionSite): number[] {
   const OFF = E + 1;
   const X = E + 2;
   const Y = E + 3;
-  const entry = [I32_CONST, 15, 0x71, I32_CONST, 3, 0x74, GLOBAL_GET, ...writeLeb(site.base), I32_ADD, LOCAL_SET, ...writeLeb(E)];
+  const S = E + 4;
+  const entry = [
+    0x22,
+    ...writeLeb(S),
+    I32_CONST,
+    15,
+    0x71,
+    I32_CONST,
+    3,
+    0x74,
+    GLOBAL_GET,
+    ...writeLeb(site.base),
+    I32_ADD,
+    LOCAL_SET,
+    ...writeLeb(E),
+  ];
   const sizeOf = [LOCAL_GET, ...writeLeb(E), 0x28, ...tableMemarg(site.table + 4)];
-  const within = (width: number[]): number[] => [
+  const within = (width: number[], operands: number[]): number[] => [
     LOCAL_GET,
     ...writeLeb(OFF),
     0xad, // i64.extend_i32_u
@@ -571,6 +591,13 @@ function regionAccess(name: string, site: RegionSite): number[] {
     0x56, // i64.gt_u
     0x04,
     0x40,
+    LOCAL_GET,
+    ...writeLeb(S),
+    LOCAL_GET,
+    ...writeLeb(OFF),
+    ...operands.flatMap((local) => [LOCAL_GET, ...writeLeb(local)]),
+    CALL,
+    ...writeLeb(site.callee),
     0x00,
     0x0b,
   ];
@@ -579,7 +606,7 @@ function regionAccess(name: string, site: RegionSite): number[] {
   const get = (local: number): number[] => [LOCAL_GET, ...writeLeb(local)];
   if (name === 'size') return [...entry, ...sizeOf, 0xfe, 0x10, ...regionMemarg(2)];
   if (name === 'read_into' || name === 'write_from') {
-    const head = [...set(Y), ...set(X), ...set(OFF), ...entry, ...within([...get(Y), 0xad])];
+    const head = [...set(Y), ...set(X), ...set(OFF), ...entry, ...within([...get(Y), 0xad], [X, Y])];
     // read_into writes the guest's memory: marked first, like any bulk write.
     if (name === 'read_into')
       return [
@@ -605,15 +632,15 @@ function regionAccess(name: string, site: RegionSite): number[] {
   const op = [...a.op, ...regionMemarg(a.align)];
   switch (a.kind) {
     case 'get':
-      return [...set(OFF), ...entry, ...within(width), ...address, ...op];
+      return [...set(OFF), ...entry, ...within(width, []), ...address, ...op];
     case 'set': {
       const value = a.op[0] === 0x39 ? site.f64 : a.op[0] === 0x38 ? site.f32 : X;
-      return [...set(value), ...set(OFF), ...entry, ...within(width), ...address, ...get(value), ...op];
+      return [...set(value), ...set(OFF), ...entry, ...within(width, [value]), ...address, ...get(value), ...op];
     }
     case 'rmw':
-      return [...set(X), ...set(OFF), ...entry, ...within(width), ...address, ...get(X), ...op];
+      return [...set(X), ...set(OFF), ...entry, ...within(width, [X]), ...address, ...get(X), ...op];
     case 'cas':
-      return [...set(Y), ...set(X), ...set(OFF), ...entry, ...within(width), ...address, ...get(X), ...get(Y), ...op];
+      return [...set(Y), ...set(X), ...set(OFF), ...entry, ...within(width, [X, Y]), ...address, ...get(X), ...get(Y), ...op];
   }
 }
 

@@ -54,8 +54,9 @@ export function problemWith(outcome: PromiseSettledResult<InvokeResult | InvokeR
   // a coded host error reached it: the generated guest cannot trap by itself, so that is a
   // host import throwing a plain TypeError or RangeError (a bug in the host, not the guest).
   // Region accessors are not host calls: the rewrite compiles them into checked accesses, which
-  // trap like the guest's own code (out of range: unreachable; an unaligned atomic; a bad
-  // read_into destination: out of bounds).
+  // trap like the guest's own code (an unaligned atomic; a bad read_into destination: out of
+  // bounds). An access past a region's end calls the accessor's import, whose coded error has
+  // no engine text.
   if (err.code === 'E_GUEST_TRAP' && err.details['trap'] !== undefined && !(regions && REGION_TRAP.test(err.message))) {
     return `uncoded host failure: ${err.message}`;
   }

@@ -124,14 +124,51 @@ export default guestCapability<RegionState, RegionDeps>({
           throw asNuvolaError(err);
         }
       };
-    const accessor = (name: string) => (): never => {
-      const ctx = ref.ctx;
-      throw new GuestError(
-        ErrorCode.GUEST_TRAP,
-        `function '${ctx.fn}' reached ${abi.MODULE_REGION}.${name} through a table; region accessors work only when called directly`,
-        { function: ctx.fn, import: name },
-      );
+    /** Bytes an accessor touches: its width, or a bulk copy's length (its fourth operand). */
+    const widths: Record<string, number> = {
+      [abi.REGION_GET_F64]: 8,
+      [abi.REGION_SET_F64]: 8,
+      [abi.REGION_GET_F32]: 4,
+      [abi.REGION_SET_F32]: 4,
+      [abi.REGION_GET_I32]: 4,
+      [abi.REGION_SET_I32]: 4,
+      [abi.REGION_GET_U8]: 1,
+      [abi.REGION_SET_U8]: 1,
+      [abi.REGION_ATOMIC_ADD_I32]: 4,
+      [abi.REGION_COMPARE_EXCHANGE_I32]: 4,
     };
+    // The rewritten code calls an accessor's import only when its bounds check failed (with the
+    // access's operands), or when the guest reached it through a table: either way, the error.
+    const accessor =
+      (name: string) =>
+      (...args: number[]): never => {
+        const ctx = ref.ctx;
+        const [s = 0, off = 0, , length = 0] = args;
+        const slot = s & (abi.REGION_SLOTS - 1);
+        const m = regionOf(ctx).slots[slot];
+        const bytes = widths[name] ?? length >>> 0;
+        const offset = off >>> 0;
+        if (m === undefined) {
+          throw new GuestError(
+            ErrorCode.GUEST_TRAP,
+            `function '${ctx.fn}' called ${abi.MODULE_REGION}.${name} through slot ${slot}, where this call mapped no region; map it with region.map first (a Region lasts one call)`,
+            { function: ctx.fn, import: name, slot },
+          );
+        }
+        const size = m.state.size;
+        if (offset + bytes > size) {
+          throw new GuestError(
+            ErrorCode.GUEST_TRAP,
+            `function '${ctx.fn}' accessed ${bytes} bytes at offset ${offset} of region '${keyEcho(m.key)}', which is ${size} bytes: past its end; map it larger or grow it first`,
+            { function: ctx.fn, import: name, key: keyEcho(m.key), offset, bytes, size },
+          );
+        }
+        throw new GuestError(
+          ErrorCode.GUEST_TRAP,
+          `function '${ctx.fn}' reached ${abi.MODULE_REGION}.${name} through a table; region accessors work only when called directly`,
+          { function: ctx.fn, import: name },
+        );
+      };
     const imports: Record<string, (...args: never[]) => unknown> = {
       [abi.REGION_MAP]: guarded(async (ctx: GuestContext, kp: number, kl: number, size: number) => {
         const key = guestKey(ctx, kp, kl, `${abi.MODULE_REGION}.${abi.REGION_MAP}`);
