@@ -2,7 +2,7 @@
 // entry's graph) and importing the entry loads neither the AssemblyScript compiler nor ioredis,
 // which only building a guest or connecting to Redis needs.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { normalize } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -74,5 +74,19 @@ describe('package entry', () => {
         expect(files.has(path) || [...files].some((f) => f.startsWith(path + '/')), `${doc} links to ${target}, not shipped`).toBe(true);
       }
     }
+  });
+
+  it('ships every guest source `nuvola bench suite` builds', () => {
+    const packed = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }),
+    ) as {
+      files: { path: string }[];
+    }[];
+    const files = new Set(packed[0]!.files.map((f) => f.path));
+    const workloads = readdirSync(root + 'bench/suite', { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(`${root}bench/suite/${d.name}/guests`))
+      .flatMap((d) => readdirSync(`${root}bench/suite/${d.name}/guests`).map((f) => `bench/suite/${d.name}/guests/${f}`));
+    expect(workloads.length).toBeGreaterThan(10);
+    expect(workloads.filter((f) => !files.has(f))).toEqual([]);
   });
 });
