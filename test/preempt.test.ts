@@ -202,6 +202,8 @@ describe('the deadline watchdog thread', () => {
     const { rt } = await runtime({ workers: 1 });
     await rt.register('loop', guestBytes('core_loop'), { timeoutMs: 100 });
     const { until } = await import('nuvola/testing');
+    // White-box: its thread is up (on a loaded machine starting a thread takes a second or more).
+    await until(() => (rt as unknown as { pool: { watchdog: { running: boolean } } }).pool.watchdog.running);
     const answer = rt.invoke('loop', 'loop').then(
       () => new Error('the loop returned') as NuvolaError,
       (e: unknown) => e as NuvolaError,

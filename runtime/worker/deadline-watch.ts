@@ -70,14 +70,22 @@ export function deadlineSlot(interrupt: Interrupt): DeadlineSlot {
 /**
  * Worker side, before the call is named in Control.RUNNING (as it starts or resumes): its
  * deadline (Infinity for code without interruption checks, which only its worker's loss can
- * stop, as before) — and a wake-up for the watchdog when it plans to wake later than that.
+ * stop, as before). Then, once RUNNING names it, {@link remindWatchdog}.
  */
-export function publishDeadline(slot: DeadlineSlot, cell: WatchCell, id: number, deadline: number): void {
+export function publishDeadline(slot: DeadlineSlot, id: number, deadline: number): void {
   // A seqlock of one word: the watchdog takes the deadline only if the owner it read before and
   // after it is the same id, so it never pairs one call's id with another call's deadline.
   Atomics.store(slot.owner, OWNER_WORD, 0);
   slot.deadline[0] = deadline;
   Atomics.store(slot.owner, OWNER_WORD, id);
+}
+
+/**
+ * Worker side, after Control.RUNNING names the call: wakes the watchdog when it plans to wake
+ * later than the call's deadline. After, not before: woken earlier, the watchdog could scan,
+ * find nothing running yet, and plan a second ahead.
+ */
+export function remindWatchdog(cell: WatchCell, deadline: number): void {
   // The load orders the read of the plan after the watchdog's last publication of it (the
   // watchdog scans the workers again after publishing, so one of the two sees the other).
   Atomics.load(cell.words, Cell.PLANNED);

@@ -21,7 +21,7 @@ import {
 import { abortedError } from './mailbox.js';
 import { endSlice, startSlice } from './meter.js';
 import type { Interrupt } from './interrupt.js';
-import { deadlineSlot, publishDeadline, type DeadlineSlot, type WatchCell } from './deadline-watch.js';
+import { deadlineSlot, publishDeadline, remindWatchdog, type DeadlineSlot, type WatchCell } from './deadline-watch.js';
 import type { GuestInstance, SuspendHooks } from './instance.js';
 import type { FunctionEntry, InstanceCache } from './instance-cache.js';
 import type { ChainCalls } from './chains.js';
@@ -100,9 +100,10 @@ export class Executor {
           throw new TimeoutError(ErrorCode.TIMEOUT, `function '${ctx.fn}' was cancelled while suspended`, { function: ctx.fn });
         }
         startSlice(ctx.meter, ctx.invocationId, interrupt);
-        const interruptible = cache.get(ctx.fn)?.spec.layout.interruptible === true;
-        publishDeadline(published, deps.watch, ctx.invocationId, interruptible ? ctx.deadline : Infinity);
+        const deadline = cache.get(ctx.fn)?.spec.layout.interruptible === true ? ctx.deadline : Infinity;
+        publishDeadline(published, ctx.invocationId, deadline);
         Atomics.store(control, Control.RUNNING, ctx.invocationId);
+        remindWatchdog(deps.watch, deadline);
       },
     };
   }
@@ -273,8 +274,10 @@ export class Executor {
     // sees this call as both begun and off the CPU while guest code (a cold start's start-up
     // code and init(), then main) runs.
     // The deadline watchdog (deadline-watch.ts) interrupts it there, if its code has checks.
-    publishDeadline(this.published, this.deps.watch, request.id, entry.spec.layout.interruptible ? request.deadline : Infinity);
+    const deadline = entry.spec.layout.interruptible ? request.deadline : Infinity;
+    publishDeadline(this.published, request.id, deadline);
     Atomics.store(control, Control.RUNNING, request.id);
+    remindWatchdog(this.deps.watch, deadline);
     if (!request.local) Atomics.add(control, Control.STARTED, 1);
     const began = performance.now();
     let instance = cache.takeIdle(entry);
