@@ -2,12 +2,17 @@
 // (memory 1) or the region arena (memory 3) other than through the rewritten accessors — with
 // memories of its own, an imported memory, wild store offsets, or an accessor reached through
 // a table or an export.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { createRuntime, type NuvolaError, type Runtime } from 'nuvola';
 import { prepareModule, SnapshotUnsupported } from '../runtime/snapshot/rewrite.js';
 import { IMPORT_DIRTY, IMPORT_INTERRUPT, IMPORT_MEMORY, regionTableOffset, SNAPSHOT_MODULE } from '../runtime/snapshot/layout.js';
 import { newInterrupt } from '../runtime/worker/interrupt.js';
+import { StateStore } from '../dist/state/store.js';
+import { MemoryTier } from '../dist/state/memory-tier.js';
+import { RedisTier } from '../dist/state/redis-tier.js';
+import { KeyState } from '../dist/state/key-state.js';
+import { startRedis, type TestRedis } from '../state/redis-server.js';
 
 const MAP = '(import "nuvola:region" "map" (func $map (param i32 i32 i32) (result i32)))';
 const GET_U8 = '(import "nuvola:region" "get_u8" (func $get_u8 (param i32 i32) (result i32)))';
@@ -171,5 +176,95 @@ describe('a region accessor reached other than by a direct call', () => {
     const view = await rt.state.read('review-k');
     expect(view!.byteLength).toBe(64);
     expect(view!.every((b) => b === 0)).toBe(true);
+  });
+});
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+describe.each([
+  { tier: 'memory', global: () => new MemoryTier() },
+  { tier: 'redis', global: () => new RedisTier(redis.url, () => {}) },
+])('pull over a mapped key on the $tier tier', ({ tier, global }) => {
+  const k = (name: string) => `${tier}-review-${name}`;
+
+  it('a global value larger than the block is E_STATE_MAPPED; a smaller one shrinks the size guests read', async () => {
+    const tierOf = global();
+    if (tierOf instanceof RedisTier) expect(await tierOf.connected(5000)).toBe(true);
+    const store = new StateStore(tierOf, { leaseMs: 1000 });
+    try {
+      const g = await store.mapRegion(k('m'), 64);
+      const neighbour = await store.mapRegion(k('n'), 64);
+      const state = new KeyState(g.handle);
+      expect(state.addMap()).toBe(true);
+      const arena = store.regionMemory().buffer;
+      const size = () => new Int32Array(arena, g.sizeAddr, 1)[0];
+      new Uint8Array(arena, g.base, 64).fill(0x11);
+      new Uint8Array(arena, neighbour.base, 64).fill(0x22);
+
+      await store.global.write(k('m'), [{ offset: 0, data: new Uint8Array(8192).fill(0x99) }], 8192);
+      expect((await failure(store.pull(k('m'), undefined))).code).toBe('E_STATE_MAPPED');
+      // Nothing moved and nothing spilled: the key, its size word and the next block are as they were.
+      expect(state.retired).toBe(false);
+      expect(size()).toBe(64);
+      expect(new Uint8Array(arena, g.base, 64).every((b) => b === 0x11)).toBe(true);
+      expect(new Uint8Array(arena, neighbour.base, 64).every((b) => b === 0x22)).toBe(true);
+
+      await store.global.write(k('m'), [{ offset: 0, data: new Uint8Array(16).fill(0x33) }], 16);
+      await store.pull(k('m'), undefined);
+      expect(state.retired).toBe(false);
+      expect(size()).toBe(16);
+      expect(new Uint8Array(arena, g.base, 16).every((b) => b === 0x33)).toBe(true);
+
+      // Unmapped, the large value moves the key out of its block.
+      state.dropMap();
+      await store.global.write(k('m'), [{ offset: 0, data: new Uint8Array(8192).fill(0x99) }], 8192);
+      await store.pull(k('m'), undefined);
+      expect(state.retired).toBe(true);
+      expect(new Uint8Array(arena, neighbour.base, 64).every((b) => b === 0x22)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a mapped key shrunk or the arena filled, end to end', () => {
+  /** A guest mapping `key` at `size` bytes and returning the byte at `offset` (a region accessor). */
+  const guest = (key: string, size: number, offset: number) =>
+    parse(`(module ${MAP} ${GET_U8} (memory (export "memory") 1 1) (data (i32.const 16) "${key}")
+      (func (export "main") (result i32)
+        (call $get_u8 (call $map (i32.const 16) (i32.const ${key.length}) (i32.const ${size})) (i32.const ${offset}))))`);
+
+  let rt: Runtime | undefined;
+  afterAll(() => rt?.close());
+
+  it('a host write that shrinks the key makes a guest read past the new size trap', async () => {
+    rt = await createRuntime({ workers: 1, logger: () => {} });
+    await rt.state.write('review-s', new Uint8Array(64).fill(7));
+    await rt.register('read20', await guest('review-s', 1, 20));
+    expect((await rt.invoke('read20')).returnCode).toBe(7);
+    await rt.state.write('review-s', new Uint8Array(16).fill(8));
+    expect((await failure(rt.invoke('read20'))).code).toBe('E_GUEST_TRAP');
+    await rt.register('read15', await guest('review-s', 1, 15));
+    expect((await rt.invoke('read15')).returnCode).toBe(8);
+    await rt.close();
+    rt = undefined;
+  });
+
+  it('one function filling the arena gets a coded limit error; others keep serving', async () => {
+    rt = await createRuntime({ workers: 1, logger: () => {}, regionBytes: 4 * 65536 });
+    await rt.register('hog', await guest('review-hog', 3 * 65536, 0));
+    expect((await rt.invoke('hog')).returnCode).toBe(0);
+    await rt.register('hog2', await guest('review-hog2', 2 * 65536, 0));
+    const full = await failure(rt.invoke('hog2'));
+    expect(full.code).toBe('E_STATE_QUOTA');
+    expect(full.message).toContain('regionBytes');
+    await rt.register('small', await guest('review-small', 1000, 999));
+    expect((await rt.invoke('small')).returnCode).toBe(0);
+    await rt.state.delete('review-hog');
+    expect((await rt.invoke('hog2')).returnCode).toBe(0);
   });
 });
