@@ -191,7 +191,7 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   }
 
   app.get('/functions', async () => ({ functions: table.names().map((name) => describe(rt, table, name)) }));
-  app.get<{ Params: { name: string } }>('/functions/:name', async (req) => describe(rt, table, req.params.name));
+  app.get<{ Params: { name: string } }>('/functions/:name', async (req) => describe(rt, table, publishedName(req.params.name)));
 
   app.put<{ Params: { name: string }; Querystring: Record<string, string> }>(
     '/functions/:name',
@@ -199,6 +199,7 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
     async (req, reply) => {
       const name = req.params.name;
       const { replace, fnOptions } = registerOptions(req);
+      checkRemoteOptions(name, fnOptions);
       const max = rt.options.maxModuleBytes;
       const bytes = await readBody(
         req.raw,
@@ -221,13 +222,13 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   );
 
   app.delete<{ Params: { name: string } }>('/functions/:name', { config: { access: 'write' } }, async (req, reply) => {
-    const name = req.params.name;
+    const name = publishedName(req.params.name);
     if (!table.remove(name)) rt.unregister(name);
     return reply.code(204).send();
   });
 
   app.post<{ Params: { name: string } }>('/functions/:name/invoke', { config: { access: 'invoke' } }, async (req, reply) => {
-    const name = req.params.name;
+    const name = publishedName(req.params.name);
     const max = rt.options.maxInputBytes;
     const input = await readBody(
       req.raw,
@@ -312,6 +313,40 @@ function httpOptions(o: ResolvedServeOptions): Record<string, number> {
 
 function toPem(v: string | Uint8Array): string | Buffer {
   return typeof v === 'string' ? v : Buffer.from(v);
+}
+
+/**
+ * A name from a URL, refused when it is one of the versions `?replace=true` registers
+ * (`name:v<N>`): those belong to the server, and a client reaching one directly would call,
+ * describe or remove a version behind the table's back (uncounted in flight, or its current one gone).
+ */
+function publishedName(name: string): string {
+  if (/:v\d+$/.test(name)) {
+    throw new RegistryError(
+      ErrorCode.UNKNOWN_FUNCTION,
+      `no function named '${name}' is published; names ending in :v<N> are the server's versions of replaced functions`,
+      {
+        function: name,
+      },
+    );
+  }
+  return name;
+}
+
+/**
+ * Register options from a request: host directories (`wasi.dirs`) are refused, since they would
+ * let whoever uploads read or write the server's files; the embedding service grants them with
+ * `register()`, or a `<name>.json` beside `--functions`.
+ */
+function checkRemoteOptions(name: string, fnOptions: FunctionOptions | undefined): void {
+  const wasi = (fnOptions as { wasi?: unknown } | undefined)?.wasi;
+  if (typeof wasi === 'object' && wasi !== null && 'dirs' in wasi) {
+    throw new ServeError(
+      ErrorCode.BAD_REQUEST,
+      `'${name}' asks for host directories (wasi.dirs), which a function uploaded over HTTP may not have; grant them with register() in the embedding service or a ${name}.json beside --functions`,
+      { function: name, option: 'wasi.dirs' },
+    );
+  }
 }
 
 function bad(why: string): NuvolaError {

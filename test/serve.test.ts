@@ -2,7 +2,9 @@
 // the malformed): upload, describe, invoke and remove functions, the token, the coded errors and
 // their statuses, bodies over the runtime's limits, slow clients, a client that goes away
 // mid-call, a replace that drops no call, and /metrics.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -247,6 +249,45 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(again.status).toBe(409);
     expect((await error(again)).code).toBe('E_ALREADY_REGISTERED');
     expect(rt.functions()).not.toContain('swap');
+  });
+
+  it('a replaced version (name:v<N>) cannot be invoked, described or removed by its internal name: E_UNKNOWN_FUNCTION (404)', async () => {
+    expect((await put('versioned', guestBytes('core_echo'))).status).toBe(201);
+    expect((await put('versioned', guestBytes('core_echo'), '?replace=true')).status).toBe(201);
+    expect(rt.functions()).toContain('versioned:v2');
+    const del = await fetch(`${url}/functions/versioned:v2`, { method: 'DELETE', headers: auth });
+    expect(del.status).toBe(404);
+    expect((await error(del)).code).toBe('E_UNKNOWN_FUNCTION');
+    const call = await invoke('versioned:v2', 'abc');
+    expect(call.status).toBe(404);
+    expect((await error(call)).code).toBe('E_UNKNOWN_FUNCTION');
+    expect((await fetch(`${url}/functions/versioned%3Av2`)).status).toBe(404);
+    // The published name still reaches its current version.
+    const res = await invoke('versioned', 'abc');
+    expect(res.status).toBe(200);
+    expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('cba');
+  });
+
+  it('an upload that asks for host directories (wasi.dirs) is E_BAD_REQUEST (400): no client reads the server’s files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nuvola-serve-'));
+    writeFileSync(join(dir, 'secret.txt'), 'the server secret\n');
+    try {
+      const wasi = { args: ['cat', '/host/secret.txt'], dirs: [{ host: dir, guest: '/host' }] };
+      const byHeader = await put('leak', guestBytes('wasi_wc_c'), '', { ...auth, 'nuvola-options': JSON.stringify({ wasi }) });
+      const byQuery = await put('leak2', guestBytes('wasi_wc_c'), `?wasi=${encodeURIComponent(JSON.stringify(wasi))}`);
+      for (const res of [byHeader, byQuery]) {
+        expect(res.status).toBe(400);
+        const e = await error(res);
+        expect(e.code).toBe('E_BAD_REQUEST');
+        expect(e.message).toContain('wasi.dirs');
+      }
+      expect(rt.functions()).not.toContain('leak');
+      expect(rt.functions()).not.toContain('leak2');
+      const call = await invoke('leak', '');
+      expect(text(new Uint8Array(await call.arrayBuffer()))).not.toContain('the server secret');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('/healthz, /readyz and /metrics answer; the metrics count calls and errors by code', async () => {
