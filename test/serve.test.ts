@@ -268,6 +268,21 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('cba');
   });
 
+  it('a name of up to 128 characters is served; a longer one is a coded error, not the framework’s own', async () => {
+    const long = 'n'.repeat(128);
+    expect((await put(long, guestBytes('core_echo'))).status).toBe(201);
+    const res = await invoke(long, 'ab');
+    expect(res.status).toBe(200);
+    expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('ba');
+    expect((await fetch(`${url}/functions/${long}`, { method: 'DELETE', headers: auth })).status).toBe(204);
+    const tooLong = await put('n'.repeat(200), guestBytes('core_echo'));
+    expect(tooLong.status).toBe(400);
+    expect((await error(tooLong)).code).toBe('E_INVALID_OPTION');
+    const unknown = await fetch(`${url}/functions/${'n'.repeat(200)}`);
+    expect(unknown.status).toBe(404);
+    expect((await error(unknown)).code).toBe('E_UNKNOWN_FUNCTION');
+  });
+
   it('an upload that asks for host directories (wasi.dirs) is E_BAD_REQUEST (400): no client reads the server’s files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nuvola-serve-'));
     writeFileSync(join(dir, 'secret.txt'), 'the server secret\n');
