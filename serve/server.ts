@@ -136,6 +136,18 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
 
   app.addHook('onRequest', async (req) => {
     const access = req.routeOptions.config.access ?? 'read';
+    if (o.token === undefined && access !== 'read' && isLoopback(o.host)) {
+      // Without a token a loopback server trusts this machine — not every web page its browser
+      // opens: a cross-site request (Origin) or a rebound DNS name (Host) is refused.
+      const origin = req.headers.origin;
+      if (!isLoopback(hostOf(req.headers.host)) || (origin !== undefined && !isLoopback(hostOf(origin, '')))) {
+        throw new ServeError(
+          ErrorCode.UNAUTHORIZED,
+          `${req.method} ${req.url.split('?')[0]} came from a web page or a name other than this machine's (Host ${JSON.stringify(req.headers.host ?? '')}${origin !== undefined ? `, Origin ${JSON.stringify(origin)}` : ''}); a server without a token takes writes and invokes only from localhost — set a token to serve others`,
+          {},
+        );
+      }
+    }
     if (o.token === undefined || access === 'read' || (access === 'invoke' && o.publicInvoke)) return;
     if (!tokenMatches(req.headers.authorization, o.token)) {
       throw new ServeError(
@@ -303,6 +315,23 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
       await app.close();
     },
   };
+}
+
+/** Whether `host` (a name or address, IPv6 with or without brackets) is this machine's loopback. */
+function isLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The host name of a `Host` header (`prefix` 'http://') or an `Origin`; undefined when it does not parse. */
+function hostOf(value: string | undefined, prefix = 'http://'): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new URL(prefix + value).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 function httpOptions(o: ResolvedServeOptions): Record<string, number> {

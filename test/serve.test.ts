@@ -5,6 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -321,6 +322,69 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(body).toMatch(/nuvola_usage_bytes_in_total\{function="m"\} 9/);
     const starts = /nuvola_cold_starts_total\{function="m"\} (\d+)[\s\S]*nuvola_warm_starts_total\{function="m"\} (\d+)/.exec(body);
     expect(Number(starts![1]) + Number(starts![2])).toBe(3);
+  });
+});
+
+describe('a server without a token, on loopback', () => {
+  /** A request with the Host and Origin a browser would send (Node's http client: fetch may not set Host). */
+  function send(
+    target: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Uint8Array | string,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${target}${path}`, { method, headers }, (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => (data += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('refuses writes and invokes from a rebound DNS name (Host) or another site (Origin): E_UNAUTHORIZED (401); reads and local clients are served', async () => {
+    const open = await serve(rt, { port: 0 });
+    const { host } = new URL(open.url);
+    try {
+      const rebound = await send(
+        open.url,
+        'PUT',
+        '/functions/rebound',
+        { host: `evil.example:${new URL(open.url).port}` },
+        guestBytes('core_echo'),
+      );
+      expect(rebound.status).toBe(401);
+      expect((JSON.parse(rebound.body) as { code: string }).code).toBe('E_UNAUTHORIZED');
+      expect(rt.functions()).not.toContain('rebound');
+
+      const local = await send(
+        open.url,
+        'PUT',
+        '/functions/local',
+        { host: `localhost:${new URL(open.url).port}` },
+        guestBytes('core_echo'),
+      );
+      expect(local.status).toBe(201);
+      const crossSite = await send(
+        open.url,
+        'POST',
+        '/functions/local/invoke',
+        { host, origin: 'https://evil.example', 'content-type': 'text/plain' },
+        'abc',
+      );
+      expect(crossSite.status).toBe(401);
+      expect((JSON.parse(crossSite.body) as { code: string }).code).toBe('E_UNAUTHORIZED');
+      const sameSite = await send(open.url, 'POST', '/functions/local/invoke', { host, origin: open.url }, 'abc');
+      expect(sameSite).toEqual({ status: 200, body: 'cba' });
+      expect((await send(open.url, 'GET', '/functions/local', { host: 'evil.example' })).status).toBe(200);
+      expect((await send(open.url, 'DELETE', '/functions/local', { host: 'evil.example' })).status).toBe(401);
+      expect((await send(open.url, 'DELETE', '/functions/local', { host })).status).toBe(204);
+    } finally {
+      await open.close();
+    }
   });
 });
 
