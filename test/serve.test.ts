@@ -276,10 +276,10 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(res.status).toBe(200);
     expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('ba');
     expect((await fetch(`${url}/functions/${long}`, { method: 'DELETE', headers: auth })).status).toBe(204);
-    const tooLong = await put('n'.repeat(200), guestBytes('core_echo'));
+    const tooLong = await put('n'.repeat(4000), guestBytes('core_echo'));
     expect(tooLong.status).toBe(400);
     expect((await error(tooLong)).code).toBe('E_INVALID_OPTION');
-    const unknown = await fetch(`${url}/functions/${'n'.repeat(200)}`);
+    const unknown = await fetch(`${url}/functions/${'n'.repeat(4000)}`);
     expect(unknown.status).toBe(404);
     expect((await error(unknown)).code).toBe('E_UNKNOWN_FUNCTION');
   });
