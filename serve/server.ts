@@ -125,7 +125,7 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
     // Function names run to 128 characters (fastify's default, 100, would answer longer ones with
     // its own uncoded 414). Node's header limit (16 KiB, the URL included) bounds them first: a
     // longer name reaches the runtime, which refuses it with a coded error.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     forceCloseConnections: true,
     return503OnClosing: true,
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(err, socket, o),
