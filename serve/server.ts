@@ -154,8 +154,8 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
       throw new ServeError(
         ErrorCode.UNAUTHORIZED,
         req.headers.authorization === undefined
-          ? `${req.method} ${req.url} needs the server's token: send Authorization: Bearer <token>`
-          : `the token sent with ${req.method} ${req.url} is not the server's`,
+          ? `${req.method} ${req.url.split('?')[0]!} needs the server's token: send Authorization: Bearer <token>`
+          : `the token sent with ${req.method} ${req.url.split('?')[0]!} is not the server's`,
         {},
       );
     }

@@ -252,6 +252,14 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(rt.functions()).not.toContain('swap');
   });
 
+  it('a token sent in the query string is not taken, nor echoed back in the 401', async () => {
+    const res = await fetch(`${url}/functions/echo?token=${TOKEN}&access_token=${TOKEN}`, { method: 'DELETE' });
+    expect(res.status).toBe(401);
+    const e = await error(res);
+    expect(e.code).toBe('E_UNAUTHORIZED');
+    expect(JSON.stringify(e)).not.toContain(TOKEN);
+  });
+
   it('a replaced version (name:v<N>) cannot be invoked, described or removed by its internal name: E_UNKNOWN_FUNCTION (404)', async () => {
     expect((await put('versioned', guestBytes('core_echo'))).status).toBe(201);
     expect((await put('versioned', guestBytes('core_echo'), '?replace=true')).status).toBe(201);
