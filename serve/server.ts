@@ -122,6 +122,10 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
     logger: false,
     ...(o.tls !== undefined ? { https: { key: toPem(o.tls.key), cert: toPem(o.tls.cert), ...httpOptions(o) } } : { http: httpOptions(o) }),
     requestTimeout: o.requestTimeoutMs,
+    // Function names run to 128 characters (fastify's default, 100, would answer longer ones with
+    // its own uncoded 414). Node's header limit (16 KiB, the URL included) bounds them first: a
+    // longer name reaches the runtime, which refuses it with a coded error.
+    routerOptions: { maxParamLength: 16 * 1024 },
     forceCloseConnections: true,
     return503OnClosing: true,
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => clientError(err, socket, o),
@@ -133,13 +137,25 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
 
   app.addHook('onRequest', async (req) => {
     const access = req.routeOptions.config.access ?? 'read';
+    if (o.token === undefined && access !== 'read' && isLoopback(o.host)) {
+      // Without a token a loopback server trusts this machine — not every web page its browser
+      // opens: a cross-site request (Origin) or a rebound DNS name (Host) is refused.
+      const origin = req.headers.origin;
+      if (!isLoopback(hostOf(req.headers.host)) || (origin !== undefined && !isLoopback(hostOf(origin, '')))) {
+        throw new ServeError(
+          ErrorCode.UNAUTHORIZED,
+          `${req.method} ${req.url.split('?')[0]} came from a web page or a name other than this machine's (Host ${JSON.stringify(req.headers.host ?? '')}${origin !== undefined ? `, Origin ${JSON.stringify(origin)}` : ''}); a server without a token takes writes and invokes only from localhost — set a token to serve others`,
+          {},
+        );
+      }
+    }
     if (o.token === undefined || access === 'read' || (access === 'invoke' && o.publicInvoke)) return;
     if (!tokenMatches(req.headers.authorization, o.token)) {
       throw new ServeError(
         ErrorCode.UNAUTHORIZED,
         req.headers.authorization === undefined
-          ? `${req.method} ${req.url} needs the server's token: send Authorization: Bearer <token>`
-          : `the token sent with ${req.method} ${req.url} is not the server's`,
+          ? `${req.method} ${req.url.split('?')[0]!} needs the server's token: send Authorization: Bearer <token>`
+          : `the token sent with ${req.method} ${req.url.split('?')[0]!} is not the server's`,
         {},
       );
     }
@@ -191,7 +207,7 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   }
 
   app.get('/functions', async () => ({ functions: table.names().map((name) => describe(rt, table, name)) }));
-  app.get<{ Params: { name: string } }>('/functions/:name', async (req) => describe(rt, table, req.params.name));
+  app.get<{ Params: { name: string } }>('/functions/:name', async (req) => describe(rt, table, publishedName(req.params.name)));
 
   app.put<{ Params: { name: string }; Querystring: Record<string, string> }>(
     '/functions/:name',
@@ -199,6 +215,7 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
     async (req, reply) => {
       const name = req.params.name;
       const { replace, fnOptions } = registerOptions(req);
+      checkRemoteOptions(name, fnOptions);
       const max = rt.options.maxModuleBytes;
       const bytes = await readBody(
         req.raw,
@@ -221,13 +238,13 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   );
 
   app.delete<{ Params: { name: string } }>('/functions/:name', { config: { access: 'write' } }, async (req, reply) => {
-    const name = req.params.name;
+    const name = publishedName(req.params.name);
     if (!table.remove(name)) rt.unregister(name);
     return reply.code(204).send();
   });
 
   app.post<{ Params: { name: string } }>('/functions/:name/invoke', { config: { access: 'invoke' } }, async (req, reply) => {
-    const name = req.params.name;
+    const name = publishedName(req.params.name);
     const max = rt.options.maxInputBytes;
     const input = await readBody(
       req.raw,
@@ -301,6 +318,23 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   };
 }
 
+/** Whether `host` (a name or address, IPv6 with or without brackets) is this machine's loopback. */
+function isLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The host name of a `Host` header (`prefix` 'http://') or an `Origin`; undefined when it does not parse. */
+function hostOf(value: string | undefined, prefix = 'http://'): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new URL(prefix + value).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
 function httpOptions(o: ResolvedServeOptions): Record<string, number> {
   return {
     headersTimeout: o.headersTimeoutMs,
@@ -312,6 +346,40 @@ function httpOptions(o: ResolvedServeOptions): Record<string, number> {
 
 function toPem(v: string | Uint8Array): string | Buffer {
   return typeof v === 'string' ? v : Buffer.from(v);
+}
+
+/**
+ * A name from a URL, refused when it is one of the versions `?replace=true` registers
+ * (`name:v<N>`): those belong to the server, and a client reaching one directly would call,
+ * describe or remove a version behind the table's back (uncounted in flight, or its current one gone).
+ */
+function publishedName(name: string): string {
+  if (/:v\d+$/.test(name)) {
+    throw new RegistryError(
+      ErrorCode.UNKNOWN_FUNCTION,
+      `no function named '${name}' is published; names ending in :v<N> are the server's versions of replaced functions`,
+      {
+        function: name,
+      },
+    );
+  }
+  return name;
+}
+
+/**
+ * Register options from a request: host directories (`wasi.dirs`) are refused, since they would
+ * let whoever uploads read or write the server's files; the embedding service grants them with
+ * `register()`, or a `<name>.json` beside `--functions`.
+ */
+function checkRemoteOptions(name: string, fnOptions: FunctionOptions | undefined): void {
+  const wasi = (fnOptions as { wasi?: unknown } | undefined)?.wasi;
+  if (typeof wasi === 'object' && wasi !== null && 'dirs' in wasi) {
+    throw new ServeError(
+      ErrorCode.BAD_REQUEST,
+      `'${name}' asks for host directories (wasi.dirs), which a function uploaded over HTTP may not have; grant them with register() in the embedding service or a ${name}.json beside --functions`,
+      { function: name, option: 'wasi.dirs' },
+    );
+  }
 }
 
 function bad(why: string): NuvolaError {

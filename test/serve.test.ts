@@ -2,7 +2,10 @@
 // the malformed): upload, describe, invoke and remove functions, the token, the coded errors and
 // their statuses, bodies over the runtime's limits, slow clients, a client that goes away
 // mid-call, a replace that drops no call, and /metrics.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,6 +252,68 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(rt.functions()).not.toContain('swap');
   });
 
+  it('a token sent in the query string is not taken, nor echoed back in the 401', async () => {
+    const res = await fetch(`${url}/functions/echo?token=${TOKEN}&access_token=${TOKEN}`, { method: 'DELETE' });
+    expect(res.status).toBe(401);
+    const e = await error(res);
+    expect(e.code).toBe('E_UNAUTHORIZED');
+    expect(JSON.stringify(e)).not.toContain(TOKEN);
+  });
+
+  it('a replaced version (name:v<N>) cannot be invoked, described or removed by its internal name: E_UNKNOWN_FUNCTION (404)', async () => {
+    expect((await put('versioned', guestBytes('core_echo'))).status).toBe(201);
+    expect((await put('versioned', guestBytes('core_echo'), '?replace=true')).status).toBe(201);
+    expect(rt.functions()).toContain('versioned:v2');
+    const del = await fetch(`${url}/functions/versioned:v2`, { method: 'DELETE', headers: auth });
+    expect(del.status).toBe(404);
+    expect((await error(del)).code).toBe('E_UNKNOWN_FUNCTION');
+    const call = await invoke('versioned:v2', 'abc');
+    expect(call.status).toBe(404);
+    expect((await error(call)).code).toBe('E_UNKNOWN_FUNCTION');
+    expect((await fetch(`${url}/functions/versioned%3Av2`)).status).toBe(404);
+    // The published name still reaches its current version.
+    const res = await invoke('versioned', 'abc');
+    expect(res.status).toBe(200);
+    expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('cba');
+  });
+
+  it('a name of up to 128 characters is served; a longer one is a coded error, not the framework’s own', async () => {
+    const long = 'n'.repeat(128);
+    expect((await put(long, guestBytes('core_echo'))).status).toBe(201);
+    const res = await invoke(long, 'ab');
+    expect(res.status).toBe(200);
+    expect(text(new Uint8Array(await res.arrayBuffer()))).toBe('ba');
+    expect((await fetch(`${url}/functions/${long}`, { method: 'DELETE', headers: auth })).status).toBe(204);
+    const tooLong = await put('n'.repeat(4000), guestBytes('core_echo'));
+    expect(tooLong.status).toBe(400);
+    expect((await error(tooLong)).code).toBe('E_INVALID_OPTION');
+    const unknown = await fetch(`${url}/functions/${'n'.repeat(4000)}`);
+    expect(unknown.status).toBe(404);
+    expect((await error(unknown)).code).toBe('E_UNKNOWN_FUNCTION');
+  });
+
+  it('an upload that asks for host directories (wasi.dirs) is E_BAD_REQUEST (400): no client reads the server’s files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nuvola-serve-'));
+    writeFileSync(join(dir, 'secret.txt'), 'the server secret\n');
+    try {
+      const wasi = { args: ['cat', '/host/secret.txt'], dirs: [{ host: dir, guest: '/host' }] };
+      const byHeader = await put('leak', guestBytes('wasi_wc_c'), '', { ...auth, 'nuvola-options': JSON.stringify({ wasi }) });
+      const byQuery = await put('leak2', guestBytes('wasi_wc_c'), `?wasi=${encodeURIComponent(JSON.stringify(wasi))}`);
+      for (const res of [byHeader, byQuery]) {
+        expect(res.status).toBe(400);
+        const e = await error(res);
+        expect(e.code).toBe('E_BAD_REQUEST');
+        expect(e.message).toContain('wasi.dirs');
+      }
+      expect(rt.functions()).not.toContain('leak');
+      expect(rt.functions()).not.toContain('leak2');
+      const call = await invoke('leak', '');
+      expect(text(new Uint8Array(await call.arrayBuffer()))).not.toContain('the server secret');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('/healthz, /readyz and /metrics answer; the metrics count calls and errors by code', async () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
@@ -265,6 +330,69 @@ describe('nuvola serve: functions over HTTP', () => {
     expect(body).toMatch(/nuvola_usage_bytes_in_total\{function="m"\} 9/);
     const starts = /nuvola_cold_starts_total\{function="m"\} (\d+)[\s\S]*nuvola_warm_starts_total\{function="m"\} (\d+)/.exec(body);
     expect(Number(starts![1]) + Number(starts![2])).toBe(3);
+  });
+});
+
+describe('a server without a token, on loopback', () => {
+  /** A request with the Host and Origin a browser would send (Node's http client: fetch may not set Host). */
+  function send(
+    target: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Uint8Array | string,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${target}${path}`, { method, headers }, (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => (data += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('refuses writes and invokes from a rebound DNS name (Host) or another site (Origin): E_UNAUTHORIZED (401); reads and local clients are served', async () => {
+    const open = await serve(rt, { port: 0 });
+    const { host } = new URL(open.url);
+    try {
+      const rebound = await send(
+        open.url,
+        'PUT',
+        '/functions/rebound',
+        { host: `evil.example:${new URL(open.url).port}` },
+        guestBytes('core_echo'),
+      );
+      expect(rebound.status).toBe(401);
+      expect((JSON.parse(rebound.body) as { code: string }).code).toBe('E_UNAUTHORIZED');
+      expect(rt.functions()).not.toContain('rebound');
+
+      const local = await send(
+        open.url,
+        'PUT',
+        '/functions/local',
+        { host: `localhost:${new URL(open.url).port}` },
+        guestBytes('core_echo'),
+      );
+      expect(local.status).toBe(201);
+      const crossSite = await send(
+        open.url,
+        'POST',
+        '/functions/local/invoke',
+        { host, origin: 'https://evil.example', 'content-type': 'text/plain' },
+        'abc',
+      );
+      expect(crossSite.status).toBe(401);
+      expect((JSON.parse(crossSite.body) as { code: string }).code).toBe('E_UNAUTHORIZED');
+      const sameSite = await send(open.url, 'POST', '/functions/local/invoke', { host, origin: open.url }, 'abc');
+      expect(sameSite).toEqual({ status: 200, body: 'cba' });
+      expect((await send(open.url, 'GET', '/functions/local', { host: 'evil.example' })).status).toBe(200);
+      expect((await send(open.url, 'DELETE', '/functions/local', { host: 'evil.example' })).status).toBe(401);
+      expect((await send(open.url, 'DELETE', '/functions/local', { host })).status).toBe(204);
+    } finally {
+      await open.close();
+    }
   });
 });
 
