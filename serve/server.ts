@@ -79,6 +79,12 @@ export async function serve(rt: Runtime, options?: ServeOptions): Promise<Nuvola
   const startedAt = Date.now();
   const warn = (message: string): void => rt.options.logger({ function: 'nuvola', level: 'warn', message });
   let closing = false;
+  if (o.token === undefined && !isLoopback(o.host)) {
+    warn(
+      `serve: listening on ${o.host} without a token: anyone who can reach this address may upload, replace, delete and invoke functions; ` +
+        'pass token (--token) or listen on 127.0.0.1',
+    );
+  }
 
   const invoke = (
     name: string,

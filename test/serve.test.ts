@@ -396,6 +396,30 @@ describe('a server without a token, on loopback', () => {
   });
 });
 
+describe('a server without a token, off loopback', () => {
+  it('warns at start that anyone who can reach it may upload and invoke; not with a token or on loopback', async () => {
+    const warnings: string[] = [];
+    const own = await createRuntime({ workers: 1, logger: (e) => (e.level === 'warn' ? warnings.push(e.message) : undefined) });
+    try {
+      for (const [options, warned] of [
+        [{ host: '0.0.0.0', port: 0 }, true],
+        [{ host: '0.0.0.0', port: 0, token: 'a-token-of-enough-length' }, false],
+        [{ host: '127.0.0.1', port: 0 }, false],
+      ] as const) {
+        warnings.length = 0;
+        const server = await serve(own, options);
+        await server.close();
+        expect(
+          warnings.some((w) => w.includes('without a token')),
+          JSON.stringify(options),
+        ).toBe(warned);
+      }
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('serve options', () => {
   it('refuses bad options with coded errors before listening', async () => {
     await expect(serve(rt, { port: -1 })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', details: { path: 'options.port' } });
