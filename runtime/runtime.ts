@@ -3,6 +3,10 @@
  * What it stands on: the function registry (function-registry.ts), host handlers
  * (host-handler.ts), the pool, the state store, the cluster link (cluster-host.ts); all built
  * and wired by `createRuntime()` (create-runtime.ts, the composition root).
+ *
+ * Why it is this long: it is the public surface — every method's checks, its documented
+ * errors and its doc comment live here, each delegating in a few lines; split, the API a user
+ * reads would be spread over files that add nothing of their own.
  */
 import { ErrorCode, InvalidOptionError, LimitError, NuvolaError, RuntimeClosedError } from './errors.js';
 import {

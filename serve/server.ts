@@ -5,6 +5,10 @@
  * triggers. Every refusal is a coded error answered as `{ code, message, details }` with the
  * status of http-errors.ts; a slow or vanished client costs the others nothing (header and
  * request time-outs; a call whose client went away is cancelled).
+ *
+ * Why it is this long: the routes share one access check, one body reader and one error
+ * mapping, which need the server's state (options, function table, closing flag); the parts
+ * with no such state already live beside it (body.ts, http-errors.ts, function-table.ts).
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
