@@ -10,7 +10,7 @@
  * not change the next step. An index past the imports is a step that does nothing. `main`
  * itself never traps: any failure comes from a host import.
  */
-import { IMPORTS, REGION, valType, type ImportSig, type ValType } from './signatures.js';
+import { IMPORTS, valType, type ImportSig, type ValType } from './signatures.js';
 
 /** Most steps one invocation runs. */
 export const MAX_STEPS = 8;
@@ -62,12 +62,12 @@ const section = (id: number, body: number[]): number[] => [id, ...uleb(body.leng
  * The module's bytes, importing `imports` (all host functions by default). With `catchErrors`
  * each step runs inside a `try … catch_all` (the legacy exception-handling opcodes, which the
  * engine ships): a host error no longer ends the call, and the next step runs anyway — what a
- * hostile guest would do. Such a module imports no `nuvola:region` by default: region accessors
- * are compiled into the code, and the rewrite cannot follow exception handling (register would
- * refuse it). Region imports come last in {@link IMPORTS}, so the other indices stay the same.
+ * hostile guest would do. Pass it `imports` without `nuvola:region`: region accessors are
+ * compiled into the code, and the rewrite cannot follow exception handling (register would
+ * refuse it).
  */
 export function fuzzGuestModule(options: { catchErrors?: boolean; imports?: readonly ImportSig[] } = {}): Uint8Array {
-  const imports = options.imports ?? (options.catchErrors ? IMPORTS.filter((i) => i.module !== REGION) : IMPORTS);
+  const imports = options.imports ?? IMPORTS;
   const types: string[] = [];
   const typeBodies: number[][] = [];
   const typeOf = (params: ValType[], results: ValType[]): number => {
