@@ -15,6 +15,7 @@
  * every instruction again, or share the walk's state through an interface as long as it.
  */
 import { readLeb, writeLeb } from '../wasm-binary.js';
+import { REGION_ACCESS_BYTES } from './layout.js';
 
 /** log2 of the tracked block size: blocks of 4 KiB. */
 export const BLOCK_SHIFT = 12;
@@ -530,18 +531,18 @@ const tableMemarg = (offset: number): number[] => [0x42, 0x01, ...writeLeb(offse
 /** memarg in the region memory, alignment hint `align` (log2), offset 0. */
 const regionMemarg = (align: number): number[] => [0x40 | align, REGION, 0x00];
 
-/** Per accessor: bytes accessed, and the instruction (opcode and log2 alignment) on the region memory. */
-const ACCESSORS: Record<string, { width: number; op: number[]; align: number; kind: 'get' | 'set' | 'rmw' | 'cas' }> = {
-  get_f64: { width: 8, op: [0x2b], align: 3, kind: 'get' },
-  get_f32: { width: 4, op: [0x2a], align: 2, kind: 'get' },
-  get_i32: { width: 4, op: [0x28], align: 2, kind: 'get' },
-  get_u8: { width: 1, op: [0x2d], align: 0, kind: 'get' },
-  set_f64: { width: 8, op: [0x39], align: 3, kind: 'set' },
-  set_f32: { width: 4, op: [0x38], align: 2, kind: 'set' },
-  set_i32: { width: 4, op: [0x36], align: 2, kind: 'set' },
-  set_u8: { width: 1, op: [0x3a], align: 0, kind: 'set' },
-  atomic_add_i32: { width: 4, op: [0xfe, 0x1e], align: 2, kind: 'rmw' },
-  compare_exchange_i32: { width: 4, op: [0xfe, 0x48], align: 2, kind: 'cas' },
+/** Per accessor: the instruction on the region memory; its width is {@link REGION_ACCESS_BYTES} (its alignment hint log2 of it). */
+const ACCESSORS: Record<string, { op: number[]; kind: 'get' | 'set' | 'rmw' | 'cas' }> = {
+  get_f64: { op: [0x2b], kind: 'get' },
+  get_f32: { op: [0x2a], kind: 'get' },
+  get_i32: { op: [0x28], kind: 'get' },
+  get_u8: { op: [0x2d], kind: 'get' },
+  set_f64: { op: [0x39], kind: 'set' },
+  set_f32: { op: [0x38], kind: 'set' },
+  set_i32: { op: [0x36], kind: 'set' },
+  set_u8: { op: [0x3a], kind: 'set' },
+  atomic_add_i32: { op: [0xfe, 0x1e], kind: 'rmw' },
+  compare_exchange_i32: { op: [0xfe, 0x48], kind: 'cas' },
 };
 
 /**
@@ -627,9 +628,10 @@ function regionAccess(name: string, site: RegionSite): number[] {
     return [...head, ...address, ...get(X), ...get(Y), 0xfc, 10, REGION, 0, ...site.after];
   }
   const a = ACCESSORS[name];
-  if (a === undefined) throw new Uninstrumentable(`an unknown nuvola:region import '${name}'`);
-  const width = [0x42, a.width];
-  const op = [...a.op, ...regionMemarg(a.align)];
+  const bytes = REGION_ACCESS_BYTES[name];
+  if (a === undefined || bytes === undefined) throw new Uninstrumentable(`an unknown nuvola:region import '${name}'`);
+  const width = [0x42, bytes];
+  const op = [...a.op, ...regionMemarg(Math.log2(bytes))];
   switch (a.kind) {
     case 'get':
       return [...set(OFF), ...entry, ...within(width, []), ...address, ...op];

@@ -49,6 +49,23 @@ export const EXPORT_FUEL = '__nuvola_fuel';
  * through a slot of the instance's slot table, bounds-checked against the key's live size.
  */
 export const IMPORT_REGION = 'region';
+/**
+ * Bytes each region accessor touches (bulk copies take theirs as an operand): what the
+ * rewritten check compares with the live size, and what the accessor's host half reports when
+ * the check fails.
+ */
+export const REGION_ACCESS_BYTES: Readonly<Record<string, number>> = {
+  get_f64: 8,
+  set_f64: 8,
+  get_f32: 4,
+  set_f32: 4,
+  get_i32: 4,
+  set_i32: 4,
+  get_u8: 1,
+  set_u8: 1,
+  atomic_add_i32: 4,
+  compare_exchange_i32: 4,
+};
 /** Memory index of the region memory in a rewritten module. */
 export const REGION_MEMORY = 3;
 /**

@@ -13,6 +13,7 @@ import * as abi from '../../../guest/sdk/nuvola/abi.js';
 import type { KeyState } from '../../../state/key-state.js';
 import { asNuvolaError, ErrorCode, GuestError, LimitError, makeError } from '../../errors.js';
 import { guestCapability, type Slot } from '../capability.js';
+import { REGION_ACCESS_BYTES } from '../../snapshot/layout.js';
 import type { ContextRef, GuestContext, RegionSlots } from '../context.js';
 import { guestKey, keyEcho, newStateClient, type StateDeps } from '../state/guest.js';
 import type { StateClient } from '../../../state/client.js';
@@ -124,19 +125,6 @@ export default guestCapability<RegionState, RegionDeps>({
           throw asNuvolaError(err);
         }
       };
-    /** Bytes an accessor touches: its width, or a bulk copy's length (its fourth operand). */
-    const widths: Record<string, number> = {
-      [abi.REGION_GET_F64]: 8,
-      [abi.REGION_SET_F64]: 8,
-      [abi.REGION_GET_F32]: 4,
-      [abi.REGION_SET_F32]: 4,
-      [abi.REGION_GET_I32]: 4,
-      [abi.REGION_SET_I32]: 4,
-      [abi.REGION_GET_U8]: 1,
-      [abi.REGION_SET_U8]: 1,
-      [abi.REGION_ATOMIC_ADD_I32]: 4,
-      [abi.REGION_COMPARE_EXCHANGE_I32]: 4,
-    };
     // The rewritten code calls an accessor's import only when its bounds check failed (with the
     // access's operands), or when the guest reached it through a table: either way, the error.
     const accessor =
@@ -146,7 +134,7 @@ export default guestCapability<RegionState, RegionDeps>({
         const [s = 0, off = 0, , length = 0] = args;
         const slot = s & (abi.REGION_SLOTS - 1);
         const m = regionOf(ctx).slots[slot];
-        const bytes = widths[name] ?? length >>> 0;
+        const bytes = REGION_ACCESS_BYTES[name] ?? length >>> 0;
         const offset = off >>> 0;
         if (m === undefined) {
           throw new GuestError(
